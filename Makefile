@@ -1,0 +1,59 @@
+# Relaydesk: `make run` starts the product on embedded defaults, `make test` runs the whole suite.
+# Both create .venv, install the pinned requirements, migrate and compile the catalogues first.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app run
+PYBABEL := $(VENV)/bin/pybabel
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test test-sqlite lint i18n compile-catalogues migrate venv worker bench clean help
+
+help:
+	@echo "make run      start web + worker + scheduler on http://127.0.0.1:5000 (demo workspace)"
+	@echo "make test     run the whole test suite (PostgreSQL + Redis when they answer)"
+	@echo "make lint     ruff"
+	@echo "make i18n     extract, update and compile the message catalogues"
+	@echo "make migrate  apply database migrations"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+compile-catalogues: venv
+	$(PYBABEL) compile -f -q -d translations
+
+migrate: venv
+	$(FLASK) db upgrade
+
+run: venv compile-catalogues migrate
+	$(FLASK) init --demo
+	$(PY) -m app.devserver
+
+worker: venv
+	$(FLASK) worker
+
+test: venv compile-catalogues
+	$(PY) -m pytest
+
+# The same suite on the embedded backends (SQLite + in-process Redis substitute).
+test-sqlite: venv compile-catalogues
+	RELAYDESK_TEST_BACKENDS=embedded $(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check app tests bench run.py
+
+i18n: venv
+	$(PYBABEL) extract -F babel/babel.cfg -k lazy_gettext -k _l -o translations/messages.pot .
+	$(PYBABEL) update -i translations/messages.pot -d translations --no-fuzzy-matching
+	$(PYBABEL) compile -f -d translations
+
+bench: venv
+	$(PY) bench/webhook_ingest.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

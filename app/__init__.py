@@ -1,0 +1,109 @@
+"""The application factory: config → extensions → models → AppBuilder → views → blueprints → CLI."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Flask
+from sqlalchemy import inspect
+
+from app.config import BASE_DIR, INSTANCE_DIR, Config, fill_generated_keys
+from app.crypto import keyring
+from app.extensions import csrf, db, migrate
+from app.security import RelaydeskAppBuilder, RelaydeskSecurityManager
+from app.tenancy import current_scope, install_write_guard
+
+log = logging.getLogger(__name__)
+_guard_installed = False
+
+
+def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app.config.from_object(Config)
+    if isinstance(test_config, type):
+        app.config.from_object(test_config)
+    elif test_config:
+        app.config.update(test_config)
+    fill_generated_keys(app.config)
+    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    keyring.configure(app.config["ENCRYPTION_KEY"])
+    # FAB must not create tables itself: the schema belongs to Alembic (migrations/).
+    app.config["FAB_CREATE_DB"] = False
+
+    csrf.init_app(app)  # before FAB, so FAB can exempt its APIs (CONVENTIONS pitfall 12)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
+    _install_guard_once()
+    _init_redis(app)
+
+    from app import models  # noqa: F401 - register every table on the metadata
+
+    with app.app_context():
+        schema_ready = _schema_ready()
+        appbuilder = RelaydeskAppBuilder(
+            security_manager_class=RelaydeskSecurityManager,
+            update_perms=bool(app.config.get("FAB_UPDATE_PERMS")) and schema_ready,
+        )
+        appbuilder.init_app(app, db.session)
+        from app.views import register_views
+
+        register_views(appbuilder)
+        if appbuilder.update_perms:
+            appbuilder.sm.sync_role_definitions()
+
+    _register_blueprints(app)
+    _register_template_helpers(app)
+    from app.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _schema_ready() -> bool:
+    try:
+        return inspect(db.engine).has_table("ab_permission_view")
+    except Exception:  # noqa: BLE001 - an unreachable database is reported by /readyz
+        return False
+
+
+def _install_guard_once() -> None:
+    global _guard_installed
+    if not _guard_installed:
+        install_write_guard(db.session)
+        _guard_installed = True
+
+
+def _init_redis(app: Flask) -> None:
+    from redis import Redis
+    from rq import Queue
+
+    connection = Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2,
+                                socket_timeout=5, health_check_interval=30)
+    app.extensions["relaydesk_redis"] = connection
+    app.extensions["relaydesk_queues"] = {
+        name: Queue(name, connection=connection) for name in ("default", "pipeline", "low")
+    }
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.health import health_bp
+
+    app.register_blueprint(health_bp)
+    csrf.exempt(health_bp)
+
+
+def _register_template_helpers(app: Flask) -> None:
+    @app.context_processor
+    def workspace_helpers():
+        def relaydesk_workspace_name() -> str:
+            scope = current_scope()
+            if scope.workspace_id is None:
+                return ""
+            from app.models import Workspace
+
+            workspace = db.session.get(Workspace, scope.workspace_id)
+            return workspace.name if workspace else ""
+
+        return {"relaydesk_workspace_name": relaydesk_workspace_name}

@@ -1,0 +1,37 @@
+"""First-run set-up: roles and the master admin. Idempotent."""
+from __future__ import annotations
+
+import secrets
+
+from flask import current_app
+
+from app.security import ROLE_ADMIN, ROLES
+
+
+def ensure_roles() -> None:
+    sm = current_app.appbuilder.sm
+    for role in ROLES:
+        sm.add_role(role)
+    sm.add_role(current_app.config.get("AUTH_ROLE_PUBLIC", "Public"))
+    sm.sync_role_definitions()
+
+
+def ensure_master_admin() -> tuple[bool, str | None]:
+    """Create the master admin if missing. Returns (created, generated password or None).
+
+    The password comes from ADMIN_PASSWORD or is generated here: there is no fixed default.
+    """
+    sm = current_app.appbuilder.sm
+    config = current_app.config
+    username = config["ADMIN_USERNAME"]
+    if sm.find_user(username=username) is not None:
+        return False, None
+    password = config.get("ADMIN_PASSWORD")
+    generated = None
+    if not password:
+        password = generated = secrets.token_urlsafe(12)
+    user = sm.add_user(username, "Master", "Admin", config["ADMIN_EMAIL"],
+                       sm.find_role(ROLE_ADMIN), password=password)
+    if not user:
+        raise RuntimeError(f"could not create the master admin '{username}'")
+    return True, generated

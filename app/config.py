@@ -1,0 +1,155 @@
+"""Configuration from environment variables (a `.env` file is read if present).
+
+Every setting DESIGN.md lists has an entry here. Development defaults are embedded so that
+`make run` works on a fresh machine; keys that must stay stable across restarts (SECRET_KEY,
+ENCRYPTION_KEY) are generated once into `instance/` when the environment does not set them.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("RELAYDESK_INSTANCE_DIR", BASE_DIR / "instance"))
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = _env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _persistent_key(filename: str, make) -> str:
+    """A key generated once per instance folder, so restarts keep sessions and secrets readable."""
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / filename
+    if path.exists():
+        return path.read_text().strip()
+    value = make()
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+def normalise_database_url(url: str) -> str:
+    # Heroku-style URLs and plain "postgresql://" both map to psycopg2.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    return url
+
+
+LANGUAGES = {
+    "en": {"flag": "gb", "name": "English"},
+    "es": {"flag": "es", "name": "Español"},
+    "pt_BR": {"flag": "br", "name": "Português (Brasil)"},
+    "ru": {"flag": "ru", "name": "Русский"},
+    "tr": {"flag": "tr", "name": "Türkçe"},
+    "id": {"flag": "id", "name": "Bahasa Indonesia"},
+    "ar": {"flag": "sa", "name": "العربية"},
+}
+
+
+class Config:
+    APP_NAME = "Relaydesk"
+    APP_THEME = ""
+    FAB_BASE_TEMPLATE = "relaydesk/baselayout.html"
+    FAB_INDEX_VIEW = "app.views.home.HomeView"
+
+    SQLALCHEMY_DATABASE_URI = normalise_database_url(
+        _env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'relaydesk.db'}")
+    )
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+    # Both fall back to a key generated once into instance/ (see fill_generated_keys).
+    SECRET_KEY = _env("SECRET_KEY")
+    # Comma-separated Fernet keys, newest first (MultiFernet): rotation adds a key in front.
+    ENCRYPTION_KEY = _env("ENCRYPTION_KEY")
+
+    META_APP_ID = _env("META_APP_ID", "")
+    META_APP_SECRET = _env("META_APP_SECRET", "")
+    META_VERIFY_TOKEN = _env("META_VERIFY_TOKEN", "")
+    META_GRAPH_URL = _env("META_GRAPH_URL", "https://graph.facebook.com")
+    META_GRAPH_VERSION = _env("META_GRAPH_VERSION", "v21.0")
+    STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY", "")
+    STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET", "")
+    PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+
+    MAIL_SERVER = _env("SMTP_HOST", "")
+    MAIL_PORT = int(_env("SMTP_PORT", "587"))
+    MAIL_USERNAME = _env("SMTP_USERNAME", "")
+    MAIL_PASSWORD = _env("SMTP_PASSWORD", "")
+    MAIL_USE_TLS = _env_bool("SMTP_USE_TLS", True)
+    MAIL_DEFAULT_SENDER = _env("SMTP_FROM", "relaydesk@localhost")
+
+    ADMIN_USERNAME = _env("ADMIN_USERNAME", "admin")
+    ADMIN_EMAIL = _env("ADMIN_EMAIL", "admin@relaydesk.local")
+    ADMIN_PASSWORD = _env("ADMIN_PASSWORD")  # generated and printed once when unset
+
+    # Flask-AppBuilder
+    AUTH_TYPE = 1  # AUTH_DB
+    AUTH_ROLE_ADMIN = "Admin"
+    AUTH_ROLE_PUBLIC = "Public"
+    AUTH_USER_REGISTRATION = False
+    FAB_UPDATE_PERMS = _env_bool("FAB_UPDATE_PERMS", True)
+    FAB_API_SWAGGER_UI = True
+    FAB_ADD_SECURITY_API = False
+    FAB_API_KEY_ENABLED = True
+    FAB_API_KEY_PREFIXES = ["rdk_"]
+    FAB_API_MAX_PAGE_SIZE = 100
+    FAB_PASSWORD_COMPLEXITY_ENABLED = False
+    LANGUAGES = LANGUAGES
+    BABEL_DEFAULT_LOCALE = "en"
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
+    JWT_ACCESS_TOKEN_EXPIRES = 3600
+
+    # Rate limits (FAB pitfall 11: off and in memory unless configured).
+    RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
+    AUTH_RATE_LIMITED = True
+    AUTH_RATE_LIMIT = _env("AUTH_RATE_LIMIT", "10 per 20 second")
+    API_RATE_LIMIT = _env("API_RATE_LIMIT", "300 per minute")
+
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = None
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+
+    # Relaydesk
+    EMBEDDED_QUEUE = _env_bool("RELAYDESK_EMBEDDED_QUEUE", False)  # `make run` sets it: UI flags it
+    PANEL_REQUESTS_PER_SECOND = float(_env("PANEL_REQUESTS_PER_SECOND", "5"))
+    LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+
+
+def fill_generated_keys(config: dict) -> None:
+    """Give a development instance stable keys without asking anyone to set them."""
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = _persistent_key("secret_key", lambda: secrets.token_hex(32))
+    if not config.get("ENCRYPTION_KEY"):
+        config["ENCRYPTION_KEY"] = _persistent_key(
+            "encryption_key", lambda: Fernet.generate_key().decode()
+        )
+
+
+class TestConfig(Config):
+    TESTING = True
+    WTF_CSRF_ENABLED = False
+    FAB_UPDATE_PERMS = True
+    RATELIMIT_ENABLED = False
+    AUTH_RATE_LIMITED = False
+    SQLALCHEMY_DATABASE_URI = normalise_database_url(
+        _env("TEST_DATABASE_URL", "sqlite:///:memory:")
+    )
+    REDIS_URL = _env("TEST_REDIS_URL", _env("REDIS_URL", "redis://127.0.0.1:6379/15"))
+    SECRET_KEY = "test-secret-key"
+    ENCRYPTION_KEY = "6O2wzuQ0d8aMJ2hZq2b4gH3m0QwAqO5m1R2nS3kT4uE="

@@ -1,0 +1,1 @@
+"""Background work run by RQ workers: job functions are importable by dotted path."""

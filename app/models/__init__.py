@@ -1,0 +1,16 @@
+"""All models, imported so that metadata (and Alembic) sees every table."""
+from app.models.billing import Invoice, Plan, Subscription
+from app.models.channels import Channel
+from app.models.commands import CommandAlias, CustomCommand, GlobalReplyTemplate, ReplyTemplate
+from app.models.panel import PanelConnection, ServiceRule
+from app.models.people import AdminIdentity, ChatIdentity, LinkedUser
+from app.models.routing import Provider, ProviderRoute
+from app.models.settings import WorkspaceSettings
+from app.models.tenancy import Workspace, WorkspaceMember
+
+__all__ = [
+    "AdminIdentity", "Channel", "ChatIdentity", "CommandAlias", "CustomCommand",
+    "GlobalReplyTemplate", "Invoice", "LinkedUser", "PanelConnection", "Plan", "Provider",
+    "ProviderRoute", "ReplyTemplate", "ServiceRule", "Subscription", "Workspace",
+    "WorkspaceMember", "WorkspaceSettings",
+]

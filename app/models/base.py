@@ -1,0 +1,52 @@
+"""Shared column mixins. Every tenant-owned model inherits `WorkspaceOwned`."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import Column, DateTime, ForeignKey, Integer
+from sqlalchemy.orm import declared_attr, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Timestamps:
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class WorkspaceOwned:
+    """A row that belongs to exactly one workspace (DESIGN "Tenancy").
+
+    Scoping of queries lives in app/tenancy.py; this mixin only marks the model and gives it the
+    non-null, indexed `workspace_id` column and the `workspace` relationship.
+    """
+
+    __workspace_owned__ = True
+
+    @declared_attr
+    def workspace_id(cls):  # noqa: N805 - declared_attr receives the class
+        return Column(
+            Integer, ForeignKey("workspace.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+
+    @declared_attr
+    def workspace(cls):  # noqa: N805
+        return relationship("Workspace")
+
+
+def is_workspace_owned(model) -> bool:
+    return bool(getattr(model, "__workspace_owned__", False))
+
+
+def split_list(text: str | None) -> list[str]:
+    """Stored lists (domains, aliases, actions) are comma or newline separated text."""
+    if not text:
+        return []
+    parts = text.replace("\n", ",").split(",")
+    return [p.strip() for p in parts if p.strip()]
+
+
+def join_list(items) -> str:
+    return ", ".join(str(i).strip() for i in items if str(i).strip())

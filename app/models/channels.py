@@ -1,0 +1,113 @@
+"""Messaging channels: a Green API instance, a Meta Cloud API number, a Telegram bot, web chat.
+
+One table with kind-specific columns keeps the screens, the REST API and the workspace file simple;
+`REQUIRED_FIELDS` says which columns each kind needs. Secret columns are `EncryptedText`.
+"""
+from __future__ import annotations
+
+import secrets
+
+from flask_appbuilder import Model
+from sqlalchemy import (Boolean, Column, DateTime, Enum, Integer, String, Text, UniqueConstraint,
+                        event)
+
+from app.crypto import EncryptedText, mask
+from app.models.base import Timestamps, WorkspaceOwned
+
+CHANNEL_KINDS = ("greenapi", "meta", "telegram", "webchat")
+CHANNEL_STATUSES = ("unknown", "ok", "error", "needs_reauth", "disabled")
+
+REQUIRED_FIELDS = {
+    "greenapi": ("api_url", "id_instance", "api_token"),
+    "meta": ("phone_number_id", "access_token"),
+    "telegram": ("bot_token",),
+    "webchat": (),
+}
+SECRET_FIELDS = ("api_token", "webhook_token", "bot_token", "secret_token", "access_token",
+                 "app_secret")
+DEFAULT_GREENAPI_URL = "https://api.green-api.com"
+DEFAULT_TELEGRAM_API = "https://api.telegram.org"
+
+
+def telegram_bot_id(bot_token: str | None) -> str | None:
+    """The number before ':' in a bot token: it routes /webhooks/telegram/<bot_id>."""
+    if not bot_token or ":" not in bot_token:
+        return None
+    head = bot_token.split(":", 1)[0].strip()
+    return head if head.isdigit() else None
+
+
+class Channel(Timestamps, WorkspaceOwned, Model):
+    __tablename__ = "channel"
+    __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_channel_workspace_name"),)
+
+    id = Column(Integer, primary_key=True)
+    name = Column(String(120), nullable=False)
+    kind = Column(
+        Enum(*CHANNEL_KINDS, name="channel_kind", native_enum=False, create_constraint=True),
+        nullable=False,
+    )
+    enabled = Column(Boolean, nullable=False, default=True)
+    status = Column(
+        Enum(*CHANNEL_STATUSES, name="channel_status", native_enum=False, create_constraint=True),
+        nullable=False,
+        default="unknown",
+    )
+    status_detail = Column(String(500), nullable=True)
+    last_webhook_at = Column(DateTime, nullable=True)
+
+    # Green API
+    api_url = Column(String(255), nullable=True)
+    id_instance = Column(String(32), nullable=True, unique=True)
+    api_token = Column(EncryptedText, nullable=True)
+    webhook_token = Column(EncryptedText, nullable=True)
+    # Telegram
+    bot_token = Column(EncryptedText, nullable=True)
+    bot_id = Column(String(32), nullable=True, unique=True)
+    secret_token = Column(EncryptedText, nullable=True)
+    api_base = Column(String(255), nullable=True)
+    # Meta Cloud API
+    phone_number_id = Column(String(40), nullable=True, unique=True)
+    waba_id = Column(String(40), nullable=True)
+    access_token = Column(EncryptedText, nullable=True)
+    app_secret = Column(EncryptedText, nullable=True)  # manual mode only; else META_APP_SECRET
+    # Web chat widget
+    widget_key = Column(String(64), nullable=True, unique=True)
+    notes = Column(Text, nullable=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    def missing_fields(self) -> list[str]:
+        return [f for f in REQUIRED_FIELDS.get(self.kind, ()) if not getattr(self, f)]
+
+    # Masked views of the secrets for list and show pages.
+    def api_token_masked(self) -> str:
+        return mask(self.api_token)
+
+    def webhook_token_masked(self) -> str:
+        return mask(self.webhook_token)
+
+    def bot_token_masked(self) -> str:
+        return mask(self.bot_token)
+
+    def secret_token_masked(self) -> str:
+        return mask(self.secret_token)
+
+    def access_token_masked(self) -> str:
+        return mask(self.access_token)
+
+    def app_secret_masked(self) -> str:
+        return mask(self.app_secret)
+
+
+@event.listens_for(Channel, "before_insert")
+@event.listens_for(Channel, "before_update")
+def _derive_channel_fields(mapper, connection, channel: Channel) -> None:
+    if channel.kind == "telegram":
+        channel.bot_id = telegram_bot_id(channel.bot_token)
+        channel.api_base = channel.api_base or DEFAULT_TELEGRAM_API
+    if channel.kind == "greenapi":
+        channel.api_url = (channel.api_url or DEFAULT_GREENAPI_URL).rstrip("/")
+    if channel.kind == "webchat" and not channel.widget_key:
+        channel.widget_key = secrets.token_urlsafe(24)

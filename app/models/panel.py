@@ -1,0 +1,70 @@
+"""The panel connection of a workspace and its per-service rules."""
+from __future__ import annotations
+
+from flask_appbuilder import Model
+from sqlalchemy import (Boolean, Column, DateTime, Enum, Float, Integer, String, Text,
+                        UniqueConstraint)
+
+from app.crypto import EncryptedText, mask
+from app.models.base import Timestamps, WorkspaceOwned
+
+PANEL_TYPES = ("perfectpanel_v2", "rentalpanel_v1", "smm_api_v2", "demo")
+SERVICE_RULE_MODES = ("names", "cached")
+REFILL_KINDS = ("unknown", "none", "window", "lifetime")
+
+
+class PanelConnection(Timestamps, WorkspaceOwned, Model):
+    __tablename__ = "panel_connection"
+    __table_args__ = (UniqueConstraint("workspace_id", name="uq_panel_connection_workspace"),)
+
+    id = Column(Integer, primary_key=True)
+    panel_type = Column(
+        Enum(*PANEL_TYPES, name="panel_type", native_enum=False, create_constraint=True),
+        nullable=False,
+        default="demo",
+    )
+    url = Column(String(255), nullable=False, default="")
+    api_key = Column(EncryptedText, nullable=True)
+    service_rules_mode = Column(
+        Enum(*SERVICE_RULE_MODES, name="service_rules_mode", native_enum=False,
+             create_constraint=True),
+        nullable=False,
+        default="names",
+    )
+    requests_per_second = Column(Float, nullable=False, default=5.0)
+    timeout_seconds = Column(Float, nullable=False, default=15.0)
+    status = Column(String(40), nullable=False, default="unknown")
+    status_detail = Column(String(500), nullable=True)
+    last_checked_at = Column(DateTime, nullable=True)
+
+    def __str__(self) -> str:
+        return f"{self.panel_type} {self.url}".strip()
+
+    def api_key_masked(self) -> str:
+        return mask(self.api_key)
+
+
+class ServiceRule(Timestamps, WorkspaceOwned, Model):
+    """What the workspace says about one panel service, overriding what its name suggests."""
+
+    __tablename__ = "service_rule"
+    __table_args__ = (UniqueConstraint("workspace_id", "service_id", name="uq_service_rule"),)
+
+    id = Column(Integer, primary_key=True)
+    service_id = Column(String(64), nullable=False)
+    service_name = Column(String(500), nullable=True)
+    refill_kind = Column(
+        Enum(*REFILL_KINDS, name="refill_kind", native_enum=False, create_constraint=True),
+        nullable=False,
+        default="unknown",
+    )
+    refill_days = Column(Integer, nullable=True)
+    start_minutes_max = Column(Integer, nullable=True)
+    allow_refill = Column(Boolean, nullable=False, default=True)
+    allow_speed = Column(Boolean, nullable=False, default=True)
+    allow_cancel = Column(Boolean, nullable=False, default=True)
+    is_override = Column(Boolean, nullable=False, default=False)
+    notes = Column(Text, nullable=True)
+
+    def __str__(self) -> str:
+        return f"#{self.service_id} {self.service_name or ''}".strip()

@@ -1,0 +1,28 @@
+"""Per-workspace behaviour settings: cooldowns and limits."""
+from __future__ import annotations
+
+from flask_appbuilder import Model
+from sqlalchemy import Boolean, Column, Integer, UniqueConstraint
+
+from app.models.base import Timestamps, WorkspaceOwned
+
+DEFAULT_COOLDOWNS = {"refill": 24 * 3600, "speed": 12 * 3600, "cancel": 12 * 3600}
+
+
+class WorkspaceSettings(Timestamps, WorkspaceOwned, Model):
+    __tablename__ = "workspace_settings"
+    __table_args__ = (UniqueConstraint("workspace_id", name="uq_workspace_settings_workspace"),)
+
+    id = Column(Integer, primary_key=True)
+    cooldown_refill_seconds = Column(Integer, nullable=False, default=DEFAULT_COOLDOWNS["refill"])
+    cooldown_speed_seconds = Column(Integer, nullable=False, default=DEFAULT_COOLDOWNS["speed"])
+    cooldown_cancel_seconds = Column(Integer, nullable=False, default=DEFAULT_COOLDOWNS["cancel"])
+    max_ids_per_message = Column(Integer, nullable=False, default=100)
+    allow_partial_refill = Column(Boolean, nullable=False, default=False)
+    fallback_reply_enabled = Column(Boolean, nullable=False, default=False)
+
+    def __str__(self) -> str:
+        return f"Settings of {self.workspace}"
+
+    def cooldown_seconds(self, action: str) -> int:
+        return int(getattr(self, f"cooldown_{action}_seconds", 0) or 0)

@@ -1,0 +1,50 @@
+"""Workspaces (tenants) and the people who work in them."""
+from __future__ import annotations
+
+from flask_appbuilder import Model
+from sqlalchemy import Column, DateTime, Enum, ForeignKey, Integer, String
+from sqlalchemy.orm import relationship
+
+from app.models.base import Timestamps, WorkspaceOwned, utcnow
+
+WORKSPACE_STATUSES = ("active", "suspended")
+MEMBER_ROLES = ("manager", "agent")
+
+
+class Workspace(Timestamps, Model):
+    __tablename__ = "workspace"
+
+    id = Column(Integer, primary_key=True)
+    slug = Column(String(64), unique=True, nullable=False)
+    name = Column(String(120), nullable=False)
+    language = Column(String(10), nullable=False, default="en")
+    timezone = Column(String(64), nullable=False, default="UTC")
+    plan_id = Column(Integer, ForeignKey("plan.id", ondelete="SET NULL"), nullable=True, index=True)
+    plan = relationship("Plan")
+    status = Column(
+        Enum(*WORKSPACE_STATUSES, name="workspace_status", native_enum=False, create_constraint=True),
+        nullable=False,
+        default="active",
+    )
+
+    def __str__(self) -> str:
+        return self.name or self.slug
+
+
+class WorkspaceMember(WorkspaceOwned, Model):
+    """A login (FAB user) working in one workspace. A user belongs to at most one workspace."""
+
+    __tablename__ = "workspace_member"
+
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("ab_user.id", ondelete="CASCADE"), nullable=False, unique=True)
+    user = relationship("User")
+    role = Column(
+        Enum(*MEMBER_ROLES, name="member_role", native_enum=False, create_constraint=True),
+        nullable=False,
+        default="agent",
+    )
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role})"

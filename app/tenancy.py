@@ -1,0 +1,195 @@
+"""Tenancy in one place (DESIGN "Tenancy").
+
+Who may see which workspace's rows is decided here and nowhere else:
+
+* `current_scope()` says what the current actor may see: every workspace (the master admin, or a
+  job that explicitly asked for it), exactly one workspace (a member, or a job/webhook working
+  for a workspace via `workspace_scope(id)`), or nothing.
+* `scope_query(query, model)` applies that to any SQLAlchemy query.
+* `ScopedInterface` is the FAB data interface every view and REST API uses. It scopes list, count,
+  get-by-id (so edit/delete/show/actions answer 404 for foreign rows) and, because FAB builds
+  related-field choices and `_info` through `get_related_interface`, the dropdowns as well.
+* `assert_same_workspace` (a `before_flush` guard) refuses any write where a workspace-owned row
+  references a row of another workspace, whatever path the write came from (forms, REST
+  relationship ids, imports, jobs). Views call `check_references` first for a friendly error.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from flask import g, has_app_context, has_request_context
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from sqlalchemy import event, false, inspect
+from sqlalchemy.orm import Session
+
+from app.models.base import is_workspace_owned
+
+ADMIN_ROLE = "Admin"
+
+
+class TenancyError(ValueError):
+    """A write would cross workspaces, or an actor without a workspace tried to write."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    all_workspaces: bool = False
+    workspace_id: int | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.all_workspaces and self.workspace_id is None
+
+
+ALL = Scope(all_workspaces=True)
+NOTHING = Scope()
+
+
+def _user_scope(user) -> Scope:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return NOTHING
+    if any(role.name == ADMIN_ROLE for role in (user.roles or [])):
+        return ALL
+    from app.models.tenancy import WorkspaceMember  # local: models import this module's helpers
+    from app.extensions import db
+
+    member = db.session.query(WorkspaceMember).filter_by(user_id=user.id).one_or_none()
+    return Scope(workspace_id=member.workspace_id) if member else NOTHING
+
+
+def current_scope() -> Scope:
+    """The scope of the current request or job (cached on `g` for the request)."""
+    if not has_app_context():
+        return NOTHING
+    explicit = g.get("_relaydesk_scope_override")
+    if explicit is not None:
+        return explicit
+    if not has_request_context():
+        return NOTHING
+    user = g.get("user")
+    cache_key = ("_relaydesk_scope", getattr(user, "id", None))
+    cached = g.get("_relaydesk_scope_cache")
+    if cached and cached[0] == cache_key:
+        return cached[1]
+    scope = _user_scope(user)
+    g._relaydesk_scope_cache = (cache_key, scope)
+    return scope
+
+
+def current_workspace_id() -> int | None:
+    return current_scope().workspace_id
+
+
+@contextmanager
+def workspace_scope(workspace_id: int | None) -> Iterator[Scope]:
+    """Run code (a job, a webhook, a CLI command) as one workspace, or as all when None."""
+    previous = g.get("_relaydesk_scope_override")
+    g._relaydesk_scope_override = ALL if workspace_id is None else Scope(workspace_id=workspace_id)
+    try:
+        yield g._relaydesk_scope_override
+    finally:
+        g._relaydesk_scope_override = previous
+
+
+def scope_query(query, model, scope: Scope | None = None):
+    """Restrict a query on `model` to what the scope may see."""
+    scope = scope or current_scope()
+    if scope.all_workspaces:
+        return query
+    if scope.workspace_id is None:
+        return query.filter(false())
+    if is_workspace_owned(model):
+        return query.filter(model.workspace_id == scope.workspace_id)
+    from app.models.tenancy import Workspace
+
+    if model is Workspace:
+        return query.filter(Workspace.id == scope.workspace_id)
+    # Platform tables (plans, global templates, users) are reachable only through admin views,
+    # whose permissions members never get; the query itself stays unrestricted for them.
+    return query
+
+
+def scoped_query(model, workspace_id: int | None = None):
+    """A query on `model` in the given workspace (jobs, webhooks) or the current scope."""
+    from app.extensions import db
+
+    scope = Scope(workspace_id=workspace_id) if workspace_id is not None else None
+    return scope_query(db.session.query(model), model, scope)
+
+
+def get_scoped(model, pk, workspace_id: int | None = None):
+    """Load one row by primary key through the scope; None when it is not visible."""
+    return scoped_query(model, workspace_id).filter(inspect(model).primary_key[0] == pk).one_or_none()
+
+
+class ScopedInterface(SQLAInterface):
+    """The FAB data interface with the workspace scope applied to every read."""
+
+    def _apply_inner_all(self, query, filters=None, *args, **kwargs):
+        query = scope_query(query, self.obj)
+        return super()._apply_inner_all(query, filters, *args, **kwargs)
+
+    def _get_base_query(self, query, filters=None, order_column="", order_direction=""):
+        query = scope_query(query, self.obj)
+        return super()._get_base_query(query, filters, order_column, order_direction)
+
+    def get_related_obj(self, col_name, value):
+        rel_model = self.get_related_model(col_name)
+        query = scope_query(self.session.query(rel_model), rel_model)
+        return query.filter(inspect(rel_model).primary_key[0] == value).one_or_none()
+
+
+# --- write-side guard ---------------------------------------------------------------------------
+
+def _owner_id(obj) -> int | None:
+    if obj.workspace_id is not None:
+        return obj.workspace_id
+    workspace = obj.__dict__.get("workspace")
+    return workspace.id if workspace is not None else None
+
+
+def foreign_references(obj):
+    """Yield (relationship name, related row) for every workspace-owned row `obj` points at."""
+    session = Session.object_session(obj)
+    for rel in inspect(type(obj)).relationships:
+        if rel.direction.name != "MANYTOONE" or rel.key == "workspace":
+            continue
+        target_model = rel.mapper.class_
+        if not is_workspace_owned(target_model):
+            continue
+        target = obj.__dict__.get(rel.key)
+        if target is None and session is not None:
+            fk_col = next(iter(rel.local_columns))
+            fk_value = getattr(obj, fk_col.key, None)
+            if fk_value is not None:
+                with session.no_autoflush:
+                    target = session.get(target_model, fk_value)
+        if target is not None:
+            yield rel.key, target
+
+
+def check_references(obj, workspace_id: int | None = None) -> None:
+    """Raise TenancyError if `obj` references a row of another workspace."""
+    owner = workspace_id if workspace_id is not None else _owner_id(obj)
+    for key, target in foreign_references(obj):
+        target_owner = _owner_id(target)
+        if owner is None or target_owner != owner:
+            raise TenancyError(f"'{key}' does not exist in this workspace")
+
+
+def install_write_guard(session_class) -> None:
+    """Refuse cross-workspace references at flush time, for every session of the app."""
+
+    @event.listens_for(session_class, "before_flush")
+    def _guard(session, flush_context, instances):  # noqa: ARG001 - SQLAlchemy signature
+        scope = current_scope()
+        for obj in list(session.new) + list(session.dirty) + list(session.deleted):
+            if not is_workspace_owned(type(obj)):
+                continue
+            owner = _owner_id(obj)
+            if scope.workspace_id is not None and owner != scope.workspace_id:
+                raise TenancyError("this row belongs to another workspace")
+            if obj not in session.deleted:
+                check_references(obj)

@@ -1,0 +1,61 @@
+"""Registers every screen and REST API on an AppBuilder, grouped by workspace section.
+
+Menus follow the workspace sections: Setup, Routing, Communication, Logs, Templates, Support tools;
+the master admin additionally gets "Master admin" and "All workspaces".
+"""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from app.views.account import MyApiKeysView
+from app.views.admin import GlobalReplyTemplateView, MyWorkspaceView, PlanView, WorkspaceAdminView
+from app.views.base import admin_variant, api_for
+from app.views.workspace import WORKSPACE_SCREENS, MemberView
+
+CATEGORY_LABELS = {
+    "Setup": _l("Setup"),
+    "Routing": _l("Routing"),
+    "Communication": _l("Communication"),
+    "Logs": _l("Logs"),
+    "Templates": _l("Templates"),
+    "Support tools": _l("Support tools"),
+    "Master admin": _l("Master admin"),
+    "All workspaces": _l("All workspaces"),
+}
+CATEGORY_ICONS = {
+    "Setup": "fa-cogs", "Routing": "fa-random", "Communication": "fa-comments",
+    "Logs": "fa-history", "Templates": "fa-file-text-o", "Support tools": "fa-wrench",
+    "Master admin": "fa-shield", "All workspaces": "fa-globe",
+}
+
+
+def add_screen(appbuilder, view, name, label, category, icon=""):
+    return appbuilder.add_view(
+        view, name, label=label, icon=icon, category=category,
+        category_label=CATEGORY_LABELS[category], category_icon=CATEGORY_ICONS[category],
+    )
+
+
+def register_views(appbuilder) -> None:
+    add_screen(appbuilder, MyWorkspaceView, "My workspace", _l("My workspace"), "Setup",
+               "fa-building")
+    for name, label, category, icon, view, resource in WORKSPACE_SCREENS:
+        add_screen(appbuilder, view, name, label, category, icon)
+        appbuilder.add_api(api_for(view, resource))
+
+    add_screen(appbuilder, MyApiKeysView, "API keys", _l("API keys"), "Support tools", "fa-key")
+    appbuilder.add_link("API documentation", label=_l("API documentation"),
+                        href="/swagger/v1", icon="fa-book", category="Support tools",
+                        category_label=CATEGORY_LABELS["Support tools"],
+                        category_icon=CATEGORY_ICONS["Support tools"])
+
+    add_screen(appbuilder, WorkspaceAdminView, "Workspaces", _l("Workspaces"), "Master admin",
+               "fa-building")
+    add_screen(appbuilder, PlanView, "Plans", _l("Plans"), "Master admin", "fa-tags")
+    add_screen(appbuilder, GlobalReplyTemplateView, "Default replies", _l("Default replies"),
+               "Master admin", "fa-comment-o")
+    for name, label, category, icon, view, resource in WORKSPACE_SCREENS:
+        full = admin_variant(view)
+        if view is MemberView or view.__dict__.get("base_permissions"):
+            full.base_permissions = None  # the master admin may add and delete everywhere
+        add_screen(appbuilder, full, f"All {name.lower()}", label, "All workspaces", icon)

@@ -1,0 +1,73 @@
+"""Master admin screens: platform tables that belong to no single workspace."""
+from __future__ import annotations
+
+from flask_appbuilder import ModelView
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_babel import lazy_gettext as _l
+
+from app.models import GlobalReplyTemplate, Plan, Workspace
+from app.security import ROLE_MANAGER, ROLE_TRANSLATOR, WRITE
+from app.views.base import RelaydeskInterface
+
+
+class WorkspaceAdminView(ModelView):
+    """Every workspace on the platform."""
+
+    datamodel = SQLAInterface(Workspace)
+    relaydesk_roles: dict = {}
+    page_size = 25
+    list_columns = ["slug", "name", "plan", "status", "language", "timezone", "created_at"]
+    show_columns = list_columns + ["updated_at"]
+    add_columns = ["slug", "name", "plan", "status", "language", "timezone"]
+    edit_columns = add_columns
+    search_columns = ["slug", "name", "plan", "status", "language"]
+    label_columns = {"slug": _l("Slug"), "name": _l("Name"), "plan": _l("Plan"),
+                     "status": _l("Status"), "language": _l("Language"),
+                     "timezone": _l("Time zone"), "created_at": _l("Created")}
+
+
+class MyWorkspaceView(ModelView):
+    """A manager's own workspace: name, language and time zone."""
+
+    datamodel = RelaydeskInterface(Workspace)
+    relaydesk_roles = {ROLE_MANAGER: WRITE}
+    base_permissions = ["can_list", "can_show", "can_edit"]
+    list_columns = ["slug", "name", "language", "timezone", "plan", "status"]
+    show_columns = list_columns
+    edit_columns = ["name", "language", "timezone"]
+    search_columns = ["name"]
+    label_columns = WorkspaceAdminView.label_columns
+
+
+class PlanView(ModelView):
+    """Plans the platform sells."""
+
+    datamodel = SQLAInterface(Plan)
+    relaydesk_roles: dict = {}
+    page_size = 25
+    list_columns = ["code", "name", "price_cents", "currency", "interval", "max_channels",
+                    "max_linked_users", "max_commands_per_month", "is_public"]
+    show_columns = list_columns + ["description", "stripe_price_id"]
+    add_columns = ["code", "name", "description", "price_cents", "currency", "interval",
+                   "max_channels", "max_linked_users", "max_commands_per_month",
+                   "stripe_price_id", "is_public"]
+    edit_columns = add_columns
+    search_columns = ["code", "name", "interval", "is_public"]
+    label_columns = {"price_cents": _l("Price (cents)"), "max_channels": _l("Channels"),
+                     "max_linked_users": _l("Linked users"),
+                     "max_commands_per_month": _l("Commands per month")}
+
+
+class GlobalReplyTemplateView(ModelView):
+    """Default customer replies in every language; workspaces may override them."""
+
+    datamodel = SQLAInterface(GlobalReplyTemplate)
+    relaydesk_roles = {ROLE_TRANSLATOR: WRITE}
+    base_permissions = ["can_list", "can_show", "can_edit", "can_add"]
+    page_size = 50
+    list_columns = ["key", "language", "body"]
+    show_columns = list_columns + ["updated_at"]
+    add_columns = ["key", "language", "body"]
+    edit_columns = ["body"]
+    search_columns = ["key", "language", "body"]
+    label_columns = {"key": _l("Reply"), "language": _l("Language"), "body": _l("Text")}

@@ -1,0 +1,258 @@
+"""Base classes for every Relaydesk screen and REST API over a workspace-owned model.
+
+* `WorkspaceModelView` / `WorkspaceRestApi`: scoped through `ScopedInterface` (app/tenancy.py),
+  the workspace set from the signed-in member on add (the relationship itself, FAB pitfall 2),
+  related ids checked inside the workspace (pitfall 3), secrets write-only.
+* `admin_variant(view)`: the master admin's copy of a view, with the workspace column in lists,
+  forms and search; only the Admin role gets it.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask_appbuilder import ModelRestApi, ModelView
+from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from wtforms import StringField
+
+from app.crypto import mask
+from app.extensions import db
+from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
+from app.tenancy import ScopedInterface, TenancyError, check_references, current_scope
+
+log = logging.getLogger(__name__)
+
+
+class WriteRefused(Exception):
+    """A write the database refused, with a message fit for the person who tried it."""
+
+
+def describe_db_error(exc: SQLAlchemyError) -> str:
+    text = str(getattr(exc, "orig", exc)).lower()
+    if isinstance(exc, IntegrityError):
+        if "unique" in text or "duplicate" in text:
+            return str(_l("A row with these values already exists."))
+        if "not null" in text or "null value" in text:
+            return str(_l("A required field is missing."))
+        if "foreign key" in text:
+            return str(_l("This row is still used elsewhere, or refers to a missing row."))
+    return str(_l("The database refused this change."))
+
+
+class RelaydeskInterface(ScopedInterface):
+    """ScopedInterface whose write errors carry a clean message (never SQL) and roll back."""
+
+    def _write(self, op, item, commit):
+        try:
+            op(item, commit)
+        except TenancyError:
+            self.session.rollback()
+            raise
+        except SQLAlchemyError as exc:
+            self.session.rollback()
+            raise WriteRefused(describe_db_error(exc)) from exc
+        except Exception as exc:  # FAB wraps edit/delete errors in DatabaseException
+            cause = exc.__cause__
+            self.session.rollback()
+            if isinstance(cause, TenancyError):
+                raise cause from None
+            if isinstance(cause, SQLAlchemyError):
+                raise WriteRefused(describe_db_error(cause)) from exc
+            raise
+
+    def add(self, item, commit=True):
+        self._write(super().add, item, commit)
+
+    def edit(self, item, commit=True):
+        self._write(super().edit, item, commit)
+
+    def delete(self, item, commit=True):
+        self._write(super().delete, item, commit)
+
+
+class SecretInput(BS3PasswordFieldWidget):
+    """A password box that never shows the stored value, only its mask as a hint."""
+
+    def __call__(self, field, **kwargs):
+        html = super().__call__(field, **kwargs)
+        hint = getattr(field, "mask_hint", "")
+        if hint:
+            html = html.replace(f'placeholder="{field.label.text}"', f'placeholder="{hint}"')
+        return html
+
+
+def secret_field(label) -> StringField:
+    return StringField(label, widget=SecretInput(), description=_l(
+        "Stored encrypted and never shown again. Leave blank to keep the current value."))
+
+
+class WorkspaceWriteMixin:
+    """Shared by screens and APIs: where new rows go, what they may reference, secrets kept."""
+
+    #: model columns holding secrets: write-only, shown masked, blank on edit keeps the value
+    secret_columns: tuple[str, ...] = ()
+    #: roles that get this view; the master admin (Admin role) always has every view
+    relaydesk_roles = {ROLE_MANAGER: WRITE, ROLE_AGENT: READ}
+
+    def _place_in_workspace(self, item) -> None:
+        scope = current_scope()
+        if scope.workspace_id is not None:
+            from app.models.tenancy import Workspace
+
+            item.workspace = db.session.get(Workspace, scope.workspace_id)
+        elif not (scope.all_workspaces and (item.workspace_id or item.workspace)):
+            raise TenancyError(str(_l(
+                "Choose a workspace: master admins add rows from the Master admin screens.")))
+        check_references(item)
+
+    def _keep_blank_secrets(self, item) -> None:
+        state = inspect(item)
+        for column in self.secret_columns:
+            if getattr(item, column) in (None, ""):
+                history = state.attrs[column].history
+                previous = next((v for v in history.deleted if v), None)
+                if previous:
+                    setattr(item, column, previous)
+
+    def pre_add(self, item):
+        for column in self.secret_columns:
+            if getattr(item, column) == "":
+                setattr(item, column, None)
+        self._place_in_workspace(item)
+
+    def pre_update(self, item):
+        self._keep_blank_secrets(item)
+        check_references(item)
+
+
+def _masked(columns, secret_columns):
+    return [f"{c}_masked" if c in secret_columns else c for c in columns]
+
+
+class WorkspaceModelView(WorkspaceWriteMixin, ModelView):
+    """CRUD screen over a workspace-owned model. Subclasses set `datamodel` and columns."""
+
+    page_size = 25
+    search_exclude_columns = ["workspace"]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        secrets = cls.__dict__.get("secret_columns") or cls.secret_columns
+        if secrets:
+            extra = dict(getattr(cls, "edit_form_extra_fields", None) or {})
+            for column in secrets:
+                label = (getattr(cls, "label_columns", None) or {}).get(column, column)
+                extra.setdefault(column, secret_field(label))
+            cls.add_form_extra_fields = dict(extra)
+            cls.edit_form_extra_fields = dict(extra)
+            if getattr(cls, "show_columns", None):
+                cls.show_columns = _masked(cls.show_columns, secrets)
+            if getattr(cls, "list_columns", None):
+                cls.list_columns = _masked(cls.list_columns, secrets)
+            labels = dict(getattr(cls, "label_columns", None) or {})
+            for column in secrets:
+                labels.setdefault(f"{column}_masked", labels.get(column, column))
+            cls.label_columns = labels
+
+    def prefill_form(self, form, pk):
+        item = self.datamodel.get(pk, self._base_filters)
+        for column in self.secret_columns:
+            if column in form and item is not None:
+                form[column].mask_hint = mask(getattr(item, column)) or ""
+
+
+class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
+    """REST API over a workspace-owned model: same scope, secrets write-only."""
+
+    allow_browser_login = True
+    page_size = 25
+    max_page_size = 100
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        secrets = cls.secret_columns
+        if secrets:
+            for attr in ("show_columns", "list_columns"):
+                if getattr(cls, attr, None):
+                    setattr(cls, attr, _masked(getattr(cls, attr), secrets))
+
+    def _refusing(self, call):
+        try:
+            return call()
+        except TenancyError as exc:
+            return self.response_422(message=str(exc))
+        except WriteRefused as exc:
+            return self.response_422(message=str(exc))
+
+    def post_headless(self):
+        return self._refusing(super().post_headless)
+
+    def put_headless(self, pk):
+        return self._refusing(lambda: super(WorkspaceRestApi, self).put_headless(pk))
+
+    def delete_headless(self, pk):
+        return self._refusing(lambda: super(WorkspaceRestApi, self).delete_headless(pk))
+
+
+def admin_variant(view_cls: type) -> type:
+    """The master admin's copy of a workspace view: workspace visible and editable."""
+
+    def with_workspace(columns):
+        columns = list(columns or [])
+        return columns if "workspace" in columns else ["workspace", *columns]
+
+    attrs = {
+        "relaydesk_roles": {},
+        "search_exclude_columns": [],
+        "__module__": view_cls.__module__,
+        "__doc__": f"Master admin: {view_cls.__doc__ or view_cls.__name__}",
+    }
+    for name in ("list_columns", "show_columns", "add_columns", "edit_columns", "search_columns"):
+        value = getattr(view_cls, name, None)
+        if value:
+            attrs[name] = with_workspace(value)
+    return type(f"Admin{view_cls.__name__}", (view_cls,), attrs)
+
+
+def is_workspace_view(view) -> bool:
+    return isinstance(view, (WorkspaceModelView, WorkspaceRestApi))
+
+
+
+VIEW_TO_API_PERMISSIONS = {
+    "can_list": ("can_get", "can_info"),
+    "can_show": ("can_get",),
+    "can_add": ("can_post", "can_info"),
+    "can_edit": ("can_put", "can_info"),
+    "can_delete": ("can_delete",),
+}
+
+
+def _unmasked(columns, secret_columns):
+    bases = {f"{c}_masked": c for c in secret_columns}
+    return [bases.get(c, c) for c in columns or []]
+
+
+def api_for(view_cls: type, resource_name: str) -> type:
+    """The REST API twin of a screen: same model, columns, roles and scope."""
+    secrets = view_cls.secret_columns
+    attrs = {
+        "__module__": view_cls.__module__,
+        "resource_name": resource_name,
+        "datamodel": view_cls.datamodel,
+        "secret_columns": secrets,
+        "relaydesk_roles": view_cls.relaydesk_roles,
+    }
+    for name in ("list_columns", "show_columns", "add_columns", "edit_columns", "search_columns"):
+        value = view_cls.__dict__.get(name) or getattr(view_cls, name, None)
+        if value:
+            attrs[name] = _unmasked(value, secrets)
+    if view_cls.__dict__.get("base_permissions"):
+        perms = set()
+        for perm in view_cls.base_permissions:
+            perms.update(VIEW_TO_API_PERMISSIONS.get(perm, ()))
+        attrs["base_permissions"] = sorted(perms)
+    name = view_cls.__name__.removesuffix("View") + "Api"
+    return type(name, (WorkspaceRestApi,), attrs)

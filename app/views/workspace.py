@@ -1,0 +1,355 @@
+"""Workspace screens: what a manager (read-write) and an agent (read-only) work with.
+
+Every class here is scoped to the signed-in member's workspace by `RelaydeskInterface`; the
+master admin gets an all-workspaces copy of each (see app/views/__init__.py).
+"""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, CustomCommand,
+                        Invoice, LinkedUser, PanelConnection, Provider, ProviderRoute,
+                        ReplyTemplate, ServiceRule, Subscription, WorkspaceMember,
+                        WorkspaceSettings)
+from app.models.channels import SECRET_FIELDS
+from app.security import READ, ROLE_MANAGER, WRITE
+from app.views.base import RelaydeskInterface, WorkspaceModelView
+
+READ_ONLY = ["can_list", "can_show"]
+NO_ADD_DELETE = ["can_list", "can_show", "can_edit"]
+MANAGER_ONLY = {ROLE_MANAGER: WRITE}
+
+COMMON_LABELS = {
+    "workspace": _l("Workspace"),
+    "created_at": _l("Created"),
+    "updated_at": _l("Updated"),
+    "name": _l("Name"),
+    "enabled": _l("Enabled"),
+    "notes": _l("Notes"),
+    "channel": _l("Channel"),
+    "chat_id": _l("Chat id"),
+    "language": _l("Language"),
+}
+
+
+def labels(**extra):
+    return {**COMMON_LABELS, **extra}
+
+
+# --- Setup ------------------------------------------------------------------------------------
+
+class ChannelView(WorkspaceModelView):
+    """Green API instances, Meta numbers, Telegram bots and the web chat widget."""
+
+    datamodel = RelaydeskInterface(Channel)
+    secret_columns = SECRET_FIELDS
+    list_columns = ["name", "kind", "enabled", "status", "last_webhook_at"]
+    show_columns = ["name", "kind", "enabled", "status", "status_detail", "last_webhook_at",
+                    "api_url", "id_instance", "api_token", "webhook_token",
+                    "bot_id", "bot_token", "secret_token", "api_base",
+                    "phone_number_id", "waba_id", "access_token", "app_secret",
+                    "widget_key", "notes", "created_at", "updated_at"]
+    add_columns = ["name", "kind", "enabled", "api_url", "id_instance", "api_token",
+                   "webhook_token", "bot_token", "secret_token", "api_base", "phone_number_id",
+                   "waba_id", "access_token", "app_secret", "notes"]
+    edit_columns = add_columns
+    search_columns = ["name", "kind", "enabled", "status", "id_instance", "bot_id",
+                      "phone_number_id"]
+    order_columns = ["name", "kind", "status", "last_webhook_at"]
+    label_columns = labels(
+        kind=_l("Kind"), status=_l("Status"), status_detail=_l("Status detail"),
+        last_webhook_at=_l("Last webhook"), api_url=_l("Green API URL"),
+        id_instance=_l("Instance id"), api_token=_l("API token"),
+        webhook_token=_l("Webhook token"), bot_token=_l("Bot token"), bot_id=_l("Bot id"),
+        secret_token=_l("Webhook secret token"), api_base=_l("Bot API base URL"),
+        phone_number_id=_l("Phone number id"), waba_id=_l("WhatsApp Business account id"),
+        access_token=_l("Access token"), app_secret=_l("App secret (manual mode)"),
+        widget_key=_l("Widget key"),
+    )
+    description_columns = {
+        "kind": _l("greenapi: WhatsApp through Green API · meta: WhatsApp Cloud API · "
+                   "telegram: a Telegram bot · webchat: the web chat widget"),
+        "api_url": _l("The instance's apiUrl, e.g. https://7103.api.greenapi.com"),
+        "app_secret": _l("Only when this number uses its own Meta app; otherwise the "
+                         "platform's app secret is used."),
+    }
+
+    def pre_add(self, item):
+        super().pre_add(item)
+        _require_kind_fields(item)
+
+    def pre_update(self, item):
+        super().pre_update(item)
+        _require_kind_fields(item)
+
+
+def _require_kind_fields(channel: Channel) -> None:
+    missing = channel.missing_fields()
+    if missing:
+        raise ValueError(str(_l("A %(kind)s channel needs: %(fields)s",
+                                kind=channel.kind, fields=", ".join(missing))))
+
+
+class PanelConnectionView(WorkspaceModelView):
+    """The SMM panel this workspace answers for (one per workspace)."""
+
+    datamodel = RelaydeskInterface(PanelConnection)
+    relaydesk_roles = MANAGER_ONLY
+    secret_columns = ("api_key",)
+    list_columns = ["panel_type", "url", "service_rules_mode", "status", "last_checked_at"]
+    show_columns = ["panel_type", "url", "api_key", "service_rules_mode", "requests_per_second",
+                    "timeout_seconds", "status", "status_detail", "last_checked_at",
+                    "created_at", "updated_at"]
+    add_columns = ["panel_type", "url", "api_key", "service_rules_mode", "requests_per_second",
+                   "timeout_seconds"]
+    edit_columns = add_columns
+    search_columns = ["panel_type", "url", "status"]
+    label_columns = labels(
+        panel_type=_l("Panel engine"), url=_l("Panel URL"), api_key=_l("Admin API key"),
+        service_rules_mode=_l("Service rules from"), requests_per_second=_l("Requests per second"),
+        timeout_seconds=_l("Timeout (seconds)"), status=_l("Status"),
+        status_detail=_l("Status detail"), last_checked_at=_l("Last checked"),
+    )
+    description_columns = {
+        "panel_type": _l("perfectpanel_v2: Perfect Panel admin API · rentalpanel_v1: Rental "
+                         "Panel admin API · smm_api_v2: reseller API (services only) · demo"),
+        "url": _l("The panel's base URL; Relaydesk appends the API path."),
+        "service_rules_mode": _l("names: read refill and start time from service names · "
+                                 "cached: fetch services and keep per-service rules"),
+    }
+
+
+class WorkspaceSettingsView(WorkspaceModelView):
+    """Cooldowns and limits."""
+
+    datamodel = RelaydeskInterface(WorkspaceSettings)
+    relaydesk_roles = MANAGER_ONLY
+    base_permissions = NO_ADD_DELETE
+    list_columns = ["cooldown_refill_seconds", "cooldown_speed_seconds",
+                    "cooldown_cancel_seconds", "max_ids_per_message", "allow_partial_refill",
+                    "fallback_reply_enabled"]
+    show_columns = list_columns
+    add_columns = list_columns
+    edit_columns = list_columns
+    search_columns = ["allow_partial_refill", "fallback_reply_enabled"]
+    label_columns = labels(
+        cooldown_refill_seconds=_l("Refill cooldown (seconds)"),
+        cooldown_speed_seconds=_l("Speed cooldown (seconds)"),
+        cooldown_cancel_seconds=_l("Cancel cooldown (seconds)"),
+        max_ids_per_message=_l("Most order ids in one message"),
+        allow_partial_refill=_l("Allow refill of partial orders"),
+        fallback_reply_enabled=_l("Answer messages that are not commands"),
+    )
+
+
+class MemberView(WorkspaceModelView):
+    """Who works in this workspace (read-only here; the master admin manages logins)."""
+
+    datamodel = RelaydeskInterface(WorkspaceMember)
+    base_permissions = READ_ONLY
+    relaydesk_roles = {ROLE_MANAGER: READ}
+    list_columns = ["user", "role", "created_at"]
+    show_columns = list_columns
+    add_columns = ["user", "role"]
+    edit_columns = ["role"]
+    search_columns = ["role"]
+    label_columns = labels(user=_l("Login"), role=_l("Role"))
+
+
+class SubscriptionView(WorkspaceModelView):
+    """The workspace's plan subscription (read-only for members)."""
+
+    datamodel = RelaydeskInterface(Subscription)
+    base_permissions = READ_ONLY
+    relaydesk_roles = {ROLE_MANAGER: READ}
+    list_columns = ["plan", "status", "current_period_start", "current_period_end"]
+    show_columns = list_columns + ["stripe_customer_id", "stripe_subscription_id", "created_at"]
+    add_columns = ["plan", "status", "current_period_start", "current_period_end",
+                   "stripe_customer_id", "stripe_subscription_id"]
+    edit_columns = add_columns
+    search_columns = ["status"]
+    label_columns = labels(plan=_l("Plan"), status=_l("Status"),
+                           current_period_start=_l("Period start"),
+                           current_period_end=_l("Period end"))
+
+
+class InvoiceView(WorkspaceModelView):
+    """Invoices of the workspace (read-only for members)."""
+
+    datamodel = RelaydeskInterface(Invoice)
+    base_permissions = READ_ONLY
+    relaydesk_roles = {ROLE_MANAGER: READ}
+    list_columns = ["number", "amount_cents", "currency", "status", "payment_method", "issued_at",
+                    "paid_at"]
+    show_columns = list_columns + ["payment_reference", "stripe_invoice_id", "subscription"]
+    add_columns = ["number", "subscription", "amount_cents", "currency", "status",
+                   "payment_method", "payment_reference", "issued_at", "paid_at"]
+    edit_columns = add_columns
+    search_columns = ["number", "status", "payment_method", "payment_reference"]
+    label_columns = labels(number=_l("Number"), amount_cents=_l("Amount (cents)"),
+                           currency=_l("Currency"), status=_l("Status"),
+                           payment_method=_l("Payment method"), issued_at=_l("Issued"),
+                           paid_at=_l("Paid"), payment_reference=_l("Payment reference"))
+
+
+# --- Routing ----------------------------------------------------------------------------------
+
+class ProviderView(WorkspaceModelView):
+    """Upstream providers, recognised by the domains and aliases the panel reports."""
+
+    datamodel = RelaydeskInterface(Provider)
+    list_columns = ["name", "domains", "aliases"]
+    show_columns = ["name", "domains", "aliases", "notes", "created_at", "updated_at"]
+    add_columns = ["name", "domains", "aliases", "notes"]
+    edit_columns = add_columns
+    search_columns = ["name", "domains", "aliases"]
+    label_columns = labels(domains=_l("Domains"), aliases=_l("Aliases"))
+    description_columns = {
+        "domains": _l("Comma separated, e.g. smmrush.com, api.smmrush.com"),
+        "aliases": _l("Other names the panel may report for this provider"),
+    }
+
+
+class ProviderRouteView(WorkspaceModelView):
+    """Where each provider's commands are sent, and in what words."""
+
+    datamodel = RelaydeskInterface(ProviderRoute)
+    list_columns = ["provider", "channel", "chat_id", "template", "actions", "enabled"]
+    show_columns = list_columns + ["created_at", "updated_at"]
+    add_columns = ["provider", "channel", "chat_id", "template", "actions", "enabled"]
+    edit_columns = add_columns
+    search_columns = ["provider", "channel", "chat_id", "enabled"]
+    label_columns = labels(provider=_l("Provider"), template=_l("Command template"),
+                           actions=_l("Actions"))
+    description_columns = {
+        "chat_id": _l("The provider's group: 120363…@g.us on WhatsApp, -100… on Telegram"),
+        "template": _l("Placeholders: {external_id} {action} {order_id} {quantity}"),
+        "actions": _l("Which of refill, speed, cancel go to this chat"),
+    }
+
+
+class ServiceRuleView(WorkspaceModelView):
+    """Per-service refill and start-time rules that override what the service name says."""
+
+    datamodel = RelaydeskInterface(ServiceRule)
+    list_columns = ["service_id", "service_name", "refill_kind", "refill_days",
+                    "start_minutes_max", "allow_refill", "allow_speed", "allow_cancel",
+                    "is_override"]
+    show_columns = list_columns + ["notes", "created_at", "updated_at"]
+    add_columns = ["service_id", "service_name", "refill_kind", "refill_days",
+                   "start_minutes_max", "allow_refill", "allow_speed", "allow_cancel",
+                   "is_override", "notes"]
+    edit_columns = add_columns
+    search_columns = ["service_id", "service_name", "refill_kind", "is_override"]
+    label_columns = labels(service_id=_l("Service id"), service_name=_l("Service name"),
+                           refill_kind=_l("Refill"), refill_days=_l("Refill days"),
+                           start_minutes_max=_l("Starts within (minutes)"),
+                           allow_refill=_l("Refill allowed"), allow_speed=_l("Speed allowed"),
+                           allow_cancel=_l("Cancel allowed"), is_override=_l("Manager override"))
+
+
+# --- Communication ----------------------------------------------------------------------------
+
+class LinkedUserView(WorkspaceModelView):
+    """Panel usernames and the chats trusted to speak for them."""
+
+    datamodel = RelaydeskInterface(LinkedUser)
+    list_columns = ["username", "language", "created_at"]
+    show_columns = ["username", "language", "notes", "created_at", "updated_at"]
+    add_columns = ["username", "language", "notes"]
+    edit_columns = add_columns
+    search_columns = ["username", "language"]
+    label_columns = labels(username=_l("Panel username"))
+
+
+class ChatIdentityView(WorkspaceModelView):
+    """One chat on one channel, linked to a panel user."""
+
+    datamodel = RelaydeskInterface(ChatIdentity)
+    list_columns = ["linked_user", "channel", "chat_id", "verified_at"]
+    show_columns = list_columns + ["created_at", "updated_at"]
+    add_columns = ["linked_user", "channel", "chat_id"]
+    edit_columns = add_columns
+    search_columns = ["linked_user", "channel", "chat_id"]
+    label_columns = labels(linked_user=_l("Linked user"), verified_at=_l("Verified"))
+    description_columns = {"chat_id": _l("79001234567@c.us on WhatsApp, 123456789 on Telegram")}
+
+
+class AdminIdentityView(WorkspaceModelView):
+    """Chats of the panel's own staff: technical replies, may force past cooldowns."""
+
+    datamodel = RelaydeskInterface(AdminIdentity)
+    list_columns = ["name", "channel", "chat_id"]
+    show_columns = list_columns + ["created_at", "updated_at"]
+    add_columns = ["name", "channel", "chat_id"]
+    edit_columns = add_columns
+    search_columns = ["name", "channel", "chat_id"]
+
+
+# --- Templates --------------------------------------------------------------------------------
+
+class ReplyTemplateView(WorkspaceModelView):
+    """This workspace's wording of customer replies (overrides the platform defaults)."""
+
+    datamodel = RelaydeskInterface(ReplyTemplate)
+    list_columns = ["key", "language", "body"]
+    show_columns = list_columns + ["created_at", "updated_at"]
+    add_columns = ["key", "language", "body"]
+    edit_columns = add_columns
+    search_columns = ["key", "language", "body"]
+    label_columns = labels(key=_l("Reply"), body=_l("Text"))
+
+
+class CommandAliasView(WorkspaceModelView):
+    """Extra words customers use for an action (e.g. `dolum` for refill)."""
+
+    datamodel = RelaydeskInterface(CommandAlias)
+    list_columns = ["alias", "action"]
+    show_columns = list_columns + ["created_at"]
+    add_columns = ["alias", "action"]
+    edit_columns = add_columns
+    search_columns = ["alias", "action"]
+    label_columns = labels(alias=_l("Word"), action=_l("Action"))
+
+
+class CustomCommandView(WorkspaceModelView):
+    """A keyword that answers with a fixed text (prices, opening hours…)."""
+
+    datamodel = RelaydeskInterface(CustomCommand)
+    list_columns = ["keyword", "reply", "enabled"]
+    show_columns = list_columns + ["created_at", "updated_at"]
+    add_columns = ["keyword", "reply", "enabled"]
+    edit_columns = add_columns
+    search_columns = ["keyword", "reply", "enabled"]
+    label_columns = labels(keyword=_l("Keyword"), reply=_l("Reply"))
+
+
+# (menu name, label, category, icon, view class, REST resource name)
+WORKSPACE_SCREENS = [
+    ("Channels", _l("Channels"), "Setup", "fa-plug", ChannelView, "channel"),
+    ("Panel connection", _l("Panel connection"), "Setup", "fa-server", PanelConnectionView,
+     "panel_connection"),
+    ("Settings", _l("Settings"), "Setup", "fa-sliders", WorkspaceSettingsView,
+     "workspace_settings"),
+    ("Members", _l("Members"), "Setup", "fa-users", MemberView, "member"),
+    ("Subscription", _l("Subscription"), "Setup", "fa-credit-card", SubscriptionView,
+     "subscription"),
+    ("Invoices", _l("Invoices"), "Setup", "fa-file-text-o", InvoiceView, "invoice"),
+    ("Providers", _l("Providers"), "Routing", "fa-truck", ProviderView, "provider"),
+    ("Provider routes", _l("Provider routes"), "Routing", "fa-random", ProviderRouteView,
+     "provider_route"),
+    ("Service rules", _l("Service rules"), "Routing", "fa-list-ol", ServiceRuleView,
+     "service_rule"),
+    ("Linked users", _l("Linked users"), "Communication", "fa-link", LinkedUserView,
+     "linked_user"),
+    ("Chat identities", _l("Chat identities"), "Communication", "fa-comments",
+     ChatIdentityView, "chat_identity"),
+    ("Admin identities", _l("Admin identities"), "Communication", "fa-user-secret",
+     AdminIdentityView, "admin_identity"),
+    ("Reply templates", _l("Reply templates"), "Templates", "fa-comment", ReplyTemplateView,
+     "reply_template"),
+    ("Command aliases", _l("Command aliases"), "Templates", "fa-language", CommandAliasView,
+     "command_alias"),
+    ("Custom commands", _l("Custom commands"), "Templates", "fa-terminal", CustomCommandView,
+     "custom_command"),
+]

@@ -1,0 +1,1 @@
+"""The workspace file: import/export a whole workspace as YAML (DESIGN "Workspace file")."""

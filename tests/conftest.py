@@ -1,0 +1,116 @@
+"""Shared fixtures: one migrated database and one app per test process, clean data per test.
+
+`app` is session-scoped (FAB permission sync is the slow part of start-up); every test starts
+with empty workspace tables and no users, while FAB's permission and role tables persist.
+"""
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from tests.backends import select_backends
+from tests.factories import AuthActions, Factory
+
+BACKENDS = select_backends()
+
+# FAB's security catalogue (roles, permissions) survives between tests; everything else is wiped.
+KEEP_TABLES = {"ab_permission", "ab_view_menu", "ab_permission_view", "ab_role",
+               "ab_permission_view_role", "alembic_version"}
+
+
+def pytest_report_header(config):
+    return BACKENDS.describe()
+
+
+def base_config(**overrides):
+    from app.config import TestConfig
+
+    config = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()}
+    config.update(SQLALCHEMY_DATABASE_URI=BACKENDS.database_url, REDIS_URL=BACKENDS.redis_url)
+    config.update(overrides)
+    return config
+
+
+def _migrate() -> None:
+    from flask_migrate import upgrade
+
+    from app import create_app
+
+    bare = create_app(base_config(FAB_UPDATE_PERMS=False))
+    with bare.app_context():
+        upgrade()
+        from app.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app():
+    _migrate()
+    from app import create_app
+    from app.bootstrap import ensure_roles
+
+    application = create_app(base_config())
+    with application.app_context():
+        ensure_roles()
+    return application
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request):
+    yield
+    if "app" not in request.fixturenames:
+        return
+    application = request.getfixturevalue("app")
+    from flask_appbuilder import Model
+
+    from app.extensions import db
+
+    with application.app_context():
+        db.session.remove()
+        tables = [t for t in reversed(Model.metadata.sorted_tables) if t.name not in KEEP_TABLES]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                names = ", ".join(f'"{t.name}"' for t in tables)
+                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(table.delete())
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app):
+    from app.extensions import db as database
+
+    with app.app_context():
+        yield database
+        database.session.remove()
+
+
+@pytest.fixture
+def factory(app):
+    with app.app_context():
+        yield Factory(app)
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def redis_conn(app):
+    connection = app.extensions["relaydesk_redis"]
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(BACKENDS.describe())
