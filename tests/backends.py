@@ -5,6 +5,7 @@ RELAYDESK_TEST_BACKENDS:
   real      PostgreSQL and Redis, or fail (CI)
   embedded  SQLite and the in-process Redis substitute (fakeredis' TCP server)
 Overrides: TEST_POSTGRES_URL (server + maintenance db), TEST_REDIS_URL.
+RELAYDESK_TEST_SLOT (0-7) gives concurrent runs on one machine their own database and Redis db.
 """
 from __future__ import annotations
 
@@ -37,12 +38,18 @@ def _worker_index() -> int:
     return int(worker[2:]) if worker[2:].isdigit() else 0
 
 
+def _slot() -> int:
+    """RELAYDESK_TEST_SLOT keeps concurrent test runs (several checkouts) out of each other's way."""
+    value = os.environ.get("RELAYDESK_TEST_SLOT", "0")
+    return int(value) if value.isdigit() else 0
+
+
 def _postgres_url() -> str | None:
     base = os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES)
     try:
         engine = sa.create_engine(base, isolation_level="AUTOCOMMIT",
                                   connect_args={"connect_timeout": 2})
-        name = f"relaydesk_test_{_worker_index()}"
+        name = f"relaydesk_test_{_slot()}_{_worker_index()}"
         with engine.connect() as conn:
             conn.execute(sa.text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -60,7 +67,7 @@ def _redis_url() -> str | None:
     if base.count("/") > 2:  # already names a db
         url = base
     else:
-        url = f"{base}/{15 - _worker_index() % 15}"
+        url = f"{base}/{15 - (_slot() * 2 + _worker_index()) % 15}"
     try:
         Redis.from_url(url, socket_connect_timeout=1).ping()
         return url
