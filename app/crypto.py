@@ -43,7 +43,9 @@ class Keyring:
         try:
             return self.fernet.decrypt(token.encode("ascii")).decode("utf-8")
         except (InvalidToken, ValueError) as exc:
-            raise SecretDecryptError("stored secret cannot be decrypted with ENCRYPTION_KEY") from exc
+            raise SecretDecryptError(
+                "stored secret cannot be decrypted with ENCRYPTION_KEY"
+            ) from exc
 
     def rotate(self, token: str) -> str:
         """Re-encrypt a token with the newest key."""

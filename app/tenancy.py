@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from collections.abc import Iterator
 
 from flask import g, has_app_context, has_request_context
 from flask_appbuilder.models.sqla.interface import SQLAInterface
@@ -121,7 +121,8 @@ def scoped_query(model, workspace_id: int | None = None):
 
 def get_scoped(model, pk, workspace_id: int | None = None):
     """Load one row by primary key through the scope; None when it is not visible."""
-    return scoped_query(model, workspace_id).filter(inspect(model).primary_key[0] == pk).one_or_none()
+    query = scoped_query(model, workspace_id)
+    return query.filter(inspect(model).primary_key[0] == pk).one_or_none()
 
 
 class ScopedInterface(SQLAInterface):

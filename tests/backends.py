@@ -39,7 +39,7 @@ def _worker_index() -> int:
 
 
 def _slot() -> int:
-    """RELAYDESK_TEST_SLOT keeps concurrent test runs (several checkouts) out of each other's way."""
+    """RELAYDESK_TEST_SLOT keeps concurrent test runs out of each other's way."""
     value = os.environ.get("RELAYDESK_TEST_SLOT", "0")
     return int(value) if value.isdigit() else 0
 

@@ -135,8 +135,8 @@ class AuthActions:
         self.client = client
 
     def login(self, username: str, password: str | None = None):
-        response = self.client.post("/login/", data={"username": username,
-                                                     "password": password or password_for(username)})
+        password = password or password_for(username)
+        response = self.client.post("/login/", data={"username": username, "password": password})
         assert response.status_code == 302 and "/login" not in response.headers["Location"], \
             f"login of {username} failed"
         return response

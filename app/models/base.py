@@ -1,14 +1,14 @@
 """Shared column mixins. Every tenant-owned model inherits `WorkspaceOwned`."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from sqlalchemy import Column, DateTime, ForeignKey, Integer
 from sqlalchemy.orm import declared_attr, relationship
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Timestamps:

@@ -23,7 +23,8 @@ class Plan(Timestamps, Model):
     price_cents = Column(Integer, nullable=False, default=0)
     currency = Column(String(3), nullable=False, default="USD")
     interval = Column(
-        Enum(*BILLING_INTERVALS, name="billing_interval", native_enum=False, create_constraint=True),
+        Enum(*BILLING_INTERVALS, name="billing_interval", native_enum=False,
+             create_constraint=True),
         nullable=False,
         default="month",
     )
@@ -41,7 +42,8 @@ class Subscription(Timestamps, WorkspaceOwned, Model):
     __tablename__ = "subscription"
 
     id = Column(Integer, primary_key=True)
-    plan_id = Column(Integer, ForeignKey("plan.id", ondelete="RESTRICT"), nullable=False, index=True)
+    plan_id = Column(Integer, ForeignKey("plan.id", ondelete="RESTRICT"), nullable=False,
+                     index=True)
     plan = relationship("Plan")
     status = Column(
         Enum(*SUBSCRIPTION_STATUSES, name="subscription_status", native_enum=False,
@@ -69,7 +71,8 @@ class Invoice(Timestamps, WorkspaceOwned, Model):
     amount_cents = Column(Integer, nullable=False, default=0)
     currency = Column(String(3), nullable=False, default="USD")
     status = Column(
-        Enum(*INVOICE_STATUSES, name="invoice_status", native_enum=False, create_constraint=True),
+        Enum(*INVOICE_STATUSES, name="invoice_status", native_enum=False,
+             create_constraint=True),
         nullable=False,
         default="pending",
     )

@@ -22,7 +22,8 @@ class Workspace(Timestamps, Model):
     plan_id = Column(Integer, ForeignKey("plan.id", ondelete="SET NULL"), nullable=True, index=True)
     plan = relationship("Plan")
     status = Column(
-        Enum(*WORKSPACE_STATUSES, name="workspace_status", native_enum=False, create_constraint=True),
+        Enum(*WORKSPACE_STATUSES, name="workspace_status", native_enum=False,
+             create_constraint=True),
         nullable=False,
         default="active",
     )
@@ -37,7 +38,8 @@ class WorkspaceMember(WorkspaceOwned, Model):
     __tablename__ = "workspace_member"
 
     id = Column(Integer, primary_key=True)
-    user_id = Column(Integer, ForeignKey("ab_user.id", ondelete="CASCADE"), nullable=False, unique=True)
+    user_id = Column(Integer, ForeignKey("ab_user.id", ondelete="CASCADE"), nullable=False,
+                     unique=True)
     user = relationship("User")
     role = Column(
         Enum(*MEMBER_ROLES, name="member_role", native_enum=False, create_constraint=True),

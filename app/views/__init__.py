@@ -54,7 +54,7 @@ def register_views(appbuilder) -> None:
     add_screen(appbuilder, PlanView, "Plans", _l("Plans"), "Master admin", "fa-tags")
     add_screen(appbuilder, GlobalReplyTemplateView, "Default replies", _l("Default replies"),
                "Master admin", "fa-comment-o")
-    for name, label, category, icon, view, resource in WORKSPACE_SCREENS:
+    for name, label, _category, icon, view, _resource in WORKSPACE_SCREENS:
         full = admin_variant(view)
         if view is MemberView or view.__dict__.get("base_permissions"):
             full.base_permissions = None  # the master admin may add and delete everywhere
