@@ -1,6 +1,8 @@
 """All models, imported so that metadata (and Alembic) sees every table."""
 from app.models.billing import Invoice, Plan, Subscription
 from app.models.channels import Channel
+from app.models.events import DetectedChat, InboundEvent
+from app.models.outbound import ExternalCall, OutboundMessage
 from app.models.commands import CommandAlias, CustomCommand, GlobalReplyTemplate, ReplyTemplate
 from app.models.panel import PanelConnection, ServiceRule
 from app.models.people import AdminIdentity, ChatIdentity, LinkedUser
@@ -9,7 +11,8 @@ from app.models.settings import WorkspaceSettings
 from app.models.tenancy import Workspace, WorkspaceMember
 
 __all__ = [
-    "AdminIdentity", "Channel", "ChatIdentity", "CommandAlias", "CustomCommand",
+    "AdminIdentity", "Channel", "ChatIdentity", "CommandAlias", "CustomCommand", "DetectedChat",
+    "ExternalCall", "InboundEvent", "OutboundMessage",
     "GlobalReplyTemplate", "Invoice", "LinkedUser", "PanelConnection", "Plan", "Provider",
     "ProviderRoute", "ReplyTemplate", "ServiceRule", "Subscription", "Workspace",
     "WorkspaceMember", "WorkspaceSettings",

@@ -1,0 +1,82 @@
+"""Messages we send, and every call we make to an outside service.
+
+An `OutboundMessage` row is written (UNIQUE idempotency key) before the platform is called, so a
+retry resumes the same row and never sends again what was already sent: long texts are split into
+parts and `parts_sent` records progress part by part.
+"""
+from __future__ import annotations
+
+from flask_appbuilder import Model
+from sqlalchemy import (JSON, Column, DateTime, Enum, Float, ForeignKey, Index, Integer, String,
+                        Text, UniqueConstraint)
+from sqlalchemy.orm import relationship
+
+from app.models.base import WorkspaceOwned, utcnow
+from app.models.events import BigId
+
+OUTBOUND_STATES = ("pending", "sending", "retrying", "sent", "failed")
+OUTBOUND_PURPOSES = ("reply", "dispatch", "broadcast", "test", "system")
+# Delivery statuses in the only order they may move (never backwards).
+DELIVERY_ORDER = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
+
+
+class OutboundMessage(WorkspaceOwned, Model):
+    __tablename__ = "outbound_message"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "idempotency_key", name="uq_outbound_idempotency"),
+        Index("ix_outbound_state_next", "state", "next_attempt_at"),
+        Index("ix_outbound_workspace_created", "workspace_id", "created_at"),
+    )
+
+    id = Column(BigId, primary_key=True)
+    channel_id = Column(Integer, ForeignKey("channel.id", ondelete="CASCADE"), nullable=False,
+                        index=True)
+    channel = relationship("Channel")
+    idempotency_key = Column(String(200), nullable=False)
+    purpose = Column(Enum(*OUTBOUND_PURPOSES, name="outbound_purpose", native_enum=False,
+                          create_constraint=True), nullable=False, default="reply")
+    chat_id = Column(String(120), nullable=False)
+    text = Column(Text, nullable=False)
+    parts_total = Column(Integer, nullable=False, default=1)
+    parts_sent = Column(Integer, nullable=False, default=0)
+    platform_message_ids = Column(JSON, nullable=False, default=list)
+    state = Column(Enum(*OUTBOUND_STATES, name="outbound_state", native_enum=False,
+                        create_constraint=True), nullable=False, default="pending")
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(DateTime, nullable=True)
+    lease_until = Column(DateTime, nullable=True)
+    last_error = Column(Text, nullable=True)
+    error_code = Column(String(40), nullable=True)
+    delivery_status = Column(String(20), nullable=True)
+    delivery_status_at = Column(DateTime, nullable=True)
+    inbound_event_id = Column(BigId, ForeignKey("inbound_event.id", ondelete="SET NULL"),
+                              nullable=True, index=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    sent_at = Column(DateTime, nullable=True)
+
+    def __str__(self) -> str:
+        return f"→ {self.chat_id} [{self.state}]"
+
+
+class ExternalCall(WorkspaceOwned, Model):
+    """One HTTP call to a panel or a messaging platform: timing, outcome, redacted bodies."""
+
+    __tablename__ = "external_call"
+    __table_args__ = (Index("ix_external_call_workspace_at", "workspace_id", "at"),)
+
+    id = Column(BigId, primary_key=True)
+    at = Column(DateTime, nullable=False, default=utcnow)
+    service = Column(String(40), nullable=False)  # greenapi, meta, telegram, panel:<engine>
+    operation = Column(String(80), nullable=False)
+    channel_id = Column(Integer, ForeignKey("channel.id", ondelete="SET NULL"), nullable=True)
+    method = Column(String(10), nullable=False)
+    url = Column(String(500), nullable=False)  # secrets in paths replaced by ****
+    status_code = Column(Integer, nullable=True)
+    duration_ms = Column(Float, nullable=False, default=0.0)
+    outcome = Column(String(20), nullable=False)  # ok, transient, permanent, timeout, error
+    request_body = Column(Text, nullable=True)
+    response_body = Column(Text, nullable=True)
+    error = Column(Text, nullable=True)
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.operation} {self.status_code or self.outcome}"
