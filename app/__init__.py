@@ -93,6 +93,9 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(health_bp)
     csrf.exempt(health_bp)
+    from app.webhooks import register_webhooks
+
+    register_webhooks(app)
 
 
 def _register_template_helpers(app: Flask) -> None:

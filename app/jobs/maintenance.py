@@ -1,6 +1,59 @@
-"""Maintenance jobs. `ping` is the no-op job benchmarks compare against."""
+"""Maintenance runner: the database is the source of truth, RQ only a doorbell.
+
+`sweep()` runs every SWEEP_SECONDS (from the worker's cron thread) and re-enqueues
+* inbound events still `pending` a grace period after they arrived (Redis was down when the
+  webhook answered, or the job was lost), or whose retry delay has passed;
+* events stuck in `processing` whose lease expired (the worker died mid-way).
+Enqueuing twice is harmless: `process_event` claims the row before doing anything.
+"""
 from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, select
+
+from app.extensions import db
+from app.models import InboundEvent
+from app.models.base import utcnow
+from app.webhooks.intake import enqueue_events
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 15
+PENDING_GRACE = timedelta(seconds=30)
+BATCH = 1000
 
 
 def ping() -> str:
+    """The no-op job benchmarks compare against."""
     return "pong"
+
+
+def stale_event_ids(limit: int = BATCH) -> list[int]:
+    now = utcnow()
+    query = (
+        select(InboundEvent.id)
+        .where(or_(
+            and_(InboundEvent.state.in_(("pending", "queued")),
+                 or_(and_(InboundEvent.lease_until.is_(None),
+                          InboundEvent.received_at < now - PENDING_GRACE),
+                     InboundEvent.lease_until < now)),
+            and_(InboundEvent.state == "processing", InboundEvent.lease_until < now),
+        ))
+        .order_by(InboundEvent.id)
+        .limit(limit)
+    )
+    return list(db.session.execute(query).scalars())
+
+
+def requeue_stale_events() -> int:
+    ids = stale_event_ids()
+    queued = enqueue_events(ids)
+    if ids:
+        log.info("maintenance re-enqueued %d of %d stale event(s)", queued, len(ids))
+    return queued
+
+
+def sweep() -> dict:
+    return {"events": requeue_stale_events()}

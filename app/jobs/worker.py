@@ -1,23 +1,52 @@
 """Worker bootstrap: an RQ worker that runs every job inside this app's context.
 
-Decision (recorded in docs/ARCHITECTURE.md): `SimpleWorker`, no fork per job. The worker process
-already holds an app context and a warm connection pool; forking per job would cost a fork plus
-new database connections for every command. Crash safety does not depend on the fork: state lives
-in the database and the maintenance runner re-enqueues abandoned work.
+Decision (docs/ARCHITECTURE.md): `SimpleWorker`, no fork per job. The worker already holds an app
+context and a warm connection pool; forking per job would cost a fork plus new database
+connections for every command. Crash safety does not depend on the fork: state lives in the
+database and the maintenance sweep re-enqueues abandoned work.
+
+With the scheduler on, the worker also runs RQ's scheduler (delayed jobs, retries) and a small
+cron thread that runs the maintenance sweep every SWEEP_SECONDS; a Redis lock makes only one
+worker of the fleet sweep at a time.
 """
 from __future__ import annotations
 
 import logging
+import threading
 
-from flask import current_app
+from flask import Flask, current_app
 from rq import SimpleWorker
 
+from app.jobs.maintenance import SWEEP_SECONDS, sweep
+
 log = logging.getLogger(__name__)
+CRON_LOCK = "relaydesk:cron:sweep"
 
 
 def run_worker(queues: list[str], burst: bool = False, with_scheduler: bool = True) -> bool:
-    connection = current_app.extensions["relaydesk_redis"]
-    known = current_app.extensions["relaydesk_queues"]
+    app = current_app._get_current_object()
+    connection = app.extensions["relaydesk_redis"]
+    known = app.extensions["relaydesk_queues"]
     worker = SimpleWorker([known[name] for name in queues], connection=connection)
+    stop = threading.Event()
+    if with_scheduler and not burst:
+        threading.Thread(target=cron_loop, args=(app, stop), daemon=True,
+                         name="relaydesk-cron").start()
     log.info("worker %s listening on %s (scheduler: %s)", worker.name, queues, with_scheduler)
-    return worker.work(burst=burst, with_scheduler=with_scheduler)
+    try:
+        return worker.work(burst=burst, with_scheduler=with_scheduler)
+    finally:
+        stop.set()
+
+
+def cron_loop(app: Flask, stop: threading.Event) -> None:
+    """Run the maintenance sweep periodically while holding the fleet-wide lock."""
+    while not stop.wait(SWEEP_SECONDS):
+        try:
+            connection = app.extensions["relaydesk_redis"]
+            if not connection.set(CRON_LOCK, "1", nx=True, ex=SWEEP_SECONDS - 1):
+                continue
+            with app.app_context():
+                sweep()
+        except Exception:  # noqa: BLE001 - Redis or the database may be down; try next tick
+            log.warning("maintenance sweep failed; retrying next tick", exc_info=True)

@@ -16,8 +16,9 @@ from app.models.events import BigId
 
 OUTBOUND_STATES = ("pending", "sending", "retrying", "sent", "failed")
 OUTBOUND_PURPOSES = ("reply", "dispatch", "broadcast", "test", "system")
-# Delivery statuses in the only order they may move (never backwards).
-DELIVERY_ORDER = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
+# Delivery statuses only move forward: a late "delivered" never overwrites "read", and "failed"
+# can only follow "sent" (a delivered message cannot fail afterwards).
+DELIVERY_RANK = {"sent": 1, "failed": 2, "delivered": 2, "read": 3}
 
 
 class OutboundMessage(WorkspaceOwned, Model):
@@ -40,6 +41,8 @@ class OutboundMessage(WorkspaceOwned, Model):
     parts_total = Column(Integer, nullable=False, default=1)
     parts_sent = Column(Integer, nullable=False, default=0)
     platform_message_ids = Column(JSON, nullable=False, default=list)
+    # id of the last part sent: what delivery statuses refer to
+    platform_message_id = Column(String(255), nullable=True, index=True)
     state = Column(Enum(*OUTBOUND_STATES, name="outbound_state", native_enum=False,
                         create_constraint=True), nullable=False, default="pending")
     attempts = Column(Integer, nullable=False, default=0)

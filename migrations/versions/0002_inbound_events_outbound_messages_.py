@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-21 17:04:30.487062
+Create Date: 2026-11-21 17:05:47.533267
 
 """
 from alembic import op
@@ -110,6 +110,7 @@ def upgrade():
     sa.Column('parts_total', sa.Integer(), nullable=False),
     sa.Column('parts_sent', sa.Integer(), nullable=False),
     sa.Column('platform_message_ids', sa.JSON(), nullable=False),
+    sa.Column('platform_message_id', sa.String(length=255), nullable=True),
     sa.Column('state', sa.Enum('pending', 'sending', 'retrying', 'sent', 'failed', name='outbound_state', native_enum=False, create_constraint=True), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(), nullable=True),
@@ -131,6 +132,7 @@ def upgrade():
     with op.batch_alter_table('outbound_message', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbound_message_channel_id'), ['channel_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbound_message_inbound_event_id'), ['inbound_event_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbound_message_platform_message_id'), ['platform_message_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbound_message_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_outbound_state_next', ['state', 'next_attempt_at'], unique=False)
         batch_op.create_index('ix_outbound_workspace_created', ['workspace_id', 'created_at'], unique=False)
@@ -144,6 +146,7 @@ def downgrade():
         batch_op.drop_index('ix_outbound_workspace_created')
         batch_op.drop_index('ix_outbound_state_next')
         batch_op.drop_index(batch_op.f('ix_outbound_message_workspace_id'))
+        batch_op.drop_index(batch_op.f('ix_outbound_message_platform_message_id'))
         batch_op.drop_index(batch_op.f('ix_outbound_message_inbound_event_id'))
         batch_op.drop_index(batch_op.f('ix_outbound_message_channel_id'))
 

@@ -1,0 +1,167 @@
+"""Processing of inbound events (the job behind every webhook).
+
+`process_event(event_id)` claims the row with a lease (an UPDATE that only one worker can win),
+handles it by kind and marks it done. A worker that dies mid-way leaves the lease to expire; the
+maintenance runner then re-enqueues the row (app/jobs/maintenance.py). Handlers are idempotent, so
+processing an event twice is harmless.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import or_, update
+
+from app.extensions import db
+from app.models import (AdminIdentity, Channel, ChatIdentity, DetectedChat, InboundEvent,
+                        OutboundMessage, ProviderRoute)
+from app.models.base import utcnow
+from app.models.outbound import DELIVERY_RANK
+from app.tenancy import workspace_scope
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 5
+RETRY_BACKOFF = (5, 30, 120, 600)  # seconds before the maintenance runner retries
+
+GREEN_STATES = {
+    "authorized": ("ok", None),
+    "notAuthorized": ("error", "WhatsApp is not authorised: scan the QR code in Green API"),
+    "blocked": ("error", "the WhatsApp account is blocked"),
+    "sleepMode": ("error", "the phone is offline (sleep mode)"),
+    "starting": ("unknown", "the instance is starting"),
+    "yellowCard": ("error", "yellow card: WhatsApp limited sending from this number"),
+}
+
+
+def claim(event_id: int) -> InboundEvent | None:
+    """Take the event for this worker; None when another worker holds it or it is finished."""
+    now = utcnow()
+    claimed = db.session.execute(
+        update(InboundEvent)
+        .where(InboundEvent.id == event_id)
+        .where(or_(InboundEvent.state.in_(("pending", "queued")),
+                   (InboundEvent.state == "processing") & (InboundEvent.lease_until < now)))
+        .values(state="processing", lease_until=now + LEASE,
+                attempts=InboundEvent.attempts + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not claimed:
+        return None
+    return db.session.get(InboundEvent, event_id, populate_existing=True)
+
+
+def process_event(event_id: int) -> str:
+    event = claim(event_id)
+    if event is None:
+        return "skipped"
+    try:
+        with workspace_scope(event.workspace_id):
+            outcome = HANDLERS.get(event.kind, handle_other)(event)
+        event.state = "ignored" if outcome == "ignored" else "done"
+        event.processed_at = utcnow()
+        event.lease_until = None
+        event.last_error = None
+        db.session.commit()
+        return outcome
+    except Exception as exc:
+        db.session.rollback()
+        _record_failure(event_id, exc)
+        raise
+
+
+def _record_failure(event_id: int, exc: Exception) -> None:
+    event = db.session.get(InboundEvent, event_id, populate_existing=True)
+    if event is None:
+        return
+    event.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+    if event.attempts >= MAX_ATTEMPTS:
+        event.state = "failed"
+        event.lease_until = None
+    else:
+        delay = RETRY_BACKOFF[min(event.attempts - 1, len(RETRY_BACKOFF) - 1)]
+        event.state = "pending"
+        event.lease_until = utcnow() + timedelta(seconds=delay)
+    db.session.commit()
+    log.exception("event %s failed (attempt %s)", event_id, event.attempts)
+
+
+# --- handlers ---------------------------------------------------------------------------------
+
+def handle_message(event: InboundEvent) -> str:
+    if event.from_me or event.from_bot:
+        return "ignored"  # our own sends, the phone's, and other bots never count as commands
+    from app.jobs.pipeline import handle_command_message
+
+    return handle_command_message(event)
+
+
+def handle_status(event: InboundEvent) -> str:
+    """Record a delivery status on the outbound message, never moving it backwards."""
+    message = (db.session.query(OutboundMessage)
+               .filter_by(channel_id=event.channel_id, platform_message_id=event.message_id)
+               .one_or_none())
+    if message is None:
+        return "ignored"
+    new_rank = DELIVERY_RANK.get(event.status or "", 0)
+    if new_rank > DELIVERY_RANK.get(message.delivery_status or "", 0):
+        message.delivery_status = event.status
+        message.delivery_status_at = event.occurred_at or utcnow()
+        if event.status == "failed":
+            message.error_code = event.error_code
+            message.last_error = event.error_title
+    return "status"
+
+
+def handle_state(event: InboundEvent) -> str:
+    channel = db.session.get(Channel, event.channel_id)
+    status, detail = GREEN_STATES.get(event.status or "", ("unknown", event.status))
+    channel.status = status
+    channel.status_detail = detail
+    return "state"
+
+
+def handle_membership(event: InboundEvent) -> str:
+    if event.type == "migrate_to_chat_id":
+        new_chat = str(event.payload.get("message", {}).get("migrate_to_chat_id", ""))
+        return migrate_chat(event.channel_id, event.chat_id, new_chat) if new_chat else "ignored"
+    chat_payload = {}
+    member = event.payload.get("my_chat_member") or {}
+    if isinstance(member.get("chat"), dict):
+        chat_payload = member["chat"]
+    detected = (db.session.query(DetectedChat)
+                .filter_by(channel_id=event.channel_id, chat_id=event.chat_id).one_or_none())
+    now = utcnow()
+    if detected is None:
+        detected = DetectedChat(workspace_id=event.workspace_id, channel_id=event.channel_id,
+                                chat_id=event.chat_id, detected_at=now)
+        db.session.add(detected)
+    detected.title = chat_payload.get("title") or detected.title
+    detected.chat_type = chat_payload.get("type") or detected.chat_type
+    detected.member_status = event.status
+    detected.last_seen_at = now
+    return "membership"
+
+
+def migrate_chat(channel_id: int, old_chat_id: str, new_chat_id: str) -> str:
+    """A Telegram group became a supergroup: links and routes move with it."""
+    for model in (ChatIdentity, AdminIdentity, ProviderRoute, DetectedChat):
+        db.session.execute(
+            update(model).where(model.channel_id == channel_id, model.chat_id == old_chat_id)
+            .values(chat_id=new_chat_id).execution_options(synchronize_session=False))
+    return "migrated"
+
+
+def handle_other(event: InboundEvent) -> str:
+    return "ignored"
+
+
+HANDLERS = {
+    "message": handle_message,
+    "status": handle_status,
+    "state": handle_state,
+    "membership": handle_membership,
+    "other": handle_other,
+}

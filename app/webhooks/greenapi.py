@@ -1,0 +1,163 @@
+"""POST /webhooks/greenapi — Green API notifications (EXTERNAL_APIS.md section 2).
+
+Authenticates with the `Authorization` header equal to the channel's webhook token (raw or
+`Bearer <token>`), routes by `instanceData.idInstance`. Dedupe keys: `chatId:idMessage` for
+messages (idMessage is unique only within a chat), `status:chatId:idMessage:status` for statuses.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from flask import Blueprint, request
+from marshmallow import INCLUDE, Schema, ValidationError, fields
+
+from app.crypto import constant_time_equals
+from app.extensions import db
+from app.models import Channel
+from app.webhooks.intake import (MiB, BadPayload, NormalisedEvent, ack, enqueue_events,
+                                 from_epoch, persist_events, read_body, refuse)
+
+greenapi_bp = Blueprint("webhooks_greenapi", __name__)
+
+BODY_LIMIT = 1 * MiB
+INCOMING = "incomingMessageReceived"
+OUTGOING = ("outgoingMessageReceived", "outgoingAPIMessageReceived")
+_DUMMY_TOKEN = "x" * 32  # compared against when the instance is unknown: same timing
+
+
+class _InstanceData(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    idInstance = fields.Raw(required=True)  # noqa: N815 - the platform's field name
+
+
+class GreenWebhookSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    typeWebhook = fields.String(required=True)  # noqa: N815
+    instanceData = fields.Nested(_InstanceData, required=True)  # noqa: N815
+    timestamp = fields.Integer(load_default=None)
+    idMessage = fields.String(load_default=None)  # noqa: N815
+    senderData = fields.Dict(load_default=None)  # noqa: N815
+    messageData = fields.Dict(load_default=None)  # noqa: N815
+
+
+@greenapi_bp.post("/webhooks/greenapi")
+def receive():
+    body = read_body(BODY_LIMIT)
+    try:
+        payload = json.loads(body)
+        if not isinstance(payload, dict):
+            raise BadPayload("not an object")
+        GreenWebhookSchema().load(payload)
+        id_instance = _instance_id(payload["instanceData"]["idInstance"])
+    except (ValueError, ValidationError, TypeError, KeyError):
+        return refuse(400, "malformed notification")
+
+    given = _token_from_header(request.headers.get("Authorization"))
+    if given is None:
+        return refuse(401, "missing token")
+    channel = db.session.query(Channel).filter_by(kind="greenapi",
+                                                  id_instance=id_instance).one_or_none()
+    expected = channel.webhook_token if channel is not None else None
+    if not constant_time_equals(given, expected or _DUMMY_TOKEN) or not expected:
+        return refuse(403, "forbidden")
+    if not channel.enabled:
+        return ack(ignored="channel disabled")
+
+    try:
+        events = normalise(payload)
+    except BadPayload:
+        return refuse(400, "malformed notification")
+    new_ids = persist_events(channel, "greenapi", events)
+    enqueue_events(new_ids)
+    return ack()
+
+
+def _instance_id(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise BadPayload("idInstance")
+    text = str(value).strip()
+    if not text.isdigit() or len(text) > 32:
+        raise BadPayload("idInstance")
+    return text
+
+
+def _token_from_header(header: str | None) -> str | None:
+    if not header:
+        return None
+    header = header.strip()
+    if header.lower().startswith("bearer "):
+        header = header[7:].strip()
+    return header or None
+
+
+def message_text(message_data: dict | None) -> str | None:
+    """The text of a message whatever its shape (text, extended text, legacy quoted message)."""
+    if not isinstance(message_data, dict):
+        return None
+    kind = message_data.get("typeMessage")
+    if kind == "textMessage":
+        text = (message_data.get("textMessageData") or {}).get("textMessage")
+    elif kind in ("extendedTextMessage", "quotedMessage"):
+        text = (message_data.get("extendedTextMessageData") or {}).get("text")
+    else:  # media with a caption, etc.
+        data = message_data.get("fileMessageData") or {}
+        text = data.get("caption") if isinstance(data, dict) else None
+    return text if isinstance(text, str) else None
+
+
+def normalise(payload: dict) -> list[NormalisedEvent]:
+    kind = payload["typeWebhook"]
+    timestamp = payload.get("timestamp")
+    occurred = from_epoch(timestamp)
+    if kind == INCOMING or kind in OUTGOING:
+        sender = payload.get("senderData") or {}
+        if not isinstance(sender, dict):
+            raise BadPayload("senderData")
+        chat_id = _str(sender.get("chatId"))
+        id_message = _str(payload.get("idMessage"))
+        if not chat_id or not id_message:
+            raise BadPayload("chatId/idMessage")
+        return [NormalisedEvent(
+            kind="message", type=kind, dedupe_key=f"{chat_id}:{id_message}", payload=payload,
+            chat_id=chat_id, sender=_str(sender.get("sender")) or chat_id,
+            sender_name=_str(sender.get("senderName")) or _str(sender.get("chatName")),
+            is_group=chat_id.endswith("@g.us"), from_me=kind in OUTGOING,
+            text=message_text(payload.get("messageData")), message_id=id_message,
+            occurred_at=occurred,
+        )]
+    if kind == "outgoingMessageStatus":
+        chat_id, id_message = _str(payload.get("chatId")), _str(payload.get("idMessage"))
+        status = _str(payload.get("status"))
+        if not id_message or not status:
+            raise BadPayload("status")
+        return [NormalisedEvent(
+            kind="status", type=kind, dedupe_key=f"status:{chat_id}:{id_message}:{status}",
+            payload=payload, chat_id=chat_id, message_id=id_message, status=status,
+            error_code=status if status not in ("sent", "delivered", "read") else None,
+            occurred_at=occurred,
+        )]
+    if kind == "stateInstanceChanged":
+        state = _str(payload.get("stateInstance"))
+        if not state:
+            raise BadPayload("stateInstance")
+        return [NormalisedEvent(kind="state", type=kind,
+                                dedupe_key=f"state:{timestamp}:{state}", payload=payload,
+                                status=state, occurred_at=occurred)]
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+    return [NormalisedEvent(kind="other", type=kind[:60] or "unknown",
+                            dedupe_key=f"other:{kind}:{digest}", payload=payload,
+                            occurred_at=occurred)]
+
+
+def _str(value) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, str)):
+        text = str(value).strip()
+        return text or None
+    return None
