@@ -3,7 +3,8 @@
 `sweep()` runs every SWEEP_SECONDS (from the worker's cron thread) and re-enqueues
 * inbound events still `pending` a grace period after they arrived (Redis was down when the
   webhook answered, or the job was lost), or whose retry delay has passed;
-* events stuck in `processing` whose lease expired (the worker died mid-way).
+* events stuck in `processing` whose lease expired (the worker died mid-way);
+* outbound messages in the same situations (pending, retry due, or `sending` past its lease).
 Enqueuing twice is harmless: `process_event` claims the row before doing anything.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import timedelta
 from sqlalchemy import and_, or_, select
 
 from app.extensions import db
-from app.models import InboundEvent
+from app.models import InboundEvent, OutboundMessage
 from app.models.base import utcnow
 from app.webhooks.intake import enqueue_events
 
@@ -55,5 +56,32 @@ def requeue_stale_events() -> int:
     return queued
 
 
+def stale_outbound_ids(limit: int = BATCH) -> list[int]:
+    now = utcnow()
+    query = (
+        select(OutboundMessage.id)
+        .where(or_(
+            and_(OutboundMessage.state == "pending",
+                 OutboundMessage.created_at < now - PENDING_GRACE),
+            and_(OutboundMessage.state == "retrying",
+                 OutboundMessage.next_attempt_at < now - PENDING_GRACE),
+            and_(OutboundMessage.state == "sending", OutboundMessage.lease_until < now),
+        ))
+        .order_by(OutboundMessage.id)
+        .limit(limit)
+    )
+    return list(db.session.execute(query).scalars())
+
+
+def requeue_stale_outbound() -> int:
+    from app.jobs.outbound import enqueue_send
+
+    ids = stale_outbound_ids()
+    queued = sum(1 for outbound_id in ids if enqueue_send(outbound_id))
+    if ids:
+        log.info("maintenance re-enqueued %d of %d stale outbound message(s)", queued, len(ids))
+    return queued
+
+
 def sweep() -> dict:
-    return {"events": requeue_stale_events()}
+    return {"events": requeue_stale_events(), "outbound": requeue_stale_outbound()}

@@ -1,0 +1,132 @@
+"""Every HTTP call to an outside service goes through `call()`.
+
+It times the call, never raises for network trouble (the result says what happened), classifies
+the outcome (ok / transient / permanent), and writes an `ExternalCall` log row in its own
+transaction (so the log survives the caller's rollback) with every secret redacted from the URL
+and both bodies.
+"""
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from sqlalchemy import insert
+
+from app.extensions import db
+from app.models import ExternalCall
+from app.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+BODY_LOG_LIMIT = 4000
+REDACTED = "****"
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = requests.Session()
+        session.headers["User-Agent"] = "Relaydesk/1.0"
+        _local.session = session
+    return session
+
+
+@dataclass
+class CallResult:
+    status: int | None
+    data: Any = None  # parsed JSON body, or None
+    text: str = ""
+    error: str | None = None  # timeout | connection | invalid_json | None
+    duration_ms: float = 0.0
+    headers: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300 and self.error is None
+
+    @property
+    def outcome(self) -> str:
+        if self.ok:
+            return "ok"
+        if self.error == "timeout":
+            return "timeout"
+        if self.status is None or self.status == 429 or self.status >= 500:
+            return "transient"
+        return "permanent"
+
+    def retry_after(self) -> float | None:
+        value = self.headers.get("Retry-After") or self.headers.get("retry-after")
+        try:
+            return max(0.0, float(value)) if value is not None else None
+        except ValueError:
+            return None
+
+
+def redact(text: str | None, secrets) -> str | None:
+    if not text:
+        return text
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def call(service: str, operation: str, method: str, url: str, *, workspace_id: int,
+         channel_id: int | None = None, json: Any = None, data: Any = None,
+         params: dict | None = None, headers: dict | None = None, timeout: float = 10.0,
+         secrets: tuple[str, ...] = ()) -> CallResult:
+    started = time.perf_counter()
+    result = CallResult(status=None)
+    try:
+        response = _session().request(method, url, json=json, data=data, params=params,
+                                      headers=headers, timeout=timeout)
+        result.status = response.status_code
+        result.headers = dict(response.headers)
+        result.text = response.text
+        if response.content:
+            try:
+                result.data = response.json()
+            except ValueError:
+                result.error = None if not _looks_json(response) else "invalid_json"
+    except requests.Timeout:
+        result.error = "timeout"
+    except requests.RequestException as exc:
+        result.error = "connection"
+        result.text = type(exc).__name__
+    result.duration_ms = (time.perf_counter() - started) * 1000
+    _log(service, operation, method, url, params, json if json is not None else data, result,
+         workspace_id, channel_id, secrets)
+    return result
+
+
+def _looks_json(response) -> bool:
+    return "json" in (response.headers.get("Content-Type") or "")
+
+
+def _log(service, operation, method, url, params, body, result, workspace_id, channel_id,
+         secrets) -> None:
+    full_url = url
+    if params:
+        full_url += "?" + "&".join(f"{k}={v}" for k, v in params.items())
+    if body is not None and not isinstance(body, str):
+        body = jsonlib.dumps(body, ensure_ascii=False, default=str)
+    row = {
+        "workspace_id": workspace_id, "channel_id": channel_id, "at": utcnow(),
+        "service": service[:40], "operation": operation[:80], "method": method,
+        "url": (redact(full_url, secrets) or "")[:500], "status_code": result.status,
+        "duration_ms": round(result.duration_ms, 2), "outcome": result.outcome,
+        "request_body": (redact(body, secrets) or None) and redact(body, secrets)[:BODY_LOG_LIMIT],
+        "response_body": (redact(result.text, secrets) or "")[:BODY_LOG_LIMIT] or None,
+        "error": result.error,
+    }
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(insert(ExternalCall.__table__).values(row))
+    except Exception:  # noqa: BLE001 - losing a log row must not break the call itself
+        log.warning("could not record external call %s %s", service, operation, exc_info=True)

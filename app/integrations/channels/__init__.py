@@ -1,0 +1,62 @@
+"""Messaging platform clients behind one interface (`ChannelClient`).
+
+`client_for(channel)` returns the client for a channel's kind. Each client sends one text (already
+split to its platform's limit), names the rate-limit keys that apply to a send, classifies errors
+as transient (retry with back-off) or permanent, and offers the channel actions managers use:
+test the connection, configure the webhook.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SendResult:
+    ok: bool
+    message_id: str | None = None
+    transient: bool = False
+    retry_after: float | None = None
+    error_code: str | None = None
+    error: str | None = None
+    channel_status: str | None = None  # e.g. "needs_reauth" after Meta error 190
+
+
+@dataclass
+class ActionResult:
+    ok: bool
+    summary: str
+    details: dict = field(default_factory=dict)
+    updates: dict = field(default_factory=dict)  # channel fields to store (e.g. new tokens)
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split a long text into parts of at most `limit` characters, at the most natural break
+    (blank line, line, sentence, space) found in the second half of each part."""
+    text = text.strip() or text
+    parts: list[str] = []
+    while len(text) > limit:
+        window = text[:limit]
+        cut = -1
+        for separator in ("\n\n", "\n", ". ", " "):
+            position = window.rfind(separator, limit // 2)
+            if position > 0:
+                cut = position + len(separator)
+                break
+        if cut <= 0:
+            cut = limit
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    if text or not parts:
+        parts.append(text)
+    return parts
+
+
+def client_for(channel):
+    from app.integrations.channels.greenapi import GreenApiClient
+    from app.integrations.channels.meta import MetaClient
+    from app.integrations.channels.telegram import TelegramClient
+
+    clients = {"greenapi": GreenApiClient, "telegram": TelegramClient, "meta": MetaClient}
+    if channel.kind not in clients:
+        raise ValueError(f"no outbound client for channel kind {channel.kind}")
+    return clients[channel.kind](channel)

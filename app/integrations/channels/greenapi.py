@@ -1,0 +1,73 @@
+"""Green API client (EXTERNAL_APIS.md section 2, DESIGN "Outbound calls")."""
+from __future__ import annotations
+
+import secrets
+
+from flask import current_app
+
+from app.integrations.calls import call
+from app.integrations.channels import ActionResult, SendResult
+from app.integrations.ratelimit import Rate
+
+TEXT_LIMIT = 4000
+INSTANCE_RATE = Rate(50, 1.0)  # 50 requests/s per instance (HTTP 429 beyond)
+
+
+class GreenApiClient:
+    text_limit = TEXT_LIMIT
+
+    def __init__(self, channel):
+        self.channel = channel
+
+    def _url(self, method: str) -> str:
+        ch = self.channel
+        return f"{ch.api_url.rstrip('/')}/waInstance{ch.id_instance}/{method}/{ch.api_token}"
+
+    def _call(self, operation: str, method: str, body=None, timeout: float = 15.0):
+        ch = self.channel
+        return call("greenapi", operation, method, self._url(operation),
+                    workspace_id=ch.workspace_id, channel_id=ch.id, json=body, timeout=timeout,
+                    secrets=(ch.api_token or "", ch.webhook_token or ""))
+
+    def rate_rules(self, chat_id: str) -> list[tuple[str, Rate]]:
+        return [(f"green:{self.channel.id_instance}", INSTANCE_RATE)]
+
+    def send_text(self, chat_id: str, text: str) -> SendResult:
+        result = self._call("sendMessage", "POST", {"chatId": chat_id, "message": text})
+        if result.ok and isinstance(result.data, dict) and result.data.get("idMessage"):
+            return SendResult(ok=True, message_id=str(result.data["idMessage"]))
+        if result.ok:  # 200 without an id: the platform answered garbage
+            return SendResult(ok=False, transient=True, error="answer without idMessage")
+        transient = result.outcome in ("transient", "timeout")
+        status = None
+        if result.status in (401, 403):
+            status = "error"
+        return SendResult(ok=False, transient=transient, retry_after=result.retry_after(),
+                          error_code=str(result.status or result.error),
+                          error=f"Green API {result.status or result.error}",
+                          channel_status=status)
+
+    def test_connection(self) -> ActionResult:
+        result = self._call("getStateInstance", "GET", timeout=10.0)
+        state = result.data.get("stateInstance") if isinstance(result.data, dict) else None
+        if not result.ok or not state:
+            problem = result.status or result.error
+            return ActionResult(False, f"Green API did not answer ({problem})",
+                                updates={"status": "error",
+                                         "status_detail": f"getStateInstance: {problem}"})
+        ok = state == "authorized"
+        return ActionResult(ok, f"Instance state: {state}", {"stateInstance": state},
+                            updates={"status": "ok" if ok else "error",
+                                     "status_detail": None if ok else f"state {state}"})
+
+    def configure_webhook(self) -> ActionResult:
+        token = self.channel.webhook_token or secrets.token_urlsafe(24)
+        url = f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/webhooks/greenapi"
+        settings = {"webhookUrl": url, "webhookUrlToken": token, "incomingWebhook": "yes",
+                    "outgoingWebhook": "yes", "outgoingMessageWebhook": "yes",
+                    "outgoingAPIMessageWebhook": "yes", "stateWebhook": "yes"}
+        result = self._call("setSettings", "POST", settings)
+        if result.ok and isinstance(result.data, dict) and result.data.get("saveSettings"):
+            return ActionResult(True, f"Webhook set to {url} (applies within minutes)",
+                                updates={"webhook_token": token})
+        return ActionResult(False, f"setSettings failed ({result.status or result.error})")

@@ -1,0 +1,98 @@
+"""Telegram Bot API client (EXTERNAL_APIS.md section 4)."""
+from __future__ import annotations
+
+import secrets
+
+from flask import current_app
+
+from app.integrations.calls import call
+from app.integrations.channels import ActionResult, SendResult
+from app.integrations.ratelimit import Rate
+
+TEXT_LIMIT = 4096
+CHAT_RATE = Rate(1, 1.0)  # about one message a second per chat
+GROUP_RATE = Rate(20, 60.0)  # 20 messages a minute per group
+BOT_RATE = Rate(30, 1.0)  # about 30 messages a second per bot
+ALLOWED_UPDATES = ["message", "edited_message", "channel_post", "edited_channel_post",
+                   "my_chat_member"]
+PERMANENT_CHANNEL_ERRORS = {401: "error", 404: "error"}  # bad or revoked token
+
+
+class TelegramClient:
+    text_limit = TEXT_LIMIT
+
+    def __init__(self, channel):
+        self.channel = channel
+
+    def _call(self, method: str, body=None, timeout: float = 15.0):
+        ch = self.channel
+        base = (ch.api_base or "https://api.telegram.org").rstrip("/")
+        return call("telegram", method, "POST", f"{base}/bot{ch.bot_token}/{method}",
+                    workspace_id=ch.workspace_id, channel_id=ch.id, json=body or {},
+                    timeout=timeout, secrets=(ch.bot_token or "", ch.secret_token or ""))
+
+    def rate_rules(self, chat_id: str) -> list[tuple[str, Rate]]:
+        bot = self.channel.bot_id or self.channel.id
+        rules = [(f"tg:{bot}:bot", BOT_RATE), (f"tg:{bot}:chat:{chat_id}", CHAT_RATE)]
+        if str(chat_id).startswith("-"):
+            rules.append((f"tg:{bot}:group:{chat_id}", GROUP_RATE))
+        return rules
+
+    def send_text(self, chat_id: str, text: str) -> SendResult:
+        result = self._call("sendMessage", {"chat_id": chat_id, "text": text})
+        data = result.data if isinstance(result.data, dict) else {}
+        if result.ok and data.get("ok") is True:
+            message = data.get("result") or {}
+            return SendResult(ok=True, message_id=str(message.get("message_id", "")) or None)
+        code = data.get("error_code") or result.status
+        retry_after = (data.get("parameters") or {}).get("retry_after")
+        if result.status is None or code == 429 or (isinstance(code, int) and code >= 500) \
+                or (result.ok and not data):
+            return SendResult(ok=False, transient=True,
+                              retry_after=float(retry_after) if retry_after else None,
+                              error_code=str(code or result.error),
+                              error=f"Telegram {code or result.error}")
+        description = str(data.get("description") or "")[:300]
+        return SendResult(ok=False, transient=False, error_code=str(code),
+                          error=f"Telegram {code}: {description}",
+                          channel_status=PERMANENT_CHANNEL_ERRORS.get(code))
+
+    def test_connection(self) -> ActionResult:
+        me = self._call("getMe", timeout=10.0)
+        me_data = me.data if isinstance(me.data, dict) else {}
+        if not (me.ok and me_data.get("ok")):
+            return ActionResult(False, f"getMe failed ({me.status or me.error})",
+                                updates={"status": "error", "status_detail": "getMe failed"})
+        bot = me_data.get("result") or {}
+        info = self._call("getWebhookInfo", timeout=10.0)
+        hook = (info.data or {}).get("result") if isinstance(info.data, dict) else {}
+        hook = hook or {}
+        details = {"username": bot.get("username"), "webhook_url": hook.get("url"),
+                   "pending_update_count": hook.get("pending_update_count"),
+                   "last_error_message": hook.get("last_error_message"),
+                   "can_read_all_group_messages": bot.get("can_read_all_group_messages")}
+        problems = []
+        if not hook.get("url"):
+            problems.append("no webhook set")
+        if hook.get("last_error_message"):
+            problems.append(f"last webhook error: {hook['last_error_message']}")
+        if bot.get("can_read_all_group_messages") is False:
+            problems.append("privacy mode is on: in groups the bot only sees commands and "
+                            "replies (BotFather /setprivacy → Disable, or make it an admin)")
+        summary = f"@{bot.get('username')}" + (": " + "; ".join(problems) if problems else " OK")
+        return ActionResult(not problems, summary, details,
+                            updates={"status": "ok" if not problems else "error",
+                                     "status_detail": "; ".join(problems)[:500] or None})
+
+    def configure_webhook(self) -> ActionResult:
+        token = secrets.token_urlsafe(32)[:64]
+        bot_id = self.channel.bot_id
+        url = f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/webhooks/telegram/{bot_id}"
+        result = self._call("setWebhook", {"url": url, "secret_token": token,
+                                           "allowed_updates": ALLOWED_UPDATES,
+                                           "drop_pending_updates": False})
+        data = result.data if isinstance(result.data, dict) else {}
+        if result.ok and data.get("ok"):
+            return ActionResult(True, f"Webhook set to {url}", updates={"secret_token": token})
+        problem = data.get("description") or result.status or result.error
+        return ActionResult(False, f"setWebhook failed ({problem})")

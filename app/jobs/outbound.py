@@ -1,0 +1,169 @@
+"""Sending messages: one `OutboundMessage` row per idempotency key, written before any call.
+
+`queue_message()` inserts the row (a duplicate key returns the existing row and sends nothing)
+and enqueues `send_outbound`. The job claims the row, splits the text to the platform's limit and
+sends the parts not yet sent, committing after each part — so a retry (after a 429, a timeout, a
+crash) resumes with the next part and never sends again what was sent. Transient errors are
+retried with exponential back-off (honouring the platform's retry-after); permanent ones fail the
+row at once, and errors that mean the channel itself is broken (Meta 190: token expired) mark it.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.extensions import db
+from app.integrations.channels import SendResult, client_for, split_text
+from app.integrations.ratelimit import RateLimited, RateLimiter
+from app.models import Channel, OutboundMessage
+from app.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=120)
+MAX_ATTEMPTS = 8
+BLOCKING_WAIT = 2.0  # wait in-process for a rate-limit slot up to this; beyond, reschedule
+BACKOFF_BASE = 2.0
+BACKOFF_CAP = 600.0
+
+
+def queue_message(channel: Channel, chat_id: str, text: str, idempotency_key: str,
+                  purpose: str = "reply", inbound_event_id: int | None = None,
+                  enqueue: bool = True) -> int:
+    """Record a message to send (once per idempotency key) and queue its sending.
+
+    Returns the row id, which is the existing row's id when the key was already used.
+    """
+    values = {"workspace_id": channel.workspace_id, "channel_id": channel.id,
+              "idempotency_key": idempotency_key[:200], "purpose": purpose, "chat_id": chat_id,
+              "text": text, "state": "pending", "attempts": 0, "parts_sent": 0,
+              "parts_total": 1, "platform_message_ids": [], "created_at": utcnow(),
+              "inbound_event_id": inbound_event_id}
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(OutboundMessage.__table__).values(values).on_conflict_do_nothing(
+        index_elements=["channel_id", "idempotency_key"]).returning(OutboundMessage.__table__.c.id)
+    new_id = db.session.execute(stmt).scalar()
+    db.session.commit()
+    if new_id is None:
+        return db.session.query(OutboundMessage.id).filter_by(
+            channel_id=channel.id, idempotency_key=idempotency_key[:200]).scalar()
+    if enqueue:
+        enqueue_send(new_id)
+    return new_id
+
+
+def enqueue_send(outbound_id: int, delay: float = 0.0) -> bool:
+    queue = current_app.extensions["relaydesk_queues"]["default"]
+    try:
+        if delay > 0:
+            queue.enqueue_in(timedelta(seconds=delay), "app.jobs.outbound.send_outbound",
+                             outbound_id, job_id=f"send-{outbound_id}-{utcnow().timestamp():.0f}")
+        else:
+            queue.enqueue("app.jobs.outbound.send_outbound", outbound_id,
+                          job_id=f"send-{outbound_id}", result_ttl=300, failure_ttl=86400)
+        return True
+    except Exception:  # noqa: BLE001 - Redis down: the maintenance sweep finds the row later
+        log.warning("could not enqueue outbound %s", outbound_id, exc_info=True)
+        return False
+
+
+def claim(outbound_id: int) -> OutboundMessage | None:
+    now = utcnow()
+    claimed = db.session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id == outbound_id)
+        .where(or_(
+            (OutboundMessage.state.in_(("pending", "retrying")))
+            & (or_(OutboundMessage.next_attempt_at.is_(None),
+                   OutboundMessage.next_attempt_at <= now)),
+            (OutboundMessage.state == "sending") & (OutboundMessage.lease_until < now)))
+        .values(state="sending", lease_until=now + LEASE, attempts=OutboundMessage.attempts + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return db.session.get(OutboundMessage, outbound_id, populate_existing=True) if claimed else None
+
+
+def send_outbound(outbound_id: int) -> str:
+    message = claim(outbound_id)
+    if message is None:
+        return "skipped"
+    channel = db.session.get(Channel, message.channel_id)
+    if channel is None or not channel.enabled:
+        return _fail(message, "channel_disabled", "the channel is disabled")
+    client = client_for(channel)
+    parts = split_text(message.text, client.text_limit)
+    message.parts_total = len(parts)
+    limiter = RateLimiter(current_app.extensions["relaydesk_redis"])
+    for index in range(message.parts_sent, len(parts)):
+        try:
+            limiter.acquire(client.rate_rules(message.chat_id), max_wait=BLOCKING_WAIT)
+        except RateLimited as limited:
+            return _retry(message, None, limited.wait, count_attempt=False)
+        result = client.send_text(message.chat_id, parts[index])
+        if not result.ok:
+            return _handle_error(message, channel, result)
+        message.parts_sent = index + 1
+        message.platform_message_ids = [*(message.platform_message_ids or []), result.message_id]
+        message.platform_message_id = result.message_id
+        message.lease_until = utcnow() + LEASE
+        db.session.commit()  # this part is sent: never again
+    message.state = "sent"
+    message.sent_at = utcnow()
+    message.lease_until = None
+    message.last_error = None
+    if not message.delivery_status:
+        message.delivery_status = "sent"
+        message.delivery_status_at = message.sent_at
+    db.session.commit()
+    return "sent"
+
+
+def _handle_error(message: OutboundMessage, channel: Channel, result: SendResult) -> str:
+    if result.channel_status:
+        channel.status = result.channel_status
+        channel.status_detail = (result.error or "")[:500]
+    if result.transient and message.attempts < MAX_ATTEMPTS:
+        return _retry(message, result, result.retry_after)
+    return _fail(message, result.error_code, result.error)
+
+
+def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
+    """Exponential back-off with jitter, never shorter than what the platform asked for."""
+    base = min(BACKOFF_CAP, BACKOFF_BASE ** attempt)
+    delay = base * (0.5 + random.random() / 2)
+    return max(delay, retry_after or 0.0)
+
+
+def _retry(message: OutboundMessage, result: SendResult | None, retry_after: float | None,
+           count_attempt: bool = True) -> str:
+    if not count_attempt:
+        message.attempts -= 1  # waiting for a rate-limit slot is not a failed attempt
+        delay = max(retry_after or 0.0, 0.05)
+    else:
+        delay = backoff_seconds(message.attempts, retry_after)
+    message.state = "retrying"
+    message.next_attempt_at = utcnow() + timedelta(seconds=delay)
+    message.lease_until = None
+    if result is not None:
+        message.error_code = result.error_code
+        message.last_error = result.error
+    db.session.commit()
+    enqueue_send(message.id, delay=delay)
+    return "retrying"
+
+
+def _fail(message: OutboundMessage, code: str | None, error: str | None) -> str:
+    message.state = "failed"
+    message.error_code = code
+    message.last_error = error
+    message.lease_until = None
+    db.session.commit()
+    log.warning("outbound %s failed permanently: %s", message.id, error)
+    return "failed"
