@@ -10,7 +10,24 @@ from flask_babel import lazy_gettext as _l
 from app.views.account import MyApiKeysView
 from app.views.admin import GlobalReplyTemplateView, MyWorkspaceView, PlanView, WorkspaceAdminView
 from app.views.base import admin_variant, api_for
-from app.views.workspace import WORKSPACE_SCREENS, MemberView
+from app.views.channels import DetectedChatView
+from app.views.logs import ExternalCallView, InboundEventView, OutboundMessageView
+from app.views.workspace import WORKSPACE_SCREENS, InvoiceView, MemberView, SubscriptionView
+
+# Read-only in a workspace, but the master admin creates and edits these rows.
+ADMIN_MANAGES = {MemberView, SubscriptionView, InvoiceView}
+
+# Screens registered after the workspace ones: (menu name, label, category, icon, view, resource)
+EXTRA_SCREENS = [
+    ("Detected chats", _l("Detected chats"), "Communication", "fa-eye", DetectedChatView,
+     "detected_chat"),
+    ("Inbound events", _l("Inbound events"), "Logs", "fa-inbox", InboundEventView,
+     "inbound_event"),
+    ("Outbound messages", _l("Outbound messages"), "Logs", "fa-paper-plane",
+     OutboundMessageView, "outbound_message"),
+    ("External calls", _l("External calls"), "Logs", "fa-exchange", ExternalCallView,
+     "external_call"),
+]
 
 CATEGORY_LABELS = {
     "Setup": _l("Setup"),
@@ -39,7 +56,7 @@ def add_screen(appbuilder, view, name, label, category, icon=""):
 def register_views(appbuilder) -> None:
     add_screen(appbuilder, MyWorkspaceView, "My workspace", _l("My workspace"), "Setup",
                "fa-building")
-    for name, label, category, icon, view, resource in WORKSPACE_SCREENS:
+    for name, label, category, icon, view, resource in WORKSPACE_SCREENS + EXTRA_SCREENS:
         add_screen(appbuilder, view, name, label, category, icon)
         appbuilder.add_api(api_for(view, resource))
 
@@ -54,8 +71,8 @@ def register_views(appbuilder) -> None:
     add_screen(appbuilder, PlanView, "Plans", _l("Plans"), "Master admin", "fa-tags")
     add_screen(appbuilder, GlobalReplyTemplateView, "Default replies", _l("Default replies"),
                "Master admin", "fa-comment-o")
-    for name, label, _category, icon, view, _resource in WORKSPACE_SCREENS:
+    for name, label, _category, icon, view, _resource in WORKSPACE_SCREENS + EXTRA_SCREENS:
         full = admin_variant(view)
-        if view is MemberView or view.__dict__.get("base_permissions"):
-            full.base_permissions = None  # the master admin may add and delete everywhere
+        if view in ADMIN_MANAGES:
+            full.base_permissions = None  # read-only for members, full CRUD for the master admin
         add_screen(appbuilder, full, f"All {name.lower()}", label, "All workspaces", icon)

@@ -14,6 +14,7 @@ from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, Cust
 from app.models.channels import SECRET_FIELDS
 from app.security import READ, ROLE_MANAGER, WRITE
 from app.views.base import RelaydeskInterface, WorkspaceModelView
+from app.views.channels import ChannelActionsMixin
 
 READ_ONLY = ["can_list", "can_show"]
 NO_ADD_DELETE = ["can_list", "can_show", "can_edit"]
@@ -38,11 +39,19 @@ def labels(**extra):
 
 # --- Setup ------------------------------------------------------------------------------------
 
-class ChannelView(WorkspaceModelView):
+def _require_kind_fields(channel: Channel) -> None:
+    missing = channel.missing_fields()
+    if missing:
+        raise ValueError(str(_l("A %(kind)s channel needs: %(fields)s",
+                                kind=channel.kind, fields=", ".join(missing))))
+
+
+class ChannelView(ChannelActionsMixin, WorkspaceModelView):
     """Green API instances, Meta numbers, Telegram bots and the web chat widget."""
 
     datamodel = RelaydeskInterface(Channel)
     secret_columns = SECRET_FIELDS
+    item_validators = (_require_kind_fields,)  # the REST twin (api_for) runs them too
     list_columns = ["name", "kind", "enabled", "status", "last_webhook_at"]
     show_columns = ["name", "kind", "enabled", "status", "status_detail", "last_webhook_at",
                     "api_url", "id_instance", "api_token", "webhook_token",
@@ -73,21 +82,6 @@ class ChannelView(WorkspaceModelView):
         "app_secret": _l("Only when this number uses its own Meta app; otherwise the "
                          "platform's app secret is used."),
     }
-
-    def pre_add(self, item):
-        super().pre_add(item)
-        _require_kind_fields(item)
-
-    def pre_update(self, item):
-        super().pre_update(item)
-        _require_kind_fields(item)
-
-
-def _require_kind_fields(channel: Channel) -> None:
-    missing = channel.missing_fields()
-    if missing:
-        raise ValueError(str(_l("A %(kind)s channel needs: %(fields)s",
-                                kind=channel.kind, fields=", ".join(missing))))
 
 
 class PanelConnectionView(WorkspaceModelView):

@@ -1,0 +1,106 @@
+"""Channel actions (test connection, configure webhook) and the detected chats list."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, request, url_for
+from flask_appbuilder import expose
+from flask_appbuilder.actions import action
+from flask_appbuilder.security.decorators import has_access
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from app.extensions import db
+from app.integrations.channels import client_for
+from app.models import ChatIdentity, DetectedChat, LinkedUser, Provider, ProviderRoute
+from app.models.routing import DEFAULT_ROUTE_TEMPLATE, ROUTE_ACTIONS
+from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
+from app.tenancy import get_scoped
+from app.views.base import RelaydeskInterface, WorkspaceModelView
+from app.views.logs import visible
+
+
+class ChannelActionsMixin:
+    """Mixed into ChannelView: actions run on rows loaded through the scoped interface."""
+
+    def _run(self, items, operation: str):
+        for channel in visible(items):
+            if channel.kind == "webchat":
+                flash(_("%(name)s: nothing to do for web chat.", name=channel.name), "info")
+                continue
+            result = getattr(client_for(channel), operation)()
+            for field, value in result.updates.items():
+                setattr(channel, field, value)
+            db.session.commit()
+            flash(f"{channel.name}: {result.summary}", "success" if result.ok else "danger")
+        self.update_redirect()
+        return redirect(self.get_redirect())
+
+    @action("test_connection", _l("Test connection"), None, "fa-stethoscope")
+    def test_connection(self, items):
+        return self._run(items, "test_connection")
+
+    @action("configure_webhook", _l("Configure webhook"),
+            _l("Point the platform's webhook at Relaydesk (a new secret is generated)?"),
+            "fa-link")
+    def configure_webhook(self, items):
+        return self._run(items, "configure_webhook")
+
+
+class DetectedChatView(WorkspaceModelView):
+    """Chats the bot was added to: assign one as a provider group or link it to a customer."""
+
+    datamodel = RelaydeskInterface(DetectedChat)
+    base_permissions = ["can_list", "can_show", "can_delete", "can_assign"]
+    method_permission_name = {"assign": "assign", "assign_chat": "assign"}
+    relaydesk_roles = {ROLE_MANAGER: WRITE, ROLE_AGENT: READ}
+    base_order = ("last_seen_at", "desc")
+    list_columns = ["title", "chat_id", "chat_type", "channel", "member_status", "last_seen_at"]
+    show_columns = list_columns + ["detected_at"]
+    search_columns = ["title", "chat_id", "chat_type", "channel", "member_status"]
+    label_columns = {"title": _l("Title"), "chat_id": _l("Chat id"), "chat_type": _l("Type"),
+                     "member_status": _l("Bot status"), "last_seen_at": _l("Last seen")}
+
+    @action("assign_chat", _l("Assign"), None, "fa-share", multiple=False, single=True)
+    def assign_chat(self, item):
+        rows = visible(item)
+        if not rows:
+            abort(404)
+        return redirect(url_for("DetectedChatView.assign", pk=rows[0].id))
+
+    @expose("/assign/<int:pk>", methods=["GET", "POST"])
+    @has_access
+    def assign(self, pk):
+        chat = get_scoped(DetectedChat, pk)  # has_access checks permissions, not tenancy
+        if chat is None:
+            abort(404)
+        providers = db.session.query(Provider).filter_by(workspace_id=chat.workspace_id).all()
+        users = db.session.query(LinkedUser).filter_by(workspace_id=chat.workspace_id).all()
+        if request.method == "POST":
+            target = request.form.get("target")
+            if target == "provider":
+                provider = get_scoped(Provider, request.form.get("provider_id", type=int))
+                actions = [a for a in request.form.getlist("actions") if a in ROUTE_ACTIONS]
+                if provider is None or not actions:
+                    flash(_("Choose a provider and at least one action."), "danger")
+                else:
+                    db.session.add(ProviderRoute(
+                        workspace_id=chat.workspace_id, provider=provider, channel=chat.channel,
+                        chat_id=chat.chat_id, actions=", ".join(actions),
+                        template=(request.form.get("template") or DEFAULT_ROUTE_TEMPLATE)[:500]))
+                    db.session.commit()
+                    flash(_("%(chat)s now receives %(provider)s commands.",
+                            chat=chat.title or chat.chat_id, provider=provider.name), "success")
+                    return redirect(url_for("ProviderRouteView.list"))
+            elif target == "user":
+                user = get_scoped(LinkedUser, request.form.get("linked_user_id", type=int))
+                if user is None:
+                    flash(_("Choose a linked user."), "danger")
+                else:
+                    db.session.add(ChatIdentity(workspace_id=chat.workspace_id, linked_user=user,
+                                                channel=chat.channel, chat_id=chat.chat_id))
+                    db.session.commit()
+                    flash(_("%(chat)s is now linked to %(user)s.",
+                            chat=chat.title or chat.chat_id, user=user.username), "success")
+                    return redirect(url_for("ChatIdentityView.list"))
+        return self.render_template("relaydesk/assign_chat.html", chat=chat,
+                                    providers=providers, users=users, actions=ROUTE_ACTIONS,
+                                    default_template=DEFAULT_ROUTE_TEMPLATE)
