@@ -3,6 +3,7 @@ from app.models.billing import Invoice, Plan, Subscription
 from app.models.channels import Channel
 from app.models.events import DetectedChat, InboundEvent
 from app.models.outbound import ExternalCall, OutboundMessage
+from app.models.commandlog import CommandLog, CommandOrder, CooldownClaim, LinkCode
 from app.models.commands import CommandAlias, CustomCommand, GlobalReplyTemplate, ReplyTemplate
 from app.models.panel import PanelConnection, ServiceRule
 from app.models.people import AdminIdentity, ChatIdentity, LinkedUser
@@ -12,7 +13,8 @@ from app.models.tenancy import Workspace, WorkspaceMember
 
 __all__ = [
     "AdminIdentity", "Channel", "ChatIdentity", "CommandAlias", "CustomCommand", "DetectedChat",
-    "ExternalCall", "InboundEvent", "OutboundMessage",
+    "ExternalCall", "InboundEvent", "OutboundMessage", "CommandLog", "CommandOrder",
+    "CooldownClaim", "LinkCode",
     "GlobalReplyTemplate", "Invoice", "LinkedUser", "PanelConnection", "Plan", "Provider",
     "ProviderRoute", "ReplyTemplate", "ServiceRule", "Subscription", "Workspace",
     "WorkspaceMember", "WorkspaceSettings",

@@ -24,6 +24,7 @@ class PanelConnection(Timestamps, WorkspaceOwned, Model):
         default="demo",
     )
     url = Column(String(255), nullable=False, default="")
+    api_path = Column(String(100), nullable=True)  # detected, e.g. /admin/adminapi/v2
     api_key = Column(EncryptedText, nullable=True)
     service_rules_mode = Column(
         Enum(*SERVICE_RULE_MODES, name="service_rules_mode", native_enum=False,
@@ -65,6 +66,11 @@ class ServiceRule(Timestamps, WorkspaceOwned, Model):
     allow_cancel = Column(Boolean, nullable=False, default=True)
     is_override = Column(Boolean, nullable=False, default=False)
     notes = Column(Text, nullable=True)
+    # cached mode: what the panel's services list says, and when it was fetched
+    panel_refill = Column(Boolean, nullable=True)
+    panel_cancel = Column(Boolean, nullable=True)
+    recognised = Column(String(500), nullable=True)  # what the name parser recognised
+    fetched_at = Column(DateTime, nullable=True)
 
     def __str__(self) -> str:
         return f"#{self.service_id} {self.service_name or ''}".strip()
