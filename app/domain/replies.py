@@ -1,0 +1,190 @@
+"""Customer replies: the default texts (English msgids, translated through the catalogues) and
+the composition of one reply per message from per-order outcomes.
+
+Pure: no Flask, no database. `N_` only marks texts for `pybabel extract` (keyword N_); the
+application looks each key up as: workspace override → platform default (master admin) →
+catalogue translation of the msgid → the English msgid itself.
+
+Placeholders use `str.format` names (`{order_ids}`, `{time_left}`, …). A translation must keep
+exactly the placeholders of its msgid (a test checks every catalogue).
+
+A reply never names a provider, an external id or a technical error: those go to the trace and,
+for admin identities only, to an appended technical section (`technical_lines`).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def N_(text: str) -> str:  # noqa: N802 - the conventional gettext no-op marker
+    return text
+
+
+DEFAULT_REPLIES: dict[str, str] = {
+    # accepted requests
+    "refill_ok": N_("Refill requested: {order_ids}"),
+    "speed_ok": N_("Speed-up requested: {order_ids}"),
+    "cancel_ok": N_("Cancellation requested: {order_ids}"),
+    "details_line": N_("{order_id}: {status} · start count {start_count} · remains {remains}"),
+    # refusals (keys are eligibility reasons plus the pipeline's own)
+    "not_owner": N_("These orders are not on your account: {order_ids}"),
+    "owner_unknown": N_("We could not confirm who placed these orders: {order_ids}"),
+    "order_not_found": N_("Order not found: {order_ids}"),
+    "status_unknown": N_("We could not read the status of these orders; support will check: "
+                         "{order_ids}"),
+    "refill_not_completed": N_("Refill is possible once the order is completed: {order_ids}"),
+    "refill_partial_not_allowed": N_("Partially completed orders cannot be refilled: "
+                                     "{order_ids}"),
+    "refill_order_canceled": N_("Canceled orders cannot be refilled: {order_ids}"),
+    "refill_disabled": N_("Refill is not available for this service: {order_ids}"),
+    "refill_not_covered": N_("This service has no refill guarantee: {order_ids}"),
+    "refill_unknown_terms": N_("We could not confirm a refill guarantee; support will check: "
+                               "{order_ids}"),
+    "refill_date_unknown": N_("We could not confirm the order date; support will check: "
+                              "{order_ids}"),
+    "refill_window_ended": N_("The refill period has ended: {order_ids}"),
+    "speed_not_running": N_("Speed-up is only possible while an order is running: {order_ids}"),
+    "speed_disabled": N_("Speed-up is not available for this service: {order_ids}"),
+    "speed_nothing_remaining": N_("Nothing is left to deliver: {order_ids}"),
+    "speed_date_unknown": N_("We could not confirm the start time; support will check: "
+                             "{order_ids}"),
+    "speed_start_time_not_passed": N_("Still within the expected start time, please wait: "
+                                      "{order_ids}"),
+    "cancel_already_finished": N_("Already finished, so it cannot be canceled: {order_ids}"),
+    "cancel_disabled": N_("Cancellation is not available for this service: {order_ids}"),
+    "cooldown": N_("Already requested recently; you can ask again in {time_left}: {order_ids}"),
+    "route_missing": N_("We could not forward this request automatically; support will handle "
+                        "it: {order_ids}"),
+    "provider_missing": N_("We could not forward this request automatically; support will "
+                           "handle it: {order_ids}"),
+    "panel_unavailable": N_("Our panel is not answering right now. Please try again in a few "
+                            "minutes."),
+    "unsupported": N_("Order requests are not available for this panel yet. Please contact "
+                      "support."),
+    "not_linked": N_("This chat is not linked to a panel account yet. Send \"link\" followed by "
+                     "your panel username to link it, or contact support."),
+    "too_many_ids": N_("Please send at most {max_ids} order ids in one message."),
+    "help": N_("Send an order id and what you need, for example \"2274209 refill\", "
+               "\"2274209 speed\" or \"2274209 cancel\". Send the id alone to see its status. "
+               "Several ids: \"2274209, 2274210 refill\". Your balance: \"balance\"."),
+    "balance": N_("Your balance: {balance}"),
+    "balance_unavailable": N_("Your balance is not available right now."),
+    "fallback": N_("Sorry, I did not understand that. Send \"help\" to see what I can do."),
+    # self-service linking
+    "link_sent": N_("We opened a support ticket on the panel account {username} with a code. "
+                    "Send \"verify\" followed by the code here."),
+    "link_unsupported": N_("Linking a chat yourself is not available here. Please contact "
+                           "support."),
+    "link_rate_limited": N_("Too many attempts. Please try again later."),
+    "link_verified": N_("Done: this chat is now linked to the panel account {username}."),
+    "link_failed": N_("That code is not valid or has expired."),
+    "link_already": N_("This chat is already linked to the panel account {username}."),
+}
+
+STATUS_NAMES: dict[str, str] = {
+    "pending": N_("Pending"),
+    "in_progress": N_("In progress"),
+    "processing": N_("Processing"),
+    "completed": N_("Completed"),
+    "partial": N_("Partial"),
+    "canceled": N_("Canceled"),
+    "unknown": N_("Unknown"),
+}
+
+# The order groups appear in: accepted first, then refusals in a stable order.
+GROUP_ORDER = ("refill_ok", "speed_ok", "cancel_ok")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one (order, action) of a message."""
+
+    order_id: str
+    action: str
+    reason: str  # "ok" or a refusal key of DEFAULT_REPLIES
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        if self.reason == "ok":
+            return "details_line" if self.action == "details" else f"{self.action}_ok"
+        return self.reason
+
+
+def format_duration(seconds: float) -> str:
+    """A short, language-neutral duration: 45s, 12m, 3h 20m, 2d 4h."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"
+
+
+def render(template: str, **values: Any) -> str:
+    """Fill a template; a placeholder without a value stays visible rather than crashing."""
+
+    class _Missing(dict):
+        def __missing__(self, key):
+            return "{" + key + "}"
+
+    try:
+        return template.format_map(_Missing(values))
+    except (ValueError, IndexError):  # a broken override ("{" alone): show it as written
+        return template
+
+
+def compose(outcomes: Iterable[Outcome], text_for, status_name=None) -> str:
+    """One reply for a whole message: one line per outcome group, details one line per order.
+
+    `text_for(key)` returns the (translated) template of a key; `status_name(status)` the
+    translated status word for details lines.
+    """
+    status_name = status_name or (lambda status: status)
+    groups: dict[tuple[str, str], list[str]] = {}
+    details: list[str] = []
+    extra_of: dict[tuple[str, str], dict] = {}
+    for outcome in outcomes:
+        if outcome.key == "details_line":
+            detail = dict(outcome.detail)
+            details.append(render(
+                text_for("details_line"), order_id=outcome.order_id,
+                status=status_name(detail.get("status", "unknown")),
+                start_count=_or_dash(detail.get("start_count")),
+                remains=_or_dash(detail.get("remains"))))
+            continue
+        group_extra = ""
+        if outcome.key == "cooldown":
+            group_extra = format_duration(outcome.detail.get("seconds_left", 0))
+        group = (outcome.key, group_extra)
+        ids = groups.setdefault(group, [])
+        if outcome.order_id not in ids:
+            ids.append(outcome.order_id)
+        extra_of[group] = {"time_left": group_extra} if group_extra else {}
+    ordered = sorted(groups, key=lambda g: (GROUP_ORDER.index(g[0]) if g[0] in GROUP_ORDER
+                                            else len(GROUP_ORDER), g[0], g[1]))
+    lines = [render(text_for(key), order_ids=", ".join(groups[(key, extra)]),
+                    **extra_of[(key, extra)]) for key, extra in ordered]
+    return "\n".join(details + lines)
+
+
+def _or_dash(value) -> str:
+    return "—" if value is None or value == "" else str(value)
+
+
+def technical_lines(outcomes: Iterable[Outcome]) -> list[str]:
+    """What an admin identity sees beneath the reply: the reason keys and their details."""
+    lines = []
+    for outcome in outcomes:
+        detail = ", ".join(f"{k}={v}" for k, v in sorted(outcome.detail.items())
+                           if v not in (None, ""))
+        lines.append(f"{outcome.order_id} {outcome.action}: {outcome.reason}"
+                     + (f" ({detail})" if detail else ""))
+    return lines

@@ -1,0 +1,76 @@
+"""Reply composition: grouped by outcome, details per order, nothing technical for customers."""
+import re
+
+import pytest
+
+from app.domain.replies import (DEFAULT_REPLIES, Outcome, compose, format_duration, render,
+                                technical_lines)
+
+
+def english(key):
+    return DEFAULT_REPLIES[key]
+
+
+def test_groups_orders_by_outcome_in_a_stable_order():
+    outcomes = [
+        Outcome("2274211", "refill", "refill_window_ended", {"days": 30}),
+        Outcome("2274209", "refill", "ok"),
+        Outcome("2274210", "refill", "ok"),
+    ]
+    text = compose(outcomes, english)
+    assert text.splitlines() == [
+        "Refill requested: 2274209, 2274210",
+        "The refill period has ended: 2274211",
+    ]
+
+
+def test_cooldowns_with_different_time_left_are_separate_lines():
+    outcomes = [Outcome("1111", "refill", "cooldown", {"seconds_left": 3600}),
+                Outcome("2222", "refill", "cooldown", {"seconds_left": 3600}),
+                Outcome("3333", "refill", "cooldown", {"seconds_left": 120})]
+    lines = compose(outcomes, english).splitlines()
+    assert "you can ask again in 1h: 1111, 2222" in lines[1] or \
+        "you can ask again in 1h: 1111, 2222" in lines[0]
+    assert any("2m: 3333" in line for line in lines)
+
+
+def test_details_lines_come_first_with_status_names():
+    outcomes = [Outcome("2274209", "refill", "ok"),
+                Outcome("2274210", "details", "ok",
+                        {"status": "partial", "start_count": 3572, "remains": 157})]
+    text = compose(outcomes, english, status_name=lambda s: s.upper())
+    assert text.splitlines()[0] == "2274210: PARTIAL · start count 3572 · remains 157"
+    assert text.splitlines()[1] == "Refill requested: 2274209"
+
+
+def test_the_same_order_twice_is_listed_once():
+    outcomes = [Outcome("1111", "speed", "ok"), Outcome("1111", "speed", "ok")]
+    assert compose(outcomes, english) == "Speed-up requested: 1111"
+
+
+def test_customer_text_never_contains_details_but_admin_lines_do():
+    outcomes = [Outcome("2274209", "refill", "route_missing",
+                        {"provider": "smmrush", "external_id": "EXT-88231"})]
+    customer = compose(outcomes, english)
+    assert "smmrush" not in customer and "EXT-88231" not in customer
+    admin = "\n".join(technical_lines(outcomes))
+    assert "provider=smmrush" in admin and "external_id=EXT-88231" in admin
+
+
+@pytest.mark.parametrize("seconds,expected", [(0, "0s"), (59, "59s"), (60, "1m"),
+                                              (3599, "59m"), (3600, "1h"), (12000, "3h 20m"),
+                                              (172800, "2d"), (190800, "2d 5h")])
+def test_format_duration(seconds, expected):
+    assert format_duration(seconds) == expected
+
+
+def test_render_keeps_unknown_placeholders_and_survives_broken_templates():
+    assert render("Hi {name}, {unknown}", name="Ann") == "Hi Ann, {unknown}"
+    assert render("broken { brace", name="x") == "broken { brace"
+
+
+def test_every_default_reply_uses_only_known_placeholders():
+    allowed = {"order_ids", "order_id", "status", "start_count", "remains", "time_left",
+               "max_ids", "balance", "username"}
+    for key, text in DEFAULT_REPLIES.items():
+        assert set(re.findall(r"{(\w+)}", text)) <= allowed, key
