@@ -1,9 +1,493 @@
-"""The order-command pipeline (issue 4 builds it here): message → commands → replies."""
+"""The order-command pipeline: from "2274209 refill" to the provider's group and the reply.
+
+    message → parse → identity → panel fetch (one batch) → service terms → eligibility
+            → provider route → cooldown claim → dispatch (one message per route) → reply
+
+Every step is written to the command log's trace, so a manager can answer "why did the bot say
+that?". The whole run is idempotent, which is what makes it crash safe: the command log is unique
+per inbound event (a retry continues it), cooldown claims remember the command that took them
+(a retry finds its own claim), and dispatches and the reply are outbound rows with idempotency
+keys (`dispatch:<log>:<route>`, `reply:<event>`), so a worker killed at any point leaves the
+command to be finished by another worker, with no duplicate dispatch and nothing lost.
+"""
 from __future__ import annotations
 
-from app.models import InboundEvent
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.domain.eligibility import Order, WorkspaceOptions, check
+from app.domain.parser import ORDER_ACTIONS, Command, ParseResult, parse
+from app.domain.replies import Outcome, compose, technical_lines
+from app.domain.service_rules import ServiceTerms, parse_service_name, rule_terms
+from app.extensions import db
+from app.integrations.panels.base import PanelError, PanelOrder
+from app.jobs.outbound import queue_message
+from app.jobs.replies import ReplyBook
+from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, CommandLog,
+                        CommandOrder, CooldownClaim, CustomCommand, InboundEvent, LinkedUser,
+                        PanelConnection, Provider, ServiceRule, Workspace, WorkspaceSettings)
+from app.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+DISPATCH_ACTIONS = ("refill", "speed", "cancel")
+NEEDED_CAPABILITIES = {"orders", "ownership"}
+
+
+@dataclass
+class Identity:
+    linked_user: LinkedUser | None = None
+    admin: AdminIdentity | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.linked_user is not None or self.admin is not None
+
+
+def _dialect_insert():
+    return postgresql.insert if db.session.get_bind().dialect.name == "postgresql" \
+        else sqlite.insert
 
 
 def handle_command_message(event: InboundEvent) -> str:
-    """Until the command pipeline lands, an inbound message is recorded and nothing is sent."""
-    return "recorded"
+    return CommandRun(event).run()
+
+
+class CommandRun:
+    def __init__(self, event: InboundEvent):
+        self.event = event
+        self.started = time.perf_counter()
+        self.channel: Channel = db.session.get(Channel, event.channel_id)
+        self.workspace: Workspace = db.session.get(Workspace, event.workspace_id)
+        self.settings = (db.session.query(WorkspaceSettings)
+                         .filter_by(workspace_id=event.workspace_id).one_or_none()
+                         or WorkspaceSettings(workspace_id=event.workspace_id))
+        self.log = self._command_log()
+        self.trace: list[dict] = list(self.log.trace or [])
+        self.identity = Identity()
+        self.book: ReplyBook | None = None
+        self.reply_parts: list[str] = []
+        self.outcomes: list[Outcome] = []
+
+    # --- bookkeeping ----------------------------------------------------------------------
+    def _command_log(self) -> CommandLog:
+        values = {"workspace_id": self.event.workspace_id, "inbound_event_id": self.event.id,
+                  "channel_id": self.event.channel_id, "chat_id": self.event.chat_id or "",
+                  "text": (self.event.text or "")[:4000], "state": "processing", "trace": [],
+                  "created_at": utcnow()}
+        stmt = _dialect_insert()(CommandLog.__table__).values(values).on_conflict_do_nothing(
+            index_elements=["inbound_event_id"])
+        db.session.execute(stmt)
+        db.session.commit()
+        return db.session.query(CommandLog).filter_by(inbound_event_id=self.event.id).one()
+
+    def step(self, name: str, **data) -> None:
+        entry = {"step": name, "ms": round((time.perf_counter() - self.started) * 1000, 1)}
+        entry.update({k: v for k, v in data.items() if v is not None})
+        self.trace.append(entry)
+
+    def _save(self, **fields) -> None:
+        for key, value in fields.items():
+            setattr(self.log, key, value)
+        self.log.trace = list(self.trace)
+        db.session.commit()
+
+    # --- the run --------------------------------------------------------------------------
+    def run(self) -> str:
+        if self.log.state == "done":
+            return "done"
+        if self.trace:
+            self.step("resumed", after=len(self.trace))
+        text = self.event.text or ""
+        result = self._parse(text)
+        if not result.is_command:
+            outcome = "ignored"
+            if self.settings.fallback_reply_enabled and text.strip():
+                self._identify()
+                self.reply_parts.append(self.book.text("fallback"))
+                outcome = "fallback"
+                self._reply()
+            return self._finish(outcome)
+        self._identify()
+        if result.too_many_ids:
+            self.reply_parts.append(self._render("too_many_ids",
+                                                 max_ids=self.settings.max_ids_per_message))
+        order_commands = [c for c in result.commands if c.action in ORDER_ACTIONS]
+        for command in result.commands:
+            if command.action not in ORDER_ACTIONS:
+                self._standalone(command)
+        outcome = "answered"
+        if order_commands:
+            outcome = self._orders(order_commands)
+        self._reply()
+        return self._finish(outcome)
+
+    def _finish(self, outcome: str) -> str:
+        self.step("done", outcome=outcome)
+        self._save(state="done", outcome=outcome, finished_at=utcnow(),
+                   duration_ms=round((time.perf_counter() - self.started) * 1000, 1))
+        return outcome
+
+    def _render(self, key: str, **values) -> str:
+        from app.domain.replies import render
+
+        return render(self.book.text(key), **values)
+
+    # --- parse and identity ---------------------------------------------------------------
+    def _parse(self, text: str) -> ParseResult:
+        workspace_id = self.event.workspace_id
+        aliases = dict(db.session.query(CommandAlias.alias, CommandAlias.action)
+                       .filter_by(workspace_id=workspace_id))
+        keywords = [k for (k,) in db.session.query(CustomCommand.keyword)
+                    .filter_by(workspace_id=workspace_id, enabled=True)]
+        try:
+            result = parse(text, aliases=aliases, custom_keywords=keywords,
+                           max_ids=self.settings.max_ids_per_message)
+        except ValueError as exc:  # a broken alias must not silence the bot
+            self.step("parse_config_error", error=str(exc))
+            result = parse(text, custom_keywords=keywords,
+                           max_ids=self.settings.max_ids_per_message)
+        self.step("parse", commands=result.describe() or None, unknown=result.unknown or None,
+                  too_many_ids=result.too_many_ids or None)
+        self.log.actions = ", ".join(dict.fromkeys(c.action for c in result.commands))[:200] \
+            or None
+        self.log.order_ids = ",".join(result.order_ids) or None
+        return result
+
+    def _identify(self) -> None:
+        event = self.event
+        candidates = [c for c in dict.fromkeys([event.chat_id, event.sender]) if c]
+        admin = (db.session.query(AdminIdentity)
+                 .filter(AdminIdentity.channel_id == event.channel_id,
+                         AdminIdentity.chat_id.in_(candidates)).first())
+        identity = None
+        for chat in candidates:  # the chat itself (private or linked group), then the sender
+            identity = (db.session.query(ChatIdentity)
+                        .filter_by(channel_id=event.channel_id, chat_id=chat).first())
+            if identity:
+                break
+        self.identity = Identity(linked_user=identity.linked_user if identity else None,
+                                 admin=admin)
+        language = (self.identity.linked_user.language if self.identity.linked_user
+                    else self.workspace.language)
+        self.book = ReplyBook(event.workspace_id, language)
+        self.log.linked_user_id = identity.linked_user_id if identity else None
+        self.log.admin_identity_id = admin.id if admin else None
+        self.log.language = self.book.language
+        self.step("identity",
+                  linked_user=self.identity.linked_user.username if identity else None,
+                  admin=admin.name or admin.chat_id if admin else None,
+                  language=self.book.language)
+
+    # --- standalone commands --------------------------------------------------------------
+    def _standalone(self, command: Command) -> None:
+        action = command.action
+        if action == "help":
+            self.reply_parts.append(self.book.text("help"))
+        elif action == "custom":
+            reply = (db.session.query(CustomCommand.reply)
+                     .filter_by(workspace_id=self.event.workspace_id,
+                                keyword=command.argument).scalar())
+            if reply:
+                self.reply_parts.append(reply)
+        elif action == "balance":
+            self.reply_parts.append(self._balance())
+        elif action in ("link", "verify"):
+            from app.jobs.linking import handle_link_command
+
+            self.reply_parts.append(handle_link_command(self, command))
+        self.step(action, argument=command.argument)
+
+    def _balance(self) -> str:
+        user = self.identity.linked_user
+        if user is None:
+            return self.book.text("not_linked")
+        adapter = self._adapter()
+        if adapter is None or "user_balance" not in adapter.capabilities():
+            return self.book.text("balance_unavailable")
+        try:
+            balance = adapter.user_balance(user.username)
+        except PanelError as exc:
+            self.step("balance_error", kind=exc.kind, detail=exc.detail[:300])
+            return self.book.text("panel_unavailable")
+        if balance is None:
+            return self.book.text("balance_unavailable")
+        return self._render("balance", balance=balance)
+
+    def _adapter(self):
+        from app.integrations.panels.registry import adapter_for
+
+        connection = (db.session.query(PanelConnection)
+                      .filter_by(workspace_id=self.event.workspace_id).one_or_none())
+        return adapter_for(connection) if connection is not None else None
+
+    # --- order commands -------------------------------------------------------------------
+    def _orders(self, commands: list[Command]) -> str:
+        if not self.identity.known:
+            self.reply_parts.append(self.book.text("not_linked"))
+            return "not_linked"
+        adapter = self._adapter()
+        if adapter is None or not NEEDED_CAPABILITIES <= adapter.capabilities():
+            self.step("panel", error="no panel connection with order ownership")
+            self.reply_parts.append(self.book.text("unsupported"))
+            return "unsupported"
+        ids = list(dict.fromkeys(i for c in commands for i in c.order_ids))
+        if not ids:
+            self.reply_parts.append(self.book.text("help"))
+            return "no_ids"
+        username = self.identity.linked_user.username if self.identity.linked_user else None
+        fetch_started = time.perf_counter()
+        try:
+            fetched = adapter.get_orders(ids, username=username)
+        except PanelError as exc:
+            self.step("panel_fetch", error=exc.kind, detail=exc.detail[:500],
+                      fetch_ms=round((time.perf_counter() - fetch_started) * 1000, 1))
+            self.reply_parts.append(self.book.text("panel_unavailable"))
+            return "panel_unavailable"
+        self.step("panel_fetch", engine=adapter.engine, calls=fetched.calls,
+                  found=len(fetched.orders), missing=fetched.missing or None,
+                  fetch_ms=round((time.perf_counter() - fetch_started) * 1000, 1))
+
+        providers = db.session.query(Provider).filter_by(
+            workspace_id=self.event.workspace_id).all()
+        rules = {r.service_id: r for r in db.session.query(ServiceRule).filter_by(
+            workspace_id=self.event.workspace_id)}
+        now = utcnow()
+        accepted: dict[int, list[tuple[PanelOrder, str]]] = defaultdict(list)
+        routes = {}
+        for command in commands:
+            for order_id in command.order_ids:
+                outcome, route = self._decide(command, order_id, fetched.orders.get(order_id),
+                                              providers, rules, now)
+                self.outcomes.append(outcome)
+                if route is not None:
+                    routes[route.id] = route
+                    accepted[route.id].append((fetched.orders[order_id], command.action))
+        self._dispatch(accepted, routes)
+        ok = sum(1 for o in self.outcomes if o.reason == "ok")
+        return "dispatched" if any(accepted.values()) else ("answered" if ok else "refused")
+
+    def _terms(self, order: PanelOrder, rules: dict) -> ServiceTerms:
+        rule = rules.get(order.service_id or "")
+        if rule is not None and (rule.is_override or rule.refill_kind != "unknown"):
+            try:
+                return rule_terms(rule.refill_kind, rule.refill_days, rule.start_minutes_max,
+                                  allow_refill=rule.allow_refill, allow_speed=rule.allow_speed,
+                                  allow_cancel=rule.allow_cancel)
+            except ValueError as exc:
+                self.step("rule_invalid", service=rule.service_id, error=str(exc))
+        return parse_service_name(order.service_name)
+
+    def _decide(self, command: Command, order_id: str, order: PanelOrder | None, providers,
+                rules, now):
+        action = command.action
+        if order is None:
+            self.step("order", order=order_id, action=action, verdict="order_not_found")
+            self._record(order_id, action, "order_not_found")
+            return Outcome(order_id, action, "order_not_found"), None
+        terms = self._terms(order, rules)
+        is_admin = self.identity.admin is not None
+        username = self.identity.linked_user.username if self.identity.linked_user else None
+        verdict = check(action, _domain_order(order), terms, linked_username=username, now=now,
+                        options=WorkspaceOptions(
+                            allow_partial_refill=self.settings.allow_partial_refill),
+                        is_admin=is_admin, force=command.force)
+        self.step("rule", order=order_id, action=action, status=order.status,
+                  service=order.service_name, terms=terms.refill_kind,
+                  refill_days=terms.refill_days, recognised=list(terms.recognised) or None,
+                  verdict=verdict.reason, detail=_plain(verdict.detail) or None)
+        if not verdict.ok:
+            self._record(order_id, action, verdict.reason, verdict.detail, order=order)
+            return Outcome(order_id, action, verdict.reason, verdict.detail), None
+        if action == "details":
+            detail = {"status": order.status, "start_count": order.start_count,
+                      "remains": order.remains}
+            self._record(order_id, action, "ok", detail, order=order)
+            return Outcome(order_id, action, "ok", detail), None
+        provider = match_provider(providers, order.provider)
+        if provider is None:
+            self.step("route", order=order_id, error="provider_missing", provider=order.provider)
+            self._record(order_id, action, "provider_missing", {"provider": order.provider},
+                         order=order)
+            return Outcome(order_id, action, "provider_missing",
+                           {"provider": order.provider}), None
+        route = next((r for r in provider.routes if r.enabled and action in r.action_list),
+                     None)
+        if route is None or not order.external_id:
+            reason = "route_missing"
+            self.step("route", order=order_id, error=reason, provider=provider.name,
+                      external_id=order.external_id)
+            self._record(order_id, action, reason, {"provider": provider.name}, order=order,
+                         provider=provider)
+            return Outcome(order_id, action, reason, {"provider": provider.name,
+                                                      "external_id": order.external_id}), None
+        if not (is_admin and command.force):
+            held, seconds_left = claim_cooldown(
+                self.event.workspace_id, order_id, action,
+                self.settings.cooldown_seconds(action), self.log.id, now)
+            if not held:
+                self.step("cooldown", order=order_id, action=action,
+                          seconds_left=round(seconds_left))
+                detail = {"seconds_left": seconds_left}
+                self._record(order_id, action, "cooldown", detail, order=order,
+                             provider=provider)
+                return Outcome(order_id, action, "cooldown", detail), None
+        self.step("route", order=order_id, provider=provider.name, route=route.id,
+                  chat=route.chat_id)
+        self._record(order_id, action, "ok", {"provider": provider.name}, order=order,
+                     provider=provider, route=route)
+        return Outcome(order_id, action, "ok", {"provider": provider.name,
+                                                "external_id": order.external_id}), route
+
+    def _record(self, order_id, action, reason, detail=None, *, order=None, provider=None,
+                route=None) -> None:
+        values = {"workspace_id": self.event.workspace_id, "command_log_id": self.log.id,
+                  "order_id": order_id[:20], "action": action, "ok": reason == "ok",
+                  "reason": reason[:60], "detail": _plain(detail or {}),
+                  "provider_id": provider.id if provider else None,
+                  "route_id": route.id if route else None,
+                  "external_id": (order.external_id or None) if order else None,
+                  "created_at": utcnow()}
+        stmt = _dialect_insert()(CommandOrder.__table__).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["command_log_id", "order_id", "action"],
+            set_={k: stmt.excluded[k] for k in ("ok", "reason", "detail", "provider_id",
+                                                "route_id", "external_id")})
+        db.session.execute(stmt)
+
+    # --- dispatch and reply ---------------------------------------------------------------
+    def _dispatch(self, accepted, routes) -> None:
+        self._save()  # decisions and cooldown claims are durable before anything is sent
+        for route_id, items in accepted.items():
+            route = routes[route_id]
+            text = render_provider_command(route.template, items)
+            outbound_id = queue_message(route.channel, route.chat_id, text,
+                                        idempotency_key=f"dispatch:{self.log.id}:{route_id}",
+                                        purpose="dispatch", inbound_event_id=self.event.id)
+            (db.session.query(CommandOrder)
+             .filter(CommandOrder.command_log_id == self.log.id,
+                     CommandOrder.route_id == route_id)
+             .update({"outbound_message_id": outbound_id}, synchronize_session=False))
+            self.step("dispatch", route=route_id, chat=route.chat_id, outbound=outbound_id,
+                      orders=[order.id for order, _ in items])
+        db.session.commit()
+
+    def _reply(self) -> None:
+        parts = list(self.reply_parts)
+        if self.outcomes:
+            parts.append(compose(self.outcomes, self.book.text, self.book.status_name))
+        text = "\n\n".join(p for p in parts if p)
+        if self.identity.admin is not None and self.outcomes:
+            text += "\n\n— " + "\n".join(technical_lines(self.outcomes))
+        if not text.strip() or not self.event.chat_id:
+            self.step("reply", skipped="nothing to say")
+            return
+        self._save(reply_text=text)
+        outbound_id = queue_message(self.channel, self.event.chat_id, text,
+                                    idempotency_key=f"reply:{self.event.id}", purpose="reply",
+                                    inbound_event_id=self.event.id)
+        self.step("reply", outbound=outbound_id, language=self.book.language)
+
+
+# --- helpers used by the run ----------------------------------------------------------------
+
+def _plain(detail) -> dict:
+    """JSON-safe copy of a verdict detail (datetimes and timedeltas as text/seconds)."""
+    result = {}
+    for key, value in dict(detail or {}).items():
+        if isinstance(value, timedelta):
+            value = value.total_seconds()
+        elif hasattr(value, "isoformat"):
+            value = value.isoformat()
+        elif isinstance(value, (list, tuple, set)):
+            value = [str(v) for v in value]
+        elif not isinstance(value, (str, int, float, bool)) and value is not None:
+            value = str(value)
+        result[key] = value
+    return result
+
+
+def _domain_order(order: PanelOrder) -> Order:
+    return Order(id=order.id, username=order.username, status=order.status,
+                 service_name=order.service_name, service_id=order.service_id,
+                 created_at=order.created_at, remains=order.remains,
+                 start_count=order.start_count, provider=order.provider,
+                 external_id=order.external_id, panel_now=order.panel_now)
+
+
+def normalise_domain(value: str | None) -> str:
+    text = (value or "").strip().lower()
+    for prefix in ("https://", "http://"):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    text = text.split("/", 1)[0].split(":", 1)[0]
+    return text[4:] if text.startswith("www.") else text
+
+
+def match_provider(providers, order_provider: str | None) -> Provider | None:
+    """The provider whose domain, alias or name is the order's provider field."""
+    if not order_provider:
+        return None
+    domain = normalise_domain(order_provider)
+    plain = order_provider.strip().lower()
+    for provider in providers:
+        if domain and domain in {normalise_domain(d) for d in provider.domain_list}:
+            return provider
+    for provider in providers:
+        names = {a.lower() for a in provider.alias_list} | {provider.name.lower()}
+        if plain in names or domain in names:
+            return provider
+    return None
+
+
+def render_provider_command(template: str, items: list[tuple[PanelOrder, str]]) -> str:
+    """The provider's message: one line per order, or one line per action listing every
+    external id when the template uses {external_ids}."""
+    from app.domain.replies import render
+
+    if "{external_ids}" in template:
+        by_action: dict[str, list[PanelOrder]] = defaultdict(list)
+        for order, action in items:
+            by_action[action].append(order)
+        return "\n".join(render(template, action=action,
+                                external_ids=", ".join(o.external_id for o in orders),
+                                order_ids=", ".join(o.id for o in orders))
+                         for action, orders in by_action.items())
+    return "\n".join(render(template, external_id=order.external_id, action=action,
+                            order_id=order.id, quantity=order.quantity or "",
+                            link=order.link or "")
+                     for order, action in items)
+
+
+def claim_cooldown(workspace_id: int, order_id: str, action: str, seconds: int,
+                   command_log_id: int, now) -> tuple[bool, float]:
+    """Take the cooldown for (workspace, order, action) atomically.
+
+    Returns (True, 0) when this command holds it (newly, after expiry, or already — a retry of
+    the same command), else (False, seconds left). Two identical requests at the same moment:
+    the database lets exactly one INSERT … ON CONFLICT DO UPDATE … WHERE expired win.
+    """
+    table = CooldownClaim.__table__
+    expires = now + timedelta(seconds=max(0, seconds))
+    stmt = _dialect_insert()(table).values(workspace_id=workspace_id, order_id=order_id,
+                                           action=action, claimed_at=now, expires_at=expires,
+                                           command_log_id=command_log_id)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["workspace_id", "order_id", "action"],
+        set_={"claimed_at": now, "expires_at": expires, "command_log_id": command_log_id},
+        where=(table.c.expires_at <= now) | (table.c.command_log_id == command_log_id),
+    ).returning(table.c.id)
+    won = db.session.execute(stmt).scalar() is not None
+    db.session.commit()
+    if won:
+        return True, 0.0
+    current = db.session.execute(select(table.c.expires_at).where(
+        table.c.workspace_id == workspace_id, table.c.order_id == order_id,
+        table.c.action == action)).scalar()
+    return False, max(0.0, (current - now).total_seconds()) if current else 0.0

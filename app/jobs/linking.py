@@ -1,0 +1,134 @@
+"""Self-service linking: a chat proves it speaks for a panel username.
+
+`link <username>` makes the panel open a support ticket for that username carrying a one-time
+code (only the panel account's owner can read it); `verify <code>` sent back in the same chat
+links the chat to the username. Codes are stored as HMACs, expire after CODE_TTL, allow
+MAX_VERIFY_ATTEMPTS tries each, and a chat may ask for MAX_LINKS_PER_HOUR codes an hour. The
+answer never says whether a username exists. Every step goes to the command trace.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+
+from app.domain.parser import Command
+from app.extensions import db
+from app.integrations.panels.base import PanelError
+from app.models import ChatIdentity, LinkCode, LinkedUser
+from app.models.base import utcnow
+
+CODE_TTL = timedelta(minutes=15)
+MAX_LINKS_PER_HOUR = 3
+MAX_VERIFY_ATTEMPTS = 5
+MAX_FAILED_VERIFIES_PER_HOUR = 10
+TICKET_SUBJECT = "Chat verification code"
+
+
+def code_hash(channel_id: int, chat_id: str, code: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"{channel_id}:{chat_id}:{code.strip()}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def handle_link_command(run, command: Command) -> str:
+    if command.action == "link":
+        return _link(run, (command.argument or "").strip())
+    return _verify(run, (command.argument or "").strip())
+
+
+def _recent_codes(run, since):
+    event = run.event
+    return (db.session.query(LinkCode)
+            .filter(LinkCode.channel_id == event.channel_id, LinkCode.chat_id == event.chat_id,
+                    LinkCode.created_at >= since))
+
+
+def _link(run, username: str) -> str:
+    from app.domain.replies import render
+
+    book = run.book
+    if not username or len(username) > 120:
+        return book.text("help")
+    if run.identity.linked_user is not None:
+        return render(book.text("link_already"), username=run.identity.linked_user.username)
+    adapter = run._adapter()
+    if adapter is None or "tickets" not in adapter.capabilities():
+        run.step("link", error="panel has no tickets")
+        return book.text("link_unsupported")
+    now = utcnow()
+    # A retry of this same message must not open a second ticket.
+    already = _recent_codes(run, run.event.received_at).filter(
+        LinkCode.username == username).first()
+    if already is not None:
+        return render(book.text("link_sent"), username=username)
+    if _recent_codes(run, now - timedelta(hours=1)).count() >= MAX_LINKS_PER_HOUR:
+        run.step("link", error="rate limited")
+        return book.text("link_rate_limited")
+    code = f"{secrets.randbelow(10**6):06d}"
+    message = (f"Your verification code is {code}. Send \"verify {code}\" in the chat you want "
+               f"to link to this account. It expires in {int(CODE_TTL.total_seconds() // 60)} "
+               f"minutes. If you did not ask for it, ignore this ticket.")
+    try:
+        ticket_id = adapter.create_ticket(username, TICKET_SUBJECT, message)
+    except PanelError as exc:
+        run.step("link", error=exc.kind, detail=exc.detail[:300])
+        # Same answer as success when the panel refuses (unknown username): no user enumeration.
+        if exc.kind == "rejected":
+            return render(book.text("link_sent"), username=username)
+        return book.text("panel_unavailable")
+    event = run.event
+    db.session.add(LinkCode(workspace_id=event.workspace_id, channel_id=event.channel_id,
+                            chat_id=event.chat_id, username=username,
+                            code_hash=code_hash(event.channel_id, event.chat_id, code),
+                            expires_at=now + CODE_TTL, ticket_id=ticket_id, created_at=now))
+    db.session.commit()
+    run.step("link", username=username, ticket=ticket_id)
+    return render(book.text("link_sent"), username=username)
+
+
+def _verify(run, code: str) -> str:
+    from app.domain.replies import render
+
+    book = run.book
+    event = run.event
+    now = utcnow()
+    failed_recently = sum(c.attempts for c in _recent_codes(run, now - timedelta(hours=1)))
+    if failed_recently >= MAX_FAILED_VERIFIES_PER_HOUR:
+        run.step("verify", error="rate limited")
+        return book.text("link_rate_limited")
+    candidates = (_recent_codes(run, now - CODE_TTL)
+                  .filter(LinkCode.used_at.is_(None), LinkCode.expires_at > now,
+                          LinkCode.attempts < MAX_VERIFY_ATTEMPTS)
+                  .order_by(LinkCode.id.desc()).all())
+    given = code_hash(event.channel_id, event.chat_id, code) if code else ""
+    match = None
+    for candidate in candidates:
+        if given and hmac.compare_digest(candidate.code_hash, given):
+            match = candidate
+            break
+        candidate.attempts += 1
+    if match is None:
+        db.session.commit()
+        run.step("verify", ok=False)
+        return book.text("link_failed")
+    match.used_at = now
+    user = (db.session.query(LinkedUser)
+            .filter_by(workspace_id=event.workspace_id, username=match.username).one_or_none())
+    if user is None:
+        user = LinkedUser(workspace_id=event.workspace_id, username=match.username,
+                          language=run.book.language)
+        db.session.add(user)
+        db.session.flush()
+    identity = (db.session.query(ChatIdentity)
+                .filter_by(channel_id=event.channel_id, chat_id=event.chat_id).one_or_none())
+    if identity is None:
+        db.session.add(ChatIdentity(workspace_id=event.workspace_id, linked_user=user,
+                                    channel_id=event.channel_id, chat_id=event.chat_id,
+                                    verified_at=now))
+    db.session.commit()
+    run.step("verify", ok=True, username=match.username)
+    return render(book.text("link_verified"), username=match.username)
