@@ -11,7 +11,8 @@ from app.views.account import MyApiKeysView
 from app.views.admin import GlobalReplyTemplateView, MyWorkspaceView, PlanView, WorkspaceAdminView
 from app.views.base import admin_variant, api_for
 from app.views.channels import DetectedChatView
-from app.views.logs import ExternalCallView, InboundEventView, OutboundMessageView
+from app.views.logs import (CommandLogView, CommandOrderView, ExternalCallView,
+                            InboundEventView, OutboundMessageView)
 from app.views.workspace import WORKSPACE_SCREENS, InvoiceView, MemberView, SubscriptionView
 
 # Read-only in a workspace, but the master admin creates and edits these rows.
@@ -21,6 +22,9 @@ ADMIN_MANAGES = {MemberView, SubscriptionView, InvoiceView}
 EXTRA_SCREENS = [
     ("Detected chats", _l("Detected chats"), "Communication", "fa-eye", DetectedChatView,
      "detected_chat"),
+    ("Commands", _l("Commands"), "Logs", "fa-list-alt", CommandLogView, "command_log"),
+    ("Command orders", _l("Command orders"), "Logs", "fa-list", CommandOrderView,
+     "command_order"),
     ("Inbound events", _l("Inbound events"), "Logs", "fa-inbox", InboundEventView,
      "inbound_event"),
     ("Outbound messages", _l("Outbound messages"), "Logs", "fa-paper-plane",

@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 from app.extensions import db
-from app.models import ExternalCall, InboundEvent, OutboundMessage
+from app.models import CommandLog, CommandOrder, ExternalCall, InboundEvent, OutboundMessage
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER
 from app.views.base import RelaydeskInterface, WorkspaceModelView
 
@@ -122,3 +122,53 @@ class ExternalCallView(WorkspaceModelView):
     search_columns = ["service", "operation", "status_code", "outcome", "at"]
     label_columns = {"at": _l("When"), "duration_ms": _l("Time (ms)"),
                      "status_code": _l("HTTP status")}
+
+
+def trace_table(steps) -> Markup:
+    """The command trace as a readable table: one row per step, its time and its facts."""
+    rows = []
+    for step in steps or []:
+        facts = ", ".join(f"{k}={v}" for k, v in step.items() if k not in ("step", "ms"))
+        rows.append(Markup("<tr><td>%s</td><td class='text-right'>%s ms</td><td>%s</td></tr>")
+                    % (step.get("step", "?"), step.get("ms", ""), facts))
+    return Markup("<table class='table table-condensed'><thead><tr><th>%s</th><th>%s</th>"
+                  "<th>%s</th></tr></thead><tbody>%s</tbody></table>") % (
+        _("Step"), _("Time"), _("Facts"), Markup("").join(rows))
+
+
+class CommandOrderView(WorkspaceModelView):
+    """One line per order of a command: the verdict and where it went."""
+
+    datamodel = RelaydeskInterface(CommandOrder)
+    base_permissions = LOG_PERMISSIONS
+    relaydesk_roles = LOG_ROLES
+    base_order = ("id", "desc")
+    list_columns = ["created_at", "order_id", "action", "ok", "reason", "provider", "route",
+                    "external_id"]
+    show_columns = list_columns + ["detail", "command_log"]
+    search_columns = ["order_id", "action", "ok", "reason", "provider", "external_id",
+                      "created_at"]
+    label_columns = {"order_id": _l("Order"), "reason": _l("Reason"), "ok": _l("Accepted")}
+
+
+class CommandLogView(WorkspaceModelView):
+    """Every chat message handled: what was understood, decided and answered, step by step."""
+
+    datamodel = RelaydeskInterface(CommandLog)
+    base_permissions = LOG_PERMISSIONS
+    relaydesk_roles = LOG_ROLES
+    base_order = ("id", "desc")
+    related_views = [CommandOrderView]
+    list_columns = ["created_at", "chat_id", "linked_user", "text", "actions", "outcome",
+                    "duration_ms"]
+    show_columns = ["created_at", "channel", "chat_id", "linked_user", "admin_identity", "text",
+                    "language", "actions", "order_ids", "outcome", "reply_text", "duration_ms",
+                    "state", "error", "trace"]
+    search_columns = ["chat_id", "linked_user", "text", "actions", "order_ids", "outcome",
+                      "state", "created_at"]
+    label_columns = {"created_at": _l("Received"), "chat_id": _l("Chat"),
+                     "linked_user": _l("Linked user"), "text": _l("Message"),
+                     "actions": _l("Actions"), "outcome": _l("Outcome"),
+                     "reply_text": _l("Reply"), "duration_ms": _l("Time (ms)"),
+                     "order_ids": _l("Orders"), "trace": _l("Trace")}
+    formatters_columns = {"text": lambda t: (t or "")[:120], "trace": trace_table}
