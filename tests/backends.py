@@ -45,21 +45,35 @@ def _slot() -> int:
 
 
 def _postgres_url() -> str | None:
+    """The URL of this run's own database if a PostgreSQL server answers (not created yet)."""
     base = os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES)
     try:
-        engine = sa.create_engine(base, isolation_level="AUTOCOMMIT",
-                                  connect_args={"connect_timeout": 2})
-        name = f"relaydesk_test_{_slot()}_{_worker_index()}"
+        engine = sa.create_engine(base, connect_args={"connect_timeout": 2})
         with engine.connect() as conn:
-            conn.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            conn.execute(sa.text("SELECT 1"))
         engine.dispose()
-        return sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
     except Exception:  # noqa: BLE001 - "no PostgreSQL here"
         return None
+    name = f"relaydesk_test_{_slot()}_{_worker_index()}"
+    return sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create this run's PostgreSQL database (SQLite files start empty anyway)."""
+    target = sa.engine.make_url(url)
+    if target.get_backend_name() != "postgresql":
+        return
+    base = os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT",
+                              connect_args={"connect_timeout": 2})
+    name = target.database
+    with engine.connect() as conn:
+        conn.execute(sa.text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
 
 
 def _redis_url() -> str | None:

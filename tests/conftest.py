@@ -8,8 +8,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from tests.backends import select_backends
+from tests.backends import recreate_database, select_backends
 from tests.factories import AuthActions, Factory
+
+pytest_plugins = ["tests.fakes.fixtures"]
 
 BACKENDS = select_backends()
 
@@ -34,6 +36,7 @@ def base_config(**overrides):
 def _migrate() -> None:
     from flask_migrate import upgrade
 
+    recreate_database(BACKENDS.database_url)
     from app import create_app
 
     bare = create_app(base_config(FAB_UPDATE_PERMS=False))

@@ -1,0 +1,9 @@
+"""Fixtures for the fakes' own tests (see fixtures.py). These tests need no database."""
+from tests.fakes.fixtures import (  # noqa: F401
+    fake_greenapi,
+    fake_meta,
+    fake_perfectpanel,
+    fake_rentalpanel,
+    fake_smmapi,
+    fake_telegram,
+)

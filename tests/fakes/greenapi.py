@@ -1,0 +1,194 @@
+"""Fake Green API instance (EXTERNAL_APIS.md §2, DESIGN.md "Outbound calls") + webhook builders.
+
+Server: `FakeGreenAPI(id_instance="1101000001", api_token="green-token", state="authorized")`;
+point the channel's `api_url` at `fake.url`. Methods served under
+`/waInstance{idInstance}/{method}/{apiTokenInstance}`:
+- `POST sendMessage` `{"chatId", "message"}` → `{"idMessage": "3EB0…"}` (unique ids); sends are kept
+  in `fake.sent` (dicts with chatId, message, idMessage).
+- `GET getStateInstance` → `{"stateInstance": fake.state}` (assign `fake.state` to change it).
+- `POST setSettings` `{…}` → `{"saveSettings": true}`; merged into `fake.settings`.
+Wrong idInstance or token → 401. `fail_next(status=429, retry_after=…)` / `rate_limit=50` give the
+documented HTTP 429.
+
+Webhook builders (`incoming_message`, `outgoing_message_status`, `outgoing_message`,
+`state_instance_changed`, `webhook_headers`) produce the payloads of §2 for tests to POST to
+`/webhooks/greenapi`.
+
+Invented details (not in EXTERNAL_APIS.md): bodies of the 401/429/5xx answers (plain text, as a
+gateway would send), the 400 `{"code", "description"}` validation answer, 405 for a known method
+called with the wrong HTTP verb, the exact idMessage format ("3EB0" + 16 upper-case hex), and in
+webhooks the `chatId`/`sendByApi` fields of outgoingMessageStatus and the `quotedMessage` object of
+a legacy quoted message.
+"""
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from typing import Any
+
+from tests.fakes.server import FakeServer, RecordedRequest, Reply, fake_fixture
+
+DEFAULT_ID_INSTANCE = "1101000001"
+DEFAULT_TOKEN = "d75b3a66374942c5b3c019c698abc2067e151558acbd412345"
+DEFAULT_WID = "11001234567@c.us"
+
+OUTGOING_STATUSES = ("sent", "delivered", "read", "failed", "noAccount", "notInGroup", "yellowCard")
+INSTANCE_STATES = ("notAuthorized", "authorized", "blocked", "sleepMode", "starting", "yellowCard")
+
+_METHOD_VERBS = {"sendMessage": "POST", "getStateInstance": "GET", "setSettings": "POST"}
+
+
+def new_outgoing_id() -> str:
+    return "3EB0" + secrets.token_hex(8).upper()
+
+
+class FakeGreenAPI(FakeServer):
+    name = "greenapi"
+
+    def __init__(self, id_instance: str | int = DEFAULT_ID_INSTANCE, api_token: str = DEFAULT_TOKEN,
+                 *, state: str = "authorized", wid: str = DEFAULT_WID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.id_instance, self.api_token = str(id_instance), api_token
+        self.state, self.wid = state, wid
+        self.settings: dict[str, Any] = {}
+        self.sent: list[dict[str, Any]] = []
+        self.route("*", r"/waInstance(?P<instance>[^/]+)/(?P<method>[A-Za-z]+)/(?P<token>[^/]+)",
+                   self._call)
+
+    def _call(self, req: RecordedRequest, instance: str, method: str, token: str) -> Reply:
+        if instance != self.id_instance or token != self.api_token:
+            return Reply(401, "Unauthorized")
+        verb = _METHOD_VERBS.get(method)
+        if verb is None:
+            return Reply(404, "Not Found")
+        if req.method != verb:
+            return Reply(405, "Method Not Allowed")
+        if method == "getStateInstance":
+            return Reply(200, {"stateInstance": self.state})
+        body = req.json if isinstance(req.json, dict) else None
+        if body is None:
+            return Reply(400, {"code": 400, "description": "Validation failed. Details: "
+                                                           "body must be a JSON object"})
+        if method == "setSettings":
+            self.settings.update(body)
+            return Reply(200, {"saveSettings": True})
+        return self._send_message(body)
+
+    def _send_message(self, body: dict[str, Any]) -> Reply:
+        chat_id, message = body.get("chatId"), body.get("message")
+        problem = None
+        if not isinstance(chat_id, str) or not chat_id.endswith(("@c.us", "@g.us")):
+            problem = "'chatId' must be a string ending in @c.us or @g.us"
+        elif not isinstance(message, str) or not message:
+            problem = "'message' is required"
+        if problem:
+            return Reply(400, {"code": 400,
+                               "description": f"Validation failed. Details: {problem}"})
+        id_message = new_outgoing_id()
+        self.sent.append({"chatId": chat_id, "message": message, "idMessage": id_message})
+        return Reply(200, {"idMessage": id_message})
+
+    def messages_to(self, chat_id: str) -> list[str]:
+        with self.lock:
+            return [m["message"] for m in self.sent if m["chatId"] == chat_id]
+
+    def reset(self) -> None:
+        super().reset()
+        with self.lock:
+            self.sent.clear()
+
+
+fake_greenapi = fake_fixture(FakeGreenAPI, "fake_greenapi")
+
+
+# ---- webhook payload builders (EXTERNAL_APIS.md §2) --------------------------------------------
+_incoming_ids = itertools.count(1)
+
+
+def new_incoming_id() -> str:
+    return f"F7AEC1B7{next(_incoming_ids):012X}"
+
+
+def instance_data(id_instance: str | int = DEFAULT_ID_INSTANCE, wid: str = DEFAULT_WID) -> dict:
+    return {"idInstance": int(id_instance), "wid": wid, "typeInstance": "whatsapp"}
+
+
+def _text_data(kind: str, text: str, quoted: dict | None) -> dict:
+    if kind == "textMessage":
+        return {"typeMessage": "textMessage", "textMessageData": {"textMessage": text}}
+    if kind == "extendedTextMessage":
+        return {"typeMessage": "extendedTextMessage", "extendedTextMessageData": {"text": text}}
+    if kind == "quotedMessage":
+        quoted = quoted or {"stanzaId": new_incoming_id(), "participant": DEFAULT_WID,
+                            "typeMessage": "textMessage", "textMessage": "earlier message"}
+        return {"typeMessage": "quotedMessage",
+                "extendedTextMessageData": {"text": text, "stanzaId": quoted.get("stanzaId"),
+                                            "participant": quoted.get("participant")},
+                "quotedMessage": quoted}
+    raise ValueError("kind must be textMessage, extendedTextMessage or quotedMessage")
+
+
+def incoming_message(chat_id: str, text: str, *, kind: str = "textMessage",
+                     sender: str | None = None, id_message: str | None = None,
+                     timestamp: int | None = None, chat_name: str = "Alice",
+                     sender_name: str = "Alice", sender_contact_name: str = "",
+                     id_instance: str | int = DEFAULT_ID_INSTANCE, wid: str = DEFAULT_WID,
+                     quoted: dict | None = None) -> dict:
+    """`incomingMessageReceived`. For a group (`chat_id` ending @g.us) `sender` is the member
+    (default "79001234568@c.us"); for a person it defaults to `chat_id`."""
+    if sender is None:
+        sender = "79001234568@c.us" if chat_id.endswith("@g.us") else chat_id
+    return {
+        "typeWebhook": "incomingMessageReceived",
+        "instanceData": instance_data(id_instance, wid),
+        "timestamp": int(time.time()) if timestamp is None else timestamp,
+        "idMessage": id_message or new_incoming_id(),
+        "senderData": {"chatId": chat_id, "sender": sender, "chatName": chat_name,
+                       "senderName": sender_name, "senderContactName": sender_contact_name},
+        "messageData": _text_data(kind, text, quoted),
+    }
+
+
+def outgoing_message_status(chat_id: str, id_message: str, status: str = "delivered", *,
+                            timestamp: int | None = None, send_by_api: bool = True,
+                            id_instance: str | int = DEFAULT_ID_INSTANCE,
+                            wid: str = DEFAULT_WID) -> dict:
+    if status not in OUTGOING_STATUSES:
+        raise ValueError(f"status must be one of {OUTGOING_STATUSES}")
+    return {"typeWebhook": "outgoingMessageStatus", "chatId": chat_id,
+            "instanceData": instance_data(id_instance, wid),
+            "timestamp": int(time.time()) if timestamp is None else timestamp,
+            "idMessage": id_message, "status": status, "sendByApi": send_by_api}
+
+
+def outgoing_message(chat_id: str, text: str, *, from_api: bool = True,
+                     id_message: str | None = None, timestamp: int | None = None,
+                     id_instance: str | int = DEFAULT_ID_INSTANCE, wid: str = DEFAULT_WID) -> dict:
+    """`outgoingAPIMessageReceived` (sent through the API, `from_api=True`) or
+    `outgoingMessageReceived` (sent from the phone): our own sends, never commands."""
+    return {
+        "typeWebhook": "outgoingAPIMessageReceived" if from_api else "outgoingMessageReceived",
+        "instanceData": instance_data(id_instance, wid),
+        "timestamp": int(time.time()) if timestamp is None else timestamp,
+        "idMessage": id_message or new_outgoing_id(),
+        "senderData": {"chatId": chat_id, "sender": wid, "chatName": "", "senderName": "",
+                       "senderContactName": ""},
+        "messageData": _text_data("textMessage", text, None),
+    }
+
+
+def state_instance_changed(state: str, *, timestamp: int | None = None,
+                           id_instance: str | int = DEFAULT_ID_INSTANCE,
+                           wid: str = DEFAULT_WID) -> dict:
+    if state not in INSTANCE_STATES:
+        raise ValueError(f"state must be one of {INSTANCE_STATES}")
+    return {"typeWebhook": "stateInstanceChanged", "instanceData": instance_data(id_instance, wid),
+            "timestamp": int(time.time()) if timestamp is None else timestamp,
+            "stateInstance": state}
+
+
+def webhook_headers(webhook_token: str, *, bearer: bool = False) -> dict[str, str]:
+    """Headers Green API sends with a webhook: the `webhookUrlToken` raw or as `Bearer <token>`."""
+    return {"Authorization": f"Bearer {webhook_token}" if bearer else webhook_token,
+            "Content-Type": "application/json"}

@@ -1,0 +1,315 @@
+"""Fake Meta Graph API for the WhatsApp Cloud API (EXTERNAL_APIS.md §3) + notification builders.
+
+Server: `FakeMetaGraph(phone_number_id="106540352242922", access_token="EAAG…")`; point
+`META_GRAPH_URL` at `fake.url`. Any version path `vNN.N` is accepted.
+- `POST /{version}/{phone_number_id}/messages`, `Authorization: Bearer <token>`, JSON body
+  `{"messaging_product":"whatsapp","to","type":"text","text":{"body"}}` or a template →
+  `{"messaging_product":"whatsapp","contacts":[{"input","wa_id"}],"messages":[{"id":"wamid.…"}]}`;
+  accepted sends are kept in `fake.sent` (the request body plus `"id"`).
+- `GET /{version}/{phone_number_id}` → the phone number object (`verified_name`,
+  `display_phone_number`, `quality_rating`, `id`; `?fields=` narrows it).
+- Errors come in the Graph shape `{"error":{"message","type","code","error_subcode"?,
+  "error_data"?,"fbtrace_id"}}`: `error_next(code)` injects 190, 100, 130429, 131056, 131026,
+  131047, 131049, 131050, 131057, 132000, 132001, 131000 (or any code with your own message).
+
+Builders: `text_message`, `status`, `status_error`, `messages_change`, `template_status_change`,
+`entry`, `notification`, `text_notification`, `status_notification`, `signature`, `signed_body`,
+`verification_params`.
+
+Invented details (from memory of Meta's pages, not in EXTERNAL_APIS.md): the HTTP status that goes
+with each error code (400 for most, 401 for 190, 500 for 131057/131000, 404 for 132001), the error
+message texts and `error_data.details`, the 190 error_subcode 463, the generic transient error
+(code 2, `is_transient`) for injected 5xx, the `GraphMethodException` code 100 / subcode 33 answer
+for an unknown phone number id, the phone-number object fields, and webhook timestamps as strings.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from typing import Any
+
+from tests.fakes.server import FakeServer, RecordedRequest, Reply, fake_fixture
+
+DEFAULT_PHONE_NUMBER_ID = "106540352242922"
+DEFAULT_DISPLAY_NUMBER = "15550001234"
+DEFAULT_WABA_ID = "102290129340398"
+DEFAULT_TOKEN = "EAAGtestTOKEN0123456789abcdefZZ"
+
+# code → (HTTP status, message, error_subcode, details)
+ERRORS: dict[int, tuple[int, str, int | None, str | None]] = {
+    190: (401, "Error validating access token: Session has expired.", 463, None),
+    100: (400, "(#100) Invalid parameter", None, None),
+    130429: (400, "(#130429) Rate limit hit", None,
+             "Cloud API message throughput has been reached."),
+    131056: (400, "(#131056) (Business Account, Consumer Account) pair rate limit hit", None,
+             "Message failed to send because there were too many messages sent from this phone "
+             "number to the same phone number in a short period of time."),
+    131026: (400, "(#131026) Message Undeliverable", None,
+             "Message failed to send because the recipient is not a WhatsApp user or has not "
+             "accepted the latest terms."),
+    131047: (400, "(#131047) Re-engagement message", None,
+             "Message failed to send because more than 24 hours have passed since the customer "
+             "last replied to this number."),
+    131049: (400, "(#131049) This message was not delivered to maintain healthy ecosystem "
+                  "engagement.", None, "In order to maintain a healthy ecosystem engagement, the "
+                                       "message failed to be delivered."),
+    131050: (400, "(#131050) Unable to deliver the marketing message", None,
+             "The user has stopped marketing messages."),
+    131057: (500, "(#131057) Account in maintenance mode", None,
+             "Business account is in maintenance mode."),
+    132000: (400, "(#132000) Number of parameters does not match the expected number of params",
+             None, "body: number of localizable_params (0) does not match the expected number "
+                   "of params (1)"),
+    132001: (404, "(#132001) Template name does not exist in the translation", None,
+             "template name does not exist in the language"),
+    131000: (500, "(#131000) Something went wrong", None, "Something went wrong"),
+}
+
+
+def fbtrace_id() -> str:
+    return base64.b64encode(secrets.token_bytes(8)).decode().rstrip("=")
+
+
+_DEFAULT: Any = object()
+
+
+def graph_error(code: int, message: str | None = None, *, subcode: int | None = _DEFAULT,
+                details: str | None = None, error_type: str = "OAuthException",
+                http_status: int | None = None) -> Reply:
+    """A Graph error reply; `subcode=None` leaves out the code's default error_subcode."""
+    default_status, default_message, default_subcode, default_details = ERRORS.get(
+        code, (400, f"(#{code}) Error", None, None))
+    error: dict[str, Any] = {"message": message or default_message, "type": error_type,
+                             "code": code}
+    subcode = default_subcode if subcode is _DEFAULT else subcode
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    if (details or default_details) is not None:
+        error["error_data"] = {"messaging_product": "whatsapp",
+                               "details": details or default_details}
+    error["fbtrace_id"] = fbtrace_id()
+    return Reply(http_status or default_status, {"error": error})
+
+
+def new_wamid() -> str:
+    raw = b"\x15\x02\x00\x11\x18\x12" + secrets.token_bytes(18)
+    return "wamid.HBgL" + base64.b64encode(raw).decode().rstrip("=")
+
+
+class FakeMetaGraph(FakeServer):
+    name = "meta"
+
+    def __init__(self, phone_number_id: str = DEFAULT_PHONE_NUMBER_ID,
+                 access_token: str = DEFAULT_TOKEN, *,
+                 display_phone_number: str = DEFAULT_DISPLAY_NUMBER,
+                 verified_name: str = "Relaydesk Test", quality_rating: str = "GREEN",
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.phone_number_id, self.access_token = phone_number_id, access_token
+        self.phone = {"verified_name": verified_name, "display_phone_number": display_phone_number,
+                      "quality_rating": quality_rating, "id": phone_number_id}
+        self.sent: list[dict[str, Any]] = []
+        self.route("POST", r"/(?P<version>v\d+\.\d+)/(?P<object_id>[^/]+)/messages", self._send)
+        self.route("GET", r"/(?P<version>v\d+\.\d+)/(?P<object_id>[^/]+)", self._phone)
+
+    # ---- fault helpers -----------------------------------------------------------------------
+    def error_next(self, code: int, *, n: int = 1, message: str | None = None,
+                   http_status: int | None = None, subcode: int | None = _DEFAULT,
+                   details: str | None = None, method: str | None = None,
+                   path: Any = None) -> None:
+        reply = graph_error(code, message, subcode=subcode, details=details,
+                            http_status=http_status)
+        self.fail_next(n, reply.status, body=reply.body, method=method, path=path)
+
+    def error_reply(self, status: int, retry_after: int | None = None) -> Reply:
+        if status == 429:
+            reply = graph_error(130429, http_status=429)
+        elif status >= 500:
+            reply = Reply(status, {"error": {
+                "message": "An unexpected error has occurred. Please retry your request later.",
+                "type": "OAuthException", "is_transient": True, "code": 2,
+                "fbtrace_id": fbtrace_id()}})
+        else:
+            reply = graph_error(100, http_status=status)
+        if retry_after is not None:
+            reply.headers["Retry-After"] = str(retry_after)
+        return reply
+
+    def not_found(self, req: RecordedRequest) -> Reply:
+        return graph_error(100, f"Unknown path components: {req.path}", http_status=400)
+
+    # ---- handlers ----------------------------------------------------------------------------
+    def _authorised(self, req: RecordedRequest) -> bool:
+        header = req.headers.get("Authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else req.query.get("access_token")
+        return token == self.access_token
+
+    def _unknown_object(self, req: RecordedRequest, object_id: str) -> Reply:
+        return graph_error(100, f"Unsupported {req.method.lower()} request. Object with ID "
+                                f"'{object_id}' does not exist, cannot be loaded due to missing "
+                                "permissions, or does not support this operation. Please read the "
+                                "Graph API documentation at "
+                                "https://developers.facebook.com/docs/graph-api",
+                           subcode=33, error_type="GraphMethodException")
+
+    def _check(self, req: RecordedRequest, object_id: str) -> Reply | None:
+        if not self._authorised(req):
+            return graph_error(190, "Invalid OAuth access token - Cannot parse access token",
+                               subcode=None)
+        if object_id != self.phone_number_id:
+            return self._unknown_object(req, object_id)
+        return None
+
+    def _phone(self, req: RecordedRequest, version: str, object_id: str) -> Reply:
+        problem = self._check(req, object_id)
+        if problem:
+            return problem
+        fields = [f for f in req.query.get("fields", "").split(",") if f]
+        if not fields:
+            return Reply(200, dict(self.phone))
+        return Reply(200, {k: v for k, v in self.phone.items() if k in fields or k == "id"})
+
+    def _send(self, req: RecordedRequest, version: str, object_id: str) -> Reply:
+        problem = self._check(req, object_id)
+        if problem:
+            return problem
+        body = req.json if isinstance(req.json, dict) else {}
+        missing = _missing_parameter(body)
+        if missing:
+            return graph_error(100, f"(#100) The parameter {missing} is required.")
+        if body["messaging_product"] != "whatsapp":
+            return graph_error(100, "(#100) Param messaging_product must be one of {WHATSAPP} - "
+                                    f"got \"{body['messaging_product']}\".")
+        wamid = new_wamid()
+        self.sent.append({**body, "id": wamid})
+        to = str(body["to"])
+        return Reply(200, {"messaging_product": "whatsapp",
+                           "contacts": [{"input": to, "wa_id": re.sub(r"\D", "", to)}],
+                           "messages": [{"id": wamid}]})
+
+    def reset(self) -> None:
+        super().reset()
+        with self.lock:
+            self.sent.clear()
+
+
+def _missing_parameter(body: dict) -> str | None:
+    for key in ("messaging_product", "to"):
+        if not body.get(key):
+            return key
+    kind = body.get("type", "text")
+    if kind == "text" and not (body.get("text") or {}).get("body"):
+        return "text['body']"
+    if kind == "template":
+        template = body.get("template") or {}
+        if not template.get("name"):
+            return "template['name']"
+        if not (template.get("language") or {}).get("code"):
+            return "template['language']['code']"
+    return None
+
+
+fake_meta = fake_fixture(FakeMetaGraph, "fake_meta")
+
+
+# ---- notification builders (EXTERNAL_APIS.md §3) ---------------------------------------------
+def _ts(timestamp: int | str | None) -> str:
+    return str(int(time.time()) if timestamp is None else timestamp)
+
+
+def text_message(from_: str, body: str, *, wamid: str | None = None,
+                 timestamp: int | str | None = None) -> dict:
+    return {"from": from_, "id": wamid or new_wamid(), "timestamp": _ts(timestamp),
+            "type": "text", "text": {"body": body}}
+
+
+def status_error(code: int, title: str | None = None) -> dict:
+    _http, message, _sub, _details = ERRORS.get(code, (400, f"(#{code}) Error", None, None))
+    return {"code": code, "title": title or re.sub(r"^\(#\d+\) ", "", message)}
+
+
+def status(wamid: str, status: str, recipient_id: str, *, timestamp: int | str | None = None,
+           errors: list[dict] | None = None) -> dict:
+    if status not in ("sent", "delivered", "read", "failed"):
+        raise ValueError("status must be sent, delivered, read or failed")
+    item = {"id": wamid, "status": status, "timestamp": _ts(timestamp),
+            "recipient_id": recipient_id}
+    if errors:
+        item["errors"] = errors
+    return item
+
+
+def messages_change(*, messages: list[dict] = (), statuses: list[dict] = (),
+                    contacts: list[dict] | None = None,
+                    phone_number_id: str = DEFAULT_PHONE_NUMBER_ID,
+                    display_phone_number: str = DEFAULT_DISPLAY_NUMBER,
+                    names: dict[str, str] | None = None) -> dict:
+    """A `messages` change. `contacts` default to one per distinct sender, named from `names`."""
+    value: dict[str, Any] = {"messaging_product": "whatsapp",
+                             "metadata": {"display_phone_number": display_phone_number,
+                                          "phone_number_id": phone_number_id}}
+    if messages:
+        if contacts is None:
+            senders = dict.fromkeys(m["from"] for m in messages)
+            contacts = [{"profile": {"name": (names or {}).get(s, "Customer")}, "wa_id": s}
+                        for s in senders]
+        value["contacts"] = contacts
+        value["messages"] = list(messages)
+    if statuses:
+        value["statuses"] = list(statuses)
+    return {"field": "messages", "value": value}
+
+
+def template_status_change(event: str, template_id: int, name: str, language: str = "en_US",
+                           reason: str = "NONE") -> dict:
+    return {"field": "message_template_status_update",
+            "value": {"event": event, "message_template_id": template_id,
+                      "message_template_name": name, "message_template_language": language,
+                      "reason": reason}}
+
+
+def entry(*changes: dict, waba_id: str = DEFAULT_WABA_ID) -> dict:
+    return {"id": waba_id, "changes": list(changes)}
+
+
+def notification(*entries: dict) -> dict:
+    return {"object": "whatsapp_business_account", "entry": list(entries)}
+
+
+def text_notification(from_: str, body: str, *, name: str = "Customer",
+                      wamid: str | None = None, timestamp: int | str | None = None,
+                      phone_number_id: str = DEFAULT_PHONE_NUMBER_ID,
+                      waba_id: str = DEFAULT_WABA_ID) -> dict:
+    message = text_message(from_, body, wamid=wamid, timestamp=timestamp)
+    return notification(entry(messages_change(messages=[message], names={from_: name},
+                                              phone_number_id=phone_number_id), waba_id=waba_id))
+
+
+def status_notification(wamid: str, status_: str, recipient_id: str, *,
+                        errors: list[dict] | None = None, timestamp: int | str | None = None,
+                        phone_number_id: str = DEFAULT_PHONE_NUMBER_ID,
+                        waba_id: str = DEFAULT_WABA_ID) -> dict:
+    item = status(wamid, status_, recipient_id, timestamp=timestamp, errors=errors)
+    return notification(entry(messages_change(statuses=[item], phone_number_id=phone_number_id),
+                              waba_id=waba_id))
+
+
+def signature(raw_body: bytes, app_secret: str) -> str:
+    """The `X-Hub-Signature-256` value: `sha256=<hex HMAC-SHA256(app secret, raw body)>`."""
+    return "sha256=" + hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
+
+
+def signed_body(payload: dict, app_secret: str) -> tuple[bytes, dict[str, str]]:
+    """(raw body, headers) ready for `requests.post(url, data=raw, headers=headers)`."""
+    raw = json.dumps(payload).encode()
+    return raw, {"Content-Type": "application/json",
+                 "X-Hub-Signature-256": signature(raw, app_secret)}
+
+
+def verification_params(verify_token: str, challenge: str = "1158201444") -> dict[str, str]:
+    return {"hub.mode": "subscribe", "hub.verify_token": verify_token, "hub.challenge": challenge}

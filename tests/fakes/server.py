@@ -1,0 +1,480 @@
+"""Shared base for the fake external services: a real threaded HTTP server on loopback.
+
+Every fake (Green API, Meta Graph, Telegram, the panels) is a `FakeServer` subclass. It binds
+127.0.0.1 on a free port, serves from a background thread, records every request it receives and
+can be told to misbehave:
+
+    with FakeGreenAPI() as green:                      # or the `fake_greenapi` fixture
+        green.fail_next(2, status=429, retry_after=3)  # next 2 requests: 429 + Retry-After: 3
+        green.delay_next(1, seconds=2)                 # next request answers after 2 s
+        green.garbage_next(1, kind="html")             # next request: an HTML page, not JSON
+        green.override("GET", "*/getStateInstance/*", body={"stateInstance": "blocked"})
+        ...
+        assert green.requests.last.json == {...}
+
+Faults are consumed in the order they were queued, first matching one wins; each can be limited to
+a method and a path (`fnmatch` glob such as "*/sendMessage/*", or a compiled regex). A delay
+combines with whatever answer follows (normal, fault or override). Subclasses shape fault bodies
+like the real service by overriding `error_reply`.
+
+Also here: `latency` (seconds added to every request), `rate_limit` (requests per second over a
+sliding one-second window; beyond it the service's own 429 answer), `request_count`/`count()`, and
+`errors` (tracebacks of crashes inside the fake itself; the pytest fixtures fail a test that
+provoked one).
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import fnmatch
+import http
+import json
+import re
+import threading
+import time
+import traceback
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from werkzeug.datastructures import Headers
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+PathMatcher = str | re.Pattern | None
+
+GARBAGE_KINDS = ("truncated", "html", "text", "empty", "cloudflare")
+
+# A Cloudflare "managed challenge" interstitial as panels behind Cloudflare answer it (abridged).
+CLOUDFLARE_CHALLENGE_HTML = """<!DOCTYPE html><html lang="en-US"><head>
+<title>Just a moment...</title>
+<meta http-equiv="Content-Type" content="text/html; charset=UTF-8">
+<meta name="robots" content="noindex,nofollow"></head><body>
+<div class="main-wrapper" role="main"><div class="main-content">
+<h1 class="zone-name-title h1">panel.example</h1>
+<h2 class="h2" id="challenge-running">Checking if the site connection is secure</h2>
+<noscript><div class="h2">Enable JavaScript and cookies to continue</div></noscript>
+</div></div><script>(function(){window._cf_chl_opt={cvId:'3',cType:'managed'};}());</script>
+</body></html>"""
+CLOUDFLARE_HEADERS = {"Server": "cloudflare", "cf-mitigated": "challenge",
+                      "CF-RAY": "8a1b2c3d4e5f6071-FRA"}
+
+NGINX_HTML = ("<html>\r\n<head><title>{code} {phrase}</title></head>\r\n<body>\r\n"
+              "<center><h1>{code} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+              "</body>\r\n</html>\r\n")
+
+
+def phrase(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def nginx_page(status: int) -> Reply:
+    return Reply(status, NGINX_HTML.format(code=status, phrase=phrase(status)),
+                 content_type="text/html")
+
+
+def cloudflare_page(status: int = 403) -> Reply:
+    return Reply(status, CLOUDFLARE_CHALLENGE_HTML, dict(CLOUDFLARE_HEADERS),
+                 content_type="text/html; charset=UTF-8")
+
+
+@dataclass
+class Reply:
+    """What a handler answers. `body`: dict/list → JSON; str/bytes → sent as is."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+
+    def encoded(self) -> tuple[bytes, str]:
+        if isinstance(self.body, bytes):
+            return self.body, self.content_type or "application/octet-stream"
+        if isinstance(self.body, str):
+            return self.body.encode(), self.content_type or "text/plain; charset=utf-8"
+        if self.body is None:
+            return b"", self.content_type or "text/plain; charset=utf-8"
+        return json.dumps(self.body).encode(), self.content_type or "application/json"
+
+    def to_response(self) -> Response:
+        data, content_type = self.encoded()
+        response = Response(data, status=self.status, content_type=content_type)
+        for key, value in self.headers.items():
+            response.headers[key] = str(value)
+        return response
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: Headers
+    body: bytes
+    json: Any
+    form: dict[str, str]
+    timestamp: float
+    status: int | None = None   # the status the fake answered (None while still in flight)
+    fault: str | None = None    # "fail", "garbage:html", "override", "rate_limit", "delay" …
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Query, form and JSON object parameters merged (later ones win)."""
+        merged: dict[str, Any] = dict(self.query)
+        merged.update(self.form)
+        if isinstance(self.json, dict):
+            merged.update(self.json)
+        return merged
+
+
+class RequestLog:
+    """Thread-safe list of `RecordedRequest`; iteration and indexing work on a snapshot."""
+
+    def __init__(self) -> None:
+        self._items: list[RecordedRequest] = []
+        self._cond = threading.Condition()
+
+    def append(self, item: RecordedRequest) -> None:
+        with self._cond:
+            self._items.append(item)
+            self._cond.notify_all()
+
+    def snapshot(self) -> list[RecordedRequest]:
+        with self._cond:
+            return list(self._items)
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+    def __iter__(self) -> Iterator[RecordedRequest]:
+        return iter(self.snapshot())
+
+    def __getitem__(self, index):
+        return self.snapshot()[index]
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    @property
+    def last(self) -> RecordedRequest:
+        return self.snapshot()[-1]
+
+    def clear(self) -> None:
+        with self._cond:
+            self._items.clear()
+
+    def filter(self, method: str | None = None, path: PathMatcher = None) -> list[RecordedRequest]:
+        return [r for r in self.snapshot() if _matches(r, method, path)]
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until at least `count` requests were recorded (for asynchronous senders)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self._items) >= count, timeout)
+
+
+def _path_matches(path: str, pattern: PathMatcher) -> bool:
+    if pattern is None:
+        return True
+    if isinstance(pattern, re.Pattern):
+        return pattern.fullmatch(path) is not None
+    return fnmatch.fnmatchcase(path, pattern)
+
+
+def _matches(req: RecordedRequest, method: str | None, path: PathMatcher) -> bool:
+    return (method is None or req.method == method.upper()) and _path_matches(req.path, path)
+
+
+@dataclass
+class _Rule:
+    remaining: int | None          # None: forever
+    method: str | None
+    path: PathMatcher
+    label: str
+    answer: Callable[[RecordedRequest], Reply] | None = None
+    seconds: float = 0.0
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log(self, type, message, *args):
+        pass
+
+    def send_response(self, code, message=None):
+        # No "Server: Werkzeug…" header: a reply sets its own (Cloudflare's "Server: cloudflare").
+        self.send_response_only(code, message)
+        self.send_header("Date", self.date_time_string())
+
+
+class FakeServer:
+    """Base class. Subclasses set `name` and fill `self.routes` with (methods, regex, handler).
+
+    `methods` is a string ("GET"), a tuple of strings, or "*"; `regex` is matched in full against
+    the path; named groups are passed to the handler as keyword arguments; handlers receive the
+    `RecordedRequest` and return a `Reply`. Handlers run under `self.lock`, so service state needs
+    no further locking.
+    """
+
+    name = "fake"
+
+    def __init__(self, *, latency: float = 0.0, rate_limit: int | None = None,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self.latency = latency
+        self.rate_limit = rate_limit
+        self.host, self.port = host, port
+        self.lock = threading.RLock()
+        self.requests = RequestLog()
+        self.errors: list[str] = []
+        self.routes: list[tuple[Any, re.Pattern, Callable[..., Reply]]] = []
+        self._faults: list[_Rule] = []
+        self._delays: list[_Rule] = []
+        self._overrides: list[_Rule] = []
+        self._window: collections.deque[float] = collections.deque()
+        self._rule_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def route(self, methods: Any, pattern: str, handler: Callable[..., Reply]) -> None:
+        self.routes.append((methods, re.compile(pattern), handler))
+
+    def start(self) -> FakeServer:
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        self._server = make_server(self.host, self.port, self._wsgi, threaded=True,
+                                   request_handler=_QuietHandler)
+        self.port = self._server.server_port
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.01},
+                                        name=f"fake-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._stopping.set()          # wakes handlers sleeping in a delay
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._server = self._thread = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError(f"{self.name} fake is not running")
+        return f"http://{self.host}:{self.port}"
+
+    # ---- inspection ----------------------------------------------------------------------------
+    @property
+    def request_count(self) -> int:
+        return len(self.requests)
+
+    def count(self, method: str | None = None, path: PathMatcher = None) -> int:
+        return len(self.requests.filter(method, path))
+
+    def reset(self) -> None:
+        """Forget recorded requests, pending faults, delays, overrides and errors. Subclasses
+        also forget their record of sends; seeded orders, tickets, settings and state stay."""
+        self.requests.clear()
+        self.errors.clear()
+        with self._rule_lock:
+            self._faults.clear()
+            self._delays.clear()
+            self._overrides.clear()
+            self._window.clear()
+
+    # ---- fault injection -----------------------------------------------------------------------
+    def fail_next(self, n: int = 1, status: int = 500, *, body: Any = None,
+                  headers: dict[str, str] | None = None, retry_after: int | None = None,
+                  method: str | None = None, path: PathMatcher = None) -> None:
+        """The next `n` matching requests get `status`; the body defaults to the service's own
+        error shape for that status (`error_reply`), `retry_after` fills Retry-After / the
+        service's equivalent."""
+        def answer(_req: RecordedRequest) -> Reply:
+            reply = self.error_reply(status, retry_after) if body is None else Reply(status, body)
+            reply.headers.update(headers or {})
+            return reply
+        self._add(self._faults, _Rule(n, method, path, "fail", answer))
+
+    def delay_next(self, n: int = 1, seconds: float = 1.0, *, method: str | None = None,
+                   path: PathMatcher = None) -> None:
+        """Hold the next `n` matching requests for `seconds` before answering (client timeouts)."""
+        self._add(self._delays, _Rule(n, method, path, "delay", seconds=seconds))
+
+    def garbage_next(self, n: int = 1, kind: str = "truncated", *, status: int | None = None,
+                     method: str | None = None, path: PathMatcher = None) -> None:
+        """The next `n` matching requests get a body a JSON client cannot use:
+        "truncated" (the real answer cut in half, still labelled application/json), "html" (an
+        nginx error page), "text" (plain text), "empty" (no body, labelled JSON), "cloudflare"
+        (Cloudflare challenge page, 403 by default)."""
+        if kind not in GARBAGE_KINDS:
+            raise ValueError(f"kind must be one of {GARBAGE_KINDS}")
+
+        def answer(req: RecordedRequest) -> Reply:
+            if kind == "truncated":
+                data, _ = self._dispatch(req).encoded()
+                return Reply(status or 200, data[: max(1, len(data) // 2)],
+                             content_type="application/json")
+            if kind == "html":
+                page = nginx_page(502)
+                page.status = status or 200
+                return page
+            if kind == "text":
+                return Reply(status or 200, "upstream connect error or disconnect/reset before "
+                                            "headers. reset reason: connection termination")
+            if kind == "empty":
+                return Reply(status or 200, b"", content_type="application/json")
+            return cloudflare_page(status or 403)
+        self._add(self._faults, _Rule(n, method, path, f"garbage:{kind}", answer))
+
+    def override(self, method: str | None, path: PathMatcher,
+                 answer: Reply | Callable[[RecordedRequest], Reply] | None = None, *,
+                 status: int = 200, body: Any = None, headers: dict[str, str] | None = None,
+                 times: int | None = None) -> None:
+        """Answer matching requests with a fixed reply (or `answer(request)`), `times` times or
+        until `clear_overrides()`. Later overrides take precedence."""
+        if answer is None:
+            answer = Reply(status, body, dict(headers or {}))
+        if callable(answer):
+            func = answer
+        else:
+            fixed = answer
+
+            def func(_req: RecordedRequest) -> Reply:
+                return dataclasses.replace(fixed, headers=dict(fixed.headers))
+        with self._rule_lock:
+            self._overrides.insert(0, _Rule(times, method, path, "override", func))
+
+    def clear_overrides(self) -> None:
+        with self._rule_lock:
+            self._overrides.clear()
+
+    def error_reply(self, status: int, retry_after: int | None = None) -> Reply:
+        """The service's answer for a bare HTTP error; subclasses imitate the real service."""
+        reply = Reply(status, phrase(status))
+        if retry_after is not None:
+            reply.headers["Retry-After"] = str(retry_after)
+        return reply
+
+    def not_found(self, req: RecordedRequest) -> Reply:
+        return Reply(404, "Not Found")
+
+    # ---- internals -----------------------------------------------------------------------------
+    def _add(self, rules: list[_Rule], rule: _Rule) -> None:
+        if rule.remaining is not None and rule.remaining < 1:
+            return
+        with self._rule_lock:
+            rules.append(rule)
+
+    def _take(self, rules: list[_Rule], req: RecordedRequest) -> _Rule | None:
+        with self._rule_lock:
+            for rule in rules:
+                if _matches(req, rule.method, rule.path):
+                    if rule.remaining is not None:
+                        rule.remaining -= 1
+                        if rule.remaining <= 0:
+                            rules.remove(rule)
+                    return rule
+        return None
+
+    def _over_rate_limit(self) -> bool:
+        if not self.rate_limit:
+            return False
+        now = time.monotonic()
+        with self._rule_lock:
+            while self._window and now - self._window[0] >= 1.0:
+                self._window.popleft()
+            if len(self._window) >= self.rate_limit:
+                return True
+            self._window.append(now)
+        return False
+
+    def _record(self, request: Request) -> RecordedRequest:
+        body = request.get_data(cache=True)
+        content_type = request.mimetype or ""
+        parsed = None
+        if body and ("json" in content_type or body[:1] in (b"{", b"[")):
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+        form = {}
+        if content_type == "application/x-www-form-urlencoded":
+            form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"),
+                                               keep_blank_values=True))
+        rec = RecordedRequest(method=request.method, path=request.path,
+                              query=request.args.to_dict(),
+                              headers=Headers(list(request.headers.items())),
+                              body=body, json=parsed, form=form, timestamp=time.time())
+        self.requests.append(rec)
+        return rec
+
+    def _dispatch(self, req: RecordedRequest) -> Reply:
+        for methods, pattern, handler in self.routes:
+            match = pattern.fullmatch(req.path)
+            if match is None:
+                continue
+            if methods != "*" and req.method not in ((methods,) if isinstance(methods, str)
+                                                     else methods):
+                continue
+            with self.lock:
+                return handler(req, **match.groupdict())
+        return self.not_found(req)
+
+    def _respond(self, req: RecordedRequest) -> Reply:
+        if self.latency:
+            self._stopping.wait(self.latency)
+        delay = self._take(self._delays, req)
+        if delay is not None:
+            req.fault = "delay"
+            if self._stopping.wait(delay.seconds):
+                return Reply(503, "fake server stopping")
+        rule = self._take(self._faults, req) or self._take(self._overrides, req)
+        if rule is not None:
+            req.fault = rule.label
+            return rule.answer(req)
+        if self._over_rate_limit():
+            req.fault = "rate_limit"
+            return self.error_reply(429, 1)
+        return self._dispatch(req)
+
+    def _wsgi(self, environ, start_response):
+        request = Request(environ)
+        rec = self._record(request)
+        try:
+            response = self._respond(rec).to_response()
+        except Exception:  # noqa: BLE001 - a crash in the fake must surface, not kill the thread
+            self.errors.append(traceback.format_exc())
+            response = Response("fake server crashed", status=500)
+        rec.status = response.status_code
+        return response(environ, start_response)
+
+
+def fake_fixture(cls: type[FakeServer], name: str, **kwargs) -> Callable:
+    """A function-scoped pytest fixture yielding a started `cls(**kwargs)`; it fails the test if
+    the fake itself crashed while serving."""
+    @pytest.fixture(name=name)
+    def _fixture():
+        with cls(**kwargs) as server:
+            yield server
+            if server.errors:
+                pytest.fail(f"{cls.__name__} crashed while serving:\n" + "\n".join(server.errors))
+    return _fixture

@@ -1,0 +1,154 @@
+"""FakeGreenAPI answers EXTERNAL_APIS.md §2 shapes; the builders produce §2 webhooks."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import requests
+
+from tests.fakes import greenapi
+from tests.fakes.greenapi import FakeGreenAPI
+
+T = 2
+
+
+def call(fake, method, verb="POST", token=None, instance=None, **kwargs):
+    url = (f"{fake.url}/waInstance{instance or fake.id_instance}/{method}/"
+           f"{token or fake.api_token}")
+    return requests.request(verb, url, timeout=T, **kwargs)
+
+
+def test_send_message_answers_unique_id_messages_and_records(fake_greenapi):
+    ids = set()
+    for text in ("2274209 refill", "second"):
+        answer = call(fake_greenapi, "sendMessage",
+                      json={"chatId": "120363043968066561@g.us", "message": text})
+        assert answer.status_code == 200 and list(answer.json()) == ["idMessage"]
+        assert re.fullmatch(r"3EB0[0-9A-F]{16}", answer.json()["idMessage"])
+        ids.add(answer.json()["idMessage"])
+    assert len(ids) == 2
+    assert fake_greenapi.requests.last.json == {"chatId": "120363043968066561@g.us",
+                                                "message": "second"}
+    assert fake_greenapi.requests.last.path == (f"/waInstance{fake_greenapi.id_instance}"
+                                                f"/sendMessage/{fake_greenapi.api_token}")
+    assert fake_greenapi.messages_to("120363043968066561@g.us") == ["2274209 refill", "second"]
+
+
+@pytest.mark.parametrize("who", ["token", "instance"])
+def test_wrong_credentials_are_401(fake_greenapi, who):
+    answer = call(fake_greenapi, "sendMessage", json={"chatId": "1@c.us", "message": "x"},
+                  **{who: "999" if who == "instance" else "wrong-token"})
+    assert answer.status_code == 401
+    assert fake_greenapi.sent == []
+
+
+@pytest.mark.parametrize("body", [{"message": "x"}, {"chatId": "79001234567", "message": "x"},
+                                  {"chatId": "79001234567@c.us"}, None])
+def test_invalid_send_is_400(fake_greenapi, body):
+    answer = call(fake_greenapi, "sendMessage", json=body)
+    assert answer.status_code == 400 and answer.json()["code"] == 400
+
+
+def test_wrong_verb_and_unknown_method(fake_greenapi):
+    assert call(fake_greenapi, "sendMessage", verb="GET").status_code == 405
+    assert call(fake_greenapi, "noSuchMethod", verb="GET").status_code == 404
+
+
+def test_get_state_instance_is_settable(fake_greenapi):
+    assert call(fake_greenapi, "getStateInstance", verb="GET").json() == {
+        "stateInstance": "authorized"}
+    fake_greenapi.state = "blocked"
+    assert call(fake_greenapi, "getStateInstance", verb="GET").json() == {
+        "stateInstance": "blocked"}
+
+
+def test_set_settings_records_settings(fake_greenapi):
+    settings = {"webhookUrl": "https://relaydesk.example/webhooks/greenapi",
+                "webhookUrlToken": "hook-secret", "incomingWebhook": "yes"}
+    answer = call(fake_greenapi, "setSettings", json=settings)
+    assert answer.json() == {"saveSettings": True}
+    assert fake_greenapi.settings == settings
+
+
+def test_429_with_retry_after_then_recovers(fake_greenapi):
+    fake_greenapi.fail_next(1, status=429, retry_after=2, path="*/sendMessage/*")
+    body = {"chatId": "79001234567@c.us", "message": "hi"}
+    first = call(fake_greenapi, "sendMessage", json=body)
+    assert first.status_code == 429 and first.headers["Retry-After"] == "2"
+    assert call(fake_greenapi, "sendMessage", json=body).status_code == 200
+    assert len(fake_greenapi.sent) == 1
+
+
+def test_rate_limit_per_second():
+    with FakeGreenAPI(rate_limit=2) as fake:
+        codes = [call(fake, "getStateInstance", verb="GET").status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
+def test_5xx_timeout_and_garbage(fake_greenapi):
+    body = {"chatId": "79001234567@c.us", "message": "hi"}
+    fake_greenapi.fail_next(1, status=502)
+    assert call(fake_greenapi, "sendMessage", json=body).status_code == 502
+    fake_greenapi.delay_next(1, seconds=1)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.post(f"{fake_greenapi.url}/waInstance{fake_greenapi.id_instance}/sendMessage/"
+                      f"{fake_greenapi.api_token}", json=body, timeout=0.2)
+    fake_greenapi.garbage_next(1, "truncated")
+    with pytest.raises(ValueError):
+        call(fake_greenapi, "sendMessage", json=body).json()
+
+
+# ---- webhook builders ------------------------------------------------------------------------
+def test_incoming_text_message_matches_the_documented_shape():
+    payload = greenapi.incoming_message("79001234568@c.us", "2274209 refill", timestamp=1588091580,
+                                        id_message="F7AEC1B7086ECDC7E6E45923F5EDB825",
+                                        chat_name="Bob", sender_name="Bob",
+                                        sender_contact_name="Bob C")
+    assert payload == {
+        "typeWebhook": "incomingMessageReceived",
+        "instanceData": {"idInstance": 1101000001, "wid": "11001234567@c.us",
+                         "typeInstance": "whatsapp"},
+        "timestamp": 1588091580, "idMessage": "F7AEC1B7086ECDC7E6E45923F5EDB825",
+        "senderData": {"chatId": "79001234568@c.us", "sender": "79001234568@c.us",
+                       "chatName": "Bob", "senderName": "Bob", "senderContactName": "Bob C"},
+        "messageData": {"typeMessage": "textMessage",
+                        "textMessageData": {"textMessage": "2274209 refill"}},
+    }
+    json.dumps(payload)
+
+
+def test_extended_and_quoted_text_live_in_extended_text_message_data():
+    extended = greenapi.incoming_message("79001234568@c.us", "refill 1", kind="extendedTextMessage")
+    quoted = greenapi.incoming_message("79001234568@c.us", "refill 2", kind="quotedMessage")
+    assert extended["messageData"] == {"typeMessage": "extendedTextMessage",
+                                       "extendedTextMessageData": {"text": "refill 1"}}
+    assert quoted["messageData"]["typeMessage"] == "quotedMessage"
+    assert quoted["messageData"]["extendedTextMessageData"]["text"] == "refill 2"
+
+
+def test_group_message_sender_is_the_member_and_ids_are_unique():
+    one = greenapi.incoming_message("120363043968066561@g.us", "x")
+    two = greenapi.incoming_message("120363043968066561@g.us", "x")
+    assert one["senderData"]["chatId"].endswith("@g.us")
+    assert one["senderData"]["sender"].endswith("@c.us")
+    assert one["idMessage"] != two["idMessage"]
+
+
+def test_status_outgoing_and_state_webhooks():
+    status = greenapi.outgoing_message_status("79001234567@c.us", "3EB0AAAA", "read")
+    assert (status["typeWebhook"], status["status"], status["idMessage"]) == (
+        "outgoingMessageStatus", "read", "3EB0AAAA")
+    with pytest.raises(ValueError):
+        greenapi.outgoing_message_status("79001234567@c.us", "3EB0AAAA", "seen")
+    assert greenapi.outgoing_message("1@c.us", "x")["typeWebhook"] == "outgoingAPIMessageReceived"
+    assert greenapi.outgoing_message("1@c.us", "x", from_api=False)["typeWebhook"] == \
+        "outgoingMessageReceived"
+    state = greenapi.state_instance_changed("notAuthorized")
+    assert state["typeWebhook"] == "stateInstanceChanged"
+    assert state["stateInstance"] == "notAuthorized"
+
+
+def test_webhook_headers_raw_and_bearer():
+    assert greenapi.webhook_headers("tok")["Authorization"] == "tok"
+    assert greenapi.webhook_headers("tok", bearer=True)["Authorization"] == "Bearer tok"

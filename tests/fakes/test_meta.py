@@ -1,0 +1,188 @@
+"""FakeMetaGraph answers EXTERNAL_APIS.md §3 shapes; the builders produce §3 notifications."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import pytest
+import requests
+
+from tests.fakes import meta
+from tests.fakes.meta import FakeMetaGraph
+
+T = 2
+
+
+def send(fake, body, token=None, phone_number_id=None, version="v21.0"):
+    url = f"{fake.url}/{version}/{phone_number_id or fake.phone_number_id}/messages"
+    headers = {"Authorization": f"Bearer {token or fake.access_token}"}
+    return requests.post(url, json=body, headers=headers, timeout=T)
+
+
+TEXT = {"messaging_product": "whatsapp", "to": "+7 900 123-45-67", "type": "text",
+        "text": {"body": "Your refill request was sent."}}
+
+
+def assert_graph_error(answer, code):
+    error = answer.json()["error"]
+    assert error["code"] == code
+    assert isinstance(error["message"], str) and isinstance(error["type"], str)
+    assert error["fbtrace_id"]
+    return error
+
+
+def test_send_text_answers_the_documented_shape(fake_meta):
+    answer = send(fake_meta, TEXT)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["messaging_product"] == "whatsapp"
+    assert body["contacts"] == [{"input": "+7 900 123-45-67", "wa_id": "79001234567"}]
+    assert len(body["messages"]) == 1 and body["messages"][0]["id"].startswith("wamid.")
+    assert send(fake_meta, TEXT).json()["messages"][0]["id"] != body["messages"][0]["id"]
+    recorded = fake_meta.requests[0]
+    assert recorded.headers["Authorization"] == f"Bearer {fake_meta.access_token}"
+    assert recorded.json == TEXT and fake_meta.sent[0]["id"] == body["messages"][0]["id"]
+
+
+def test_send_template(fake_meta):
+    body = {"messaging_product": "whatsapp", "to": "79001234567", "type": "template",
+            "template": {"name": "refill_done", "language": {"code": "en"},
+                         "components": [{"type": "body",
+                                         "parameters": [{"type": "text", "text": "2274209"}]}]}}
+    assert send(fake_meta, body).status_code == 200
+    broken = dict(body, template={"name": "refill_done"})
+    assert "language" in assert_graph_error(send(fake_meta, broken), 100)["message"]
+
+
+@pytest.mark.parametrize("token", ["wrong", None])
+def test_bad_token_is_190(fake_meta, token):
+    if token is None:
+        answer = requests.post(f"{fake_meta.url}/v21.0/{fake_meta.phone_number_id}/messages",
+                               json=TEXT, timeout=T)
+    else:
+        answer = send(fake_meta, TEXT, token=token)
+    assert answer.status_code == 401
+    assert assert_graph_error(answer, 190)["type"] == "OAuthException"
+
+
+def test_unknown_phone_number_id_and_bad_parameters(fake_meta):
+    error = assert_graph_error(send(fake_meta, TEXT, phone_number_id="999"), 100)
+    assert error["error_subcode"] == 33 and error["type"] == "GraphMethodException"
+    for broken in ({**TEXT, "messaging_product": None}, {**TEXT, "to": ""},
+                   {**TEXT, "text": {}}, {**TEXT, "messaging_product": "sms"}):
+        answer = send(fake_meta, broken)
+        assert answer.status_code == 400
+        assert_graph_error(answer, 100)
+    assert fake_meta.sent == []
+
+
+@pytest.mark.parametrize("code,status", [(190, 401), (100, 400), (130429, 400), (131056, 400),
+                                         (131026, 400), (131047, 400), (131049, 400),
+                                         (131050, 400), (131057, 500), (132000, 400),
+                                         (132001, 404)])
+def test_error_next_injects_graph_errors(fake_meta, code, status):
+    fake_meta.error_next(code)
+    answer = send(fake_meta, TEXT)
+    assert answer.status_code == status
+    error = assert_graph_error(answer, code)
+    assert set(error) <= {"message", "type", "code", "error_subcode", "error_data", "fbtrace_id"}
+    assert send(fake_meta, TEXT).status_code == 200
+
+
+def test_error_next_accepts_custom_status_message_and_subcode(fake_meta):
+    fake_meta.error_next(131056, message="(#131056) pair rate", http_status=429, subcode=2494055)
+    answer = send(fake_meta, TEXT)
+    assert answer.status_code == 429
+    assert answer.json()["error"]["error_subcode"] == 2494055
+    assert answer.json()["error"]["message"] == "(#131056) pair rate"
+
+
+def test_bare_429_and_5xx_use_graph_shapes(fake_meta):
+    fake_meta.fail_next(1, 429, retry_after=4)
+    answer = send(fake_meta, TEXT)
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "4"
+    assert_graph_error(answer, 130429)
+    fake_meta.fail_next(1, 503)
+    answer = send(fake_meta, TEXT)
+    assert answer.status_code == 503 and assert_graph_error(answer, 2)["is_transient"] is True
+
+
+def test_timeout_and_garbage(fake_meta):
+    fake_meta.delay_next(1, seconds=1)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.post(f"{fake_meta.url}/v21.0/{fake_meta.phone_number_id}/messages", json=TEXT,
+                      headers={"Authorization": f"Bearer {fake_meta.access_token}"}, timeout=0.2)
+    fake_meta.garbage_next(1, "html", status=502)
+    answer = send(fake_meta, TEXT)
+    assert answer.status_code == 502 and answer.text.startswith("<html>")
+
+
+def test_phone_number_lookup(fake_meta):
+    headers = {"Authorization": f"Bearer {fake_meta.access_token}"}
+    base = f"{fake_meta.url}/v21.0/{fake_meta.phone_number_id}"
+    full = requests.get(base, headers=headers, timeout=T).json()
+    assert full == {"verified_name": "Relaydesk Test", "display_phone_number": "15550001234",
+                    "quality_rating": "GREEN", "id": fake_meta.phone_number_id}
+    narrow = requests.get(base, params={"fields": "display_phone_number"}, headers=headers,
+                          timeout=T).json()
+    assert narrow == {"display_phone_number": "15550001234", "id": fake_meta.phone_number_id}
+    assert requests.get(base, timeout=T).status_code == 401
+
+
+def test_any_graph_version_is_served():
+    with FakeMetaGraph(phone_number_id="42", access_token="tok") as fake:
+        assert send(fake, TEXT, version="v19.0").status_code == 200
+        assert fake.requests.last.path == "/v19.0/42/messages"
+
+
+# ---- notification builders -------------------------------------------------------------------
+def test_text_notification_matches_the_documented_shape():
+    payload = meta.text_notification("79001234567", "2274209 refill", name="Alice",
+                                     wamid="wamid.ABC", timestamp=1700000000)
+    assert payload == {"object": "whatsapp_business_account", "entry": [{
+        "id": meta.DEFAULT_WABA_ID, "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": meta.DEFAULT_DISPLAY_NUMBER,
+                         "phone_number_id": meta.DEFAULT_PHONE_NUMBER_ID},
+            "contacts": [{"profile": {"name": "Alice"}, "wa_id": "79001234567"}],
+            "messages": [{"from": "79001234567", "id": "wamid.ABC", "timestamp": "1700000000",
+                          "type": "text", "text": {"body": "2274209 refill"}}]}}]}]}
+
+
+def test_failed_status_with_errors():
+    payload = meta.status_notification("wamid.X", "failed", "79001234567",
+                                       errors=[meta.status_error(131047)])
+    item = payload["entry"][0]["changes"][0]["value"]["statuses"][0]
+    assert item["status"] == "failed" and item["recipient_id"] == "79001234567"
+    assert item["errors"] == [{"code": 131047, "title": "Re-engagement message"}]
+    assert "messages" not in payload["entry"][0]["changes"][0]["value"]
+
+
+def test_many_entries_and_changes_in_one_post():
+    messages = [meta.text_message("1", "a"), meta.text_message("2", "b")]
+    first = meta.messages_change(messages=messages,
+                                 statuses=[meta.status("wamid.Y", "read", "3")])
+    second = meta.messages_change(phone_number_id="555",
+                                  statuses=[meta.status("wamid.Z", "delivered", "4")])
+    template = meta.template_status_change("REJECTED", 123456, "refill_done", reason="INCORRECT")
+    payload = meta.notification(meta.entry(first, second), meta.entry(template, waba_id="9"))
+    assert len(payload["entry"]) == 2 and len(payload["entry"][0]["changes"]) == 2
+    assert [c["wa_id"] for c in first["value"]["contacts"]] == ["1", "2"]
+    assert payload["entry"][1]["changes"][0] == {
+        "field": "message_template_status_update",
+        "value": {"event": "REJECTED", "message_template_id": 123456,
+                  "message_template_name": "refill_done", "message_template_language": "en_US",
+                  "reason": "INCORRECT"}}
+    with pytest.raises(ValueError):
+        meta.status("wamid.Y", "seen", "3")
+
+
+def test_signature_is_hmac_sha256_of_the_raw_body():
+    raw, headers = meta.signed_body(meta.text_notification("1", "x"), "app-secret")
+    expected = hmac.new(b"app-secret", raw, hashlib.sha256).hexdigest()
+    assert headers["X-Hub-Signature-256"] == f"sha256={expected}"
+    assert meta.signature(raw + b" ", "app-secret") != headers["X-Hub-Signature-256"]
+    json.loads(raw)
+    assert meta.verification_params("vt", "123") == {
+        "hub.mode": "subscribe", "hub.verify_token": "vt", "hub.challenge": "123"}
