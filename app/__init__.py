@@ -6,7 +6,8 @@ from typing import Any
 from collections.abc import Mapping
 
 from flask import Flask
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
+from sqlalchemy.engine import Engine
 
 from app.config import BASE_DIR, INSTANCE_DIR, Config, fill_generated_keys
 from app.crypto import keyring
@@ -73,7 +74,20 @@ def _install_guard_once() -> None:
     global _guard_installed
     if not _guard_installed:
         install_write_guard(db.session)
+        event.listen(Engine, "connect", _sqlite_pragmas)
         _guard_installed = True
+
+
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """SQLite (the embedded default) shared by web and worker processes: WAL so readers do not
+    block the writer, a busy timeout instead of "database is locked", and real foreign keys so
+    cascades behave as on PostgreSQL."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
 
 
 def _init_redis(app: Flask) -> None:
