@@ -1,0 +1,80 @@
+"""Panel connection actions: test the connection, detect the engine, refresh the services."""
+from __future__ import annotations
+
+from flask import current_app, flash, redirect
+from flask_appbuilder.actions import action
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from app.extensions import db
+from app.integrations.panels.base import PanelError
+from app.models.base import utcnow
+from app.views.logs import visible
+
+
+class PanelConnectionActionsMixin:
+    """Mixed into PanelConnectionView; rows come through the scoped interface (pitfall 1)."""
+
+    def _back(self):
+        self.update_redirect()
+        return redirect(self.get_redirect())
+
+    @action("test_panel", _l("Test connection"), None, "fa-stethoscope")
+    def test_panel(self, items):
+        from app.integrations.panels.registry import adapter_for
+
+        for connection in visible(items):
+            try:
+                check = adapter_for(connection).test_connection()
+            except PanelError as exc:
+                check = None
+                summary, ok = f"{exc.kind}: {exc.detail}", False
+            else:
+                summary, ok = check.summary, check.ok
+            connection.status = "ok" if ok else "error"
+            connection.status_detail = summary[:500]
+            connection.last_checked_at = utcnow()
+            if check is not None and check.api_path:
+                connection.api_path = check.api_path
+            db.session.commit()
+            flash(summary, "success" if ok else "danger")
+        return self._back()
+
+    @action("detect_panel", _l("Detect engine"),
+            _l("Probe the panel URL and set the engine that answers?"), "fa-search")
+    def detect_panel(self, items):
+        from app.integrations.panels.registry import detect
+
+        for connection in visible(items):
+            check = detect(connection.url, connection.api_key or "",
+                           workspace_id=connection.workspace_id,
+                           timeout=connection.timeout_seconds,
+                           requests_per_second=connection.requests_per_second)
+            if check.engine:
+                connection.panel_type = check.engine
+                connection.api_path = check.api_path
+            connection.status = "ok" if check.ok else "error"
+            connection.status_detail = check.summary[:500]
+            connection.last_checked_at = utcnow()
+            db.session.commit()
+            flash(check.summary, "success" if check.ok else "danger")
+        return self._back()
+
+    @action("refresh_services", _l("Refresh services"),
+            _l("Fetch the panel's services into the service rules now?"), "fa-refresh")
+    def refresh_services(self, items):
+        queue = current_app.extensions["relaydesk_queues"]["low"]
+        for connection in visible(items):
+            if connection.service_rules_mode != "cached":
+                flash(_("Service rules come from service names: switch \"Service rules from\" "
+                        "to cached to keep a per-service list."), "info")
+                continue
+            try:
+                queue.enqueue("app.jobs.services.refresh_services", connection.workspace_id,
+                              job_id=f"services-{connection.workspace_id}", job_timeout=600)
+                flash(_("Refreshing services in the background; the service rules list fills "
+                        "in within a minute."), "success")
+            except Exception:  # noqa: BLE001 - Redis down: say so, change nothing
+                flash(_("The job queue is not reachable right now; try again shortly."),
+                      "danger")
+        return self._back()
