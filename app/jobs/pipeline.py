@@ -256,8 +256,12 @@ class CommandRun:
 
         providers = db.session.query(Provider).filter_by(
             workspace_id=self.event.workspace_id).all()
-        rules = {r.service_id: r for r in db.session.query(ServiceRule).filter_by(
-            workspace_id=self.event.workspace_id)}
+        rules = {}
+        for rule in db.session.query(ServiceRule).filter_by(
+                workspace_id=self.event.workspace_id):
+            rules[rule.service_id] = rule
+            if rule.service_name:  # Rental Panel orders carry the service name, not its id
+                rules.setdefault(f"name:{rule.service_name}", rule)
         now = utcnow()
         accepted: dict[int, list[tuple[PanelOrder, str]]] = defaultdict(list)
         routes = {}
@@ -274,15 +278,26 @@ class CommandRun:
         return "dispatched" if any(accepted.values()) else ("answered" if ok else "refused")
 
     def _terms(self, order: PanelOrder, rules: dict) -> ServiceTerms:
-        rule = rules.get(order.service_id or "")
-        if rule is not None and (rule.is_override or rule.refill_kind != "unknown"):
-            try:
-                return rule_terms(rule.refill_kind, rule.refill_days, rule.start_minutes_max,
-                                  allow_refill=rule.allow_refill, allow_speed=rule.allow_speed,
-                                  allow_cancel=rule.allow_cancel)
-            except ValueError as exc:
-                self.step("rule_invalid", service=rule.service_id, error=str(exc))
-        return parse_service_name(order.service_name)
+        """A manager's override beats everything; then the cached service (what the panel's
+        services list says, e.g. refill: false); then what the service name says."""
+        rule = rules.get(order.service_id or "") or rules.get(f"name:{order.service_name}")
+        if rule is None:
+            return parse_service_name(order.service_name)
+        kind, days = rule.refill_kind, rule.refill_days
+        if not rule.is_override:
+            if rule.panel_refill is False:
+                kind, days = "none", None
+            elif kind == "unknown":
+                return parse_service_name(order.service_name)
+        try:
+            return rule_terms(kind, days, rule.start_minutes_max,
+                              allow_refill=rule.allow_refill, allow_speed=rule.allow_speed,
+                              allow_cancel=rule.allow_cancel and (rule.is_override
+                                                                  or rule.panel_cancel
+                                                                  is not False))
+        except ValueError as exc:
+            self.step("rule_invalid", service=rule.service_id, error=str(exc))
+            return parse_service_name(order.service_name)
 
     def _decide(self, command: Command, order_id: str, order: PanelOrder | None, providers,
                 rules, now):
