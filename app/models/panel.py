@@ -26,6 +26,8 @@ class PanelConnection(Timestamps, WorkspaceOwned, Model):
     url = Column(String(255), nullable=False, default="")
     api_path = Column(String(100), nullable=True)  # detected, e.g. /admin/adminapi/v2
     api_key = Column(EncryptedText, nullable=True)
+    # optional: the panel's reseller (user) API key, for the services list in cached mode
+    user_api_key = Column(EncryptedText, nullable=True)
     service_rules_mode = Column(
         Enum(*SERVICE_RULE_MODES, name="service_rules_mode", native_enum=False,
              create_constraint=True),
@@ -43,6 +45,9 @@ class PanelConnection(Timestamps, WorkspaceOwned, Model):
 
     def api_key_masked(self) -> str:
         return mask(self.api_key)
+
+    def user_api_key_masked(self) -> str:
+        return mask(self.user_api_key)
 
 
 class ServiceRule(Timestamps, WorkspaceOwned, Model):

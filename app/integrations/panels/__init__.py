@@ -58,6 +58,7 @@ class PanelSettings:
     url: str
     api_key: str = ""
     workspace_id: int | None = None
+    user_api_key: str = ""  # the reseller API key, for services on admin-API engines
     api_path: str | None = None
     requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
     timeout: float = DEFAULT_TIMEOUT
@@ -65,6 +66,7 @@ class PanelSettings:
     @classmethod
     def from_connection(cls, connection) -> PanelSettings:
         return cls(url=connection.url or "", api_key=connection.api_key or "",
+                   user_api_key=getattr(connection, "user_api_key", None) or "",
                    workspace_id=connection.workspace_id, api_path=connection.api_path or None,
                    requests_per_second=connection.requests_per_second or
                    DEFAULT_REQUESTS_PER_SECOND,

@@ -48,7 +48,8 @@ class PerfectPanelAdapter:
         self.http = PanelTransport(settings, ENGINE)
 
     def capabilities(self) -> set[str]:
-        return {"orders", "ownership", "dispatch", "tickets"}
+        extra = {"services"} if self.settings.user_api_key else set()
+        return {"orders", "ownership", "dispatch", "tickets"} | extra
 
     # ---- orders ----------------------------------------------------------------------------
     def get_orders(self, ids: list[str], username: str | None = None) -> OrdersResult:
@@ -143,7 +144,14 @@ class PerfectPanelAdapter:
 
     # ---- not offered by this API -----------------------------------------------------------
     def services(self) -> list[PanelService]:
-        raise PanelError("unsupported", "the Perfect Panel admin API v2 has no services list")
+        """Through the panel's reseller API when a user API key is set (the admin API has no
+        services list).
+
+        :raise PanelError: unsupported without a user API key; else as the reseller API.
+        """
+        from app.integrations.panels.smmapi import services_via_user_api
+
+        return services_via_user_api(self.settings)
 
     def user_balance(self, username: str) -> str | None:
         raise PanelError("unsupported", "the Perfect Panel admin API v2 has no user balance")

@@ -34,7 +34,8 @@ class RentalPanelAdapter:
         self.http = PanelTransport(settings, ENGINE)
 
     def capabilities(self) -> set[str]:
-        return {"orders", "ownership", "dispatch", "panel_clock"}
+        extra = {"services"} if self.settings.user_api_key else set()
+        return {"orders", "ownership", "dispatch", "panel_clock"} | extra
 
     def get_orders(self, ids: list[str], username: str | None = None) -> OrdersResult:
         """The orders with these ids, one `getOrders-by-id` call per CHUNK_SIZE ids (`username`
@@ -69,7 +70,14 @@ class RentalPanelAdapter:
 
     # ---- not offered by this API -----------------------------------------------------------
     def services(self) -> list[PanelService]:
-        raise PanelError("unsupported", "the Rental Panel admin API v1 has no services list")
+        """Through the panel's reseller API when a user API key is set (the admin API has no
+        services list).
+
+        :raise PanelError: unsupported without a user API key; else as the reseller API.
+        """
+        from app.integrations.panels.smmapi import services_via_user_api
+
+        return services_via_user_api(self.settings)
 
     def user_balance(self, username: str) -> str | None:
         raise PanelError("unsupported", "the Rental Panel admin API v1 has no user balance")

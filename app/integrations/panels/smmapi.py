@@ -9,6 +9,8 @@ Errors are `{"error": "..."}` with HTTP 200; a key error → `auth`, others → 
 """
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any
 
 from app.integrations.panels import (PanelSettings, PanelTransport, as_items, as_money, as_text,
@@ -19,6 +21,15 @@ from app.integrations.panels.base import (ConnectionCheck, OrdersResult, PanelEr
 ENGINE = "smm_api_v2"
 API_PATH = "/api/v2"
 _UNSUPPORTED = "the reseller API v2 cannot tell who owns an order or who fulfils it"
+
+
+def services_via_user_api(settings: PanelSettings) -> list[PanelService]:
+    """An admin-API engine's services, read through the same panel's reseller API v2 with
+    the workspace's user API key (the admin APIs document no services list)."""
+    if not settings.user_api_key:
+        raise PanelError("unsupported", "no user API key: the admin API has no services list")
+    user_settings = dataclasses.replace(settings, api_key=settings.user_api_key, api_path=None)
+    return SmmApiAdapter(user_settings).services()
 
 
 class SmmApiAdapter:
