@@ -8,7 +8,7 @@ FLASK := $(VENV)/bin/flask --app run
 PYBABEL := $(VENV)/bin/pybabel
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-sqlite lint i18n compile-catalogues migrate venv worker bench clean help
+.PHONY: run test test-sqlite lint i18n compile-catalogues migrate venv worker bench clean help chromium
 
 help:
 	@echo "make run      start web + worker + scheduler on http://127.0.0.1:5000 (demo workspace)"
@@ -25,7 +25,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 compile-catalogues: venv
-	$(PYBABEL) compile -f -q -d translations
+	$(PYBABEL) -q compile -f -d translations
 
 migrate: venv
 	$(FLASK) db upgrade
@@ -37,19 +37,23 @@ run: venv compile-catalogues migrate
 worker: venv
 	$(FLASK) worker
 
-test: venv compile-catalogues
+# Browser tests drive Debian's chromium through Playwright (no browser download).
+chromium:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: venv compile-catalogues chromium
 	$(PY) -m pytest
 
 # The same suite on the embedded backends (SQLite + in-process Redis substitute).
-test-sqlite: venv compile-catalogues
+test-sqlite: venv compile-catalogues chromium
 	RELAYDESK_TEST_BACKENDS=embedded $(PY) -m pytest
 
 lint: venv
 	$(VENV)/bin/ruff check app tests bench run.py
 
 i18n: venv
-	$(PYBABEL) extract -F babel/babel.cfg -k lazy_gettext -k _l -o translations/messages.pot .
-	$(PYBABEL) update -i translations/messages.pot -d translations --no-fuzzy-matching
+	$(PYBABEL) extract -F babel/babel.cfg -k lazy_gettext -k _l -k N_ -o translations/messages.pot .
+	$(PYBABEL) update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
 	$(PYBABEL) compile -f -d translations
 
 bench: venv
