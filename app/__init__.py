@@ -31,6 +31,9 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     keyring.configure(app.config["ENCRYPTION_KEY"])
+    from app.catalogues import ensure_compiled
+
+    ensure_compiled(app.config["BABEL_TRANSLATION_DIRECTORIES"].split(";")[0])
     # FAB must not create tables itself: the schema belongs to Alembic (migrations/).
     app.config["FAB_CREATE_DB"] = False
 
