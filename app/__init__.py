@@ -127,4 +127,10 @@ def _register_template_helpers(app: Flask) -> None:
             workspace = db.session.get(Workspace, scope.workspace_id)
             return workspace.name if workspace else ""
 
-        return {"relaydesk_workspace_name": relaydesk_workspace_name}
+        def relaydesk_locale() -> str:
+            from flask_babel import get_locale
+
+            return str(get_locale() or "en")
+
+        return {"relaydesk_workspace_name": relaydesk_workspace_name,
+                "relaydesk_locale": relaydesk_locale}

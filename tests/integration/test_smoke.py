@@ -40,3 +40,11 @@ def test_manager_cannot_open_master_admin_screens(factory, auth, client):
     auth.login(manager.username)
     for url in ["/workspaceadminview/list/", "/planview/list/", "/adminchannelview/list/"]:
         assert client.get(url).status_code in (302, 403), url
+
+
+def test_pages_carry_language_and_direction(factory, auth, client):
+    ws, manager = factory.populated_workspace("acme")
+    auth.login(manager.username)
+    assert b'<html lang="en" dir="ltr">' in client.get("/").data
+    client.get("/lang/ar")
+    assert b'<html lang="ar" dir="rtl">' in client.get("/").data
