@@ -27,7 +27,8 @@ READ = "read"
 WRITE = "write"
 READ_PERMISSIONS = {"can_list", "can_show", "can_get", "can_info", "can_download"}
 
-# What every signed-in person needs: own profile, own password, language switch, menu API.
+# What every signed-in person needs: own profile, own password, language switch, menu API, own
+# API keys and the API documentation (OpenAPI at /api/v1/_openapi, Swagger UI at /swagger/v1).
 SELF_SERVICE = {
     "UserDBModelView": {"can_userinfo", "userinfoedit", "resetmypassword"},
     "UserInfoEditView": {"can_this_form_get", "can_this_form_post"},
@@ -35,7 +36,11 @@ SELF_SERVICE = {
     "LocaleView": {"can_index"},
     "MenuApi": {"can_get"},
     "MyApiKeysView": {"can_list", "can_create", "can_revoke"},
+    "OpenApi": {"can_get"},
+    "SwaggerView": {"can_show"},
 }
+# Menu entries every signed-in person sees (with their category), by menu name.
+SELF_SERVICE_MENUS = {"API keys", "API documentation"}
 
 
 class RelaydeskSecurityManager(SecurityManager):
@@ -63,6 +68,8 @@ class RelaydeskSecurityManager(SecurityManager):
             if own:
                 for role in wanted:
                     wanted[role] |= {(p, view_name) for p in own & perms}
+        for role in wanted:
+            wanted[role] |= {("menu_access", name) for name in _self_service_menus(self.appbuilder)}
         for role_name, pairs in wanted.items():
             role = self.add_role(role_name)
             pvms = []
@@ -74,6 +81,18 @@ class RelaydeskSecurityManager(SecurityManager):
             self.session.merge(role)
         self.add_role(ROLE_ADMIN)
         self.session.commit()
+
+
+def _self_service_menus(appbuilder) -> set[str]:
+    """The SELF_SERVICE_MENUS present in the menu, with their categories."""
+    names: set[str] = set()
+    for item in appbuilder.menu.get_list():
+        for child in item.childs or [item]:
+            if getattr(child, "name", None) in SELF_SERVICE_MENUS:
+                names.add(child.name)
+                if child is not item:
+                    names.add(item.name)
+    return names
 
 
 def _menu_names_by_view(appbuilder) -> dict[str, set[str]]:
@@ -93,6 +112,15 @@ def _menu_names_by_view(appbuilder) -> dict[str, set[str]]:
 
 class RelaydeskAppBuilder(AppBuilder):
     """AppBuilder that re-syncs the code-defined roles whenever permissions are updated."""
+
+    def _add_admin_views(self) -> None:
+        # FAB grants every permission it creates to the Admin role, which it would look up and
+        # find missing on a fresh database (FAB_CREATE_DB is off: Alembic owns the schema). Then
+        # the first start logs a traceback per view and the master admin is left without those
+        # permissions. Create the role first; this runs right after the security manager exists.
+        if self.update_perms:
+            self.sm.add_role(self.sm.auth_role_admin)
+        super()._add_admin_views()
 
     def add_permissions(self, update_perms: bool = False) -> None:
         super().add_permissions(update_perms=update_perms)

@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from collections.abc import Iterator
 
-from flask import g, has_app_context, has_request_context
+from flask import current_app, g, has_app_context, has_request_context
 from flask_appbuilder.models.sqla.interface import SQLAInterface
-from sqlalchemy import event, false, inspect
+from sqlalchemy import event, false, inspect, select
 from sqlalchemy.orm import Session
 
 from app.models.base import is_workspace_owned
@@ -106,9 +106,23 @@ def scope_query(query, model, scope: Scope | None = None):
 
     if model is Workspace:
         return query.filter(Workspace.id == scope.workspace_id)
-    # Platform tables (plans, global templates, users) are reachable only through admin views,
-    # whose permissions members never get; the query itself stays unrestricted for them.
+    if _is_user_model(model):
+        # Logins are platform rows, but a member may see (e.g. as related-field choices of the
+        # members screen and its `_info`) only the logins that work in their own workspace.
+        from app.models.tenancy import WorkspaceMember
+
+        members = select(WorkspaceMember.user_id).where(
+            WorkspaceMember.workspace_id == scope.workspace_id)
+        return query.filter(model.id.in_(members))
+    # Platform tables (plans, global templates) are reachable only through admin views, whose
+    # permissions members never get; the query itself stays unrestricted for them.
     return query
+
+
+def _is_user_model(model) -> bool:
+    appbuilder = getattr(current_app, "appbuilder", None) if has_app_context() else None
+    user_model = getattr(getattr(appbuilder, "sm", None), "user_model", None)
+    return user_model is not None and model is user_model
 
 
 def scoped_query(model, workspace_id: int | None = None):
@@ -144,29 +158,60 @@ class ScopedInterface(SQLAInterface):
 
 # --- write-side guard ---------------------------------------------------------------------------
 
+def _pending_relationship_target(obj, key: str):
+    """(True, target) when relationship `key` was assigned since load: that target is what the
+    flush writes (it overrides the foreign key column, FAB pitfall 2); else (False, None)."""
+    history = inspect(obj).attrs[key].history
+    if history.added:
+        return True, history.added[0]
+    return False, None
+
+
 def _owner_id(obj) -> int | None:
+    """The workspace a flush would store for `obj` (not a stale loaded relationship)."""
+    assigned, workspace = _pending_relationship_target(obj, "workspace")
+    if assigned:
+        return workspace.id if workspace is not None else None
     if obj.workspace_id is not None:
         return obj.workspace_id
     workspace = obj.__dict__.get("workspace")
     return workspace.id if workspace is not None else None
 
 
-def foreign_references(obj):
-    """Yield (relationship name, related row) for every workspace-owned row `obj` points at."""
+def _session_for(obj):
     session = Session.object_session(obj)
+    if session is None and has_app_context():
+        from app.extensions import db  # a transient row checked before it is added
+
+        session = db.session
+    return session
+
+
+def foreign_references(obj):
+    """Yield (relationship name, related row) for every workspace-owned row `obj` points at.
+
+    The related row is the one the next flush writes: a newly assigned relationship object,
+    otherwise the row the foreign key column names (an already loaded relationship object may
+    be stale when only the column was changed)."""
+    session = _session_for(obj)
     for rel in inspect(type(obj)).relationships:
         if rel.direction.name != "MANYTOONE" or rel.key == "workspace":
             continue
         target_model = rel.mapper.class_
         if not is_workspace_owned(target_model):
             continue
-        target = obj.__dict__.get(rel.key)
-        if target is None and session is not None:
+        assigned, target = _pending_relationship_target(obj, rel.key)
+        if not assigned:
             fk_col = next(iter(rel.local_columns))
             fk_value = getattr(obj, fk_col.key, None)
+            target = None
             if fk_value is not None:
-                with session.no_autoflush:
-                    target = session.get(target_model, fk_value)
+                loaded = obj.__dict__.get(rel.key)
+                if loaded is not None and inspect(loaded).identity == (fk_value,):
+                    target = loaded
+                elif session is not None:
+                    with session.no_autoflush:
+                        target = session.get(target_model, fk_value)
         if target is not None:
             yield rel.key, target
 

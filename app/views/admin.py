@@ -13,7 +13,9 @@ from app.views.base import RelaydeskInterface
 class WorkspaceAdminView(ModelView):
     """Every workspace on the platform."""
 
-    datamodel = SQLAInterface(Workspace)
+    # Scoped like every view over tenant data: the master admin's scope is every workspace, and
+    # the view stays safe even if a role were ever granted it by mistake.
+    datamodel = RelaydeskInterface(Workspace)
     relaydesk_roles: dict = {}
     page_size = 25
     list_columns = ["slug", "name", "plan", "status", "language", "timezone", "created_at"]
@@ -23,7 +25,8 @@ class WorkspaceAdminView(ModelView):
     search_columns = ["slug", "name", "plan", "status", "language"]
     label_columns = {"slug": _l("Slug"), "name": _l("Name"), "plan": _l("Plan"),
                      "status": _l("Status"), "language": _l("Language"),
-                     "timezone": _l("Time zone"), "created_at": _l("Created")}
+                     "timezone": _l("Time zone"), "created_at": _l("Created"),
+                     "updated_at": _l("Updated")}
 
 
 class MyWorkspaceView(ModelView):
@@ -55,7 +58,10 @@ class PlanView(ModelView):
     search_columns = ["code", "name", "interval", "is_public"]
     label_columns = {"price_cents": _l("Price (cents)"), "max_channels": _l("Channels"),
                      "max_linked_users": _l("Linked users"),
-                     "max_commands_per_month": _l("Commands per month")}
+                     "max_commands_per_month": _l("Commands per month"),
+                     "code": _l("Code"), "name": _l("Name"), "description": _l("Description"),
+                     "currency": _l("Currency"), "interval": _l("Billing interval"),
+                     "is_public": _l("Public"), "stripe_price_id": _l("Stripe price id")}
 
 
 class GlobalReplyTemplateView(ModelView):
@@ -70,4 +76,5 @@ class GlobalReplyTemplateView(ModelView):
     add_columns = ["key", "language", "body"]
     edit_columns = ["body"]
     search_columns = ["key", "language", "body"]
-    label_columns = {"key": _l("Reply"), "language": _l("Language"), "body": _l("Text")}
+    label_columns = {"key": _l("Reply"), "language": _l("Language"), "body": _l("Text"),
+                     "updated_at": _l("Updated")}

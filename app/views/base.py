@@ -8,14 +8,16 @@
 """
 from __future__ import annotations
 
+import functools
 import logging
 
+from flask import abort
 from flask_appbuilder import ModelRestApi, ModelView
-from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from wtforms import StringField
+from wtforms.widgets import PasswordInput
 
 from app.crypto import mask
 from app.extensions import db
@@ -72,15 +74,17 @@ class RelaydeskInterface(ScopedInterface):
         self._write(super().delete, item, commit)
 
 
-class SecretInput(BS3PasswordFieldWidget):
+class SecretInput(PasswordInput):
     """A password box that never shows the stored value, only its mask as a hint."""
 
+    def __init__(self) -> None:
+        super().__init__(hide_value=True)
+
     def __call__(self, field, **kwargs):
-        html = super().__call__(field, **kwargs)
+        kwargs["class"] = "form-control"
         hint = getattr(field, "mask_hint", "")
-        if hint:
-            html = html.replace(f'placeholder="{field.label.text}"', f'placeholder="{hint}"')
-        return html
+        kwargs["placeholder"] = hint or (field.label.text if field.label else "")
+        return super().__call__(field, **kwargs)
 
 
 def secret_field(label) -> StringField:
@@ -95,13 +99,19 @@ class WorkspaceWriteMixin:
     secret_columns: tuple[str, ...] = ()
     #: roles that get this view; the master admin (Admin role) always has every view
     relaydesk_roles = {ROLE_MANAGER: WRITE, ROLE_AGENT: READ}
+    #: checks run on every add and update, by the screen and its REST twin alike; each takes the
+    #: row and raises ValueError with a message fit for the person (shown / answered with 422)
+    item_validators: tuple = ()
 
     def _place_in_workspace(self, item) -> None:
         scope = current_scope()
         if scope.workspace_id is not None:
             from app.models.tenancy import Workspace
 
-            item.workspace = db.session.get(Workspace, scope.workspace_id)
+            # no autoflush: the new row already sits in a parent's collection (backref) but not
+            # in the session yet, and must not be flushed half-made
+            with db.session.no_autoflush:
+                item.workspace = db.session.get(Workspace, scope.workspace_id)
         elif not (scope.all_workspaces and (item.workspace_id or item.workspace)):
             raise TenancyError(str(_l(
                 "Choose a workspace: master admins add rows from the Master admin screens.")))
@@ -116,15 +126,21 @@ class WorkspaceWriteMixin:
                 if previous:
                     setattr(item, column, previous)
 
+    def _validate(self, item) -> None:
+        for validator in self.item_validators:
+            validator(item)
+
     def pre_add(self, item):
         for column in self.secret_columns:
             if getattr(item, column) == "":
                 setattr(item, column, None)
         self._place_in_workspace(item)
+        self._validate(item)
 
     def pre_update(self, item):
         self._keep_blank_secrets(item)
         check_references(item)
+        self._validate(item)
 
 
 def _masked(columns, secret_columns):
@@ -156,11 +172,55 @@ class WorkspaceModelView(WorkspaceWriteMixin, ModelView):
                 labels.setdefault(f"{column}_masked", labels.get(column, column))
             cls.label_columns = labels
 
+    def __init__(self, **kwargs):
+        # FAB appends action permissions to `base_permissions` in place: never to a list that
+        # other views share (READ_ONLY, NO_ADD_DELETE, an admin variant's parent).
+        if self.base_permissions is not None:
+            self.base_permissions = list(self.base_permissions)
+        super().__init__(**kwargs)
+        for action in self.actions.values():
+            action.func = _in_scope_only(action.func)
+
+    def pre_add(self, item):
+        try:
+            super().pre_add(item)
+        except Exception:
+            db.session.rollback()  # nothing half-made stays in the session after a refusal
+            raise
+
+    def pre_update(self, item):
+        try:
+            super().pre_update(item)
+        except Exception:
+            db.session.rollback()  # the form already wrote into the row: drop those changes
+            raise
+
     def prefill_form(self, form, pk):
         item = self.datamodel.get(pk, self._base_filters)
         for column in self.secret_columns:
             if column in form and item is not None:
                 form[column].mask_hint = mask(getattr(item, column)) or ""
+
+
+def _in_scope_only(func):
+    """Wrap an @action: FAB loads its rows by id and passes None for rows the scope hides
+    (FAB pitfall 1); any such id answers 404 and the action does not run at all."""
+
+    @functools.wraps(func)
+    def run(items):
+        if items is None or (isinstance(items, list) and any(i is None for i in items)):
+            abort(404)
+        return func(items)
+
+    return run
+
+
+SECURITY_SCHEMES = {
+    "jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": "POST /api/v1/security/login {username, password, provider: db}"},
+    "api_key": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                "description": "A personal API key (Support tools → API keys)"},
+}
 
 
 class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
@@ -178,12 +238,36 @@ class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
                 if getattr(cls, attr, None):
                     setattr(cls, attr, _masked(getattr(cls, attr), secrets))
 
+    def _init_model_schemas(self) -> None:
+        """Secrets are write-only: the add and edit schemas load them but never dump them, so
+        neither the POST/PUT answers nor the OpenAPI read schemas carry them."""
+        super()._init_model_schemas()
+        for attr in ("add_model_schema", "edit_model_schema"):
+            schema = getattr(self, attr)
+            write_only = tuple(c for c in self.secret_columns if c in schema.fields)
+            if write_only:
+                setattr(self, attr, type(schema)(load_only=write_only))
+
+    def add_apispec_components(self, api_spec) -> None:
+        """Describe the two schemes FAB names on every operation (`jwt`, `api_key`) as Relaydesk
+        takes them: FAB's SecurityApi declares `api_key` as a Bearer token, our contract is the
+        `X-API-Key` header (Bearer is still accepted), so Swagger UI's "Authorize" sends that."""
+        super().add_apispec_components(api_spec)
+        api_spec.components.security_schemes.update(SECURITY_SCHEMES)
+
+    def _merge_update_item(self, model_item, data):
+        """PUT acts as PATCH; columns the edit schema does not dump (secrets) stay untouched."""
+        current = self.edit_model_schema.dump(model_item, many=False)
+        for column in self.edit_columns:
+            if column not in data and column in current:
+                data[column] = current[column]
+        return data
+
     def _refusing(self, call):
         try:
             return call()
-        except TenancyError as exc:
-            return self.response_422(message=str(exc))
-        except WriteRefused as exc:
+        except (ValueError, WriteRefused) as exc:  # TenancyError and item_validators included
+            db.session.rollback()
             return self.response_422(message=str(exc))
 
     def post_headless(self):
@@ -244,6 +328,9 @@ def api_for(view_cls: type, resource_name: str) -> type:
         "datamodel": view_cls.datamodel,
         "secret_columns": secrets,
         "relaydesk_roles": view_cls.relaydesk_roles,
+        "item_validators": view_cls.item_validators,
+        "label_columns": dict(getattr(view_cls, "label_columns", None) or {}),
+        "description_columns": dict(getattr(view_cls, "description_columns", None) or {}),
     }
     for name in ("list_columns", "show_columns", "add_columns", "edit_columns", "search_columns"):
         value = view_cls.__dict__.get(name) or getattr(view_cls, name, None)

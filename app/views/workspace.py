@@ -15,6 +15,7 @@ from app.models.channels import SECRET_FIELDS
 from app.security import READ, ROLE_MANAGER, WRITE
 from app.views.base import RelaydeskInterface, WorkspaceModelView
 from app.views.channels import ChannelActionsMixin
+from app.views.panel import PanelConnectionActionsMixin
 
 READ_ONLY = ["can_list", "can_show"]
 NO_ADD_DELETE = ["can_list", "can_show", "can_edit"]
@@ -84,22 +85,25 @@ class ChannelView(ChannelActionsMixin, WorkspaceModelView):
     }
 
 
-class PanelConnectionView(WorkspaceModelView):
+class PanelConnectionView(PanelConnectionActionsMixin, WorkspaceModelView):
     """The SMM panel this workspace answers for (one per workspace)."""
 
     datamodel = RelaydeskInterface(PanelConnection)
     relaydesk_roles = MANAGER_ONLY
-    secret_columns = ("api_key",)
+    secret_columns = ("api_key", "user_api_key")
     list_columns = ["panel_type", "url", "service_rules_mode", "status", "last_checked_at"]
-    show_columns = ["panel_type", "url", "api_key", "service_rules_mode", "requests_per_second",
+    show_columns = ["panel_type", "url", "api_key", "user_api_key", "service_rules_mode",
+                    "requests_per_second",
                     "timeout_seconds", "status", "status_detail", "last_checked_at",
                     "created_at", "updated_at"]
-    add_columns = ["panel_type", "url", "api_key", "service_rules_mode", "requests_per_second",
+    add_columns = ["panel_type", "url", "api_key", "user_api_key", "service_rules_mode",
+                   "requests_per_second",
                    "timeout_seconds"]
     edit_columns = add_columns
     search_columns = ["panel_type", "url", "status"]
     label_columns = labels(
         panel_type=_l("Panel engine"), url=_l("Panel URL"), api_key=_l("Admin API key"),
+        user_api_key=_l("User API key (services list)"),
         service_rules_mode=_l("Service rules from"), requests_per_second=_l("Requests per second"),
         timeout_seconds=_l("Timeout (seconds)"), status=_l("Status"),
         status_detail=_l("Status detail"), last_checked_at=_l("Last checked"),
@@ -147,7 +151,7 @@ class MemberView(WorkspaceModelView):
     add_columns = ["user", "role"]
     edit_columns = ["role"]
     search_columns = ["role"]
-    label_columns = labels(user=_l("Login"), role=_l("Role"))
+    label_columns = labels(user=_l("User"), role=_l("Role"))
 
 
 class SubscriptionView(WorkspaceModelView):
@@ -164,7 +168,9 @@ class SubscriptionView(WorkspaceModelView):
     search_columns = ["status"]
     label_columns = labels(plan=_l("Plan"), status=_l("Status"),
                            current_period_start=_l("Period start"),
-                           current_period_end=_l("Period end"))
+                           current_period_end=_l("Period end"),
+                           stripe_customer_id=_l("Stripe customer id"),
+                           stripe_subscription_id=_l("Stripe subscription id"))
 
 
 class InvoiceView(WorkspaceModelView):
@@ -183,7 +189,9 @@ class InvoiceView(WorkspaceModelView):
     label_columns = labels(number=_l("Number"), amount_cents=_l("Amount (cents)"),
                            currency=_l("Currency"), status=_l("Status"),
                            payment_method=_l("Payment method"), issued_at=_l("Issued"),
-                           paid_at=_l("Paid"), payment_reference=_l("Payment reference"))
+                           paid_at=_l("Paid"), payment_reference=_l("Payment reference"),
+                           stripe_invoice_id=_l("Stripe invoice id"),
+                           subscription=_l("Subscription"))
 
 
 # --- Routing ----------------------------------------------------------------------------------
@@ -278,6 +286,7 @@ class AdminIdentityView(WorkspaceModelView):
     add_columns = ["name", "channel", "chat_id"]
     edit_columns = add_columns
     search_columns = ["name", "channel", "chat_id"]
+    label_columns = labels()
 
 
 # --- Templates --------------------------------------------------------------------------------
