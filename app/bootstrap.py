@@ -9,11 +9,22 @@ from app.security import ROLE_ADMIN, ROLES
 
 
 def ensure_roles() -> None:
-    sm = current_app.appbuilder.sm
+    """Create the roles and give each its permissions.
+
+    With FAB_UPDATE_PERMS off (production) the start-up wrote no permissions; on a new database
+    the Admin role would then have none, and the master admin could sign in and open nothing.
+    They are written here, once the Admin role exists (FAB grants every permission it writes to
+    that role). Later deploys keep running `flask fab create-permissions`.
+    """
+    appbuilder = current_app.appbuilder
+    sm = appbuilder.sm
     for role in ROLES:
         sm.add_role(role)
     sm.add_role(current_app.config.get("AUTH_ROLE_PUBLIC", "Public"))
-    sm.sync_role_definitions()
+    if appbuilder.update_perms or sm.find_role(ROLE_ADMIN).permissions:
+        sm.sync_role_definitions()
+    else:
+        appbuilder.add_permissions(update_perms=True)  # RelaydeskAppBuilder syncs the roles too
 
 
 def ensure_master_admin() -> tuple[bool, str | None]:

@@ -23,20 +23,60 @@ def _redis_answers(url: str) -> bool:
         return False
 
 
+def _answers(url: str) -> bool:
+    from urllib.request import urlopen
+
+    try:
+        with urlopen(url, timeout=1) as response:  # noqa: S310 - our own loopback URL
+            return response.status == 200
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
+def _error_replies_keep_connection(handler_class: type) -> type:
+    """fakeredis' TCP handler (2.40) closes the connection after any error reply.
+
+    Redis keeps it open, and clients rely on that: RQ's scheduler lock is a Lua script that
+    redis-py first tries as EVALSHA, gets NOSCRIPT, then loads on the same connection, which
+    fakeredis has closed by then, so the worker dies. Here an error becomes an ordinary reply.
+    """
+    from redis.exceptions import ResponseError
+
+    class KeepConnectionHandler(handler_class):
+        def setup(self) -> None:
+            super().setup()
+            read_response = self.current_client.read_response
+
+            def read_reply(*args, **kwargs):
+                try:
+                    return read_response(*args, **kwargs)
+                except ResponseError as exc:  # an error reply, not a broken connection
+                    return exc
+
+            self.current_client.read_response = read_reply
+
+    return KeepConnectionHandler
+
+
 def start_embedded_redis() -> tuple[str, object]:
-    """Start fakeredis' TCP server in a background thread; returns (url, server)."""
+    """Start fakeredis' TCP server in a background thread; returns (url, server).
+
+    Lua scripts (RQ's scheduler locks, unique jobs) need `lupa`, pinned in requirements.txt.
+    """
     import threading
 
     from fakeredis import TcpFakeServer
 
     port = _free_port()
     server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+    server.RequestHandlerClass = _error_replies_keep_connection(server.RequestHandlerClass)
+    server.daemon_threads = True  # open client connections must not keep Ctrl-C from exiting
     threading.Thread(target=server.serve_forever, daemon=True, name="embedded-redis").start()
     return f"redis://127.0.0.1:{port}/0", server
 
@@ -51,21 +91,36 @@ def main() -> int:
         print(f"No Redis answered: using the embedded queue at {redis_url} (not for production).")
     host, port = env.get("HOST", "127.0.0.1"), env.get("PORT", "5000")
     flask = [sys.executable, "-m", "flask", "--app", "run"]
+    # `init` (run just before by `make run`) has synced the permissions; two processes doing it
+    # again at once only contend for the SQLite file. The web process keeps the setting so that
+    # a view changed since `init` still gets its permissions.
+    worker_env = {**env, "FAB_UPDATE_PERMS": "false"}
     processes = [
-        subprocess.Popen([*flask, "worker"], env=env),
+        subprocess.Popen([*flask, "worker"], env=worker_env),
         subprocess.Popen([*flask, "run", "--host", host, "--port", port, "--no-reload"], env=env),
     ]
-    print(f"Relaydesk is starting on http://{host}:{port}  (Ctrl-C to stop)")
+    print(f"Relaydesk is starting on http://{host}:{port}  (Ctrl-C to stop)", flush=True)
+
+    stopping = []
 
     def stop(*_args):
+        stopping.append(True)
         for proc in processes:
             if proc.poll() is None:
                 proc.terminate()
 
     signal.signal(signal.SIGTERM, stop)
+    announced = False
     try:
         while all(proc.poll() is None for proc in processes):
+            if not announced and _answers(f"http://{host}:{port}/healthz"):
+                announced = True
+                print(f"Relaydesk is up: open http://{host}:{port}/ and sign in.", flush=True)
             time.sleep(0.5)
+        for name, proc in zip(("worker", "web"), processes, strict=True):
+            if proc.poll() is not None and not stopping:
+                print(f"The {name} process stopped (exit code {proc.returncode}): stopping.",
+                      file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         pass
     finally:

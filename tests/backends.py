@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
-import threading
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -90,14 +89,11 @@ def _redis_url() -> str | None:
 
 
 def _embedded_redis() -> str:
-    from fakeredis import TcpFakeServer
+    """The same in-process Redis substitute `make run` uses (see app/devserver.py)."""
+    from app.devserver import start_embedded_redis
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"redis://127.0.0.1:{port}/0"
+    url, _server = start_embedded_redis()
+    return url
 
 
 def _sqlite_url() -> str:
