@@ -10,7 +10,6 @@ RELAYDESK_TEST_SLOT (0-7) gives concurrent runs on one machine their own databas
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 from dataclasses import dataclass
 
