@@ -58,6 +58,8 @@ class CallResult:
             return "timeout"
         if self.status is None or self.status == 429 or self.status >= 500:
             return "transient"
+        if self.error == "invalid_json" and 200 <= self.status < 300:
+            return "transient"  # a success answer garbled on the way: worth another try
         return "permanent"
 
     def retry_after(self) -> float | None:

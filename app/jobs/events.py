@@ -25,6 +25,13 @@ LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 5
 RETRY_BACKOFF = (5, 30, 120, 600)  # seconds before the maintenance runner retries
 
+# outgoingMessageStatus values that mean the message was not delivered
+GREEN_FAILED_STATUSES = {
+    "noAccount": "the number has no WhatsApp account",
+    "notInGroup": "the instance is not a member of this group",
+    "yellowCard": "yellow card: WhatsApp limited sending from this number",
+}
+
 GREEN_STATES = {
     "authorized": ("ok", None),
     "notAuthorized": ("error", "WhatsApp is not authorised: scan the QR code in Green API"),
@@ -100,23 +107,42 @@ def handle_message(event: InboundEvent) -> str:
 
 def handle_status(event: InboundEvent) -> str:
     """Record a delivery status on the outbound message, never moving it backwards."""
-    message = (db.session.query(OutboundMessage)
-               .filter_by(channel_id=event.channel_id, platform_message_id=event.message_id)
-               .one_or_none())
-    if message is None:
+    candidates = (db.session.query(OutboundMessage)
+                  .filter_by(channel_id=event.channel_id, platform_message_id=event.message_id)
+                  .all()) if event.message_id else []
+    if len(candidates) > 1 and event.chat_id:  # Green: idMessage is unique only within a chat
+        candidates = [m for m in candidates if m.chat_id == event.chat_id]
+    if len(candidates) != 1:
         return "ignored"
-    new_rank = DELIVERY_RANK.get(event.status or "", 0)
+    message = candidates[0]
+    status, error_title = event.status or "", event.error_title
+    if status in GREEN_FAILED_STATUSES:  # Green API's own words for "not delivered"
+        status, error_title = "failed", error_title or GREEN_FAILED_STATUSES[status]
+    new_rank = DELIVERY_RANK.get(status, 0)
     if new_rank > DELIVERY_RANK.get(message.delivery_status or "", 0):
-        message.delivery_status = event.status
+        message.delivery_status = status
         message.delivery_status_at = event.occurred_at or utcnow()
-        if event.status == "failed":
-            message.error_code = event.error_code
-            message.last_error = event.error_title
+        if status == "failed":
+            message.error_code = event.error_code or "failed"
+            message.last_error = error_title
     return "status"
 
 
 def handle_state(event: InboundEvent) -> str:
+    """A Green API instance changed state: the channel status follows, unless a newer state
+    was already applied (Green API resends notifications, so they may arrive out of order)."""
     channel = db.session.get(Channel, event.channel_id)
+    if channel is None:
+        return "ignored"
+    if event.occurred_at is not None:
+        newer = (db.session.query(InboundEvent.id)
+                 .filter(InboundEvent.channel_id == event.channel_id,
+                         InboundEvent.kind == "state", InboundEvent.state == "done",
+                         InboundEvent.id != event.id,
+                         InboundEvent.occurred_at > event.occurred_at)
+                 .first())
+        if newer is not None:
+            return "ignored"
     status, detail = GREEN_STATES.get(event.status or "", ("unknown", event.status))
     channel.status = status
     channel.status_detail = detail
@@ -125,8 +151,11 @@ def handle_state(event: InboundEvent) -> str:
 
 def handle_membership(event: InboundEvent) -> str:
     if event.type == "migrate_to_chat_id":
-        new_chat = str(event.payload.get("message", {}).get("migrate_to_chat_id", ""))
-        return migrate_chat(event.channel_id, event.chat_id, new_chat) if new_chat else "ignored"
+        message = event.payload.get("message") if isinstance(event.payload, dict) else None
+        new_chat = (message or {}).get("migrate_to_chat_id")
+        if new_chat is None or not event.chat_id:
+            return "ignored"
+        return migrate_chat(event.channel_id, event.chat_id, str(new_chat))
     chat_payload = {}
     member = event.payload.get("my_chat_member") or {}
     if isinstance(member.get("chat"), dict):
@@ -146,11 +175,40 @@ def handle_membership(event: InboundEvent) -> str:
 
 
 def migrate_chat(channel_id: int, old_chat_id: str, new_chat_id: str) -> str:
-    """A Telegram group became a supergroup: links and routes move with it."""
-    for model in (ChatIdentity, AdminIdentity, ProviderRoute, DetectedChat):
-        db.session.execute(
-            update(model).where(model.channel_id == channel_id, model.chat_id == old_chat_id)
-            .values(chat_id=new_chat_id).execution_options(synchronize_session=False))
+    """A Telegram group became a supergroup: links and routes move with it.
+
+    The new chat may already have rows of its own (the bot's my_chat_member for the supergroup
+    often arrives first, or a manager already assigned it): each table is UNIQUE per chat, so
+    where the new chat already has the row, that row is kept and the old chat's one is dropped.
+    """
+    if not new_chat_id or new_chat_id == old_chat_id:
+        return "ignored"
+    for model in (ChatIdentity, AdminIdentity, DetectedChat):
+        old = (db.session.query(model)
+               .filter_by(channel_id=channel_id, chat_id=old_chat_id).one_or_none())
+        if old is None:
+            continue
+        taken = (db.session.query(model)
+                 .filter_by(channel_id=channel_id, chat_id=new_chat_id).one_or_none())
+        if taken is None:
+            old.chat_id = new_chat_id
+            if model is DetectedChat:
+                old.chat_type = "supergroup"
+        else:
+            if model is DetectedChat and not taken.title:
+                taken.title = old.title
+            db.session.delete(old)
+    routes = (db.session.query(ProviderRoute)
+              .filter_by(channel_id=channel_id, chat_id=old_chat_id).all())
+    for route in routes:
+        clash = (db.session.query(ProviderRoute)
+                 .filter_by(provider_id=route.provider_id, channel_id=channel_id,
+                            chat_id=new_chat_id).one_or_none())
+        if clash is None:
+            route.chat_id = new_chat_id
+        else:
+            db.session.delete(route)
+    db.session.flush()
     return "migrated"
 
 

@@ -94,19 +94,43 @@ def send_outbound(outbound_id: int) -> str:
     message = claim(outbound_id)
     if message is None:
         return "skipped"
+    if message.attempts > MAX_ATTEMPTS:  # reclaimed again and again after dead workers
+        return _fail(message, "too_many_attempts",
+                     f"gave up after {MAX_ATTEMPTS} attempts")
+    try:
+        return _send(message)
+    except Exception as exc:  # noqa: BLE001 - a bug or an outage must not leave the row leased
+        db.session.rollback()
+        log.exception("outbound %s: unexpected error", outbound_id)
+        message = db.session.get(OutboundMessage, outbound_id, populate_existing=True)
+        if message is None or message.state != "sending":
+            return "skipped"
+        result = SendResult(ok=False, transient=True, error_code="exception",
+                            error=f"unexpected error: {type(exc).__name__}")
+        return _handle_error(message, None, result)
+
+
+def _send(message: OutboundMessage) -> str:
     channel = db.session.get(Channel, message.channel_id)
     if channel is None or not channel.enabled:
         return _fail(message, "channel_disabled", "the channel is disabled")
-    client = client_for(channel)
+    try:
+        client = client_for(channel)
+    except ValueError:
+        return _fail(message, "unsupported_channel",
+                     f"{channel.kind} channels cannot send messages")
     parts = split_text(message.text, client.text_limit)
     message.parts_total = len(parts)
     limiter = RateLimiter(current_app.extensions["relaydesk_redis"])
     for index in range(message.parts_sent, len(parts)):
-        try:
-            limiter.acquire(client.rate_rules(message.chat_id), max_wait=BLOCKING_WAIT)
-        except RateLimited as limited:
-            return _retry(message, None, limited.wait, count_attempt=False)
-        result = client.send_text(message.chat_id, parts[index])
+        for _ in range(2):  # a second try only when the chat moved (Telegram supergroup)
+            try:
+                limiter.acquire(client.rate_rules(message.chat_id), max_wait=BLOCKING_WAIT)
+            except RateLimited as limited:
+                return _retry(message, None, limited.wait, count_attempt=False)
+            result = client.send_text(message.chat_id, parts[index])
+            if result.ok or not _follow_migration(message, channel, result):
+                break
         if not result.ok:
             return _handle_error(message, channel, result)
         message.parts_sent = index + 1
@@ -125,8 +149,23 @@ def send_outbound(outbound_id: int) -> str:
     return "sent"
 
 
-def _handle_error(message: OutboundMessage, channel: Channel, result: SendResult) -> str:
-    if result.channel_status:
+def _follow_migration(message: OutboundMessage, channel: Channel, result: SendResult) -> bool:
+    """Telegram refused the send because the group became a supergroup: move the chat's links,
+    routes and this message to the new chat id (as the migrate_to_chat_id update would)."""
+    new_chat = result.migrate_to_chat_id
+    if not new_chat or new_chat == message.chat_id:
+        return False
+    from app.jobs.events import migrate_chat
+
+    log.info("outbound %s: chat %s moved to %s", message.id, message.chat_id, new_chat)
+    migrate_chat(channel.id, message.chat_id, new_chat)
+    message.chat_id = new_chat
+    db.session.commit()
+    return True
+
+
+def _handle_error(message: OutboundMessage, channel: Channel | None, result: SendResult) -> str:
+    if result.channel_status and channel is not None:
         channel.status = result.channel_status
         channel.status_detail = (result.error or "")[:500]
     if result.transient and message.attempts < MAX_ATTEMPTS:
@@ -147,6 +186,9 @@ def _retry(message: OutboundMessage, result: SendResult | None, retry_after: flo
         message.attempts -= 1  # waiting for a rate-limit slot is not a failed attempt
         delay = max(retry_after or 0.0, 0.05)
     else:
+        if result is not None and result.backoff_base:  # the platform's own schedule (4^n s)
+            platform_wait = min(BACKOFF_CAP, result.backoff_base ** message.attempts)
+            retry_after = max(retry_after or 0.0, platform_wait)
         delay = backoff_seconds(message.attempts, retry_after)
     message.state = "retrying"
     message.next_attempt_at = utcnow() + timedelta(seconds=delay)

@@ -7,6 +7,7 @@ from flask_appbuilder.actions import action
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.integrations.channels import client_for
@@ -30,7 +31,8 @@ class ChannelActionsMixin:
             for field, value in result.updates.items():
                 setattr(channel, field, value)
             db.session.commit()
-            flash(f"{channel.name}: {result.summary}", "success" if result.ok else "danger")
+            category = "danger" if not result.ok else "warning" if result.warning else "success"
+            flash(f"{channel.name}: {result.summary}", category)
         self.update_redirect()
         return redirect(self.get_redirect())
 
@@ -57,7 +59,9 @@ class DetectedChatView(WorkspaceModelView):
     show_columns = list_columns + ["detected_at"]
     search_columns = ["title", "chat_id", "chat_type", "channel", "member_status"]
     label_columns = {"title": _l("Title"), "chat_id": _l("Chat id"), "chat_type": _l("Type"),
-                     "member_status": _l("Bot status"), "last_seen_at": _l("Last seen")}
+                     "member_status": _l("Bot status"), "last_seen_at": _l("Last seen"),
+                     "workspace": _l("Workspace"), "channel": _l("Channel"),
+                     "detected_at": _l("Detected")}
 
     @action("assign_chat", _l("Assign"), None, "fa-share", multiple=False, single=True)
     def assign_chat(self, item):
@@ -77,30 +81,73 @@ class DetectedChatView(WorkspaceModelView):
         if request.method == "POST":
             target = request.form.get("target")
             if target == "provider":
-                provider = get_scoped(Provider, request.form.get("provider_id", type=int))
-                actions = [a for a in request.form.getlist("actions") if a in ROUTE_ACTIONS]
-                if provider is None or not actions:
-                    flash(_("Choose a provider and at least one action."), "danger")
-                else:
-                    db.session.add(ProviderRoute(
-                        workspace_id=chat.workspace_id, provider=provider, channel=chat.channel,
-                        chat_id=chat.chat_id, actions=", ".join(actions),
-                        template=(request.form.get("template") or DEFAULT_ROUTE_TEMPLATE)[:500]))
-                    db.session.commit()
-                    flash(_("%(chat)s now receives %(provider)s commands.",
-                            chat=chat.title or chat.chat_id, provider=provider.name), "success")
+                done = self._assign_provider(chat)
+                if done:
                     return redirect(url_for("ProviderRouteView.list"))
             elif target == "user":
-                user = get_scoped(LinkedUser, request.form.get("linked_user_id", type=int))
-                if user is None:
-                    flash(_("Choose a linked user."), "danger")
-                else:
-                    db.session.add(ChatIdentity(workspace_id=chat.workspace_id, linked_user=user,
-                                                channel=chat.channel, chat_id=chat.chat_id))
-                    db.session.commit()
-                    flash(_("%(chat)s is now linked to %(user)s.",
-                            chat=chat.title or chat.chat_id, user=user.username), "success")
+                done = self._assign_user(chat)
+                if done:
                     return redirect(url_for("ChatIdentityView.list"))
         return self.render_template("relaydesk/assign_chat.html", chat=chat,
                                     providers=providers, users=users, actions=ROUTE_ACTIONS,
                                     default_template=DEFAULT_ROUTE_TEMPLATE)
+
+    @staticmethod
+    def _assign_provider(chat: DetectedChat) -> bool:
+        # choices come from the chat's own workspace, whoever asks (a master admin included)
+        provider = get_scoped(Provider, request.form.get("provider_id", type=int),
+                              workspace_id=chat.workspace_id)
+        actions = [a for a in request.form.getlist("actions") if a in ROUTE_ACTIONS]
+        if provider is None or not actions:
+            flash(_("Choose a provider and at least one action."), "danger")
+            return False
+        name = chat.title or chat.chat_id
+        existing = (db.session.query(ProviderRoute)
+                    .filter_by(provider_id=provider.id, channel_id=chat.channel_id,
+                               chat_id=chat.chat_id).first())
+        if existing is None:
+            db.session.add(ProviderRoute(
+                workspace_id=chat.workspace_id, provider=provider, channel=chat.channel,
+                chat_id=chat.chat_id, actions=", ".join(actions),
+                template=(request.form.get("template") or DEFAULT_ROUTE_TEMPLATE)[:500]))
+            if _committed():
+                flash(_("%(chat)s now receives %(provider)s commands.", chat=name,
+                        provider=provider.name), "success")
+                return True
+        flash(_("%(chat)s already receives %(provider)s commands: edit that route instead.",
+                chat=name, provider=provider.name), "warning")
+        return False
+
+    @staticmethod
+    def _assign_user(chat: DetectedChat) -> bool:
+        user = get_scoped(LinkedUser, request.form.get("linked_user_id", type=int),
+                          workspace_id=chat.workspace_id)
+        if user is None:
+            flash(_("Choose a linked user."), "danger")
+            return False
+        name = chat.title or chat.chat_id
+        existing = (db.session.query(ChatIdentity)
+                    .filter_by(channel_id=chat.channel_id, chat_id=chat.chat_id).first())
+        if existing is None:
+            db.session.add(ChatIdentity(workspace_id=chat.workspace_id, linked_user=user,
+                                        channel=chat.channel, chat_id=chat.chat_id))
+            if _committed():
+                flash(_("%(chat)s is now linked to %(user)s.", chat=name, user=user.username),
+                      "success")
+                return True
+            existing = (db.session.query(ChatIdentity)
+                        .filter_by(channel_id=chat.channel_id, chat_id=chat.chat_id).first())
+        linked_to = existing.linked_user.username if existing is not None else "?"
+        flash(_("%(chat)s is already linked to %(user)s: one chat speaks for one user.",
+                chat=name, user=linked_to), "warning")
+        return False
+
+
+def _committed() -> bool:
+    """Commit; False (rolled back) when a concurrent request made the same row first."""
+    try:
+        db.session.commit()
+        return True
+    except IntegrityError:
+        db.session.rollback()
+        return False

@@ -10,15 +10,20 @@ from flask import flash, redirect
 from flask_appbuilder.actions import action
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from markupsafe import Markup, escape
 
 from app.extensions import db
 from app.models import CommandLog, CommandOrder, ExternalCall, InboundEvent, OutboundMessage
-from app.security import READ, ROLE_AGENT, ROLE_MANAGER
+from app.models.base import utcnow
+from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.views.base import RelaydeskInterface, WorkspaceModelView
 
 LOG_PERMISSIONS = ["can_list", "can_show"]
 LOG_ROLES = {ROLE_MANAGER: READ, ROLE_AGENT: READ}
+# Managers may also run the screen's action (process an event again, retry a send); `WRITE`
+# grants exactly the view's base_permissions, which hold no add/edit/delete here.
+LOG_ROLES_WITH_ACTIONS = {ROLE_MANAGER: WRITE, ROLE_AGENT: READ}
 
 
 def visible(items):
@@ -39,7 +44,7 @@ class InboundEventView(WorkspaceModelView):
     datamodel = RelaydeskInterface(InboundEvent)
     base_permissions = LOG_PERMISSIONS + ["can_reprocess"]
     method_permission_name = {"reprocess": "reprocess"}
-    relaydesk_roles = LOG_ROLES
+    relaydesk_roles = LOG_ROLES_WITH_ACTIONS
     base_order = ("id", "desc")
     list_columns = ["received_at", "channel", "kind", "type", "chat_id", "sender_name", "text",
                     "state", "attempts"]
@@ -52,7 +57,15 @@ class InboundEventView(WorkspaceModelView):
     order_columns = ["received_at", "kind", "state", "attempts"]
     label_columns = {"received_at": _l("Received"), "occurred_at": _l("Happened"),
                      "chat_id": _l("Chat"), "sender_name": _l("From"), "text": _l("Text"),
-                     "payload": _l("Payload"), "last_error": _l("Last error")}
+                     "payload": _l("Payload"), "last_error": _l("Last error"),
+                     "workspace": _l("Workspace"), "channel": _l("Channel"),
+                     "platform": _l("Platform"), "kind": _l("Kind"), "type": _l("Type"),
+                     "sender": _l("Sender"), "is_group": _l("Group chat"),
+                     "from_me": _l("Sent by us"), "from_bot": _l("From a bot"),
+                     "message_id": _l("Message id"), "status": _l("Status"),
+                     "error_code": _l("Error code"), "error_title": _l("Error title"),
+                     "state": _l("State"), "attempts": _l("Attempts"),
+                     "processed_at": _l("Processed")}
     formatters_columns = {"text": lambda t: (t or "")[:120], "payload": pretty_json}
 
     @action("reprocess", _l("Process again"), _l("Process the selected events again?"),
@@ -66,7 +79,8 @@ class InboundEventView(WorkspaceModelView):
             row.lease_until = None
         db.session.commit()
         queued = enqueue_events([row.id for row in rows])
-        flash(_("%(n)d event(s) queued again.", n=queued), "success")
+        flash(ngettext("%(num)d event queued again.", "%(num)d events queued again.", queued),
+              "success")
         self.update_redirect()
         return redirect(self.get_redirect())
 
@@ -77,7 +91,7 @@ class OutboundMessageView(WorkspaceModelView):
     datamodel = RelaydeskInterface(OutboundMessage)
     base_permissions = LOG_PERMISSIONS + ["can_retry"]
     method_permission_name = {"retry": "retry"}
-    relaydesk_roles = LOG_ROLES
+    relaydesk_roles = LOG_ROLES_WITH_ACTIONS
     base_order = ("id", "desc")
     list_columns = ["created_at", "channel", "purpose", "chat_id", "text", "state",
                     "delivery_status", "attempts", "error_code"]
@@ -88,7 +102,14 @@ class OutboundMessageView(WorkspaceModelView):
     search_columns = ["channel", "purpose", "chat_id", "text", "state", "delivery_status",
                       "error_code", "created_at"]
     label_columns = {"created_at": _l("Created"), "chat_id": _l("Chat"), "text": _l("Text"),
-                     "delivery_status": _l("Delivery"), "error_code": _l("Error")}
+                     "delivery_status": _l("Delivery"), "error_code": _l("Error"),
+                     "workspace": _l("Workspace"), "channel": _l("Channel"),
+                     "purpose": _l("Purpose"), "sent_at": _l("Sent"),
+                     "parts_total": _l("Parts"), "parts_sent": _l("Parts sent"),
+                     "state": _l("State"), "attempts": _l("Attempts"),
+                     "next_attempt_at": _l("Next attempt"),
+                     "delivery_status_at": _l("Delivery updated"),
+                     "last_error": _l("Last error"), "idempotency_key": _l("Idempotency key")}
     formatters_columns = {"text": lambda t: (t or "")[:120]}
 
     @action("retry", _l("Retry now"), _l("Send the selected failed messages again?"),
@@ -99,12 +120,15 @@ class OutboundMessageView(WorkspaceModelView):
         rows = [row for row in visible(items) if row.state in ("failed", "retrying")]
         for row in rows:
             row.state = "retrying"
-            row.next_attempt_at = None
+            # due now, and a real time: should queueing fail (Redis down) the maintenance
+            # sweep finds the row by it (it never matches a NULL next_attempt_at)
+            row.next_attempt_at = utcnow()
             row.attempts = 0
         db.session.commit()
         for row in rows:
             enqueue_send(row.id)
-        flash(_("%(n)d message(s) queued again.", n=len(rows)), "success")
+        flash(ngettext("%(num)d message queued again.", "%(num)d messages queued again.",
+                       len(rows)), "success")
         self.update_redirect()
         return redirect(self.get_redirect())
 
@@ -121,7 +145,11 @@ class ExternalCallView(WorkspaceModelView):
                     "duration_ms", "error", "request_body", "response_body"]
     search_columns = ["service", "operation", "status_code", "outcome", "at"]
     label_columns = {"at": _l("When"), "duration_ms": _l("Time (ms)"),
-                     "status_code": _l("HTTP status")}
+                     "status_code": _l("HTTP status"), "workspace": _l("Workspace"),
+                     "service": _l("Service"), "operation": _l("Operation"),
+                     "method": _l("Method"), "url": _l("URL"), "outcome": _l("Outcome"),
+                     "error": _l("Error"), "request_body": _l("Request"),
+                     "response_body": _l("Response")}
 
 
 def trace_table(steps) -> Markup:
@@ -148,7 +176,11 @@ class CommandOrderView(WorkspaceModelView):
     show_columns = list_columns + ["detail", "command_log"]
     search_columns = ["order_id", "action", "ok", "reason", "provider", "external_id",
                       "created_at"]
-    label_columns = {"order_id": _l("Order"), "reason": _l("Reason"), "ok": _l("Accepted")}
+    label_columns = {"order_id": _l("Order"), "reason": _l("Reason"), "ok": _l("Accepted"),
+                     "workspace": _l("Workspace"), "created_at": _l("Created"),
+                     "action": _l("Action"), "provider": _l("Provider"), "route": _l("Route"),
+                     "external_id": _l("External id"), "detail": _l("Details"),
+                     "command_log": _l("Command")}
 
 
 class CommandLogView(WorkspaceModelView):
@@ -170,5 +202,8 @@ class CommandLogView(WorkspaceModelView):
                      "linked_user": _l("Linked user"), "text": _l("Message"),
                      "actions": _l("Actions"), "outcome": _l("Outcome"),
                      "reply_text": _l("Reply"), "duration_ms": _l("Time (ms)"),
-                     "order_ids": _l("Orders"), "trace": _l("Trace")}
+                     "order_ids": _l("Orders"), "trace": _l("Trace"),
+                     "workspace": _l("Workspace"), "channel": _l("Channel"),
+                     "admin_identity": _l("Admin identity"), "language": _l("Language"),
+                     "state": _l("State"), "error": _l("Error")}
     formatters_columns = {"text": lambda t: (t or "")[:120], "trace": trace_table}

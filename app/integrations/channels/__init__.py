@@ -19,6 +19,9 @@ class SendResult:
     error_code: str | None = None
     error: str | None = None
     channel_status: str | None = None  # e.g. "needs_reauth" after Meta error 190
+    # the platform's own back-off: wait at least backoff_base ** attempt seconds (Meta 131056)
+    backoff_base: float | None = None
+    migrate_to_chat_id: str | None = None  # Telegram: the group is now this supergroup
 
 
 @dataclass
@@ -27,6 +30,7 @@ class ActionResult:
     summary: str
     details: dict = field(default_factory=dict)
     updates: dict = field(default_factory=dict)  # channel fields to store (e.g. new tokens)
+    warning: bool = False  # it works, but the summary says what to improve (shown as a warning)
 
 
 def split_text(text: str, limit: int) -> list[str]:

@@ -23,11 +23,12 @@ class GreenApiClient:
         ch = self.channel
         return f"{ch.api_url.rstrip('/')}/waInstance{ch.id_instance}/{method}/{ch.api_token}"
 
-    def _call(self, operation: str, method: str, body=None, timeout: float = 15.0):
+    def _call(self, operation: str, method: str, body=None, timeout: float = 15.0,
+              extra_secrets: tuple[str, ...] = ()):
         ch = self.channel
         return call("greenapi", operation, method, self._url(operation),
                     workspace_id=ch.workspace_id, channel_id=ch.id, json=body, timeout=timeout,
-                    secrets=(ch.api_token or "", ch.webhook_token or ""))
+                    secrets=(ch.api_token or "", ch.webhook_token or "", *extra_secrets))
 
     def rate_rules(self, chat_id: str) -> list[tuple[str, Rate]]:
         return [(f"green:{self.channel.id_instance}", INSTANCE_RATE)]
@@ -61,12 +62,14 @@ class GreenApiClient:
                                      "status_detail": None if ok else f"state {state}"})
 
     def configure_webhook(self) -> ActionResult:
+        # An existing token is kept: Green API applies new settings only "within minutes", and
+        # webhooks still signed with the old token would be refused meanwhile.
         token = self.channel.webhook_token or secrets.token_urlsafe(24)
         url = f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/webhooks/greenapi"
         settings = {"webhookUrl": url, "webhookUrlToken": token, "incomingWebhook": "yes",
                     "outgoingWebhook": "yes", "outgoingMessageWebhook": "yes",
                     "outgoingAPIMessageWebhook": "yes", "stateWebhook": "yes"}
-        result = self._call("setSettings", "POST", settings)
+        result = self._call("setSettings", "POST", settings, extra_secrets=(token,))
         if result.ok and isinstance(result.data, dict) and result.data.get("saveSettings"):
             return ActionResult(True, f"Webhook set to {url} (applies within minutes)",
                                 updates={"webhook_token": token})

@@ -1,6 +1,7 @@
 """Telegram Bot API client (EXTERNAL_APIS.md section 4)."""
 from __future__ import annotations
 
+import re
 import secrets
 
 from flask import current_app
@@ -24,12 +25,14 @@ class TelegramClient:
     def __init__(self, channel):
         self.channel = channel
 
-    def _call(self, method: str, body=None, timeout: float = 15.0):
+    def _call(self, method: str, body=None, timeout: float = 15.0,
+              extra_secrets: tuple[str, ...] = ()):
         ch = self.channel
         base = (ch.api_base or "https://api.telegram.org").rstrip("/")
         return call("telegram", method, "POST", f"{base}/bot{ch.bot_token}/{method}",
                     workspace_id=ch.workspace_id, channel_id=ch.id, json=body or {},
-                    timeout=timeout, secrets=(ch.bot_token or "", ch.secret_token or ""))
+                    timeout=timeout,
+                    secrets=(ch.bot_token or "", ch.secret_token or "", *extra_secrets))
 
     def rate_rules(self, chat_id: str) -> list[tuple[str, Rate]]:
         bot = self.channel.bot_id or self.channel.id
@@ -45,17 +48,21 @@ class TelegramClient:
             message = data.get("result") or {}
             return SendResult(ok=True, message_id=str(message.get("message_id", "")) or None)
         code = data.get("error_code") or result.status
-        retry_after = (data.get("parameters") or {}).get("retry_after")
+        garbled = not data and result.status is not None and 200 <= result.status < 300
         if result.status is None or code == 429 or (isinstance(code, int) and code >= 500) \
-                or (result.ok and not data):
+                or garbled:
+            problem = result.error or ("garbled answer" if garbled else code)
             return SendResult(ok=False, transient=True,
-                              retry_after=float(retry_after) if retry_after else None,
-                              error_code=str(code or result.error),
-                              error=f"Telegram {code or result.error}")
+                              retry_after=_retry_after(data, result),
+                              error_code=str(result.error or code), error=f"Telegram {problem}")
         description = str(data.get("description") or "")[:300]
+        parameters = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
+        migrated = str(parameters.get("migrate_to_chat_id", ""))
         return SendResult(ok=False, transient=False, error_code=str(code),
                           error=f"Telegram {code}: {description}",
-                          channel_status=PERMANENT_CHANNEL_ERRORS.get(code))
+                          channel_status=PERMANENT_CHANNEL_ERRORS.get(code),
+                          migrate_to_chat_id=migrated if re.fullmatch(r"-\d+", migrated)
+                          else None)
 
     def test_connection(self) -> ActionResult:
         me = self._call("getMe", timeout=10.0)
@@ -71,28 +78,47 @@ class TelegramClient:
                    "pending_update_count": hook.get("pending_update_count"),
                    "last_error_message": hook.get("last_error_message"),
                    "can_read_all_group_messages": bot.get("can_read_all_group_messages")}
-        problems = []
+        problems, warnings = [], []
         if not hook.get("url"):
             problems.append("no webhook set")
         if hook.get("last_error_message"):
             problems.append(f"last webhook error: {hook['last_error_message']}")
         if bot.get("can_read_all_group_messages") is False:
-            problems.append("privacy mode is on: in groups the bot only sees commands and "
+            # Not an error: private chats, commands and sends to provider groups all work.
+            warnings.append("privacy mode is on: in groups the bot only sees commands and "
                             "replies (BotFather /setprivacy → Disable, or make it an admin)")
-        summary = f"@{bot.get('username')}" + (": " + "; ".join(problems) if problems else " OK")
+        notes = problems + warnings
+        summary = f"@{bot.get('username')}" + (": " + "; ".join(notes) if notes else " OK")
         return ActionResult(not problems, summary, details,
-                            updates={"status": "ok" if not problems else "error",
-                                     "status_detail": "; ".join(problems)[:500] or None})
+                            updates={"status": "error" if problems else "ok",
+                                     "status_detail": "; ".join(notes)[:500] or None},
+                            warning=bool(warnings))
 
     def configure_webhook(self) -> ActionResult:
-        token = secrets.token_urlsafe(32)[:64]
+        token = secrets.token_urlsafe(32)[:64]  # A-Z a-z 0-9 _ - only, as Telegram requires
         bot_id = self.channel.bot_id
+        if not bot_id:
+            return ActionResult(False, "the bot token does not look like <bot id>:<secret>")
         url = f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/webhooks/telegram/{bot_id}"
         result = self._call("setWebhook", {"url": url, "secret_token": token,
                                            "allowed_updates": ALLOWED_UPDATES,
-                                           "drop_pending_updates": False})
+                                           "drop_pending_updates": False},
+                            extra_secrets=(token,))
         data = result.data if isinstance(result.data, dict) else {}
         if result.ok and data.get("ok"):
             return ActionResult(True, f"Webhook set to {url}", updates={"secret_token": token})
         problem = data.get("description") or result.status or result.error
         return ActionResult(False, f"setWebhook failed ({problem})")
+
+
+def _retry_after(data: dict, result) -> float | None:
+    """`parameters.retry_after` of a 429 (or a Retry-After header from a proxy in front)."""
+    value = (data.get("parameters") or {}).get("retry_after") \
+        if isinstance(data.get("parameters"), dict) else None
+    try:
+        seconds = float(value) if value is not None else None
+    except (TypeError, ValueError):
+        seconds = None
+    header = result.retry_after()
+    candidates = [s for s in (seconds, header) if s is not None]
+    return max(candidates) if candidates else None
