@@ -6,7 +6,6 @@ with empty workspace tables and no users, while FAB's permission and role tables
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 
 from tests.backends import recreate_database, select_backends
 from tests.factories import AuthActions, Factory
@@ -73,13 +72,11 @@ def _clean_database(request):
     with application.app_context():
         db.session.remove()
         tables = [t for t in reversed(Model.metadata.sorted_tables) if t.name not in KEEP_TABLES]
+        # DELETE, children first: on tables holding a handful of rows it is far cheaper than
+        # TRUNCATE, which makes PostgreSQL create new files for every table on every test.
         with db.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                names = ", ".join(f'"{t.name}"' for t in tables)
-                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            else:
-                for table in tables:
-                    conn.execute(table.delete())
+            for table in tables:
+                conn.execute(table.delete())
 
 
 @pytest.fixture
