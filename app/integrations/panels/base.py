@@ -114,3 +114,31 @@ class PanelAdapter(Protocol):
     def create_ticket(self, username: str, subject: str, message: str) -> str | None: ...
 
     def test_connection(self) -> ConnectionCheck: ...
+
+
+class NoTickets:
+    """For engines without a ticket API: every ticket call is `unsupported`, without a call."""
+
+    no_tickets_reason = "this panel API has no tickets"
+
+    def list_tickets(self, status: str = "pending", limit: int = 100) -> list[PanelTicket]:
+        raise PanelError("unsupported", self.no_tickets_reason)
+
+    def get_ticket(self, ticket_id: str) -> PanelTicket:
+        raise PanelError("unsupported", self.no_tickets_reason)
+
+    def reply_ticket(self, ticket_id: str, message: str) -> None:
+        raise PanelError("unsupported", self.no_tickets_reason)
+
+    def create_ticket(self, username: str, subject: str, message: str) -> str | None:
+        raise PanelError("unsupported", self.no_tickets_reason)
+
+
+class UserApiServices:
+    """For admin-API engines: the services list comes through the same panel's reseller API
+    when the workspace set a user API key (the admin APIs document none)."""
+
+    def services(self) -> list[PanelService]:
+        from app.integrations.panels.smmapi import services_via_user_api
+
+        return services_via_user_api(self.settings)

@@ -25,7 +25,7 @@ from app.integrations.panels import (PanelSettings, PanelTransport, as_int, as_i
                                      as_text, ci, clean_ids, describe, parse_panel_time,
                                      parse_v2_order, pick)
 from app.integrations.panels.base import (ConnectionCheck, OrdersResult, PanelError, PanelOrder,
-                                          PanelService, PanelTicket)
+                                          PanelTicket, UserApiServices)
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ TICKET_LIST_MAX = 1000  # the API's own `limit` ceiling
 AUTH_CODES = (401, 403)
 
 
-class PerfectPanelAdapter:
+class PerfectPanelAdapter(UserApiServices):
     engine = ENGINE
 
     def __init__(self, settings: PanelSettings) -> None:
@@ -143,16 +143,6 @@ class PerfectPanelAdapter:
         return as_text(ci(data).get("id")) if isinstance(data, dict) else as_text(data)
 
     # ---- not offered by this API -----------------------------------------------------------
-    def services(self) -> list[PanelService]:
-        """Through the panel's reseller API when a user API key is set (the admin API has no
-        services list).
-
-        :raise PanelError: unsupported without a user API key; else as the reseller API.
-        """
-        from app.integrations.panels.smmapi import services_via_user_api
-
-        return services_via_user_api(self.settings)
-
     def user_balance(self, username: str) -> str | None:
         raise PanelError("unsupported", "the Perfect Panel admin API v2 has no user balance")
 

@@ -18,14 +18,16 @@ from app.integrations.panels import (PanelSettings, PanelTransport, as_int, as_i
                                      as_name, as_text, ci, clean_ids, describe, parse_panel_time,
                                      pick)
 from app.integrations.panels.base import (ConnectionCheck, OrdersResult, PanelError, PanelOrder,
-                                          PanelService, PanelTicket)
+                                          NoTickets, UserApiServices)
 
 ENGINE = "rentalpanel_v1"
 API_PATH = "/adminapi/v1"
 CHUNK_SIZE = 100
 
 
-class RentalPanelAdapter:
+class RentalPanelAdapter(NoTickets, UserApiServices):
+    no_tickets_reason = "the Rental Panel admin API v1 has no tickets"
+
     engine = ENGINE
 
     def __init__(self, settings: PanelSettings) -> None:
@@ -69,30 +71,8 @@ class RentalPanelAdapter:
         return ConnectionCheck(True, "Rental Panel admin API v1 answered", ENGINE, API_PATH)
 
     # ---- not offered by this API -----------------------------------------------------------
-    def services(self) -> list[PanelService]:
-        """Through the panel's reseller API when a user API key is set (the admin API has no
-        services list).
-
-        :raise PanelError: unsupported without a user API key; else as the reseller API.
-        """
-        from app.integrations.panels.smmapi import services_via_user_api
-
-        return services_via_user_api(self.settings)
-
     def user_balance(self, username: str) -> str | None:
         raise PanelError("unsupported", "the Rental Panel admin API v1 has no user balance")
-
-    def list_tickets(self, status: str = "pending", limit: int = 100) -> list[PanelTicket]:
-        raise PanelError("unsupported", "the Rental Panel admin API v1 has no tickets")
-
-    def get_ticket(self, ticket_id: str) -> PanelTicket:
-        raise PanelError("unsupported", "the Rental Panel admin API v1 has no tickets")
-
-    def reply_ticket(self, ticket_id: str, message: str) -> None:
-        raise PanelError("unsupported", "the Rental Panel admin API v1 has no tickets")
-
-    def create_ticket(self, username: str, subject: str, message: str) -> str | None:
-        raise PanelError("unsupported", "the Rental Panel admin API v1 has no tickets")
 
     # ---- plumbing --------------------------------------------------------------------------
     def _action(self, action: str, **params: Any) -> dict:

@@ -16,7 +16,7 @@ from typing import Any
 from app.integrations.panels import (PanelSettings, PanelTransport, as_items, as_money, as_text,
                                      ci, describe, parse_service)
 from app.integrations.panels.base import (ConnectionCheck, OrdersResult, PanelError,
-                                          PanelService, PanelTicket)
+                                          PanelService, NoTickets)
 
 ENGINE = "smm_api_v2"
 API_PATH = "/api/v2"
@@ -32,7 +32,9 @@ def services_via_user_api(settings: PanelSettings) -> list[PanelService]:
     return SmmApiAdapter(user_settings).services()
 
 
-class SmmApiAdapter:
+class SmmApiAdapter(NoTickets):
+    no_tickets_reason = "the reseller API v2 has no tickets"
+
     engine = ENGINE
 
     def __init__(self, settings: PanelSettings) -> None:
@@ -75,18 +77,6 @@ class SmmApiAdapter:
 
     def user_balance(self, username: str) -> str | None:
         raise PanelError("unsupported", "the reseller API v2 only knows its own account")
-
-    def list_tickets(self, status: str = "pending", limit: int = 100) -> list[PanelTicket]:
-        raise PanelError("unsupported", "the reseller API v2 has no tickets")
-
-    def get_ticket(self, ticket_id: str) -> PanelTicket:
-        raise PanelError("unsupported", "the reseller API v2 has no tickets")
-
-    def reply_ticket(self, ticket_id: str, message: str) -> None:
-        raise PanelError("unsupported", "the reseller API v2 has no tickets")
-
-    def create_ticket(self, username: str, subject: str, message: str) -> str | None:
-        raise PanelError("unsupported", "the reseller API v2 has no tickets")
 
     # ---- plumbing --------------------------------------------------------------------------
     def _action(self, action: str, **params: Any) -> Any:
