@@ -52,8 +52,10 @@ def _link(run, username: str) -> str:
 
     book = run.book
     if not username or len(username) > 120:
+        run.step("link", error="no username")
         return book.text("help")
     if run.identity.linked_user is not None:
+        run.step("link", error="already linked", username=run.identity.linked_user.username)
         return render(book.text("link_already"), username=run.identity.linked_user.username)
     adapter = run._adapter()
     if adapter is None or "tickets" not in adapter.capabilities():
@@ -64,6 +66,7 @@ def _link(run, username: str) -> str:
     already = _recent_codes(run, run.event.received_at).filter(
         LinkCode.username == username).first()
     if already is not None:
+        run.step("link", username=username, ticket=already.ticket_id, repeated=True)
         return render(book.text("link_sent"), username=username)
     if _recent_codes(run, now - timedelta(hours=1)).count() >= MAX_LINKS_PER_HOUR:
         run.step("link", error="rate limited")
@@ -96,6 +99,16 @@ def _verify(run, code: str) -> str:
     book = run.book
     event = run.event
     now = utcnow()
+    given = code_hash(event.channel_id, event.chat_id, code) if code else ""
+    # A retry of this same message (the worker died after linking, before replying) finds the
+    # code it already used: same answer, not "invalid code".
+    used = (_recent_codes(run, now - CODE_TTL)
+            .filter(LinkCode.used_at.isnot(None), LinkCode.used_at >= event.received_at)
+            .order_by(LinkCode.id.desc()).all())
+    for candidate in used:
+        if given and hmac.compare_digest(candidate.code_hash, given):
+            run.step("verify", ok=True, username=candidate.username, repeated=True)
+            return render(book.text("link_verified"), username=candidate.username)
     failed_recently = sum(c.attempts for c in _recent_codes(run, now - timedelta(hours=1)))
     if failed_recently >= MAX_FAILED_VERIFIES_PER_HOUR:
         run.step("verify", error="rate limited")
@@ -104,7 +117,6 @@ def _verify(run, code: str) -> str:
                   .filter(LinkCode.used_at.is_(None), LinkCode.expires_at > now,
                           LinkCode.attempts < MAX_VERIFY_ATTEMPTS)
                   .order_by(LinkCode.id.desc()).all())
-    given = code_hash(event.channel_id, event.chat_id, code) if code else ""
     match = None
     for candidate in candidates:
         if given and hmac.compare_digest(candidate.code_hash, given):
@@ -129,6 +141,9 @@ def _verify(run, code: str) -> str:
         db.session.add(ChatIdentity(workspace_id=event.workspace_id, linked_user=user,
                                     channel_id=event.channel_id, chat_id=event.chat_id,
                                     verified_at=now))
+    else:  # linked meanwhile (by a manager): the chat proved this username, as the reply says
+        identity.linked_user = user
+        identity.verified_at = now
     db.session.commit()
     run.step("verify", ok=True, username=match.username)
     return render(book.text("link_verified"), username=match.username)

@@ -44,6 +44,9 @@ NEEDED_CAPABILITIES = {"orders", "ownership"}
 class Identity:
     linked_user: LinkedUser | None = None
     admin: AdminIdentity | None = None
+    # the admin identity is the chat itself (not a staff member writing in someone's group):
+    # only then may the reply carry technical details
+    admin_chat: bool = False
 
     @property
     def known(self) -> bool:
@@ -56,7 +59,12 @@ def _dialect_insert():
 
 
 def handle_command_message(event: InboundEvent) -> str:
-    return CommandRun(event).run()
+    run = CommandRun(event)
+    try:
+        return run.run()
+    except Exception as exc:
+        run.fail(exc)
+        raise  # process_event records the failure and schedules the retry
 
 
 class CommandRun:
@@ -74,6 +82,7 @@ class CommandRun:
         self.book: ReplyBook | None = None
         self.reply_parts: list[str] = []
         self.outcomes: list[Outcome] = []
+        self.technical: list[str] = []  # errors only an admin identity is shown
 
     # --- bookkeeping ----------------------------------------------------------------------
     def _command_log(self) -> CommandLog:
@@ -130,9 +139,25 @@ class CommandRun:
 
     def _finish(self, outcome: str) -> str:
         self.step("done", outcome=outcome)
-        self._save(state="done", outcome=outcome, finished_at=utcnow(),
+        self._save(state="done", outcome=outcome, finished_at=utcnow(), error=None,
                    duration_ms=round((time.perf_counter() - self.started) * 1000, 1))
         return outcome
+
+    def fail(self, exc: Exception) -> None:
+        """Keep the trace and the error of a run that raised (the event will be retried; after
+        its last attempt the command is `failed`)."""
+        from app.jobs.events import MAX_ATTEMPTS
+
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        try:
+            db.session.rollback()
+            self.step("error", error=error[:500], attempt=self.event.attempts)
+            final = (self.event.attempts or 0) >= MAX_ATTEMPTS
+            self._save(state="failed" if final else "processing", error=error)
+        except Exception:  # noqa: BLE001 - the database may be what failed; keep the original
+            db.session.rollback()
+            log.warning("could not record the failure of command %s", self.log.id,
+                        exc_info=True)
 
     def _render(self, key: str, **values) -> str:
         from app.domain.replies import render
@@ -163,9 +188,11 @@ class CommandRun:
     def _identify(self) -> None:
         event = self.event
         candidates = [c for c in dict.fromkeys([event.chat_id, event.sender]) if c]
-        admin = (db.session.query(AdminIdentity)
-                 .filter(AdminIdentity.channel_id == event.channel_id,
-                         AdminIdentity.chat_id.in_(candidates)).first())
+        admins = (db.session.query(AdminIdentity)
+                  .filter(AdminIdentity.channel_id == event.channel_id,
+                          AdminIdentity.chat_id.in_(candidates)).all())
+        admin = next((a for a in admins if a.chat_id == event.chat_id), None) or \
+            next(iter(admins), None)
         identity = None
         for chat in candidates:  # the chat itself (private or linked group), then the sender
             identity = (db.session.query(ChatIdentity)
@@ -173,7 +200,8 @@ class CommandRun:
             if identity:
                 break
         self.identity = Identity(linked_user=identity.linked_user if identity else None,
-                                 admin=admin)
+                                 admin=admin,
+                                 admin_chat=admin is not None and admin.chat_id == event.chat_id)
         language = (self.identity.linked_user.language if self.identity.linked_user
                     else self.workspace.language)
         self.book = ReplyBook(event.workspace_id, language)
@@ -201,7 +229,9 @@ class CommandRun:
         elif action in ("link", "verify"):
             from app.jobs.linking import handle_link_command
 
+            # linking writes its own steps (never the code someone typed)
             self.reply_parts.append(handle_link_command(self, command))
+            return
         self.step(action, argument=command.argument)
 
     def _balance(self) -> str:
@@ -215,6 +245,7 @@ class CommandRun:
             balance = adapter.user_balance(user.username)
         except PanelError as exc:
             self.step("balance_error", kind=exc.kind, detail=exc.detail[:300])
+            self.technical.append(f"balance: panel {exc.kind}: {exc.detail[:300]}")
             return self.book.text("panel_unavailable")
         if balance is None:
             return self.book.text("balance_unavailable")
@@ -242,12 +273,16 @@ class CommandRun:
             self.reply_parts.append(self.book.text("help"))
             return "no_ids"
         username = self.identity.linked_user.username if self.identity.linked_user else None
+        # The trace so far is durable before the slowest step, and no transaction stays open
+        # while the panel answers: a worker killed during the fetch leaves a visible attempt.
+        self._save()
         fetch_started = time.perf_counter()
         try:
             fetched = adapter.get_orders(ids, username=username)
         except PanelError as exc:
             self.step("panel_fetch", error=exc.kind, detail=exc.detail[:500],
                       fetch_ms=round((time.perf_counter() - fetch_started) * 1000, 1))
+            self.technical.append(f"panel {exc.kind}: {exc.detail[:300]}")
             self.reply_parts.append(self.book.text("panel_unavailable"))
             return "panel_unavailable"
         self.step("panel_fetch", engine=adapter.engine, calls=fetched.calls,
@@ -265,14 +300,21 @@ class CommandRun:
         now = utcnow()
         accepted: dict[int, list[tuple[PanelOrder, str]]] = defaultdict(list)
         routes = {}
+        # each (order, action) is decided once, even when the message repeats it
+        # ("2274209 refill … 2274209 refill force"); `force` counts if any repeat says it
+        wanted: dict[tuple[str, str], bool] = {}
         for command in commands:
             for order_id in command.order_ids:
-                outcome, route = self._decide(command, order_id, fetched.orders.get(order_id),
-                                              providers, rules, now)
-                self.outcomes.append(outcome)
-                if route is not None:
-                    routes[route.id] = route
-                    accepted[route.id].append((fetched.orders[order_id], command.action))
+                key = (order_id, command.action)
+                wanted[key] = wanted.get(key, False) or command.force
+        for (order_id, action), force in wanted.items():
+            command = Command(action, (order_id,), force)
+            outcome, route = self._decide(command, order_id, fetched.orders.get(order_id),
+                                          providers, rules, now)
+            self.outcomes.append(outcome)
+            if route is not None:
+                routes[route.id] = route
+                accepted[route.id].append((fetched.orders[order_id], action))
         self._dispatch(accepted, routes)
         ok = sum(1 for o in self.outcomes if o.reason == "ok")
         return "dispatched" if any(accepted.values()) else ("answered" if ok else "refused")
@@ -342,17 +384,20 @@ class CommandRun:
                          provider=provider)
             return Outcome(order_id, action, reason, {"provider": provider.name,
                                                       "external_id": order.external_id}), None
-        if not (is_admin and command.force):
+        if is_admin and command.force:
+            self.step("cooldown", order=order_id, action=action, forced=True)
+        else:
+            seconds = self.settings.cooldown_seconds(action)
             held, seconds_left = claim_cooldown(
-                self.event.workspace_id, order_id, action,
-                self.settings.cooldown_seconds(action), self.log.id, now)
+                self.event.workspace_id, order_id, action, seconds, self.log.id, now)
             if not held:
-                self.step("cooldown", order=order_id, action=action,
+                self.step("cooldown", order=order_id, action=action, claimed=False,
                           seconds_left=round(seconds_left))
                 detail = {"seconds_left": seconds_left}
                 self._record(order_id, action, "cooldown", detail, order=order,
                              provider=provider)
                 return Outcome(order_id, action, "cooldown", detail), None
+            self.step("cooldown", order=order_id, action=action, claimed=True, seconds=seconds)
         self.step("route", order=order_id, provider=provider.name, route=route.id,
                   chat=route.chat_id)
         self._record(order_id, action, "ok", {"provider": provider.name}, order=order,
@@ -398,8 +443,9 @@ class CommandRun:
         if self.outcomes:
             parts.append(compose(self.outcomes, self.book.text, self.book.status_name))
         text = "\n\n".join(p for p in parts if p)
-        if self.identity.admin is not None and self.outcomes:
-            text += "\n\n— " + "\n".join(technical_lines(self.outcomes))
+        technical = technical_lines(self.outcomes) + self.technical
+        if self.identity.admin_chat and technical and text.strip():
+            text += "\n\n— " + "\n".join(technical)
         if not text.strip() or not self.event.chat_id:
             self.step("reply", skipped="nothing to say")
             return
@@ -499,7 +545,15 @@ def claim_cooldown(workspace_id: int, order_id: str, action: str, seconds: int,
         where=(table.c.expires_at <= now) | (table.c.command_log_id == command_log_id),
     ).returning(table.c.id)
     won = db.session.execute(stmt).scalar() is not None
-    db.session.commit()
+    # Commit without expiring what the run has loaded: otherwise every claim makes the next
+    # order reload settings, providers, routes and the log (bench/pipeline.py: a 100-id
+    # message went from 949 SQL statements to 250).
+    session = db.session()
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
     if won:
         return True, 0.0
     current = db.session.execute(select(table.c.expires_at).where(

@@ -326,7 +326,22 @@ def test_pp_5xx_and_429_are_retried(factory, ws, pp):
     assert "5" in result.orders and result.calls == 3
 
 
-@pytest.mark.parametrize("kind", ["truncated", "html", "text", "empty"])
+def test_pp_malformed_json_is_retried(factory, ws, pp):
+    pp.add_order(5)
+    pp.garbage_next(1, "truncated")
+    result = pp_adapter(factory, ws, pp, api_path="/adminapi/v2").get_orders(["5"])
+    assert "5" in result.orders and result.calls == 2
+
+
+def test_pp_malformed_json_that_persists_is_unreachable(factory, ws, pp):
+    pp.add_order(5)
+    pp.garbage_next(3, "truncated")
+    with pytest.raises(PanelError) as caught:
+        pp_adapter(factory, ws, pp, api_path="/adminapi/v2").get_orders(["5"])
+    assert caught.value.kind == "unreachable" and "malformed JSON" in caught.value.detail
+
+
+@pytest.mark.parametrize("kind", ["html", "text", "empty"])
 def test_pp_garbage_is_bad_response(factory, ws, pp, kind):
     pp.add_order(5)
     pp.garbage_next(1, kind)
@@ -595,10 +610,15 @@ def test_smm_bad_key_is_auth(factory, ws, smm):
 
 
 def test_smm_garbage_is_bad_response(factory, ws, smm):
-    smm.garbage_next(1, "truncated")
+    smm.garbage_next(1, "text")
     with pytest.raises(PanelError) as caught:
         smm_adapter(factory, ws, smm).services()
     assert caught.value.kind == "bad_response"
+
+
+def test_smm_malformed_json_is_retried(factory, ws, smm):
+    smm.garbage_next(1, "truncated")
+    assert smm_adapter(factory, ws, smm).services()
 
 
 # ==== demo panel ================================================================================

@@ -121,7 +121,9 @@ def is_cloudflare(result: CallResult) -> bool:
 
 
 def transient_reason(result: CallResult) -> str | None:
-    """Why a call is worth repeating (network, timeout, 429, 5xx, Cloudflare), or None."""
+    """Why a call is worth repeating (network, timeout, 429, 5xx, Cloudflare, JSON cut off
+    in transit), or None. Other unusable answers (an HTML page, plain text) are not retried:
+    they mean a wrong URL or engine, and repeating would only slow detection down."""
     if result.error == "timeout":
         return "timeout"
     if result.status is None:
@@ -132,6 +134,9 @@ def transient_reason(result: CallResult) -> str | None:
         return "HTTP 429 (rate limited by the panel)"
     if result.status >= 500:
         return f"HTTP {result.status}"
+    if 200 <= result.status < 300 and result.data is None and \
+            (result.text or "").lstrip()[:1] in ("{", "["):
+        return "malformed JSON (cut off or corrupted answer)"
     return None
 
 
