@@ -31,7 +31,8 @@ from app.jobs.outbound import queue_message
 from app.jobs.replies import ReplyBook
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, CommandLog,
                         CommandOrder, CooldownClaim, CustomCommand, InboundEvent, LinkedUser,
-                        PanelConnection, Provider, ServiceRule, Workspace, WorkspaceSettings)
+                        PanelConnection, Provider, ProviderRoute, ServiceRule, Workspace,
+                        WorkspaceSettings)
 from app.models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,9 @@ class CommandRun:
         if self.trace:
             self.step("resumed", after=len(self.trace))
         text = self.event.text or ""
+        if self.event.is_group and self._is_provider_group():
+            self.step("ignored", reason="provider group")
+            return self._finish("ignored")
         result = self._parse(text)
         if not result.is_command:
             outcome = "ignored"
@@ -124,6 +128,9 @@ class CommandRun:
                 self._reply()
             return self._finish(outcome)
         self._identify()
+        if self.event.is_group and not self.identity.known:
+            self.step("ignored", reason="group not linked")  # no "not linked" spam in groups
+            return self._finish("ignored")
         if result.too_many_ids:
             self.reply_parts.append(self._render("too_many_ids",
                                                  max_ids=self.settings.max_ids_per_message))
@@ -136,6 +143,11 @@ class CommandRun:
             outcome = self._orders(order_commands)
         self._reply()
         return self._finish(outcome)
+
+    def _is_provider_group(self) -> bool:
+        """Providers' groups receive our commands; what is said there is never a command."""
+        return db.session.query(ProviderRoute.id).filter_by(
+            channel_id=self.event.channel_id, chat_id=self.event.chat_id).first() is not None
 
     def _finish(self, outcome: str) -> str:
         self.step("done", outcome=outcome)
@@ -193,12 +205,10 @@ class CommandRun:
                           AdminIdentity.chat_id.in_(candidates)).all())
         admin = next((a for a in admins if a.chat_id == event.chat_id), None) or \
             next(iter(admins), None)
-        identity = None
-        for chat in candidates:  # the chat itself (private or linked group), then the sender
-            identity = (db.session.query(ChatIdentity)
-                        .filter_by(channel_id=event.channel_id, chat_id=chat).first())
-            if identity:
-                break
+        # A linked user speaks through a private chat or a linked group (DESIGN): the chat
+        # itself must be linked. A customer's own link does not follow them into other groups.
+        identity = (db.session.query(ChatIdentity)
+                    .filter_by(channel_id=event.channel_id, chat_id=event.chat_id).first())
         self.identity = Identity(linked_user=identity.linked_user if identity else None,
                                  admin=admin,
                                  admin_chat=admin is not None and admin.chat_id == event.chat_id)

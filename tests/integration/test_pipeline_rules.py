@@ -18,7 +18,8 @@ from app.jobs.events import process_event
 from app.jobs.replies import ReplyBook
 from app.models import (CommandLog, CommandOrder, CooldownClaim, ExternalCall,
                         GlobalReplyTemplate, InboundEvent, OutboundMessage, WorkspaceSettings)
-from tests.integration.pipeline_support import (ADMIN_CHAT, GROUP_CHAT, PROVIDER_NAME,
+from tests.integration.pipeline_support import (ADMIN_CHAT, CUSTOMER_CHAT, GROUP_CHAT,
+                                                PROVIDER_NAME,
                                                 REFILL_30, STRANGER_CHAT,
                                                 build_desk, days_ago, dispatches, line,
                                                 post_green, reasons, reply_of, send, steps)
@@ -599,3 +600,25 @@ def test_a_run_that_raises_keeps_its_trace_and_is_finished_by_the_retry(client, 
     # the retry found the cooldown claim its first attempt took
     assert reasons(log) == {ORDER: "ok"}
 
+
+
+def test_a_customer_link_does_not_follow_them_into_unlinked_groups(client, desk, pp):
+    group = "120363099998888777@g.us"
+    (event_id,) = post_green(client, desk.channel, f"{ORDER} refill", chat=group,
+                             sender=CUSTOMER_CHAT)
+    process_event(event_id)
+    log = db.session.query(CommandLog).filter_by(inbound_event_id=event_id).one()
+    assert log.outcome == "ignored"
+    assert steps(log, "ignored")[0]["reason"] == "group not linked"
+    assert reply_of(log) is None and dispatches() == []
+    assert pp.count("GET", "*/orders*") == 0  # the panel is not even asked
+
+
+def test_messages_in_a_provider_group_are_never_commands(client, desk, pp):
+    (event_id,) = post_green(client, desk.channel, f"{ORDER} refill", chat=GROUP_CHAT,
+                             sender=CUSTOMER_CHAT)
+    process_event(event_id)
+    log = db.session.query(CommandLog).filter_by(inbound_event_id=event_id).one()
+    assert log.outcome == "ignored"
+    assert steps(log, "ignored")[0]["reason"] == "provider group"
+    assert reply_of(log) is None and dispatches() == []
