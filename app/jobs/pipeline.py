@@ -398,8 +398,7 @@ class CommandRun:
             self.step("cooldown", order=order_id, action=action, forced=True)
         else:
             seconds = self.settings.cooldown_seconds(action)
-            held, seconds_left = claim_cooldown(
-                self.event.workspace_id, order_id, action, seconds, self.log.id, now)
+            held, seconds_left = self._claim(order_id, action, seconds, now)
             if not held:
                 self.step("cooldown", order=order_id, action=action, claimed=False,
                           seconds_left=round(seconds_left))
@@ -414,6 +413,10 @@ class CommandRun:
                      provider=provider, route=route)
         return Outcome(order_id, action, "ok", {"provider": provider.name,
                                                 "external_id": order.external_id}), route
+
+    def _claim(self, order_id: str, action: str, seconds: int, now) -> tuple[bool, float]:
+        return claim_cooldown(self.event.workspace_id, order_id, action, seconds, self.log.id,
+                              now)
 
     def _record(self, order_id, action, reason, detail=None, *, order=None, provider=None,
                 route=None) -> None:
@@ -448,7 +451,7 @@ class CommandRun:
                       orders=[order.id for order, _ in items])
         db.session.commit()
 
-    def _reply(self) -> None:
+    def _reply_text(self) -> str:
         parts = list(self.reply_parts)
         if self.outcomes:
             parts.append(compose(self.outcomes, self.book.text, self.book.status_name))
@@ -456,6 +459,10 @@ class CommandRun:
         technical = technical_lines(self.outcomes) + self.technical
         if self.identity.admin_chat and technical and text.strip():
             text += "\n\n— " + "\n".join(technical)
+        return text
+
+    def _reply(self) -> None:
+        text = self._reply_text()
         if not text.strip() or not self.event.chat_id:
             self.step("reply", skipped="nothing to say")
             return

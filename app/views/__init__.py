@@ -11,6 +11,7 @@ from app.views.account import MyApiKeysView
 from app.views.admin import GlobalReplyTemplateView, MyWorkspaceView, PlanView, WorkspaceAdminView
 from app.views.base import admin_variant, api_for
 from app.views.channels import DetectedChatView
+from app.views.playground import PlaygroundView
 from app.views.logs import (CommandLogView, CommandOrderView, ExternalCallView,
                             InboundEventView, OutboundMessageView)
 from app.views.workspace import WORKSPACE_SCREENS, InvoiceView, MemberView, SubscriptionView
@@ -64,6 +65,8 @@ def register_views(appbuilder) -> None:
         add_screen(appbuilder, view, name, label, category, icon)
         appbuilder.add_api(api_for(view, resource))
 
+    add_screen(appbuilder, PlaygroundView, "Playground", _l("Playground"), "Support tools",
+               "fa-flask")
     add_screen(appbuilder, MyApiKeysView, "API keys", _l("API keys"), "Support tools", "fa-key")
     appbuilder.add_link("API documentation", label=_l("API documentation"),
                         href="/swagger/v1", icon="fa-book", category="Support tools",

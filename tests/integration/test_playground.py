@@ -1,0 +1,62 @@
+"""Support tools → Playground: the real pipeline on a message that is never stored or sent."""
+from app.demo import ensure_demo_workspace
+from app.extensions import db
+from app.models import (Channel, CommandLog, CommandOrder, CooldownClaim, InboundEvent,
+                        OutboundMessage, Workspace)
+from app.models.base import utcnow
+from tests.factories import password_for
+
+CUSTOMER = "79001234567@c.us"  # demo_customer's chat in the demo workspace
+
+
+def demo_manager(factory):
+    ensure_demo_workspace()
+    workspace = db.session.query(Workspace).filter_by(slug="demo").one()
+    user = factory.sm.find_user(username="demo-manager")
+    factory.sm.reset_password(user.id, password_for("demo-manager"))
+    channel = db.session.query(Channel).filter_by(workspace_id=workspace.id,
+                                                  kind="greenapi").one()
+    return workspace, channel
+
+
+def try_message(client, channel, chat, text):
+    return client.post("/playground/", data={"channel_id": channel.id, "chat_id": chat,
+                                             "text": text}).get_data(as_text=True)
+
+
+def test_preview_shows_reply_and_provider_message_and_stores_nothing(factory, auth, client):
+    workspace, channel = demo_manager(factory)
+    auth.login("demo-manager")
+    page = try_message(client, channel, CUSTOMER, "2274209 refill\n2274211 refill")
+    assert "Refill requested: 2274209" in page
+    assert "This service has no refill guarantee: 2274211" in page
+    assert "EXT-88231 refill" in page  # what the provider group would receive
+    assert "panel_fetch" in page and "cooldown" in page  # the trace
+    for model in (CommandLog, CommandOrder, CooldownClaim, InboundEvent, OutboundMessage):
+        assert db.session.query(model).count() == 0, model.__name__
+
+
+def test_preview_reads_cooldowns_without_claiming(factory, auth, client):
+    workspace, channel = demo_manager(factory)
+    db.session.add(CooldownClaim(workspace_id=workspace.id, order_id="2274209", action="refill",
+                                 claimed_at=utcnow(), expires_at=utcnow().replace(year=2099)))
+    db.session.commit()
+    auth.login("demo-manager")
+    page = try_message(client, channel, CUSTOMER, "2274209 refill")
+    assert "Already requested recently" in page
+    assert db.session.query(CooldownClaim).count() == 1
+
+
+def test_an_unlinked_chat_gets_the_not_linked_reply(factory, auth, client):
+    workspace, channel = demo_manager(factory)
+    auth.login("demo-manager")
+    page = try_message(client, channel, "79990000000@c.us", "2274209 refill")
+    assert "not linked to a panel account" in page
+
+
+def test_another_workspace_channel_cannot_be_used(factory, auth, client):
+    workspace, channel = demo_manager(factory)
+    other, manager = factory.populated_workspace("bravo")
+    auth.login(manager.username)
+    page = try_message(client, channel, CUSTOMER, "2274209 refill")
+    assert "Choose a channel." in page and "Refill requested" not in page
