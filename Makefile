@@ -41,12 +41,15 @@ worker: venv
 chromium:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
+# Two workers: each gets its own database and Redis db (tests/backends.py).
+TEST_WORKERS ?= 2
+
 test: venv compile-catalogues chromium
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 # The same suite on the embedded backends (SQLite + in-process Redis substitute).
 test-sqlite: venv compile-catalogues chromium
-	RELAYDESK_TEST_BACKENDS=embedded $(PY) -m pytest
+	RELAYDESK_TEST_BACKENDS=embedded $(PY) -m pytest -n $(TEST_WORKERS)
 
 lint: venv
 	$(VENV)/bin/ruff check app tests bench run.py

@@ -151,5 +151,5 @@ class TestConfig(Config):
         _env("TEST_DATABASE_URL", "sqlite:///:memory:")
     )
     REDIS_URL = _env("TEST_REDIS_URL", _env("REDIS_URL", "redis://127.0.0.1:6379/15"))
-    SECRET_KEY = "test-secret-key"
+    SECRET_KEY = "test-secret-key-for-the-relaydesk-suite-0123456789"
     ENCRYPTION_KEY = "6O2wzuQ0d8aMJ2hZq2b4gH3m0QwAqO5m1R2nS3kT4uE="

@@ -494,7 +494,7 @@ def test_panel_failures_answer_panel_unavailable_and_keep_the_detail(e2e, db):
     assert "timeout" in details["2274209"]["detail"]
     assert "502" in details["2274210"]["detail"]
     assert "Cloudflare" in details["2274211"]["detail"]
-    assert "HTTP 200" in details["2274212"]["detail"]
+    assert "malformed JSON" in details["2274212"]["detail"]
     calls = e2e.rows(ExternalCall)
     by_order = {o: [c for c in calls if c.url.split("?")[0].endswith(f"/orders/{o}")]
                 for o in faults}
