@@ -15,8 +15,9 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields
 from app.crypto import constant_time_equals
 from app.extensions import db
 from app.models import Channel
-from app.webhooks.intake import (MiB, BadPayload, NormalisedEvent, ack, enqueue_events,
-                                 from_epoch, persist_events, read_body, refuse)
+from app.webhooks.intake import (MiB, BadPayload, ChannelRef, NormalisedEvent, StaleChannel,
+                                 ack, channel_cache, enqueue_events,
+                                 from_epoch, parse_json, persist_events, read_body, refuse)
 
 greenapi_bp = Blueprint("webhooks_greenapi", __name__)
 
@@ -45,14 +46,17 @@ class GreenWebhookSchema(Schema):
     messageData = fields.Dict(load_default=None)  # noqa: N815
 
 
+_SCHEMA = GreenWebhookSchema()  # built once: load() keeps no state on the instance
+
+
 @greenapi_bp.post("/webhooks/greenapi")
 def receive():
     body = read_body(BODY_LIMIT)
     try:
-        payload = json.loads(body)
+        payload = parse_json(body)
         if not isinstance(payload, dict):
             raise BadPayload("not an object")
-        GreenWebhookSchema().load(payload)
+        _SCHEMA.load(payload)
         id_instance = _instance_id(payload["instanceData"]["idInstance"])
     except (ValueError, ValidationError, TypeError, KeyError):
         return refuse(400, "malformed notification")
@@ -60,21 +64,38 @@ def receive():
     given = _token_from_header(request.headers.get("Authorization"))
     if given is None:
         return refuse(401, "missing token")
-    channel = db.session.query(Channel).filter_by(kind="greenapi",
-                                                  id_instance=id_instance).one_or_none()
-    expected = channel.webhook_token if channel is not None else None
+    for fresh in (False, True):  # cache first; if it may be stale, the database
+        try:
+            return _accept(payload, id_instance, given, fresh)
+        except StaleChannel:
+            continue
+    return refuse(403, "forbidden")  # the channel was deleted while the request ran
+
+
+def _accept(payload: dict, id_instance: str, given: str, fresh: bool):
+    channel = channel_cache.lookup(("greenapi", id_instance), lambda: _load(id_instance),
+                                   fresh=fresh)
+    expected = channel.token if channel is not None else None
     if not constant_time_equals(given, expected or _DUMMY_TOKEN) or not expected:
+        if channel is not None and not fresh:
+            raise StaleChannel(channel.id)  # the token may have just changed: ask the database
         return refuse(403, "forbidden")
     if not channel.enabled:
         return ack(ignored="channel disabled")
 
     try:
         events = normalise(payload)
-    except BadPayload:
+    except (ValueError, TypeError, KeyError, AttributeError):  # BadPayload is a ValueError
         return refuse(400, "malformed notification")
     new_ids = persist_events(channel, "greenapi", events)
     enqueue_events(new_ids)
     return ack()
+
+
+def _load(id_instance: str) -> ChannelRef | None:
+    channel = db.session.query(Channel).filter_by(kind="greenapi",
+                                                  id_instance=id_instance).one_or_none()
+    return ChannelRef.of(channel) if channel is not None else None
 
 
 def _instance_id(value) -> str:
@@ -90,6 +111,8 @@ def _token_from_header(header: str | None) -> str | None:
     if not header:
         return None
     header = header.strip()
+    if header.lower() == "bearer":  # "Bearer " with nothing after it: no token at all
+        return None
     if header.lower().startswith("bearer "):
         header = header[7:].strip()
     return header or None
@@ -101,13 +124,17 @@ def message_text(message_data: dict | None) -> str | None:
         return None
     kind = message_data.get("typeMessage")
     if kind == "textMessage":
-        text = (message_data.get("textMessageData") or {}).get("textMessage")
+        text = _field(message_data, "textMessageData", "textMessage")
     elif kind in ("extendedTextMessage", "quotedMessage"):
-        text = (message_data.get("extendedTextMessageData") or {}).get("text")
+        text = _field(message_data, "extendedTextMessageData", "text")
     else:  # media with a caption, etc.
-        data = message_data.get("fileMessageData") or {}
-        text = data.get("caption") if isinstance(data, dict) else None
+        text = _field(message_data, "fileMessageData", "caption")
     return text if isinstance(text, str) else None
+
+
+def _field(data: dict, section: str, key: str):
+    inner = data.get(section)
+    return inner.get(key) if isinstance(inner, dict) else None
 
 
 def normalise(payload: dict) -> list[NormalisedEvent]:

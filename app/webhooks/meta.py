@@ -3,6 +3,8 @@
 GET answers the verification challenge when `hub.verify_token` equals META_VERIFY_TOKEN.
 POST requires `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app secret, raw body)>`; the secret is
 the platform's META_APP_SECRET or, for channels in manual mode, the channel's own app secret.
+A channel's own secret speaks for that channel only: events in the same body for channels it
+does not belong to are dropped (403 when the signature matches no candidate secret at all).
 One POST can carry many entries and changes: each message (dedupe `wamid`) and each status
 (dedupe `status id + status`) becomes its own event, on the channel its `phone_number_id` names.
 """
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 from collections import defaultdict
 
@@ -19,8 +20,9 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from app.extensions import db
 from app.models import Channel
-from app.webhooks.intake import (MiB, BadPayload, NormalisedEvent, ack, enqueue_events,
-                                 from_epoch, persist_events, read_body, refuse)
+from app.webhooks.intake import (MiB, BadPayload, ChannelRef, NormalisedEvent, StaleChannel,
+                                 ack, channel_cache, enqueue_events,
+                                 from_epoch, parse_json, persist_events, read_body, refuse)
 
 log = logging.getLogger(__name__)
 meta_bp = Blueprint("webhooks_meta", __name__)
@@ -53,6 +55,9 @@ class MetaNotificationSchema(Schema):
                         validate=validate.Length(max=1000))
 
 
+_SCHEMA = MetaNotificationSchema()  # built once: load() keeps no state on the instance
+
+
 @meta_bp.get("/webhooks/meta")
 def verify():
     expected = current_app.config.get("META_VERIFY_TOKEN") or ""
@@ -73,31 +78,52 @@ def receive():
     if not signature:
         return refuse(401, "missing signature")
     try:
-        payload = json.loads(body)
+        payload = parse_json(body)
         if not isinstance(payload, dict):
             raise BadPayload("not an object")
-        MetaNotificationSchema().load(payload)
+        _SCHEMA.load(payload)
     except (ValueError, ValidationError, TypeError):
         return refuse(400, "malformed notification")
 
-    channels = _channels_named_in(payload)
-    if not _signature_valid(body, signature, channels.values()):
+    new_ids: list[int] = []  # kept across attempts: rows already stored are not new again
+    for fresh in (False, True):  # cache first; if it may be stale, the database
+        try:
+            response = _accept(payload, body, signature, fresh, new_ids)
+            break
+        except StaleChannel:
+            continue
+    else:
+        response = refuse(403, "forbidden")  # a channel was deleted while the request ran
+    enqueue_events(new_ids)
+    return response
+
+
+def _accept(payload: dict, body: bytes, signature: str, fresh: bool, new_ids: list[int]):
+    channels = _channels_named_in(payload, fresh)
+    platform_signed, signed_by = _signature_check(body, signature, channels.values())
+    if not platform_signed and not signed_by:
+        if channels and not fresh:
+            raise StaleChannel(None)  # an app secret may have just changed: ask the database
         return refuse(403, "forbidden")
     try:
         per_channel = normalise(payload, channels)
-    except (BadPayload, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError):  # BadPayload is a ValueError
         return refuse(400, "malformed notification")
-    new_ids: list[int] = []
     for channel_id, events in per_channel.items():
         channel = channels[channel_id]
+        if not (platform_signed or channel_id in signed_by):
+            # Signed with another channel's own app secret: that secret speaks for its own
+            # channel only, never for a number of another workspace named in the same body.
+            log.warning("meta notification for channel %s not signed by its app secret: "
+                        "ignored", channel_id)
+            continue
         if channel.enabled:
             new_ids.extend(persist_events(channel, "meta", events))
-    enqueue_events(new_ids)
     return ack()
 
 
-def _channels_named_in(payload: dict) -> dict:
-    """Meta channels referenced by the payload, keyed by phone_number_id and by waba id."""
+def _channels_named_in(payload: dict, fresh: bool = False) -> dict[int, ChannelRef]:
+    """Meta channels the payload names (by phone_number_id or by WABA id), keyed by id."""
     numbers, wabas = set(), set()
     for entry in payload.get("entry") or []:
         if isinstance(entry.get("id"), (str, int)):
@@ -109,25 +135,34 @@ def _channels_named_in(payload: dict) -> dict:
                 numbers.add(str(metadata["phone_number_id"]))
     if not numbers and not wabas:
         return {}
-    query = db.session.query(Channel).filter(Channel.kind == "meta")
-    rows = query.filter(Channel.phone_number_id.in_(numbers) | Channel.waba_id.in_(wabas)).all()
-    return {row.id: row for row in rows}
+
+    def load() -> dict[int, ChannelRef]:
+        query = db.session.query(Channel).filter(Channel.kind == "meta")
+        rows = query.filter(Channel.phone_number_id.in_(numbers)
+                            | Channel.waba_id.in_(wabas)).all()
+        return {row.id: ChannelRef.of(row) for row in rows}
+
+    key = ("meta", frozenset(numbers), frozenset(wabas))
+    return channel_cache.lookup(key, load, fresh=fresh) or {}
 
 
-def _signature_valid(body: bytes, header: str, channels) -> bool:
+def _signature_check(body: bytes, header: str, channels) -> tuple[bool, set[int]]:
+    """(signed with META_APP_SECRET, ids of the channels whose own app secret signed it)."""
     if not header.startswith("sha256="):
-        return False
-    given = header[len("sha256="):].strip().lower()
-    secrets = [current_app.config.get("META_APP_SECRET") or ""]
-    secrets += [c.app_secret for c in channels if c.app_secret]
-    valid = False
-    for secret in secrets:
+        return False, set()
+    # Bytes, not str: compare_digest raises TypeError on non-ASCII text (a forged header).
+    given = header[len("sha256="):].strip().lower().encode("utf-8", "replace")
+
+    def matches(secret: str | None) -> bool:
         if not secret:
-            continue
-        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        # Check every candidate (no early exit) so timing does not tell which secret matched.
-        valid = hmac.compare_digest(digest, given) or valid
-    return valid
+            return False
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
+        return hmac.compare_digest(digest, given)
+
+    # Every candidate is checked (no early exit): timing does not tell which secret matched.
+    platform_signed = matches(current_app.config.get("META_APP_SECRET"))
+    signed_by = {c.id for c in channels if matches(c.app_secret)}
+    return platform_signed, signed_by
 
 
 def _text_of(message: dict) -> str | None:

@@ -6,15 +6,14 @@ Chat ids may exceed 32 bits and groups have negative ids: they are kept as strin
 """
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, request
 
 from app.crypto import constant_time_equals
 from app.extensions import db
 from app.models import Channel
-from app.webhooks.intake import (MiB, BadPayload, NormalisedEvent, ack, enqueue_events,
-                                 from_epoch, persist_events, read_body, refuse)
+from app.webhooks.intake import (MiB, BadPayload, ChannelRef, NormalisedEvent, StaleChannel,
+                                 ack, channel_cache, enqueue_events,
+                                 from_epoch, parse_json, persist_events, read_body, refuse)
 
 telegram_bp = Blueprint("webhooks_telegram", __name__)
 
@@ -29,17 +28,29 @@ def receive(bot_id: str):
     given = request.headers.get("X-Telegram-Bot-Api-Secret-Token")
     if not given:
         return refuse(401, "missing secret token")
+    body: list[bytes] = []  # read once, after authentication, kept for a second attempt
+    for fresh in (False, True):  # cache first; if it may be stale, the database
+        try:
+            return _accept(bot_id, given, fresh, body)
+        except StaleChannel:
+            continue
+    return refuse(403, "forbidden")  # the channel was deleted while the request ran
+
+
+def _accept(bot_id: str, given: str, fresh: bool, body: list[bytes]):
     channel = None
     if bot_id.isdigit() and len(bot_id) <= 32:
-        channel = db.session.query(Channel).filter_by(kind="telegram",
-                                                      bot_id=bot_id).one_or_none()
-    expected = channel.secret_token if channel is not None else None
+        channel = channel_cache.lookup(("telegram", bot_id), lambda: _load(bot_id), fresh=fresh)
+    expected = channel.token if channel is not None else None
     if not constant_time_equals(given, expected or _DUMMY_TOKEN) or not expected:
+        if channel is not None and not fresh:
+            raise StaleChannel(channel.id)  # the secret may have just changed: ask the database
         return refuse(403, "forbidden")
 
-    body = read_body(BODY_LIMIT)
+    if not body:
+        body.append(read_body(BODY_LIMIT))
     try:
-        update = json.loads(body)
+        update = parse_json(body[0])
         events = normalise(update)
     except (ValueError, TypeError, KeyError, AttributeError):
         return refuse(400, "malformed update")
@@ -48,6 +59,11 @@ def receive(bot_id: str):
     new_ids = persist_events(channel, "telegram", events)
     enqueue_events(new_ids)
     return ack()
+
+
+def _load(bot_id: str) -> ChannelRef | None:
+    channel = db.session.query(Channel).filter_by(kind="telegram", bot_id=bot_id).one_or_none()
+    return ChannelRef.of(channel) if channel is not None else None
 
 
 def _id(value) -> str | None:
