@@ -53,7 +53,8 @@ def init_command(demo: bool) -> None:
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Process what is queued, then exit.")
 @click.option("--no-scheduler", is_flag=True, help="Do not run the RQ scheduler in this worker.")
-@click.option("--queues", default="pipeline,default,low", show_default=True)
+@click.option("--queues", default="default,pipeline,low", show_default=True,
+              help="In priority order: sends (default) finish started commands first.")
 @with_appcontext
 def worker_command(burst: bool, no_scheduler: bool, queues: str) -> None:
     """Run an RQ worker (with the scheduler unless --no-scheduler)."""

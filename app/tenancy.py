@@ -187,40 +187,58 @@ def _session_for(obj):
     return session
 
 
-def foreign_references(obj):
-    """Yield (relationship name, related row) for every workspace-owned row `obj` points at.
+def _reference_relationships(model):
+    """The many-to-one relationships of `model` that point at workspace-owned rows."""
+    for rel in inspect(model).relationships:
+        if rel.direction.name == "MANYTOONE" and rel.key != "workspace" \
+                and is_workspace_owned(rel.mapper.class_):
+            yield rel
 
-    The related row is the one the next flush writes: a newly assigned relationship object,
-    otherwise the row the foreign key column names (an already loaded relationship object may
-    be stale when only the column was changed)."""
+
+def foreign_references(obj):
+    """Yield (relationship name, owner workspace id) for every workspace-owned row `obj` points
+    at, as the next flush would write it: a newly assigned relationship object, otherwise the
+    row the foreign key column names (an already loaded relationship object may be stale when
+    only the column was changed). An owner not already in memory is read with a one-column
+    query, not by loading (and decrypting) the whole row."""
     session = _session_for(obj)
-    for rel in inspect(type(obj)).relationships:
-        if rel.direction.name != "MANYTOONE" or rel.key == "workspace":
-            continue
-        target_model = rel.mapper.class_
-        if not is_workspace_owned(target_model):
-            continue
+    for rel in _reference_relationships(type(obj)):
         assigned, target = _pending_relationship_target(obj, rel.key)
-        if not assigned:
-            fk_col = next(iter(rel.local_columns))
-            fk_value = getattr(obj, fk_col.key, None)
-            target = None
-            if fk_value is not None:
-                loaded = obj.__dict__.get(rel.key)
-                if loaded is not None and inspect(loaded).identity == (fk_value,):
-                    target = loaded
-                elif session is not None:
-                    with session.no_autoflush:
-                        target = session.get(target_model, fk_value)
-        if target is not None:
-            yield rel.key, target
+        if assigned:
+            if target is not None:
+                yield rel.key, _owner_id(target)
+            continue
+        fk_col = next(iter(rel.local_columns))
+        fk_value = getattr(obj, fk_col.key, None)
+        if fk_value is None:
+            continue
+        loaded = obj.__dict__.get(rel.key)
+        if loaded is not None and inspect(loaded).identity == (fk_value,) \
+                and "workspace_id" in loaded.__dict__:
+            yield rel.key, loaded.workspace_id
+        elif session is not None:
+            target_model = rel.mapper.class_
+            pk = inspect(target_model).primary_key[0]
+            with session.no_autoflush:
+                owner = session.execute(
+                    select(target_model.workspace_id).where(pk == fk_value)).scalar()
+            yield rel.key, owner
+
+
+def _references_changed(obj) -> bool:
+    """Whether a loaded row's workspace or any of its references changed since load."""
+    state = inspect(obj)
+    keys = ["workspace", "workspace_id"]
+    for rel in _reference_relationships(type(obj)):
+        keys.append(rel.key)
+        keys.extend(col.key for col in rel.local_columns)
+    return any(state.attrs[key].history.has_changes() for key in keys if key in state.attrs)
 
 
 def check_references(obj, workspace_id: int | None = None) -> None:
     """Raise TenancyError if `obj` references a row of another workspace."""
     owner = workspace_id if workspace_id is not None else _owner_id(obj)
-    for key, target in foreign_references(obj):
-        target_owner = _owner_id(target)
+    for key, target_owner in foreign_references(obj):
         if owner is None or target_owner != owner:
             raise TenancyError(f"'{key}' does not exist in this workspace")
 
@@ -237,5 +255,8 @@ def install_write_guard(session_class) -> None:
             owner = _owner_id(obj)
             if scope.workspace_id is not None and owner != scope.workspace_id:
                 raise TenancyError("this row belongs to another workspace")
-            if obj not in session.deleted:
+            if obj in session.deleted:
+                continue
+            # A loaded row whose references did not change was checked when they were written.
+            if obj in session.new or _references_changed(obj):
                 check_references(obj)
