@@ -17,7 +17,7 @@ What it sets up, and removes again at the end (Ctrl-C and a global time limit in
   sends a dispatch and a reply; the panel connections allow 100 requests/s instead of the default
   5), so the figures are the pipeline's, not the politeness limits';
 * the app under gunicorn (-w 2 --threads 4 -k gthread) and 4 RQ workers (`flask --app run worker
-  --queues pipeline,default`, one of them with the scheduler).
+  --queues default,pipeline`, the product's order, one of them with the scheduler).
 
 Phases, in this order (queues drained between phases):
 0. warm-up (not measured): a few commands per workspace.
@@ -66,7 +66,7 @@ REDIS_MARKER = "relaydesk:bench:pipeline"
 PANEL_KEY = "bench-panel-key"
 GUNICORN_ARGS = ["-w", "2", "--threads", "4", "-k", "gthread"]
 WORKERS = 4
-QUEUES = "pipeline,default"
+QUEUES = "default,pipeline"  # the worker's own order: sends first, then new events
 BULK_IDS = 100
 BULK_PANEL_LATENCY = 0.020
 
