@@ -48,7 +48,11 @@ def claim(event_id: int) -> InboundEvent | None:
     claimed = db.session.execute(
         update(InboundEvent)
         .where(InboundEvent.id == event_id)
-        .where(or_(InboundEvent.state.in_(("pending", "queued")),
+        .where(or_(InboundEvent.state == "queued",
+                   # a pending row waiting out its retry delay is not taken early by a
+                   # duplicate job; the sweep queues it when the delay has passed
+                   (InboundEvent.state == "pending")
+                   & (InboundEvent.lease_until.is_(None) | (InboundEvent.lease_until <= now)),
                    (InboundEvent.state == "processing") & (InboundEvent.lease_until < now)))
         .values(state="processing", lease_until=now + LEASE,
                 attempts=InboundEvent.attempts + 1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 
 from app.extensions import db
 from app.models import InboundEvent, OutboundMessage
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 15
 PENDING_GRACE = timedelta(seconds=30)
+QUEUED_LEASE = timedelta(minutes=5)  # a re-enqueued event is swept again only after this
 BATCH = 1000
 
 
@@ -49,8 +50,18 @@ def stale_event_ids(limit: int = BATCH) -> list[int]:
 
 
 def requeue_stale_events() -> int:
+    """Re-enqueue stale events and mark them `queued` with a lease, so the next sweeps leave
+    them alone while their job waits in a backlogged queue (and pick them up again if the job
+    is lost: the lease expires)."""
     ids = stale_event_ids()
     queued = enqueue_events(ids)
+    if ids and queued:
+        db.session.execute(
+            update(InboundEvent).where(InboundEvent.id.in_(ids))
+            .where(InboundEvent.state.in_(("pending", "queued")))
+            .values(state="queued", lease_until=utcnow() + QUEUED_LEASE)
+            .execution_options(synchronize_session=False))
+        db.session.commit()
     if ids:
         log.info("maintenance re-enqueued %d of %d stale event(s)", queued, len(ids))
     return queued
@@ -64,7 +75,8 @@ def stale_outbound_ids(limit: int = BATCH) -> list[int]:
             and_(OutboundMessage.state == "pending",
                  OutboundMessage.created_at < now - PENDING_GRACE),
             and_(OutboundMessage.state == "retrying",
-                 OutboundMessage.next_attempt_at < now - PENDING_GRACE),
+                 or_(OutboundMessage.next_attempt_at.is_(None),
+                     OutboundMessage.next_attempt_at < now - PENDING_GRACE)),
             and_(OutboundMessage.state == "sending", OutboundMessage.lease_until < now),
         ))
         .order_by(OutboundMessage.id)
