@@ -1,7 +1,6 @@
 """Command-line interface: `flask --app run <command>` (DESIGN "Contracts")."""
 from __future__ import annotations
 
-import secrets
 
 import click
 from flask import Flask, current_app
@@ -88,7 +87,3 @@ def rotate_command(new_key: str | None) -> None:
     db.session.commit()
     click.echo(f"Re-encrypted {count} secret values.")
     click.secho(f"Deploy ENCRYPTION_KEY={keys}", fg="yellow")
-
-
-def generate_password() -> str:
-    return secrets.token_urlsafe(12)

@@ -19,8 +19,3 @@ csrf = CSRFProtect()
 def redis_connection():
     """The Redis client of the current app (made once per app in create_app)."""
     return current_app.extensions["relaydesk_redis"]
-
-
-def get_queue(name: str = "default"):
-    """An RQ queue bound to the current app's Redis."""
-    return current_app.extensions["relaydesk_queues"][name]

@@ -78,10 +78,6 @@ def current_scope() -> Scope:
     return scope
 
 
-def current_workspace_id() -> int | None:
-    return current_scope().workspace_id
-
-
 @contextmanager
 def workspace_scope(workspace_id: int | None) -> Iterator[Scope]:
     """Run code (a job, a webhook, a CLI command) as one workspace, or as all when None."""

@@ -300,10 +300,6 @@ def admin_variant(view_cls: type) -> type:
     return type(f"Admin{view_cls.__name__}", (view_cls,), attrs)
 
 
-def is_workspace_view(view) -> bool:
-    return isinstance(view, (WorkspaceModelView, WorkspaceRestApi))
-
-
 
 VIEW_TO_API_PERMISSIONS = {
     "can_list": ("can_get", "can_info"),
