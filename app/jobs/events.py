@@ -104,6 +104,8 @@ def _record_failure(event_id: int, exc: Exception) -> None:
 def handle_message(event: InboundEvent) -> str:
     if event.from_me or event.from_bot:
         return "ignored"  # our own sends, the phone's, and other bots never count as commands
+    if not (event.text or "").strip():
+        return "ignored"  # media without a caption, Telegram service messages: no command
     from app.jobs.pipeline import handle_command_message
 
     return handle_command_message(event)

@@ -54,3 +54,14 @@ def test_a_retrying_message_without_a_due_time_is_swept(factory, db, redis_conn)
     db.session.add(message)
     db.session.commit()
     assert maintenance.stale_outbound_ids() == [message.id]
+
+
+def test_a_message_without_text_is_ignored_without_a_command_log(factory, db):
+    from app.jobs.events import process_event
+    from app.models import CommandLog
+
+    row = event(factory, db, text=None, chat_id="79001234567@c.us",
+                received_at=utcnow())
+    assert process_event(row.id) == "ignored"
+    db.session.refresh(row)
+    assert row.state == "ignored" and db.session.query(CommandLog).count() == 0
