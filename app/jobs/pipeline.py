@@ -16,6 +16,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -261,12 +262,17 @@ class CommandRun:
             return self.book.text("balance_unavailable")
         return self._render("balance", balance=balance)
 
-    def _adapter(self):
+    @cached_property
+    def _panel(self):
+        """The workspace's panel adapter (one lookup per message), or None without a panel."""
         from app.integrations.panels.registry import adapter_for
 
         connection = (db.session.query(PanelConnection)
                       .filter_by(workspace_id=self.event.workspace_id).one_or_none())
         return adapter_for(connection) if connection is not None else None
+
+    def _adapter(self):
+        return self._panel
 
     # --- order commands -------------------------------------------------------------------
     def _orders(self, commands: list[Command]) -> str:

@@ -16,7 +16,7 @@ from app.crypto import constant_time_equals
 from app.extensions import db
 from app.models import Channel
 from app.webhooks.intake import (MiB, BadPayload, ChannelRef, NormalisedEvent, StaleChannel,
-                                 ack, channel_cache, enqueue_events,
+                                 ack, cached_then_fresh, channel_cache, enqueue_events,
                                  from_epoch, parse_json, persist_events, read_body, refuse)
 
 greenapi_bp = Blueprint("webhooks_greenapi", __name__)
@@ -64,12 +64,8 @@ def receive():
     given = _token_from_header(request.headers.get("Authorization"))
     if given is None:
         return refuse(401, "missing token")
-    for fresh in (False, True):  # cache first; if it may be stale, the database
-        try:
-            return _accept(payload, id_instance, given, fresh)
-        except StaleChannel:
-            continue
-    return refuse(403, "forbidden")  # the channel was deleted while the request ran
+    response = cached_then_fresh(lambda fresh: _accept(payload, id_instance, given, fresh))
+    return response or refuse(403, "forbidden")  # the channel was deleted meanwhile
 
 
 def _accept(payload: dict, id_instance: str, given: str, fresh: bool):

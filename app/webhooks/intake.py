@@ -81,6 +81,17 @@ class StaleChannel(Exception):
     foreign key, or a credential did not match): the webhook looks the channel up again."""
 
 
+def cached_then_fresh(accept):
+    """`accept(fresh=False)` with the cached channel; on StaleChannel once more from the
+    database. Returns its response, or None when the channel is gone (answer 403)."""
+    for fresh in (False, True):
+        try:
+            return accept(fresh)
+        except StaleChannel:
+            continue
+    return None
+
+
 # --- channels, as a webhook sees them ---------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 from app.extensions import db
 from app.models import Channel
 from app.webhooks.intake import (MiB, BadPayload, ChannelRef, NormalisedEvent, StaleChannel,
-                                 ack, channel_cache, enqueue_events,
+                                 ack, cached_then_fresh, channel_cache, enqueue_events,
                                  from_epoch, parse_json, persist_events, read_body, refuse)
 
 log = logging.getLogger(__name__)
@@ -86,16 +86,10 @@ def receive():
         return refuse(400, "malformed notification")
 
     new_ids: list[int] = []  # kept across attempts: rows already stored are not new again
-    for fresh in (False, True):  # cache first; if it may be stale, the database
-        try:
-            response = _accept(payload, body, signature, fresh, new_ids)
-            break
-        except StaleChannel:
-            continue
-    else:
-        response = refuse(403, "forbidden")  # a channel was deleted while the request ran
+    response = cached_then_fresh(
+        lambda fresh: _accept(payload, body, signature, fresh, new_ids))
     enqueue_events(new_ids)
-    return response
+    return response or refuse(403, "forbidden")  # a channel was deleted meanwhile
 
 
 def _accept(payload: dict, body: bytes, signature: str, fresh: bool, new_ids: list[int]):

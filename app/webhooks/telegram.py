@@ -12,7 +12,7 @@ from app.crypto import constant_time_equals
 from app.extensions import db
 from app.models import Channel
 from app.webhooks.intake import (MiB, BadPayload, ChannelRef, NormalisedEvent, StaleChannel,
-                                 ack, channel_cache, enqueue_events,
+                                 ack, cached_then_fresh, channel_cache, enqueue_events,
                                  from_epoch, parse_json, persist_events, read_body, refuse)
 
 telegram_bp = Blueprint("webhooks_telegram", __name__)
@@ -29,12 +29,8 @@ def receive(bot_id: str):
     if not given:
         return refuse(401, "missing secret token")
     body: list[bytes] = []  # read once, after authentication, kept for a second attempt
-    for fresh in (False, True):  # cache first; if it may be stale, the database
-        try:
-            return _accept(bot_id, given, fresh, body)
-        except StaleChannel:
-            continue
-    return refuse(403, "forbidden")  # the channel was deleted while the request ran
+    response = cached_then_fresh(lambda fresh: _accept(bot_id, given, fresh, body))
+    return response or refuse(403, "forbidden")  # the channel was deleted meanwhile
 
 
 def _accept(bot_id: str, given: str, fresh: bool, body: list[bytes]):

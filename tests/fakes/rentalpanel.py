@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from tests.fakes.server import FakeServer, RecordedRequest, Reply, fake_fixture
+from tests.fakes.server import FakeServer, RecordedRequest, Reply, SeedsOrders, fake_fixture
 
 API_PATH = "/adminapi/v1"
 ORDER_STATUSES = ("pending", "in progress", "processing", "completed", "partial", "canceled")
@@ -33,7 +33,7 @@ def _stamp(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
-class FakeRentalPanel(FakeServer):
+class FakeRentalPanel(SeedsOrders, FakeServer):
     name = "rentalpanel"
 
     def __init__(self, api_key: str = "rp-admin-key", *, clock: dt.datetime | None = None,
@@ -70,12 +70,6 @@ class FakeRentalPanel(FakeServer):
         with self.lock:
             self.orders[order["id"]] = order
         return order
-
-    def seed_orders(self, count: int, start_id: int = 2274209, **fields: Any) -> list[int]:
-        ids = list(range(start_id, start_id + count))
-        for order_id in ids:
-            self.add_order(order_id, **fields)
-        return ids
 
     def error_next(self, error: str = "Internal error", status_word: str = "error", *,
                    n: int = 1, **match: Any) -> None:

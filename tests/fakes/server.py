@@ -214,6 +214,16 @@ class _QuietHandler(WSGIRequestHandler):
         self.send_header("Date", self.date_time_string())
 
 
+class SeedsOrders:
+    """For panel fakes with an `add_order(id, **fields)`: many orders with consecutive ids."""
+
+    def seed_orders(self, count: int, start_id: int = 2274209, **fields: Any) -> list[int]:
+        ids = list(range(start_id, start_id + count))
+        for order_id in ids:
+            self.add_order(order_id, **fields)
+        return ids
+
+
 class FakeServer:
     """Base class. Subclasses set `name` and fill `self.routes` with (methods, regex, handler).
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from tests.fakes.server import FakeServer, RecordedRequest, Reply, fake_fixture
+from tests.fakes.server import FakeServer, RecordedRequest, Reply, SeedsOrders, fake_fixture
 
 API_PATH = "/api/v2"
 MAX_IDS = 100
@@ -51,7 +51,7 @@ def capitalize(value: Any) -> Any:
     return value
 
 
-class FakeSmmApi(FakeServer):
+class FakeSmmApi(SeedsOrders, FakeServer):
     name = "smmapi"
 
     def __init__(self, api_key: str = "user-api-key", *, capitalize_keys: bool = False,
@@ -87,12 +87,6 @@ class FakeSmmApi(FakeServer):
         with self.lock:
             self.orders[order["id"]] = order
         return order
-
-    def seed_orders(self, count: int, start_id: int = 2274209, **fields: Any) -> list[int]:
-        ids = list(range(start_id, start_id + count))
-        for order_id in ids:
-            self.add_order(order_id, **fields)
-        return ids
 
     def set_refill_status(self, refill_id: int, status: str) -> None:
         with self.lock:
