@@ -76,7 +76,13 @@ def _schema_ready() -> bool:
 def _install_guard_once() -> None:
     global _guard_installed
     if not _guard_installed:
+        from app.jobs.workspace_config import install_version_hook
+
+        from app.integrations.calls import install_call_log_hooks
+
         install_write_guard(db.session)
+        install_version_hook(db.session)
+        install_call_log_hooks(db.session)
         event.listen(Engine, "connect", _sqlite_pragmas)
         _guard_installed = True
 

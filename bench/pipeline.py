@@ -132,6 +132,49 @@ def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
     return predicate()
 
 
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a live process has used; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (RQ's scheduler child, gunicorn's workers)."""
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    stack.extend(int(p) for p in children.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL server process on this machine (backends, WAL writer, checkpointer)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as comm:
+                if comm.read().strip().startswith("postgres"):
+                    pids.append(int(entry))
+        except OSError:
+            continue
+    return pids
+
+
 def tail(path: Path, lines: int = 30) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -373,6 +416,18 @@ class Stack:
         handle.close()
         self.processes.append((name, process, log))
         return process
+
+    def cpu_snapshot(self) -> dict[str, float]:
+        """CPU seconds used so far, by part: the app's processes, PostgreSQL, Redis, and this
+        process (load generator + fakes). Differences between two snapshots cost a phase."""
+        parts = {"gunicorn": 0.0, "workers": 0.0, "redis": 0.0}
+        for name, process, _log in self.processes:
+            key = "workers" if name.startswith("worker") else name
+            if key in parts:
+                parts[key] += sum(process_cpu(p) for p in process_tree(process.pid))
+        parts["postgres"] = sum(process_cpu(p) for p in postgres_pids())
+        parts["bench (sender + fakes)"] = process_cpu(os.getpid())
+        return parts
 
     def app_env(self) -> dict[str, str]:
         from cryptography.fernet import Fernet
@@ -757,9 +812,11 @@ def run(args, plan: Plan, stack: Stack, results: Results) -> None:
     redis_noop = queues.commands_processed()
     say(f"phase 3: {plan.flood} commands as fast as possible …")
     flood = [orders.single() for _ in range(plan.flood)]
+    cpu_before = stack.cpu_snapshot()
     sender.flood(flood, plan.flood_senders)
     ingest_span = max(c.acked_at for c in flood) - min(c.sent_at for c in flood)
     settle(flood, "phase 3")
+    cpu_after = stack.cpu_snapshot()
     redis_flood = queues.commands_processed()
     arrived = green.arrived([e for c in flood for e in c.external_ids])
     first_sent = min(c.sent_at for c in flood)
@@ -780,6 +837,12 @@ def run(args, plan: Plan, stack: Stack, results: Results) -> None:
         f"{plan.flood / ingest_span:.0f}/s ({plan.flood_senders} senders); every command is "
         f"3 RQ jobs (event, dispatch, reply), so the ratio stays below 0.33 even if the job "
         f"bodies cost nothing")
+    cpu = {k: 1000 * (cpu_after[k] - cpu_before[k]) / plan.flood for k in cpu_after}
+    results.notes.append(
+        "phase 3 CPU per command (ms, includes the settle wait's polling): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+        + f"; total {sum(cpu.values()):.2f} (2 cores at full use allow "
+        f"{2000 / (TARGETS['ratio'] * noop):.2f} ms for the ratio target)")
     if redis_before is not None:
         results.notes.append(
             f"Redis commands (private server, everything included): "

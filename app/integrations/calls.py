@@ -1,16 +1,28 @@
 """Every HTTP call to an outside service goes through `call()`.
 
 It times the call, never raises for network trouble (the result says what happened), classifies
-the outcome (ok / transient / permanent), and writes an `ExternalCall` log row in its own
-transaction (so the log survives the caller's rollback) with every secret redacted from the URL
-and both bodies.
+the outcome (ok / transient / permanent), and writes an `ExternalCall` log row with every secret
+redacted from the URL and both bodies.
+
+The row is written in its own transaction (so the log survives the caller's rollback), except
+inside `buffered_call_log()` (the event job): there rows wait in memory and go into the job's
+own next commit (`flush_call_log()` — no extra transaction per call), and whatever is still
+waiting when the block ends, however it ends, is written in its own transaction. A worker killed
+with kill -9 loses the rows of its unfinished step only.
+
+HTTP goes through one `requests.Session` per thread with `trust_env` off: proxies from the
+environment (HTTPS_PROXY, NO_PROXY) are read once per session instead of on every request.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json as jsonlib
 import logging
+import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +45,73 @@ def _session() -> requests.Session:
     if session is None:
         session = requests.Session()
         session.headers["User-Agent"] = "Relaydesk/1.0"
+        # requests re-reads the proxy environment on every call when trust_env is on (a scan
+        # of os.environ per request); read it once here instead.
+        session.trust_env = False
+        session.proxies.update(requests.utils.getproxies())
+        _local.no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY")
         _local.session = session
     return session
+
+
+def _proxies_for(session: requests.Session, url: str) -> dict | None:
+    if not session.proxies:
+        return None
+    if requests.utils.should_bypass_proxies(url, no_proxy=getattr(_local, "no_proxy", None)):
+        return {"http": None, "https": None}
+    return None
+
+
+class _CallLogBuffer:
+    def __init__(self) -> None:
+        self.waiting: list[dict] = []
+        self.in_transaction: list[dict] = []
+
+
+_buffer: contextvars.ContextVar[_CallLogBuffer | None] = contextvars.ContextVar(
+    "relaydesk_call_log", default=None)
+
+
+@contextlib.contextmanager
+def buffered_call_log() -> Iterator[None]:
+    buffer = _CallLogBuffer()
+    token = _buffer.set(buffer)
+    try:
+        yield
+    finally:
+        _buffer.reset(token)
+        rows = buffer.in_transaction + buffer.waiting
+        if buffer.in_transaction:  # flushed but neither committed nor rolled back: gone with
+            db.session.rollback()  # the transaction, written below on their own
+        if rows:
+            _write(rows)
+
+
+def flush_call_log() -> None:
+    """Add the waiting log rows to the current transaction, just before the caller commits it.
+    If that transaction rolls back, the rows wait again (see `install_call_log_hooks`)."""
+    buffer = _buffer.get()
+    if buffer is not None and buffer.waiting:
+        rows, buffer.waiting = buffer.waiting, []
+        buffer.in_transaction.extend(rows)
+        db.session.execute(insert(ExternalCall.__table__), rows)
+
+
+def install_call_log_hooks(session_class) -> None:
+    from sqlalchemy import event
+
+    @event.listens_for(session_class, "after_commit")
+    def _committed(session):  # noqa: ARG001 - SQLAlchemy signature
+        buffer = _buffer.get()
+        if buffer is not None:
+            buffer.in_transaction = []
+
+    @event.listens_for(session_class, "after_rollback")
+    def _rolled_back(session):  # noqa: ARG001
+        buffer = _buffer.get()
+        if buffer is not None and buffer.in_transaction:
+            buffer.waiting = buffer.in_transaction + buffer.waiting
+            buffer.in_transaction = []
 
 
 @dataclass
@@ -86,8 +163,10 @@ def call(service: str, operation: str, method: str, url: str, *, workspace_id: i
     started = time.perf_counter()
     result = CallResult(status=None)
     try:
-        response = _session().request(method, url, json=json, data=data, params=params,
-                                      headers=headers, timeout=timeout)
+        session = _session()
+        response = session.request(method, url, json=json, data=data, params=params,
+                                   headers=headers, timeout=timeout,
+                                   proxies=_proxies_for(session, url))
         result.status = response.status_code
         result.headers = dict(response.headers)
         result.text = response.text
@@ -127,8 +206,16 @@ def _log(service, operation, method, url, params, body, result, workspace_id, ch
         "response_body": (redact(result.text, secrets) or "")[:BODY_LOG_LIMIT] or None,
         "error": result.error,
     }
+    buffered = _buffer.get()
+    if buffered is not None:
+        buffered.waiting.append(row)
+    else:
+        _write([row])
+
+
+def _write(rows: list[dict]) -> None:
     try:
         with db.engine.begin() as connection:
-            connection.execute(insert(ExternalCall.__table__).values(row))
+            connection.execute(insert(ExternalCall.__table__), rows)
     except Exception:  # noqa: BLE001 - losing a log row must not break the call itself
-        log.warning("could not record external call %s %s", service, operation, exc_info=True)
+        log.warning("could not record %d external call(s)", len(rows), exc_info=True)

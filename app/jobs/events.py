@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, or_, select, update
 
 from app.extensions import db
+from app.integrations.calls import buffered_call_log, flush_call_log
 from app.models import (AdminIdentity, Channel, ChatIdentity, DetectedChat, InboundEvent,
-                        OutboundMessage, ProviderRoute)
+                        OutboundMessage, ProviderRoute, Workspace)
 from app.models.base import utcnow
+from app.jobs.outbound import deferred_sends, enqueue_deferred, send_deferred
 from app.models.outbound import DELIVERY_RANK
 from app.tenancy import workspace_scope
 
@@ -42,45 +44,102 @@ GREEN_STATES = {
 }
 
 
-def claim(event_id: int) -> InboundEvent | None:
+class EventRow:
+    """An inbound event as the claim returned it (no ORM object, no second query). Handlers
+    that change the event row itself load their own ORM copy (`orm()`)."""
+
+    __slots__ = ("id", "workspace_id", "channel_id", "kind", "type", "chat_id", "sender",
+                 "sender_name", "is_group", "from_me", "from_bot", "text", "message_id",
+                 "status", "error_code", "error_title", "occurred_at", "received_at",
+                 "payload", "state", "attempts", "lease_until", "config_version")
+
+    def __init__(self, row) -> None:
+        for name in self.__slots__:
+            setattr(self, name, getattr(row, name))
+
+    def orm(self) -> InboundEvent | None:
+        return db.session.get(InboundEvent, self.id)
+
+
+_CLAIM = None
+
+
+def _claim_statement():
+    """UPDATE … RETURNING the event and its workspace's configuration version, in one
+    statement (built once: SQLAlchemy caches its compiled form)."""
+    global _CLAIM
+    if _CLAIM is None:
+        table = InboundEvent.__table__
+        now = bindparam("now")
+        version = (select(Workspace.__table__.c.config_version)
+                   .where(Workspace.__table__.c.id == table.c.workspace_id)
+                   .scalar_subquery().label("config_version"))
+        _CLAIM = (
+            update(table)
+            .where(table.c.id == bindparam("event_id"))
+            .where(or_(table.c.state == "queued",
+                       # a pending row waiting out its retry delay is not taken early by a
+                       # duplicate job; the sweep queues it when the delay has passed
+                       (table.c.state == "pending")
+                       & (table.c.lease_until.is_(None) | (table.c.lease_until <= now)),
+                       (table.c.state == "processing") & (table.c.lease_until < now)))
+            .values(state="processing", lease_until=bindparam("lease"),
+                    attempts=table.c.attempts + 1)
+            .returning(*[table.c[name] for name in EventRow.__slots__
+                         if name != "config_version"], version)
+        )
+    return _CLAIM
+
+
+def claim(event_id: int) -> EventRow | None:
     """Take the event for this worker; None when another worker holds it or it is finished."""
     now = utcnow()
-    claimed = db.session.execute(
-        update(InboundEvent)
-        .where(InboundEvent.id == event_id)
-        .where(or_(InboundEvent.state == "queued",
-                   # a pending row waiting out its retry delay is not taken early by a
-                   # duplicate job; the sweep queues it when the delay has passed
-                   (InboundEvent.state == "pending")
-                   & (InboundEvent.lease_until.is_(None) | (InboundEvent.lease_until <= now)),
-                   (InboundEvent.state == "processing") & (InboundEvent.lease_until < now)))
-        .values(state="processing", lease_until=now + LEASE,
-                attempts=InboundEvent.attempts + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    row = db.session.execute(_claim_statement(), {
+        "event_id": event_id, "now": now, "lease": now + LEASE}).first()
     db.session.commit()
-    if not claimed:
-        return None
-    return db.session.get(InboundEvent, event_id, populate_existing=True)
+    return EventRow(row) if row is not None else None
+
+
+_FINISH = None
+
+
+def _finish_statement():
+    global _FINISH
+    if _FINISH is None:
+        table = InboundEvent.__table__
+        _FINISH = (update(table).where(table.c.id == bindparam("event_id"))
+                   .values(state=bindparam("state"), processed_at=bindparam("now"),
+                           lease_until=None, last_error=None))
+    return _FINISH
 
 
 def process_event(event_id: int) -> str:
-    event = claim(event_id)
-    if event is None:
-        return "skipped"
-    try:
-        with workspace_scope(event.workspace_id):
-            outcome = HANDLERS.get(event.kind, handle_other)(event)
-        event.state = "ignored" if outcome == "ignored" else "done"
-        event.processed_at = utcnow()
-        event.lease_until = None
-        event.last_error = None
-        db.session.commit()
-        return outcome
-    except Exception as exc:
-        db.session.rollback()
-        _record_failure(event_id, exc)
-        raise
+    """Handle one event. Messages the handler queued (the provider's dispatch, the customer's
+    reply) are sent by this same job right after the event is committed: no second job, no
+    queueing delay. If the handler fails, they go to send jobs instead (nothing waits for the
+    maintenance sweep). Calls to outside services are logged within the job's own commits."""
+    with buffered_call_log():
+        event = claim(event_id)
+        if event is None:
+            return "skipped"
+        with deferred_sends() as sends:
+            try:
+                with workspace_scope(event.workspace_id):
+                    outcome = HANDLERS.get(event.kind, handle_other)(event)
+                db.session.execute(_finish_statement(), {
+                    "event_id": event_id, "now": utcnow(),
+                    "state": "ignored" if outcome == "ignored" else "done"})
+                flush_call_log()
+                db.session.commit()
+            except Exception as exc:
+                db.session.rollback()
+                _record_failure(event_id, exc)
+                enqueue_deferred(sends)
+                raise
+        if sends:
+            with workspace_scope(event.workspace_id):
+                send_deferred(sends)
+    return outcome
 
 
 def _record_failure(event_id: int, exc: Exception) -> None:
@@ -155,7 +214,7 @@ def handle_state(event: InboundEvent) -> str:
     return "state"
 
 
-def handle_membership(event: InboundEvent) -> str:
+def handle_membership(event) -> str:
     if event.type == "migrate_to_chat_id":
         message = event.payload.get("message") if isinstance(event.payload, dict) else None
         new_chat = (message or {}).get("migrate_to_chat_id")

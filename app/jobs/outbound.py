@@ -1,7 +1,10 @@
 """Sending messages: one `OutboundMessage` row per idempotency key, written before any call.
 
 `queue_message()` inserts the row (a duplicate key returns the existing row and sends nothing)
-and enqueues `send_outbound`. The job claims the row, splits the text to the platform's limit and
+and enqueues `send_outbound` — or, inside `deferred_sends()` (the event job that produced the
+message), remembers it so the same job sends it right after its own commit, with no second RQ job
+(`send_deferred`). Either way the sender claims the row first, so a message is never sent twice
+by two paths. `send_outbound` claims the row, splits the text to the platform's limit and
 sends the parts not yet sent, committing after each part — so a retry (after a 429, a timeout, a
 crash) resumes with the next part and never sends again what was sent. Transient errors are
 retried with exponential back-off (honouring the platform's retry-after); permanent ones fail the
@@ -9,12 +12,16 @@ row at once, and errors that mean the channel itself is broken (Meta 190: token 
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import random
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
@@ -26,10 +33,149 @@ from app.models.base import utcnow
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=120)
+# a message written by the event job that sends it right after its commit (app/jobs/pipeline.py);
+# if that job dies first, the sweep hands the message to a send job once this has passed
+INLINE_LEASE = timedelta(seconds=30)
 MAX_ATTEMPTS = 8
 BLOCKING_WAIT = 2.0  # wait in-process for a rate-limit slot up to this; beyond, reschedule
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 600.0
+
+# Messages the running event job will send itself once its transaction is committed.
+_deferred: contextvars.ContextVar[list[Deferred] | None] = contextvars.ContextVar(
+    "relaydesk_deferred_sends", default=None)
+
+
+@dataclass
+class Deferred:
+    """A message to send after the commit. `claimed`: the row was written in state `sending`
+    with this job's lease (so no other sender takes it meanwhile); `channel` is then the
+    sending channel (a snapshot, app/jobs/workspace_config.py)."""
+
+    outbound_id: int
+    claimed: bool = False
+    channel: Channel | None = None
+    chat_id: str = ""
+    text: str = ""
+
+
+@contextlib.contextmanager
+def deferred_sends() -> Iterator[list[Deferred]]:
+    """Collect the messages queued inside the block instead of enqueuing a job for each; the
+    caller sends them (`send_deferred`) after its commit, or hands them to RQ on failure."""
+    collected: list[Deferred] = []
+    token = _deferred.set(collected)
+    try:
+        yield collected
+    finally:
+        _deferred.reset(token)
+
+
+def deferring() -> bool:
+    return _deferred.get() is not None
+
+
+def defer(item: Deferred) -> None:
+    """Send after the caller's commit: in this job inside `deferred_sends()`, else by a job
+    enqueued now (the caller has committed the row)."""
+    collected = _deferred.get()
+    if collected is not None:
+        collected.append(item)
+    else:
+        enqueue_send(item.outbound_id)
+
+
+def send_deferred(items: list[Deferred]) -> None:
+    """Send now, in this job, the messages a `deferred_sends()` block queued."""
+    seen: set[int] = set()
+    for item in items:
+        if item.outbound_id in seen:
+            continue
+        seen.add(item.outbound_id)
+        if item.claimed:
+            send_claimed(item)
+        else:
+            send_outbound(item.outbound_id)  # claims first: sent or taken rows are skipped
+
+
+def enqueue_deferred(items: list[Deferred]) -> None:
+    """The job that deferred these sends failed: let send jobs take the rows that exist."""
+    for outbound_id in dict.fromkeys(item.outbound_id for item in items):
+        enqueue_send(outbound_id)
+
+
+_MARK_SENT = None
+
+
+def _mark_sent_statement():
+    global _MARK_SENT
+    if _MARK_SENT is None:
+        table = OutboundMessage.__table__
+        _MARK_SENT = (
+            update(table)
+            .where(table.c.id == bindparam("message_id"), table.c.state == "sending")
+            .values(state="sent", parts_sent=1, parts_total=1,
+                    platform_message_ids=bindparam("ids", type_=table.c.platform_message_ids.type),
+                    platform_message_id=bindparam("platform_id"), sent_at=bindparam("now"),
+                    lease_until=None, last_error=None,
+                    delivery_status=func.coalesce(table.c.delivery_status, "sent"),
+                    delivery_status_at=func.coalesce(table.c.delivery_status_at,
+                                                     bindparam("now"))))
+    return _MARK_SENT
+
+
+def send_claimed(item: Deferred) -> str:
+    """The common case without the ORM: one part, a free rate-limit slot, a 2xx. Anything else
+    (a long text, a wait, an error) continues on the full path (`_send`, `_handle_error`), which
+    retries, backs off and marks channels exactly as a send job would."""
+    from app.integrations.calls import flush_call_log
+
+    channel = item.channel
+    if channel is None or not channel.enabled:
+        return _continue_loaded(item.outbound_id)
+    try:
+        client = client_for(channel)
+    except ValueError:
+        return _continue_loaded(item.outbound_id)
+    if len(item.text.strip()) > client.text_limit or not item.text.strip():
+        return _continue_loaded(item.outbound_id)
+    limiter = RateLimiter(current_app.extensions["relaydesk_redis"])
+    try:
+        limiter.acquire(client.rate_rules(item.chat_id), max_wait=BLOCKING_WAIT)
+    except RateLimited as limited:
+        message = db.session.get(OutboundMessage, item.outbound_id, populate_existing=True)
+        return _retry(message, None, limited.wait, count_attempt=False) if message else "skipped"
+    except Exception:  # noqa: BLE001 - Redis trouble: the full path decides
+        return _continue_loaded(item.outbound_id)
+    try:
+        result = client.send_text(item.chat_id, item.text.strip())
+    except Exception:  # noqa: BLE001 - same handling as send_outbound
+        log.exception("outbound %s: unexpected error", item.outbound_id)
+        result = SendResult(ok=False, transient=True, error_code="exception",
+                            error="unexpected error")
+    if not result.ok:
+        db.session.rollback()
+        message = db.session.get(OutboundMessage, item.outbound_id, populate_existing=True)
+        if message is None or message.state != "sending":
+            return "skipped"
+        attached = db.session.get(Channel, channel.id)
+        if result.migrate_to_chat_id:  # Telegram supergroup: the full path follows the move
+            return _send(message)
+        return _handle_error(message, attached, result)
+    now = utcnow()
+    db.session.execute(_mark_sent_statement(), {
+        "message_id": item.outbound_id, "ids": [result.message_id],
+        "platform_id": result.message_id, "now": now})
+    flush_call_log()
+    db.session.commit()
+    return "sent"
+
+
+def _continue_loaded(outbound_id: int) -> str:
+    message = db.session.get(OutboundMessage, outbound_id, populate_existing=True)
+    if message is None or message.state != "sending":
+        return "skipped"
+    return _send(message)
 
 
 def queue_message(channel: Channel, chat_id: str, text: str, idempotency_key: str,
@@ -54,7 +200,7 @@ def queue_message(channel: Channel, chat_id: str, text: str, idempotency_key: st
         return db.session.query(OutboundMessage.id).filter_by(
             channel_id=channel.id, idempotency_key=idempotency_key[:200]).scalar()
     if enqueue:
-        enqueue_send(new_id)
+        defer(Deferred(new_id))
     return new_id
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.domain.eligibility import Order, WorkspaceOptions, check
@@ -28,12 +28,9 @@ from app.domain.replies import Outcome, compose, technical_lines
 from app.domain.service_rules import ServiceTerms, parse_service_name, rule_terms
 from app.extensions import db
 from app.integrations.panels.base import PanelError, PanelOrder
-from app.jobs.outbound import queue_message
 from app.jobs.replies import ReplyBook
-from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, CommandLog,
-                        CommandOrder, CooldownClaim, CustomCommand, InboundEvent, LinkedUser,
-                        PanelConnection, Provider, ProviderRoute, ServiceRule, Workspace,
-                        WorkspaceSettings)
+from app.models import (AdminIdentity, Channel, ChatIdentity, CommandLog, CooldownClaim,
+                        LinkedUser, OutboundMessage, Provider)
 from app.models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -60,7 +57,7 @@ def _dialect_insert():
         else sqlite.insert
 
 
-def handle_command_message(event: InboundEvent) -> str:
+def handle_command_message(event) -> str:
     run = CommandRun(event)
     try:
         return run.run()
@@ -69,15 +66,47 @@ def handle_command_message(event: InboundEvent) -> str:
         raise  # process_event records the failure and schedules the retry
 
 
+class LogRow:
+    """The command log row as a run sees it. Attribute writes are remembered and go out with
+    the next `_save` as one UPDATE (no ORM object, no flush)."""
+
+    def __init__(self, id: int, state: str, trace) -> None:
+        object.__setattr__(self, "_dirty", {})
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "state", state)
+        object.__setattr__(self, "trace", trace)
+
+    def __setattr__(self, key: str, value) -> None:
+        object.__setattr__(self, key, value)
+        self._dirty[key] = value
+
+    def take_changes(self) -> dict:
+        changes = dict(self._dirty)
+        self._dirty.clear()
+        return changes
+
+
 class CommandRun:
-    def __init__(self, event: InboundEvent):
+    """One message through the pipeline. Persistence (see ARCHITECTURE "The command
+    pipeline"): the configuration comes from the worker's snapshot; the log, per-order rows,
+    cooldown claims and messages are written with a few cached statements and committed twice:
+    before the panel is asked (the attempt is visible) and once at the end, with the event. The
+    messages are sent after that last commit, by the same job."""
+
+    def __init__(self, event):
+        from app.jobs.outbound import deferring
+        from app.jobs.workspace_config import workspace_config
+
         self.event = event
         self.started = time.perf_counter()
-        self.channel: Channel = db.session.get(Channel, event.channel_id)
-        self.workspace: Workspace = db.session.get(Workspace, event.workspace_id)
-        self.settings = (db.session.query(WorkspaceSettings)
-                         .filter_by(workspace_id=event.workspace_id).one_or_none()
-                         or WorkspaceSettings(workspace_id=event.workspace_id))
+        # inside process_event: the event's commit ends the run and this job sends the messages
+        self.in_job = deferring()
+        self.config = workspace_config(event.workspace_id,
+                                       getattr(event, "config_version", None))
+        self.channel: Channel | None = self.config.channels.get(event.channel_id)
+        self.settings = self.config.settings
+        self.outbound: list = []  # app.jobs.outbound.Deferred, sent after the final commit
+        self._order_rows: dict[tuple[str, str], dict] = {}
         self.log = self._command_log()
         self.trace: list[dict] = list(self.log.trace or [])
         self.identity = Identity()
@@ -87,27 +116,43 @@ class CommandRun:
         self.technical: list[str] = []  # errors only an admin identity is shown
 
     # --- bookkeeping ----------------------------------------------------------------------
-    def _command_log(self) -> CommandLog:
-        values = {"workspace_id": self.event.workspace_id, "inbound_event_id": self.event.id,
-                  "channel_id": self.event.channel_id, "chat_id": self.event.chat_id or "",
-                  "text": (self.event.text or "")[:4000], "state": "processing", "trace": [],
-                  "created_at": utcnow()}
-        stmt = _dialect_insert()(CommandLog.__table__).values(values).on_conflict_do_nothing(
-            index_elements=["inbound_event_id"])
-        db.session.execute(stmt)
-        db.session.commit()
-        return db.session.query(CommandLog).filter_by(inbound_event_id=self.event.id).one()
+    def _command_log(self) -> LogRow:
+        from app.jobs.statements import command_log_upsert
+
+        row = db.session.execute(command_log_upsert(), {
+            "workspace_id": self.event.workspace_id, "inbound_event_id": self.event.id,
+            "channel_id": self.event.channel_id, "chat_id": self.event.chat_id or "",
+            "text": (self.event.text or "")[:4000], "state": "processing", "trace": [],
+            "created_at": utcnow()}).one()
+        trace = row.trace
+        if isinstance(trace, str):
+            import json
+
+            trace = json.loads(trace)
+        return LogRow(row.id, row.state, trace or [])
 
     def step(self, name: str, **data) -> None:
         entry = {"step": name, "ms": round((time.perf_counter() - self.started) * 1000, 1)}
         entry.update({k: v for k, v in data.items() if v is not None})
         self.trace.append(entry)
 
-    def _save(self, **fields) -> None:
+    def _save(self, commit: bool = True, **fields) -> None:
+        from app.integrations.calls import flush_call_log
+        from app.jobs.statements import command_order_upsert
+
         for key, value in fields.items():
             setattr(self.log, key, value)
         self.log.trace = list(self.trace)
-        db.session.commit()
+        if self._order_rows:
+            db.session.execute(command_order_upsert(), list(self._order_rows.values()))
+            self._order_rows.clear()
+        changes = self.log.take_changes()
+        if changes:
+            table = CommandLog.__table__
+            db.session.execute(update(table).where(table.c.id == self.log.id).values(**changes))
+        if commit:
+            flush_call_log()
+            db.session.commit()
 
     # --- the run --------------------------------------------------------------------------
     def run(self) -> str:
@@ -147,13 +192,17 @@ class CommandRun:
 
     def _is_provider_group(self) -> bool:
         """Providers' groups receive our commands; what is said there is never a command."""
-        return db.session.query(ProviderRoute.id).filter_by(
-            channel_id=self.event.channel_id, chat_id=self.event.chat_id).first() is not None
+        return (self.event.channel_id, self.event.chat_id) in self.config.provider_chats
 
     def _finish(self, outcome: str) -> str:
+        from app.jobs.outbound import defer
+
         self.step("done", outcome=outcome)
-        self._save(state="done", outcome=outcome, finished_at=utcnow(), error=None,
-                   duration_ms=round((time.perf_counter() - self.started) * 1000, 1))
+        # In a job the event's own commit (process_event) makes all of this durable at once.
+        self._save(commit=not self.in_job, state="done", outcome=outcome, finished_at=utcnow(),
+                   error=None, duration_ms=round((time.perf_counter() - self.started) * 1000, 1))
+        for item in self.outbound:
+            defer(item)
         return outcome
 
     def fail(self, exc: Exception) -> None:
@@ -164,6 +213,8 @@ class CommandRun:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         try:
             db.session.rollback()
+            self.log = self._command_log()  # the row may have gone with the rollback
+            self._order_rows.clear()
             self.step("error", error=error[:500], attempt=self.event.attempts)
             final = (self.event.attempts or 0) >= MAX_ATTEMPTS
             self._save(state="failed" if final else "processing", error=error)
@@ -179,11 +230,8 @@ class CommandRun:
 
     # --- parse and identity ---------------------------------------------------------------
     def _parse(self, text: str) -> ParseResult:
-        workspace_id = self.event.workspace_id
-        aliases = dict(db.session.query(CommandAlias.alias, CommandAlias.action)
-                       .filter_by(workspace_id=workspace_id))
-        keywords = [k for (k,) in db.session.query(CustomCommand.keyword)
-                    .filter_by(workspace_id=workspace_id, enabled=True)]
+        aliases = self.config.aliases
+        keywords = list(self.config.custom_replies)
         try:
             result = parse(text, aliases=aliases, custom_keywords=keywords,
                            max_ids=self.settings.max_ids_per_message)
@@ -201,26 +249,25 @@ class CommandRun:
     def _identify(self) -> None:
         event = self.event
         candidates = [c for c in dict.fromkeys([event.chat_id, event.sender]) if c]
-        admins = (db.session.query(AdminIdentity)
-                  .filter(AdminIdentity.channel_id == event.channel_id,
-                          AdminIdentity.chat_id.in_(candidates)).all())
+        admins = self.config.admins_for(event.channel_id, candidates)
         admin = next((a for a in admins if a.chat_id == event.chat_id), None) or \
             next(iter(admins), None)
         # A linked user speaks through a private chat or a linked group (DESIGN): the chat
         # itself must be linked. A customer's own link does not follow them into other groups.
-        identity = (db.session.query(ChatIdentity)
-                    .filter_by(channel_id=event.channel_id, chat_id=event.chat_id).first())
-        self.identity = Identity(linked_user=identity.linked_user if identity else None,
-                                 admin=admin,
+        linked_user = db.session.execute(
+            select(LinkedUser).join(ChatIdentity, ChatIdentity.linked_user_id == LinkedUser.id)
+            .where(ChatIdentity.channel_id == event.channel_id,
+                   ChatIdentity.chat_id == event.chat_id)
+            .order_by(ChatIdentity.id).limit(1)).scalar()
+        self.identity = Identity(linked_user=linked_user, admin=admin,
                                  admin_chat=admin is not None and admin.chat_id == event.chat_id)
-        language = (self.identity.linked_user.language if self.identity.linked_user
-                    else self.workspace.language)
-        self.book = ReplyBook(event.workspace_id, language)
-        self.log.linked_user_id = identity.linked_user_id if identity else None
+        language = linked_user.language if linked_user else self.config.language
+        self.book = ReplyBook(event.workspace_id, language, config=self.config)
+        self.log.linked_user_id = linked_user.id if linked_user else None
         self.log.admin_identity_id = admin.id if admin else None
         self.log.language = self.book.language
         self.step("identity",
-                  linked_user=self.identity.linked_user.username if identity else None,
+                  linked_user=linked_user.username if linked_user else None,
                   admin=admin.name or admin.chat_id if admin else None,
                   language=self.book.language)
 
@@ -230,9 +277,7 @@ class CommandRun:
         if action == "help":
             self.reply_parts.append(self.book.text("help"))
         elif action == "custom":
-            reply = (db.session.query(CustomCommand.reply)
-                     .filter_by(workspace_id=self.event.workspace_id,
-                                keyword=command.argument).scalar())
+            reply = self.config.custom_replies.get(command.argument)
             if reply:
                 self.reply_parts.append(reply)
         elif action == "balance":
@@ -265,11 +310,7 @@ class CommandRun:
     @cached_property
     def _panel(self):
         """The workspace's panel adapter (one lookup per message), or None without a panel."""
-        from app.integrations.panels.registry import adapter_for
-
-        connection = (db.session.query(PanelConnection)
-                      .filter_by(workspace_id=self.event.workspace_id).one_or_none())
-        return adapter_for(connection) if connection is not None else None
+        return self.config.adapter()
 
     def _adapter(self):
         return self._panel
@@ -305,14 +346,8 @@ class CommandRun:
                   found=len(fetched.orders), missing=fetched.missing or None,
                   fetch_ms=round((time.perf_counter() - fetch_started) * 1000, 1))
 
-        providers = db.session.query(Provider).filter_by(
-            workspace_id=self.event.workspace_id).all()
-        rules = {}
-        for rule in db.session.query(ServiceRule).filter_by(
-                workspace_id=self.event.workspace_id):
-            rules[rule.service_id] = rule
-            if rule.service_name:  # Rental Panel orders carry the service name, not its id
-                rules.setdefault(f"name:{rule.service_name}", rule)
+        providers = self.config.providers
+        rules = self.config.rules
         now = utcnow()
         accepted: dict[int, list[tuple[PanelOrder, str]]] = defaultdict(list)
         routes = {}
@@ -422,40 +457,57 @@ class CommandRun:
 
     def _claim(self, order_id: str, action: str, seconds: int, now) -> tuple[bool, float]:
         return claim_cooldown(self.event.workspace_id, order_id, action, seconds, self.log.id,
-                              now)
+                              now, commit=False)
 
     def _record(self, order_id, action, reason, detail=None, *, order=None, provider=None,
                 route=None) -> None:
-        values = {"workspace_id": self.event.workspace_id, "command_log_id": self.log.id,
-                  "order_id": order_id[:20], "action": action, "ok": reason == "ok",
-                  "reason": reason[:60], "detail": _plain(detail or {}),
-                  "provider_id": provider.id if provider else None,
-                  "route_id": route.id if route else None,
-                  "external_id": (order.external_id or None) if order else None,
-                  "created_at": utcnow()}
-        stmt = _dialect_insert()(CommandOrder.__table__).values(values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["command_log_id", "order_id", "action"],
-            set_={k: stmt.excluded[k] for k in ("ok", "reason", "detail", "provider_id",
-                                                "route_id", "external_id")})
-        db.session.execute(stmt)
+        """The verdict for one (order, action); written with the run's next save."""
+        self._order_rows[(order_id[:20], action)] = {
+            "workspace_id": self.event.workspace_id, "command_log_id": self.log.id,
+            "order_id": order_id[:20], "action": action, "ok": reason == "ok",
+            "reason": reason[:60], "detail": _plain(detail or {}),
+            "provider_id": provider.id if provider else None,
+            "route_id": route.id if route else None,
+            "external_id": (order.external_id or None) if order else None,
+            "outbound_message_id": None, "created_at": utcnow()}
 
     # --- dispatch and reply ---------------------------------------------------------------
     def _dispatch(self, accepted, routes) -> None:
-        self._save()  # decisions and cooldown claims are durable before anything is sent
         for route_id, items in accepted.items():
             route = routes[route_id]
             text = render_provider_command(route.template, items)
-            outbound_id = queue_message(route.channel, route.chat_id, text,
-                                        idempotency_key=f"dispatch:{self.log.id}:{route_id}",
-                                        purpose="dispatch", inbound_event_id=self.event.id)
-            (db.session.query(CommandOrder)
-             .filter(CommandOrder.command_log_id == self.log.id,
-                     CommandOrder.route_id == route_id)
-             .update({"outbound_message_id": outbound_id}, synchronize_session=False))
+            outbound_id = self._queue(route.channel, route.chat_id, text,
+                                      f"dispatch:{self.log.id}:{route_id}", "dispatch")
+            for row in self._order_rows.values():
+                if row["route_id"] == route_id:
+                    row["outbound_message_id"] = outbound_id
             self.step("dispatch", route=route_id, chat=route.chat_id, outbound=outbound_id,
                       orders=[order.id for order, _ in items])
-        db.session.commit()
+
+    def _queue(self, channel: Channel, chat_id: str, text: str, key: str, purpose: str) -> int:
+        """An outbound row (once per idempotency key), sent after the run's final commit. In a
+        job the row is written already claimed by this job (state `sending`, a short lease),
+        so no send job can take it meanwhile and a crash leaves it to the sweep."""
+        from app.jobs.outbound import INLINE_LEASE, Deferred
+        from app.jobs.statements import outbound_insert
+
+        now = utcnow()
+        claimed = self.in_job
+        new_id = db.session.execute(outbound_insert(), {
+            "workspace_id": channel.workspace_id, "channel_id": channel.id,
+            "idempotency_key": key[:200], "purpose": purpose, "chat_id": chat_id, "text": text,
+            "state": "sending" if claimed else "pending", "attempts": 1 if claimed else 0,
+            "lease_until": now + INLINE_LEASE if claimed else None, "parts_sent": 0,
+            "parts_total": 1, "platform_message_ids": [], "created_at": now,
+            "inbound_event_id": self.event.id}).scalar()
+        if new_id is None:  # a retried command: that message exists (maybe sent already)
+            existing = db.session.execute(select(OutboundMessage.id).where(
+                OutboundMessage.channel_id == channel.id,
+                OutboundMessage.idempotency_key == key[:200])).scalar()
+            self.outbound.append(Deferred(existing))
+            return existing
+        self.outbound.append(Deferred(new_id, claimed, channel, chat_id, text))
+        return new_id
 
     def _reply_text(self) -> str:
         parts = list(self.reply_parts)
@@ -472,10 +524,9 @@ class CommandRun:
         if not text.strip() or not self.event.chat_id:
             self.step("reply", skipped="nothing to say")
             return
-        self._save(reply_text=text)
-        outbound_id = queue_message(self.channel, self.event.chat_id, text,
-                                    idempotency_key=f"reply:{self.event.id}", purpose="reply",
-                                    inbound_event_id=self.event.id)
+        self.log.reply_text = text
+        outbound_id = self._queue(self.channel, self.event.chat_id, text,
+                                  f"reply:{self.event.id}", "reply")
         self.step("reply", outbound=outbound_id, language=self.book.language)
 
 
@@ -550,35 +601,26 @@ def render_provider_command(template: str, items: list[tuple[PanelOrder, str]]) 
 
 
 def claim_cooldown(workspace_id: int, order_id: str, action: str, seconds: int,
-                   command_log_id: int, now) -> tuple[bool, float]:
+                   command_log_id: int, now, commit: bool = True) -> tuple[bool, float]:
     """Take the cooldown for (workspace, order, action) atomically.
 
     Returns (True, 0) when this command holds it (newly, after expiry, or already — a retry of
     the same command), else (False, seconds left). Two identical requests at the same moment:
-    the database lets exactly one INSERT … ON CONFLICT DO UPDATE … WHERE expired win.
+    the database lets exactly one INSERT … ON CONFLICT DO UPDATE … WHERE expired win (the other
+    waits for the winner's transaction, then finds the claim taken). The pipeline claims inside
+    its final transaction (`commit=False`).
     """
-    table = CooldownClaim.__table__
+    from app.jobs.statements import cooldown_claim
+
     expires = now + timedelta(seconds=max(0, seconds))
-    stmt = _dialect_insert()(table).values(workspace_id=workspace_id, order_id=order_id,
-                                           action=action, claimed_at=now, expires_at=expires,
-                                           command_log_id=command_log_id)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["workspace_id", "order_id", "action"],
-        set_={"claimed_at": now, "expires_at": expires, "command_log_id": command_log_id},
-        where=(table.c.expires_at <= now) | (table.c.command_log_id == command_log_id),
-    ).returning(table.c.id)
-    won = db.session.execute(stmt).scalar() is not None
-    # Commit without expiring what the run has loaded: otherwise every claim makes the next
-    # order reload settings, providers, routes and the log (bench/pipeline.py: a 100-id
-    # message went from 949 SQL statements to 250).
-    session = db.session()
-    expire, session.expire_on_commit = session.expire_on_commit, False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = expire
+    won = db.session.execute(cooldown_claim(), {
+        "workspace_id": workspace_id, "order_id": order_id, "action": action, "claimed_at": now,
+        "expires_at": expires, "command_log_id": command_log_id}).scalar() is not None
+    if commit:
+        db.session.commit()
     if won:
         return True, 0.0
+    table = CooldownClaim.__table__
     current = db.session.execute(select(table.c.expires_at).where(
         table.c.workspace_id == workspace_id, table.c.order_id == order_id,
         table.c.action == action)).scalar()

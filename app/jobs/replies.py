@@ -30,12 +30,19 @@ def supported_language(language: str | None) -> str:
 
 
 class ReplyBook:
-    def __init__(self, workspace_id: int, language: str | None):
+    def __init__(self, workspace_id: int, language: str | None, config=None):
+        """`config`: the workspace's configuration snapshot (app/jobs/workspace_config.py),
+        which keeps the templates of each language once loaded."""
         self.language = supported_language(language)
-        self._workspace = dict(db.session.query(ReplyTemplate.key, ReplyTemplate.body)
-                               .filter_by(workspace_id=workspace_id, language=self.language))
-        self._global = dict(db.session.query(GlobalReplyTemplate.key, GlobalReplyTemplate.body)
-                            .filter_by(language=self.language))
+        if config is not None:
+            self._workspace, self._global = config.templates(self.language)
+        else:
+            self._workspace = dict(db.session.query(ReplyTemplate.key, ReplyTemplate.body)
+                                   .filter_by(workspace_id=workspace_id,
+                                              language=self.language))
+            self._global = dict(db.session.query(GlobalReplyTemplate.key,
+                                                 GlobalReplyTemplate.body)
+                                .filter_by(language=self.language))
         self._cache: dict[str, str] = {}
 
     def text(self, key: str) -> str:

@@ -27,6 +27,9 @@ class Workspace(Timestamps, Model):
         nullable=False,
         default="active",
     )
+    # Bumped whenever this workspace's configuration changes (app/jobs/workspace_config.py):
+    # workers keep a snapshot of the configuration and reload it when this moves.
+    config_version = Column(Integer, nullable=False, default=0, server_default="0")
 
     def __str__(self) -> str:
         return self.name or self.slug
