@@ -749,3 +749,27 @@ def test_a_retry_queued_while_redis_is_down_is_swept_later(client, auth, factory
     later = utcnow() + maintenance.PENDING_GRACE + timedelta(seconds=5)
     monkeypatch.setattr(maintenance, "utcnow", lambda: later)
     assert outbound_id in maintenance.stale_outbound_ids()
+
+
+def test_the_transaction_fallback_decides_like_the_script(app, redis_conn):
+    """Servers without scripting get the same GCRA through WATCH/MULTI (app.integrations
+    .ratelimit): same grants, same waits, nothing consumed on refusal."""
+    from app.integrations import ratelimit
+
+    slow = Rate(1, 10.0)
+    scripted = RateLimiter(redis_conn)
+    assert scripted.try_acquire([("s:b", slow)]) == 0.0
+    scripted_wait = scripted.try_acquire([("s:a", slow), ("s:b", slow)])
+    fallback = RateLimiter(redis_conn)
+    ratelimit._no_scripting.add(id(redis_conn))
+    try:
+        assert fallback.try_acquire([("w:b", slow)]) == 0.0
+        watched_wait = fallback.try_acquire([("w:a", slow), ("w:b", slow)])
+        assert fallback.try_acquire([("w:a", slow)]) == 0.0
+        # both paths store the same "theoretical arrival time" format: either can continue
+        assert fallback.try_acquire([("s:b", slow)]) > 8.0
+    finally:
+        ratelimit._no_scripting.discard(id(redis_conn))
+    assert 8.0 < scripted_wait <= 10.0 and 8.0 < watched_wait <= 10.0
+    assert abs(scripted_wait - watched_wait) < 1.0
+    assert scripted.try_acquire([("w:b", slow)]) > 8.0
