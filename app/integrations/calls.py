@@ -94,7 +94,7 @@ def flush_call_log() -> None:
     if buffer is not None and buffer.waiting:
         rows, buffer.waiting = buffer.waiting, []
         buffer.in_transaction.extend(rows)
-        db.session.execute(insert(ExternalCall.__table__), rows)
+        db.session.connection().execute(insert(ExternalCall.__table__), rows)
 
 
 def install_call_log_hooks(session_class) -> None:

@@ -94,7 +94,7 @@ def _claim_statement():
 def claim(event_id: int) -> EventRow | None:
     """Take the event for this worker; None when another worker holds it or it is finished."""
     now = utcnow()
-    row = db.session.execute(_claim_statement(), {
+    row = db.session.connection().execute(_claim_statement(), {
         "event_id": event_id, "now": now, "lease": now + LEASE}).first()
     db.session.commit()
     return EventRow(row) if row is not None else None
@@ -126,7 +126,7 @@ def process_event(event_id: int) -> str:
             try:
                 with workspace_scope(event.workspace_id):
                     outcome = HANDLERS.get(event.kind, handle_other)(event)
-                db.session.execute(_finish_statement(), {
+                db.session.connection().execute(_finish_statement(), {
                     "event_id": event_id, "now": utcnow(),
                     "state": "ignored" if outcome == "ignored" else "done"})
                 flush_call_log()

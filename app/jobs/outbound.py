@@ -163,7 +163,7 @@ def send_claimed(item: Deferred) -> str:
             return _send(message)
         return _handle_error(message, attached, result)
     now = utcnow()
-    db.session.execute(_mark_sent_statement(), {
+    db.session.connection().execute(_mark_sent_statement(), {
         "message_id": item.outbound_id, "ids": [result.message_id],
         "platform_id": result.message_id, "now": now})
     flush_call_log()

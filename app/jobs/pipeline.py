@@ -119,7 +119,7 @@ class CommandRun:
     def _command_log(self) -> LogRow:
         from app.jobs.statements import command_log_upsert
 
-        row = db.session.execute(command_log_upsert(), {
+        row = db.session.connection().execute(command_log_upsert(), {
             "workspace_id": self.event.workspace_id, "inbound_event_id": self.event.id,
             "channel_id": self.event.channel_id, "chat_id": self.event.chat_id or "",
             "text": (self.event.text or "")[:4000], "state": "processing", "trace": [],
@@ -144,12 +144,13 @@ class CommandRun:
             setattr(self.log, key, value)
         self.log.trace = list(self.trace)
         if self._order_rows:
-            db.session.execute(command_order_upsert(), list(self._order_rows.values()))
+            db.session.connection().execute(command_order_upsert(), list(self._order_rows.values()))
             self._order_rows.clear()
         changes = self.log.take_changes()
         if changes:
             table = CommandLog.__table__
-            db.session.execute(update(table).where(table.c.id == self.log.id).values(**changes))
+            db.session.connection().execute(
+                update(table).where(table.c.id == self.log.id).values(**changes))
         if commit:
             flush_call_log()
             db.session.commit()
@@ -493,7 +494,7 @@ class CommandRun:
 
         now = utcnow()
         claimed = self.in_job
-        new_id = db.session.execute(outbound_insert(), {
+        new_id = db.session.connection().execute(outbound_insert(), {
             "workspace_id": channel.workspace_id, "channel_id": channel.id,
             "idempotency_key": key[:200], "purpose": purpose, "chat_id": chat_id, "text": text,
             "state": "sending" if claimed else "pending", "attempts": 1 if claimed else 0,
@@ -501,7 +502,7 @@ class CommandRun:
             "parts_total": 1, "platform_message_ids": [], "created_at": now,
             "inbound_event_id": self.event.id}).scalar()
         if new_id is None:  # a retried command: that message exists (maybe sent already)
-            existing = db.session.execute(select(OutboundMessage.id).where(
+            existing = db.session.connection().execute(select(OutboundMessage.id).where(
                 OutboundMessage.channel_id == channel.id,
                 OutboundMessage.idempotency_key == key[:200])).scalar()
             self.outbound.append(Deferred(existing))
@@ -613,7 +614,7 @@ def claim_cooldown(workspace_id: int, order_id: str, action: str, seconds: int,
     from app.jobs.statements import cooldown_claim
 
     expires = now + timedelta(seconds=max(0, seconds))
-    won = db.session.execute(cooldown_claim(), {
+    won = db.session.connection().execute(cooldown_claim(), {
         "workspace_id": workspace_id, "order_id": order_id, "action": action, "claimed_at": now,
         "expires_at": expires, "command_log_id": command_log_id}).scalar() is not None
     if commit:
@@ -621,7 +622,7 @@ def claim_cooldown(workspace_id: int, order_id: str, action: str, seconds: int,
     if won:
         return True, 0.0
     table = CooldownClaim.__table__
-    current = db.session.execute(select(table.c.expires_at).where(
+    current = db.session.connection().execute(select(table.c.expires_at).where(
         table.c.workspace_id == workspace_id, table.c.order_id == order_id,
         table.c.action == action)).scalar()
     return False, max(0.0, (current - now).total_seconds()) if current else 0.0

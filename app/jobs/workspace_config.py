@@ -12,9 +12,9 @@ event claim reads the version with the event (one statement), so a command alway
 configuration committed before its event was claimed. Writes that bypass the ORM (raw SQL by an
 operator) are caught by MAX_AGE: no snapshot is used for longer than that.
 
-The snapshot holds detached ORM objects, fully loaded (relationships included) and never
-attached to a session again; code that must change one of them (a channel's status after a
-send error) loads its own attached copy.
+The snapshot holds detached ORM objects, read in a private session (never the caller's),
+fully loaded (relationships included) and never attached to a session again; code that must
+change one of them (a channel's status after a send error) loads its own attached copy.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.models import (AdminIdentity, Channel, CommandAlias, CustomCommand,
@@ -117,7 +118,13 @@ def forget(workspace_id: int | None = None) -> None:
 
 
 def _load(workspace_id: int, version: int | None) -> WorkspaceConfig:
-    session = db.session
+    """Read the configuration in a private session: its objects never meet the caller's
+    session (a job's or a view's own Channel stays theirs), and closing it detaches them all."""
+    with Session(bind=db.engine, autoflush=False) as session:
+        return _read(session, workspace_id, version)
+
+
+def _read(session: Session, workspace_id: int, version: int | None) -> WorkspaceConfig:
     workspace = session.get(Workspace, workspace_id)
     settings = session.execute(select(WorkspaceSettings).where(
         WorkspaceSettings.workspace_id == workspace_id)).scalar_one_or_none()
@@ -152,18 +159,13 @@ def _load(workspace_id: int, version: int | None) -> WorkspaceConfig:
     custom = dict(session.execute(select(CustomCommand.keyword, CustomCommand.reply).where(
         CustomCommand.workspace_id == workspace_id, CustomCommand.enabled.is_(True))).all())
     language = workspace.language if workspace is not None else "en"
-    # Fill the relationships the pipeline follows, then detach everything: the snapshot is
-    # read by later jobs, in other sessions.
+    # Fill the relationships the pipeline follows; closing the session detaches everything.
     for provider in providers:
         _set_loaded(provider, "routes", by_provider.get(provider.id, []))
     for route in routes:
         _set_loaded(route, "channel", channels.get(route.channel_id))
         _set_loaded(route, "provider", next((p for p in providers if p.id == route.provider_id),
                                             None))
-    for obj in [*channels.values(), *providers, *routes, *rules.values(), *admins,
-                settings, panel, workspace]:
-        if obj is not None and obj in session:
-            session.expunge(obj)
     return WorkspaceConfig(
         workspace_id=workspace_id, version=version, loaded_at=time.monotonic(),
         language=language, settings=settings, aliases=aliases, custom_replies=custom,

@@ -1,6 +1,8 @@
 """Workspaces (tenants) and the people who work in them."""
 from __future__ import annotations
 
+import secrets
+
 from flask_appbuilder import Model
 from sqlalchemy import Column, DateTime, Enum, ForeignKey, Integer, String
 from sqlalchemy.orm import relationship
@@ -8,6 +10,12 @@ from sqlalchemy.orm import relationship
 from app.models.base import Timestamps, WorkspaceOwned, utcnow
 
 WORKSPACE_STATUSES = ("active", "suspended")
+
+
+def _initial_config_version() -> int:
+    return secrets.randbelow(2**30)
+
+
 MEMBER_ROLES = ("manager", "agent")
 
 
@@ -28,8 +36,11 @@ class Workspace(Timestamps, Model):
         default="active",
     )
     # Bumped whenever this workspace's configuration changes (app/jobs/workspace_config.py):
-    # workers keep a snapshot of the configuration and reload it when this moves.
-    config_version = Column(Integer, nullable=False, default=0, server_default="0")
+    # workers keep a snapshot of the configuration and reload it when this moves. A new
+    # workspace starts at a random value, so one that reuses a deleted workspace's id (SQLite
+    # reuses row ids) never matches a snapshot of the old one.
+    config_version = Column(Integer, nullable=False, default=_initial_config_version,
+                            server_default="0")
 
     def __str__(self) -> str:
         return self.name or self.slug
