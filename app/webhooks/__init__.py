@@ -11,6 +11,38 @@ def register_webhooks(app: Flask) -> None:
     from app.webhooks.meta import meta_bp
     from app.webhooks.telegram import telegram_bp
 
-    for blueprint in (greenapi_bp, meta_bp, telegram_bp):
+    blueprints = (greenapi_bp, meta_bp, telegram_bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
         csrf.exempt(blueprint)
+    _exempt_from_rate_limits(app, {blueprint.name for blueprint in blueprints})
+
+
+def _exempt_from_rate_limits(app: Flask, names: set[str]) -> None:
+    """Flask-Limiter (FAB's) resolves every limit for every request, about 30 µs each; the
+    webhooks have none and must not get any (the platforms authenticate with secrets and retry
+    what is refused, and a per-address limit would throttle Meta's or Telegram's few sending
+    addresses for every customer). Its before_request hook is wrapped to skip the webhook
+    blueprints; should a Flask-Limiter version register it differently, a request filter (the
+    public API, which still resolves the endpoint first) does the same."""
+    appbuilder = getattr(app, "appbuilder", None)
+    limiter = getattr(getattr(appbuilder, "sm", None), "limiter", None)
+    if limiter is None:
+        return
+
+    from flask import request
+
+    @limiter.request_filter
+    def _webhook_request() -> bool:
+        return request.blueprint in names
+
+    hooks = app.before_request_funcs.get(None, [])
+    check = getattr(limiter, "_check_request_limit", None)
+    for index, hook in enumerate(hooks):
+        if check is not None and hook == check:
+            def check_unless_webhook(_check=hook):
+                if request.blueprint not in names:
+                    return _check()
+                return None
+
+            hooks[index] = check_unless_webhook

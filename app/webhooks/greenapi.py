@@ -9,17 +9,17 @@ from __future__ import annotations
 import hashlib
 import json
 
-from flask import Blueprint, request
-from marshmallow import INCLUDE, Schema, ValidationError, fields
+from flask import request
+from marshmallow import INCLUDE, Schema, fields
 
 from app.crypto import constant_time_equals
 from app.extensions import db
 from app.models import Channel
 from app.webhooks.intake import (MiB, BadPayload, ChannelRef, NormalisedEvent, StaleChannel,
-                                 ack, cached_then_fresh, channel_cache, enqueue_events,
-                                 from_epoch, parse_json, persist_events, read_body, refuse)
+                                 ack, cached_then_fresh, channel_cache, event_rows, from_epoch,
+                                 parse_json, read_body, refuse, store_events, webhook_blueprint)
 
-greenapi_bp = Blueprint("webhooks_greenapi", __name__)
+greenapi_bp = webhook_blueprint("webhooks_greenapi", __name__)
 
 BODY_LIMIT = 1 * MiB
 INCOMING = "incomingMessageReceived"
@@ -27,6 +27,9 @@ OUTGOING = ("outgoingMessageReceived", "outgoingAPIMessageReceived")
 _DUMMY_TOKEN = "x" * 32  # compared against when the instance is unknown: same timing
 
 
+# The shape a notification must have, as a schema (the reference) and as the equivalent
+# hand-written check the endpoint runs (`check_shape`, about 20 times cheaper than load());
+# tests/integration/test_webhook_fuzz.py proves that both accept exactly the same documents.
 class _InstanceData(Schema):
     class Meta:
         unknown = INCLUDE
@@ -46,7 +49,31 @@ class GreenWebhookSchema(Schema):
     messageData = fields.Dict(load_default=None)  # noqa: N815
 
 
-_SCHEMA = GreenWebhookSchema()  # built once: load() keeps no state on the instance
+def check_shape(payload) -> None:
+    """What GreenWebhookSchema().load(payload) checks, without building anything; BadPayload
+    when it would raise ValidationError."""
+    if not isinstance(payload, dict):
+        raise BadPayload("not an object")
+    if not isinstance(payload.get("typeWebhook"), str):
+        raise BadPayload("typeWebhook")
+    instance = payload.get("instanceData")
+    if not isinstance(instance, dict) or instance.get("idInstance") is None:
+        raise BadPayload("instanceData")
+    timestamp = payload.get("timestamp")
+    if timestamp is not None:  # fields.Integer(): anything int() takes, except booleans
+        if timestamp is True or timestamp is False:
+            raise BadPayload("timestamp")
+        try:
+            int(timestamp)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise BadPayload("timestamp") from exc
+    id_message = payload.get("idMessage")
+    if id_message is not None and not isinstance(id_message, str):
+        raise BadPayload("idMessage")
+    for key in ("senderData", "messageData"):
+        value = payload.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise BadPayload(key)
 
 
 @greenapi_bp.post("/webhooks/greenapi")
@@ -54,11 +81,9 @@ def receive():
     body = read_body(BODY_LIMIT)
     try:
         payload = parse_json(body)
-        if not isinstance(payload, dict):
-            raise BadPayload("not an object")
-        _SCHEMA.load(payload)
+        check_shape(payload)
         id_instance = _instance_id(payload["instanceData"]["idInstance"])
-    except (ValueError, ValidationError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError):
         return refuse(400, "malformed notification")
 
     given = _token_from_header(request.headers.get("Authorization"))
@@ -83,8 +108,7 @@ def _accept(payload: dict, id_instance: str, given: str, fresh: bool):
         events = normalise(payload)
     except (ValueError, TypeError, KeyError, AttributeError):  # BadPayload is a ValueError
         return refuse(400, "malformed notification")
-    new_ids = persist_events(channel, "greenapi", events)
-    enqueue_events(new_ids)
+    store_events(event_rows(channel, "greenapi", events))
     return ack()
 
 

@@ -3,14 +3,16 @@
 * `read_body(limit)` enforces the size limit before anything is parsed (413).
 * `parse_json(body)` accepts strict JSON only (UTF-8, no NaN/Infinity, bounded nesting) and cleans
   the strings PostgreSQL cannot store (NUL, lone surrogates), so no body can reach a 5xx.
-* `persist_events(channel, events)` inserts one row per notification with
-  INSERT … ON CONFLICT (channel_id, dedupe_key) DO NOTHING, commits, and returns the ids that are
-  new. Duplicates therefore cost one round trip and change nothing.
-* Hot path (bench/webhook_ingest.py): the INSERT is compiled once and reused; `channel_cache`
-  keeps what a webhook needs of a channel for a few seconds (WEBHOOK_CHANNEL_CACHE_SECONDS,
-  default 5; cleared in this process whenever a Channel row is written); `last_webhook_at` is
-  written at most once per LAST_WEBHOOK_RESOLUTION per process. A webhook is then: one INSERT
-  in one transaction, one Redis pipeline.
+* `store_events(event_rows(channel, platform, events))` commits one row per notification with
+  INSERT … ON CONFLICT (channel_id, dedupe_key) DO NOTHING and queues a job per new row.
+  Duplicates change nothing. On PostgreSQL the rows of concurrent requests of a process share
+  one statement and one commit (`PostgresIngest`, group commit); the row is committed before the
+  webhook answers, the job may be queued just after (the maintenance sweep covers a crash in
+  between). A database failure answers 503 with Retry-After: nothing was acknowledged.
+* Hot path (bench/webhook_ingest.py): `channel_cache` keeps what a webhook needs of a channel
+  for a few seconds (WEBHOOK_CHANNEL_CACHE_SECONDS, default 5; cleared in this process whenever
+  a Channel row is written); `last_webhook_at` is written at most once per
+  LAST_WEBHOOK_RESOLUTION per process.
   The cache never decides a refusal or an error alone: a credential that does not match the
   cached one, or an INSERT that hits the channel's foreign key (channel deleted meanwhile),
   raises `StaleChannel` and the webhook looks the channel up again in the database.
@@ -19,25 +21,31 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import os
 import re
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import abort, current_app, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request
+from rq import Queue
 from sqlalchemy import bindparam, text, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import event as orm_event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app.extensions import db
 from app.models import Channel, InboundEvent
 from app.models.base import utcnow
+from app.webhooks.groupcommit import BatchFailed, GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")  # NUL, surrogate escapes
 LAST_WEBHOOK_RESOLUTION = timedelta(seconds=10)
 CHANNEL_CACHE_SECONDS = 5.0
+RETRY_AFTER_SECONDS = 5
 
 
 @dataclass
@@ -241,14 +250,296 @@ def _storable(value: Any) -> Any:
     return value
 
 
+_ACK = (b'{"ok":true}\n', 200, {"Content-Type": "application/json"})  # what jsonify(ok=True) sends
+
+
 def ack(**extra):
+    if not extra:
+        return _ACK
     return jsonify(ok=True, **extra), 200
+
+
+def webhook_blueprint(name: str, import_name: str) -> Blueprint:
+    """A platform's blueprint: database trouble answers 503 + Retry-After, never a bare 500."""
+    blueprint = Blueprint(name, import_name)
+    for error in (DatabaseUnavailable, sa_exc.OperationalError, sa_exc.InterfaceError,
+                  sa_exc.TimeoutError):
+        blueprint.register_error_handler(error, unavailable)
+    return blueprint
+
+
+def unavailable(_exc=None):
+    """The database could not store the notification: nothing was acknowledged, the platform
+    will deliver it again."""
+    response = jsonify(ok=False, error="temporarily unavailable")
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response, 503
 
 
 def refuse(status: int, message: str):
     """A short, fixed answer: never echo input or internals back to the caller."""
     return jsonify(ok=False, error=message), status
 
+
+# --- storing: committed before the answer, then queued ------------------------------------------
+
+class DatabaseUnavailable(Exception):
+    """The events could not be stored: nothing was acknowledged (answers 503 + Retry-After, the
+    platform delivers again and the dedupe key makes that harmless)."""
+
+
+ROW_COLUMNS = ("workspace_id", "channel_id", "platform", "kind", "type", "dedupe_key", "chat_id",
+               "sender", "sender_name", "is_group", "from_me", "from_bot", "text", "message_id",
+               "status", "error_code", "error_title", "occurred_at", "received_at", "payload",
+               "state", "attempts")
+
+
+def event_rows(channel: ChannelRef | Channel, platform: str,
+               events: list[NormalisedEvent], now: datetime | None = None) -> list[dict]:
+    """The inbound_event rows of a channel's events (the same notification twice in one body is
+    one row)."""
+    now = now or utcnow()
+    rows = []
+    seen = set()
+    for event in events:
+        if event.dedupe_key in seen:
+            continue
+        seen.add(event.dedupe_key)
+        rows.append({
+            "workspace_id": channel.workspace_id, "channel_id": channel.id,
+            "platform": platform, "kind": event.kind, "type": event.type[:60],
+            "dedupe_key": event.dedupe_key[:255], "chat_id": _cut(event.chat_id, 120),
+            "sender": _cut(event.sender, 120), "sender_name": _cut(event.sender_name, 255),
+            "is_group": event.is_group, "from_me": event.from_me, "from_bot": event.from_bot,
+            "text": event.text, "message_id": _cut(event.message_id, 255),
+            "status": _cut(event.status, 40), "error_code": _cut(event.error_code, 40),
+            "error_title": _cut(event.error_title, 500), "occurred_at": event.occurred_at,
+            "received_at": now, "payload": event.payload, "state": "pending", "attempts": 0,
+        })
+    return rows
+
+
+def store_events(rows: list[dict]) -> None:
+    """Commit the rows (duplicates ignored) and queue a job for each new one.
+
+    On PostgreSQL the rows of concurrent requests of this process are written together
+    (`PostgresIngest`: one INSERT, one commit); elsewhere, and with WEBHOOK_GROUP_COMMIT off,
+    through the request's own session. Either way the rows are committed when this returns.
+    Raises StaleChannel (a row's channel no longer exists: nothing of these rows was stored)
+    or DatabaseUnavailable."""
+    if not rows:
+        return
+    writer = _ingest_writer()
+    if writer is None:
+        enqueue_events(_store_inline(rows))
+        return
+    try:
+        writer.group.submit(rows)  # the batch's leader queues the new rows' jobs
+    except (BatchFailed, TimeoutError) as exc:
+        raise DatabaseUnavailable(str(exc)) from exc
+
+
+# One writer per app and process: (pid, writer or None). A child of a fork makes its own and
+# never touches (or closes) the connection it inherited.
+_WRITERS_LOCK = threading.Lock()
+_INHERITED: list = []
+
+
+def _ingest_writer() -> PostgresIngest | None:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    state = app.extensions.get("relaydesk_ingest")
+    pid = os.getpid()
+    if state is not None and state[0] == pid:
+        return state[1]
+    with _WRITERS_LOCK:
+        state = app.extensions.get("relaydesk_ingest")
+        if state is not None and state[0] == pid:
+            return state[1]
+        if state is not None and state[1] is not None:
+            _INHERITED.append(state[1])  # another process's connection: keep, never close
+        writer = None
+        engine = db.engine
+        if engine.dialect.name == "postgresql" and app.config.get("WEBHOOK_GROUP_COMMIT", True):
+            writer = PostgresIngest(engine)
+            weakref.finalize(app, writer.close)
+        app.extensions["relaydesk_ingest"] = (pid, writer)
+        return writer
+
+
+def close_ingest_writer(app) -> None:
+    """Close this process's webhook writer of `app` (its connection); the next webhook opens
+    a new one."""
+    state = app.extensions.pop("relaydesk_ingest", None)
+    if state is not None and state[1] is not None and state[0] == os.getpid():
+        state[1].close()
+
+
+class PostgresIngest:
+    """Group commit on PostgreSQL: the rows of all the requests waiting in this process become
+    ONE prepared `INSERT … SELECT … FROM json_populate_recordset($1) ON CONFLICT (channel_id,
+    dedupe_key) DO NOTHING RETURNING id`, run in autocommit on a connection of its own: one
+    round trip, one durable commit (synchronous_commit as configured) per batch. The batch's
+    leader then queues the jobs of the new rows in one Redis pipeline, after the others have
+    their answer.
+
+    Failures: a row the database refuses (a channel deleted meanwhile: foreign key) makes the
+    batch be stored request by request, so only that request hears StaleChannel; a lost
+    connection is replaced and the statement retried once (harmless: ON CONFLICT); any other
+    database error answers DatabaseUnavailable to every request of the batch, none of which was
+    acknowledged."""
+
+    STATEMENT = "relaydesk_ingest"
+    STATEMENT_TIMEOUT_MS = 10_000
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.pid = os.getpid()
+        self._connection = None
+        self._prepared = True  # off for good if the server forgets prepared statements
+        self.group = GroupCommit(self._flush, after=enqueue_events)
+        columns = ", ".join(ROW_COLUMNS)
+        table = InboundEvent.__table__.name
+        self._insert_sql = (
+            f"INSERT INTO {table} ({columns}) SELECT {columns} "  # noqa: S608 - constants
+            f"FROM json_populate_recordset(NULL::{table}, %s) "
+            "ON CONFLICT (channel_id, dedupe_key) DO NOTHING RETURNING id")
+        self._prepare_sql = (
+            f"PREPARE {self.STATEMENT}(json) AS " + self._insert_sql.replace("%s", "$1"))
+
+    # --- the connection
+    def _connect(self):
+        if self._connection is not None and not self._connection.closed:
+            return self._connection
+        self._connection = None
+        try:
+            fairy = self.engine.raw_connection()
+            fairy.detach()  # ours alone: autocommit never leaks into the pool
+            connection = fairy.dbapi_connection
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET statement_timeout = {int(self.STATEMENT_TIMEOUT_MS)}")
+                if self._prepared:
+                    cursor.execute(self._prepare_sql)
+        except Exception as exc:  # noqa: BLE001 - any failure to connect: 503
+            raise DatabaseUnavailable("cannot connect") from exc
+        self._connection = connection
+        return connection
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None and os.getpid() == self.pid:
+            with contextlib.suppress(Exception):  # closing a broken connection
+                connection.close()
+
+    # --- one batch
+    def _flush(self, items: list[list[dict]]) -> tuple[list, list[int]]:
+        try:
+            new_ids = self._insert([row for item in items for row in item])
+            outcomes: list = [None] * len(items)
+        except _RowRefused:  # one request's row: find it, store the others
+            new_ids, outcomes = [], []
+            for item in items:
+                try:
+                    new_ids += self._insert(item)
+                    outcomes.append(None)
+                except _RowRefused as refused:
+                    outcomes.append(refused.answer())
+                except DatabaseUnavailable as exc:
+                    outcomes.append(exc)
+        except DatabaseUnavailable as exc:
+            log.warning("webhook batch of %d request(s) not stored: %s", len(items), exc)
+            return [DatabaseUnavailable(str(exc)) for _ in items], []
+        stored = [item for item, outcome in zip(items, outcomes, strict=True) if outcome is None]
+        if stored:
+            self._touch({row["channel_id"] for item in stored for row in item})
+        return outcomes, new_ids
+
+    def _insert(self, rows: list[dict]) -> list[int]:
+        """Insert in one autocommit statement; the ids of the rows that are new."""
+        document = json.dumps(_unique(rows), default=_json_default, ensure_ascii=False,
+                              separators=(",", ":"))
+        import psycopg2
+        from psycopg2 import errors
+
+        for attempt in (1, 2):
+            connection = self._connect()
+            try:
+                with connection.cursor() as cursor:
+                    if self._prepared:
+                        cursor.execute(f"EXECUTE {self.STATEMENT}(%s)", (document,))
+                    else:
+                        cursor.execute(self._insert_sql, (document,))
+                    return [row[0] for row in cursor.fetchall()]
+            except errors.ForeignKeyViolation as exc:
+                raise _RowRefused(stale=True) from exc
+            except errors.InvalidSqlStatementName:  # e.g. a pooler in front of the server
+                self._prepared = False
+                continue
+            except (psycopg2.IntegrityError, psycopg2.DataError) as exc:
+                log.exception("webhook rows refused by the database")
+                raise _RowRefused(stale=False) from exc
+            except psycopg2.Error as exc:
+                if connection.closed and attempt == 1:  # lost: a new connection, once
+                    self._connection = None
+                    continue
+                raise DatabaseUnavailable(type(exc).__name__) from exc
+        raise DatabaseUnavailable("no connection")
+
+    def _touch(self, channel_ids: set[int]) -> None:
+        """last_webhook_at, at most once per LAST_WEBHOOK_RESOLUTION per channel and process."""
+        clock = time.monotonic()
+        due = [cid for cid in channel_ids
+               if clock - _touched.get(cid, -1e9) >= LAST_WEBHOOK_RESOLUTION.total_seconds()]
+        if not due:
+            return
+        now = utcnow()
+        try:
+            with self._connect().cursor() as cursor:
+                cursor.execute(
+                    "UPDATE channel SET last_webhook_at = %s WHERE id = ANY(%s) "
+                    "AND (last_webhook_at IS NULL OR last_webhook_at < %s)",
+                    (now, due, now - LAST_WEBHOOK_RESOLUTION))
+        except Exception:  # noqa: BLE001 - a timestamp for the screens, never worth a 5xx
+            log.warning("could not record last_webhook_at", exc_info=True)
+            return
+        for cid in due:
+            _touched[cid] = clock
+
+
+class _RowRefused(Exception):
+    def __init__(self, stale: bool):
+        super().__init__("stale channel" if stale else "row refused")
+        self.stale = stale
+
+    def answer(self) -> Exception:
+        if self.stale:
+            channel_cache.clear()
+            return StaleChannel(None)
+        return DatabaseUnavailable("row refused")
+
+
+def _unique(rows: list[dict]) -> list[dict]:
+    """One row per (channel, dedupe key): concurrent deliveries of one notification can share a
+    batch."""
+    if len(rows) < 2:
+        return rows
+    seen = set()
+    unique = []
+    for row in rows:
+        key = (row["channel_id"], row["dedupe_key"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(row)
+    return unique
+
+
+def _json_default(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+# --- storing through the session (SQLite, or WEBHOOK_GROUP_COMMIT off) --------------------------
 
 _INSERT_STATEMENTS: dict = {}
 
@@ -284,12 +575,6 @@ def _single_insert_statement():
     return stmt
 
 
-ROW_COLUMNS = ("workspace_id", "channel_id", "platform", "kind", "type", "dedupe_key", "chat_id",
-               "sender", "sender_name", "is_group", "from_me", "from_bot", "text", "message_id",
-               "status", "error_code", "error_title", "occurred_at", "received_at", "payload",
-               "state", "attempts")
-
-
 def _insert(rows: list[dict]) -> list[int]:
     connection = db.session.connection()
     if len(rows) == 1:
@@ -299,36 +584,21 @@ def _insert(rows: list[dict]) -> list[int]:
     return list(result.scalars().all())
 
 
-def persist_events(channel: ChannelRef | Channel, platform: str,
-                   events: list[NormalisedEvent]) -> list[int]:
-    """Insert the events (duplicates ignored), commit, and return the ids of the new rows.
-    Raises StaleChannel when the channel no longer exists."""
-    now = utcnow()
-    rows = []
-    seen = set()
-    for event in events:
-        if event.dedupe_key in seen:  # the same notification twice in one body
-            continue
-        seen.add(event.dedupe_key)
-        rows.append({
-            "workspace_id": channel.workspace_id, "channel_id": channel.id,
-            "platform": platform, "kind": event.kind, "type": event.type[:60],
-            "dedupe_key": event.dedupe_key[:255], "chat_id": _cut(event.chat_id, 120),
-            "sender": _cut(event.sender, 120), "sender_name": _cut(event.sender_name, 255),
-            "is_group": event.is_group, "from_me": event.from_me, "from_bot": event.from_bot,
-            "text": event.text, "message_id": _cut(event.message_id, 255),
-            "status": _cut(event.status, 40), "error_code": _cut(event.error_code, 40),
-            "error_title": _cut(event.error_title, 500), "occurred_at": event.occurred_at,
-            "received_at": now, "payload": event.payload, "state": "pending", "attempts": 0,
-        })
+def _store_inline(rows: list[dict]) -> list[int]:
+    """Insert (duplicates ignored) and commit in the request's session; the new ids."""
     try:
-        new_ids = _insert(rows) if rows else []
-        _touch_channel(channel.id, now)
+        new_ids = _insert(_unique(rows))
+        for channel_id in {row["channel_id"] for row in rows}:
+            _touch_channel(channel_id, rows[0]["received_at"])
         db.session.commit()
     except IntegrityError as exc:  # the only constraint left is the channel's foreign key
         db.session.rollback()
         channel_cache.clear()
-        raise StaleChannel(channel.id) from exc
+        raise StaleChannel(None) from exc
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        log.warning("webhook rows not stored: %s", type(exc).__name__)
+        raise DatabaseUnavailable(type(exc).__name__) from exc
     return new_ids
 
 
@@ -371,18 +641,26 @@ def _cut(value: str | None, length: int) -> str | None:
     return value[:length] if isinstance(value, str) else value
 
 
+PROCESS_EVENT = "app.jobs.events.process_event"
+
+
 def enqueue_events(event_ids: list[int]) -> int:
-    """Queue processing jobs; returns how many were queued (0 when Redis is unavailable)."""
+    """Queue one `process_event(id)` job per id (job id `event-<id>`, queue "pipeline") in one
+    round trip; returns how many were queued (0 when Redis is unavailable: the rows stay
+    pending and the maintenance sweep queues them later)."""
     if not event_ids:
         return 0
     queue = current_app.extensions["relaydesk_queues"]["pipeline"]
     try:
-        with queue.connection.pipeline() as pipe:  # one round trip for all the jobs
-            for event_id in event_ids:
-                queue.enqueue("app.jobs.events.process_event", event_id,
-                              job_id=f"event-{event_id}", pipeline=pipe,
-                              result_ttl=300, failure_ttl=86400)
-            pipe.execute()
+        # Not a MULTI/EXEC: a job half-written when the connection drops is re-queued by the
+        # sweep like any job lost with Redis; enqueuing twice is harmless (the event is claimed).
+        pipe = queue.connection.pipeline(transaction=False)
+        queue.enqueue_many([
+            Queue.prepare_data(PROCESS_EVENT, (event_id,), job_id=f"event-{event_id}",
+                               description=f"{PROCESS_EVENT}({event_id})",
+                               result_ttl=300, failure_ttl=86400)
+            for event_id in event_ids], pipeline=pipe)
+        pipe.execute()
         return len(event_ids)
     except Exception:  # noqa: BLE001 - Redis down: rows stay pending, maintenance re-enqueues
         log.warning("could not enqueue %d event(s); they stay pending", len(event_ids),

@@ -6,16 +6,16 @@ Chat ids may exceed 32 bits and groups have negative ids: they are kept as strin
 """
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import request
 
 from app.crypto import constant_time_equals
 from app.extensions import db
 from app.models import Channel
 from app.webhooks.intake import (MiB, BadPayload, ChannelRef, NormalisedEvent, StaleChannel,
-                                 ack, cached_then_fresh, channel_cache, enqueue_events,
-                                 from_epoch, parse_json, persist_events, read_body, refuse)
+                                 ack, cached_then_fresh, channel_cache, event_rows, from_epoch,
+                                 parse_json, read_body, refuse, store_events, webhook_blueprint)
 
-telegram_bp = Blueprint("webhooks_telegram", __name__)
+telegram_bp = webhook_blueprint("webhooks_telegram", __name__)
 
 BODY_LIMIT = 1 * MiB
 MESSAGE_KEYS = ("message", "edited_message", "channel_post", "edited_channel_post")
@@ -52,8 +52,7 @@ def _accept(bot_id: str, given: str, fresh: bool, body: list[bytes]):
         return refuse(400, "malformed update")
     if not channel.enabled:
         return ack(ignored="channel disabled")
-    new_ids = persist_events(channel, "telegram", events)
-    enqueue_events(new_ids)
+    store_events(event_rows(channel, "telegram", events))
     return ack()
 
 
