@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 from collections.abc import Mapping
 
 from flask import Flask
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import Pool
 
 from app.config import BASE_DIR, INSTANCE_DIR, Config, fill_generated_keys
 from app.crypto import keyring
@@ -84,7 +87,36 @@ def _install_guard_once() -> None:
         install_version_hook(db.session)
         install_call_log_hooks(db.session)
         event.listen(Engine, "connect", _sqlite_pragmas)
+        event.listen(Pool, "checkin", _remember_checkin)
+        event.listen(Pool, "checkout", _ping_idle_connection)
         _guard_installed = True
+
+
+PING_IDLE_SECONDS = 10.0
+
+
+def _remember_checkin(dbapi_connection, connection_record) -> None:  # noqa: ARG001
+    connection_record.info["relaydesk_idle_since"] = time.monotonic()
+
+
+def _ping_idle_connection(dbapi_connection, connection_record, connection_proxy) -> None:
+    """Pessimistic disconnect handling, but only for a connection that sat idle in the pool
+    for PING_IDLE_SECONDS: a database restart or an idle timeout closes idle connections,
+    while one checked in a moment ago is alive. A failed ping makes the pool discard the
+    connection and check out a fresh one (DisconnectionError)."""
+    idle_since = connection_record.info.get("relaydesk_idle_since")
+    if idle_since is None or time.monotonic() - idle_since < PING_IDLE_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        if not type(dbapi_connection).__module__.startswith("sqlite3"):
+            dbapi_connection.rollback()  # the ping's implicit transaction
+    except Exception as exc:  # noqa: BLE001 - any failure: the connection is unusable
+        raise DisconnectionError() from exc
 
 
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:

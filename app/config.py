@@ -68,7 +68,9 @@ class Config:
         _env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'relaydesk.db'}")
     )
     SQLALCHEMY_TRACK_MODIFICATIONS = False
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # No pre-ping on every checkout (a round trip per transaction, five per command): a pooled
+    # connection is pinged only after it sat idle (app/__init__.py, _ping_idle_connection).
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False}
     REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6379/0")
 
     # Both fall back to a key generated once into instance/ (see fill_generated_keys).
