@@ -311,3 +311,102 @@ def test_damaged_bytes_never_5xx(request, target, data):
     post, builders, _protected, _iid = request.getfixturevalue(target)
     base = data.draw(st.sampled_from(builders), label="base")()
     post(damage(data, json.dumps(base).encode()))
+
+
+# --- the hand-written shape checks accept exactly what the marshmallow schemas accept --------
+# (app/webhooks/greenapi.py and meta.py keep the schemas as the reference; the endpoints run the
+# cheaper `check_shape`.) Pure functions: no request, no database.
+
+def _schema_accepts(schema, document) -> bool:
+    if not isinstance(document, dict):  # refused before load(), as the endpoints always did
+        return False
+    try:
+        schema.load(document)
+    except Exception:  # noqa: BLE001 - ValidationError, or any error: the endpoint answered 400
+        return False
+    return True
+
+
+def _check_accepts(check, document) -> bool:
+    try:
+        check(document)
+    except (ValueError, TypeError, KeyError):  # what the endpoints turn into a 400
+        return False
+    return True
+
+
+def _shapes():
+    from app.webhooks import greenapi as green_hook
+    from app.webhooks import meta as meta_hook
+
+    iid = green.DEFAULT_ID_INSTANCE
+    green_builders = [
+        lambda: green.incoming_message("79001234567@c.us", "2274209 refill", id_instance=iid),
+        lambda: green.outgoing_message_status("79001234567@c.us", "3EB0AB", "failed",
+                                              id_instance=iid),
+        lambda: green.state_instance_changed("yellowCard", id_instance=iid),
+    ]
+    meta_builders = [
+        lambda: meta.text_notification("79001234567", "2274209 refill"),
+        lambda: meta.notification(
+            meta.entry(meta.messages_change(
+                messages=[meta.text_message("7901", "a"), meta.text_message("7902", "b")],
+                statuses=[meta.status("wamid.Y", "read", "7903")]),
+                meta.template_status_change("PAUSED", 9, "tpl"))),
+    ]
+    return {"greenapi": (green_hook.check_shape, green_hook.GreenWebhookSchema(), green_builders),
+            "meta": (meta_hook.check_shape, meta_hook.MetaNotificationSchema(), meta_builders)}
+
+
+# Values each field's marshmallow type treats specially (fields.Integer takes "12", 1.5 and
+# "1_000" but not True, "1.5" or 5000 digits; String and Dict take no None unless optional).
+EDGE_VALUES = [None, True, False, 0, 12, -1, 1.5, 1e308, 2**70, "12", " 12 ", "1_000", "1.5",
+               "", "x", "1" * 5000, [], [1], {}, {"a": 1}, "whatsapp_business_account"]
+EDGE_PATHS = {
+    "greenapi": [("typeWebhook",), ("instanceData",), ("instanceData", "idInstance"),
+                 ("timestamp",), ("idMessage",), ("senderData",), ("messageData",)],
+    "meta": [("object",), ("entry",), ("entry", 0), ("entry", 0, "id"), ("entry", 0, "changes"),
+             ("entry", 0, "changes", 0), ("entry", 0, "changes", 0, "field"),
+             ("entry", 0, "changes", 0, "value")],
+}
+
+
+@pytest.mark.parametrize("platform", ["greenapi", "meta"])
+def test_shape_check_matches_the_schema_on_every_edge_value(platform):
+    check, schema, builders = _shapes()[platform]
+    for path in EDGE_PATHS[platform]:
+        for value in [*EDGE_VALUES, "drop"]:
+            document = builders[0]()
+            parent = document
+            for key in path[:-1]:
+                parent = parent[key]
+            if value == "drop":
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = copy.deepcopy(value)
+            assert _check_accepts(check, document) == _schema_accepts(schema, document), (
+                path, value)
+    too_many = builders[0]()
+    if platform == "meta":
+        too_many["entry"] = too_many["entry"] * 1001
+        assert not _check_accepts(check, too_many) and not _schema_accepts(schema, too_many)
+
+
+@pytest.mark.parametrize("platform", ["greenapi", "meta"])
+@settings(max_examples=300, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.large_base_example])
+@given(data=st.data())
+def test_shape_check_matches_the_schema_on_fuzzed_documents(platform, data):
+    from app.webhooks.intake import BadPayload, parse_json
+
+    check, schema, builders = _shapes()[platform]
+    if data.draw(st.booleans(), label="random"):
+        document = data.draw(json_values, label="document")
+    else:
+        document = mutate(data, data.draw(st.sampled_from(builders), label="base")())
+    try:  # what the endpoint would have in hand: the body as parsed
+        document = parse_json(serialise(document))
+    except BadPayload:
+        return
+    assert _check_accepts(check, document) == _schema_accepts(schema, document)
