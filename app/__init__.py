@@ -92,7 +92,12 @@ def _install_guard_once() -> None:
         _guard_installed = True
 
 
-PING_IDLE_SECONDS = 10.0
+# Ping a pooled connection before use when it sat idle at least this long. 0 (web processes):
+# always, like pool_pre_ping. Workers set WORKER_PING_IDLE_SECONDS (app/jobs/worker.py): a job
+# makes five transactions, and one that meets a connection dropped a moment ago fails and is
+# retried like any failed event.
+PING_IDLE_SECONDS = 0.0
+WORKER_PING_IDLE_SECONDS = 10.0
 
 
 def _remember_checkin(dbapi_connection, connection_record) -> None:  # noqa: ARG001
@@ -100,23 +105,27 @@ def _remember_checkin(dbapi_connection, connection_record) -> None:  # noqa: ARG
 
 
 def _ping_idle_connection(dbapi_connection, connection_record, connection_proxy) -> None:
-    """Pessimistic disconnect handling, but only for a connection that sat idle in the pool
-    for PING_IDLE_SECONDS: a database restart or an idle timeout closes idle connections,
-    while one checked in a moment ago is alive. A failed ping makes the pool discard the
-    connection and check out a fresh one (DisconnectionError)."""
+    """Pessimistic disconnect handling for a connection that sat idle in the pool for
+    PING_IDLE_SECONDS: a failed ping makes the pool discard it and check out a fresh one
+    (DisconnectionError)."""
     idle_since = connection_record.info.get("relaydesk_idle_since")
-    if idle_since is None or time.monotonic() - idle_since < PING_IDLE_SECONDS:
+    if PING_IDLE_SECONDS > 0 and (
+            idle_since is None or time.monotonic() - idle_since < PING_IDLE_SECONDS):
         return
     try:
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("SELECT 1")
-        finally:
-            cursor.close()
-        if not type(dbapi_connection).__module__.startswith("sqlite3"):
-            dbapi_connection.rollback()  # the ping's implicit transaction
+        _ping(dbapi_connection)
     except Exception as exc:  # noqa: BLE001 - any failure: the connection is unusable
         raise DisconnectionError() from exc
+
+
+def _ping(dbapi_connection) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT 1")
+    finally:
+        cursor.close()
+    if not type(dbapi_connection).__module__.startswith("sqlite3"):
+        dbapi_connection.rollback()  # the ping's implicit transaction
 
 
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:

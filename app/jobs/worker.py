@@ -42,6 +42,9 @@ class RelaydeskWorker(SimpleWorker):
 
 
 def run_worker(queues: list[str], burst: bool = False, with_scheduler: bool = True) -> bool:
+    import app as app_package
+
+    app_package.PING_IDLE_SECONDS = app_package.WORKER_PING_IDLE_SECONDS
     app = current_app._get_current_object()
     connection = app.extensions["relaydesk_redis"]
     known = app.extensions["relaydesk_queues"]

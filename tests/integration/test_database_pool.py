@@ -1,37 +1,54 @@
-"""Pooled connections: pinged only after sitting idle, and replaced when the ping fails
-(app/__init__.py `_ping_idle_connection`), instead of a round trip before every transaction."""
+"""Pooled connections (app/__init__.py `_ping_idle_connection`): web processes ping before every
+use, workers only after a connection sat idle; a failed ping replaces the connection."""
 from __future__ import annotations
 
+import time
+
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 import app as app_module
 
 
 @pytest.fixture
-def statements(db):
-    seen: list[str] = []
+def pings(db, monkeypatch):
+    seen: list[object] = []
+    real = app_module._ping
 
-    def record(conn, cursor, statement, *args):  # noqa: ARG001
-        seen.append(statement)
+    def counting(dbapi_connection):
+        seen.append(dbapi_connection)
+        real(dbapi_connection)
 
-    event.listen(db.engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(db.engine, "before_cursor_execute", record)
+    monkeypatch.setattr(app_module, "_ping", counting)
+    db.session.remove()
+    return seen
 
 
-def test_a_busy_connection_is_not_pinged(db, statements):
-    for _ in range(3):
-        db.session.execute(text("SELECT 42"))
+def five_transactions(db) -> None:
+    for _ in range(5):
+        assert db.session.execute(text("SELECT 42")).scalar() == 42
         db.session.commit()
-    assert statements == ["SELECT 42"] * 3
+
+
+def test_web_processes_ping_before_every_use(db, pings):
+    five_transactions(db)
+    assert len(pings) == 5
+
+
+def test_workers_ping_only_connections_that_sat_idle(db, pings, monkeypatch):
+    monkeypatch.setattr(app_module, "PING_IDLE_SECONDS", app_module.WORKER_PING_IDLE_SECONDS)
+    five_transactions(db)
+    assert pings == []  # back in the pool a moment ago: alive
+    monkeypatch.setattr(app_module, "PING_IDLE_SECONDS", 0.001)
+    time.sleep(0.01)
+    five_transactions(db)
+    assert len(pings) >= 1  # the checkout after the pause
 
 
 def test_a_connection_killed_while_idle_is_replaced(db, monkeypatch):
     if db.engine.dialect.name != "postgresql":
         # SQLite files have no server that could drop a connection; the ping still runs there
-        monkeypatch.setattr(app_module, "PING_IDLE_SECONDS", 0.0)
         assert db.session.execute(text("SELECT 1")).scalar() == 1
         return
     pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar()
@@ -41,7 +58,8 @@ def test_a_connection_killed_while_idle_is_replaced(db, monkeypatch):
     with killer.connect() as other:
         other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     killer.dispose()
-    monkeypatch.setattr(app_module, "PING_IDLE_SECONDS", 0.0)
+    monkeypatch.setattr(app_module, "PING_IDLE_SECONDS", 0.0)  # web processes: always
     # without the ping this statement would fail with "server closed the connection"
     assert db.session.execute(text("SELECT pg_backend_pid()")).scalar() != pid
     db.session.commit()
+
