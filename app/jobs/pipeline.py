@@ -526,6 +526,9 @@ class CommandRun:
             self.step("reply", skipped="nothing to say")
             return
         self.log.reply_text = text
+        if self.channel is None:  # deleted after the message arrived: nobody to answer through
+            self.step("reply", skipped="channel deleted")
+            return
         outbound_id = self._queue(self.channel, self.event.chat_id, text,
                                   f"reply:{self.event.id}", "reply")
         self.step("reply", outbound=outbound_id, language=self.book.language)
