@@ -4,8 +4,10 @@
 is no background thread: the first thread to arrive while no flush is running becomes the
 *leader*. It takes every item waiting at that moment (its own included), runs `flush(items)`
 once, hands each waiting thread its outcome and wakes it, passes the leadership to the first
-thread that arrived during the flush (if any), and only then runs `after(extra)` (the enqueue,
-which therefore never delays the other requests of the batch nor the next batch).
+thread that arrived during the flush (if any), and only then runs `after(extra, more_coming)`
+(the enqueue, which therefore never delays the other requests of the batch nor the next batch;
+`more_coming` tells it that another batch is already on its way, so it may leave its work to
+that batch's leader).
 
 * A thread alone (the Flask test client, a quiet server) is its own leader with a batch of
   one: no thread hand-off, no waiting, the same cost as doing the work inline.
@@ -14,7 +16,8 @@ which therefore never delays the other requests of the batch nor the next batch)
   commit_delay, was measured under gunicorn 2x4 and made batches no larger: dropped.)
 * `flush(items) -> (outcomes, extra)`: one outcome per item, None for success or an exception
   instance for `submit()` to raise in that item's thread. If flush raises, every item of the
-  batch (the leader's too) gets `BatchFailed`, and the error is logged.
+  batch (the leader's too) gets `BatchFailed`, the error is logged and `after(None, …)` still
+  runs (so that work left to this batch by an earlier one is not stranded).
 * Nothing outlives the object: no thread to stop at exit, nothing to join. It is not fork-safe
   by itself (a lock held at fork time stays held in the child): owners keep one per process
   (see `app.webhooks.intake._ingest_writer`, which checks os.getpid()).
@@ -55,7 +58,7 @@ class _Slot:
 
 class GroupCommit:
     def __init__(self, flush: Callable[[list], tuple[list, Any]],
-                 after: Callable[[Any], None] | None = None,
+                 after: Callable[[Any, bool], None] | None = None,
                  wait_timeout: float = WAIT_TIMEOUT):
         self._flush = flush
         self._after = after
@@ -114,8 +117,8 @@ class GroupCommit:
             successor.wake()
         if failure is not None:
             raise failure
-        if self._after is not None and extra is not None:
-            self._after(extra)
+        if self._after is not None:
+            self._after(extra, successor is not None)
 
     def _give_up(self, slot: _Slot) -> None:
         with self._lock:

@@ -35,7 +35,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, request
-from rq import Queue
+from rq.job import JobStatus
+from rq.utils import now as rq_now
 from sqlalchemy import bindparam, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import event as orm_event
@@ -380,7 +381,7 @@ class PostgresIngest:
     dedupe_key) DO NOTHING RETURNING id`, run in autocommit on a connection of its own: one
     round trip, one durable commit (synchronous_commit as configured) per batch. The batch's
     leader then queues the jobs of the new rows in one Redis pipeline, after the others have
-    their answer.
+    their answer (or leaves them to the next batch's leader, see `_enqueue`).
 
     Failures: a row the database refuses (a channel deleted meanwhile: foreign key) makes the
     batch be stored request by request, so only that request hears StaleChannel; a lost
@@ -390,13 +391,18 @@ class PostgresIngest:
 
     STATEMENT = "relaydesk_ingest"
     STATEMENT_TIMEOUT_MS = 10_000
+    DEFER_IDS = 16  # jobs left to the next batch, at most
+    DEFER_SECONDS = 0.002  # and for at most this long
 
     def __init__(self, engine):
         self.engine = engine
         self.pid = os.getpid()
         self._connection = None
         self._prepared = True  # off for good if the server forgets prepared statements
-        self.group = GroupCommit(self._flush, after=enqueue_events)
+        self.group = GroupCommit(self._flush, after=self._enqueue)
+        self._unqueued: list[int] = []  # new ids left to the next batch's leader
+        self._unqueued_since = 0.0
+        self._unqueued_lock = threading.Lock()
         columns = ", ".join(ROW_COLUMNS)
         table = InboundEvent.__table__.name
         self._insert_sql = (
@@ -430,6 +436,23 @@ class PostgresIngest:
         if connection is not None and os.getpid() == self.pid:
             with contextlib.suppress(Exception):  # closing a broken connection
                 connection.close()
+
+    # --- the jobs
+    def _enqueue(self, new_ids: list[int] | None, more_coming: bool) -> None:
+        """Queue the batch's jobs, or, when another batch is right behind (more_coming), leave
+        them to its leader, up to DEFER_IDS ids or DEFER_SECONDS: one Redis round trip then
+        serves several batches. The last batch of a burst always queues what is left."""
+        with self._unqueued_lock:
+            if new_ids:
+                if not self._unqueued:
+                    self._unqueued_since = time.monotonic()
+                self._unqueued.extend(new_ids)
+            if not self._unqueued or (
+                    more_coming and len(self._unqueued) < self.DEFER_IDS
+                    and time.monotonic() - self._unqueued_since < self.DEFER_SECONDS):
+                return
+            ids, self._unqueued = self._unqueued, []
+        enqueue_events(ids)
 
     # --- one batch
     def _flush(self, items: list[list[dict]]) -> tuple[list, list[int]]:
@@ -647,19 +670,29 @@ PROCESS_EVENT = "app.jobs.events.process_event"
 def enqueue_events(event_ids: list[int]) -> int:
     """Queue one `process_event(id)` job per id (job id `event-<id>`, queue "pipeline") in one
     round trip; returns how many were queued (0 when Redis is unavailable: the rows stay
-    pending and the maintenance sweep queues them later)."""
+    pending and the maintenance sweep queues them later).
+
+    What `Queue.enqueue` writes, in fewer commands: each job is made by RQ (`create_job`) and
+    saved by RQ (`Job.save`, status included), then ONE RPUSH hands all the ids to the queue
+    (enqueue_many would add a status HSET and an RPUSH per job). Not a MULTI/EXEC: a job left
+    half-written by a dropped connection is re-queued by the sweep like any job lost with Redis;
+    enqueuing twice is harmless (the event is claimed)."""
     if not event_ids:
         return 0
     queue = current_app.extensions["relaydesk_queues"]["pipeline"]
     try:
-        # Not a MULTI/EXEC: a job half-written when the connection drops is re-queued by the
-        # sweep like any job lost with Redis; enqueuing twice is harmless (the event is claimed).
         pipe = queue.connection.pipeline(transaction=False)
-        queue.enqueue_many([
-            Queue.prepare_data(PROCESS_EVENT, (event_id,), job_id=f"event-{event_id}",
-                               description=f"{PROCESS_EVENT}({event_id})",
-                               result_ttl=300, failure_ttl=86400)
-            for event_id in event_ids], pipeline=pipe)
+        enqueued_at = rq_now()
+        job_ids = []
+        for event_id in event_ids:
+            job = queue.create_job(PROCESS_EVENT, args=(event_id,), job_id=f"event-{event_id}",
+                                   description=f"{PROCESS_EVENT}({event_id})",
+                                   result_ttl=300, failure_ttl=86400, status=JobStatus.QUEUED)
+            job.enqueued_at = enqueued_at
+            job.save(pipeline=pipe)
+            job_ids.append(job.id)
+        pipe.sadd(queue.redis_queues_keys, queue.key)
+        pipe.rpush(queue.key, *job_ids)
         pipe.execute()
         return len(event_ids)
     except Exception:  # noqa: BLE001 - Redis down: rows stay pending, maintenance re-enqueues

@@ -84,10 +84,10 @@ class HeldFlush:
 def test_a_thread_alone_is_its_own_leader():
     flushed, after = [], []
     group = GroupCommit(lambda items: (flushed.append(items) or [None] * len(items), items),
-                        after=after.append)
+                        after=lambda extra, more_coming: after.append((extra, more_coming)))
     group.submit("a")
     group.submit("b")
-    assert flushed == [["a"], ["b"]] and after == [["a"], ["b"]]
+    assert flushed == [["a"], ["b"]] and after == [(["a"], False), (["b"], False)]
     assert (group.batches, group.items) == (2, 2)
 
 
@@ -121,7 +121,7 @@ def test_the_followers_have_their_answer_before_the_leader_runs_after():
     follower_done = threading.Event()
     seen_by_after = []
 
-    def after(items):
+    def after(items, _more_coming):
         if "follower" in items:
             seen_by_after.append(follower_done.wait(5))  # woken before the enqueue
 
@@ -438,3 +438,52 @@ def test_database_unreachable_at_the_channel_lookup_answers_503(client, factory,
                            headers=green.webhook_headers(channel.webhook_token))
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
     assert response.get_json() == {"ok": False, "error": "temporarily unavailable"}
+
+
+@needs_postgres
+def test_a_batch_leaves_its_jobs_to_the_batch_right_behind_it(app, factory, writer, held,
+                                                               monkeypatch, redis_conn):
+    channel = factory.channel(factory.workspace("defer"), kind="greenapi")
+    calls = []
+    real = intake.enqueue_events
+
+    def recording(ids):
+        calls.append(sorted(ids))
+        return real(ids)
+
+    monkeypatch.setattr(intake, "enqueue_events", recording)
+    answers: dict = {}
+    one_batch(writer, held, green_post(app, channel, message(channel, "1"), answers, "1"), [
+        green_post(app, channel, message(channel, "2"), answers, "2"),
+        green_post(app, channel, message(channel, "3"), answers, "3")])
+    assert answers == {key: (200, None) for key in "123"}
+    events = stored()
+    assert calls == [sorted(e.id for e in events)]  # one round trip for both batches
+    assert sorted(Queue("pipeline", connection=redis_conn).job_ids) == sorted(
+        f"event-{e.id}" for e in events)
+
+
+def test_jobs_are_what_rq_enqueue_writes(app, redis_conn):
+    """enqueue_events writes each job with RQ's own create_job/save and pushes all the ids at
+    once: the stored job must be the one Queue.enqueue would have written."""
+    queue = app.extensions["relaydesk_queues"]["pipeline"]
+    with app.app_context():
+        assert intake.enqueue_events([101, 102]) == 2
+    queue.enqueue(intake.PROCESS_EVENT, 103, job_id="event-103", result_ttl=300,
+                  failure_ttl=86400, description=f"{intake.PROCESS_EVENT}(103)")
+    assert queue.job_ids == ["event-101", "event-102", "event-103"]
+    assert queue.key.encode() in redis_conn.smembers("rq:queues")
+
+    def stored_job(job_id):
+        fields = redis_conn.hgetall(f"rq:job:{job_id}")
+        for moment in (b"created_at", b"enqueued_at"):
+            assert fields.pop(moment)
+        return fields
+
+    ours, theirs = stored_job("event-102"), stored_job("event-103")
+    assert ours.pop(b"description") == b"app.jobs.events.process_event(102)"
+    assert theirs.pop(b"description") == b"app.jobs.events.process_event(103)"
+    assert queue.fetch_job("event-102").args == (102,)
+    ours.pop(b"data"), theirs.pop(b"data")
+    assert ours == theirs
+    assert redis_conn.ttl("rq:job:event-102") == redis_conn.ttl("rq:job:event-103") == -1
