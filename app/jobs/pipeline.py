@@ -359,10 +359,16 @@ class CommandRun:
             for order_id in command.order_ids:
                 key = (order_id, command.action)
                 wanted[key] = wanted.get(key, False) or command.force
-        for (order_id, action), force in wanted.items():
-            command = Command(action, (order_id,), force)
-            outcome, route = self._decide(command, order_id, fetched.orders.get(order_id),
-                                          providers, rules, now)
+        # Cooldown claims stay locked until the command's final commit, so every command takes
+        # them in the same order (by order id): two messages naming the same orders in another
+        # order cannot deadlock. Outcomes and dispatch lines keep the message's order.
+        decided = {}
+        for (order_id, action) in sorted(wanted, key=lambda k: (len(k[0]), k[0], k[1])):
+            command = Command(action, (order_id,), wanted[(order_id, action)])
+            decided[(order_id, action)] = self._decide(
+                command, order_id, fetched.orders.get(order_id), providers, rules, now)
+        for (order_id, action) in wanted:
+            outcome, route = decided[(order_id, action)]
             self.outcomes.append(outcome)
             if route is not None:
                 routes[route.id] = route

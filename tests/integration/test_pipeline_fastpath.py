@@ -203,3 +203,50 @@ def test_a_workspace_reusing_a_deleted_ones_id_gets_its_own_snapshot(app, factor
     db.session.add(Workspace(id=old_id, slug="new", name="New", language="tr"))
     db.session.commit()
     assert workspace_config.workspace_config(old_id).language == "tr"
+
+
+def test_overlapping_messages_in_opposite_order_do_not_deadlock(app, client, desk,
+                                                                 fake_greenapi, monkeypatch):
+    """Claims are held until a command's final commit: both commands take them in order-id
+    order, so "A B refill" and "B A refill" at the same moment cannot lock each other out."""
+    import threading
+
+    first, second = ORDER, str(int(ORDER) + 1)
+    (one,) = post_green(client, desk.channel, f"{first} {second} refill")
+    (two,) = post_green(client, desk.channel, f"{second} {first} refill",
+                        id_message="SECOND00000001")
+    barrier = threading.Barrier(2)
+    real = pipeline.claim_cooldown
+    local = threading.local()
+
+    def claim_then_meet(*args, **kwargs):
+        result = real(*args, **kwargs)
+        if not getattr(local, "met", False):
+            local.met = True
+            try:  # both hold their first claim here, unless one waits for the other's lock
+                barrier.wait(timeout=1.5)
+            except threading.BrokenBarrierError:
+                pass
+        return result
+
+    monkeypatch.setattr(pipeline, "claim_cooldown", claim_then_meet)
+    outcomes, errors = {}, []
+
+    def work(event_id):
+        with app.app_context():
+            try:
+                outcomes[event_id] = process_event(event_id)
+            except Exception as exc:  # noqa: BLE001 - the assertion below shows it
+                errors.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=work, args=(e,)) for e in (one, two)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == [] and len(outcomes) == 2
+    # each order was dispatched once, by one of the two commands
+    lines = [ln for m in fake_greenapi.messages_to(GROUP_CHAT) for ln in m.splitlines()]
+    assert sorted(lines) == ["EXT-88231 refill", "EXT-88232 refill"]
