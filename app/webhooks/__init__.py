@@ -16,6 +16,37 @@ def register_webhooks(app: Flask) -> None:
         app.register_blueprint(blueprint)
         csrf.exempt(blueprint)
     _exempt_from_rate_limits(app, {blueprint.name for blueprint in blueprints})
+    _no_browser_session(app)
+
+
+WEBHOOK_PREFIX = "/webhooks/"
+
+
+def _no_browser_session(app: Flask) -> None:
+    """A webhook never has a browser session: none is read from a cookie (no signing
+    serializer built, no cookie parsed) and none is saved for it. The request gets an empty
+    session that may be written to (a hook that does so loses nothing) and is thrown away."""
+    base = type(app.session_interface)
+
+    class WithoutWebhookSessions(base):
+        def open_session(self, app, request):
+            if request.path.startswith(WEBHOOK_PREFIX):
+                return self.session_class()
+            return super().open_session(app, request)
+
+        def save_session(self, app, session, response):
+            from flask import request
+
+            if request.path.startswith(WEBHOOK_PREFIX):
+                return None
+            return super().save_session(app, session, response)
+
+    try:
+        replacement = WithoutWebhookSessions()
+    except TypeError:  # an interface that needs arguments: leave it alone
+        return
+    replacement.__dict__.update(app.session_interface.__dict__)
+    app.session_interface = replacement
 
 
 def _exempt_from_rate_limits(app: Flask, names: set[str]) -> None:

@@ -487,3 +487,23 @@ def test_jobs_are_what_rq_enqueue_writes(app, redis_conn):
     ours.pop(b"data"), theirs.pop(b"data")
     assert ours == theirs
     assert redis_conn.ttl("rq:job:event-102") == redis_conn.ttl("rq:job:event-103") == -1
+
+
+def test_webhooks_neither_read_nor_write_a_browser_session(app, client, factory):
+    from flask.sessions import SecureCookieSessionInterface
+
+    assert isinstance(app.session_interface, SecureCookieSessionInterface)  # the rest of the app
+    channel = factory.channel(factory.workspace("no-session"), kind="telegram")
+    client.set_cookie(app.config.get("SESSION_COOKIE_NAME", "session"), "not-even-signed")
+    response = client.post(f"/webhooks/telegram/{channel.bot_id}",
+                           data=json.dumps(tg.message_update("hello")),
+                           headers=tg.webhook_headers(channel.secret_token))
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    from flask import request
+
+    with app.test_request_context("/webhooks/greenapi", method="POST",
+                                  headers={"Cookie": "session=not-even-signed"}):
+        session = app.session_interface.open_session(app, request)
+        assert dict(session) == {}
+        session["written"] = "by a hook"  # allowed, and thrown away
