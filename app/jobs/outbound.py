@@ -86,16 +86,23 @@ def defer(item: Deferred) -> None:
 
 
 def send_deferred(items: list[Deferred]) -> None:
-    """Send now, in this job, the messages a `deferred_sends()` block queued."""
+    """Send now, in this job, the messages a `deferred_sends()` block queued. One message's
+    trouble never holds up the next: a row left unsent is found by the maintenance sweep once
+    its lease has passed."""
     seen: set[int] = set()
     for item in items:
         if item.outbound_id in seen:
             continue
         seen.add(item.outbound_id)
-        if item.claimed:
-            send_claimed(item)
-        else:
-            send_outbound(item.outbound_id)  # claims first: sent or taken rows are skipped
+        try:
+            if item.claimed:
+                send_claimed(item)
+            else:
+                send_outbound(item.outbound_id)  # claims first: sent or taken rows are skipped
+        except Exception:  # noqa: BLE001 - e.g. Redis or the database down mid-send
+            db.session.rollback()
+            log.exception("outbound %s: could not send now; the sweep will retry it",
+                          item.outbound_id)
 
 
 def enqueue_deferred(items: list[Deferred]) -> None:

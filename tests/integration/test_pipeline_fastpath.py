@@ -250,3 +250,21 @@ def test_overlapping_messages_in_opposite_order_do_not_deadlock(app, client, des
     # each order was dispatched once, by one of the two commands
     lines = [ln for m in fake_greenapi.messages_to(GROUP_CHAT) for ln in m.splitlines()]
     assert sorted(lines) == ["EXT-88231 refill", "EXT-88232 refill"]
+
+
+def test_trouble_with_one_deferred_send_does_not_hold_up_the_next(app, client, desk,
+                                                                  fake_greenapi, monkeypatch):
+    calls = []
+    real = outbound.send_claimed
+
+    def flaky(item):
+        calls.append(item.outbound_id)
+        if len(calls) == 1:
+            raise ConnectionError("Redis went away")
+        return real(item)
+
+    monkeypatch.setattr(outbound, "send_claimed", flaky)
+    send(client, desk.channel, f"{ORDER} refill")  # no exception reaches the job
+    dispatch, reply = db.session.query(OutboundMessage).order_by(OutboundMessage.id).all()
+    assert dispatch.state == "sending"  # left to the sweep once its lease has passed
+    assert reply.state == "sent" and len(fake_greenapi.messages_to(CUSTOMER_CHAT)) == 1
