@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -188,8 +189,11 @@ def read_body(limit: int) -> bytes:
     stream = request.stream
     chunks: list[bytes] = []
     size = 0
-    while size <= limit:  # a single read() may return less than asked for: loop to the end
-        chunk = stream.read(limit + 1 - size)
+    # With a Content-Length the stream ends there: stop once it is read (no extra read for the
+    # end). Without one, read up to one byte past the limit to know whether it is over.
+    want = limit + 1 if length is None else length
+    while size < want:  # a single read() may return less than asked for: loop to the end
+        chunk = stream.read(want - size)
         if not chunk:
             break
         chunks.append(chunk)
@@ -481,8 +485,7 @@ class PostgresIngest:
         """Insert in one autocommit statement; the ids of the rows that are new."""
         document = json.dumps(_unique(rows), default=_json_default, ensure_ascii=False,
                               separators=(",", ":"))
-        import psycopg2
-        from psycopg2 import errors
+        psycopg2, errors = _psycopg2()
 
         for attempt in (1, 2):
             connection = self._connect()
@@ -554,6 +557,14 @@ def _unique(rows: list[dict]) -> list[dict]:
             seen.add(key)
             unique.append(row)
     return unique
+
+
+@functools.cache
+def _psycopg2():
+    import psycopg2
+    from psycopg2 import errors
+
+    return psycopg2, errors
 
 
 def _json_default(value):
