@@ -25,11 +25,17 @@ provoked one).
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import fnmatch
 import http
+import http.server
+import io
 import json
 import re
+import socket
+import socketserver
+import sys
 import threading
 import time
 import traceback
@@ -40,7 +46,6 @@ from typing import Any
 
 import pytest
 from werkzeug.datastructures import Headers
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 PathMatcher = str | re.Pattern | None
@@ -204,14 +209,126 @@ class _Rule:
     seconds: float = 0.0
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log(self, type, message, *args):
+class _KeepAliveHandler(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive, as the real services answer. werkzeug's development server
+    closes every connection, which would make each call to a fake pay a TCP connect and a new
+    server thread, a cost no real platform imposes (and one the benchmarks would count).
+
+    Requests are handed to the fake's WSGI callable exactly as werkzeug's server would; the
+    body is read in full (Content-Length or chunked) so the next request on the connection
+    starts where it should."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # an idle keep-alive connection is closed after this (seconds)
+
+    def log_message(self, format, *args):  # noqa: A002 - http.server's signature
         pass
 
-    def send_response(self, code, message=None):
-        # No "Server: Werkzeug…" header: a reply sets its own (Cloudflare's "Server: cloudflare").
-        self.send_response_only(code, message)
+    def _read_body(self) -> bytes | None:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size_line = self.rfile.readline(65537)
+                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(3)
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return b""
+        try:
+            size = int(length)
+        except ValueError:
+            return None
+        return self.rfile.read(size) if size > 0 else b""
+
+    def _serve(self) -> None:
+        body = self._read_body()
+        if body is None:
+            self.send_error(400, "bad Content-Length")
+            self.close_connection = True
+            return
+        path, _, query = self.path.partition("?")
+        environ = {
+            "REQUEST_METHOD": self.command, "SCRIPT_NAME": "",
+            "PATH_INFO": urllib.parse.unquote(path, "latin-1"), "QUERY_STRING": query,
+            "SERVER_NAME": self.server.server_address[0],
+            "SERVER_PORT": str(self.server.server_address[1]),
+            "SERVER_PROTOCOL": self.request_version, "REMOTE_ADDR": self.client_address[0],
+            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": False,
+            "wsgi.run_once": False, "CONTENT_LENGTH": str(len(body)),
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+        }
+        for key, value in self.headers.items():
+            name = key.upper().replace("-", "_")
+            # the body is already de-chunked: the application sees a plain Content-Length body
+            if name not in ("CONTENT_TYPE", "CONTENT_LENGTH", "TRANSFER_ENCODING"):
+                environ[f"HTTP_{name}"] = value
+        started: list = []
+
+        def start_response(status, headers, exc_info=None):  # noqa: ARG001 - WSGI signature
+            started[:] = [status, headers]
+
+        chunks = self.server.app(environ, start_response)
+        try:
+            data = b"".join(chunks)
+        finally:
+            getattr(chunks, "close", lambda: None)()
+        status, headers = started
+        code, _, reason = status.partition(" ")
+        self.send_response_only(int(code), reason)
         self.send_header("Date", self.date_time_string())
+        for key, value in headers:
+            if key.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except (ConnectionError, TimeoutError, OSError):
+            self.close_connection = True  # the client went away (a timeout test, a stop)
+
+    # http.server dispatches on these names
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve  # noqa: N815
+
+
+class _FakeHTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    block_on_close = False  # idle keep-alive connections must not hold up stop()
+    allow_reuse_address = True
+
+    def __init__(self, address, app) -> None:
+        self.app = app
+        self.connections: set = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _KeepAliveHandler)
+
+    def process_request(self, request, client_address):
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self.connections_lock:
+            open_now = list(self.connections)
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 class SeedsOrders:
@@ -261,8 +378,7 @@ class FakeServer:
         if self._server is not None:
             return self
         self._stopping.clear()
-        self._server = make_server(self.host, self.port, self._wsgi, threaded=True,
-                                   request_handler=_QuietHandler)
+        self._server = _FakeHTTPServer((self.host, self.port), self._wsgi)
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.01},
@@ -275,6 +391,7 @@ class FakeServer:
             return
         self._stopping.set()          # wakes handlers sleeping in a delay
         self._server.shutdown()
+        self._server.close_connections()  # idle keep-alive connections of the clients
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(5)

@@ -181,3 +181,45 @@ def test_wait_for_blocks_until_requests_arrive(echo):
     assert not echo.requests.wait_for(1, timeout=0.05)
     requests.get(echo.url + "/echo/x", timeout=T)
     assert echo.requests.wait_for(1, timeout=1) and echo.requests.last.path == "/echo/x"
+
+
+def test_connections_are_kept_alive_like_the_real_services(echo):
+    """One TCP connection for many calls (the real platforms keep connections open; a fake that
+    closed each one would make every call pay a connect and a server thread)."""
+    import http.client
+
+    connection = http.client.HTTPConnection(echo.host, echo.port, timeout=T)
+    for word in ("one", "two", "three"):
+        connection.request("POST", f"/echo/{word}", body=b'{"a": 1}',
+                           headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        assert response.status == 200 and json.loads(response.read())["word"] == word
+        assert (response.getheader("Connection") or "").lower() != "close"
+    connection.close()
+    assert [r.json for r in echo.requests] == [{"a": 1}] * 3
+
+
+def test_a_chunked_body_is_read_whole_and_the_connection_goes_on(echo):
+    import http.client
+
+    connection = http.client.HTTPConnection(echo.host, echo.port, timeout=T)
+    connection.request("POST", "/echo/chunked", body=iter([b'{"part": ', b'"one"}']),
+                       headers={"Content-Type": "application/json"}, encode_chunked=True)
+    assert connection.getresponse().read()
+    connection.request("GET", "/echo/after")
+    assert json.loads(connection.getresponse().read())["word"] == "after"
+    connection.close()
+    assert echo.requests[0].json == {"part": "one"}
+
+
+def test_stop_does_not_wait_for_idle_keep_alive_connections():
+    import http.client
+
+    server = Echo().start()
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=T)
+    connection.request("GET", "/echo/idle")
+    connection.getresponse().read()
+    started = time.monotonic()
+    server.stop()  # the client still holds its connection open
+    assert time.monotonic() - started < 2
+    connection.close()
