@@ -16,8 +16,9 @@ What it sets up, and removes again at the end (Ctrl-C and a global time limit in
   within the per-tenant limits the code enforces (Green API 50 sends/s per instance; every command
   sends a dispatch and a reply; the panel connections allow 100 requests/s instead of the default
   5), so the figures are the pipeline's, not the politeness limits';
-* the app under gunicorn (-w 2 --threads 4 -k gthread) and 4 RQ workers (`flask --app run worker
-  --queues default,pipeline`, the product's order, one of them with the scheduler).
+* the app under gunicorn (-w 2 --threads 8 -k gthread, as the Procfile) and 4 RQ workers
+  (`flask --app run worker --queues default,pipeline`, the product's order, one of them with
+  the scheduler).
 
 Phases, in this order (queues drained between phases):
 0. warm-up (not measured): a few commands per workspace.
@@ -67,7 +68,7 @@ DB_NAME = "relaydesk_bench_pipeline"
 POSTGRES_SERVER = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_MARKER = "relaydesk:bench:pipeline"
 PANEL_KEY = "bench-panel-key"
-GUNICORN_ARGS = ["-w", "2", "--threads", "4", "-k", "gthread"]
+GUNICORN_ARGS = ["-w", "2", "--threads", "8", "-k", "gthread"]  # as the Procfile
 WORKERS = 4
 QUEUES = "default,pipeline"  # the worker's own order: sends first, then new events
 BULK_IDS = 100

@@ -2,7 +2,7 @@
 """Webhook ingest benchmark: the app under gunicorn, each webhook beside a trivial endpoint.
 
     .venv/bin/python bench/webhook_ingest.py            # make bench
-    .venv/bin/python bench/webhook_ingest.py --duration 5 --workers 2 --threads 4
+    .venv/bin/python bench/webhook_ingest.py --duration 5 --workers 2 --threads 8
 
 What it does, and undoes when it ends (also on Ctrl-C, an error or --max-seconds):
 1. creates its own database (PostgreSQL `relaydesk_bench_<pid>` when a server answers at
@@ -10,7 +10,7 @@ What it does, and undoes when it ends (also on Ctrl-C, an error or --max-seconds
 2. starts its own redis-server on a free loopback port (real Redis, nothing else on it), or uses
    --redis-url, whose db index it then flushes before and after (never db 0);
 3. creates one workspace with a Green API, a Meta and a Telegram channel;
-4. starts gunicorn (`--workers 2 --threads 4`, gthread, like the Procfile) on a free port;
+4. starts gunicorn (`--workers 2 --threads 8`, gthread, like the Procfile) on a free port;
 5. for /healthz (the trivial endpoint: no database, no Redis) and for each webhook, with valid
    authentication and a new notification per request (no duplicates, so every request inserts a
    row and enqueues a job):
@@ -675,7 +675,7 @@ def parse_args(argv=None):
     parser.add_argument("--concurrency", type=int, default=16,
                         help="client threads in the max-throughput phase")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=10.0, help="per request, seconds")
     parser.add_argument("--client", choices=sorted(CLIENTS), default="http.client",
                         help="HTTP client of the load generator (requests costs more client "
