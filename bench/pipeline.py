@@ -58,6 +58,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from procstat import process_cpu  # noqa: E402 - bench/ is on sys.path
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -134,19 +136,6 @@ def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return predicate()
-
-
-TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads) a live process has used; 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def process_tree(pid: int) -> list[int]:
