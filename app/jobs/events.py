@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import cache
 
 from sqlalchemy import bindparam, or_, select, update
 
@@ -61,21 +62,16 @@ class EventRow:
         return db.session.get(InboundEvent, self.id)
 
 
-_CLAIM = None
-
-
+@cache
 def _claim_statement():
     """UPDATE … RETURNING the event and its workspace's configuration version, in one
     statement (built once: SQLAlchemy caches its compiled form)."""
-    global _CLAIM
-    if _CLAIM is None:
-        table = InboundEvent.__table__
-        now = bindparam("now")
-        version = (select(Workspace.__table__.c.config_version)
-                   .where(Workspace.__table__.c.id == table.c.workspace_id)
-                   .scalar_subquery().label("config_version"))
-        _CLAIM = (
-            update(table)
+    table = InboundEvent.__table__
+    now = bindparam("now")
+    version = (select(Workspace.__table__.c.config_version)
+               .where(Workspace.__table__.c.id == table.c.workspace_id)
+               .scalar_subquery().label("config_version"))
+    return (update(table)
             .where(table.c.id == bindparam("event_id"))
             .where(or_(table.c.state == "queued",
                        # a pending row waiting out its retry delay is not taken early by a
@@ -86,9 +82,7 @@ def _claim_statement():
             .values(state="processing", lease_until=bindparam("lease"),
                     attempts=table.c.attempts + 1)
             .returning(*[table.c[name] for name in EventRow.__slots__
-                         if name != "config_version"], version)
-        )
-    return _CLAIM
+                         if name != "config_version"], version))
 
 
 def claim(event_id: int) -> EventRow | None:
@@ -100,17 +94,12 @@ def claim(event_id: int) -> EventRow | None:
     return EventRow(row) if row is not None else None
 
 
-_FINISH = None
-
-
+@cache
 def _finish_statement():
-    global _FINISH
-    if _FINISH is None:
-        table = InboundEvent.__table__
-        _FINISH = (update(table).where(table.c.id == bindparam("event_id"))
-                   .values(state=bindparam("state"), processed_at=bindparam("now"),
-                           lease_until=None, last_error=None))
-    return _FINISH
+    table = InboundEvent.__table__
+    return (update(table).where(table.c.id == bindparam("event_id"))
+            .values(state=bindparam("state"), processed_at=bindparam("now"),
+                    lease_until=None, last_error=None))
 
 
 def process_event(event_id: int) -> str:

@@ -19,10 +19,10 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
 from flask import current_app
-from sqlalchemy import bindparam, func, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, func, or_, select, update
 
 from app.extensions import db
 from app.integrations.channels import SendResult, client_for, split_text
@@ -111,15 +111,10 @@ def enqueue_deferred(items: list[Deferred]) -> None:
         enqueue_send(outbound_id)
 
 
-_MARK_SENT = None
-
-
+@cache
 def _mark_sent_statement():
-    global _MARK_SENT
-    if _MARK_SENT is None:
-        table = OutboundMessage.__table__
-        _MARK_SENT = (
-            update(table)
+    table = OutboundMessage.__table__
+    return (update(table)
             .where(table.c.id == bindparam("message_id"), table.c.state == "sending")
             .values(state="sent", parts_sent=1, parts_total=1,
                     platform_message_ids=bindparam("ids", type_=table.c.platform_message_ids.type),
@@ -128,7 +123,6 @@ def _mark_sent_statement():
                     delivery_status=func.coalesce(table.c.delivery_status, "sent"),
                     delivery_status_at=func.coalesce(table.c.delivery_status_at,
                                                      bindparam("now"))))
-    return _MARK_SENT
 
 
 def send_claimed(item: Deferred) -> str:
@@ -185,30 +179,46 @@ def _continue_loaded(outbound_id: int) -> str:
     return _send(message)
 
 
+def insert_message(channel: Channel, chat_id: str, text: str, idempotency_key: str,
+                   purpose: str = "reply", inbound_event_id: int | None = None,
+                   claimed: bool = False) -> tuple[int, bool]:
+    """Write the row of a message to send, once per idempotency key, without committing.
+    Returns (row id, whether it is new); an existing key gives that row's id. `claimed`: the
+    row is written in state `sending` with INLINE_LEASE, for the job that writes it to send it
+    right after its commit (`send_claimed`)."""
+    from app.jobs.statements import outbound_insert
+
+    key = idempotency_key[:200]
+    now = utcnow()
+    connection = db.session.connection()
+    new_id = connection.execute(outbound_insert(), {
+        "workspace_id": channel.workspace_id, "channel_id": channel.id, "idempotency_key": key,
+        "purpose": purpose, "chat_id": chat_id, "text": text,
+        "state": "sending" if claimed else "pending", "attempts": 1 if claimed else 0,
+        "lease_until": now + INLINE_LEASE if claimed else None, "parts_sent": 0,
+        "parts_total": 1, "platform_message_ids": [], "created_at": now,
+        "inbound_event_id": inbound_event_id}).scalar()
+    if new_id is not None:
+        return new_id, True
+    existing = connection.execute(select(OutboundMessage.id).where(
+        OutboundMessage.channel_id == channel.id,
+        OutboundMessage.idempotency_key == key)).scalar()
+    return existing, False
+
+
 def queue_message(channel: Channel, chat_id: str, text: str, idempotency_key: str,
                   purpose: str = "reply", inbound_event_id: int | None = None,
                   enqueue: bool = True) -> int:
-    """Record a message to send (once per idempotency key) and queue its sending.
+    """Record a message to send (once per idempotency key), commit, and queue its sending.
 
     Returns the row id, which is the existing row's id when the key was already used.
     """
-    values = {"workspace_id": channel.workspace_id, "channel_id": channel.id,
-              "idempotency_key": idempotency_key[:200], "purpose": purpose, "chat_id": chat_id,
-              "text": text, "state": "pending", "attempts": 0, "parts_sent": 0,
-              "parts_total": 1, "platform_message_ids": [], "created_at": utcnow(),
-              "inbound_event_id": inbound_event_id}
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(OutboundMessage.__table__).values(values).on_conflict_do_nothing(
-        index_elements=["channel_id", "idempotency_key"]).returning(OutboundMessage.__table__.c.id)
-    new_id = db.session.execute(stmt).scalar()
+    outbound_id, new = insert_message(channel, chat_id, text, idempotency_key, purpose,
+                                      inbound_event_id)
     db.session.commit()
-    if new_id is None:
-        return db.session.query(OutboundMessage.id).filter_by(
-            channel_id=channel.id, idempotency_key=idempotency_key[:200]).scalar()
-    if enqueue:
-        defer(Deferred(new_id))
-    return new_id
+    if new and enqueue:
+        defer(Deferred(outbound_id))
+    return outbound_id
 
 
 def enqueue_send(outbound_id: int, delay: float = 0.0) -> bool:

@@ -20,7 +20,6 @@ from functools import cached_property
 from datetime import timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from app.domain.eligibility import Order, WorkspaceOptions, check
 from app.domain.parser import ORDER_ACTIONS, Command, ParseResult, parse
@@ -30,7 +29,7 @@ from app.extensions import db
 from app.integrations.panels.base import PanelError, PanelOrder
 from app.jobs.replies import ReplyBook
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandLog, CooldownClaim,
-                        LinkedUser, OutboundMessage, Provider)
+                        LinkedUser, Provider)
 from app.models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -50,11 +49,6 @@ class Identity:
     @property
     def known(self) -> bool:
         return self.linked_user is not None or self.admin is not None
-
-
-def _dialect_insert():
-    return postgresql.insert if db.session.get_bind().dialect.name == "postgresql" \
-        else sqlite.insert
 
 
 def handle_command_message(event) -> str:
@@ -124,12 +118,7 @@ class CommandRun:
             "channel_id": self.event.channel_id, "chat_id": self.event.chat_id or "",
             "text": (self.event.text or "")[:4000], "state": "processing", "trace": [],
             "created_at": utcnow()}).one()
-        trace = row.trace
-        if isinstance(trace, str):
-            import json
-
-            trace = json.loads(trace)
-        return LogRow(row.id, row.state, trace or [])
+        return LogRow(row.id, row.state, row.trace or [])
 
     def step(self, name: str, **data) -> None:
         entry = {"step": name, "ms": round((time.perf_counter() - self.started) * 1000, 1)}
@@ -495,26 +484,15 @@ class CommandRun:
         """An outbound row (once per idempotency key), sent after the run's final commit. In a
         job the row is written already claimed by this job (state `sending`, a short lease),
         so no send job can take it meanwhile and a crash leaves it to the sweep."""
-        from app.jobs.outbound import INLINE_LEASE, Deferred
-        from app.jobs.statements import outbound_insert
+        from app.jobs.outbound import Deferred, insert_message
 
-        now = utcnow()
-        claimed = self.in_job
-        new_id = db.session.connection().execute(outbound_insert(), {
-            "workspace_id": channel.workspace_id, "channel_id": channel.id,
-            "idempotency_key": key[:200], "purpose": purpose, "chat_id": chat_id, "text": text,
-            "state": "sending" if claimed else "pending", "attempts": 1 if claimed else 0,
-            "lease_until": now + INLINE_LEASE if claimed else None, "parts_sent": 0,
-            "parts_total": 1, "platform_message_ids": [], "created_at": now,
-            "inbound_event_id": self.event.id}).scalar()
-        if new_id is None:  # a retried command: that message exists (maybe sent already)
-            existing = db.session.connection().execute(select(OutboundMessage.id).where(
-                OutboundMessage.channel_id == channel.id,
-                OutboundMessage.idempotency_key == key[:200])).scalar()
-            self.outbound.append(Deferred(existing))
-            return existing
-        self.outbound.append(Deferred(new_id, claimed, channel, chat_id, text))
-        return new_id
+        outbound_id, new = insert_message(channel, chat_id, text, key, purpose, self.event.id,
+                                          claimed=self.in_job)
+        if new:
+            self.outbound.append(Deferred(outbound_id, self.in_job, channel, chat_id, text))
+        else:  # a retried command: that message exists (maybe sent already)
+            self.outbound.append(Deferred(outbound_id))
+        return outbound_id
 
     def _reply_text(self) -> str:
         parts = list(self.reply_parts)

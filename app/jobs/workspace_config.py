@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
 from app.models import (AdminIdentity, Channel, CommandAlias, CustomCommand,
@@ -176,8 +177,6 @@ def _read(session: Session, workspace_id: int, version: int | None) -> Workspace
 
 def _set_loaded(obj, name: str, value) -> None:
     """Give a relationship its value without a query and without marking the object dirty."""
-    from sqlalchemy.orm.attributes import set_committed_value
-
     set_committed_value(obj, name, value)
 
 
