@@ -132,6 +132,8 @@ class Config:
     EMBEDDED_QUEUE = _env_bool("RELAYDESK_EMBEDDED_QUEUE", False)  # `make run` sets it: UI flags it
     # Webhook rows of concurrent requests share one INSERT and commit (PostgreSQL only).
     WEBHOOK_GROUP_COMMIT = _env_bool("WEBHOOK_GROUP_COMMIT", True)
+    # Events one pipeline job may take from the queue (PostgreSQL only; docs/ARCHITECTURE.md).
+    PIPELINE_BATCH_SIZE = int(_env("PIPELINE_BATCH_SIZE", "10"))
     PANEL_REQUESTS_PER_SECOND = float(_env("PANEL_REQUESTS_PER_SECOND", "5"))
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
 

@@ -18,6 +18,8 @@ from app.integrations.calls import buffered_call_log, flush_call_log
 from app.models import (AdminIdentity, Channel, ChatIdentity, DetectedChat, InboundEvent,
                         OutboundMessage, ProviderRoute, Workspace)
 from app.models.base import utcnow
+from flask import current_app
+
 from app.jobs.outbound import deferred_sends, enqueue_deferred, send_deferred
 from app.models.outbound import DELIVERY_RANK
 from app.tenancy import workspace_scope
@@ -25,6 +27,7 @@ from app.tenancy import workspace_scope
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+BATCH_LEASE_PER_EVENT = timedelta(seconds=10)  # a batch's lease grows with its size
 MAX_ATTEMPTS = 5
 RETRY_BACKOFF = (5, 30, 120, 600)  # seconds before the maintenance runner retries
 
@@ -85,50 +88,192 @@ def _claim_statement():
                          if name != "config_version"], version))
 
 
-def claim(event_id: int) -> EventRow | None:
+def claim(event_id: int, lease: timedelta = LEASE, commit: bool = True) -> EventRow | None:
     """Take the event for this worker; None when another worker holds it or it is finished."""
     now = utcnow()
     row = db.session.connection().execute(_claim_statement(), {
-        "event_id": event_id, "now": now, "lease": now + LEASE}).first()
-    db.session.commit()
+        "event_id": event_id, "now": now, "lease": now + lease}).first()
+    if commit:
+        db.session.commit()
     return EventRow(row) if row is not None else None
+
+
+@cache
+def _steal_statement():
+    """Claim up to `limit` fresh events (stored by a webhook, not yet taken: `pending` without
+    a lease) besides the job's own, oldest first, skipping rows another worker is claiming."""
+    table = InboundEvent.__table__
+    fresh = (select(table.c.id)
+             .where(table.c.state == "pending", table.c.lease_until.is_(None),
+                    table.c.id != bindparam("event_id"))
+             .order_by(table.c.id).limit(bindparam("limit"))
+             .with_for_update(skip_locked=True))
+    version = (select(Workspace.__table__.c.config_version)
+               .where(Workspace.__table__.c.id == table.c.workspace_id)
+               .scalar_subquery().label("config_version"))
+    return (update(table)
+            .where(table.c.id.in_(fresh.scalar_subquery()))
+            .values(state="processing", lease_until=bindparam("lease"),
+                    attempts=table.c.attempts + 1)
+            .returning(*[table.c[name] for name in EventRow.__slots__
+                         if name != "config_version"], version))
+
+
+def batch_size() -> int:
+    """Events one job may take (PIPELINE_BATCH_SIZE, default 10); 1 where the database cannot
+    skip locked rows (SQLite: the embedded set-up handles one event per job)."""
+    from app.jobs.bulk import on_postgres
+
+    size = int(current_app.config.get("PIPELINE_BATCH_SIZE", 10) or 1)
+    return max(1, size) if on_postgres() else 1
+
+
+def claim_batch(event_id: int) -> list[EventRow]:
+    """The job's own event and, when it could be taken, up to `batch_size() - 1` other fresh
+    events waiting in the queue: one commit. Their leases cover the whole batch."""
+    size = batch_size()
+    lease = LEASE + BATCH_LEASE_PER_EVENT * (size - 1)
+    event = claim(event_id, lease, commit=size == 1)
+    if event is None or size == 1:
+        return [event] if event is not None else []
+    now = utcnow()
+    rows = db.session.connection().execute(_steal_statement(), {
+        "event_id": event_id, "limit": size - 1, "lease": now + lease}).all()
+    db.session.commit()
+    stolen = sorted((EventRow(row) for row in rows), key=lambda e: e.id)
+    if stolen:
+        _drop_jobs([e.id for e in stolen])
+    return [event, *stolen]
+
+
+def _drop_jobs(event_ids: list[int]) -> None:
+    """The taken events' own jobs are still queued: take them off the queue so that no
+    worker spends a job on finding them done. A job already taken by a worker just finds its
+    event claimed ("skipped"); Redis trouble changes nothing else."""
+    from rq.job import Job
+
+    queue = current_app.extensions["relaydesk_queues"]["pipeline"]
+    try:
+        pipe = queue.connection.pipeline(transaction=False)
+        for event_id in event_ids:
+            pipe.lrem(queue.key, 1, f"event-{event_id}")
+            pipe.delete(Job.key_for(f"event-{event_id}"))
+        pipe.execute()
+    except Exception:  # noqa: BLE001 - the jobs then run and skip
+        log.warning("could not drop the jobs of %d taken event(s)", len(event_ids),
+                    exc_info=True)
 
 
 @cache
 def _finish_statement():
     table = InboundEvent.__table__
-    return (update(table).where(table.c.id == bindparam("event_id"))
+    return (update(table).where(table.c.id.in_(bindparam("event_ids", expanding=True)))
             .values(state=bindparam("state"), processed_at=bindparam("now"),
                     lease_until=None, last_error=None))
 
 
 def process_event(event_id: int) -> str:
-    """Handle one event. Messages the handler queued (the provider's dispatch, the customer's
-    reply) are sent by this same job right after the event is committed: no second job, no
-    queueing delay. If the handler fails, they go to send jobs instead (nothing waits for the
-    maintenance sweep). Calls to outside services are logged within the job's own commits."""
+    """Handle the job's event, and with it up to PIPELINE_BATCH_SIZE - 1 other events waiting
+    in the queue (`claim_batch`): under load one job serves several webhooks, and their rows
+    are written with one statement per kind (app/jobs/pipeline.py, `run_commands`). Messages
+    (the providers' dispatches, the customers' replies) are sent by this same job right after
+    the commit: no second job, no queueing delay. If a batch fails, its events are handled
+    again one by one; an event that fails alone is recorded and retried later (its messages go
+    to send jobs). Calls to outside services are logged within the job's own commits."""
     with buffered_call_log():
-        event = claim(event_id)
-        if event is None:
+        events = claim_batch(event_id)
+        if not events:
             return "skipped"
-        with deferred_sends() as sends:
-            try:
-                with workspace_scope(event.workspace_id):
-                    outcome = HANDLERS.get(event.kind, handle_other)(event)
-                db.session.connection().execute(_finish_statement(), {
-                    "event_id": event_id, "now": utcnow(),
-                    "state": "ignored" if outcome == "ignored" else "done"})
-                flush_call_log()
-                db.session.commit()
-            except Exception as exc:
-                db.session.rollback()
-                _record_failure(event_id, exc)
-                enqueue_deferred(sends)
-                raise
-        if sends:
-            with workspace_scope(event.workspace_id):
-                send_deferred(sends)
+        outcomes: dict[int, object] = {}
+        for wave in waves(events):
+            outcomes.update(_run_wave(wave))
+    outcome = outcomes[event_id]
+    if isinstance(outcome, BaseException):
+        raise outcome
     return outcome
+
+
+def waves(events: list[EventRow]) -> list[list[EventRow]]:
+    """Split a batch so that no wave holds two events of one chat: a chat's messages are
+    handled in order, each seeing what the one before did (a `verify` that links the chat,
+    a cooldown just claimed)."""
+    result: list[list[EventRow]] = []
+    seen: dict[tuple, int] = {}
+    for event in events:
+        key = (event.channel_id, event.chat_id) if event.chat_id else ("event", event.id)
+        index = seen.get(key, 0)
+        seen[key] = index + 1
+        if index == len(result):
+            result.append([])
+        result[index].append(event)
+    return result
+
+
+def _run_wave(wave: list[EventRow]) -> dict[int, object]:
+    if len(wave) == 1:
+        return _run_alone(wave[0])
+    with deferred_sends() as sends:
+        try:
+            outcomes, items = _handle(wave)
+        except Exception:  # noqa: BLE001 - each event again on its own, failures recorded
+            db.session.rollback()
+            enqueue_deferred(sends)
+            log.warning("a batch of %d events failed; handling them one by one", len(wave),
+                        exc_info=True)
+            outcomes = {}
+            for event in wave:
+                outcomes.update(_run_alone(event))
+            return outcomes
+        sends.extend(items)
+    send_deferred(sends)
+    return outcomes
+
+
+def _run_alone(event: EventRow) -> dict[int, object]:
+    runs: list = []
+    with deferred_sends() as sends:
+        try:
+            outcomes, items = _handle([event], runs)
+        except Exception as exc:  # noqa: BLE001 - recorded, retried later; the job re-raises
+            db.session.rollback()
+            for run in runs:
+                run.fail(exc)
+            _record_failure(event.id, exc)
+            enqueue_deferred(sends)
+            return {event.id: exc}
+        sends.extend(items)
+    send_deferred(sends)
+    return outcomes
+
+
+def _handle(events: list[EventRow], runs: list | None = None) -> tuple[dict[int, str], list]:
+    """Handle the events, mark them finished and commit; returns (outcome per event, the
+    messages to send now)."""
+    from app.jobs.pipeline import run_commands
+
+    outcomes: dict[int, str] = {}
+    commands = []
+    for event in events:
+        if event.kind == "message" and is_command_candidate(event):
+            commands.append(event)
+        else:
+            with workspace_scope(event.workspace_id):
+                outcomes[event.id] = HANDLERS.get(event.kind, handle_other)(event)
+    items: list = []
+    if commands:
+        found, items = run_commands(commands, runs)
+        outcomes.update(found)
+    now = utcnow()
+    by_state: dict[str, list[int]] = {}
+    for event_id, outcome in outcomes.items():
+        by_state.setdefault("ignored" if outcome == "ignored" else "done", []).append(event_id)
+    for state, ids in by_state.items():
+        if ids:
+            db.session.connection().execute(_finish_statement(), {
+                "event_ids": ids, "now": now, "state": state})
+    flush_call_log()
+    db.session.commit()
+    return outcomes, items
 
 
 def _record_failure(event_id: int, exc: Exception) -> None:
@@ -149,11 +294,15 @@ def _record_failure(event_id: int, exc: Exception) -> None:
 
 # --- handlers ---------------------------------------------------------------------------------
 
+def is_command_candidate(event) -> bool:
+    # our own sends, the phone's, and other bots never count as commands; media without a
+    # caption and Telegram service messages carry none
+    return not (event.from_me or event.from_bot) and bool((event.text or "").strip())
+
+
 def handle_message(event: InboundEvent) -> str:
-    if event.from_me or event.from_bot:
-        return "ignored"  # our own sends, the phone's, and other bots never count as commands
-    if not (event.text or "").strip():
-        return "ignored"  # media without a caption, Telegram service messages: no command
+    if not is_command_candidate(event):
+        return "ignored"
     from app.jobs.pipeline import handle_command_message
 
     return handle_command_message(event)

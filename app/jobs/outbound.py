@@ -57,6 +57,7 @@ class Deferred:
     channel: Channel | None = None
     chat_id: str = ""
     text: str = ""
+    workspace_id: int | None = None  # sent as this workspace (a batch mixes workspaces)
 
 
 @contextlib.contextmanager
@@ -89,16 +90,20 @@ def send_deferred(items: list[Deferred]) -> None:
     """Send now, in this job, the messages a `deferred_sends()` block queued. One message's
     trouble never holds up the next: a row left unsent is found by the maintenance sweep once
     its lease has passed."""
+    from app.tenancy import workspace_scope
+
     seen: set[int] = set()
     for item in items:
         if item.outbound_id in seen:
             continue
         seen.add(item.outbound_id)
         try:
-            if item.claimed:
-                send_claimed(item)
-            else:
-                send_outbound(item.outbound_id)  # claims first: sent or taken rows are skipped
+            with workspace_scope(item.workspace_id) if item.workspace_id else \
+                    contextlib.nullcontext():
+                if item.claimed:
+                    send_claimed(item)
+                else:
+                    send_outbound(item.outbound_id)  # claims first: sent/taken rows skipped
         except Exception:  # noqa: BLE001 - e.g. Redis or the database down mid-send
             db.session.rollback()
             log.exception("outbound %s: could not send now; the sweep will retry it",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 
 from app.domain.eligibility import Order, WorkspaceOptions, check
 from app.domain.parser import ORDER_ACTIONS, Command, ParseResult, parse
@@ -28,14 +28,67 @@ from app.domain.service_rules import ServiceTerms, parse_service_name, rule_term
 from app.extensions import db
 from app.integrations.panels.base import PanelError, PanelOrder
 from app.jobs.replies import ReplyBook
-from app.models import (AdminIdentity, Channel, ChatIdentity, CommandLog, CooldownClaim,
-                        LinkedUser, Provider)
+from app.models import (AdminIdentity, Channel, ChatIdentity, CommandLog, CommandOrder,
+                        CooldownClaim, LinkedUser, OutboundMessage, Provider)
 from app.models.base import utcnow
 
 log = logging.getLogger(__name__)
 
 DISPATCH_ACTIONS = ("refill", "speed", "cancel")
 NEEDED_CAPABILITIES = {"orders", "ownership"}
+
+
+# --- what a run asks its driver for (see `CommandRun.steps` and `run_commands`) ---------------
+IDENTITY = "identity"  # the linked user of the event's chat (one query for a whole batch)
+SAVE = "save"  # make the log and its trace durable now (before the panel is asked)
+
+
+@dataclass
+class ClaimRequest:
+    order_id: str
+    action: str
+    seconds: int
+    now: object
+
+
+@dataclass
+class NeedClaims:
+    """Cooldown claims to take: the answer maps (order id, action) → (held, seconds left)."""
+    claims: list[ClaimRequest]
+
+
+@dataclass
+class PendingMessage:
+    """An outbound row to write with the run's final writes (app/jobs/outbound.py's rows).
+    `refs` are (dict, key) places — a trace step, per-order rows — that get the row's id."""
+    channel: Channel
+    chat_id: str
+    text: str
+    key: str
+    purpose: str
+    event_id: int
+    refs: list = None
+    id: int | None = None
+    new: bool = False
+
+    def __post_init__(self) -> None:
+        self.refs = []
+
+
+@dataclass
+class Decision:
+    """One (order, action) between `_decide_start` and `_decide_end`."""
+    command: Command
+    order_id: str
+    order: PanelOrder | None
+    result: tuple | None = None  # a final (Outcome, None) reached before any claim
+    provider: Provider | None = None
+    route: object = None
+    claim: ClaimRequest | None = None  # None with a route: forced by an admin
+    steps: list = None
+
+    def __post_init__(self) -> None:
+        self.steps = []
 
 
 @dataclass
@@ -87,7 +140,7 @@ class CommandRun:
     before the panel is asked (the attempt is visible) and once at the end, with the event. The
     messages are sent after that last commit, by the same job."""
 
-    def __init__(self, event):
+    def __init__(self, event, log_row: LogRow | None = None):
         from app.jobs.outbound import deferring
         from app.jobs.workspace_config import workspace_config
 
@@ -99,9 +152,10 @@ class CommandRun:
                                        getattr(event, "config_version", None))
         self.channel: Channel | None = self.config.channels.get(event.channel_id)
         self.settings = self.config.settings
-        self.outbound: list = []  # app.jobs.outbound.Deferred, sent after the final commit
+        self.messages: list[PendingMessage] = []  # written by `write_runs`, sent after commit
         self._order_rows: dict[tuple[str, str], dict] = {}
-        self.log = self._command_log()
+        self._buffer: list[dict] | None = None  # steps held back (see _decide_start)
+        self.log = log_row if log_row is not None else self._command_log()
         self.trace: list[dict] = list(self.log.trace or [])
         self.identity = Identity()
         self.book: ReplyBook | None = None
@@ -120,10 +174,11 @@ class CommandRun:
             "created_at": utcnow()}).one()
         return LogRow(row.id, row.state, row.trace or [])
 
-    def step(self, name: str, **data) -> None:
+    def step(self, name: str, **data) -> dict:
         entry = {"step": name, "ms": round((time.perf_counter() - self.started) * 1000, 1)}
         entry.update({k: v for k, v in data.items() if v is not None})
-        self.trace.append(entry)
+        (self._buffer if self._buffer is not None else self.trace).append(entry)
+        return entry
 
     def _save(self, commit: bool = True, **fields) -> None:
         from app.integrations.calls import flush_call_log
@@ -146,6 +201,43 @@ class CommandRun:
 
     # --- the run --------------------------------------------------------------------------
     def run(self) -> str:
+        """The run on its own: each request of `steps()` answered at once, then the writes
+        (outside a job they are committed and the messages handed to send jobs)."""
+        steps = self.steps()
+        answer = None
+        while True:
+            try:
+                need = steps.send(answer)
+            except StopIteration as stop:
+                outcome = stop.value
+                break
+            answer = self.answer(need)
+        self.write()
+        return outcome
+
+    def answer(self, need):
+        if need == IDENTITY:
+            return self._linked_user()
+        if need == SAVE:
+            return self._save()
+        return {(c.order_id, c.action): self._claim(c.order_id, c.action, c.seconds, c.now)
+                for c in need.claims}
+
+    def write(self) -> None:
+        from app.integrations.calls import flush_call_log
+        from app.jobs.outbound import defer
+
+        items = write_runs([self])
+        if not self.in_job:
+            flush_call_log()
+            db.session.commit()
+        for item in items:
+            defer(item)
+
+    def steps(self):
+        """The pipeline for this message, as a generator: it yields what it needs from the
+        database in bulk (IDENTITY, NeedClaims) and receives the answer, so that a batch of
+        runs (`run_commands`) asks once for all of them. Everything else it does itself."""
         if self.log.state == "done":
             return "done"
         if self.trace:
@@ -158,12 +250,12 @@ class CommandRun:
         if not result.is_command:
             outcome = "ignored"
             if self.settings.fallback_reply_enabled and text.strip():
-                self._identify()
+                yield from self._identify()
                 self.reply_parts.append(self.book.text("fallback"))
                 outcome = "fallback"
                 self._reply()
             return self._finish(outcome)
-        self._identify()
+        yield from self._identify()
         if self.event.is_group and not self.identity.known:
             self.step("ignored", reason="group not linked")  # no "not linked" spam in groups
             return self._finish("ignored")
@@ -176,7 +268,7 @@ class CommandRun:
                 self._standalone(command)
         outcome = "answered"
         if order_commands:
-            outcome = self._orders(order_commands)
+            outcome = yield from self._orders(order_commands)
         self._reply()
         return self._finish(outcome)
 
@@ -185,14 +277,13 @@ class CommandRun:
         return (self.event.channel_id, self.event.chat_id) in self.config.provider_chats
 
     def _finish(self, outcome: str) -> str:
-        from app.jobs.outbound import defer
-
+        """The log's final values; `write_runs` writes them with the run's rows (in a job, in
+        the event's own transaction)."""
         self.step("done", outcome=outcome)
-        # In a job the event's own commit (process_event) makes all of this durable at once.
-        self._save(commit=not self.in_job, state="done", outcome=outcome, finished_at=utcnow(),
-                   error=None, duration_ms=round((time.perf_counter() - self.started) * 1000, 1))
-        for item in self.outbound:
-            defer(item)
+        fields = {"state": "done", "outcome": outcome, "finished_at": utcnow(), "error": None,
+                  "duration_ms": round((time.perf_counter() - self.started) * 1000, 1)}
+        for key, value in fields.items():
+            setattr(self.log, key, value)
         return outcome
 
     def fail(self, exc: Exception) -> None:
@@ -205,6 +296,7 @@ class CommandRun:
             db.session.rollback()
             self.log = self._command_log()  # the row may have gone with the rollback
             self._order_rows.clear()
+            self.messages.clear()
             self.step("error", error=error[:500], attempt=self.event.attempts)
             final = (self.event.attempts or 0) >= MAX_ATTEMPTS
             self._save(state="failed" if final else "processing", error=error)
@@ -244,11 +336,7 @@ class CommandRun:
             next(iter(admins), None)
         # A linked user speaks through a private chat or a linked group (DESIGN): the chat
         # itself must be linked. A customer's own link does not follow them into other groups.
-        linked_user = db.session.execute(
-            select(LinkedUser).join(ChatIdentity, ChatIdentity.linked_user_id == LinkedUser.id)
-            .where(ChatIdentity.channel_id == event.channel_id,
-                   ChatIdentity.chat_id == event.chat_id)
-            .order_by(ChatIdentity.id).limit(1)).scalar()
+        linked_user = yield IDENTITY
         self.identity = Identity(linked_user=linked_user, admin=admin,
                                  admin_chat=admin is not None and admin.chat_id == event.chat_id)
         language = linked_user.language if linked_user else self.config.language
@@ -260,6 +348,11 @@ class CommandRun:
                   linked_user=linked_user.username if linked_user else None,
                   admin=admin.name or admin.chat_id if admin else None,
                   language=self.book.language)
+
+    def _linked_user(self) -> LinkedUser | None:
+        """Who the chat is linked to (a run on its own; batches use `linked_users`)."""
+        return linked_users([(self.event.channel_id, self.event.chat_id)]).get(
+            (self.event.channel_id, self.event.chat_id))
 
     # --- standalone commands --------------------------------------------------------------
     def _standalone(self, command: Command) -> None:
@@ -322,7 +415,7 @@ class CommandRun:
         username = self.identity.linked_user.username if self.identity.linked_user else None
         # The trace so far is durable before the slowest step, and no transaction stays open
         # while the panel answers: a worker killed during the fetch leaves a visible attempt.
-        self._save()
+        yield SAVE
         fetch_started = time.perf_counter()
         try:
             fetched = adapter.get_orders(ids, username=username)
@@ -351,11 +444,14 @@ class CommandRun:
         # Cooldown claims stay locked until the command's final commit, so every command takes
         # them in the same order (by order id): two messages naming the same orders in another
         # order cannot deadlock. Outcomes and dispatch lines keep the message's order.
-        decided = {}
+        pending = {}
         for (order_id, action) in sorted(wanted, key=lambda k: (len(k[0]), k[0], k[1])):
             command = Command(action, (order_id,), wanted[(order_id, action)])
-            decided[(order_id, action)] = self._decide(
+            pending[(order_id, action)] = self._decide_start(
                 command, order_id, fetched.orders.get(order_id), providers, rules, now)
+        claims = [d.claim for d in pending.values() if d.claim is not None]
+        held = (yield NeedClaims(claims)) if claims else {}
+        decided = {key: self._decide_end(d, held) for key, d in pending.items()}
         for (order_id, action) in wanted:
             outcome, route = decided[(order_id, action)]
             self.outcomes.append(outcome)
@@ -388,8 +484,48 @@ class CommandRun:
             self.step("rule_invalid", service=rule.service_id, error=str(exc))
             return parse_service_name(order.service_name)
 
-    def _decide(self, command: Command, order_id: str, order: PanelOrder | None, providers,
-                rules, now):
+    def _decide_start(self, command: Command, order_id: str, order: PanelOrder | None,
+                      providers, rules, now) -> Decision:
+        """Everything up to the cooldown claim; its steps are held back so that each order's
+        steps stay together in the trace once `_decide_end` has the claim's answer."""
+        decision = Decision(command, order_id, order)
+        self._buffer = decision.steps
+        try:
+            decision.result = self._decide(decision, providers, rules, now)
+        finally:
+            self._buffer = None
+        return decision
+
+    def _decide_end(self, decision: Decision, held: dict):
+        self.trace.extend(decision.steps)
+        if decision.result is not None:
+            return decision.result
+        command, order_id, order = decision.command, decision.order_id, decision.order
+        action, provider, route = command.action, decision.provider, decision.route
+        if decision.claim is None:
+            self.step("cooldown", order=order_id, action=action, forced=True)
+        else:
+            got, seconds_left = held[(order_id, action)]
+            if not got:
+                self.step("cooldown", order=order_id, action=action, claimed=False,
+                          seconds_left=round(seconds_left))
+                detail = {"seconds_left": seconds_left}
+                self._record(order_id, action, "cooldown", detail, order=order,
+                             provider=provider)
+                return Outcome(order_id, action, "cooldown", detail), None
+            self.step("cooldown", order=order_id, action=action, claimed=True,
+                      seconds=decision.claim.seconds)
+        self.step("route", order=order_id, provider=provider.name, route=route.id,
+                  chat=route.chat_id)
+        self._record(order_id, action, "ok", {"provider": provider.name}, order=order,
+                     provider=provider, route=route)
+        return Outcome(order_id, action, "ok", {"provider": provider.name,
+                                                "external_id": order.external_id}), route
+
+    def _decide(self, decision: Decision, providers, rules, now):
+        """A final (Outcome, None), or None when the order passed every rule and has a route:
+        then `decision` holds the provider, the route and the cooldown claim to take."""
+        command, order_id, order = decision.command, decision.order_id, decision.order
         action = command.action
         if order is None:
             self.step("order", order=order_id, action=action, verdict="order_not_found")
@@ -431,25 +567,11 @@ class CommandRun:
                          provider=provider)
             return Outcome(order_id, action, reason, {"provider": provider.name,
                                                       "external_id": order.external_id}), None
-        if is_admin and command.force:
-            self.step("cooldown", order=order_id, action=action, forced=True)
-        else:
-            seconds = self.settings.cooldown_seconds(action)
-            held, seconds_left = self._claim(order_id, action, seconds, now)
-            if not held:
-                self.step("cooldown", order=order_id, action=action, claimed=False,
-                          seconds_left=round(seconds_left))
-                detail = {"seconds_left": seconds_left}
-                self._record(order_id, action, "cooldown", detail, order=order,
-                             provider=provider)
-                return Outcome(order_id, action, "cooldown", detail), None
-            self.step("cooldown", order=order_id, action=action, claimed=True, seconds=seconds)
-        self.step("route", order=order_id, provider=provider.name, route=route.id,
-                  chat=route.chat_id)
-        self._record(order_id, action, "ok", {"provider": provider.name}, order=order,
-                     provider=provider, route=route)
-        return Outcome(order_id, action, "ok", {"provider": provider.name,
-                                                "external_id": order.external_id}), route
+        decision.provider, decision.route = provider, route
+        if not (is_admin and command.force):
+            decision.claim = ClaimRequest(order_id, action,
+                                          self.settings.cooldown_seconds(action), now)
+        return None
 
     def _claim(self, order_id: str, action: str, seconds: int, now) -> tuple[bool, float]:
         return claim_cooldown(self.event.workspace_id, order_id, action, seconds, self.log.id,
@@ -472,27 +594,22 @@ class CommandRun:
         for route_id, items in accepted.items():
             route = routes[route_id]
             text = render_provider_command(route.template, items)
-            outbound_id = self._queue(route.channel, route.chat_id, text,
-                                      f"dispatch:{self.log.id}:{route_id}", "dispatch")
+            message = self._queue(route.channel, route.chat_id, text,
+                                  f"dispatch:{self.log.id}:{route_id}", "dispatch")
             for row in self._order_rows.values():
                 if row["route_id"] == route_id:
-                    row["outbound_message_id"] = outbound_id
-            self.step("dispatch", route=route_id, chat=route.chat_id, outbound=outbound_id,
-                      orders=[order.id for order, _ in items])
+                    message.refs.append((row, "outbound_message_id"))
+            entry = self.step("dispatch", route=route_id, chat=route.chat_id,
+                              orders=[order.id for order, _ in items])
+            message.refs.append((entry, "outbound"))
 
-    def _queue(self, channel: Channel, chat_id: str, text: str, key: str, purpose: str) -> int:
-        """An outbound row (once per idempotency key), sent after the run's final commit. In a
-        job the row is written already claimed by this job (state `sending`, a short lease),
-        so no send job can take it meanwhile and a crash leaves it to the sweep."""
-        from app.jobs.outbound import Deferred, insert_message
-
-        outbound_id, new = insert_message(channel, chat_id, text, key, purpose, self.event.id,
-                                          claimed=self.in_job)
-        if new:
-            self.outbound.append(Deferred(outbound_id, self.in_job, channel, chat_id, text))
-        else:  # a retried command: that message exists (maybe sent already)
-            self.outbound.append(Deferred(outbound_id))
-        return outbound_id
+    def _queue(self, channel: Channel, chat_id: str, text: str, key: str,
+               purpose: str) -> PendingMessage:
+        """An outbound row (once per idempotency key), written with the run's final writes and
+        sent after their commit (`write_runs`)."""
+        message = PendingMessage(channel, chat_id, text, key, purpose, self.event.id)
+        self.messages.append(message)
+        return message
 
     def _reply_text(self) -> str:
         parts = list(self.reply_parts)
@@ -513,9 +630,9 @@ class CommandRun:
         if self.channel is None:  # deleted after the message arrived: nobody to answer through
             self.step("reply", skipped="channel deleted")
             return
-        outbound_id = self._queue(self.channel, self.event.chat_id, text,
-                                  f"reply:{self.event.id}", "reply")
-        self.step("reply", outbound=outbound_id, language=self.book.language)
+        message = self._queue(self.channel, self.event.chat_id, text,
+                              f"reply:{self.event.id}", "reply")
+        message.refs.append((self.step("reply", language=self.book.language), "outbound"))
 
 
 # --- helpers used by the run ----------------------------------------------------------------
@@ -613,3 +730,216 @@ def claim_cooldown(workspace_id: int, order_id: str, action: str, seconds: int,
         table.c.workspace_id == workspace_id, table.c.order_id == order_id,
         table.c.action == action)).scalar()
     return False, max(0.0, (current - now).total_seconds()) if current else 0.0
+
+
+# --- batches: many runs, one statement per kind of row ---------------------------------------
+
+def run_commands(events: list, runs_out: list | None = None) -> tuple[dict[int, str], list]:
+    """Run the pipeline for several message events at once (no two from the same chat: see
+    app/jobs/events.py). Each run's steps are advanced in turn; what they ask for is answered
+    with one query for all of them (the linked users, the cooldown claims), and their rows are
+    written together (`write_runs`). The caller commits, then sends the messages. Anything
+    raised propagates: the caller retries the events one by one.
+
+    Returns (outcome per event id, the messages to send after the commit); `runs_out`, when
+    given, receives the runs (to record a failure in their logs)."""
+    from app.tenancy import workspace_scope
+
+    runs = []
+    logs = command_logs(events)
+    for event in events:
+        with workspace_scope(event.workspace_id):
+            runs.append(CommandRun(event, logs[event.id]))
+    if runs_out is not None:
+        runs_out.extend(runs)
+    steps = {id(run): run.steps() for run in runs}
+    answers: dict[int, object] = {id(run): None for run in runs}
+    outcomes: dict[int, str] = {}
+    active = list(runs)
+    while active:
+        needs = []
+        for run in active:
+            with workspace_scope(run.event.workspace_id):
+                try:
+                    needs.append((run, steps[id(run)].send(answers[id(run)])))
+                except StopIteration as stop:
+                    outcomes[run.event.id] = stop.value
+        active = [run for run, _need in needs]
+        asking = [run for run, need in needs if need == IDENTITY]
+        if asking:
+            users = linked_users([(r.event.channel_id, r.event.chat_id) for r in asking])
+            for run in asking:
+                answers[id(run)] = users.get((run.event.channel_id, run.event.chat_id))
+        saving = [run for run, need in needs if need == SAVE]
+        if saving:
+            # the logs and their traces so far are durable before any panel is asked (a
+            # worker killed during a fetch leaves a visible attempt), and no transaction stays
+            # open while panels answer
+            save_logs(saving)
+            db.session.commit()
+        claiming = [(run, need) for run, need in needs if isinstance(need, NeedClaims)]
+        if claiming:
+            answers.update(claim_many(claiming))
+    return outcomes, write_runs(runs)
+
+
+def command_logs(events: list) -> dict[int, LogRow]:
+    """The command log row of each event, created or the existing one (a retried command
+    continues its log): one statement."""
+    from app.jobs.bulk import insert_rows
+    from app.jobs.statements import LOG_COLUMNS
+
+    now = utcnow()
+    rows = [{"workspace_id": e.workspace_id, "inbound_event_id": e.id,
+             "channel_id": e.channel_id, "chat_id": e.chat_id or "",
+             "text": (e.text or "")[:4000], "state": "processing", "trace": [],
+             "created_at": now} for e in events]
+    found = insert_rows(CommandLog.__table__, LOG_COLUMNS, rows,
+                        "ON CONFLICT (inbound_event_id) DO UPDATE SET state = command_log.state",
+                        ("inbound_event_id", "id", "state", "trace"))
+    return {event_id: LogRow(log_id, state, _json(trace) or [])
+            for event_id, log_id, state, trace in found}
+
+
+def _json(value):
+    import json
+
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def linked_users(chats: list[tuple[int, str]]) -> dict[tuple[int, str], LinkedUser]:
+    """(channel id, chat id) → the linked user of that chat, for several chats in one query.
+    A linked user speaks through a private chat or a linked group (DESIGN): the chat itself
+    must be linked; the oldest link wins."""
+    pairs = list(dict.fromkeys((channel_id, chat_id) for channel_id, chat_id in chats
+                               if chat_id))
+    if not pairs:
+        return {}
+    rows = db.session.execute(
+        select(ChatIdentity.channel_id, ChatIdentity.chat_id, LinkedUser)
+        .join(LinkedUser, ChatIdentity.linked_user_id == LinkedUser.id)
+        .where(tuple_(ChatIdentity.channel_id, ChatIdentity.chat_id).in_(pairs))
+        .order_by(ChatIdentity.id)).all()
+    found: dict[tuple[int, str], LinkedUser] = {}
+    for channel_id, chat_id, user in rows:
+        found.setdefault((channel_id, chat_id), user)
+    return found
+
+
+def claim_many(claiming: list) -> dict[int, dict]:
+    """Take the cooldown claims of several runs in one statement (see `claim_cooldown` for
+    the rule), in (workspace, order, action) order like every other claimer, so concurrent
+    batches cannot deadlock. A key asked twice in the batch goes to the first run; the later
+    one finds it held. Returns, per run, (order id, action) → (held, seconds left)."""
+    from app.jobs.bulk import insert_rows
+    from app.jobs.statements import COOLDOWN_COLUMNS, COOLDOWN_CONFLICT
+
+    owner: dict[tuple, tuple] = {}  # (workspace, order, action) → (run, request)
+    for run, need in claiming:
+        for claim in need.claims:
+            owner.setdefault((run.event.workspace_id, claim.order_id, claim.action),
+                             (run, claim))
+    keys = sorted(owner, key=lambda k: (k[0], len(k[1]), k[1], k[2]))
+    rows = []
+    for key in keys:
+        run, claim = owner[key]
+        rows.append({"workspace_id": key[0], "order_id": claim.order_id,
+                     "action": claim.action, "claimed_at": claim.now,
+                     "expires_at": claim.now + timedelta(seconds=max(0, claim.seconds)),
+                     "command_log_id": run.log.id})
+    won = {(w, o, a) for w, o, a in insert_rows(
+        CooldownClaim.__table__, COOLDOWN_COLUMNS, rows, COOLDOWN_CONFLICT,
+        ("workspace_id", "order_id", "action"))}
+    lost = [key for key in keys if key not in won] + [
+        (run.event.workspace_id, c.order_id, c.action) for run, need in claiming
+        for c in need.claims
+        if owner[(run.event.workspace_id, c.order_id, c.action)][0] is not run]
+    expires = {}
+    if lost:
+        table = CooldownClaim.__table__
+        expires = {(w, o, a): at for w, o, a, at in db.session.execute(
+            select(table.c.workspace_id, table.c.order_id, table.c.action, table.c.expires_at)
+            .where(tuple_(table.c.workspace_id, table.c.order_id, table.c.action)
+                   .in_(list(dict.fromkeys(lost)))))}
+    answers: dict[int, dict] = {}
+    for run, need in claiming:
+        answer = answers.setdefault(id(run), {})
+        for claim in need.claims:
+            key = (run.event.workspace_id, claim.order_id, claim.action)
+            if key in won and owner[key][0] is run:
+                answer[(claim.order_id, claim.action)] = (True, 0.0)
+            else:
+                current = expires.get(key)
+                left = max(0.0, (current - claim.now).total_seconds()) if current else 0.0
+                answer[(claim.order_id, claim.action)] = (False, left)
+    return answers
+
+
+def write_runs(runs: list[CommandRun]) -> list:
+    """Write what the runs produced, a statement per kind of row: their messages (outbound
+    rows, once per idempotency key; in a job written already claimed, state `sending` with a
+    short lease, for this job to send right after its commit — a crash leaves them to the
+    sweep), their per-order rows and their command logs. Does not commit. Returns the
+    app.jobs.outbound.Deferred items to send once committed, in the runs' order."""
+    from app.jobs.bulk import insert_rows
+    from app.jobs.outbound import INLINE_LEASE, Deferred
+    from app.jobs.statements import ORDER_COLUMNS, ORDER_CONFLICT, OUTBOUND_COLUMNS
+
+    now = utcnow()
+    messages = [m for run in runs for m in run.messages]
+    claimed = {id(m): run.in_job for run in runs for m in run.messages}
+    if messages:
+        table = OutboundMessage.__table__
+        rows = [{"workspace_id": m.channel.workspace_id, "channel_id": m.channel.id,
+                 "idempotency_key": m.key[:200], "purpose": m.purpose, "chat_id": m.chat_id,
+                 "text": m.text, "state": "sending" if claimed[id(m)] else "pending",
+                 "attempts": 1 if claimed[id(m)] else 0,
+                 "lease_until": now + INLINE_LEASE if claimed[id(m)] else None,
+                 "parts_sent": 0, "parts_total": 1, "platform_message_ids": [],
+                 "created_at": now, "inbound_event_id": m.event_id} for m in messages]
+        new = {(channel_id, key): row_id for row_id, channel_id, key in insert_rows(
+            table, OUTBOUND_COLUMNS, rows,
+            "ON CONFLICT (channel_id, idempotency_key) DO NOTHING",
+            ("id", "channel_id", "idempotency_key"))}
+        missing = [(m.channel.id, m.key[:200]) for m in messages
+                   if (m.channel.id, m.key[:200]) not in new]
+        existing = {}
+        if missing:  # retried commands: those messages exist (maybe sent already)
+            existing = {(c, k): i for i, c, k in db.session.execute(
+                select(table.c.id, table.c.channel_id, table.c.idempotency_key)
+                .where(tuple_(table.c.channel_id, table.c.idempotency_key).in_(missing)))}
+        for m in messages:
+            key = (m.channel.id, m.key[:200])
+            m.new = key in new
+            m.id = new[key] if m.new else existing.get(key)
+            for place, name in m.refs:
+                place[name] = m.id
+    order_rows = [row for run in runs for row in run._order_rows.values()]
+    insert_rows(CommandOrder.__table__, ORDER_COLUMNS, order_rows, ORDER_CONFLICT)
+    for run in runs:
+        run._order_rows.clear()
+    save_logs(runs)
+    items = []
+    for m in messages:
+        if m.id is None:
+            continue
+        if m.new:
+            items.append(Deferred(m.id, claimed[id(m)], m.channel, m.chat_id, m.text,
+                                  m.channel.workspace_id))
+        else:
+            items.append(Deferred(m.id, workspace_id=m.channel.workspace_id))
+    return items
+
+
+def save_logs(runs: list[CommandRun]) -> None:
+    """Write the runs' command log changes (trace included): one UPDATE per set of changed
+    columns, usually one for the whole batch."""
+    from app.jobs.bulk import update_rows
+
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for run in runs:
+        run.log.trace = list(run.trace)
+        changes = run.log.take_changes()
+        groups[tuple(sorted(changes))].append({"id": run.log.id, **changes})
+    for columns, rows in groups.items():
+        update_rows(CommandLog.__table__, columns, rows)

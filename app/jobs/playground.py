@@ -49,6 +49,9 @@ class PlaygroundRun(CommandRun):
     def _record(self, *args, **kwargs) -> None:
         return None
 
+    def write(self) -> None:
+        return None
+
     def _claim(self, order_id: str, action: str, seconds: int, now) -> tuple[bool, float]:
         expires = db.session.execute(select(CooldownClaim.expires_at).where(
             CooldownClaim.workspace_id == self.event.workspace_id,

@@ -47,30 +47,34 @@ ORDER_UPDATED = ("ok", "reason", "detail", "provider_id", "route_id", "external_
                  "outbound_message_id")
 
 
+ORDER_CONFLICT = ("ON CONFLICT (command_log_id, order_id, action) DO UPDATE SET "
+                  + ", ".join(f"{c} = excluded.{c}" for c in ORDER_UPDATED))
+
+
 @cache
 def command_order_upsert():
     table = CommandOrder.__table__
-    updates = ", ".join(f"{c} = excluded.{c}" for c in ORDER_UPDATED)
-    return _typed(_insert_sql(table, ORDER_COLUMNS)
-                  + f" ON CONFLICT (command_log_id, order_id, action) DO UPDATE SET {updates}",
-                  table, ORDER_COLUMNS)
+    return _typed(_insert_sql(table, ORDER_COLUMNS) + " " + ORDER_CONFLICT, table,
+                  ORDER_COLUMNS)
 
 
 COOLDOWN_COLUMNS = ("workspace_id", "order_id", "action", "claimed_at", "expires_at",
                     "command_log_id")
 
 
+# Take the cooldown unless another command holds it unexpired (see claim_cooldown).
+COOLDOWN_CONFLICT = ("ON CONFLICT (workspace_id, order_id, action) DO UPDATE SET"
+                     " claimed_at = excluded.claimed_at, expires_at = excluded.expires_at,"
+                     " command_log_id = excluded.command_log_id"
+                     " WHERE cooldown_claim.expires_at <= excluded.claimed_at"
+                     " OR cooldown_claim.command_log_id = excluded.command_log_id")
+
+
 @cache
 def cooldown_claim():
-    """Take the cooldown unless another command holds it unexpired (see claim_cooldown)."""
     table = CooldownClaim.__table__
-    return _typed(_insert_sql(table, COOLDOWN_COLUMNS)
-                  + " ON CONFLICT (workspace_id, order_id, action) DO UPDATE SET"
-                  " claimed_at = excluded.claimed_at, expires_at = excluded.expires_at,"
-                  " command_log_id = excluded.command_log_id"
-                  " WHERE cooldown_claim.expires_at <= excluded.claimed_at"
-                  " OR cooldown_claim.command_log_id = excluded.command_log_id"
-                  " RETURNING id", table, COOLDOWN_COLUMNS, ("id",))
+    return _typed(_insert_sql(table, COOLDOWN_COLUMNS) + " " + COOLDOWN_CONFLICT
+                  + " RETURNING id", table, COOLDOWN_COLUMNS, ("id",))
 
 
 OUTBOUND_COLUMNS = ("workspace_id", "channel_id", "idempotency_key", "purpose", "chat_id", "text",

@@ -1,0 +1,123 @@
+"""Multi-row statements for the pipeline's batches: one statement for the rows of many commands.
+
+A batch of commands (app/jobs/events.py, `process_event`) writes the same kinds of rows for each
+command: its log, its per-order verdicts, its messages, its cooldown claims. Sent one statement
+per row, every row pays the statement's full price twice: in the worker (SQLAlchemy's execution
+path) and in PostgreSQL (parse, plan, executor start). Here each kind goes out as one statement:
+
+* `insert_rows(table, columns, rows, suffix, returning)`: `INSERT … VALUES (…), (…) <suffix>
+  [RETURNING …]`;
+* `update_rows(table, columns, rows)`: `UPDATE t SET c = v.c … FROM (VALUES …) AS v WHERE t.id =
+  v.id`, the rows keyed by `id`, each setting the same columns.
+
+On PostgreSQL both are sent with psycopg2's `execute_values` on the session's own connection (so
+they belong to the caller's transaction). Elsewhere (SQLite, the embedded set-up) they fall back
+to one typed statement per row: same results, no batching. Values are converted as the ORM
+would: JSON columns are serialised, datetimes, numbers and booleans go as they are.
+"""
+from __future__ import annotations
+
+import json
+from functools import cache
+
+from sqlalchemy import JSON, bindparam, text
+from sqlalchemy.dialects import postgresql
+
+from app.extensions import db
+
+PAGE = 1000  # rows per statement; a batch rarely has more (100 orders × a few commands)
+
+
+def on_postgres() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _cursor():
+    return db.session.connection().connection.dbapi_connection.cursor()
+
+
+def _is_json(column) -> bool:
+    return isinstance(column.type, JSON)
+
+
+@cache
+def _pg_cast(table, name: str) -> str:
+    column = table.c[name]
+    if _is_json(column):
+        return "json"
+    return column.type.compile(dialect=postgresql.dialect())
+
+
+def _pg_value(table, name, value):
+    if value is not None and _is_json(table.c[name]):
+        return json.dumps(value)
+    return value
+
+
+@cache
+def _typed_statement(sql: str, table, names: tuple[str, ...], returning: tuple[str, ...]):
+    stmt = text(sql).bindparams(*[bindparam(n, type_=table.c[n].type) for n in names])
+    if returning:
+        stmt = stmt.columns(*[table.c[n] for n in returning])
+    return stmt
+
+
+def insert_rows(table, columns: tuple[str, ...], rows: list[dict], suffix: str = "",
+                returning: tuple[str, ...] = ()) -> list:
+    """Insert `rows` (dicts holding at least `columns`); with `returning`, the returned rows
+    (tuples, in no promised order: match them on a returned key)."""
+    if not rows:
+        return []
+    names = ", ".join(columns)
+    back = f" RETURNING {', '.join(returning)}" if returning else ""
+    if on_postgres():
+        from psycopg2.extras import execute_values
+
+        sql = f"INSERT INTO {table.name} ({names}) VALUES %s {suffix}{back}"  # noqa: S608
+        values = [tuple(_pg_value(table, c, row[c]) for c in columns) for row in rows]
+        cursor = _cursor()
+        try:
+            result = execute_values(cursor, sql, values, page_size=PAGE,
+                                    fetch=bool(returning))
+        finally:
+            cursor.close()
+        return [tuple(r) for r in result] if returning else []
+    sql = (f"INSERT INTO {table.name} ({names}) "  # noqa: S608 - names are our constants
+           f"VALUES ({', '.join(':' + c for c in columns)}) {suffix}{back}")
+    stmt = _typed_statement(sql, table, tuple(columns), tuple(returning))
+    connection = db.session.connection()
+    found = []
+    for row in rows:
+        result = connection.execute(stmt, {c: row[c] for c in columns})
+        if returning:
+            found.extend(tuple(r) for r in result)
+    return found
+
+
+def update_rows(table, columns: tuple[str, ...], rows: list[dict], where: str = "") -> int:
+    """Set `columns` of each row (dicts with `id` and those columns); `where` is an extra SQL
+    condition on the target table `t`. Returns how many rows changed."""
+    if not rows:
+        return 0
+    if on_postgres():
+        from psycopg2.extras import execute_values
+
+        sets = ", ".join(f"{c} = v.{c}::{_pg_cast(table, c)}" for c in columns)
+        extra = f" AND {where}" if where else ""
+        sql = (f"UPDATE {table.name} AS t SET {sets} "  # noqa: S608 - constants only
+               f"FROM (VALUES %s) AS v(id, {', '.join(columns)}) "
+               f"WHERE t.id = v.id{extra}")
+        values = [(row["id"], *(_pg_value(table, c, row[c]) for c in columns)) for row in rows]
+        cursor = _cursor()
+        try:
+            execute_values(cursor, sql, values, page_size=PAGE)
+            return cursor.rowcount
+        finally:
+            cursor.close()
+    sets = ", ".join(f"{c} = :{c}" for c in columns)
+    extra = f" AND {where}" if where else ""
+    sql = f"UPDATE {table.name} AS t SET {sets} WHERE t.id = :id{extra}"  # noqa: S608
+    stmt = _typed_statement(sql, table, ("id", *columns), ())
+    connection = db.session.connection()
+    return sum(connection.execute(stmt, {"id": row["id"], **{c: row[c] for c in columns}})
+               .rowcount for row in rows)
