@@ -94,15 +94,21 @@ def insert_rows(table, columns: tuple[str, ...], rows: list[dict], suffix: str =
     return found
 
 
-def update_rows(table, columns: tuple[str, ...], rows: list[dict], where: str = "") -> int:
+def update_rows(table, columns: tuple[str, ...], rows: list[dict], where: str = "",
+                merge: dict[str, str] | None = None) -> int:
     """Set `columns` of each row (dicts with `id` and those columns); `where` is an extra SQL
-    condition on the target table `t`. Returns how many rows changed."""
+    condition on the target table `t`; `merge` gives a column an expression instead of the
+    plain new value, written with `{new}` for it (e.g. "COALESCE(t.x, {new})"). Returns how
+    many rows changed."""
     if not rows:
         return 0
+    merge = merge or {}
     if on_postgres():
         from psycopg2.extras import execute_values
 
-        sets = ", ".join(f"{c} = v.{c}::{_pg_cast(table, c)}" for c in columns)
+        sets = ", ".join(
+            f"{c} = " + merge.get(c, "{new}").format(new=f"v.{c}::{_pg_cast(table, c)}")
+            for c in columns)
         extra = f" AND {where}" if where else ""
         sql = (f"UPDATE {table.name} AS t SET {sets} "  # noqa: S608 - constants only
                f"FROM (VALUES %s) AS v(id, {', '.join(columns)}) "
@@ -114,7 +120,7 @@ def update_rows(table, columns: tuple[str, ...], rows: list[dict], where: str = 
             return cursor.rowcount
         finally:
             cursor.close()
-    sets = ", ".join(f"{c} = :{c}" for c in columns)
+    sets = ", ".join(f"{c} = " + merge.get(c, "{new}").format(new=f":{c}") for c in columns)
     extra = f" AND {where}" if where else ""
     sql = f"UPDATE {table.name} AS t SET {sets} WHERE t.id = :id{extra}"  # noqa: S608
     stmt = _typed_statement(sql, table, ("id", *columns), ())

@@ -58,6 +58,7 @@ class Deferred:
     chat_id: str = ""
     text: str = ""
     workspace_id: int | None = None  # sent as this workspace (a batch mixes workspaces)
+    purpose: str = ""
 
 
 @contextlib.contextmanager
@@ -87,13 +88,23 @@ def defer(item: Deferred) -> None:
 
 
 def send_deferred(items: list[Deferred]) -> None:
-    """Send now, in this job, the messages a `deferred_sends()` block queued. One message's
-    trouble never holds up the next: a row left unsent is found by the maintenance sweep once
-    its lease has passed."""
+    """Send now, in this job, the messages a `deferred_sends()` block queued: the providers'
+    dispatches first (what the customer waits for), then the replies. One message's trouble
+    never holds up the next: a row left unsent is found by the maintenance sweep once its lease
+    has passed.
+
+    Each dispatch is marked sent in its own commit right after the platform's answer, so a
+    worker killed mid-batch re-sends at most the one dispatch in flight. The replies of a batch
+    are marked together, in one statement and commit after the last one (a killed worker may
+    answer a customer twice; it never asks a provider twice). The call log rows go with that
+    last commit."""
+    from app.integrations.calls import flush_call_log
     from app.tenancy import workspace_scope
 
     seen: set[int] = set()
-    for item in items:
+    marks: list[dict] = []
+    ordered = sorted(items, key=lambda item: item.purpose != "dispatch")
+    for item in ordered:
         if item.outbound_id in seen:
             continue
         seen.add(item.outbound_id)
@@ -101,13 +112,20 @@ def send_deferred(items: list[Deferred]) -> None:
             with workspace_scope(item.workspace_id) if item.workspace_id else \
                     contextlib.nullcontext():
                 if item.claimed:
-                    send_claimed(item)
+                    send_claimed(item, marks if item.purpose == "reply" else None)
                 else:
                     send_outbound(item.outbound_id)  # claims first: sent/taken rows skipped
         except Exception:  # noqa: BLE001 - e.g. Redis or the database down mid-send
             db.session.rollback()
             log.exception("outbound %s: could not send now; the sweep will retry it",
                           item.outbound_id)
+    try:
+        mark_sent(marks)
+        flush_call_log()
+        db.session.commit()
+    except Exception:  # noqa: BLE001 - the rows stay `sending`: the sweep sends them again
+        db.session.rollback()
+        log.exception("could not mark %d sent message(s)", len(marks))
 
 
 def enqueue_deferred(items: list[Deferred]) -> None:
@@ -130,12 +148,25 @@ def _mark_sent_statement():
                                                      bindparam("now"))))
 
 
-def send_claimed(item: Deferred) -> str:
+MARK_COLUMNS = ("state", "parts_sent", "parts_total", "platform_message_ids",
+                "platform_message_id", "sent_at", "lease_until", "last_error", "delivery_status",
+                "delivery_status_at")
+
+
+def mark_sent(marks: list[dict]) -> None:
+    """Mark messages sent in one statement (rows made by `send_claimed(item, marks)`)."""
+    from app.jobs.bulk import update_rows
+
+    update_rows(OutboundMessage.__table__, MARK_COLUMNS, marks, where="t.state = 'sending'",
+                merge={"delivery_status": "COALESCE(t.delivery_status, {new})",
+                       "delivery_status_at": "COALESCE(t.delivery_status_at, {new})"})
+
+
+def send_claimed(item: Deferred, marks: list[dict] | None = None) -> str:
     """The common case without the ORM: one part, a free rate-limit slot, a 2xx. Anything else
     (a long text, a wait, an error) continues on the full path (`_send`, `_handle_error`), which
-    retries, backs off and marks channels exactly as a send job would."""
-    from app.integrations.calls import flush_call_log
-
+    retries, backs off and marks channels exactly as a send job would. The sent message is
+    marked and committed at once, or, given `marks`, added there for the caller to mark."""
     channel = item.channel
     if channel is None or not channel.enabled:
         return _continue_loaded(item.outbound_id)
@@ -169,10 +200,16 @@ def send_claimed(item: Deferred) -> str:
             return _send(message)
         return _handle_error(message, attached, result)
     now = utcnow()
+    if marks is not None:
+        marks.append({"id": item.outbound_id, "state": "sent", "parts_sent": 1,
+                      "parts_total": 1, "platform_message_ids": [result.message_id],
+                      "platform_message_id": result.message_id, "sent_at": now,
+                      "lease_until": None, "last_error": None, "delivery_status": "sent",
+                      "delivery_status_at": now})
+        return "sent"
     db.session.connection().execute(_mark_sent_statement(), {
         "message_id": item.outbound_id, "ids": [result.message_id],
         "platform_id": result.message_id, "now": now})
-    flush_call_log()
     db.session.commit()
     return "sent"
 

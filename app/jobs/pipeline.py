@@ -925,9 +925,10 @@ def write_runs(runs: list[CommandRun]) -> list:
             continue
         if m.new:
             items.append(Deferred(m.id, claimed[id(m)], m.channel, m.chat_id, m.text,
-                                  m.channel.workspace_id))
+                                  m.channel.workspace_id, m.purpose))
         else:
-            items.append(Deferred(m.id, workspace_id=m.channel.workspace_id))
+            items.append(Deferred(m.id, workspace_id=m.channel.workspace_id,
+                                  purpose=m.purpose))
     return items
 
 

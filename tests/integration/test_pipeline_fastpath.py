@@ -257,11 +257,11 @@ def test_trouble_with_one_deferred_send_does_not_hold_up_the_next(app, client, d
     calls = []
     real = outbound.send_claimed
 
-    def flaky(item):
+    def flaky(item, marks=None):
         calls.append(item.outbound_id)
         if len(calls) == 1:
             raise ConnectionError("Redis went away")
-        return real(item)
+        return real(item, marks)
 
     monkeypatch.setattr(outbound, "send_claimed", flaky)
     send(client, desk.channel, f"{ORDER} refill")  # no exception reaches the job

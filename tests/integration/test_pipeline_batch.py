@@ -1,0 +1,209 @@
+"""Batches: one pipeline job takes the events waiting in the queue (app/jobs/events.py).
+
+* The job's own event and up to PIPELINE_BATCH_SIZE - 1 fresh events are claimed together;
+  the taken events' own jobs leave the queue.
+* Their rows go out as one statement per kind (the statement count grows far slower than the
+  number of commands).
+* Two messages of one chat are handled in order (the second sees the first's cooldown); the
+  same order asked from two chats in one batch is dispatched once.
+* An event that fails does not take the batch down: the others finish, the failing one is
+  recorded and retried, and only the job's own failure fails the job.
+"""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event as sa_event
+
+from app.extensions import db
+from app.jobs import pipeline, workspace_config
+from app.jobs.events import process_event
+from app.models import CommandLog, InboundEvent, OutboundMessage
+from tests.conftest import BACKENDS
+from tests.integration.pipeline_support import (ADMIN_CHAT, CUSTOMER_CHAT, GROUP_CHAT,
+                                                REFILL_30, build_desk, days_ago, post_green,
+                                                steps)
+
+pytestmark = pytest.mark.skipif(
+    not BACKENDS.database_url.startswith("postgresql"),
+    reason="batches need SKIP LOCKED (PostgreSQL); on SQLite every job takes one event")
+
+BOB_CHAT = "79007654321@c.us"
+CAROL_CHAT = "79001112233@c.us"
+
+
+@pytest.fixture
+def desk(factory, fake_perfectpanel, fake_greenapi, redis_conn):
+    for offset, user in enumerate(["alice", "alice", "bob", "carol", "alice", "bob"]):
+        fake_perfectpanel.add_order(2274209 + offset, user=user, service_name=REFILL_30,
+                                    status="completed", external_id=f"EXT-{88231 + offset}",
+                                    created=days_ago(5))
+    desk = build_desk(factory, fake_perfectpanel.url)
+    desk.channel.api_url = fake_greenapi.url
+    desk.channel.id_instance = fake_greenapi.id_instance
+    desk.channel.api_token = fake_greenapi.api_token
+    for name, chat in (("bob", BOB_CHAT), ("carol", CAROL_CHAT)):
+        factory.identity(factory.linked_user(desk.workspace, username=name), desk.channel,
+                         chat_id=chat)
+    db.session.commit()
+    workspace_config.forget()
+    return desk
+
+
+def queued_jobs(app) -> list[str]:
+    return app.extensions["relaydesk_queues"]["pipeline"].job_ids
+
+
+def log_of(event_id: int) -> CommandLog:
+    db.session.expire_all()
+    return db.session.query(CommandLog).filter_by(inbound_event_id=event_id).one()
+
+
+class StatementCounter:
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, *args):
+        self.count += 1
+
+
+@pytest.fixture
+def statements(app):
+    counter = StatementCounter()
+    engine = db.engine
+    sa_event.listen(engine, "before_cursor_execute", counter)
+    yield counter
+    sa_event.remove(engine, "before_cursor_execute", counter)
+
+
+def test_one_job_takes_the_waiting_events_and_drops_their_jobs(app, client, desk,
+                                                                fake_greenapi):
+    ids = [post_green(client, desk.channel, "2274209 refill")[0],
+           post_green(client, desk.channel, "2274211 refill", chat=BOB_CHAT)[0],
+           post_green(client, desk.channel, "2274212 details", chat=CAROL_CHAT)[0]]
+    assert [f"event-{i}" for i in ids] == queued_jobs(app)
+
+    assert process_event(ids[0]) == "dispatched"
+
+    db.session.expire_all()
+    assert {e.state for e in db.session.query(InboundEvent)} == {"done"}
+    assert [log_of(i).outcome for i in ids] == ["dispatched", "dispatched", "answered"]
+    assert sorted(fake_greenapi.messages_to(GROUP_CHAT)) == ["EXT-88231 refill",
+                                                             "EXT-88233 refill"]
+    for chat in (CUSTOMER_CHAT, BOB_CHAT, CAROL_CHAT):
+        assert len(fake_greenapi.messages_to(chat)) == 1
+    # the taken events' jobs are gone; only the job that ran (called directly here) is left
+    assert queued_jobs(app) == [f"event-{ids[0]}"]
+    assert {m.state for m in db.session.query(OutboundMessage)} == {"sent"}
+
+
+def test_a_batch_costs_far_fewer_statements_than_its_commands_alone(app, client, desk,
+                                                                     statements):
+    (alone,) = post_green(client, desk.channel, "2274209 refill")
+    statements.count = 0
+    process_event(alone)
+    one = statements.count
+
+    chats = [CUSTOMER_CHAT, BOB_CHAT, CAROL_CHAT, CUSTOMER_CHAT]
+    orders = ["2274210", "2274211", "2274212", "2274213"]
+    ids = [post_green(client, desk.channel, f"{order} refill", chat=chat)[0]
+           for order, chat in zip(orders[:3], chats[:3], strict=True)]
+    statements.count = 0
+    process_event(ids[0])
+    three = statements.count
+
+    assert [log_of(i).outcome for i in ids] == ["dispatched"] * 3
+    # alone a command costs `one` statements; three in one batch cost barely more than one
+    assert three < one + 8 < 3 * one, (one, three)
+
+
+def test_two_messages_of_one_chat_in_a_batch_are_handled_in_order(app, client, desk,
+                                                                   fake_greenapi):
+    first = post_green(client, desk.channel, "2274209 refill")[0]
+    second = post_green(client, desk.channel, "2274209 refill")[0]
+
+    process_event(first)
+
+    assert log_of(first).outcome == "dispatched"
+    assert log_of(second).outcome == "refused"
+    (cooldown,) = steps(log_of(second), "cooldown")
+    assert cooldown["claimed"] is False and cooldown["seconds_left"] > 0
+    assert fake_greenapi.messages_to(GROUP_CHAT) == ["EXT-88231 refill"]
+
+
+def test_one_order_asked_from_two_chats_in_one_batch_is_dispatched_once(app, client, desk,
+                                                                         fake_greenapi):
+    # the owner's admin chat and alice ask for the same refill: one wave, one claim statement
+    admin = post_green(client, desk.channel, "2274209 refill", chat=ADMIN_CHAT)[0]
+    alice = post_green(client, desk.channel, "2274209 refill")[0]
+
+    process_event(admin)
+
+    assert {log_of(admin).outcome, log_of(alice).outcome} == {"dispatched", "refused"}
+    assert log_of(admin).outcome == "dispatched"  # the batch's first event claims first
+    assert fake_greenapi.messages_to(GROUP_CHAT) == ["EXT-88231 refill"]
+    (cooldown,) = steps(log_of(alice), "cooldown")
+    assert cooldown["claimed"] is False
+
+
+def test_a_failing_event_does_not_take_the_batch_down(app, client, desk, fake_greenapi,
+                                                      monkeypatch):
+    real = pipeline.CommandRun._parse
+
+    def parse(self, text):
+        if "2274211" in text:
+            raise RuntimeError("parser bug")
+        return real(self, text)
+
+    monkeypatch.setattr(pipeline.CommandRun, "_parse", parse)
+    ids = [post_green(client, desk.channel, "2274209 refill")[0],
+           post_green(client, desk.channel, "2274211 refill", chat=BOB_CHAT)[0],
+           post_green(client, desk.channel, "2274212 refill", chat=CAROL_CHAT)[0]]
+
+    assert process_event(ids[0]) == "dispatched"  # the job's own event went through
+
+    db.session.expire_all()
+    states = {e.id: e for e in db.session.query(InboundEvent)}
+    assert states[ids[0]].state == states[ids[2]].state == "done"
+    failed = states[ids[1]]
+    assert failed.state == "pending" and "parser bug" in failed.last_error
+    assert failed.lease_until is not None  # retried by the sweep after its back-off
+    assert steps(log_of(ids[1]), "error")
+    assert sorted(fake_greenapi.messages_to(GROUP_CHAT)) == ["EXT-88231 refill",
+                                                             "EXT-88234 refill"]
+    assert fake_greenapi.messages_to(BOB_CHAT) == []
+
+
+def test_the_jobs_own_failure_still_fails_the_job(app, client, desk, fake_greenapi,
+                                                  monkeypatch):
+    real = pipeline.CommandRun._parse
+
+    def parse(self, text):
+        if "2274209" in text:
+            raise RuntimeError("parser bug")
+        return real(self, text)
+
+    monkeypatch.setattr(pipeline.CommandRun, "_parse", parse)
+    own = post_green(client, desk.channel, "2274209 refill")[0]
+    other = post_green(client, desk.channel, "2274211 refill", chat=BOB_CHAT)[0]
+
+    with pytest.raises(RuntimeError, match="parser bug"):
+        process_event(own)
+
+    db.session.expire_all()
+    assert db.session.get(InboundEvent, own).state == "pending"
+    assert db.session.get(InboundEvent, other).state == "done"
+    assert fake_greenapi.messages_to(GROUP_CHAT) == ["EXT-88233 refill"]
+
+
+def test_batch_size_one_takes_only_the_jobs_event(app, client, desk):
+    app.config["PIPELINE_BATCH_SIZE"] = 1
+    try:
+        first = post_green(client, desk.channel, "2274209 refill")[0]
+        second = post_green(client, desk.channel, "2274211 refill", chat=BOB_CHAT)[0]
+        process_event(first)
+        db.session.expire_all()
+        assert db.session.get(InboundEvent, first).state == "done"
+        assert db.session.get(InboundEvent, second).state == "pending"
+        assert f"event-{second}" in queued_jobs(app)
+    finally:
+        app.config["PIPELINE_BATCH_SIZE"] = 10
