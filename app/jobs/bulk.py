@@ -48,10 +48,14 @@ def _pg_cast(table, name: str) -> str:
     return column.type.compile(dialect=postgresql.dialect())
 
 
-def _pg_value(table, name, value):
-    if value is not None and _is_json(table.c[name]):
-        return json.dumps(value)
-    return value
+@cache
+def _json_flags(table, columns: tuple[str, ...]) -> tuple[bool, ...]:
+    return tuple(_is_json(table.c[c]) for c in columns)
+
+
+def _pg_values(table, columns: tuple[str, ...], row: dict) -> list:
+    return [json.dumps(row[c]) if flag and row[c] is not None else row[c]
+            for c, flag in zip(columns, _json_flags(table, columns), strict=True)]
 
 
 @cache
@@ -74,7 +78,7 @@ def insert_rows(table, columns: tuple[str, ...], rows: list[dict], suffix: str =
         from psycopg2.extras import execute_values
 
         sql = f"INSERT INTO {table.name} ({names}) VALUES %s {suffix}{back}"  # noqa: S608
-        values = [tuple(_pg_value(table, c, row[c]) for c in columns) for row in rows]
+        values = [_pg_values(table, tuple(columns), row) for row in rows]
         cursor = _cursor()
         try:
             result = execute_values(cursor, sql, values, page_size=PAGE,
@@ -113,7 +117,7 @@ def update_rows(table, columns: tuple[str, ...], rows: list[dict], where: str = 
         sql = (f"UPDATE {table.name} AS t SET {sets} "  # noqa: S608 - constants only
                f"FROM (VALUES %s) AS v(id, {', '.join(columns)}) "
                f"WHERE t.id = v.id{extra}")
-        values = [(row["id"], *(_pg_value(table, c, row[c]) for c in columns)) for row in rows]
+        values = [[row["id"], *_pg_values(table, tuple(columns), row)] for row in rows]
         cursor = _cursor()
         try:
             execute_values(cursor, sql, values, page_size=PAGE)
