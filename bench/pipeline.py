@@ -869,8 +869,8 @@ def run(args, plan: Plan, stack: Stack, results: Results) -> None:
                 f"{drain_rate:.1f}/s", f"ratio {drain_rate / noop:.3f} (no verdict)")
     results.notes.append(
         f"phase 3: {done}/{plan.flood} dispatched; webhooks accepted at "
-        f"{plan.flood / ingest_span:.0f}/s ({plan.flood_senders} senders); every command is "
-        f"one RQ job (the event job sends the dispatch and the reply itself)")
+        f"{plan.flood / ingest_span:.0f}/s ({plan.flood_senders} senders); a job takes up to "
+        f"PIPELINE_BATCH_SIZE waiting events and sends their dispatches and replies itself")
     cpu = {k: 1000 * (cpu_after[k] - cpu_before[k]) / plan.flood for k in cpu_after}
     results.notes.append(
         "phase 3 CPU per command (ms, includes the settle wait's polling): "
