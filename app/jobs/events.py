@@ -1,7 +1,8 @@
 """Processing of inbound events (the job behind every webhook).
 
 `process_event(event_id)` claims the row with a lease (an UPDATE that only one worker can win),
-handles it by kind and marks it done. A worker that dies mid-way leaves the lease to expire; the
+on PostgreSQL together with other fresh events waiting in the queue (a batch, `claim_batch`),
+handles them by kind and marks them done. A worker that dies mid-way leaves the lease to expire; the
 maintenance runner then re-enqueues the row (app/jobs/maintenance.py). Handlers are idempotent, so
 processing an event twice is harmless.
 """
