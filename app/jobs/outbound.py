@@ -19,10 +19,9 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
 
 from flask import current_app
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import or_, select, update
 
 from app.extensions import db
 from app.integrations.channels import SendResult, client_for, split_text
@@ -134,20 +133,6 @@ def enqueue_deferred(items: list[Deferred]) -> None:
         enqueue_send(outbound_id)
 
 
-@cache
-def _mark_sent_statement():
-    table = OutboundMessage.__table__
-    return (update(table)
-            .where(table.c.id == bindparam("message_id"), table.c.state == "sending")
-            .values(state="sent", parts_sent=1, parts_total=1,
-                    platform_message_ids=bindparam("ids", type_=table.c.platform_message_ids.type),
-                    platform_message_id=bindparam("platform_id"), sent_at=bindparam("now"),
-                    lease_until=None, last_error=None,
-                    delivery_status=func.coalesce(table.c.delivery_status, "sent"),
-                    delivery_status_at=func.coalesce(table.c.delivery_status_at,
-                                                     bindparam("now"))))
-
-
 MARK_COLUMNS = ("state", "parts_sent", "parts_total", "platform_message_ids",
                 "platform_message_id", "sent_at", "lease_until", "last_error", "delivery_status",
                 "delivery_status_at")
@@ -200,16 +185,14 @@ def send_claimed(item: Deferred, marks: list[dict] | None = None) -> str:
             return _send(message)
         return _handle_error(message, attached, result)
     now = utcnow()
+    mark = {"id": item.outbound_id, "state": "sent", "parts_sent": 1, "parts_total": 1,
+            "platform_message_ids": [result.message_id],
+            "platform_message_id": result.message_id, "sent_at": now, "lease_until": None,
+            "last_error": None, "delivery_status": "sent", "delivery_status_at": now}
     if marks is not None:
-        marks.append({"id": item.outbound_id, "state": "sent", "parts_sent": 1,
-                      "parts_total": 1, "platform_message_ids": [result.message_id],
-                      "platform_message_id": result.message_id, "sent_at": now,
-                      "lease_until": None, "last_error": None, "delivery_status": "sent",
-                      "delivery_status_at": now})
+        marks.append(mark)
         return "sent"
-    db.session.connection().execute(_mark_sent_statement(), {
-        "message_id": item.outbound_id, "ids": [result.message_id],
-        "platform_id": result.message_id, "now": now})
+    mark_sent([mark])
     db.session.commit()
     return "sent"
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from datetime import timedelta
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, tuple_
 
 from app.domain.eligibility import Order, WorkspaceOptions, check
 from app.domain.parser import ORDER_ACTIONS, Command, ParseResult, parse
@@ -182,19 +182,10 @@ class CommandRun:
 
     def _save(self, commit: bool = True, **fields) -> None:
         from app.integrations.calls import flush_call_log
-        from app.jobs.statements import command_order_upsert
 
         for key, value in fields.items():
             setattr(self.log, key, value)
-        self.log.trace = list(self.trace)
-        if self._order_rows:
-            db.session.connection().execute(command_order_upsert(), list(self._order_rows.values()))
-            self._order_rows.clear()
-        changes = self.log.take_changes()
-        if changes:
-            table = CommandLog.__table__
-            db.session.connection().execute(
-                update(table).where(table.c.id == self.log.id).values(**changes))
+        save_logs([self])
         if commit:
             flush_call_log()
             db.session.commit()
@@ -797,14 +788,8 @@ def command_logs(events: list) -> dict[int, LogRow]:
     found = insert_rows(CommandLog.__table__, LOG_COLUMNS, rows,
                         "ON CONFLICT (inbound_event_id) DO UPDATE SET state = command_log.state",
                         ("inbound_event_id", "id", "state", "trace"))
-    return {event_id: LogRow(log_id, state, _json(trace) or [])
+    return {event_id: LogRow(log_id, state, trace or [])
             for event_id, log_id, state, trace in found}
-
-
-def _json(value):
-    import json
-
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def linked_users(chats: list[tuple[int, str]]) -> dict[tuple[int, str], LinkedUser]:
@@ -883,7 +868,7 @@ def write_runs(runs: list[CommandRun]) -> list:
     app.jobs.outbound.Deferred items to send once committed, in the runs' order."""
     from app.jobs.bulk import insert_rows
     from app.jobs.outbound import INLINE_LEASE, Deferred
-    from app.jobs.statements import ORDER_COLUMNS, ORDER_CONFLICT, OUTBOUND_COLUMNS
+    from app.jobs.statements import OUTBOUND_COLUMNS
 
     now = utcnow()
     messages = [m for run in runs for m in run.messages]
@@ -914,10 +899,6 @@ def write_runs(runs: list[CommandRun]) -> list:
             m.id = new[key] if m.new else existing.get(key)
             for place, name in m.refs:
                 place[name] = m.id
-    order_rows = [row for run in runs for row in run._order_rows.values()]
-    insert_rows(CommandOrder.__table__, ORDER_COLUMNS, order_rows, ORDER_CONFLICT)
-    for run in runs:
-        run._order_rows.clear()
     save_logs(runs)
     items = []
     for m in messages:
@@ -933,10 +914,15 @@ def write_runs(runs: list[CommandRun]) -> list:
 
 
 def save_logs(runs: list[CommandRun]) -> None:
-    """Write the runs' command log changes (trace included): one UPDATE per set of changed
-    columns, usually one for the whole batch."""
-    from app.jobs.bulk import update_rows
+    """Write the runs' pending per-order rows (one statement) and their command log changes,
+    trace included (one UPDATE per set of changed columns, usually one for the whole batch)."""
+    from app.jobs.bulk import insert_rows, update_rows
+    from app.jobs.statements import ORDER_COLUMNS, ORDER_CONFLICT
 
+    insert_rows(CommandOrder.__table__, ORDER_COLUMNS,
+                [row for run in runs for row in run._order_rows.values()], ORDER_CONFLICT)
+    for run in runs:
+        run._order_rows.clear()
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for run in runs:
         run.log.trace = list(run.trace)

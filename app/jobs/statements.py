@@ -12,7 +12,7 @@ from functools import cache
 
 from sqlalchemy import bindparam, text
 
-from app.models import CommandLog, CommandOrder, CooldownClaim, OutboundMessage
+from app.models import CommandLog, CooldownClaim, OutboundMessage
 
 
 def _typed(sql: str, table, names, returning=()):
@@ -49,13 +49,6 @@ ORDER_UPDATED = ("ok", "reason", "detail", "provider_id", "route_id", "external_
 
 ORDER_CONFLICT = ("ON CONFLICT (command_log_id, order_id, action) DO UPDATE SET "
                   + ", ".join(f"{c} = excluded.{c}" for c in ORDER_UPDATED))
-
-
-@cache
-def command_order_upsert():
-    table = CommandOrder.__table__
-    return _typed(_insert_sql(table, ORDER_COLUMNS) + " " + ORDER_CONFLICT, table,
-                  ORDER_COLUMNS)
 
 
 COOLDOWN_COLUMNS = ("workspace_id", "order_id", "action", "claimed_at", "expires_at",
