@@ -66,29 +66,63 @@ def _typed_statement(sql: str, table, names: tuple[str, ...], returning: tuple[s
     return stmt
 
 
+def _execute_values(sql: str, width: int, values: list, fetch: bool) -> list:
+    """`sql` holds one `%s` for the VALUES list. One row goes as a plain parameterised
+    statement (execute_values' own work costs more than the statement); more go through
+    execute_values."""
+    from psycopg2.extras import execute_values
+
+    cursor = _cursor()
+    try:
+        if len(values) == 1:
+            cursor.execute(_single(sql, width), values[0])
+            return cursor.fetchall() if fetch else []
+        return execute_values(cursor, sql, values, page_size=PAGE, fetch=fetch) or []
+    finally:
+        cursor.close()
+
+
+@cache
+def _single(sql: str, width: int) -> str:
+    return sql.replace("%s", "(" + ", ".join(["%s"] * width) + ")", 1)
+
+
+@cache
+def _pg_insert_sql(table, columns: tuple[str, ...], suffix: str,
+                   returning: tuple[str, ...]) -> str:
+    back = f" RETURNING {', '.join(returning)}" if returning else ""
+    return (f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608 - constants
+            f"VALUES %s {suffix}{back}")
+
+
+@cache
+def _pg_update_sql(table, columns: tuple[str, ...], where: str,
+                   merge: tuple[tuple[str, str], ...]) -> str:
+    merged = dict(merge)
+    sets = ", ".join(
+        f"{c} = " + merged.get(c, "{new}").format(new=f"v.{c}::{_pg_cast(table, c)}")
+        for c in columns)
+    extra = f" AND {where}" if where else ""
+    return (f"UPDATE {table.name} AS t SET {sets} "  # noqa: S608 - constants only
+            f"FROM (VALUES %s) AS v(id, {', '.join(columns)}) WHERE t.id = v.id{extra}")
+
+
 def insert_rows(table, columns: tuple[str, ...], rows: list[dict], suffix: str = "",
                 returning: tuple[str, ...] = ()) -> list:
     """Insert `rows` (dicts holding at least `columns`); with `returning`, the returned rows
     (tuples, in no promised order: match them on a returned key)."""
     if not rows:
         return []
-    names = ", ".join(columns)
-    back = f" RETURNING {', '.join(returning)}" if returning else ""
+    columns, returning = tuple(columns), tuple(returning)
     if on_postgres():
-        from psycopg2.extras import execute_values
-
-        sql = f"INSERT INTO {table.name} ({names}) VALUES %s {suffix}{back}"  # noqa: S608
-        values = [_pg_values(table, tuple(columns), row) for row in rows]
-        cursor = _cursor()
-        try:
-            result = execute_values(cursor, sql, values, page_size=PAGE,
-                                    fetch=bool(returning))
-        finally:
-            cursor.close()
-        return [tuple(r) for r in result] if returning else []
-    sql = (f"INSERT INTO {table.name} ({names}) "  # noqa: S608 - names are our constants
-           f"VALUES ({', '.join(':' + c for c in columns)}) {suffix}{back}")
-    stmt = _typed_statement(sql, table, tuple(columns), tuple(returning))
+        values = [_pg_values(table, columns, row) for row in rows]
+        found = _execute_values(_pg_insert_sql(table, columns, suffix, returning),
+                                len(columns), values, bool(returning))
+        return [tuple(r) for r in found]
+    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608 - constants
+           f"VALUES ({', '.join(':' + c for c in columns)}) {suffix}"
+           + (f" RETURNING {', '.join(returning)}" if returning else ""))
+    stmt = _typed_statement(sql, table, columns, returning)
     connection = db.session.connection()
     found = []
     for row in rows:
@@ -99,35 +133,22 @@ def insert_rows(table, columns: tuple[str, ...], rows: list[dict], suffix: str =
 
 
 def update_rows(table, columns: tuple[str, ...], rows: list[dict], where: str = "",
-                merge: dict[str, str] | None = None) -> int:
+                merge: dict[str, str] | None = None) -> None:
     """Set `columns` of each row (dicts with `id` and those columns); `where` is an extra SQL
     condition on the target table `t`; `merge` gives a column an expression instead of the
-    plain new value, written with `{new}` for it (e.g. "COALESCE(t.x, {new})"). Returns how
-    many rows changed."""
+    plain new value, written with `{new}` for it (e.g. "COALESCE(t.x, {new})")."""
     if not rows:
-        return 0
-    merge = merge or {}
+        return
+    columns, merge = tuple(columns), merge or {}
     if on_postgres():
-        from psycopg2.extras import execute_values
-
-        sets = ", ".join(
-            f"{c} = " + merge.get(c, "{new}").format(new=f"v.{c}::{_pg_cast(table, c)}")
-            for c in columns)
-        extra = f" AND {where}" if where else ""
-        sql = (f"UPDATE {table.name} AS t SET {sets} "  # noqa: S608 - constants only
-               f"FROM (VALUES %s) AS v(id, {', '.join(columns)}) "
-               f"WHERE t.id = v.id{extra}")
-        values = [[row["id"], *_pg_values(table, tuple(columns), row)] for row in rows]
-        cursor = _cursor()
-        try:
-            execute_values(cursor, sql, values, page_size=PAGE)
-            return cursor.rowcount
-        finally:
-            cursor.close()
+        values = [[row["id"], *_pg_values(table, columns, row)] for row in rows]
+        _execute_values(_pg_update_sql(table, columns, where, tuple(sorted(merge.items()))),
+                        len(columns) + 1, values, False)
+        return
     sets = ", ".join(f"{c} = " + merge.get(c, "{new}").format(new=f":{c}") for c in columns)
     extra = f" AND {where}" if where else ""
     sql = f"UPDATE {table.name} AS t SET {sets} WHERE t.id = :id{extra}"  # noqa: S608
     stmt = _typed_statement(sql, table, ("id", *columns), ())
     connection = db.session.connection()
-    return sum(connection.execute(stmt, {"id": row["id"], **{c: row[c] for c in columns}})
-               .rowcount for row in rows)
+    for row in rows:
+        connection.execute(stmt, {"id": row["id"], **{c: row[c] for c in columns}})
