@@ -12,8 +12,11 @@ command to be finished by another worker, with no duplicate dispatch and nothing
 """
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
@@ -40,7 +43,22 @@ NEEDED_CAPABILITIES = {"orders", "ownership"}
 
 # --- what a run asks its driver for (see `CommandRun.steps` and `run_commands`) ---------------
 IDENTITY = "identity"  # the linked user of the event's chat (one query for a whole batch)
-SAVE = "save"  # make the log and its trace durable now (before the panel is asked)
+@dataclass
+class NeedFetch:
+    """The panel's orders: the driver first makes the log and its trace durable (a worker killed
+    during the fetch leaves a visible attempt; no transaction stays open while panels answer),
+    then fetches; the answer is (OrdersResult or None, PanelError or None, milliseconds)."""
+    adapter: object
+    ids: list[str]
+    username: str | None
+
+    def fetch(self) -> tuple:
+        started = time.perf_counter()
+        try:
+            result, error = self.adapter.get_orders(self.ids, username=self.username), None
+        except PanelError as exc:
+            result, error = None, exc
+        return result, error, round((time.perf_counter() - started) * 1000, 1)
 
 
 @dataclass
@@ -209,8 +227,9 @@ class CommandRun:
     def answer(self, need):
         if need == IDENTITY:
             return self._linked_user()
-        if need == SAVE:
-            return self._save()
+        if isinstance(need, NeedFetch):
+            self._save()
+            return need.fetch()
         return {(c.order_id, c.action): self._claim(c.order_id, c.action, c.seconds, c.now)
                 for c in need.claims}
 
@@ -404,21 +423,14 @@ class CommandRun:
             self.reply_parts.append(self.book.text("help"))
             return "no_ids"
         username = self.identity.linked_user.username if self.identity.linked_user else None
-        # The trace so far is durable before the slowest step, and no transaction stays open
-        # while the panel answers: a worker killed during the fetch leaves a visible attempt.
-        yield SAVE
-        fetch_started = time.perf_counter()
-        try:
-            fetched = adapter.get_orders(ids, username=username)
-        except PanelError as exc:
-            self.step("panel_fetch", error=exc.kind, detail=exc.detail[:500],
-                      fetch_ms=round((time.perf_counter() - fetch_started) * 1000, 1))
+        fetched, exc, fetch_ms = yield NeedFetch(adapter, ids, username)
+        if exc is not None:
+            self.step("panel_fetch", error=exc.kind, detail=exc.detail[:500], fetch_ms=fetch_ms)
             self.technical.append(f"panel {exc.kind}: {exc.detail[:300]}")
             self.reply_parts.append(self.book.text("panel_unavailable"))
             return "panel_unavailable"
         self.step("panel_fetch", engine=adapter.engine, calls=fetched.calls,
-                  found=len(fetched.orders), missing=fetched.missing or None,
-                  fetch_ms=round((time.perf_counter() - fetch_started) * 1000, 1))
+                  found=len(fetched.orders), missing=fetched.missing or None, fetch_ms=fetch_ms)
 
         providers = self.config.providers
         rules = self.config.rules
@@ -761,17 +773,37 @@ def run_commands(events: list, runs_out: list | None = None) -> tuple[dict[int, 
             users = linked_users([(r.event.channel_id, r.event.chat_id) for r in asking])
             for run in asking:
                 answers[id(run)] = users.get((run.event.channel_id, run.event.chat_id))
-        saving = [run for run, need in needs if need == SAVE]
-        if saving:
-            # the logs and their traces so far are durable before any panel is asked (a
-            # worker killed during a fetch leaves a visible attempt), and no transaction stays
-            # open while panels answer
-            save_logs(saving)
+        fetching = [(run, need) for run, need in needs if isinstance(need, NeedFetch)]
+        if fetching:
+            save_logs([run for run, _need in fetching])
             db.session.commit()
+            for (run, _need), answer in zip(fetching, fetch_all([n for _r, n in fetching]),
+                                            strict=True):
+                answers[id(run)] = answer
         claiming = [(run, need) for run, need in needs if isinstance(need, NeedClaims)]
         if claiming:
             answers.update(claim_many(claiming))
     return outcomes, write_runs(runs)
+
+
+FETCH_THREADS = 8
+_fetch_pool = None
+_fetch_pool_lock = threading.Lock()
+
+
+def fetch_all(needs: list[NeedFetch]) -> list[tuple]:
+    """Ask the panels for several runs at once: the fetches of a batch overlap instead of
+    adding up (each waits on a panel, often hundreds of milliseconds). Each runs in a copy of
+    this context (the app, the job's call log buffer); the per-panel rate limit still applies,
+    shared in Redis. One fetch runs here, without a thread."""
+    global _fetch_pool
+    if len(needs) == 1:
+        return [needs[0].fetch()]
+    with _fetch_pool_lock:
+        if _fetch_pool is None:
+            _fetch_pool = ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="panel-fetch")
+    futures = [_fetch_pool.submit(contextvars.copy_context().run, need.fetch) for need in needs]
+    return [future.result() for future in futures]
 
 
 def command_logs(events: list) -> dict[int, LogRow]:

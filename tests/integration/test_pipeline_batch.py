@@ -228,3 +228,26 @@ def test_batch_size_one_takes_only_the_jobs_event(app, client, desk):
         assert f"event-{second}" in queued_jobs(app)
     finally:
         app.config["PIPELINE_BATCH_SIZE"] = 10
+
+
+def test_the_panel_fetches_of_a_batch_overlap_and_are_logged(app, client, desk,
+                                                             fake_perfectpanel):
+    import time
+
+    from app.models import ExternalCall
+
+    fake_perfectpanel.latency = 0.5  # a slow panel: one after the other would take 1.5 s
+    ids = [post_green(client, desk.channel, "2274209 refill")[0],
+           post_green(client, desk.channel, "2274211 refill", chat=BOB_CHAT)[0],
+           post_green(client, desk.channel, "2274212 refill", chat=CAROL_CHAT)[0]]
+
+    started = time.monotonic()
+    process_event(ids[0])
+    took = time.monotonic() - started
+
+    assert [log_of(i).outcome for i in ids] == ["dispatched"] * 3
+    assert took < 1.2, took
+    # the fetches ran in other threads: their call log rows still went into the job's commit
+    panel_calls = (db.session.query(ExternalCall)
+                   .filter(ExternalCall.service.like("panel:%")).all())
+    assert len(panel_calls) == 3 and all(c.duration_ms >= 500 for c in panel_calls)
