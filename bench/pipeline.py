@@ -437,6 +437,36 @@ class Stack:
             if name.startswith("worker"):
                 _signal_group(process, sig)
 
+    @contextlib.contextmanager
+    def profiled(self, directory: str | None, label: str):
+        """With --profile DIR: py-spy samples every app process (GIL holders only, so the
+        samples approximate CPU) while the block runs; collapsed stacks land in
+        DIR/<label>-<process>.txt (flamegraph.pl or speedscope read them)."""
+        if not directory:
+            yield
+            return
+        spy = shutil.which("py-spy") or str(VENV_BIN / "py-spy")
+        if not Path(spy).exists():
+            raise RuntimeError("--profile needs py-spy (.venv/bin/pip install py-spy)")
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        spies = []
+        for name, process, _log in self.processes:
+            if name.startswith(("worker", "gunicorn")):
+                out = Path(directory) / f"{label}-{name}.txt"
+                spies.append(subprocess.Popen(
+                    [spy, "record", "--pid", str(process.pid), "--subprocesses", "--gil",
+                     "--format", "raw", "--rate", "200", "--output", str(out)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(1.0)  # py-spy attaches
+        try:
+            yield
+        finally:
+            for spy_process in spies:
+                spy_process.send_signal(signal.SIGINT)
+            for spy_process in spies:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    spy_process.wait(30)
+
     def cpu_snapshot(self) -> dict[str, float]:
         """CPU seconds used so far, by part: the app's processes, PostgreSQL, Redis, and this
         process (load generator + fakes). Differences between two snapshots cost a phase."""
@@ -832,11 +862,12 @@ def run(args, plan: Plan, stack: Stack, results: Results) -> None:
     redis_noop = queues.commands_processed()
     say(f"phase 3: {plan.flood} commands as fast as possible …")
     flood = [orders.single() for _ in range(plan.flood)]
-    cpu_before = stack.cpu_snapshot()
-    sender.flood(flood, plan.flood_senders)
-    ingest_span = max(c.acked_at for c in flood) - min(c.sent_at for c in flood)
-    settle(flood, "phase 3")
-    cpu_after = stack.cpu_snapshot()
+    with stack.profiled(args.profile, "flood"):
+        cpu_before = stack.cpu_snapshot()
+        sender.flood(flood, plan.flood_senders)
+        ingest_span = max(c.acked_at for c in flood) - min(c.sent_at for c in flood)
+        settle(flood, "phase 3")
+        cpu_after = stack.cpu_snapshot()
     redis_flood = queues.commands_processed()
     arrived = green.arrived([e for c in flood for e in c.external_ids])
     first_sent = min(c.sent_at for c in flood)
@@ -967,6 +998,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=int, default=None,
                         help="stop (and clean up) after this many seconds (default 900, "
                              "quick 420)")
+    parser.add_argument("--profile", metavar="DIR", default=None,
+                        help="sample the app's processes with py-spy during the flood phase "
+                             "(figures then suffer); collapsed stacks go to DIR")
     parser.add_argument("--seed", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.seed:

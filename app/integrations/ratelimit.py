@@ -3,8 +3,10 @@
 GCRA (generic cell rate algorithm): each key stores its "theoretical arrival time". A rate of
 `limit` per `period` seconds with a burst of `burst` lets `burst` calls through at once, then one
 every `period / limit` seconds. `try_acquire` checks several keys atomically: it consumes all of
-them or none, and otherwise says how long to wait. Redis' own clock is used so every worker agrees
-on "now".
+them or none, and otherwise says how long to wait. A key may be given several times: that many
+slots of it are taken together (a job sending a batch of messages asks once for all of them;
+n slots are allowed when the n-th would be, i.e. GCRA with a cost of n intervals). Redis' own
+clock is used so every worker agrees on "now".
 
 It runs as one Lua script (one round trip; every send and panel call takes a slot, so this is on
 the hot path). A server without scripting falls back to the same algorithm in a WATCH/MULTI
@@ -43,21 +45,24 @@ class RateLimited(Exception):
         self.wait = wait
 
 
-# KEYS: the rate keys; ARGV: interval and tolerance (seconds) of each key, in order.
+# KEYS: the rate keys (each once); ARGV: interval, tolerance (seconds) and slots wanted of each
+# key, in order.
 GCRA_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local wait = 0
 local tats = {}
 for i, key in ipairs(KEYS) do
-  local interval = tonumber(ARGV[2 * i - 1])
-  local tolerance = tonumber(ARGV[2 * i])
+  local interval = tonumber(ARGV[3 * i - 2])
+  local tolerance = tonumber(ARGV[3 * i - 1])
+  local slots = tonumber(ARGV[3 * i])
   local tat = tonumber(redis.call('GET', key) or '0') or 0
   if tat < now then tat = now end
-  if now < tat - tolerance and tat - tolerance - now > wait then
-    wait = tat - tolerance - now
+  local allowed_at = tat + (slots - 1) * interval - tolerance
+  if now < allowed_at and allowed_at - now > wait then
+    wait = allowed_at - now
   end
-  tats[i] = tat + interval
+  tats[i] = tat + slots * interval
 end
 if wait > 0 then return string.format('%.6f', wait) end
 for i, key in ipairs(KEYS) do
@@ -75,26 +80,34 @@ class RateLimiter:
         self.redis = connection
 
     def try_acquire(self, rules: list[tuple[str, Rate]]) -> float:
-        """Consume one slot of every rule, or none. Returns 0.0, or the seconds to wait."""
+        """Consume one slot of every rule (a key given n times: n slots), or none. Returns
+        0.0, or the seconds to wait."""
         if not rules:
             return 0.0
-        keys = [PREFIX + key for key, _ in rules]
+        wanted: dict[str, list] = {}  # key → [rate, slots], in the order first given
+        for key, rate in rules:
+            entry = wanted.get(key)
+            if entry is None:
+                wanted[key] = [rate, 1]
+            else:
+                entry[1] += 1
+        keys = [PREFIX + key for key in wanted]
         if id(self.redis) not in _no_scripting:
             script = _scripts.get(id(self.redis))
             if script is None:
                 script = _scripts[id(self.redis)] = self.redis.register_script(GCRA_SCRIPT)
             args = []
-            for _key, rate in rules:
-                args += [repr(rate.interval), repr(rate.tolerance)]
+            for rate, slots in wanted.values():
+                args += [repr(rate.interval), repr(rate.tolerance), slots]
             try:
                 return float(script(keys=keys, args=args))
             except NoScriptError:
                 raise
             except ResponseError:  # no scripting on this server: the transaction below
                 _no_scripting.add(id(self.redis))
-        return self._try_acquire_watched(rules, keys)
+        return self._try_acquire_watched(list(wanted.values()), keys)
 
-    def _try_acquire_watched(self, rules: list[tuple[str, Rate]], keys: list[str]) -> float:
+    def _try_acquire_watched(self, wanted: list[list], keys: list[str]) -> float:
         for _ in range(20):
             with self.redis.pipeline() as pipe:
                 try:
@@ -103,12 +116,12 @@ class RateLimiter:
                     now = seconds + micros / 1e6
                     stored = pipe.mget(keys)
                     wait, updates = 0.0, []
-                    for (key, rate), raw in zip(rules, stored, strict=True):
+                    for key, (rate, slots), raw in zip(keys, wanted, stored, strict=True):
                         tat = max(float(raw) if raw else 0.0, now)
-                        allowed_at = tat - rate.tolerance
+                        allowed_at = tat + (slots - 1) * rate.interval - rate.tolerance
                         if now < allowed_at:
                             wait = max(wait, allowed_at - now)
-                        updates.append((PREFIX + key, tat + rate.interval))
+                        updates.append((key, tat + slots * rate.interval))
                     if wait > 0:
                         pipe.unwatch()
                         return wait

@@ -53,14 +53,17 @@ class EventRow:
     """An inbound event as the claim returned it (no ORM object, no second query). Handlers
     that change the event row itself load their own ORM copy (`orm()`)."""
 
-    __slots__ = ("id", "workspace_id", "channel_id", "kind", "type", "chat_id", "sender",
-                 "sender_name", "is_group", "from_me", "from_bot", "text", "message_id",
-                 "status", "error_code", "error_title", "occurred_at", "received_at",
-                 "payload", "state", "attempts", "lease_until", "config_version")
+    COLUMNS = ("id", "workspace_id", "channel_id", "kind", "type", "chat_id", "sender",
+               "sender_name", "is_group", "from_me", "from_bot", "text", "message_id",
+               "status", "error_code", "error_title", "occurred_at", "received_at",
+               "payload", "state", "attempts", "lease_until", "config_version")
+    # `parsed`: (configuration snapshot, parse result) once `waves` has read the text
+    __slots__ = (*COLUMNS, "parsed")
 
     def __init__(self, row) -> None:
-        for name in self.__slots__:
+        for name in self.COLUMNS:
             setattr(self, name, getattr(row, name))
+        self.parsed = None
 
     def orm(self) -> InboundEvent | None:
         return db.session.get(InboundEvent, self.id)
@@ -85,7 +88,7 @@ def _claim_statement():
                        (table.c.state == "processing") & (table.c.lease_until < now)))
             .values(state="processing", lease_until=bindparam("lease"),
                     attempts=table.c.attempts + 1)
-            .returning(*[table.c[name] for name in EventRow.__slots__
+            .returning(*[table.c[name] for name in EventRow.COLUMNS
                          if name != "config_version"], version))
 
 
@@ -116,7 +119,7 @@ def _steal_statement():
             .where(table.c.id.in_(fresh.scalar_subquery()))
             .values(state="processing", lease_until=bindparam("lease"),
                     attempts=table.c.attempts + 1)
-            .returning(*[table.c[name] for name in EventRow.__slots__
+            .returning(*[table.c[name] for name in EventRow.COLUMNS
                          if name != "config_version"], version))
 
 
@@ -195,19 +198,35 @@ def process_event(event_id: int) -> str:
 
 
 def waves(events: list[EventRow]) -> list[list[EventRow]]:
-    """Split a batch so that no wave holds two events of one chat: a chat's messages are
-    handled in order, each seeing what the one before did (a `verify` that links the chat,
-    a cooldown just claimed)."""
+    """Split a batch into waves handled one after the other, so that a chat's events are
+    handled in order, each seeing what the one before it did.
+
+    Two commands of one chat share a wave (they run in lockstep, app/jobs/pipeline.py
+    `run_commands`, in the batch's order: a cooldown asked for twice goes to the first, their
+    replies go out in order), unless the earlier one is `link` or `verify`: what it changes
+    (who the chat is) must be committed before the next is read, so the next waits for the
+    following wave. Any other event of a chat (a status, a membership change) takes a wave
+    after the chat's previous event."""
     result: list[list[EventRow]] = []
-    seen: dict[tuple, int] = {}
+    last: dict[tuple, tuple[int, EventRow]] = {}
     for event in events:
         key = (event.channel_id, event.chat_id) if event.chat_id else ("event", event.id)
-        index = seen.get(key, 0)
-        seen[key] = index + 1
-        if index == len(result):
+        before = last.get(key)
+        index = 0
+        if before is not None:
+            index = before[0] + (0 if _may_share_wave(before[1], event) else 1)
+        last[key] = (index, event)
+        while len(result) <= index:
             result.append([])
         result[index].append(event)
     return result
+
+
+def _may_share_wave(earlier: EventRow, later: EventRow) -> bool:
+    from app.jobs.pipeline import changes_identity
+
+    return (earlier.kind == later.kind == "message" and is_command_candidate(earlier)
+            and is_command_candidate(later) and not changes_identity(earlier))
 
 
 def _run_wave(wave: list[EventRow]) -> dict[int, object]:

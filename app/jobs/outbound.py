@@ -58,6 +58,7 @@ class Deferred:
     text: str = ""
     workspace_id: int | None = None  # sent as this workspace (a batch mixes workspaces)
     purpose: str = ""
+    slot: bool = False  # its rate-limit slot is taken already (`take_slots`)
 
 
 @contextlib.contextmanager
@@ -96,17 +97,17 @@ def send_deferred(items: list[Deferred]) -> None:
     worker killed mid-batch re-sends at most the one dispatch in flight. The replies of a batch
     are marked together, in one statement and commit after the last one (a killed worker may
     answer a customer twice; it never asks a provider twice). The call log rows go with that
-    last commit."""
+    last commit. The rate-limit slots of all of them are asked for at once (`take_slots`)."""
     from app.integrations.calls import flush_call_log
     from app.tenancy import workspace_scope
 
-    seen: set[int] = set()
     marks: list[dict] = []
-    ordered = sorted(items, key=lambda item: item.purpose != "dispatch")
+    unique: dict[int, Deferred] = {}
+    for item in sorted(items, key=lambda item: item.purpose != "dispatch"):
+        unique.setdefault(item.outbound_id, item)
+    ordered = list(unique.values())
+    take_slots([item for item in ordered if item.claimed])
     for item in ordered:
-        if item.outbound_id in seen:
-            continue
-        seen.add(item.outbound_id)
         try:
             with workspace_scope(item.workspace_id) if item.workspace_id else \
                     contextlib.nullcontext():
@@ -125,6 +126,42 @@ def send_deferred(items: list[Deferred]) -> None:
     except Exception:  # noqa: BLE001 - the rows stay `sending`: the sweep sends them again
         db.session.rollback()
         log.exception("could not mark %d sent message(s)", len(marks))
+
+
+def _fast_client(item: Deferred):
+    """The client for `send_claimed`'s common case, or None when the message takes the full
+    path (no usable channel, a text to split or empty)."""
+    channel = item.channel
+    if channel is None or not channel.enabled:
+        return None
+    try:
+        client = client_for(channel)
+    except ValueError:
+        return None
+    text = item.text.strip()
+    return client if text and len(text) <= client.text_limit else None
+
+
+def take_slots(items: list[Deferred]) -> None:
+    """Take the rate-limit slots of several messages about to be sent in one round trip to
+    Redis (each would otherwise ask on its own). All or nothing: when any limit would make
+    one of them wait, none is taken here and each asks for itself as it is sent."""
+    rules, granted = [], []
+    for item in items:
+        client = _fast_client(item)
+        if client is not None:
+            rules += client.rate_rules(item.chat_id)
+            granted.append(item)
+    if len(granted) < 2:
+        return
+    try:
+        free = RateLimiter(current_app.extensions["relaydesk_redis"]).try_acquire(rules) == 0.0
+    except Exception:  # noqa: BLE001 - Redis trouble: each send finds out for itself
+        log.warning("could not take the rate-limit slots of %d messages", len(granted),
+                    exc_info=True)
+        return
+    for item in granted if free else ():
+        item.slot = True
 
 
 def enqueue_deferred(items: list[Deferred]) -> None:
@@ -153,17 +190,13 @@ def send_claimed(item: Deferred, marks: list[dict] | None = None) -> str:
     retries, backs off and marks channels exactly as a send job would. The sent message is
     marked and committed at once, or, given `marks`, added there for the caller to mark."""
     channel = item.channel
-    if channel is None or not channel.enabled:
+    client = _fast_client(item)
+    if client is None:
         return _continue_loaded(item.outbound_id)
     try:
-        client = client_for(channel)
-    except ValueError:
-        return _continue_loaded(item.outbound_id)
-    if len(item.text.strip()) > client.text_limit or not item.text.strip():
-        return _continue_loaded(item.outbound_id)
-    limiter = RateLimiter(current_app.extensions["relaydesk_redis"])
-    try:
-        limiter.acquire(client.rate_rules(item.chat_id), max_wait=BLOCKING_WAIT)
+        if not item.slot:
+            RateLimiter(current_app.extensions["relaydesk_redis"]).acquire(
+                client.rate_rules(item.chat_id), max_wait=BLOCKING_WAIT)
     except RateLimited as limited:
         message = db.session.get(OutboundMessage, item.outbound_id, populate_existing=True)
         return _retry(message, None, limited.wait, count_attempt=False) if message else "skipped"

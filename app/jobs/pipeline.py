@@ -25,7 +25,7 @@ from datetime import timedelta
 from sqlalchemy import select, tuple_
 
 from app.domain.eligibility import Order, WorkspaceOptions, check
-from app.domain.parser import ORDER_ACTIONS, Command, ParseResult, parse
+from app.domain.parser import ACCOUNT_ACTIONS, ORDER_ACTIONS, Command, ParseResult, parse
 from app.domain.replies import Outcome, compose, technical_lines
 from app.domain.service_rules import ServiceTerms, parse_service_name, rule_terms
 from app.extensions import db
@@ -322,15 +322,9 @@ class CommandRun:
 
     # --- parse and identity ---------------------------------------------------------------
     def _parse(self, text: str) -> ParseResult:
-        aliases = self.config.aliases
-        keywords = list(self.config.custom_replies)
-        try:
-            result = parse(text, aliases=aliases, custom_keywords=keywords,
-                           max_ids=self.settings.max_ids_per_message)
-        except ValueError as exc:  # a broken alias must not silence the bot
-            self.step("parse_config_error", error=str(exc))
-            result = parse(text, custom_keywords=keywords,
-                           max_ids=self.settings.max_ids_per_message)
+        result, error = parse_event(self.event, self.config)
+        if error:
+            self.step("parse_config_error", error=error)
         self.step("parse", commands=result.describe() or None, unknown=result.unknown or None,
                   too_many_ids=result.too_many_ids or None)
         self.log.actions = ", ".join(dict.fromkeys(c.action for c in result.commands))[:200] \
@@ -640,6 +634,36 @@ class CommandRun:
 
 # --- helpers used by the run ----------------------------------------------------------------
 
+def parse_event(event, config) -> tuple[ParseResult, str | None]:
+    """The event's text read with its workspace's aliases and custom keywords: (result, the
+    configuration error that made it fall back to the default aliases, or None). Kept on a
+    batch's event row (`parsed`), so reading it again costs nothing."""
+    parsed = getattr(event, "parsed", None)
+    if parsed is not None and parsed[0] is config:
+        return parsed[1]
+    keywords = list(config.custom_replies)
+    max_ids = config.settings.max_ids_per_message
+    error = None
+    try:
+        result = parse(event.text or "", aliases=config.aliases, custom_keywords=keywords,
+                       max_ids=max_ids)
+    except ValueError as exc:  # a broken alias must not silence the bot
+        error = str(exc)
+        result = parse(event.text or "", custom_keywords=keywords, max_ids=max_ids)
+    if hasattr(event, "parsed"):
+        event.parsed = (config, (result, error))
+    return result, error
+
+
+def changes_identity(event) -> bool:
+    """Whether the message is a `link` or `verify` command (it may change who the chat is)."""
+    from app.jobs.workspace_config import workspace_config
+
+    config = workspace_config(event.workspace_id, getattr(event, "config_version", None))
+    result, _error = parse_event(event, config)
+    return any(c.action in ACCOUNT_ACTIONS for c in result.commands)
+
+
 def _plain(detail) -> dict:
     """JSON-safe copy of a verdict detail (datetimes and timedeltas as text/seconds)."""
     result = {}
@@ -738,8 +762,9 @@ def claim_cooldown(workspace_id: int, order_id: str, action: str, seconds: int,
 # --- batches: many runs, one statement per kind of row ---------------------------------------
 
 def run_commands(events: list, runs_out: list | None = None) -> tuple[dict[int, str], list]:
-    """Run the pipeline for several message events at once (no two from the same chat: see
-    app/jobs/events.py). Each run's steps are advanced in turn; what they ask for is answered
+    """Run the pipeline for several message events at once (in the batch's order; two of one
+    chat only when the earlier one changes nothing the later one reads: app/jobs/events.py
+    `waves`). Each run's steps are advanced in turn; what they ask for is answered
     with one query for all of them (the linked users, the cooldown claims), and their rows are
     written together (`write_runs`). The caller commits, then sends the messages. Anything
     raised propagates: the caller retries the events one by one.

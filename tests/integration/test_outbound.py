@@ -598,6 +598,29 @@ def test_multi_key_acquisition_consumes_nothing_on_refusal(app, redis_conn):
     assert limiter.try_acquire([("t:a", slow)]) > 9.0
 
 
+@pytest.mark.parametrize("scripting", [True, False], ids=["script", "transaction"])
+def test_a_key_given_n_times_takes_n_slots_or_none(app, redis_conn, scripting):
+    """A batch asks once for all its sends: n slots of a key are granted only while the n-th
+    would be (the burst), all or nothing, and count like n single calls."""
+    from app.integrations import ratelimit
+
+    burst = Rate(5, 10.0)  # 5 at once, then one every 2 s
+    limiter = RateLimiter(redis_conn)
+    if not scripting:
+        ratelimit._no_scripting.add(id(redis_conn))
+    try:
+        assert limiter.try_acquire([("n:a", burst)] * 3 + [("n:b", burst)]) == 0.0
+        # 3 more of "n:a" would be 6 within the burst of 5: refused, nothing taken
+        wait = limiter.try_acquire([("n:a", burst)] * 3 + [("n:b", burst)])
+        assert 1.5 < wait <= 2.0
+        assert limiter.try_acquire([("n:b", burst)] * 4) == 0.0  # "n:b" was not consumed
+        assert limiter.try_acquire([("n:a", burst)] * 2) == 0.0  # 3 + 2 = the burst
+        assert limiter.try_acquire([("n:a", burst)]) > 1.5
+        assert limiter.try_acquire([("n:c", burst)] * 6) > 1.5  # more than a burst: never now
+    finally:
+        ratelimit._no_scripting.discard(id(redis_conn))
+
+
 def test_limits_are_shared_by_every_worker(app, redis_conn):
     """Ten workers (own Redis connections, own threads) race for a burst of 5: exactly 5 win."""
     url = app.config["REDIS_URL"]

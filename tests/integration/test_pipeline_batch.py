@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import event as sa_event
 
@@ -251,3 +253,109 @@ def test_the_panel_fetches_of_a_batch_overlap_and_are_logged(app, client, desk,
     panel_calls = (db.session.query(ExternalCall)
                    .filter(ExternalCall.service.like("panel:%")).all())
     assert len(panel_calls) == 3 and all(c.duration_ms >= 500 for c in panel_calls)
+
+
+@pytest.fixture
+def slot_requests(monkeypatch):
+    """Every rate-limit request (the list of rules asked for in one round trip to Redis)."""
+    from app.integrations.ratelimit import RateLimiter
+
+    asked: list[list[str]] = []
+    real = RateLimiter.try_acquire
+
+    def recording(self, rules):
+        asked.append([key for key, _rate in rules])
+        return real(self, rules)
+
+    monkeypatch.setattr(RateLimiter, "try_acquire", recording)
+    return asked
+
+
+def test_a_batch_asks_once_for_the_rate_limit_slots_of_all_its_sends(app, client, desk,
+                                                                     fake_greenapi,
+                                                                     slot_requests):
+    ids = [post_green(client, desk.channel, f"{order} refill", chat=chat)[0]
+           for order, chat in (("2274209", CUSTOMER_CHAT), ("2274211", BOB_CHAT),
+                               ("2274212", CAROL_CHAT))]
+    process_event(ids[0])
+
+    assert [log_of(i).outcome for i in ids] == ["dispatched"] * 3
+    assert len(fake_greenapi.requests.filter("POST", "*/sendMessage/*")) == 6
+    sends = [keys for keys in slot_requests if keys and keys[0].startswith("green:")]
+    instance = f"green:{desk.channel.id_instance}"
+    assert sends == [[instance] * 6]  # 3 dispatches + 3 replies, one request
+
+
+def test_when_the_batch_would_wait_each_send_asks_for_itself(app, client, desk, fake_greenapi,
+                                                             slot_requests, monkeypatch):
+    from app.integrations.channels import greenapi
+    from app.integrations.ratelimit import Rate
+
+    # an instance allowed 3 sends at once, then 10/s: the batch's 4 sends never fit together
+    monkeypatch.setattr(greenapi, "INSTANCE_RATE", Rate(10, 1.0, burst=3))
+    ids = [post_green(client, desk.channel, f"{order} refill", chat=chat)[0]
+           for order, chat in (("2274209", CUSTOMER_CHAT), ("2274211", BOB_CHAT))]
+
+    process_event(ids[0])
+
+    assert [log_of(i).outcome for i in ids] == ["dispatched"] * 2
+    instance = f"green:{desk.channel.id_instance}"
+    sends = [keys for keys in slot_requests if keys and keys[0] == instance]
+    assert sends[0] == [instance] * 4  # refused as a whole: nothing taken
+    # then each send for itself: three at once, the fourth after a wait (in-process: under
+    # BLOCKING_WAIT), so at least one refused try before it
+    assert all(keys == [instance] for keys in sends[1:]) and len(sends) >= 6
+    assert len(fake_greenapi.requests.filter("POST", "*/sendMessage/*")) == 4
+    db.session.expire_all()
+    assert {m.state for m in db.session.query(OutboundMessage)} == {"sent"}
+
+
+def test_commands_of_one_chat_share_a_wave_and_keep_their_order(app, client, desk,
+                                                                fake_greenapi):
+    from app.jobs.events import claim_batch, waves
+
+    ids = [post_green(client, desk.channel, "2274209 refill")[0],
+           post_green(client, desk.channel, "2274211 refill", chat=BOB_CHAT)[0],
+           post_green(client, desk.channel, "2274210 refill")[0],
+           post_green(client, desk.channel, "2274209 refill")[0]]  # asked again: cooldown
+    assert [[e.id for e in wave] for wave in waves(claim_batch(ids[0]))] == [ids]
+    db.session.rollback()
+    db.session.query(InboundEvent).update({"state": "pending", "lease_until": None})
+    db.session.commit()
+
+    process_event(ids[0])
+
+    assert [log_of(i).outcome for i in ids] == ["dispatched", "dispatched", "dispatched",
+                                                "refused"]
+    assert sorted(fake_greenapi.messages_to(GROUP_CHAT)) == [
+        "EXT-88231 refill", "EXT-88232 refill", "EXT-88233 refill"]
+    # alice's three replies, in the order she asked
+    replies = fake_greenapi.messages_to(CUSTOMER_CHAT)
+    assert len(replies) == 3
+    assert "2274209" in replies[0] and "2274210" in replies[1] and "2274209" in replies[2]
+
+
+def test_a_verify_is_committed_before_the_next_message_of_its_chat_is_read(
+        app, client, desk, fake_greenapi, fake_perfectpanel):
+    from app.jobs.events import claim_batch, waves
+    from tests.integration.pipeline_support import STRANGER_CHAT, send
+
+    send(client, desk.channel, "link carol", chat=STRANGER_CHAT)
+    (ticket,) = fake_perfectpanel.tickets.values()
+    code = re.search(r"\b(\d{6})\b", ticket["messages"][0]["message"]).group(1)
+    ids = [post_green(client, desk.channel, f"verify {code}", chat=STRANGER_CHAT)[0],
+           post_green(client, desk.channel, "2274212 refill", chat=STRANGER_CHAT)[0],
+           post_green(client, desk.channel, "2274212 details", chat=STRANGER_CHAT)[0]]
+    # the verify first, alone; the two commands after it together
+    assert [[e.id for e in wave] for wave in waves(claim_batch(ids[0]))] == [
+        ids[:1], ids[1:]]
+    db.session.rollback()
+    db.session.query(InboundEvent).filter(InboundEvent.id.in_(ids)).update(
+        {"state": "pending", "lease_until": None})
+    db.session.commit()
+
+    process_event(ids[0])
+
+    # carol's order, asked from the chat the verify had just linked to her
+    assert [log_of(i).outcome for i in ids] == ["answered", "dispatched", "answered"]
+    assert fake_greenapi.messages_to(GROUP_CHAT) == ["EXT-88234 refill"]
