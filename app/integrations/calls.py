@@ -206,9 +206,8 @@ def _send(method: str, url: str, json: Any, data: Any, params: dict | None,
         prepared, timeout=timeout, proxies=proxies, verify=True, cert=None, stream=False)
     response.content  # noqa: B018 - read the body now: the connection goes back to the pool
     if response.is_redirect:
-        for response in session.resolve_redirects(response, prepared, timeout=timeout,  # noqa: B007
-                                                  proxies=proxies, verify=True):
-            pass
+        *_history, response = [response, *session.resolve_redirects(
+            response, prepared, timeout=timeout, proxies=proxies, verify=True)]
     return response
 
 

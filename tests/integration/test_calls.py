@@ -8,7 +8,6 @@ import socket
 
 import pytest
 
-from app.integrations import calls
 from app.extensions import db
 from app.integrations.calls import call
 from app.models import ExternalCall
