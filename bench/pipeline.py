@@ -59,7 +59,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from procstat import process_cpu  # noqa: E402 - bench/ is on sys.path
+from procstat import machine_busy, process_cpu  # noqa: E402 - bench/ is on sys.path
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -864,8 +864,11 @@ def run(args, plan: Plan, stack: Stack, results: Results) -> None:
     flood = [orders.single() for _ in range(plan.flood)]
     with stack.profiled(args.profile, "flood"):
         cpu_before = stack.cpu_snapshot()
+        busy_before = machine_busy()
         sender.flood(flood, plan.flood_senders)
         ingest_span = max(c.acked_at for c in flood) - min(c.sent_at for c in flood)
+        wait_dispatched(green, flood, plan.settle)
+        busy_after = machine_busy()
         settle(flood, "phase 3")
         cpu_after = stack.cpu_snapshot()
     redis_flood = queues.commands_processed()
@@ -903,6 +906,12 @@ def run(args, plan: Plan, stack: Stack, results: Results) -> None:
         f"{plan.flood / ingest_span:.0f}/s ({plan.flood_senders} senders); a job takes up to "
         f"PIPELINE_BATCH_SIZE waiting events and sends their dispatches and replies itself")
     cpu = {k: 1000 * (cpu_after[k] - cpu_before[k]) / plan.flood for k in cpu_after}
+    busy, total = (after - before for after, before in zip(busy_after, busy_before,
+                                                           strict=True))
+    if total > 0:
+        results.notes.append(
+            f"phase 3 machine: cores {100 * busy / total:.0f}% busy from the first webhook to "
+            f"the last dispatch (/proc/stat, every process on the machine)")
     results.notes.append(
         "phase 3 CPU per command (ms, includes the settle wait's polling): "
         + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())

@@ -23,3 +23,16 @@ def children_of(pid: int) -> list[int]:
             return [int(p) for p in children.read().split()]
     except OSError:
         return []
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, all cores (/proc/stat):
+    the difference of two readings over their wall time says how busy the cores were."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already in user
+    return (total - idle) / TICKS, total / TICKS
