@@ -901,6 +901,14 @@ def run(args, plan: Plan, stack: Stack, results: Results) -> None:
                 f"≥ {TARGETS['ratio']}", ratio >= TARGETS["ratio"])
     results.add(f"commands/s, workers draining a filled queue ({plan.flood})",
                 f"{drain_rate:.1f}/s", f"ratio {drain_rate / noop:.3f} (no verdict)")
+    stamps = sorted(arrived.values())
+    gaps = sorted((b - a, a - first_sent)
+                  for a, b in zip(stamps, stamps[1:], strict=False))[-3:]
+    if gaps:
+        results.notes.append(
+            "phase 3 longest pauses between two dispatches: " + ", ".join(
+                f"{ms(gap)} at +{at:.2f} s" for gap, at in reversed(gaps))
+            + f" (ingest ended at +{ingest_span:.2f} s, last dispatch at +{span:.2f} s)")
     results.notes.append(
         f"phase 3: {done}/{plan.flood} dispatched; webhooks accepted at "
         f"{plan.flood / ingest_span:.0f}/s ({plan.flood_senders} senders); a job takes up to "

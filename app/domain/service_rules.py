@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal, cast
 
 from app.domain.text import fold
@@ -190,8 +191,11 @@ def _read_start(text: str, recognised: list[tuple[int, str]]) -> int | None:
     return max(found) if found else None
 
 
+@lru_cache(maxsize=4096)
 def parse_service_name(name: str | None) -> ServiceTerms:
-    """Read refill and start-time terms from a service name (see the module docstring)."""
+    """Read refill and start-time terms from a service name (see the module docstring).
+    Pure, and a panel has a few hundred service names that every order repeats: each name is
+    read once per process (the terms are frozen, so sharing them is safe)."""
     text = _prepare(name or "")
     recognised: list[tuple[int, str]] = []
 

@@ -73,9 +73,22 @@ def _proxies_for(session: requests.Session, url: str) -> dict | None:
 
 
 class _CallLogBuffer:
+    """The job's log rows. Threads of the job (side-by-side panel fetches and sends) add to
+    it while the job's thread may be taking the waiting rows: both under `lock`."""
+
     def __init__(self) -> None:
         self.waiting: list[dict] = []
         self.in_transaction: list[dict] = []
+        self.lock = threading.Lock()
+
+    def add(self, row: dict) -> None:
+        with self.lock:
+            self.waiting.append(row)
+
+    def take(self) -> list[dict]:
+        with self.lock:
+            rows, self.waiting = self.waiting, []
+        return rows
 
 
 _buffer: contextvars.ContextVar[_CallLogBuffer | None] = contextvars.ContextVar(
@@ -102,7 +115,7 @@ def flush_call_log() -> None:
     If that transaction rolls back, the rows wait again (see `install_call_log_hooks`)."""
     buffer = _buffer.get()
     if buffer is not None and buffer.waiting:
-        rows, buffer.waiting = buffer.waiting, []
+        rows = buffer.take()
         buffer.in_transaction.extend(rows)
         db.session.connection().execute(insert(ExternalCall.__table__), rows)
 
@@ -120,7 +133,8 @@ def install_call_log_hooks(session_class) -> None:
     def _rolled_back(session):  # noqa: ARG001
         buffer = _buffer.get()
         if buffer is not None and buffer.in_transaction:
-            buffer.waiting = buffer.in_transaction + buffer.waiting
+            with buffer.lock:
+                buffer.waiting = buffer.in_transaction + buffer.waiting
             buffer.in_transaction = []
 
 
@@ -233,7 +247,7 @@ def _log(service, operation, method, url, params, body, result, workspace_id, ch
     }
     buffered = _buffer.get()
     if buffered is not None:
-        buffered.waiting.append(row)
+        buffered.add(row)
     else:
         _write([row])
 

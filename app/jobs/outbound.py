@@ -15,8 +15,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import queue
 import random
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -93,13 +96,18 @@ def send_deferred(items: list[Deferred]) -> None:
     never holds up the next: a row left unsent is found by the maintenance sweep once its lease
     has passed.
 
-    Each dispatch is marked sent in its own commit right after the platform's answer, so a
-    worker killed mid-batch re-sends at most the one dispatch in flight. The replies of a batch
-    are marked together, in one statement and commit after the last one (a killed worker may
-    answer a customer twice; it never asks a provider twice). The call log rows go with that
-    last commit. The rate-limit slots of all of them are asked for at once (`take_slots`)."""
+    The rate-limit slots of all of them are asked for at once (`take_slots`). The messages of
+    different chats go out side by side (`SEND_THREADS` threads that only talk HTTP; a chat's
+    own messages stay in order, one after the other, in one thread); everything that touches
+    the database happens here, in the job's thread, as each chat's sends come back.
+
+    Each dispatch is marked sent in its own commit as soon as its answer is here, so a worker
+    killed mid-batch re-sends at most the dispatches in flight (one per chat, and only those
+    whose answer came in the instant before). The replies of
+    a batch are marked together, in one statement and commit after the last one (a killed
+    worker may answer a customer twice; it never asks a provider twice). The call log rows go
+    with that last commit."""
     from app.integrations.calls import flush_call_log
-    from app.tenancy import workspace_scope
 
     marks: list[dict] = []
     unique: dict[int, Deferred] = {}
@@ -107,18 +115,23 @@ def send_deferred(items: list[Deferred]) -> None:
         unique.setdefault(item.outbound_id, item)
     ordered = list(unique.values())
     take_slots([item for item in ordered if item.claimed])
+    chats: dict[tuple, list[Deferred]] = {}
     for item in ordered:
-        try:
-            with workspace_scope(item.workspace_id) if item.workspace_id else \
-                    contextlib.nullcontext():
-                if item.claimed:
-                    send_claimed(item, marks if item.purpose == "reply" else None)
-                else:
-                    send_outbound(item.outbound_id)  # claims first: sent/taken rows skipped
-        except Exception:  # noqa: BLE001 - e.g. Redis or the database down mid-send
-            db.session.rollback()
-            log.exception("outbound %s: could not send now; the sweep will retry it",
-                          item.outbound_id)
+        chats.setdefault((item.channel.id if item.channel else None, item.chat_id), []).append(item)
+    side_by_side = [chat for chat in chats.values()
+                    if all(item.claimed and _fast_client(item) is not None for item in chat)]
+    if len(side_by_side) < 2:
+        side_by_side = []
+    running = _start_side_by_side(side_by_side)
+    threaded = {id(item) for chat in side_by_side for item in chat}
+    for item in ordered:  # the rest, here, meanwhile: full send paths that use the database
+        if id(item) not in threaded:
+            _send_here(item, lambda item=item: send_claimed(
+                item, marks if item.purpose == "reply" else None) if item.claimed
+                else send_outbound(item.outbound_id))  # claims first: sent/taken rows skipped
+    for item, outcome in _outcomes(running, len(side_by_side)):
+        _send_here(item, lambda item=item, outcome=outcome: _finish_claimed(
+            item, outcome, marks if item.purpose == "reply" else None))
     try:
         mark_sent(marks)
         flush_call_log()
@@ -126,6 +139,63 @@ def send_deferred(items: list[Deferred]) -> None:
     except Exception:  # noqa: BLE001 - the rows stay `sending`: the sweep sends them again
         db.session.rollback()
         log.exception("could not mark %d sent message(s)", len(marks))
+
+
+def _send_here(item: Deferred, send) -> None:
+    """Run one message's database part in its workspace; trouble is logged, never raised."""
+    from app.tenancy import workspace_scope
+
+    try:
+        with workspace_scope(item.workspace_id) if item.workspace_id else \
+                contextlib.nullcontext():
+            send()
+    except Exception:  # noqa: BLE001 - e.g. Redis or the database down mid-send
+        db.session.rollback()
+        log.exception("outbound %s: could not send now; the sweep will retry it",
+                      item.outbound_id)
+
+
+SEND_THREADS = 8
+_send_pool: ThreadPoolExecutor | None = None
+_send_pool_lock = threading.Lock()
+
+
+def _start_side_by_side(chats: list[list[Deferred]]) -> queue.SimpleQueue | None:
+    """Start sending each chat's messages in a thread, one after the other (`_transmit`).
+    Each outcome is put on the returned queue as soon as it is known, (item, outcome), and
+    each chat ends with (None, None)."""
+    global _send_pool
+    if not chats:
+        return None
+    with _send_pool_lock:
+        if _send_pool is None:
+            _send_pool = ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="send")
+    results: queue.SimpleQueue = queue.SimpleQueue()
+    for chat in chats:
+        _send_pool.submit(contextvars.copy_context().run, _transmit_all, chat, results)
+    return results
+
+
+def _transmit_all(chat: list[Deferred], results: queue.SimpleQueue) -> None:
+    try:
+        for item in chat:
+            try:
+                outcome = _transmit(item, _fast_client(item))
+            except Exception as exc:  # noqa: BLE001 - the job's thread logs it
+                outcome = exc
+            results.put((item, outcome))
+    finally:
+        results.put((None, None))
+
+
+def _outcomes(results: queue.SimpleQueue | None, chats: int):
+    """(item, outcome) from the side-by-side threads, in the order they finish."""
+    while results is not None and chats:
+        item, outcome = results.get()
+        if item is None:
+            chats -= 1
+        else:
+            yield item, outcome
 
 
 def _fast_client(item: Deferred):
@@ -189,25 +259,47 @@ def send_claimed(item: Deferred, marks: list[dict] | None = None) -> str:
     (a long text, a wait, an error) continues on the full path (`_send`, `_handle_error`), which
     retries, backs off and marks channels exactly as a send job would. The sent message is
     marked and committed at once, or, given `marks`, added there for the caller to mark."""
-    channel = item.channel
     client = _fast_client(item)
     if client is None:
         return _continue_loaded(item.outbound_id)
+    return _finish_claimed(item, _transmit(item, client), marks)
+
+
+def _transmit(item: Deferred, client) -> tuple[str, object]:
+    """The part of `send_claimed` without the database (any thread may run it): the
+    rate-limit slot, then the platform call. Returns ("limited", seconds to wait),
+    ("full", None) when Redis could not tell, or ("sent", SendResult)."""
+    if client is None:
+        return "full", None
     try:
         if not item.slot:
             RateLimiter(current_app.extensions["relaydesk_redis"]).acquire(
                 client.rate_rules(item.chat_id), max_wait=BLOCKING_WAIT)
     except RateLimited as limited:
-        message = db.session.get(OutboundMessage, item.outbound_id, populate_existing=True)
-        return _retry(message, None, limited.wait, count_attempt=False) if message else "skipped"
+        return "limited", limited.wait
     except Exception:  # noqa: BLE001 - Redis trouble: the full path decides
-        return _continue_loaded(item.outbound_id)
+        return "full", None
     try:
         result = client.send_text(item.chat_id, item.text.strip())
     except Exception:  # noqa: BLE001 - same handling as send_outbound
         log.exception("outbound %s: unexpected error", item.outbound_id)
         result = SendResult(ok=False, transient=True, error_code="exception",
                             error="unexpected error")
+    return "sent", result
+
+
+def _finish_claimed(item: Deferred, outcome, marks: list[dict] | None) -> str:
+    """The database part of `send_claimed`, in the job's thread, once `_transmit` is done."""
+    if isinstance(outcome, BaseException):
+        raise outcome
+    kind, value = outcome
+    if kind == "limited":
+        message = db.session.get(OutboundMessage, item.outbound_id, populate_existing=True)
+        return _retry(message, None, value, count_attempt=False) if message else "skipped"
+    if kind == "full":
+        return _continue_loaded(item.outbound_id)
+    result = value
+    channel = item.channel
     if not result.ok:
         db.session.rollback()
         message = db.session.get(OutboundMessage, item.outbound_id, populate_existing=True)

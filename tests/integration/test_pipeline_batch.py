@@ -359,3 +359,30 @@ def test_a_verify_is_committed_before_the_next_message_of_its_chat_is_read(
     # carol's order, asked from the chat the verify had just linked to her
     assert [log_of(i).outcome for i in ids] == ["answered", "dispatched", "answered"]
     assert fake_greenapi.messages_to(GROUP_CHAT) == ["EXT-88234 refill"]
+
+
+def test_a_batch_sends_to_different_chats_side_by_side(app, client, desk, fake_greenapi):
+    import time
+
+    ids = [post_green(client, desk.channel, f"{order} refill", chat=chat)[0]
+           for order, chat in (("2274209", CUSTOMER_CHAT), ("2274211", BOB_CHAT),
+                               ("2274212", CAROL_CHAT))]
+    fake_greenapi.latency = 0.3  # every send takes 0.3 s
+    started = time.monotonic()
+    process_event(ids[0])
+    took = time.monotonic() - started
+
+    assert [log_of(i).outcome for i in ids] == ["dispatched"] * 3
+    # one after the other, the 6 sends would take 1.8 s; side by side, the provider group's
+    # three dispatches (in order, one chat) set the pace: 0.9 s
+    assert took < 1.5, took
+    assert fake_greenapi.messages_to(GROUP_CHAT) == ["EXT-88231 refill", "EXT-88233 refill",
+                                                     "EXT-88234 refill"]
+    db.session.expire_all()
+    dispatches = (db.session.query(OutboundMessage).filter_by(purpose="dispatch")
+                  .order_by(OutboundMessage.id).all())
+    assert {m.state for m in db.session.query(OutboundMessage)} == {"sent"}
+    # each dispatch was marked sent as soon as its own answer came, not with its chat's last
+    gaps = [(b.sent_at - a.sent_at).total_seconds()
+            for a, b in zip(dispatches, dispatches[1:], strict=False)]
+    assert all(gap > 0.2 for gap in gaps), gaps

@@ -255,16 +255,17 @@ def test_overlapping_messages_in_opposite_order_do_not_deadlock(app, client, des
 def test_trouble_with_one_deferred_send_does_not_hold_up_the_next(app, client, desk,
                                                                   fake_greenapi, monkeypatch):
     calls = []
-    real = outbound.send_claimed
+    real = outbound._transmit
 
-    def flaky(item, marks=None):
-        calls.append(item.outbound_id)
-        if len(calls) == 1:
+    def flaky(item, client):  # the dispatch's send thread meets Redis going away
+        calls.append(item.purpose)
+        if item.purpose == "dispatch":
             raise ConnectionError("Redis went away")
-        return real(item, marks)
+        return real(item, client)
 
-    monkeypatch.setattr(outbound, "send_claimed", flaky)
+    monkeypatch.setattr(outbound, "_transmit", flaky)
     send(client, desk.channel, f"{ORDER} refill")  # no exception reaches the job
+    assert sorted(calls) == ["dispatch", "reply"]
     dispatch, reply = db.session.query(OutboundMessage).order_by(OutboundMessage.id).all()
     assert dispatch.state == "sending"  # left to the sweep once its lease has passed
     assert reply.state == "sent" and len(fake_greenapi.messages_to(CUSTOMER_CHAT)) == 1

@@ -185,3 +185,12 @@ def test_never_raises_and_stays_consistent(name):
 def test_any_window_in_any_wording(days, wording, prefix):
     terms = parse_service_name(f"{prefix} | {wording.format(n=days)}")
     assert (terms.refill_kind, terms.refill_days, terms.confidence) == ("window", days, "high")
+
+
+def test_each_service_name_is_read_once_per_process():
+    name = "Instagram Followers [Refill: 45 Days] [Start: 0-2 Hours] cache-probe"
+    first = parse_service_name(name)
+    hits = parse_service_name.cache_info().hits
+    again = parse_service_name(name)
+    assert again is first and parse_service_name.cache_info().hits == hits + 1
+    assert first.refill_days == 45
