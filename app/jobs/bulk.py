@@ -11,13 +11,17 @@ path) and in PostgreSQL (parse, plan, executor start). Here each kind goes out a
   v.id`, the rows keyed by `id`, each setting the same columns.
 
 On PostgreSQL both are sent with psycopg2's `execute_values` on the session's own connection (so
-they belong to the caller's transaction). Elsewhere (SQLite, the embedded set-up) they fall back
-to one typed statement per row: same results, no batching. Values are converted as the ORM
-would: JSON columns are serialised, datetimes, numbers and booleans go as they are.
+they belong to the caller's transaction), or on a cursor the caller gives (`autocommit_cursor`:
+each statement its own transaction, for writes that must be durable at once, one by one).
+Elsewhere (SQLite, the embedded set-up) they fall back to one typed statement per row: same
+results, no batching. Values are converted as the ORM would: JSON columns are serialised,
+datetimes, numbers and booleans go as they are.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from functools import cache
 
 from sqlalchemy import JSON, bindparam, text
@@ -34,6 +38,23 @@ def on_postgres() -> bool:
 
 def _cursor():
     return db.session.connection().connection.dbapi_connection.cursor()
+
+
+@contextlib.contextmanager
+def autocommit_cursor() -> Iterator:
+    """PostgreSQL: a cursor on a pooled connection of its own in autocommit mode, outside the
+    session's transaction. Each statement is its own transaction, in one round trip (no BEGIN,
+    no COMMIT, none of the session's bookkeeping). The connection goes back to the pool, its
+    isolation level reset, when the block ends."""
+    connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+    finally:
+        connection.close()
 
 
 def _is_json(column) -> bool:
@@ -66,20 +87,21 @@ def _typed_statement(sql: str, table, names: tuple[str, ...], returning: tuple[s
     return stmt
 
 
-def _execute_values(sql: str, width: int, values: list, fetch: bool) -> list:
+def _execute_values(sql: str, width: int, values: list, fetch: bool, given=None) -> list:
     """`sql` holds one `%s` for the VALUES list. One row goes as a plain parameterised
     statement (execute_values' own work costs more than the statement); more go through
-    execute_values."""
+    execute_values. On the `given` cursor, else on one of the session's connection."""
     from psycopg2.extras import execute_values
 
-    cursor = _cursor()
+    cursor = given if given is not None else _cursor()
     try:
         if len(values) == 1:
             cursor.execute(_single(sql, width), values[0])
             return cursor.fetchall() if fetch else []
         return execute_values(cursor, sql, values, page_size=PAGE, fetch=fetch) or []
     finally:
-        cursor.close()
+        if given is None:
+            cursor.close()
 
 
 @cache
@@ -133,17 +155,18 @@ def insert_rows(table, columns: tuple[str, ...], rows: list[dict], suffix: str =
 
 
 def update_rows(table, columns: tuple[str, ...], rows: list[dict], where: str = "",
-                merge: dict[str, str] | None = None) -> None:
+                merge: dict[str, str] | None = None, cursor=None) -> None:
     """Set `columns` of each row (dicts with `id` and those columns); `where` is an extra SQL
     condition on the target table `t`; `merge` gives a column an expression instead of the
-    plain new value, written with `{new}` for it (e.g. "COALESCE(t.x, {new})")."""
+    plain new value, written with `{new}` for it (e.g. "COALESCE(t.x, {new})"). `cursor`
+    (PostgreSQL): run there (`autocommit_cursor`) instead of in the session's transaction."""
     if not rows:
         return
     columns, merge = tuple(columns), merge or {}
     if on_postgres():
         values = [[row["id"], *_pg_values(table, columns, row)] for row in rows]
         _execute_values(_pg_update_sql(table, columns, where, tuple(sorted(merge.items()))),
-                        len(columns) + 1, values, False)
+                        len(columns) + 1, values, False, cursor)
         return
     sets = ", ".join(f"{c} = " + merge.get(c, "{new}").format(new=f":{c}") for c in columns)
     extra = f" AND {where}" if where else ""

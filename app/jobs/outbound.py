@@ -101,12 +101,12 @@ def send_deferred(items: list[Deferred]) -> None:
     own messages stay in order, one after the other, in one thread); everything that touches
     the database happens here, in the job's thread, as each chat's sends come back.
 
-    Each dispatch is marked sent in its own commit as soon as its answer is here, so a worker
-    killed mid-batch re-sends at most the dispatches in flight (one per chat, and only those
-    whose answer came in the instant before). The replies of
-    a batch are marked together, in one statement and commit after the last one (a killed
-    worker may answer a customer twice; it never asks a provider twice). The call log rows go
-    with that last commit."""
+    Each dispatch is marked sent, durably, as soon as its answer is here (`_DispatchMarks`: its
+    own autocommitted statement on PostgreSQL, else its own commit), so a worker killed
+    mid-batch re-sends at most the dispatches in flight (one per chat, and only those whose
+    answer came the instant before). The replies of a batch are marked together, in one
+    statement and commit after the last one (a killed worker may answer a customer twice; it
+    never asks a provider twice). The call log rows go with that last commit."""
     from app.integrations.calls import flush_call_log
 
     marks: list[dict] = []
@@ -124,14 +124,19 @@ def send_deferred(items: list[Deferred]) -> None:
         side_by_side = []
     running = _start_side_by_side(side_by_side)
     threaded = {id(item) for chat in side_by_side for item in chat}
-    for item in ordered:  # the rest, here, meanwhile: full send paths that use the database
-        if id(item) not in threaded:
-            _send_here(item, lambda item=item: send_claimed(
-                item, marks if item.purpose == "reply" else None) if item.claimed
-                else send_outbound(item.outbound_id))  # claims first: sent/taken rows skipped
-    for item, outcome in _outcomes(running, len(side_by_side)):
-        _send_here(item, lambda item=item, outcome=outcome: _finish_claimed(
-            item, outcome, marks if item.purpose == "reply" else None))
+    dispatched = _DispatchMarks()
+    try:
+        for item in ordered:  # the rest, here, meanwhile: full send paths using the database
+            if id(item) not in threaded:
+                _send_here(item, lambda item=item: send_claimed(
+                    item, marks if item.purpose == "reply" else None, dispatched)
+                    if item.claimed
+                    else send_outbound(item.outbound_id))  # claims first: sent rows skipped
+        for item, outcome in _outcomes(running, len(side_by_side)):
+            _send_here(item, lambda item=item, outcome=outcome: _finish_claimed(
+                item, outcome, marks if item.purpose == "reply" else None, dispatched))
+    finally:
+        dispatched.close()
     try:
         mark_sent(marks)
         flush_call_log()
@@ -245,24 +250,52 @@ MARK_COLUMNS = ("state", "parts_sent", "parts_total", "platform_message_ids",
                 "delivery_status_at")
 
 
-def mark_sent(marks: list[dict]) -> None:
-    """Mark messages sent in one statement (rows made by `send_claimed(item, marks)`)."""
+def mark_sent(marks: list[dict], cursor=None) -> None:
+    """Mark messages sent in one statement (rows made by `send_claimed(item, marks)`), in the
+    session's transaction or on `cursor` (app/jobs/bulk.py `autocommit_cursor`)."""
     from app.jobs.bulk import update_rows
 
     update_rows(OutboundMessage.__table__, MARK_COLUMNS, marks, where="t.state = 'sending'",
                 merge={"delivery_status": "COALESCE(t.delivery_status, {new})",
-                       "delivery_status_at": "COALESCE(t.delivery_status_at, {new})"})
+                       "delivery_status_at": "COALESCE(t.delivery_status_at, {new})"},
+                cursor=cursor)
 
 
-def send_claimed(item: Deferred, marks: list[dict] | None = None) -> str:
+class _DispatchMarks:
+    """Marks a batch's dispatches sent one at a time, each durable at once: on PostgreSQL
+    each is its own autocommitted statement on a connection held while the batch sends (one
+    round trip per dispatch), elsewhere its own commit."""
+
+    def __init__(self) -> None:
+        self._held = contextlib.ExitStack()
+        self._cursor = None
+
+    def __call__(self, mark: dict) -> None:
+        from app.jobs.bulk import autocommit_cursor, on_postgres
+
+        if not on_postgres():
+            mark_sent([mark])
+            db.session.commit()
+            return
+        if self._cursor is None:
+            self._cursor = self._held.enter_context(autocommit_cursor())
+        mark_sent([mark], self._cursor)
+
+    def close(self) -> None:
+        self._cursor = None
+        self._held.close()
+
+
+def send_claimed(item: Deferred, marks: list[dict] | None = None, mark_now=None) -> str:
     """The common case without the ORM: one part, a free rate-limit slot, a 2xx. Anything else
     (a long text, a wait, an error) continues on the full path (`_send`, `_handle_error`), which
     retries, backs off and marks channels exactly as a send job would. The sent message is
-    marked and committed at once, or, given `marks`, added there for the caller to mark."""
+    marked and committed at once (by `mark_now(mark)` when given), or, given `marks`, added
+    there for the caller to mark."""
     client = _fast_client(item)
     if client is None:
         return _continue_loaded(item.outbound_id)
-    return _finish_claimed(item, _transmit(item, client), marks)
+    return _finish_claimed(item, _transmit(item, client), marks, mark_now)
 
 
 def _transmit(item: Deferred, client) -> tuple[str, object]:
@@ -288,7 +321,7 @@ def _transmit(item: Deferred, client) -> tuple[str, object]:
     return "sent", result
 
 
-def _finish_claimed(item: Deferred, outcome, marks: list[dict] | None) -> str:
+def _finish_claimed(item: Deferred, outcome, marks: list[dict] | None, mark_now=None) -> str:
     """The database part of `send_claimed`, in the job's thread, once `_transmit` is done."""
     if isinstance(outcome, BaseException):
         raise outcome
@@ -316,9 +349,11 @@ def _finish_claimed(item: Deferred, outcome, marks: list[dict] | None) -> str:
             "last_error": None, "delivery_status": "sent", "delivery_status_at": now}
     if marks is not None:
         marks.append(mark)
-        return "sent"
-    mark_sent([mark])
-    db.session.commit()
+    elif mark_now is not None:
+        mark_now(mark)
+    else:
+        mark_sent([mark])
+        db.session.commit()
     return "sent"
 
 
