@@ -439,9 +439,10 @@ class Stack:
 
     @contextlib.contextmanager
     def profiled(self, directory: str | None, label: str):
-        """With --profile DIR: py-spy samples every app process (GIL holders only, so the
-        samples approximate CPU) while the block runs; collapsed stacks land in
-        DIR/<label>-<process>.txt (flamegraph.pl or speedscope read them)."""
+        """With --profile DIR: py-spy samples every app process and this one (the sender and
+        the fakes; GIL holders only, so the samples approximate CPU) while the block runs;
+        collapsed stacks land in DIR/<label>-<process>.txt (flamegraph.pl or speedscope read
+        them)."""
         if not directory:
             yield
             return
@@ -450,13 +451,14 @@ class Stack:
             raise RuntimeError("--profile needs py-spy (.venv/bin/pip install py-spy)")
         Path(directory).mkdir(parents=True, exist_ok=True)
         spies = []
-        for name, process, _log in self.processes:
-            if name.startswith(("worker", "gunicorn")):
-                out = Path(directory) / f"{label}-{name}.txt"
-                spies.append(subprocess.Popen(
-                    [spy, "record", "--pid", str(process.pid), "--subprocesses", "--gil",
-                     "--format", "raw", "--rate", "200", "--output", str(out)],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        targets = [(name, process.pid) for name, process, _log in self.processes
+                   if name.startswith(("worker", "gunicorn"))]
+        for name, pid in [*targets, ("bench", os.getpid())]:
+            out = Path(directory) / f"{label}-{name}.txt"
+            spies.append(subprocess.Popen(
+                [spy, "record", "--pid", str(pid), "--subprocesses", "--gil",
+                 "--format", "raw", "--rate", "200", "--output", str(out)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         time.sleep(1.0)  # py-spy attaches
         try:
             yield
