@@ -91,15 +91,16 @@ def defer(item: Deferred) -> None:
 
 
 def send_deferred(items: list[Deferred]) -> None:
-    """Send now, in this job, the messages a `deferred_sends()` block queued: the providers'
-    dispatches first (what the customer waits for), then the replies. One message's trouble
-    never holds up the next: a row left unsent is found by the maintenance sweep once its lease
-    has passed.
+    """Send now, in this job, the messages a `deferred_sends()` block queued. One message's
+    trouble never holds up the next: a row left unsent is found by the maintenance sweep once
+    its lease has passed.
 
     The rate-limit slots of all of them are asked for at once (`take_slots`). The messages of
     different chats go out side by side (`SEND_THREADS` threads that only talk HTTP; a chat's
     own messages stay in order, one after the other, in one thread); everything that touches
-    the database happens here, in the job's thread, as each chat's sends come back.
+    the database happens here, in the job's thread, as each chat's sends come back. Messages
+    that need the full path (a long text, a row not claimed by this job), and every message
+    when only one chat is involved, are sent here one by one, the providers' dispatches first.
 
     Each dispatch is marked sent, durably, as soon as its answer is here (`_DispatchMarks`: its
     own autocommitted statement on PostgreSQL, else its own commit), so a worker killed
