@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/pipeline.py            # full run, about 2 minutes on a quiet machine
     .venv/bin/python bench/pipeline.py --quick    # shorter phases (figures noisier)
+    .venv/bin/python bench/pipeline.py --profile /tmp/prof   # + py-spy during the flood
 
 What it sets up, and removes again at the end (Ctrl-C and a global time limit included):
 * a fresh PostgreSQL database `relaydesk_bench_pipeline` (SQLite file when PostgreSQL does not
@@ -28,9 +29,11 @@ Phases, in this order (queues drained between phases):
    the app's rows).
 2. baseline: the no-op job `app.jobs.maintenance.ping` enqueued N times, same 4 workers → jobs/s.
 3. throughput: a fixed number of commands sent as fast as possible → dispatches completed/s
-   (the ratio's verdict), and, for comparison on the baseline's own terms, the workers alone:
-   the same number of commands accepted while the workers are stopped (SIGSTOP), then drained
-   (SIGCONT → last dispatch), so webhook intake no longer shares the CPUs with them.
+   (the ratio's verdict; with how busy the machine's cores were meanwhile, from /proc/stat,
+   and the longest pauses between two dispatches), and, for comparison on the baseline's own
+   terms, the workers alone: the same number of commands accepted while the workers are
+   stopped (SIGSTOP), then drained (SIGCONT → last dispatch), so webhook intake no longer
+   shares the CPUs with them.
 4. baseline again; the ratio uses the mean of both baselines (the machine drifts).
 5. one message with 100 order ids, panel latency 20 ms: time to the dispatch, panel HTTP calls.
 
