@@ -827,8 +827,48 @@ def fetch_all(needs: list[NeedFetch]) -> list[tuple]:
     with _fetch_pool_lock:
         if _fetch_pool is None:
             _fetch_pool = ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="panel-fetch")
-    futures = [_fetch_pool.submit(contextvars.copy_context().run, need.fetch) for need in needs]
+    keys = _take_panel_slots(needs)
+    futures = [_fetch_pool.submit(contextvars.copy_context().run, _fetch, need, key)
+               for need, key in zip(needs, keys, strict=True)]
     return [future.result() for future in futures]
+
+
+def _fetch(need: NeedFetch, prepaid_key: str | None) -> tuple:
+    from app.integrations.panels import use_prepaid_slot
+
+    if prepaid_key is not None:
+        use_prepaid_slot(prepaid_key)  # in this thread's own copy of the context
+    return need.fetch()
+
+
+def _take_panel_slots(needs: list[NeedFetch]) -> list[str | None]:
+    """The panel rate-limit slots of a batch's first call to each panel, in one request to
+    Redis (all or nothing, like the sends' `take_slots`): per fetch, the rate key it may call
+    once without asking, or None: it asks for itself (a second fetch of one panel: panels are
+    paced without burst, two slots at once would be refused; retries always ask)."""
+    from flask import current_app
+
+    from app.integrations.panels import slot_rule
+    from app.integrations.ratelimit import RateLimiter
+
+    rules: list = []
+    seen: set[str] = set()
+    for need in needs:  # one slot per panel: a second fetch of the same panel asks itself
+        rule = slot_rule(need.adapter)
+        if rule is not None and rule[0] in seen:
+            rule = None
+        if rule is not None:
+            seen.add(rule[0])
+        rules.append(rule)
+    wanted = [rule for rule in rules if rule is not None]
+    if len(wanted) < 2:
+        return [None] * len(needs)
+    try:
+        free = RateLimiter(current_app.extensions["relaydesk_redis"]).try_acquire(wanted) == 0.0
+    except Exception:  # noqa: BLE001 - Redis trouble: each fetch finds out for itself
+        log.warning("could not take the panel slots of %d fetches", len(wanted), exc_info=True)
+        free = False
+    return [rule[0] if free and rule is not None else None for rule in rules]
 
 
 def command_logs(events: list) -> dict[int, LogRow]:

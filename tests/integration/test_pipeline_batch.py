@@ -420,3 +420,42 @@ def test_a_batch_sends_to_different_chats_side_by_side(app, client, desk, fake_g
     # ... and committed then, while the group's next ones were on their way: the third found
     # at least the first one sent (the job's thread marks it while the send thread goes on)
     assert seen_sent[0] == 0 and seen_sent[2] >= 1, seen_sent
+
+
+def test_a_batch_asks_once_for_the_slots_of_its_panels(app, factory, fake_perfectpanel,
+                                                       redis_conn, slot_requests):
+    """Fetches of different panels take their first slots in one request; two fetches of one
+    panel cannot (panels are paced without burst): each then asks for itself."""
+    from app.integrations.panels.registry import adapter_for
+    from app.jobs.pipeline import NeedFetch, fetch_all
+
+    fake_perfectpanel.add_order(3000001, user="dora", service_name=REFILL_30,
+                                external_id="EXT-D1", created=days_ago(2))
+    adapters = []
+    for slug in ("north", "south", "east"):
+        workspace = factory.workspace(slug)
+        adapters.append(adapter_for(factory.panel(
+            workspace, panel_type="perfectpanel_v2", url=fake_perfectpanel.url,
+            api_key="pp-admin-key", requests_per_second=200.0)))
+    keys = [f"panel:{a.http.settings.workspace_id}" for a in adapters]
+
+    answers = fetch_all([NeedFetch(a, ["3000001"], "dora") for a in adapters])
+
+    assert [len(result.orders) for result, error, _ms in answers] == [1, 1, 1]
+    asked = [k for k in slot_requests if k and k[0].startswith("panel:")]
+    assert asked == [keys]  # one request, no fetch asked again
+    slot_requests.clear()
+
+    same = adapter_for(factory.panel(factory.workspace("west"), panel_type="perfectpanel_v2",
+                                     url=fake_perfectpanel.url, api_key="pp-admin-key",
+                                     requests_per_second=200.0))
+    other = adapter_for(factory.panel(factory.workspace("up"), panel_type="perfectpanel_v2",
+                                      url=fake_perfectpanel.url, api_key="pp-admin-key",
+                                      requests_per_second=200.0))
+    fetch_all([NeedFetch(same, ["3000001"], "dora"), NeedFetch(same, ["3000001"], "dora"),
+               NeedFetch(other, ["3000001"], "dora")])
+    asked = [k for k in slot_requests if k and k[0].startswith("panel:")]
+    west, up = (f"panel:{a.http.settings.workspace_id}" for a in (same, other))
+    # the first of each panel prepaid together, the second fetch of "west" asked alone (and
+    # again after waiting out its 5 ms pace, if it had to)
+    assert asked[0] == [west, up] and asked[1:] and all(k == [west] for k in asked[1:])

@@ -24,6 +24,7 @@ its offset (hours, against windows counted in days).
 """
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import time
@@ -140,6 +141,31 @@ def transient_reason(result: CallResult) -> str | None:
     return None
 
 
+# Panel rate-limit slots taken in advance for this context's next call to each panel (rate
+# keys): a batch's fetches ask Redis once for all of them (app/jobs/pipeline.py `fetch_all`).
+_prepaid: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
+    "relaydesk_panel_prepaid", default=None)
+
+
+def slot_rule(adapter) -> tuple | None:
+    """(rate key, rate) of the panel behind an adapter, None for one that makes no HTTP calls
+    (the demo panel)."""
+    transport = getattr(adapter, "http", None)
+    if not isinstance(transport, PanelTransport):
+        return None
+    settings = transport.settings
+    return rate_key(settings), panel_rate(settings.requests_per_second)
+
+
+def use_prepaid_slot(key: str) -> None:
+    """This context's next call to the panel with rate key `key` has its slot already."""
+    prepaid = _prepaid.get()
+    if prepaid is None:
+        _prepaid.set({key})
+    else:
+        prepaid.add(key)
+
+
 class PanelTransport:
     """Rate-limited, logged, retried HTTP calls to one panel.
 
@@ -195,7 +221,12 @@ class PanelTransport:
 
         from app.integrations.ratelimit import RateLimited, RateLimiter
 
-        rules = [(rate_key(self.settings), panel_rate(self.settings.requests_per_second))]
+        key = rate_key(self.settings)
+        prepaid = _prepaid.get()
+        if prepaid is not None and key in prepaid:
+            prepaid.discard(key)  # the batch took it (use_prepaid_slot); a retry asks again
+            return
+        rules = [(key, panel_rate(self.settings.requests_per_second))]
         try:
             RateLimiter(current_app.extensions["relaydesk_redis"]).acquire(
                 rules, max_wait=RATE_LIMIT_MAX_WAIT)
