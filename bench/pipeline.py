@@ -10,7 +10,8 @@ What it sets up, and removes again at the end (Ctrl-C and a global time limit in
 * its own Redis: a private `redis-server` on a free port, or with `--shared-redis-db N` the local
   server's db N (refused unless empty or left by an earlier run of this bench);
 * in this process: a fake Green API serving one instance per workspace, and a fake Perfect Panel
-  (tests/fakes), both recording when each request arrived;
+  (tests/fakes), both recording when each request arrived; in a process of its own, the
+  webhook sender (`Sender`: it must not hold the fakes' interpreter lock);
 * `--workspaces` workspaces (default 10), each with a Green API channel on its own instance, a
   Perfect Panel connection, a provider routed to a group chat on that channel, and a linked
   customer whose private chat is on that channel. One workspace per instance keeps the load
