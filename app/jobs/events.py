@@ -225,8 +225,15 @@ def waves(events: list[EventRow]) -> list[list[EventRow]]:
 def _may_share_wave(earlier: EventRow, later: EventRow) -> bool:
     from app.jobs.pipeline import changes_identity
 
-    return (earlier.kind == later.kind == "message" and is_command_candidate(earlier)
-            and is_command_candidate(later) and not changes_identity(earlier))
+    if not (earlier.kind == later.kind == "message" and is_command_candidate(earlier)
+            and is_command_candidate(later)):
+        return False
+    try:
+        return not changes_identity(earlier)
+    except Exception:  # noqa: BLE001 - e.g. the configuration could not be read: one per wave
+        log.warning("event %s: could not read its command; its chat's next event waits",
+                    earlier.id, exc_info=True)
+        return False
 
 
 def _run_wave(wave: list[EventRow]) -> dict[int, object]:

@@ -459,3 +459,25 @@ def test_a_batch_asks_once_for_the_slots_of_its_panels(app, factory, fake_perfec
     # the first of each panel prepaid together, the second fetch of "west" asked alone (and
     # again after waiting out its 5 ms pace, if it had to)
     assert asked[0] == [west, up] and asked[1:] and all(k == [west] for k in asked[1:])
+
+
+def test_a_command_that_cannot_be_read_early_only_splits_its_chat(app, client, desk,
+                                                                  fake_greenapi, monkeypatch):
+    """Deciding the waves reads the commands; if that fails (the configuration cannot be
+    loaded, say), the chat's events simply take one wave each, as before."""
+    from app.jobs.events import claim_batch, waves
+
+    ids = [post_green(client, desk.channel, "2274209 refill")[0],
+           post_green(client, desk.channel, "2274210 refill")[0]]
+
+    def broken(event):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(pipeline, "changes_identity", broken)
+    assert [[e.id for e in wave] for wave in waves(claim_batch(ids[0]))] == [ids[:1], ids[1:]]
+    db.session.rollback()
+    db.session.query(InboundEvent).update({"state": "pending", "lease_until": None})
+    db.session.commit()
+
+    process_event(ids[0])
+    assert [log_of(i).outcome for i in ids] == ["dispatched", "dispatched"]
