@@ -14,12 +14,15 @@ transaction (four round trips); the embedded substitute has Lua through `lupa`.
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
 
 from redis import Redis
 from redis.exceptions import NoScriptError, ResponseError, WatchError
+
+log = logging.getLogger(__name__)
 
 PREFIX = "relaydesk:rl:"
 
@@ -134,6 +137,16 @@ class RateLimiter:
                 except WatchError:
                     continue  # another worker moved first: read again
         return 0.05
+
+    def take_together(self, rules: list[tuple[str, Rate]], what: str) -> bool:
+        """The slots of several calls about to be made, in one request: True when all were
+        taken, False when none was (one would have to wait, or Redis could not tell: then each
+        call asks for itself, `acquire`). `what` names the calls for the log."""
+        try:
+            return self.try_acquire(rules) == 0.0
+        except Exception:  # noqa: BLE001 - Redis trouble: each call finds out for itself
+            log.warning("could not take the rate-limit slots of %s", what, exc_info=True)
+            return False
 
     def acquire(self, rules: list[tuple[str, Rate]], max_wait: float) -> None:
         """Block until all rules allow a call, or raise RateLimited when that takes > max_wait."""

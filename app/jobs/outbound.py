@@ -17,9 +17,7 @@ import contextvars
 import logging
 import queue
 import random
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -96,11 +94,12 @@ def send_deferred(items: list[Deferred]) -> None:
     its lease has passed.
 
     The rate-limit slots of all of them are asked for at once (`take_slots`). The messages of
-    different chats go out side by side (`SEND_THREADS` threads that only talk HTTP; a chat's
-    own messages stay in order, one after the other, in one thread); everything that touches
-    the database happens here, in the job's thread, as each chat's sends come back. Messages
-    that need the full path (a long text, a row not claimed by this job), and every message
-    when only one chat is involved, are sent here one by one, the providers' dispatches first.
+    different chats go out side by side (the "send" pool of app/jobs/threads.py: threads that
+    only talk HTTP; a chat's own messages stay in order, one after the other, in one thread);
+    everything that touches the database happens here, in the job's thread, as each chat's
+    sends come back. Messages that need the full path (a long text, a row not claimed by this
+    job), and every message when only one chat is involved, are sent here one by one, the
+    providers' dispatches first.
 
     Each dispatch is marked sent, durably, as soon as its answer is here (`_DispatchMarks`: its
     own autocommitted statement on PostgreSQL, else its own commit), so a worker killed
@@ -115,27 +114,25 @@ def send_deferred(items: list[Deferred]) -> None:
     for item in sorted(items, key=lambda item: item.purpose != "dispatch"):
         unique.setdefault(item.outbound_id, item)
     ordered = list(unique.values())
-    take_slots([item for item in ordered if item.claimed])
+    clients = {id(item): _fast_client(item) for item in ordered if item.claimed}
+    take_slots([item for item in ordered if clients.get(id(item))], clients)
     chats: dict[tuple, list[Deferred]] = {}
     for item in ordered:
         chats.setdefault((item.channel.id if item.channel else None, item.chat_id), []).append(item)
     side_by_side = [chat for chat in chats.values()
-                    if all(item.claimed and _fast_client(item) is not None for item in chat)]
+                    if all(clients.get(id(item)) is not None for item in chat)]
     if len(side_by_side) < 2:
         side_by_side = []
-    running = _start_side_by_side(side_by_side)
+    running = _start_side_by_side(side_by_side, clients)
     threaded = {id(item) for chat in side_by_side for item in chat}
     dispatched = _DispatchMarks()
     try:
         for item in ordered:  # the rest, here, meanwhile: full send paths using the database
             if id(item) not in threaded:
-                _send_here(item, lambda item=item: send_claimed(
-                    item, marks if item.purpose == "reply" else None, dispatched)
-                    if item.claimed
-                    else send_outbound(item.outbound_id))  # claims first: sent rows skipped
+                _send_here(item, _send_one, item, marks, dispatched)
         for item, outcome in _outcomes(running, len(side_by_side)):
-            _send_here(item, lambda item=item, outcome=outcome: _finish_claimed(
-                item, outcome, marks if item.purpose == "reply" else None, dispatched))
+            _send_here(item, _finish_claimed, item, outcome, _marks_for(item, marks),
+                       dispatched)
     finally:
         dispatched.close()
     try:
@@ -147,46 +144,51 @@ def send_deferred(items: list[Deferred]) -> None:
         log.exception("could not mark %d sent message(s)", len(marks))
 
 
-def _send_here(item: Deferred, send) -> None:
-    """Run one message's database part in its workspace; trouble is logged, never raised."""
+def _marks_for(item: Deferred, marks: list[dict]) -> list[dict] | None:
+    """Replies are marked together at the end (`marks`); a dispatch at once (None)."""
+    return marks if item.purpose == "reply" else None
+
+
+def _send_one(item: Deferred, marks: list[dict], dispatched) -> str:
+    if item.claimed:
+        return send_claimed(item, _marks_for(item, marks), dispatched)
+    return send_outbound(item.outbound_id)  # claims first: sent or taken rows are skipped
+
+
+def _send_here(item: Deferred, send, *args) -> None:
+    """`send(*args)`: one message's database part, in its workspace; trouble is logged, never
+    raised."""
     from app.tenancy import workspace_scope
 
     try:
         with workspace_scope(item.workspace_id) if item.workspace_id else \
                 contextlib.nullcontext():
-            send()
+            send(*args)
     except Exception:  # noqa: BLE001 - e.g. Redis or the database down mid-send
         db.session.rollback()
         log.exception("outbound %s: could not send now; the sweep will retry it",
                       item.outbound_id)
 
 
-SEND_THREADS = 8
-_send_pool: ThreadPoolExecutor | None = None
-_send_pool_lock = threading.Lock()
+def _start_side_by_side(chats: list[list[Deferred]], clients: dict) -> queue.SimpleQueue | None:
+    """Start sending each chat's messages in a thread ("send", app/jobs/threads.py), one
+    after the other (`_transmit`). Each outcome is put on the returned queue as soon as it is
+    known, (item, outcome), and each chat ends with (None, None)."""
+    from app.jobs.threads import submit
 
-
-def _start_side_by_side(chats: list[list[Deferred]]) -> queue.SimpleQueue | None:
-    """Start sending each chat's messages in a thread, one after the other (`_transmit`).
-    Each outcome is put on the returned queue as soon as it is known, (item, outcome), and
-    each chat ends with (None, None)."""
-    global _send_pool
     if not chats:
         return None
-    with _send_pool_lock:
-        if _send_pool is None:
-            _send_pool = ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="send")
     results: queue.SimpleQueue = queue.SimpleQueue()
     for chat in chats:
-        _send_pool.submit(contextvars.copy_context().run, _transmit_all, chat, results)
+        submit("send", _transmit_all, [(item, clients[id(item)]) for item in chat], results)
     return results
 
 
-def _transmit_all(chat: list[Deferred], results: queue.SimpleQueue) -> None:
+def _transmit_all(chat: list[tuple[Deferred, object]], results: queue.SimpleQueue) -> None:
     try:
-        for item in chat:
+        for item, client in chat:
             try:
-                outcome = _transmit(item, _fast_client(item))
+                outcome = _transmit(item, client)
             except Exception as exc:  # noqa: BLE001 - the job's thread logs it
                 outcome = exc
             results.put((item, outcome))
@@ -218,26 +220,18 @@ def _fast_client(item: Deferred):
     return client if text and len(text) <= client.text_limit else None
 
 
-def take_slots(items: list[Deferred]) -> None:
-    """Take the rate-limit slots of several messages about to be sent in one round trip to
-    Redis (each would otherwise ask on its own). All or nothing: when any limit would make
-    one of them wait, none is taken here and each asks for itself as it is sent."""
-    rules, granted = [], []
-    for item in items:
-        client = _fast_client(item)
-        if client is not None:
-            rules += client.rate_rules(item.chat_id)
-            granted.append(item)
-    if len(granted) < 2:
+def take_slots(items: list[Deferred], clients: dict) -> None:
+    """Take the rate-limit slots of several messages about to be sent (their `clients`, by
+    id) in one round trip to Redis (each would otherwise ask on its own). All or nothing: when
+    any limit would make one of them wait, none is taken here and each asks for itself as it
+    is sent."""
+    if len(items) < 2:
         return
-    try:
-        free = RateLimiter(current_app.extensions["relaydesk_redis"]).try_acquire(rules) == 0.0
-    except Exception:  # noqa: BLE001 - Redis trouble: each send finds out for itself
-        log.warning("could not take the rate-limit slots of %d messages", len(granted),
-                    exc_info=True)
-        return
-    for item in granted if free else ():
-        item.slot = True
+    rules = [rule for item in items for rule in clients[id(item)].rate_rules(item.chat_id)]
+    limiter = RateLimiter(current_app.extensions["relaydesk_redis"])
+    if limiter.take_together(rules, f"{len(items)} messages"):
+        for item in items:
+            item.slot = True
 
 
 def enqueue_deferred(items: list[Deferred]) -> None:
@@ -268,13 +262,16 @@ class _DispatchMarks:
     round trip per dispatch), elsewhere its own commit."""
 
     def __init__(self) -> None:
+        from app.jobs.bulk import on_postgres
+
         self._held = contextlib.ExitStack()
         self._cursor = None
+        self._autocommit = on_postgres()
 
     def __call__(self, mark: dict) -> None:
-        from app.jobs.bulk import autocommit_cursor, on_postgres
+        from app.jobs.bulk import autocommit_cursor
 
-        if not on_postgres():
+        if not self._autocommit:
             mark_sent([mark])
             db.session.commit()
             return

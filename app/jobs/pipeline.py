@@ -12,11 +12,8 @@ command to be finished by another worker, with no duplicate dispatch and nothing
 """
 from __future__ import annotations
 
-import contextvars
 import logging
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
@@ -811,24 +808,18 @@ def run_commands(events: list, runs_out: list | None = None) -> tuple[dict[int, 
     return outcomes, write_runs(runs)
 
 
-FETCH_THREADS = 8
-_fetch_pool = None
-_fetch_pool_lock = threading.Lock()
-
-
 def fetch_all(needs: list[NeedFetch]) -> list[tuple]:
     """Ask the panels for several runs at once: the fetches of a batch overlap instead of
-    adding up (each waits on a panel, often hundreds of milliseconds). Each runs in a copy of
-    this context (the app, the job's call log buffer); the per-panel rate limit still applies,
-    shared in Redis. One fetch runs here, without a thread."""
-    global _fetch_pool
+    adding up (each waits on a panel, often hundreds of milliseconds). They run side by side
+    (app/jobs/threads.py: in a copy of this context, so their call log rows join the job's);
+    the per-panel rate limit still applies, shared in Redis. One fetch runs here, without a
+    thread."""
+    from app.jobs.threads import submit
+
     if len(needs) == 1:
         return [needs[0].fetch()]
-    with _fetch_pool_lock:
-        if _fetch_pool is None:
-            _fetch_pool = ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="panel-fetch")
     keys = _take_panel_slots(needs)
-    futures = [_fetch_pool.submit(contextvars.copy_context().run, _fetch, need, key)
+    futures = [submit("panel-fetch", _fetch, need, key)
                for need, key in zip(needs, keys, strict=True)]
     return [future.result() for future in futures]
 
@@ -855,19 +846,14 @@ def _take_panel_slots(needs: list[NeedFetch]) -> list[str | None]:
     seen: set[str] = set()
     for need in needs:  # one slot per panel: a second fetch of the same panel asks itself
         rule = slot_rule(need.adapter)
-        if rule is not None and rule[0] in seen:
-            rule = None
-        if rule is not None:
+        if rule is not None and rule[0] not in seen:
             seen.add(rule[0])
-        rules.append(rule)
+            rules.append(rule)
+        else:
+            rules.append(None)
     wanted = [rule for rule in rules if rule is not None]
-    if len(wanted) < 2:
-        return [None] * len(needs)
-    try:
-        free = RateLimiter(current_app.extensions["relaydesk_redis"]).try_acquire(wanted) == 0.0
-    except Exception:  # noqa: BLE001 - Redis trouble: each fetch finds out for itself
-        log.warning("could not take the panel slots of %d fetches", len(wanted), exc_info=True)
-        free = False
+    free = len(wanted) > 1 and RateLimiter(current_app.extensions["relaydesk_redis"]) \
+        .take_together(wanted, f"{len(wanted)} panel fetches")
     return [rule[0] if free and rule is not None else None for rule in rules]
 
 
