@@ -56,6 +56,14 @@ def queued_jobs(app) -> list[str]:
     return app.extensions["relaydesk_queues"]["pipeline"].job_ids
 
 
+def unclaim(event_ids: list[int]) -> None:
+    """Put events a test claimed (to look at the batch) back in the queue's state."""
+    db.session.rollback()
+    db.session.query(InboundEvent).filter(InboundEvent.id.in_(event_ids)).update(
+        {"state": "pending", "lease_until": None})
+    db.session.commit()
+
+
 def log_of(event_id: int) -> CommandLog:
     db.session.expire_all()
     return db.session.query(CommandLog).filter_by(inbound_event_id=event_id).one()
@@ -332,9 +340,7 @@ def test_commands_of_one_chat_share_a_wave_and_keep_their_order(app, client, des
            post_green(client, desk.channel, "2274210 refill")[0],
            post_green(client, desk.channel, "2274209 refill")[0]]  # asked again: cooldown
     assert [[e.id for e in wave] for wave in waves(claim_batch(ids[0]))] == [ids]
-    db.session.rollback()
-    db.session.query(InboundEvent).update({"state": "pending", "lease_until": None})
-    db.session.commit()
+    unclaim(ids)
 
     process_event(ids[0])
 
@@ -362,10 +368,7 @@ def test_a_verify_is_committed_before_the_next_message_of_its_chat_is_read(
     # the verify first, alone; the two commands after it together
     assert [[e.id for e in wave] for wave in waves(claim_batch(ids[0]))] == [
         ids[:1], ids[1:]]
-    db.session.rollback()
-    db.session.query(InboundEvent).filter(InboundEvent.id.in_(ids)).update(
-        {"state": "pending", "lease_until": None})
-    db.session.commit()
+    unclaim(ids)
 
     process_event(ids[0])
 
@@ -475,9 +478,7 @@ def test_a_command_that_cannot_be_read_early_only_splits_its_chat(app, client, d
 
     monkeypatch.setattr(pipeline, "changes_identity", broken)
     assert [[e.id for e in wave] for wave in waves(claim_batch(ids[0]))] == [ids[:1], ids[1:]]
-    db.session.rollback()
-    db.session.query(InboundEvent).update({"state": "pending", "lease_until": None})
-    db.session.commit()
+    unclaim(ids)
 
     process_event(ids[0])
     assert [log_of(i).outcome for i in ids] == ["dispatched", "dispatched"]
