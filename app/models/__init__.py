@@ -1,4 +1,5 @@
 """All models, imported so that metadata (and Alembic) sees every table."""
+from app.models.auth import UserAuthState
 from app.models.billing import Invoice, Plan, Subscription
 from app.models.channels import Channel
 from app.models.events import DetectedChat, InboundEvent
@@ -16,6 +17,6 @@ __all__ = [
     "ExternalCall", "InboundEvent", "OutboundMessage", "CommandLog", "CommandOrder",
     "CooldownClaim", "LinkCode",
     "GlobalReplyTemplate", "Invoice", "LinkedUser", "PanelConnection", "Plan", "Provider",
-    "ProviderRoute", "ReplyTemplate", "ServiceRule", "Subscription", "Workspace",
+    "ProviderRoute", "ReplyTemplate", "ServiceRule", "Subscription", "UserAuthState", "Workspace",
     "WorkspaceMember", "WorkspaceSettings",
 ]

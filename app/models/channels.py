@@ -39,7 +39,8 @@ def telegram_bot_id(bot_token: str | None) -> str | None:
 
 class Channel(Timestamps, WorkspaceOwned, Model):
     __tablename__ = "channel"
-    __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_channel_workspace_name"),)
+    __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_channel_workspace_name"),
+                      UniqueConstraint("waba_id", name="uq_channel_waba_id"))
 
     id = Column(Integer, primary_key=True)
     name = Column(String(120), nullable=False)
@@ -71,6 +72,9 @@ class Channel(Timestamps, WorkspaceOwned, Model):
     waba_id = Column(String(40), nullable=True)
     access_token = Column(EncryptedText, nullable=True)
     app_secret = Column(EncryptedText, nullable=True)  # manual mode only; else META_APP_SECRET
+    # when a Graph call with this channel's own credentials confirmed it controls the number
+    # and the WABA; a Meta channel receives events only once verified
+    verified_at = Column(DateTime, nullable=True)
     # Web chat widget
     widget_key = Column(String(64), nullable=True, unique=True)
     notes = Column(Text, nullable=True)
