@@ -1,10 +1,9 @@
 """First-run set-up: roles and the master admin. Idempotent."""
 from __future__ import annotations
 
-import secrets
-
 from flask import current_app
 
+from app.auth.passwords import check_password, generate_password
 from app.security import ROLE_ADMIN, ROLES
 
 
@@ -31,6 +30,9 @@ def ensure_master_admin() -> tuple[bool, str | None]:
     """Create the master admin if missing. Returns (created, generated password or None).
 
     The password comes from ADMIN_PASSWORD or is generated here: there is no fixed default.
+
+    :raise PasswordPolicyError: if ADMIN_PASSWORD does not pass the password policy (nothing is
+        created; `flask init` prints the reasons and exits with status 1).
     """
     sm = current_app.appbuilder.sm
     config = current_app.config
@@ -39,8 +41,10 @@ def ensure_master_admin() -> tuple[bool, str | None]:
         return False, None
     password = config.get("ADMIN_PASSWORD")
     generated = None
-    if not password:
-        password = generated = secrets.token_urlsafe(12)
+    if password:
+        check_password(password, username, subject="ADMIN_PASSWORD is refused")
+    else:
+        password = generated = generate_password(username)
     user = sm.add_user(username, "Master", "Admin", config["ADMIN_EMAIL"],
                        sm.find_role(ROLE_ADMIN), password=password)
     if not user:

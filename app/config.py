@@ -12,6 +12,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from app.auth.passwords import fab_password_complexity
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = Path(os.environ.get("RELAYDESK_INSTANCE_DIR", BASE_DIR / "instance"))
 
@@ -110,7 +112,10 @@ class Config:
     FAB_API_KEY_ENABLED = True
     FAB_API_KEY_PREFIXES = ["rdk_"]
     FAB_API_MAX_PAGE_SIZE = 100
-    FAB_PASSWORD_COMPLEXITY_ENABLED = False
+    # FAB's own password forms, where Relaydesk does not replace them, use the policy too
+    # (app/auth/passwords.py; Relaydesk's forms add the username rule).
+    FAB_PASSWORD_COMPLEXITY_ENABLED = True
+    FAB_PASSWORD_COMPLEXITY_VALIDATOR = fab_password_complexity
     LANGUAGES = LANGUAGES
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
@@ -119,9 +124,24 @@ class Config:
     # Rate limits (FAB pitfall 11: off and in memory unless configured).
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
-    AUTH_RATE_LIMITED = True
-    AUTH_RATE_LIMIT = _env("AUTH_RATE_LIMIT", "10 per 20 second")
+    # FAB's limit on POSTs to its sign-in blueprint is per process, in memory, counts successes
+    # too and would lump every client behind a proxy together: the sign-in limits below replace
+    # it (app/auth/limits.py).
+    AUTH_RATE_LIMITED = False
     API_RATE_LIMIT = _env("API_RATE_LIMIT", "300 per minute")
+
+    # Sign-in limits, in Redis, shared by the sign-in page and the API (app/auth/limits.py):
+    # this many failures within the window lock an account / a client address for
+    # LOGIN_LOCK_SECONDS, doubled at each further lock up to LOGIN_LOCK_MAX_SECONDS.
+    LOGIN_ACCOUNT_MAX_FAILURES = int(_env("LOGIN_ACCOUNT_MAX_FAILURES", "5"))
+    LOGIN_ADDRESS_MAX_FAILURES = int(_env("LOGIN_ADDRESS_MAX_FAILURES", "20"))
+    LOGIN_FAILURE_WINDOW_SECONDS = int(_env("LOGIN_FAILURE_WINDOW_SECONDS", "900"))
+    LOGIN_LOCK_SECONDS = int(_env("LOGIN_LOCK_SECONDS", "60"))
+    LOGIN_LOCK_MAX_SECONDS = int(_env("LOGIN_LOCK_MAX_SECONDS", "3600"))
+    LOGIN_LOCK_MEMORY_SECONDS = int(_env("LOGIN_LOCK_MEMORY_SECONDS", "86400"))
+    # Reverse proxies in front of the app that append to X-Forwarded-For (e.g. 1 behind one
+    # load balancer); 0 ignores the header. Only the sign-in limits read it.
+    TRUSTED_PROXIES = int(_env("TRUSTED_PROXIES", "0"))
 
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None

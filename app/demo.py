@@ -16,6 +16,8 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
+from app.auth.passwords import generate_password
+from app.auth.revocation import raise_epoch
 from app.extensions import db
 from app.integrations.panels.demo import DEMO_PANEL_URL, DEMO_PROVIDER_DOMAIN, DEMO_USERNAME
 from app.models import (AdminIdentity, Channel, ChatIdentity, LinkedUser, PanelConnection,
@@ -125,7 +127,7 @@ def _attach_manager(workspace: Workspace) -> str:
     """
     sm = current_app.appbuilder.sm
     role = sm.find_role(ROLE_MANAGER) or sm.add_role(ROLE_MANAGER)
-    password = secrets.token_urlsafe(12)
+    password = generate_password(DEMO_MANAGER)
     user = sm.find_user(username=DEMO_MANAGER)
     if user is None:
         user = sm.add_user(DEMO_MANAGER, "Demo", "Manager", DEMO_MANAGER_EMAIL, role,
@@ -138,6 +140,7 @@ def _attach_manager(workspace: Workspace) -> str:
             method=current_app.config.get("FAB_PASSWORD_HASH_METHOD", "scrypt"),
             salt_length=current_app.config.get("FAB_PASSWORD_HASH_SALT_LENGTH", 16),
         )
+        raise_epoch(user.id)  # a new password ends the sessions made with the old one
         user.active = True
         if role not in user.roles:
             user.roles.append(role)

@@ -8,11 +8,21 @@ deploy through `flask fab create-permissions`.
 """
 from __future__ import annotations
 
+import datetime
 import logging
 
-from flask import request
+from flask import g, request
 from flask_appbuilder import AppBuilder
 from flask_appbuilder.security.sqla.manager import SecurityManager
+from flask_login import user_logged_in
+from sqlalchemy import func, update
+from werkzeug.security import check_password_hash
+
+from app.auth import revocation
+from app.auth.api import SecurityApi
+from app.auth.limits import LoginLocked, client_address, login_limits
+from app.auth.passwords import check_password
+from app.auth.views import AuthDBView, ResetMyPasswordView, ResetPasswordView, UserDBModelView
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +53,151 @@ SELF_SERVICE = {
 SELF_SERVICE_MENUS = {"API keys", "API documentation"}
 
 
+# Longest username or password a sign-in looks up or hashes; anything longer simply fails.
+MAX_LOGIN_NAME = 320
+MAX_LOGIN_PASSWORD = 1024
+
+
 class RelaydeskSecurityManager(SecurityManager):
+    """FAB's security manager with X-API-Key, the sign-in limits (app.auth.limits), the password
+    policy (app.auth.passwords) on every password it sets and the per-login epoch that ends
+    sessions and tokens (app.auth.revocation)."""
+
+    authdbview = AuthDBView
+    userdbmodelview = UserDBModelView
+    resetmypasswordview = ResetMyPasswordView
+    resetpasswordview = ResetPasswordView
+    security_api = SecurityApi
+
+    # --- sessions and tokens -------------------------------------------------------------------
+
+    def create_login_manager(self, app):
+        manager = super().create_login_manager(app)
+        user_logged_in.connect(revocation.on_login, app, weak=False)
+        return manager
+
+    def create_jwt_manager(self, app):
+        manager = super().create_jwt_manager(app)
+        manager.additional_claims_loader(revocation.jwt_claims)
+        manager.token_in_blocklist_loader(revocation.jwt_revoked)
+        return manager
+
+    def load_user(self, pk):
+        """The browser session's login, if still active and its epoch is the login's own."""
+        user = super().load_user(pk)
+        if user is None or revocation.session_epoch() != revocation.current_epoch(user.id):
+            return None
+        return user
+
+    def load_user_jwt(self, _jwt_header, jwt_data):
+        """The token's login (its epoch was checked by the blocklist loader)."""
+        user = super().load_user(jwt_data["sub"])
+        if user is not None:
+            g.user = user
+        return user
+
+    # --- signing in ----------------------------------------------------------------------------
+
+    def auth_user_db(self, username, password):
+        """FAB's password check under the sign-in limits.
+
+        :raise LoginLocked: while the account or the client address is locked (the password is
+            not checked then).
+        """
+        limits = login_limits()
+        address = client_address()
+        name = username if isinstance(username, str) else ""
+        if len(name) > MAX_LOGIN_NAME or not isinstance(password, str) \
+                or len(password) > MAX_LOGIN_PASSWORD:
+            retry = limits.retry_after(None, address)
+            if retry:
+                raise LoginLocked(retry)
+            limits.failed(None, address)
+            return None
+        account = self.login_account(name)
+        retry = limits.retry_after(account, address)
+        if retry:
+            log.info("sign-in refused while locked (%s s left)", retry)
+            raise LoginLocked(retry)
+        user = super().auth_user_db(name, password)
+        if user:
+            limits.succeeded(account)
+        else:
+            limits.failed(account, address)
+        return user
+
+    def login_account(self, name: str) -> str:
+        """The account a sign-in name counts for: the login's username when the name is one's
+        username or e-mail address, else the name itself (compared without regard to case)."""
+        if not name.strip():
+            return ""
+        user = self.find_user(username=name) or self.find_user(email=name)
+        return user.username if user is not None else name
+
+    def verify_current_password(self, user, password: str) -> bool:
+        """The current password asked before changing one's own: a wrong one is a failed
+        sign-in (counted on the login and in the limits).
+
+        :raise LoginLocked: while the account or the client address is locked.
+        """
+        limits = login_limits()
+        address = client_address()
+        retry = limits.retry_after(user.username, address)
+        if retry:
+            raise LoginLocked(retry)
+        if isinstance(password, str) and len(password) <= MAX_LOGIN_PASSWORD \
+                and check_password_hash(user.password, password):
+            limits.succeeded(user.username)
+            return True
+        self.update_user_auth_stat(user, False)
+        limits.failed(user.username, address)
+        return False
+
+    def update_user_auth_stat(self, user, success=True):
+        """FAB's sign-in statistics, counted with one atomic UPDATE (concurrent failures in
+        several processes are all counted), except that a success no longer resets
+        `fail_login_count`: it counts every failed attempt, so a burst of failures stays
+        visible to the master admin after the next successful sign-in (FAB zeroes it)."""
+        model = self.user_model
+        counter = model.login_count if success else model.fail_login_count
+        values = {counter.key: func.coalesce(counter, 0) + 1}
+        if success:
+            values["last_login"] = datetime.datetime.now()  # local time, as FAB writes it
+        self.session.execute(update(model).where(model.id == user.id).values(**values))
+        self.session.commit()
+        if success:
+            self.on_user_login(user)
+        else:
+            self.on_user_login_failed(user)
+
+    # --- setting passwords ---------------------------------------------------------------------
+
+    def add_user(self, username, first_name, last_name, email, role=None, password="",
+                 hashed_password="", groups=None, commit=True):
+        """FAB's add_user; a plain-text password must pass the policy.
+
+        :raise PasswordPolicyError: if it does not (nothing is written).
+        """
+        if password and not hashed_password:
+            check_password(password, username, subject=f"password of '{username}'")
+        return super().add_user(username, first_name, last_name, email, role=role,
+                                password=password, hashed_password=hashed_password,
+                                groups=groups, commit=commit)
+
+    def reset_password(self, userid, password):
+        """Set a login's password (policy checked) and end all its sessions and tokens, in one
+        transaction.
+
+        :raise PasswordPolicyError: if the policy refuses it (nothing is written).
+        :raise LookupError: if there is no such login.
+        """
+        user = self.get_user_by_id(userid)
+        if user is None:
+            raise LookupError(f"no login with id {userid}")
+        check_password(password, user.username, subject=f"password of '{user.username}'")
+        revocation.raise_epoch(user.id)
+        super().reset_password(user.id, password)
+
     @staticmethod
     def extract_api_key_from_request():
         """Per-user API keys come as `X-API-Key` (also accepted: `Authorization: Bearer rdk_…`)."""

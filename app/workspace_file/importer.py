@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 
@@ -27,6 +26,7 @@ from flask import current_app
 from sqlalchemy import func
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.auth.passwords import generate_password
 from app.crypto import SecretDecryptError
 from app.extensions import db
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, LinkedUser,
@@ -495,7 +495,7 @@ class Upsert:
         sm = current_app.appbuilder.sm
         password = section.get("password")
         if not password:
-            password = secrets.token_urlsafe(12)
+            password = generate_password(section["username"])
             self.result.generated_passwords[section["username"]] = password
         user = sm.add_user(section["username"], section["username"][:64], "", section["email"],
                            fab_role, password=password, commit=False)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 from marshmallow import (RAISE, Schema, ValidationError, fields, validate, validates_schema)
 
+from app.auth.passwords import password_problems
 from app.models.channels import CHANNEL_KINDS, SECRET_FIELDS, telegram_bot_id
 from app.models.commands import ALIAS_ACTIONS
 from app.models.panel import PANEL_TYPES, SERVICE_RULE_MODES
@@ -373,7 +374,17 @@ class MemberSection(Strict):
         r"^\S+$", error="May not contain spaces."))
     email = fields.Email(validate=validate.Length(max=320))
     role = Text(validate=validate.OneOf(MEMBER_ROLES))
-    password = Text(validate=validate.Length(min=8, max=128))
+    password = Text()
+
+    @validates_schema(skip_on_field_errors=False)
+    def _password_policy(self, data, **kwargs):
+        # The policy of every password (app/auth/passwords.py), also for a member that exists
+        # already (whose password the import does not use): a file never carries a weak one.
+        if "password" in data:
+            problems = password_problems(data["password"], data.get("username"))
+            if problems:
+                raise ValidationError([str(problem) for problem in problems],
+                                      field_name="password")
 
 
 class CooldownsSection(Strict):

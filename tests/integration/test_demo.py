@@ -51,7 +51,7 @@ def passwords_in(output: str) -> list[str]:
 
 
 def login_status(client, username: str, password: str) -> bool:
-    client.get("/logout/")
+    client.post("/logout/")
     response = client.post("/login/", data={"username": username, "password": password})
     return response.status_code == 302 and "/login" not in response.headers["Location"]
 
