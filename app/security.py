@@ -73,7 +73,9 @@ class RelaydeskSecurityManager(SecurityManager):
 
     def create_login_manager(self, app):
         manager = super().create_login_manager(app)
-        user_logged_in.connect(revocation.on_login, app, weak=False)
+        # FAB hands `current_app` (a proxy): the signal's sender is the app itself.
+        flask_app = app._get_current_object() if hasattr(app, "_get_current_object") else app
+        user_logged_in.connect(revocation.on_login, flask_app, weak=False)
         return manager
 
     def create_jwt_manager(self, app):
@@ -107,8 +109,9 @@ class RelaydeskSecurityManager(SecurityManager):
         limits = login_limits()
         address = client_address()
         name = username if isinstance(username, str) else ""
-        if len(name) > MAX_LOGIN_NAME or not isinstance(password, str) \
-                or len(password) > MAX_LOGIN_PASSWORD:
+        if len(name) > MAX_LOGIN_NAME or "\x00" in name or not isinstance(password, str) \
+                or len(password) > MAX_LOGIN_PASSWORD:  # no login has such a name (PostgreSQL
+            # refuses NUL in a query): a failure, counted on the address only
             retry = limits.retry_after(None, address)
             if retry:
                 raise LoginLocked(retry)
