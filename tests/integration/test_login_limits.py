@@ -20,10 +20,9 @@ import pytest
 from redis import Redis
 
 from app.auth.limits import client_address, login_limits
-from app.extensions import db
-from app.security import ROLE_MANAGER
+from app.security import ROLE_ADMIN, ROLE_MANAGER
 from tests.conftest import BACKENDS
-from tests.factories import password_for
+from tests.factories import Factory, password_for
 
 ROOT = Path(__file__).resolve().parents[2]
 API = "/api/v1/security/login"
@@ -47,16 +46,31 @@ def signed_in(response) -> bool:
         or (response.status_code == 302 and "/login" not in response.headers["Location"]))
 
 
-def failed_count(username: str) -> int:
-    db.session.expire_all()
-    from flask import current_app
+def failed_count(app, username: str) -> int:
+    with app.app_context():
+        return app.appbuilder.sm.find_user(username=username).fail_login_count or 0
 
-    return current_app.appbuilder.sm.find_user(username=username).fail_login_count or 0
+
+def user_id_of(app, username: str) -> int:
+    with app.app_context():
+        return app.appbuilder.sm.find_user(username=username).id
 
 
 @pytest.fixture
-def alice(factory):
-    return factory.user("alice", ROLE_MANAGER).username
+def people(app):
+    """Makes logins without holding an app context through the test: Flask reuses a pushed app
+    context for the test client's requests, and Flask-Login caches the signed-in user on `g`,
+    so one test's requests would see each other's users."""
+    def make(username, role=ROLE_MANAGER):
+        with app.app_context():
+            return Factory(app).user(username, role)
+
+    return make
+
+
+@pytest.fixture
+def alice(people):
+    return people("alice").username
 
 
 @pytest.fixture
@@ -92,7 +106,7 @@ def test_sign_in_page_and_api_share_one_counter_and_lock_with_429(app, alice):
     assert answer.json == {"message": "Too many failed sign-in attempts. Try again in 1 minute."}
     assert 1 <= int(answer.headers["Retry-After"]) <= 60
     assert "access_token" not in answer.json
-    assert failed_count(alice) == 5  # counted on the login, both paths; locked tries are not
+    assert failed_count(app, alice) == 5  # counted on the login, both paths; locked tries are not
 
 
 def test_the_lock_message_is_translated(app, alice):
@@ -135,8 +149,8 @@ def test_unknown_names_and_email_addresses_count_like_accounts(app, alice):
     assert api_login(client, "alice", password_for(alice)).status_code == 429
 
 
-def test_one_address_is_limited_across_accounts(app, factory, alice):
-    bob = factory.user("bob", ROLE_MANAGER).username
+def test_one_address_is_limited_across_accounts(app, people, alice):
+    bob = people("bob").username
     client = app.test_client()
     attacker, neighbour = "198.51.100.7", "198.51.100.8"
     for i in range(20):  # one try per name: no account reaches its own limit
@@ -168,9 +182,9 @@ def test_the_lock_doubles_up_to_the_longest(app, alice, limits_config):
     assert signed_in(api_login(client, alice, password_for(alice)))
 
 
-def test_success_clears_the_account_but_not_the_address(app, factory, alice, limits_config):
+def test_success_clears_the_account_but_not_the_address(app, people, alice, limits_config):
     limits_config(LOGIN_ADDRESS_MAX_FAILURES=10)
-    bob = factory.user("bob", ROLE_MANAGER).username
+    bob = people("bob").username
     client = app.test_client()
     for _ in range(4):
         assert api_login(client, alice, "wrong-password").status_code == 401
@@ -185,15 +199,15 @@ def test_success_clears_the_account_but_not_the_address(app, factory, alice, lim
     assert api_login(client, alice, password_for(alice)).status_code == 429
 
 
-def test_failed_sign_ins_are_counted_and_shown_to_the_master_admin(app, factory, alice):
-    root = factory.admin("root").username
+def test_failed_sign_ins_are_counted_and_shown_to_the_master_admin(app, people, alice):
+    root = people("root", ROLE_ADMIN).username
     client = app.test_client()
     api_login(client, alice, "wrong-password")
     api_login(client, alice, "wrong-password")
     html_login(client, alice, "wrong-password")
-    assert failed_count(alice) == 3
+    assert failed_count(app, alice) == 3
     assert signed_in(api_login(client, alice, password_for(alice)))
-    assert failed_count(alice) == 3  # a success no longer hides the failures before it
+    assert failed_count(app, alice) == 3  # a success no longer hides the failures before it
 
     admin = app.test_client()
     assert signed_in(html_login(admin, root, password_for(root)))
@@ -212,7 +226,7 @@ def test_failed_sign_ins_are_counted_and_shown_to_the_master_admin(app, factory,
     assert "sign-in locked" in _row_cells(listing, alice)[headers.index("User Name")]
 
     # The master admin lifts the lock.
-    user_id = factory.sm.find_user(username=alice).id
+    user_id = user_id_of(app, alice)
     done = admin.post("/users/action_post", data={"action": "unlocklogin", "rowid": [user_id]})
     assert done.status_code == 302
     assert signed_in(api_login(client, alice, password_for(alice)))
@@ -343,7 +357,7 @@ def test_limits_hold_across_two_web_processes(app, alice):
         status, retry_after = other.attempt("api", alice, password_for(alice))
         assert status == 429 and 1 <= int(retry_after) <= 60
         assert other.attempt("html", alice, password_for(alice))[0] == 429
-        assert failed_count(alice) == 5
+        assert failed_count(app, alice) == 5
 
         login_limits(app).unlock(alice)  # the master admin's action, from this process
         assert other.attempt("api", alice, password_for(alice))[0] == 200
