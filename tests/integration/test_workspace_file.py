@@ -446,6 +446,14 @@ INVALID = {
         _bad(' access_token: "FAKE-meta-access-token-0000",', ""),
         "kind: meta", "channels[2].access_token",
         "Missing data for required field (a new meta channel needs it"),
+    "weak member password": (
+        _bad('password: "FAKE-password-change-me"', 'password: "password123"'),
+        'password: "password123"', "members[0].password",
+        "This password is too common: choose one that others are unlikely to use."),
+    "member password with the username": (
+        _bad('password: "FAKE-password-change-me"', 'password: "Acme-Manager-2024"'),
+        'password: "Acme-Manager-2024"', "members[0].password",
+        "The password may not contain the username."),
     "field of another kind": (
         _bad('secret_token: "FAKE-telegram-secret-token"',
              'secret_token: "FAKE-telegram-secret-token", waba_id: "1"'),

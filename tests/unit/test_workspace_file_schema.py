@@ -170,6 +170,10 @@ def test_kind_problem_reads_like_the_design_example():
      "3: members[0].username: May not contain spaces."),
     ({"members": "  - {username: ab, email: nope}\n"}, "3: members[0].email: Not a valid email "
                                                        "address."),
+    ({"members": "  - {username: ab, password: Xk3!vB9q}\n"},
+     "3: members[0].password: Use at least 10 characters."),
+    ({"members": "  - username: carol\n    password: carol-2024-x!\n"},
+     "4: members[0].password: The password may not contain the username."),
     ({"members": "  - {username: ab, role: owner}\n"},
      "3: members[0].role: Must be one of: manager, agent."),
     ({"linked_users": "  - {username: u, identities: [{channel: W}]}\n"},
