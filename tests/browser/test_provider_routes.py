@@ -67,13 +67,13 @@ def test_manager_adds_route_other_workspace_cannot_see_it_admin_sees_both(
     assert ALPHA_GROUP not in page.content()
     page.locator("a[href*='/providerrouteview/add']").first.click()
     page.wait_for_url(re.compile(r"/providerrouteview/add"))
-    assert page.locator("input[name=csrf_token]").count() == 1  # a real form, CSRF on
+    assert page.locator("#model_form input[name=csrf_token]").count() == 1  # CSRF on
     choose(page, "provider", "alpha-provider")
     choose(page, "channel", "Alpha WhatsApp")
     page.fill("#chat_id", ALPHA_GROUP)
     page.fill("#template", "{external_id} {action}")
     page.fill("#actions", "refill, speed")
-    page.locator("button[type=submit], input[type=submit]").first.click()
+    page.locator("#model_form").locator("button[type=submit], input[type=submit]").first.click()
     page.wait_for_url(re.compile(r"/providerrouteview/list/"))
 
     assert "Added Row" in page.locator(".alert").all_inner_texts()[0]
