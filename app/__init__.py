@@ -34,6 +34,7 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     keyring.configure(app.config["ENCRYPTION_KEY"])
+    _redact_operator_secrets(app)
     from app.catalogues import ensure_compiled
 
     ensure_compiled(app.config["BABEL_TRANSLATION_DIRECTORIES"].split(";")[0])
@@ -67,6 +68,22 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
 
     register_cli(app)
     return app
+
+
+# The operator's own secrets (environment), removed from every text like the tenants' ones.
+OPERATOR_SECRETS = ("SECRET_KEY", "ENCRYPTION_KEY", "META_APP_SECRET", "META_VERIFY_TOKEN",
+                    "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "RAZORPAY_KEY_SECRET",
+                    "RAZORPAY_WEBHOOK_SECRET", "MAIL_PASSWORD", "ADMIN_PASSWORD")
+
+
+def _redact_operator_secrets(app: Flask) -> None:
+    from app.redaction import install_log_filter, remember
+
+    for name in OPERATOR_SECRETS:
+        value = app.config.get(name)
+        if isinstance(value, str):
+            remember(*value.split(",") if name == "ENCRYPTION_KEY" else (value,))
+    install_log_filter()
 
 
 def _schema_ready() -> bool:

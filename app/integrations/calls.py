@@ -38,11 +38,11 @@ from sqlalchemy import insert
 from app.extensions import db
 from app.models import ExternalCall
 from app.models.base import utcnow
+from app.redaction import redact
 
 log = logging.getLogger(__name__)
 
 BODY_LOG_LIMIT = 4000
-REDACTED = "****"
 _local = threading.local()
 
 
@@ -171,15 +171,6 @@ class CallResult:
             return None
 
 
-def redact(text: str | None, secrets) -> str | None:
-    if not text:
-        return text
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
 def call(service: str, operation: str, method: str, url: str, *, workspace_id: int,
          channel_id: int | None = None, json: Any = None, data: Any = None,
          params: dict | None = None, headers: dict | None = None, timeout: float = 10.0,
@@ -241,7 +232,7 @@ def _log(service, operation, method, url, params, body, result, workspace_id, ch
         "service": service[:40], "operation": operation[:80], "method": method,
         "url": (redact(full_url, secrets) or "")[:500], "status_code": result.status,
         "duration_ms": round(result.duration_ms, 2), "outcome": result.outcome,
-        "request_body": (redact(body, secrets) or None) and redact(body, secrets)[:BODY_LOG_LIMIT],
+        "request_body": (redact(body, secrets) or "")[:BODY_LOG_LIMIT] or None,
         "response_body": (redact(result.text, secrets) or "")[:BODY_LOG_LIMIT] or None,
         "error": result.error,
     }

@@ -31,6 +31,7 @@ from app.jobs.replies import ReplyBook
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandLog, CommandOrder,
                         CooldownClaim, LinkedUser, OutboundMessage, Provider)
 from app.models.base import utcnow
+from app.redaction import redact_data
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,8 @@ class CommandRun:
 
     def step(self, name: str, **data) -> dict:
         entry = {"step": name, "ms": round((time.perf_counter() - self.started) * 1000, 1)}
-        entry.update({k: v for k, v in data.items() if v is not None})
+        # upstream texts (panel answers, errors) may quote a secret: redacted here, once
+        entry.update({k: redact_data(v) for k, v in data.items() if v is not None})
         (self._buffer if self._buffer is not None else self.trace).append(entry)
         return entry
 
@@ -491,7 +493,7 @@ class CommandRun:
         return decision
 
     def _decide_end(self, decision: Decision, held: dict):
-        self.trace.extend(decision.steps)
+        self.trace.extend(redact_data(decision.steps))
         if decision.result is not None:
             return decision.result
         command, order_id, order = decision.command, decision.order_id, decision.order

@@ -1,7 +1,7 @@
 """Channel actions (test connection, configure webhook) and the detected chats list."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, redirect, request, url_for
 from flask_appbuilder import expose
 from flask_appbuilder.actions import action
 from flask_appbuilder.security.decorators import has_access
@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
+from app.redaction import flash
 from app.extensions import db
 from app.integrations.channels import client_for
 from app.models import ChatIdentity, DetectedChat, LinkedUser, Provider, ProviderRoute

@@ -11,7 +11,6 @@ from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, Cust
                         Invoice, LinkedUser, PanelConnection, Provider, ProviderRoute,
                         ReplyTemplate, ServiceRule, Subscription, WorkspaceMember,
                         WorkspaceSettings)
-from app.models.channels import SECRET_FIELDS
 from app.security import READ, ROLE_MANAGER, WRITE
 from app.views.base import RelaydeskInterface, WorkspaceModelView
 from app.views.channels import ChannelActionsMixin
@@ -51,7 +50,6 @@ class ChannelView(ChannelActionsMixin, WorkspaceModelView):
     """Green API instances, Meta numbers, Telegram bots and the web chat widget."""
 
     datamodel = RelaydeskInterface(Channel)
-    secret_columns = SECRET_FIELDS
     item_validators = (_require_kind_fields,)  # the REST twin (api_for) runs them too
     list_columns = ["name", "kind", "enabled", "status", "last_webhook_at"]
     show_columns = ["name", "kind", "enabled", "status", "status_detail", "last_webhook_at",
@@ -90,7 +88,6 @@ class PanelConnectionView(PanelConnectionActionsMixin, WorkspaceModelView):
 
     datamodel = RelaydeskInterface(PanelConnection)
     relaydesk_roles = MANAGER_ONLY
-    secret_columns = ("api_key", "user_api_key")
     list_columns = ["panel_type", "url", "service_rules_mode", "status", "last_checked_at"]
     show_columns = ["panel_type", "url", "api_key", "user_api_key", "service_rules_mode",
                     "requests_per_second",
@@ -146,12 +143,14 @@ class MemberView(WorkspaceModelView):
     datamodel = RelaydeskInterface(WorkspaceMember)
     base_permissions = READ_ONLY
     relaydesk_roles = {ROLE_MANAGER: READ}
-    list_columns = ["user", "role", "created_at"]
-    show_columns = list_columns
+    list_columns = ["username", "full_name", "email", "role", "active", "last_login"]
+    show_columns = list_columns + ["created_at"]
     add_columns = ["user", "role"]
     edit_columns = ["role"]
     search_columns = ["role"]
-    label_columns = labels(user=_l("User"), role=_l("Role"))
+    label_columns = labels(user=_l("User"), role=_l("Role"), username=_l("Username"),
+                           full_name=_l("Full name"), email=_l("E-mail"), active=_l("Active"),
+                           last_login=_l("Last login"))
 
 
 class SubscriptionView(WorkspaceModelView):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.redaction import redact
+
 
 @dataclass
 class SendResult:
@@ -23,6 +25,9 @@ class SendResult:
     backoff_base: float | None = None
     migrate_to_chat_id: str | None = None  # Telegram: the group is now this supergroup
 
+    def __post_init__(self) -> None:
+        self.error = redact(self.error)
+
 
 @dataclass
 class ActionResult:
@@ -31,6 +36,9 @@ class ActionResult:
     details: dict = field(default_factory=dict)
     updates: dict = field(default_factory=dict)  # channel fields to store (e.g. new tokens)
     warning: bool = False  # it works, but the summary says what to improve (shown as a warning)
+
+    def __post_init__(self) -> None:
+        self.summary = redact(self.summary)
 
 
 def split_text(text: str, limit: int) -> list[str]:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from app.redaction import redact
+
 ORDER_CAPABILITIES = ("orders", "ownership", "dispatch")
 
 
@@ -34,6 +36,7 @@ class PanelError(Exception):
     """
 
     def __init__(self, kind: str, detail: str, transient: bool | None = None):
+        detail = redact(detail)
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
         self.detail = detail
