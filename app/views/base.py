@@ -163,6 +163,18 @@ class WorkspaceWriteMixin:
                 if previous:
                     setattr(item, column, previous)
 
+    def _safe_default_columns(self) -> None:
+        """FAB searches and sorts on every column of the model when a view names none: never
+        on a sensitive one (ordering or filtering by a secret is a way to read it)."""
+        declared = sensitive_columns(self.datamodel.obj)
+        if declared:
+            if not self.search_columns:
+                self.search_columns = [c for c in self.datamodel.get_search_columns_list()
+                                       if c not in declared]
+            if not self.order_columns:
+                self.order_columns = [c for c in self.datamodel.get_order_columns_list()
+                                      if c not in declared]
+
     def _validate(self, item) -> None:
         for validator in self.item_validators:
             validator(item)
@@ -215,6 +227,7 @@ class WorkspaceModelView(WorkspaceWriteMixin, ModelView):
         # other views share (READ_ONLY, NO_ADD_DELETE, an admin variant's parent).
         if self.base_permissions is not None:
             self.base_permissions = list(self.base_permissions)
+        self._safe_default_columns()
         super().__init__(**kwargs)
         for action in self.actions.values():
             action.func = _in_scope_only(action.func)
@@ -314,6 +327,10 @@ class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
     page_size = 25
     max_page_size = 100
     model2schemaconverter = SummaryConverter
+
+    def __init__(self, **kwargs):
+        self._safe_default_columns()
+        super().__init__(**kwargs)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

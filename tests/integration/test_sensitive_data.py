@@ -186,6 +186,27 @@ def test_no_sensitive_value_on_any_screen(app, client, auth, world, role):
     assert not leaks, "\n".join(leaks[:10])
 
 
+def test_no_api_orders_or_filters_by_a_sensitive_column(app, client, auth, world):
+    """Sorting or filtering by a secret would read it one character at a time."""
+    auth.login("root")
+    probed = 0
+    with app.app_context():
+        for api, kind in model_views(app):
+            if kind != "api":
+                continue
+            for column in sensitive_columns(api.datamodel.obj):
+                base = f"/api/v1/{api.resource_name}/"
+                for q in ({"order_column": column, "order_direction": "asc"},
+                          {"filters": [{"col": column, "opr": "sw", "value": "PLANTED"}]},
+                          {"filters": [{"col": column, "opr": "eq", "value": "x"}]}):
+                    response = client.get(f"{base}?q={_rison(q)}")
+                    assert response.status_code == 400, (base, q, response.status_code)
+                    probed += 1
+                info = client.get(f"/api/v1/{api.resource_name}/_info").get_json() or {}
+                assert column not in (info.get("filters") or {}), (api.resource_name, column)
+    assert probed >= 20, probed
+
+
 def test_related_rows_leave_as_summaries(app, client, auth, world):
     """Every relationship an API lists or shows dumps as {"id", "label"}, nothing more."""
     auth.login("root")
