@@ -179,7 +179,29 @@ def _register_blueprints(app: Flask) -> None:
     register_webhooks(app)
 
 
+def _install_escaping_gettext(app: Flask) -> None:
+    """`_()` in templates marks its result safe (Jinja's i18n, newstyle), and FAB passes user
+    input through it (`{{ _(error) }}` for every form error, which may quote what was typed).
+    A catalogue translation is trusted; a text the catalogues do not know is escaped."""
+    from flask_babel import get_translations
+    from markupsafe import escape
+
+    def known_or_escaped(source, translated):
+        return translated if translated != source else str(escape(source))
+
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: known_or_escaped(s, get_translations().ugettext(s)),
+        ngettext=lambda s, p, n: known_or_escaped(s if n == 1 else p,
+                                                  get_translations().ungettext(s, p, n)),
+        newstyle=True,
+        pgettext=lambda c, s: known_or_escaped(s, get_translations().upgettext(c, s)),
+        npgettext=lambda c, s, p, n: known_or_escaped(
+            s if n == 1 else p, get_translations().unpgettext(c, s, p, n)),
+    )
+
+
 def _register_template_helpers(app: Flask) -> None:
+    _install_escaping_gettext(app)
     @app.context_processor
     def workspace_helpers():
         def relaydesk_workspace_name() -> str:

@@ -121,3 +121,21 @@ def test_the_filter_keeps_records_usable():
                                None)
     assert RedactingFilter().filter(record)
     assert record.getMessage() == f"n=3 {REDACTED}"
+
+
+def test_template_gettext_escapes_what_the_catalogues_do_not_know(app):
+    """FAB prints every form error through `_()`, which Jinja marks safe: typed input quoted in
+    an error must still come out escaped, while catalogue texts stay as translated."""
+    from flask import render_template_string
+
+    with app.test_request_context("/"):
+        html = render_template_string("{{ _(x) }}|{{ _('Channels') }}",
+                                      x='Bad {<img src=x onerror=alert(1)>}')
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert html.endswith("|Channels")
+    with app.test_request_context("/", headers={"Accept-Language": "ru"}):
+        from flask_babel import refresh
+
+        refresh()
+        html = render_template_string("{{ _('Channels') }}")
+    assert html in ("Каналы", "Channels")
