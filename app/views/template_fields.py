@@ -1,7 +1,9 @@
 """Template fields on screens and in the REST API (app/domain/templates.py does the checking).
 
 * `TemplateText(kind_of)`: a WTForms validator, so a refused template is reported beside its
-  field, naming the offending placeholder in the user's language.
+  field, naming the offending placeholder in the user's language. FAB's form macro shows field
+  errors through `_()`, which marks them safe: these errors quote what the user typed, so they
+  are escaped here (`field_error`).
 * `*_valid(item)`: item validators (`WorkspaceWriteMixin.item_validators`), run on every add and
   update by the screen and by its REST twin (422 there).
 * `*_help`: the documented placeholders of each kind as the field's description (translated when
@@ -16,6 +18,7 @@ from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
+from markupsafe import escape
 from wtforms import SelectField, ValidationError
 from wtforms.validators import DataRequired
 
@@ -32,6 +35,12 @@ def message(error: TemplateError) -> str:
     return error.message(gettext)
 
 
+def field_error(error: TemplateError) -> ValidationError:
+    """The error for a form field, escaped: FAB's `render_field` prints `_(error)`, which Jinja
+    marks safe, and the message quotes what the user typed."""
+    return ValidationError(escape(message(error)))
+
+
 class TemplateText:
     """WTForms validator: the field holds a valid template of the kind `kind_of(form)` gives
     (None: nothing to check here, e.g. the reply key is itself wrong and says so)."""
@@ -45,7 +54,7 @@ class TemplateText:
         kind = self.kind_of(form)
         error = problem(kind, field.data) if kind is not None else None
         if error is not None:
-            raise ValidationError(message(error))
+            raise field_error(error)
 
 
 class KnownReplyKey:
@@ -53,7 +62,7 @@ class KnownReplyKey:
 
     def __call__(self, form, field) -> None:
         if reply_kind(field.data) is None:
-            raise ValidationError(message(reply_problem(field.data, "")))
+            raise field_error(reply_problem(field.data, ""))
 
 
 def reply_kind_in_form(form) -> Kind | None:

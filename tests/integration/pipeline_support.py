@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
-from app.domain.replies import DEFAULT_REPLIES, render_reply
+from app.domain.replies import render_reply
 from app.extensions import db
 from app.jobs.events import process_event
 from app.models import (Channel, CommandLog, CommandOrder, InboundEvent, LinkedUser,
