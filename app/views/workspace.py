@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from app.domain.templates import CUSTOM_COMMAND, ROUTE
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, CustomCommand,
                         Invoice, LinkedUser, PanelConnection, Provider, ProviderRoute,
                         ReplyTemplate, ServiceRule, Subscription, WorkspaceMember,
@@ -15,6 +16,9 @@ from app.security import READ, ROLE_MANAGER, WRITE
 from app.views.base import RelaydeskInterface, WorkspaceModelView
 from app.views.channels import ChannelActionsMixin
 from app.views.panel import PanelConnectionActionsMixin
+from app.views.template_fields import (CUSTOM_REPLY_HELP, REPLY_HELP, ROUTE_HELP, TemplateText,
+                                       custom_reply_valid, reply_key_field, reply_kind_in_form,
+                                       reply_template_valid, route_template_valid)
 
 READ_ONLY = ["can_list", "can_show"]
 NO_ADD_DELETE = ["can_list", "can_show", "can_edit"]
@@ -215,6 +219,8 @@ class ProviderRouteView(WorkspaceModelView):
     """Where each provider's commands are sent, and in what words."""
 
     datamodel = RelaydeskInterface(ProviderRoute)
+    item_validators = (route_template_valid,)
+    validators_columns = {"template": [TemplateText(ROUTE)]}
     list_columns = ["provider", "channel", "chat_id", "template", "actions", "enabled"]
     show_columns = list_columns + ["created_at", "updated_at"]
     add_columns = ["provider", "channel", "chat_id", "template", "actions", "enabled"]
@@ -224,7 +230,7 @@ class ProviderRouteView(WorkspaceModelView):
                            actions=_l("Actions"))
     description_columns = {
         "chat_id": _l("The provider's group: 120363…@g.us on WhatsApp, -100… on Telegram"),
-        "template": _l("Placeholders: {external_id} {action} {order_id} {quantity}"),
+        "template": ROUTE_HELP,
         "actions": _l("Which of refill, speed, cancel go to this chat"),
     }
 
@@ -294,12 +300,17 @@ class ReplyTemplateView(WorkspaceModelView):
     """This workspace's wording of customer replies (overrides the platform defaults)."""
 
     datamodel = RelaydeskInterface(ReplyTemplate)
+    item_validators = (reply_template_valid,)
     list_columns = ["key", "language", "body"]
     show_columns = list_columns + ["created_at", "updated_at"]
     add_columns = ["key", "language", "body"]
     edit_columns = add_columns
     search_columns = ["key", "language", "body"]
     label_columns = labels(key=_l("Reply"), body=_l("Text"))
+    add_form_extra_fields = {"key": reply_key_field()}
+    edit_form_extra_fields = add_form_extra_fields
+    validators_columns = {"body": [TemplateText(reply_kind_in_form)]}
+    description_columns = {"body": REPLY_HELP}
 
 
 class CommandAliasView(WorkspaceModelView):
@@ -318,12 +329,15 @@ class CustomCommandView(WorkspaceModelView):
     """A keyword that answers with a fixed text (prices, opening hours…)."""
 
     datamodel = RelaydeskInterface(CustomCommand)
+    item_validators = (custom_reply_valid,)
     list_columns = ["keyword", "reply", "enabled"]
     show_columns = list_columns + ["created_at", "updated_at"]
     add_columns = ["keyword", "reply", "enabled"]
     edit_columns = add_columns
     search_columns = ["keyword", "reply", "enabled"]
     label_columns = labels(keyword=_l("Keyword"), reply=_l("Reply"))
+    validators_columns = {"reply": [TemplateText(CUSTOM_COMMAND)]}
+    description_columns = {"reply": CUSTOM_REPLY_HELP}
 
 
 # (menu name, label, category, icon, view class, REST resource name)

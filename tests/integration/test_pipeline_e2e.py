@@ -28,7 +28,7 @@ import requests
 from rq import Worker
 
 from app.config import TestConfig
-from app.domain.replies import DEFAULT_REPLIES, render
+from app.domain.replies import DEFAULT_REPLIES, render_reply
 from app.extensions import db
 from app.jobs.maintenance import sweep
 from app.models import CommandLog, ExternalCall, InboundEvent, OutboundMessage
@@ -69,7 +69,7 @@ PROVIDER_NAMES = ("SMMRush Wholesale", "Peakerr", "smmrush", "peakerr")
 
 
 def reply_line(key: str, **values) -> str:
-    return render(DEFAULT_REPLIES[key], **values)
+    return render_reply(key, **values)
 
 
 # --- processes ----------------------------------------------------------------------------------

@@ -446,6 +446,14 @@ INVALID = {
         _bad(' access_token: "FAKE-meta-access-token-0000",', ""),
         "kind: meta", "channels[2].access_token",
         "Missing data for required field (a new meta channel needs it"),
+    "format spec in a route template": (
+        _bad('template: "{external_id} {action}"', 'template: "{external_id:_>40000} {action}"'),
+        "template:", "providers[0].route.template",
+        "Not allowed: {external_id:_>40000}. Formatting after a colon is not supported."),
+    "unknown placeholder in a route template": (
+        _bad('template: "{external_id} {action}"', 'template: "{external} {action} {nonsense"'),
+        "template:", "providers[0].route.template",
+        "Unknown placeholder {external}: use {external_id}, {action}"),
     "field of another kind": (
         _bad('secret_token: "FAKE-telegram-secret-token"',
              'secret_token: "FAKE-telegram-secret-token", waba_id: "1"'),
