@@ -23,6 +23,8 @@ from app.crypto import mask
 from app.extensions import db
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.tenancy import ScopedInterface, TenancyError, check_references, current_scope
+from app.views.tenant_urls import (FieldRefused, check_item, form_validators, secret_validators,
+                                   submitted)
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +89,8 @@ class SecretInput(PasswordInput):
         return super().__call__(field, **kwargs)
 
 
-def secret_field(label) -> StringField:
-    return StringField(label, widget=SecretInput(), description=_l(
+def secret_field(label, validators=()) -> StringField:
+    return StringField(label, validators=list(validators), widget=SecretInput(), description=_l(
         "Stored encrypted and never shown again. Leave blank to keep the current value."))
 
 
@@ -136,11 +138,13 @@ class WorkspaceWriteMixin:
                 setattr(item, column, None)
         self._place_in_workspace(item)
         self._validate(item)
+        check_item(item, submitted(), new=True)  # the outbound URL policy (tenant_urls)
 
     def pre_update(self, item):
         self._keep_blank_secrets(item)
         check_references(item)
         self._validate(item)
+        check_item(item, submitted(), new=False)  # a changed URL needs its secrets again
 
 
 def _masked(columns, secret_columns):
@@ -156,11 +160,12 @@ class WorkspaceModelView(WorkspaceWriteMixin, ModelView):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         secrets = cls.__dict__.get("secret_columns") or cls.secret_columns
+        model = getattr(getattr(cls, "datamodel", None), "obj", None)
         if secrets:
             extra = dict(getattr(cls, "edit_form_extra_fields", None) or {})
             for column in secrets:
                 label = (getattr(cls, "label_columns", None) or {}).get(column, column)
-                extra.setdefault(column, secret_field(label))
+                extra.setdefault(column, secret_field(label, secret_validators(model, column)))
             cls.add_form_extra_fields = dict(extra)
             cls.edit_form_extra_fields = dict(extra)
             if getattr(cls, "show_columns", None):
@@ -177,6 +182,8 @@ class WorkspaceModelView(WorkspaceWriteMixin, ModelView):
         # other views share (READ_ONLY, NO_ADD_DELETE, an admin variant's parent).
         if self.base_permissions is not None:
             self.base_permissions = list(self.base_permissions)
+        self.validators_columns = _FreshLists(
+            {**(self.validators_columns or {}), **form_validators(self.datamodel.obj)})
         super().__init__(**kwargs)
         for action in self.actions.values():
             action.func = _in_scope_only(action.func)
@@ -200,6 +207,15 @@ class WorkspaceModelView(WorkspaceWriteMixin, ModelView):
         for column in self.secret_columns:
             if column in form and item is not None:
                 form[column].mask_hint = mask(getattr(item, column)) or ""
+
+
+class _FreshLists(dict):
+    """`validators_columns` handing FAB a new list on every read: FAB appends its own validators
+    (Length, Optional) to the list it gets, which would otherwise pile up on the class's."""
+
+    def get(self, key, default=None):
+        value = super().get(key, default)
+        return list(value) if value is not None else value
 
 
 def _in_scope_only(func):
@@ -266,6 +282,9 @@ class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
     def _refusing(self, call):
         try:
             return call()
+        except FieldRefused as exc:  # the outbound URL policy: the field is named
+            db.session.rollback()
+            return self.response_422(message={exc.field: [str(exc)]})
         except (ValueError, WriteRefused) as exc:  # TenancyError and item_validators included
             db.session.rollback()
             return self.response_422(message=str(exc))
