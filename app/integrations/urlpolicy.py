@@ -169,7 +169,7 @@ def parse_address(text: str) -> IPAddress | None:
         return None
 
 
-_LEGACY_PART = re.compile(r"^(?:0[xX][0-9a-fA-F]*|[0-9]+)$")
+_LEGACY_PART = re.compile(r"^(?:0[xX][0-9a-fA-F]+|[0-9]+)$")
 
 
 def legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
@@ -182,7 +182,7 @@ def legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
     numbers = []
     for part in parts:
         if part[:2].lower() == "0x":
-            numbers.append(int(part[2:] or "0", 16))
+            numbers.append(int(part[2:], 16))
         elif len(part) > 1 and part.startswith("0"):
             if not set(part) <= set("01234567"):
                 return None
