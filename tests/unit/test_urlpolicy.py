@@ -5,6 +5,7 @@ answers simulated)."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 
 import pytest
@@ -265,3 +266,23 @@ def test_tenant_url_called_value():
     assert green.called(row.get) == "https://x.example"
     assert green.called({"kind": "greenapi", "api_url": ""}.get) == "https://api.green-api.com"
     assert green.called({"kind": "telegram", "api_url": "https://x.example"}.get) is None
+
+
+# --- the setting --------------------------------------------------------------------------------
+
+def test_the_test_suite_and_make_run_allow_loopback_for_their_fakes():
+    from app.config import Config, TestConfig
+    from app.devserver import dev_environment
+
+    assert Config.OUTBOUND_ALLOW_PRIVATE == (os.environ.get("OUTBOUND_ALLOW_PRIVATE") or "")
+    assert TestConfig.OUTBOUND_ALLOW_PRIVATE == "127.0.0.0/8"
+    assert dev_environment({})["OUTBOUND_ALLOW_PRIVATE"] == "127.0.0.0/8"
+    assert dev_environment({"OUTBOUND_ALLOW_PRIVATE": ""})["OUTBOUND_ALLOW_PRIVATE"] == ""
+
+
+def test_a_mistyped_setting_stops_start_up():
+    from app import create_app
+    from tests.conftest import base_config
+
+    with pytest.raises(ValueError, match="OUTBOUND_ALLOW_PRIVATE: 'not a host!'"):
+        create_app(base_config(OUTBOUND_ALLOW_PRIVATE="10.0.0.0/8, not a host!"))
