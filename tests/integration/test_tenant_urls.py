@@ -16,12 +16,15 @@ import socket
 import pytest
 from markupsafe import escape
 
+from app.domain.replies import DEFAULT_REPLIES
 from app.extensions import db
 from app.integrations import urlpolicy
 from app.jobs.outbound import queue_message, send_outbound
+from app.jobs.services import refresh_services
 from app.models import Channel, ExternalCall, OutboundMessage, PanelConnection
 from app.workspace_file.errors import WorkspaceFileInvalid
 from app.workspace_file.importer import import_text
+from tests.integration.pipeline_support import build_desk, reply_of, send, steps
 
 LOOPBACK_REFUSED = "This address leads to the server itself (loopback)"
 PRIVATE_REFUSED = "This address leads to a private network"
@@ -407,3 +410,29 @@ def test_the_worker_never_sends_to_a_refused_url(app, factory, acme, fake_greena
     assert fake_greenapi.request_count == 0
     assert fresh(Channel, channel.id).status == "error"
     assert_refused_and_logged(fake_greenapi.api_token)
+
+
+def test_the_services_refresh_job_never_calls_a_refused_url(app, factory, acme, fake_smmapi,
+                                                            production_allow_list):
+    factory.panel(acme, panel_type="smm_api_v2", url=fake_smmapi.url,
+                  api_key=fake_smmapi.api_key, service_rules_mode="cached")
+    summary = refresh_services(acme.id)
+    assert (summary["state"], summary["error"]) == ("failed", "refused")
+    assert LOOPBACK_REFUSED in summary["detail"]
+    assert fake_smmapi.request_count == 0
+
+
+def test_a_customer_command_never_reaches_a_refused_panel(client, factory, fake_perfectpanel,
+                                                          redis_conn, production_allow_list):
+    """The worker's panel fetch on every customer message: refused once (not retried), the
+    customer gets the usual "panel unavailable" answer, the trace says why."""
+    fake_perfectpanel.add_order(2274209, user="alice", status="completed")
+    desk = build_desk(factory, fake_perfectpanel.url)
+    log = send(client, desk.channel, "2274209 refill")
+    assert log.outcome == "panel_unavailable"
+    assert reply_of(log) == DEFAULT_REPLIES["panel_unavailable"]
+    assert fake_perfectpanel.request_count == 0
+    (fetch,) = steps(log, "panel_fetch")
+    assert fetch["error"] == "refused" and LOOPBACK_REFUSED in fetch["detail"]
+    panel_calls = db.session.query(ExternalCall).filter(ExternalCall.service.like("panel:%"))
+    assert [c.error for c in panel_calls] == ["refused_url"]
