@@ -20,8 +20,9 @@ Every URL passes the outbound URL policy (app/integrations/urlpolicy.py) on the 
 
 * the URL itself (scheme, no credentials, an IP written in it) before anything is sent;
 * the addresses, when a connection is opened: the transport's connections resolve the host
-  once, check every address and connect to a checked address only (`_GuardedConnection`), so a
-  name that now resolves to a private address (DNS rebinding) reaches nothing. TLS still
+  once, check every address and connect to a checked address only (`_open_checked_socket`, the
+  `_new_conn` of the session's connections), so a name that now resolves to a private address
+  (DNS rebinding) reaches nothing. TLS still
   verifies the certificate against the host name (SNI and the Host header are unchanged). A
   kept-alive connection stays connected to the address that was checked;
 * redirects are followed (the session's `resolve_redirects`: the method changes as browsers do)
