@@ -15,6 +15,7 @@ from sqlalchemy.pool import Pool
 from app.config import BASE_DIR, INSTANCE_DIR, Config, fill_generated_keys
 from app.crypto import keyring
 from app.extensions import csrf, db, migrate
+from app.integrations.urlpolicy import OutboundPolicy
 from app.security import RelaydeskAppBuilder, RelaydeskSecurityManager
 from app.tenancy import current_scope, install_write_guard
 
@@ -35,6 +36,8 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
 
     keyring.configure(app.config["ENCRYPTION_KEY"])
     _redact_operator_secrets(app)
+    # a mistyped allow-list stops start-up instead of refusing every call later
+    OutboundPolicy.from_setting(app.config.get("OUTBOUND_ALLOW_PRIVATE"))
     from app.catalogues import ensure_compiled
 
     ensure_compiled(app.config["BABEL_TRANSLATION_DIRECTORIES"].split(";")[0])

@@ -12,6 +12,7 @@ from sqlalchemy import (Boolean, Column, DateTime, Enum, Integer, String, Text, 
                         event)
 
 from app.crypto import EncryptedText
+from app.integrations.urlpolicy import TenantUrl
 from app.models.base import Timestamps, WorkspaceOwned
 from app.redaction import redacted
 from app.models.sensitive import SECRET, sensitive, write_only_columns
@@ -79,6 +80,14 @@ class Channel(Timestamps, WorkspaceOwned, Model):
     # Web chat widget
     widget_key = Column(String(64), nullable=True, unique=True)
     notes = Column(Text, nullable=True)
+
+    #: the URLs a manager chooses and the secrets Relaydesk sends there (outbound URL policy)
+    tenant_urls = (
+        TenantUrl("api_url", secrets=("api_token",), when=("kind", ("greenapi",)),
+                  default=DEFAULT_GREENAPI_URL),
+        TenantUrl("api_base", secrets=("bot_token",), when=("kind", ("telegram",)),
+                  default=DEFAULT_TELEGRAM_API),
+    )
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"

@@ -6,6 +6,7 @@ from sqlalchemy import (Boolean, Column, DateTime, Enum, Float, Integer, String,
                         UniqueConstraint)
 
 from app.crypto import EncryptedText
+from app.integrations.urlpolicy import TenantUrl
 from app.models.base import Timestamps, WorkspaceOwned
 from app.redaction import redacted
 from app.models.sensitive import SECRET, sensitive
@@ -41,6 +42,13 @@ class PanelConnection(Timestamps, WorkspaceOwned, Model):
     status = Column(String(40), nullable=False, default="unknown")
     status_detail = Column(String(500), nullable=True, info=redacted())
     last_checked_at = Column(DateTime, nullable=True)
+
+    #: the panel URL receives the admin API key, and the user API key for the services list
+    #: (the demo panel is never called); outbound URL policy
+    tenant_urls = (
+        TenantUrl("url", secrets=("api_key",), dropped=("user_api_key",),
+                  when=("panel_type", tuple(t for t in PANEL_TYPES if t != "demo"))),
+    )
 
     def __str__(self) -> str:
         return f"{self.panel_type} {self.url}".strip()

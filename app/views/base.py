@@ -28,6 +28,8 @@ from app.extensions import db
 from app.models.sensitive import HASH, sensitive_columns, write_only_columns
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.tenancy import ScopedInterface, TenancyError, check_references, current_scope
+from app.views.tenant_urls import (FieldRefused, check_item, form_validators, secret_validators,
+                                   submitted)
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +94,8 @@ class SecretInput(PasswordInput):
         return super().__call__(field, **kwargs)
 
 
-def secret_field(label) -> StringField:
-    return StringField(label, widget=SecretInput(), description=_l(
+def secret_field(label, validators=()) -> StringField:
+    return StringField(label, validators=list(validators), widget=SecretInput(), description=_l(
         "Stored encrypted and never shown again. Leave blank to keep the current value."))
 
 
@@ -185,11 +187,13 @@ class WorkspaceWriteMixin:
                 setattr(item, column, None)
         self._place_in_workspace(item)
         self._validate(item)
+        check_item(item, submitted(), new=True)  # the outbound URL policy (tenant_urls)
 
     def pre_update(self, item):
         self._keep_blank_secrets(item)
         check_references(item)
         self._validate(item)
+        check_item(item, submitted(), new=False)  # a changed URL needs its secrets again
 
 
 def _masked(columns, secret_columns):
@@ -205,11 +209,12 @@ class WorkspaceModelView(WorkspaceWriteMixin, ModelView):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls.secret_columns = secrets = declared_secrets(cls)
+        model = getattr(getattr(cls, "datamodel", None), "obj", None)
         if secrets:
             extra = dict(getattr(cls, "edit_form_extra_fields", None) or {})
             for column in secrets:
                 label = (getattr(cls, "label_columns", None) or {}).get(column, column)
-                extra.setdefault(column, secret_field(label))
+                extra.setdefault(column, secret_field(label, secret_validators(model, column)))
             cls.add_form_extra_fields = dict(extra)
             cls.edit_form_extra_fields = dict(extra)
             if getattr(cls, "show_columns", None):
@@ -228,6 +233,8 @@ class WorkspaceModelView(WorkspaceWriteMixin, ModelView):
         if self.base_permissions is not None:
             self.base_permissions = list(self.base_permissions)
         self._safe_default_columns()
+        self.validators_columns = _FreshLists(
+            {**(self.validators_columns or {}), **form_validators(self.datamodel.obj)})
         super().__init__(**kwargs)
         for action in self.actions.values():
             action.func = _in_scope_only(action.func)
@@ -251,6 +258,15 @@ class WorkspaceModelView(WorkspaceWriteMixin, ModelView):
         for column in self.secret_columns:
             if column in form and item is not None:
                 form[column].mask_hint = mask(getattr(item, column)) or ""
+
+
+class _FreshLists(dict):
+    """`validators_columns` handing FAB a new list on every read: FAB appends its own validators
+    (Length, Optional) to the list it gets, which would otherwise pile up on the class's."""
+
+    def get(self, key, default=None):
+        value = super().get(key, default)
+        return list(value) if value is not None else value
 
 
 def _in_scope_only(func):
@@ -369,6 +385,9 @@ class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
     def _refusing(self, call):
         try:
             return call()
+        except FieldRefused as exc:  # the outbound URL policy: the field is named
+            db.session.rollback()
+            return self.response_422(message={exc.field: [str(exc)]})
         except (ValueError, WriteRefused) as exc:  # TenancyError and item_validators included
             db.session.rollback()
             return self.response_422(message=str(exc))

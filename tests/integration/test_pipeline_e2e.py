@@ -209,7 +209,8 @@ def stack(app, fakes, tmp_path_factory):
                META_APP_SECRET=META_SECRET, META_GRAPH_URL=fakes.meta.url,
                PUBLIC_BASE_URL="http://127.0.0.1:5000", FAB_UPDATE_PERMS="false",
                LOG_LEVEL="INFO", RELAYDESK_INSTANCE_DIR=str(folder), PYTHONUNBUFFERED="1",
-               RELAYDESK_EMBEDDED_QUEUE="0")  # a developer's .env cannot switch to it
+               RELAYDESK_EMBEDDED_QUEUE="0",  # a developer's .env cannot switch to it
+               OUTBOUND_ALLOW_PRIVATE=TestConfig.OUTBOUND_ALLOW_PRIVATE)  # the fakes
     redis = app.extensions["relaydesk_redis"]
     redis.flushdb()  # queued jobs of earlier modules name rows that are gone
     running = Stack(folder, env)

@@ -41,6 +41,21 @@ class ActionResult:
         self.summary = redact(self.summary)
 
 
+def not_called(service: str, result) -> ActionResult:
+    """A channel action the outbound URL policy stopped (`result.refused`): nothing was sent,
+    the channel's URL has to change. The summary says why in plain words."""
+    return ActionResult(False, f"{service} was not called: {result.text}",
+                        updates={"status": "error",
+                                 "status_detail": f"not called: {result.text}"[:500]})
+
+
+def send_not_called(service: str, result) -> SendResult:
+    """A send the outbound URL policy stopped: permanent (repeating cannot help), and the
+    channel is marked in error so the manager sees why."""
+    return SendResult(ok=False, transient=False, error_code=result.error,
+                      error=f"{service} not called: {result.text}", channel_status="error")
+
+
 def split_text(text: str, limit: int) -> list[str]:
     """Split a long text into parts of at most `limit` characters, at the most natural break
     (blank line, line, sentence, space) found in the second half of each part."""

@@ -31,7 +31,8 @@ class PanelError(Exception):
 
     kind: unreachable (network, timeout, 5xx, Cloudflare HTML) | auth (bad key) |
           bad_response (garbage, unexpected JSON) | unsupported (engine cannot do it) |
-          rejected (the panel answered with an error for this request)
+          rejected (the panel answered with an error for this request) |
+          refused (the outbound URL policy refused the panel URL: nothing was sent)
     transient: worth retrying later
     """
 
