@@ -15,6 +15,7 @@ from sqlalchemy.pool import Pool
 from app.config import BASE_DIR, INSTANCE_DIR, Config, fill_generated_keys
 from app.crypto import keyring
 from app.extensions import csrf, db, migrate
+from app.integrations.urlpolicy import OutboundPolicy
 from app.security import RelaydeskAppBuilder, RelaydeskSecurityManager
 from app.tenancy import current_scope, install_write_guard
 
@@ -34,6 +35,9 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     keyring.configure(app.config["ENCRYPTION_KEY"])
+    _redact_operator_secrets(app)
+    # a mistyped allow-list stops start-up instead of refusing every call later
+    OutboundPolicy.from_setting(app.config.get("OUTBOUND_ALLOW_PRIVATE"))
     from app.catalogues import ensure_compiled
 
     ensure_compiled(app.config["BABEL_TRANSLATION_DIRECTORIES"].split(";")[0])
@@ -67,6 +71,22 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
 
     register_cli(app)
     return app
+
+
+# The operator's own secrets (environment), removed from every text like the tenants' ones.
+OPERATOR_SECRETS = ("SECRET_KEY", "ENCRYPTION_KEY", "META_APP_SECRET", "META_VERIFY_TOKEN",
+                    "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "RAZORPAY_KEY_SECRET",
+                    "RAZORPAY_WEBHOOK_SECRET", "MAIL_PASSWORD", "ADMIN_PASSWORD")
+
+
+def _redact_operator_secrets(app: Flask) -> None:
+    from app.redaction import install_log_filter, remember
+
+    for name in OPERATOR_SECRETS:
+        value = app.config.get(name)
+        if isinstance(value, str):
+            remember(*value.split(",") if name == "ENCRYPTION_KEY" else (value,))
+    install_log_filter()
 
 
 def _schema_ready() -> bool:
@@ -162,7 +182,29 @@ def _register_blueprints(app: Flask) -> None:
     register_webhooks(app)
 
 
+def _install_escaping_gettext(app: Flask) -> None:
+    """`_()` in templates marks its result safe (Jinja's i18n, newstyle), and FAB passes user
+    input through it (`{{ _(error) }}` for every form error, which may quote what was typed).
+    A catalogue translation is trusted; a text the catalogues do not know is escaped."""
+    from flask_babel import get_translations
+    from markupsafe import escape
+
+    def known_or_escaped(source, translated):
+        return translated if translated != source else str(escape(source))
+
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: known_or_escaped(s, get_translations().ugettext(s)),
+        ngettext=lambda s, p, n: known_or_escaped(s if n == 1 else p,
+                                                  get_translations().ungettext(s, p, n)),
+        newstyle=True,
+        pgettext=lambda c, s: known_or_escaped(s, get_translations().upgettext(c, s)),
+        npgettext=lambda c, s, p, n: known_or_escaped(
+            s if n == 1 else p, get_translations().unpgettext(c, s, p, n)),
+    )
+
+
 def _register_template_helpers(app: Flask) -> None:
+    _install_escaping_gettext(app)
     @app.context_processor
     def workspace_helpers():
         def relaydesk_workspace_name() -> str:

@@ -155,6 +155,10 @@ class Config:
     # Events one pipeline job may take from the queue (PostgreSQL only; docs/ARCHITECTURE.md).
     PIPELINE_BATCH_SIZE = int(_env("PIPELINE_BATCH_SIZE", "10"))
     PANEL_REQUESTS_PER_SECOND = float(_env("PANEL_REQUESTS_PER_SECOND", "5"))
+    # Outbound URL policy (app/integrations/urlpolicy.py): comma-separated CIDRs or host names
+    # that tenant URLs may reach although private (loopback, private ranges, ...); plain http is
+    # allowed to them too. Empty: public https addresses only. `make run` sets 127.0.0.0/8.
+    OUTBOUND_ALLOW_PRIVATE = _env("OUTBOUND_ALLOW_PRIVATE", "")
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
 
 
@@ -179,4 +183,5 @@ class TestConfig(Config):
     )
     REDIS_URL = _env("TEST_REDIS_URL", _env("REDIS_URL", "redis://127.0.0.1:6379/15"))
     SECRET_KEY = "test-secret-key-for-the-relaydesk-suite-0123456789"
+    OUTBOUND_ALLOW_PRIVATE = "127.0.0.0/8"  # the fakes of outside services listen there
     ENCRYPTION_KEY = "6O2wzuQ0d8aMJ2hZq2b4gH3m0QwAqO5m1R2nS3kT4uE="

@@ -1,7 +1,8 @@
 """Secrets at rest: Fernet encryption with rotation (MultiFernet), masking for display.
 
 `EncryptedText` is a column type: Python code reads and writes plaintext, the database only ever
-holds Fernet tokens. The keyring is process-wide and set by `create_app` from ENCRYPTION_KEY, a
+holds Fernet tokens. Every value it handles is reported to the redaction step (app/redaction.py).
+The keyring is process-wide and set by `create_app` from ENCRYPTION_KEY, a
 comma-separated list of keys, newest first; rotation prepends a key and re-encrypts every row
 (`flask --app run secrets rotate`).
 """
@@ -12,6 +13,8 @@ import hmac
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Text
 from sqlalchemy.types import TypeDecorator
+
+from app.redaction import remember
 
 MASK_VISIBLE = 4
 
@@ -64,12 +67,15 @@ class EncryptedText(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is None or value == "":
             return None
+        remember(str(value))
         return keyring.encrypt(str(value))
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return keyring.decrypt(value)
+        plaintext = keyring.decrypt(value)
+        remember(plaintext)
+        return plaintext
 
 
 def mask(secret: str | None) -> str:

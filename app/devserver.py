@@ -81,8 +81,16 @@ def start_embedded_redis() -> tuple[str, object]:
     return f"redis://127.0.0.1:{port}/0", server
 
 
+def dev_environment(environ: dict) -> dict:
+    """The environment of the web and worker processes: the local fakes and the demo panel live
+    on loopback, so the outbound URL policy allows it unless the environment says otherwise."""
+    env = dict(environ)
+    env.setdefault("OUTBOUND_ALLOW_PRIVATE", "127.0.0.0/8")
+    return env
+
+
 def main() -> int:
-    env = dict(os.environ)
+    env = dev_environment(os.environ)
     redis_url = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     if not _redis_answers(redis_url):
         redis_url, _server = start_embedded_redis()

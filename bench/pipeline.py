@@ -547,6 +547,7 @@ class Stack:
             "FAB_UPDATE_PERMS": "false", "RELAYDESK_INSTANCE_DIR": str(self.tmp / "instance"),
             "LOG_LEVEL": "WARNING", "RATELIMIT_STORAGE_URI": "memory://",
             "PYTHONUNBUFFERED": "1",
+            "OUTBOUND_ALLOW_PRIVATE": "127.0.0.0/8",  # the fake panel and platforms
         })
         self.env = env
         return env

@@ -294,9 +294,16 @@ def form_data_from_row(view, row, columns) -> dict[str, str]:
     return data
 
 
+#: String columns whose values come from a fixed list checked on save (a reply text's key is one
+#: of the replies that exist): a copy varies the other columns of their unique constraint.
+CLOSED_VOCABULARY = {("reply_template", "key"), ("global_reply_template", "key")}
+
+
 def vary_unique_fields(model, data: dict) -> dict:
     data = dict(data)
     for name in unique_string_columns(model):
+        if (model.__tablename__, name) in CLOSED_VOCABULARY:
+            continue
         if name in data and isinstance(data[name], str):
             data[name] = vary(data[name], model.__table__.c[name])
     return data

@@ -5,8 +5,10 @@ Pure: no Flask, no database. `N_` only marks texts for `pybabel extract` (keywor
 application looks each key up as: workspace override → platform default (master admin) →
 catalogue translation of the msgid → the English msgid itself.
 
-Placeholders use `str.format` names (`{order_ids}`, `{time_left}`, …). A translation must keep
-exactly the placeholders of its msgid (a test checks every catalogue).
+Texts are safe templates (app/domain/templates.py): each key may use only the placeholders the
+pipeline fills for it (`REPLY_PLACEHOLDERS`: `{order_ids}`, `{time_left}`, …), never a format
+spec. A translation must keep exactly the placeholders of its msgid (a test checks every
+catalogue).
 
 A reply never names a provider, an external id or a technical error: those go to the trace and,
 for admin identities only, to an appended technical section (`technical_lines`).
@@ -17,9 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-
-def N_(text: str) -> str:  # noqa: N802 - the conventional gettext no-op marker
-    return text
+from app.domain.templates import (ELLIPSIS, MESSAGE_LIMIT, N_, REPLY_LIMIT, REPLY_VALUE_LIMIT,
+                                  Kind, Template, TemplateError, compile_template, reply_kind)
 
 
 DEFAULT_REPLIES: dict[str, str] = {
@@ -128,24 +129,40 @@ def format_duration(seconds: float) -> str:
     return f"{days}d {hours}h" if hours else f"{days}d"
 
 
-def render(template: str, **values: Any) -> str:
-    """Fill a template; a placeholder without a value stays visible rather than crashing."""
+# A key the code asks for but nobody documented (a bug): answered with no placeholders.
+_UNKNOWN_KEY = Kind("reply:?", (), max_source=MESSAGE_LIMIT, max_value=REPLY_VALUE_LIMIT,
+                    max_output=MESSAGE_LIMIT)
 
-    class _Missing(dict):
-        def __missing__(self, key):
-            return "{" + key + "}"
 
-    try:
-        return template.format_map(_Missing(values))
-    except (ValueError, IndexError):  # a broken override ("{" alone): show it as written
-        return template
+def reply_template(key: str, text: str | None = None) -> Template:
+    """The template of a reply key: `text` (the built-in English text when None) or, when
+    `text` is not a valid template of the key, the built-in English text."""
+    kind = reply_kind(key) or _UNKNOWN_KEY
+    if text is not None:
+        try:
+            return compile_template(kind, text)
+        except TemplateError:
+            pass
+    return compile_template(kind, DEFAULT_REPLIES.get(key, escape(key)))
+
+
+def escape(text: str) -> str:
+    """`text` as a template that renders to itself."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def render_reply(key: str, text: str | None = None, **values: Any) -> str:
+    """One reply text, filled and bounded (see `reply_template` for `text`)."""
+    return reply_template(key, text).render(values)
 
 
 def compose(outcomes: Iterable[Outcome], text_for, status_name=None) -> str:
     """One reply for a whole message: one line per outcome group, details one line per order.
 
     `text_for(key)` returns the (translated) template of a key; `status_name(status)` the
-    translated status word for details lines.
+    translated status word for details lines. A group with more order ids than fit one line
+    (templates.MESSAGE_LIMIT) takes several lines; the whole text keeps the lines that fit
+    REPLY_LIMIT, then "…".
     """
     status_name = status_name or (lambda status: status)
     groups: dict[tuple[str, str], list[str]] = {}
@@ -153,12 +170,14 @@ def compose(outcomes: Iterable[Outcome], text_for, status_name=None) -> str:
     extra_of: dict[tuple[str, str], dict] = {}
     for outcome in outcomes:
         if outcome.key == "details_line":
+            if sum(len(line) + 1 for line in details) > REPLY_LIMIT:
+                continue  # cut below anyway: do not build what nobody will read
             detail = dict(outcome.detail)
-            details.append(render(
-                text_for("details_line"), order_id=outcome.order_id,
-                status=status_name(detail.get("status", "unknown")),
-                start_count=_or_dash(detail.get("start_count")),
-                remains=_or_dash(detail.get("remains"))))
+            details.append(reply_template("details_line", text_for("details_line")).render({
+                "order_id": outcome.order_id,
+                "status": status_name(detail.get("status", "unknown")),
+                "start_count": _or_dash(detail.get("start_count")),
+                "remains": _or_dash(detail.get("remains"))}))
             continue
         group_extra = ""
         if outcome.key == "cooldown":
@@ -170,9 +189,26 @@ def compose(outcomes: Iterable[Outcome], text_for, status_name=None) -> str:
         extra_of[group] = {"time_left": group_extra} if group_extra else {}
     ordered = sorted(groups, key=lambda g: (GROUP_ORDER.index(g[0]) if g[0] in GROUP_ORDER
                                             else len(GROUP_ORDER), g[0], g[1]))
-    lines = [render(text_for(key), order_ids=", ".join(groups[(key, extra)]),
-                    **extra_of[(key, extra)]) for key, extra in ordered]
-    return "\n".join(details + lines)
+    lines = list(details)
+    for key, extra in ordered:
+        template = reply_template(key, text_for(key))
+        lines += template.render_lines(extra_of[(key, extra)], {"order_ids": groups[(key, extra)]})
+        if sum(len(line) + 1 for line in lines) > REPLY_LIMIT:
+            break
+    return bounded_lines(lines, REPLY_LIMIT)
+
+
+def bounded_lines(lines: list[str], limit: int) -> str:
+    """The lines joined, as many whole lines as fit `limit` characters, then "…"."""
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        if size + len(line) + (1 if kept else 0) > limit - 2:
+            kept.append(ELLIPSIS)
+            break
+        kept.append(line)
+        size += len(line) + (1 if len(kept) > 1 else 0)
+    return "\n".join(kept)
 
 
 def _or_dash(value) -> str:

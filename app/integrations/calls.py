@@ -10,14 +10,29 @@ own next commit (`flush_call_log()` — no extra transaction per call), and what
 waiting when the block ends, however it ends, is written in its own transaction. A worker killed
 with kill -9 loses the rows of its unfinished step only.
 
-HTTP goes through requests, one `requests.Session` per thread with `trust_env` off: proxies
-from the environment (HTTPS_PROXY, NO_PROXY) are read once per session instead of on every
-request. The request is prepared on its own (`requests.Request.prepare`) and handed straight to
-the session's transport adapter: `Session.request` would merge session settings, cookies, hooks
-and the environment into every call, which cost a third of a call's CPU in the event job
+HTTP goes through requests, one `requests.Session` per thread with `trust_env` off. The request
+is prepared on its own (`requests.Request.prepare`) and handed straight to the session's
+transport adapter: `Session.request` would merge session settings, cookies, hooks and the
+environment into every call, which cost a third of a call's CPU in the event job
 (bench/pipeline.py) and gives nothing here (no cookies, no hooks, no per-call environment).
-Redirects are still followed the session's way (`resolve_redirects`: the method changes as
-browsers do, and credentials are dropped on a redirect to another host).
+
+Every URL passes the outbound URL policy (app/integrations/urlpolicy.py) on the way out:
+
+* the URL itself (scheme, no credentials, an IP written in it) before anything is sent;
+* the addresses, when a connection is opened: the transport's connections resolve the host
+  once, check every address and connect to a checked address only (`_open_checked_socket`, the
+  `_new_conn` of the session's connections), so a name that now resolves to a private address
+  (DNS rebinding) reaches nothing. TLS still
+  verifies the certificate against the host name (SNI and the Host header are unchanged). A
+  kept-alive connection stays connected to the address that was checked;
+* redirects are followed (the session's `resolve_redirects`: the method changes as browsers do)
+  only to the same scheme, host and port; a redirect anywhere else ends the call before
+  anything is sent there.
+
+A refused URL makes no connection at all; the call's result says `refused_url` (or
+`redirect_refused`), a permanent outcome, with the reason in plain words in `text`, and the
+external call log records it. Proxies from the environment (HTTPS_PROXY, ...) are not used: a
+proxy would resolve and connect on our behalf and bypass the address check.
 """
 from __future__ import annotations
 
@@ -25,7 +40,7 @@ import contextlib
 import contextvars
 import json as jsonlib
 import logging
-import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -33,16 +48,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
 from sqlalchemy import insert
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util.connection import allowed_gai_family
+from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from app.extensions import db
+from app.integrations.urlpolicy import UrlRefused, current_policy
 from app.models import ExternalCall
 from app.models.base import utcnow
+from app.redaction import redact
 
 log = logging.getLogger(__name__)
 
 BODY_LOG_LIMIT = 4000
-REDACTED = "****"
 _local = threading.local()
 
 
@@ -50,26 +73,125 @@ USER_AGENT = "Relaydesk/1.0"
 _DEFAULT_HEADERS = {**requests.utils.default_headers(), "User-Agent": USER_AGENT}
 
 
+#: CallResult.error of a call the outbound URL policy stopped (nothing was sent)
+REFUSED_URL = "refused_url"
+#: CallResult.error of a call whose answer redirected elsewhere (not followed)
+REDIRECT_REFUSED = "redirect_refused"
+REFUSED = (REFUSED_URL, REDIRECT_REFUSED)
+_NO_PROXIES: dict = {}
+
+
+class RedirectRefused(Exception):
+    """An answer redirected to another scheme, host or port (or carried credentials)."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(f"redirect to {target} refused: only redirects within the same "
+                         f"host are followed")
+
+
+def _open_checked_socket(connection: HTTPConnection, scheme: str):
+    """urllib3's `_new_conn` with the outbound policy in between: resolve once, check every
+    address, connect to the checked addresses only (in the resolver's order)."""
+    try:
+        infos = current_policy().connect_addresses(connection._dns_host, connection.port,
+                                                   scheme, allowed_gai_family())
+    except socket.gaierror as exc:
+        raise NameResolutionError(connection.host, connection, exc) from exc
+    error: OSError | None = None
+    for family, kind, proto, _name, address in infos:
+        sock = None
+        try:
+            sock = socket.socket(family, kind, proto)
+            for option in connection.socket_options or ():
+                sock.setsockopt(*option)
+            if connection.timeout is not _DEFAULT_TIMEOUT:
+                sock.settimeout(connection.timeout)
+            if connection.source_address:
+                sock.bind(connection.source_address)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            error = exc
+            if sock is not None:
+                sock.close()
+    if isinstance(error, TimeoutError):
+        raise ConnectTimeoutError(connection, f"Connection to {connection.host} timed out. "
+                                              f"(connect timeout={connection.timeout})") from error
+    raise NewConnectionError(connection, f"Failed to establish a new connection: "
+                                         f"{error or 'no address'}") from error
+
+
+class _GuardedHTTPConnection(HTTPConnection):
+    def _new_conn(self):
+        return _open_checked_socket(self, "http")
+
+
+class _GuardedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self):
+        return _open_checked_socket(self, "https")
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    """requests' adapter whose connections go through the outbound policy; no proxies."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool,
+                                                   "https": _GuardedHTTPSPool}
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        raise requests.exceptions.InvalidProxyURL("outbound calls use no proxy")
+
+
+class _OutboundSession(requests.Session):
+    def rebuild_auth(self, prepared_request, response) -> None:
+        """Called by `resolve_redirects` before each redirect is sent: anything but the same
+        scheme, host and port (or a URL with credentials) stops here, so nothing reaches it."""
+        target = urllib3.util.parse_url(prepared_request.url)
+        if target.auth or _origin(target) != _origin(urllib3.util.parse_url(response.url)):
+            raise RedirectRefused(f"{target.scheme}://{target.host}:{_port(target)}")
+        super().rebuild_auth(prepared_request, response)
+
+
+def _origin(url) -> tuple:
+    return ((url.scheme or "").lower(), (url.host or "").lower().rstrip("."), _port(url))
+
+
+def _port(url) -> int | None:
+    return url.port or {"http": 80, "https": 443}.get((url.scheme or "").lower())
+
+
 def _session() -> requests.Session:
     session = getattr(_local, "session", None)
     if session is None:
-        session = requests.Session()
+        session = _OutboundSession()
         session.headers["User-Agent"] = USER_AGENT
-        # requests re-reads the proxy environment on every call when trust_env is on (a scan
-        # of os.environ per request); read it once here instead.
-        session.trust_env = False
-        session.proxies.update(requests.utils.getproxies())
-        _local.no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY")
+        session.trust_env = False  # no proxy, netrc or CA settings from the environment
+        adapter = _GuardedAdapter()
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        _warn_about_proxy_environment()
         _local.session = session
     return session
 
 
-def _proxies_for(session: requests.Session, url: str) -> dict | None:
-    if not session.proxies:
-        return None
-    if requests.utils.should_bypass_proxies(url, no_proxy=getattr(_local, "no_proxy", None)):
-        return {"http": None, "https": None}
-    return None
+_proxy_warning_given = False
+
+
+def _warn_about_proxy_environment() -> None:
+    global _proxy_warning_given
+    if not _proxy_warning_given and requests.utils.getproxies():
+        _proxy_warning_given = True
+        log.warning("proxy settings in the environment are ignored for outbound calls: a proxy "
+                    "would bypass the outbound URL policy's address check")
 
 
 class _CallLogBuffer:
@@ -143,9 +265,15 @@ class CallResult:
     status: int | None
     data: Any = None  # parsed JSON body, or None
     text: str = ""
-    error: str | None = None  # timeout | connection | invalid_json | None
+    error: str | None = None  # timeout | connection | invalid_json | refused_url |
+    #                           redirect_refused | None
     duration_ms: float = 0.0
     headers: dict = field(default_factory=dict)
+
+    @property
+    def refused(self) -> bool:
+        """The outbound URL policy stopped the call (`text` says why, in plain words)."""
+        return self.error in REFUSED
 
     @property
     def ok(self) -> bool:
@@ -155,6 +283,8 @@ class CallResult:
     def outcome(self) -> str:
         if self.ok:
             return "ok"
+        if self.error in REFUSED:
+            return "permanent"  # nothing was sent: repeating cannot help
         if self.error == "timeout":
             return "timeout"
         if self.status is None or self.status == 429 or self.status >= 500:
@@ -169,15 +299,6 @@ class CallResult:
             return max(0.0, float(value)) if value is not None else None
         except ValueError:
             return None
-
-
-def redact(text: str | None, secrets) -> str | None:
-    if not text:
-        return text
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, REDACTED)
-    return text
 
 
 def call(service: str, operation: str, method: str, url: str, *, workspace_id: int,
@@ -196,6 +317,10 @@ def call(service: str, operation: str, method: str, url: str, *, workspace_id: i
                 result.data = response.json()
             except ValueError:
                 result.error = None if not _looks_json(response) else "invalid_json"
+    except UrlRefused as exc:
+        result.status, result.error, result.text = None, REFUSED_URL, str(exc)
+    except RedirectRefused as exc:
+        result.status, result.error, result.text = None, REDIRECT_REFUSED, str(exc)
     except requests.Timeout:
         result.error = "timeout"
     except requests.RequestException as exc:
@@ -210,18 +335,23 @@ def call(service: str, operation: str, method: str, url: str, *, workspace_id: i
 def _send(method: str, url: str, json: Any, data: Any, params: dict | None,
           headers: dict | None, timeout: float) -> requests.Response:
     """What `Session.request` does, minus what costs CPU and gives nothing here (see the
-    module docstring): prepare, send through the session's adapter, follow redirects."""
+    module docstring): prepare, check the URL, send through the session's adapter, follow
+    same-origin redirects.
+
+    :raise UrlRefused: the outbound policy refused the URL or the address it resolves to.
+    :raise RedirectRefused: the answer redirected to another scheme, host or port.
+    """
     session = _session()
     prepared = requests.Request(method.upper(), url, headers={**_DEFAULT_HEADERS,
                                                               **(headers or {})},
                                 json=json, data=data, params=params).prepare()
-    proxies = _proxies_for(session, url) or session.proxies
+    current_policy().check_url(prepared.url)  # the addresses are checked on connecting
     response = session.get_adapter(prepared.url).send(
-        prepared, timeout=timeout, proxies=proxies, verify=True, cert=None, stream=False)
+        prepared, timeout=timeout, proxies=_NO_PROXIES, verify=True, cert=None, stream=False)
     response.content  # noqa: B018 - read the body now: the connection goes back to the pool
     if response.is_redirect:
         *_history, response = [response, *session.resolve_redirects(
-            response, prepared, timeout=timeout, proxies=proxies, verify=True)]
+            response, prepared, timeout=timeout, proxies=_NO_PROXIES, verify=True)]
     return response
 
 
@@ -241,7 +371,7 @@ def _log(service, operation, method, url, params, body, result, workspace_id, ch
         "service": service[:40], "operation": operation[:80], "method": method,
         "url": (redact(full_url, secrets) or "")[:500], "status_code": result.status,
         "duration_ms": round(result.duration_ms, 2), "outcome": result.outcome,
-        "request_body": (redact(body, secrets) or None) and redact(body, secrets)[:BODY_LOG_LIMIT],
+        "request_body": (redact(body, secrets) or "")[:BODY_LOG_LIMIT] or None,
         "response_body": (redact(result.text, secrets) or "")[:BODY_LOG_LIMIT] or None,
         "error": result.error,
     }

@@ -48,29 +48,27 @@ def _recent_codes(run, since):
 
 
 def _link(run, username: str) -> str:
-    from app.domain.replies import render
-
     book = run.book
     if not username or len(username) > 120:
         run.step("link", error="no username")
-        return book.text("help")
+        return book.render("help")
     if run.identity.linked_user is not None:
         run.step("link", error="already linked", username=run.identity.linked_user.username)
-        return render(book.text("link_already"), username=run.identity.linked_user.username)
+        return book.render("link_already", username=run.identity.linked_user.username)
     adapter = run._adapter()
     if adapter is None or "tickets" not in adapter.capabilities():
         run.step("link", error="panel has no tickets")
-        return book.text("link_unsupported")
+        return book.render("link_unsupported")
     now = utcnow()
     # A retry of this same message must not open a second ticket.
     already = _recent_codes(run, run.event.received_at).filter(
         LinkCode.username == username).first()
     if already is not None:
         run.step("link", username=username, ticket=already.ticket_id, repeated=True)
-        return render(book.text("link_sent"), username=username)
+        return book.render("link_sent", username=username)
     if _recent_codes(run, now - timedelta(hours=1)).count() >= MAX_LINKS_PER_HOUR:
         run.step("link", error="rate limited")
-        return book.text("link_rate_limited")
+        return book.render("link_rate_limited")
     code = f"{secrets.randbelow(10**6):06d}"
     message = (f"Your verification code is {code}. Send \"verify {code}\" in the chat you want "
                f"to link to this account. It expires in {int(CODE_TTL.total_seconds() // 60)} "
@@ -81,8 +79,8 @@ def _link(run, username: str) -> str:
         run.step("link", error=exc.kind, detail=exc.detail[:300])
         # Same answer as success when the panel refuses (unknown username): no user enumeration.
         if exc.kind == "rejected":
-            return render(book.text("link_sent"), username=username)
-        return book.text("panel_unavailable")
+            return book.render("link_sent", username=username)
+        return book.render("panel_unavailable")
     event = run.event
     db.session.add(LinkCode(workspace_id=event.workspace_id, channel_id=event.channel_id,
                             chat_id=event.chat_id, username=username,
@@ -90,12 +88,10 @@ def _link(run, username: str) -> str:
                             expires_at=now + CODE_TTL, ticket_id=ticket_id, created_at=now))
     db.session.commit()
     run.step("link", username=username, ticket=ticket_id)
-    return render(book.text("link_sent"), username=username)
+    return book.render("link_sent", username=username)
 
 
 def _verify(run, code: str) -> str:
-    from app.domain.replies import render
-
     book = run.book
     event = run.event
     now = utcnow()
@@ -108,11 +104,11 @@ def _verify(run, code: str) -> str:
     for candidate in used:
         if given and hmac.compare_digest(candidate.code_hash, given):
             run.step("verify", ok=True, username=candidate.username, repeated=True)
-            return render(book.text("link_verified"), username=candidate.username)
+            return book.render("link_verified", username=candidate.username)
     failed_recently = sum(c.attempts for c in _recent_codes(run, now - timedelta(hours=1)))
     if failed_recently >= MAX_FAILED_VERIFIES_PER_HOUR:
         run.step("verify", error="rate limited")
-        return book.text("link_rate_limited")
+        return book.render("link_rate_limited")
     candidates = (_recent_codes(run, now - CODE_TTL)
                   .filter(LinkCode.used_at.is_(None), LinkCode.expires_at > now,
                           LinkCode.attempts < MAX_VERIFY_ATTEMPTS)
@@ -126,7 +122,7 @@ def _verify(run, code: str) -> str:
     if match is None:
         db.session.commit()
         run.step("verify", ok=False)
-        return book.text("link_failed")
+        return book.render("link_failed")
     match.used_at = now
     user = (db.session.query(LinkedUser)
             .filter_by(workspace_id=event.workspace_id, username=match.username).one_or_none())
@@ -146,4 +142,4 @@ def _verify(run, code: str) -> str:
         identity.verified_at = now
     db.session.commit()
     run.step("verify", ok=True, username=match.username)
-    return render(book.text("link_verified"), username=match.username)
+    return book.render("link_verified", username=match.username)

@@ -24,6 +24,8 @@ from sqlalchemy import select, tuple_
 from app.domain.eligibility import Order, WorkspaceOptions, check
 from app.domain.parser import ACCOUNT_ACTIONS, ORDER_ACTIONS, Command, ParseResult, parse
 from app.domain.replies import Outcome, compose, technical_lines
+from app.domain.templates import (REPLY_LIMIT, RouteOrder, TemplateError, clip, custom_reply,
+                                  render_route, route_template)
 from app.domain.service_rules import ServiceTerms, parse_service_name, rule_terms
 from app.extensions import db
 from app.integrations.panels.base import PanelError, PanelOrder
@@ -31,6 +33,7 @@ from app.jobs.replies import ReplyBook
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandLog, CommandOrder,
                         CooldownClaim, LinkedUser, OutboundMessage, Provider)
 from app.models.base import utcnow
+from app.redaction import redact_data
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +194,8 @@ class CommandRun:
 
     def step(self, name: str, **data) -> dict:
         entry = {"step": name, "ms": round((time.perf_counter() - self.started) * 1000, 1)}
-        entry.update({k: v for k, v in data.items() if v is not None})
+        # upstream texts (panel answers, errors) may quote a secret: redacted here, once
+        entry.update({k: redact_data(v) for k, v in data.items() if v is not None})
         (self._buffer if self._buffer is not None else self.trace).append(entry)
         return entry
 
@@ -258,7 +262,7 @@ class CommandRun:
             outcome = "ignored"
             if self.settings.fallback_reply_enabled and text.strip():
                 yield from self._identify()
-                self.reply_parts.append(self.book.text("fallback"))
+                self.reply_parts.append(self.book.render("fallback"))
                 outcome = "fallback"
                 self._reply()
             return self._finish(outcome)
@@ -313,9 +317,12 @@ class CommandRun:
                         exc_info=True)
 
     def _render(self, key: str, **values) -> str:
-        from app.domain.replies import render
+        return self.book.render(key, **values)
 
-        return render(self.book.text(key), **values)
+    def _template_skipped(self, key: str, source: str, error: TemplateError) -> None:
+        """A stored text that is not a valid template was not used (ReplyBook, routes, custom
+        commands): the trace says which and why; the customer gets the next valid text."""
+        self.step("template_fallback", template=key, source=source, error=str(error)[:300])
 
     # --- parse and identity ---------------------------------------------------------------
     def _parse(self, text: str) -> ParseResult:
@@ -341,7 +348,8 @@ class CommandRun:
         self.identity = Identity(linked_user=linked_user, admin=admin,
                                  admin_chat=admin is not None and admin.chat_id == event.chat_id)
         language = linked_user.language if linked_user else self.config.language
-        self.book = ReplyBook(event.workspace_id, language, config=self.config)
+        self.book = ReplyBook(event.workspace_id, language, config=self.config,
+                              note=self._template_skipped)
         self.log.linked_user_id = linked_user.id if linked_user else None
         self.log.admin_identity_id = admin.id if admin else None
         self.log.language = self.book.language
@@ -359,10 +367,16 @@ class CommandRun:
     def _standalone(self, command: Command) -> None:
         action = command.action
         if action == "help":
-            self.reply_parts.append(self.book.text("help"))
+            self.reply_parts.append(self.book.render("help"))
         elif action == "custom":
-            reply = self.config.custom_replies.get(command.argument)
-            if reply:
+            stored = self.config.custom_replies.get(command.argument)
+            if stored:
+                reply, error = custom_reply(stored)
+                if error is not None:
+                    log.warning("custom command %r of workspace %s is not a valid template, "
+                                "shown as written: %s", command.argument,
+                                self.event.workspace_id, error)
+                    self._template_skipped(f"custom:{command.argument}", "workspace", error)
                 self.reply_parts.append(reply)
         elif action == "balance":
             self.reply_parts.append(self._balance())
@@ -377,18 +391,18 @@ class CommandRun:
     def _balance(self) -> str:
         user = self.identity.linked_user
         if user is None:
-            return self.book.text("not_linked")
+            return self.book.render("not_linked")
         adapter = self._adapter()
         if adapter is None or "user_balance" not in adapter.capabilities():
-            return self.book.text("balance_unavailable")
+            return self.book.render("balance_unavailable")
         try:
             balance = adapter.user_balance(user.username)
         except PanelError as exc:
             self.step("balance_error", kind=exc.kind, detail=exc.detail[:300])
             self.technical.append(f"balance: panel {exc.kind}: {exc.detail[:300]}")
-            return self.book.text("panel_unavailable")
+            return self.book.render("panel_unavailable")
         if balance is None:
-            return self.book.text("balance_unavailable")
+            return self.book.render("balance_unavailable")
         return self._render("balance", balance=balance)
 
     @cached_property
@@ -402,23 +416,23 @@ class CommandRun:
     # --- order commands -------------------------------------------------------------------
     def _orders(self, commands: list[Command]) -> str:
         if not self.identity.known:
-            self.reply_parts.append(self.book.text("not_linked"))
+            self.reply_parts.append(self.book.render("not_linked"))
             return "not_linked"
         adapter = self._adapter()
         if adapter is None or not NEEDED_CAPABILITIES <= adapter.capabilities():
             self.step("panel", error="no panel connection with order ownership")
-            self.reply_parts.append(self.book.text("unsupported"))
+            self.reply_parts.append(self.book.render("unsupported"))
             return "unsupported"
         ids = list(dict.fromkeys(i for c in commands for i in c.order_ids))
         if not ids:
-            self.reply_parts.append(self.book.text("help"))
+            self.reply_parts.append(self.book.render("help"))
             return "no_ids"
         username = self.identity.linked_user.username if self.identity.linked_user else None
         fetched, exc, fetch_ms = yield NeedFetch(adapter, ids, username)
         if exc is not None:
             self.step("panel_fetch", error=exc.kind, detail=exc.detail[:500], fetch_ms=fetch_ms)
             self.technical.append(f"panel {exc.kind}: {exc.detail[:300]}")
-            self.reply_parts.append(self.book.text("panel_unavailable"))
+            self.reply_parts.append(self.book.render("panel_unavailable"))
             return "panel_unavailable"
         self.step("panel_fetch", engine=adapter.engine, calls=fetched.calls,
                   found=len(fetched.orders), missing=fetched.missing or None, fetch_ms=fetch_ms)
@@ -491,7 +505,7 @@ class CommandRun:
         return decision
 
     def _decide_end(self, decision: Decision, held: dict):
-        self.trace.extend(decision.steps)
+        self.trace.extend(redact_data(decision.steps))
         if decision.result is not None:
             return decision.result
         command, order_id, order = decision.command, decision.order_id, decision.order
@@ -587,7 +601,7 @@ class CommandRun:
     def _dispatch(self, accepted, routes) -> None:
         for route_id, items in accepted.items():
             route = routes[route_id]
-            text = render_provider_command(route.template, items)
+            text = self._provider_text(route, items)
             message = self._queue(route.channel, route.chat_id, text,
                                   f"dispatch:{self.log.id}:{route_id}", "dispatch")
             for row in self._order_rows.values():
@@ -596,6 +610,16 @@ class CommandRun:
             entry = self.step("dispatch", route=route_id, chat=route.chat_id,
                               orders=[order.id for order, _ in items])
             message.refs.append((entry, "outbound"))
+
+    def _provider_text(self, route, items: list[tuple[PanelOrder, str]]) -> str:
+        """The route's command text; a stored template that is not valid is replaced by the
+        default one, and the trace says so."""
+        _template, error = route_template(route.template)
+        if error is not None:
+            log.warning("route %s of workspace %s has an invalid template, the default one is "
+                        "used: %s", route.id, self.event.workspace_id, error)
+            self._template_skipped(f"route:{route.id}", "workspace", error)
+        return render_provider_command(route.template, items)
 
     def _queue(self, channel: Channel, chat_id: str, text: str, key: str,
                purpose: str) -> PendingMessage:
@@ -613,7 +637,7 @@ class CommandRun:
         technical = technical_lines(self.outcomes) + self.technical
         if self.identity.admin_chat and technical and text.strip():
             text += "\n\n— " + "\n".join(technical)
-        return text
+        return clip(text, REPLY_LIMIT)
 
     def _reply(self) -> None:
         text = self._reply_text()
@@ -712,21 +736,12 @@ def match_provider(providers, order_provider: str | None) -> Provider | None:
 
 def render_provider_command(template: str, items: list[tuple[PanelOrder, str]]) -> str:
     """The provider's message: one line per order, or one line per action listing every
-    external id when the template uses {external_ids}."""
-    from app.domain.replies import render
-
-    if "{external_ids}" in template:
-        by_action: dict[str, list[PanelOrder]] = defaultdict(list)
-        for order, action in items:
-            by_action[action].append(order)
-        return "\n".join(render(template, action=action,
-                                external_ids=", ".join(o.external_id for o in orders),
-                                order_ids=", ".join(o.id for o in orders))
-                         for action, orders in by_action.items())
-    return "\n".join(render(template, external_id=order.external_id, action=action,
-                            order_id=order.id, quantity=order.quantity or "",
-                            link=order.link or "")
-                     for order, action in items)
+    external id when the template uses {external_ids} (several lines when they do not fit one).
+    A stored template that is not valid is replaced by the default one (`route_template`)."""
+    compiled, _error = route_template(template)
+    return "\n".join(render_route(compiled, [
+        RouteOrder(order_id=order.id, external_id=order.external_id or "", action=action,
+                   quantity=order.quantity, link=order.link) for order, action in items]))
 
 
 def claim_cooldown(workspace_id: int, order_id: str, action: str, seconds: int,

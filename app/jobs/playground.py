@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from app.extensions import db
-from app.jobs.pipeline import CommandRun, render_provider_command
+from app.jobs.pipeline import CommandRun
 from app.models import Channel, CommandLog, CooldownClaim, InboundEvent
 from app.models.base import utcnow
 
@@ -70,7 +70,7 @@ class PlaygroundRun(CommandRun):
     def _dispatch(self, accepted, routes) -> None:
         for route_id, items in accepted.items():
             route = routes[route_id]
-            text = render_provider_command(route.template, items)
+            text = self._provider_text(route, items)
             self.preview_dispatches.append({"chat": route.chat_id, "channel": route.channel.name,
                                             "text": text})
             self.step("dispatch", route=route_id, chat=route.chat_id, preview=True,

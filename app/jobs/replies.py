@@ -3,15 +3,26 @@
 Lookup order for a key: the workspace's own text (ReplyTemplate) → the platform default edited by
 the master admin (GlobalReplyTemplate) → the catalogue translation of the built-in English text
 (translations/<lang>/LC_MESSAGES/messages.po) → the English text itself.
+
+A stored text that is not a valid template of its key (saved before texts were checked on save,
+or written to the database by hand) is skipped as if absent: the next text in that order answers
+(in the end the built-in English text, which a unit test keeps valid). Each skip is logged and
+told to `note(key, source, error)`, which the pipeline writes into the command's trace.
 """
 from __future__ import annotations
+
+import logging
+from collections.abc import Callable
 
 from flask import current_app
 from flask_babel import force_locale, gettext
 
-from app.domain.replies import DEFAULT_REPLIES, STATUS_NAMES
+from app.domain.replies import DEFAULT_REPLIES, STATUS_NAMES, escape, reply_template
+from app.domain.templates import Template, TemplateError, compile_template, reply_kind
 from app.extensions import db
 from app.models import GlobalReplyTemplate, ReplyTemplate
+
+log = logging.getLogger(__name__)
 
 
 def supported_language(language: str | None) -> str:
@@ -30,10 +41,14 @@ def supported_language(language: str | None) -> str:
 
 
 class ReplyBook:
-    def __init__(self, workspace_id: int, language: str | None, config=None):
+    def __init__(self, workspace_id: int, language: str | None, config=None,
+                 note: Callable[[str, str, TemplateError], None] | None = None):
         """`config`: the workspace's configuration snapshot (app/jobs/workspace_config.py),
-        which keeps the templates of each language once loaded."""
+        which keeps the templates of each language once loaded. `note(key, source, error)` hears
+        of every stored text skipped because it is not a valid template."""
+        self.workspace_id = workspace_id
         self.language = supported_language(language)
+        self._note = note
         if config is not None:
             self._workspace, self._global = config.templates(self.language)
         else:
@@ -43,17 +58,48 @@ class ReplyBook:
             self._global = dict(db.session.query(GlobalReplyTemplate.key,
                                                  GlobalReplyTemplate.body)
                                 .filter_by(language=self.language))
-        self._cache: dict[str, str] = {}
+        self._templates: dict[str, tuple[str, Template]] = {}
 
     def text(self, key: str) -> str:
-        if key in self._workspace:
-            return self._workspace[key]
-        if key in self._global:
-            return self._global[key]
-        if key not in self._cache:
-            default = DEFAULT_REPLIES.get(key, key)
-            self._cache[key] = self._translate(default)
-        return self._cache[key]
+        """The template text that answers for `key` (the first valid one in lookup order)."""
+        return self._template(key)[0]
+
+    def template(self, key: str) -> Template:
+        return self._template(key)[1]
+
+    def render(self, key: str, **values) -> str:
+        """The reply for `key` in the book's language, filled and bounded."""
+        return self._template(key)[1].render(values)
+
+    def _template(self, key: str) -> tuple[str, Template]:
+        found = self._templates.get(key)
+        if found is None:
+            found = self._templates[key] = self._first_valid(key)
+        return found
+
+    def _first_valid(self, key: str) -> tuple[str, Template]:
+        kind = reply_kind(key)
+        default = DEFAULT_REPLIES.get(key)
+        if kind is None or default is None:  # a key nobody documented: say it as it is
+            return escape(key), reply_template(key)
+        candidates = (("workspace", self._workspace.get(key)),
+                      ("platform", self._global.get(key)),
+                      ("catalogue", self._translate(default) if self.language != "en" else None),
+                      ("built-in", default))
+        for source, text in candidates:
+            if text is None:
+                continue
+            try:
+                return text, compile_template(kind, text)
+            except TemplateError as exc:
+                self._skipped(key, source, exc)
+        raise AssertionError(f"the built-in reply {key!r} is not a valid template")
+
+    def _skipped(self, key: str, source: str, error: TemplateError) -> None:
+        log.warning("reply %s (%s text, workspace %s, %s) is not a valid template, the next "
+                    "text answers: %s", key, source, self.workspace_id, self.language, error)
+        if self._note is not None:
+            self._note(key, source, error)
 
     def status_name(self, status: str) -> str:
         return self._translate(STATUS_NAMES.get(status, status))

@@ -11,6 +11,8 @@ from app.models.people import AdminIdentity, ChatIdentity, LinkedUser
 from app.models.routing import Provider, ProviderRoute
 from app.models.settings import WorkspaceSettings
 from app.models.tenancy import Workspace, WorkspaceMember
+from app.models.sensitive import install as _install_sensitive
+from app.redaction import install_column_redaction as _install_redaction
 
 __all__ = [
     "AdminIdentity", "Channel", "ChatIdentity", "CommandAlias", "CustomCommand", "DetectedChat",
@@ -20,3 +22,6 @@ __all__ = [
     "ProviderRoute", "ReplyTemplate", "ServiceRule", "Subscription", "UserAuthState", "Workspace",
     "WorkspaceMember", "WorkspaceSettings",
 ]
+
+_install_sensitive(globals()[name] for name in __all__)
+_install_redaction(globals()[name] for name in __all__)

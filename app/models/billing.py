@@ -6,6 +6,7 @@ from sqlalchemy import Boolean, Column, DateTime, Enum, ForeignKey, Integer, Str
 from sqlalchemy.orm import relationship
 
 from app.models.base import Timestamps, WorkspaceOwned
+from app.models.sensitive import PAYMENT_ID, sensitive
 
 BILLING_INTERVALS = ("month", "year")
 SUBSCRIPTION_STATUSES = ("trialing", "pending_payment", "active", "past_due", "canceled")
@@ -53,8 +54,9 @@ class Subscription(Timestamps, WorkspaceOwned, Model):
     )
     current_period_start = Column(DateTime, nullable=True)
     current_period_end = Column(DateTime, nullable=True)
-    stripe_customer_id = Column(String(120), nullable=True)
-    stripe_subscription_id = Column(String(120), nullable=True, unique=True)
+    stripe_customer_id = Column(String(120), nullable=True, info=sensitive(PAYMENT_ID))
+    stripe_subscription_id = Column(String(120), nullable=True, unique=True,
+                                    info=sensitive(PAYMENT_ID))
 
     def __str__(self) -> str:
         return f"{self.workspace} · {self.plan} ({self.status})"
@@ -82,7 +84,8 @@ class Invoice(Timestamps, WorkspaceOwned, Model):
         default="manual",
     )
     payment_reference = Column(String(200), nullable=True)
-    stripe_invoice_id = Column(String(120), nullable=True, unique=True)
+    stripe_invoice_id = Column(String(120), nullable=True, unique=True,
+                               info=sensitive(PAYMENT_ID))
     issued_at = Column(DateTime, nullable=True)
     paid_at = Column(DateTime, nullable=True)
 

@@ -11,8 +11,11 @@ from flask_appbuilder import Model
 from sqlalchemy import (Boolean, Column, DateTime, Enum, Integer, String, Text, UniqueConstraint,
                         event)
 
-from app.crypto import EncryptedText, mask
+from app.crypto import EncryptedText
+from app.integrations.urlpolicy import TenantUrl
 from app.models.base import Timestamps, WorkspaceOwned
+from app.redaction import redacted
+from app.models.sensitive import SECRET, sensitive, write_only_columns
 
 CHANNEL_KINDS = ("greenapi", "meta", "telegram", "webchat")
 CHANNEL_STATUSES = ("unknown", "ok", "error", "needs_reauth", "disabled")
@@ -23,8 +26,6 @@ REQUIRED_FIELDS = {
     "telegram": ("bot_token",),
     "webchat": (),
 }
-SECRET_FIELDS = ("api_token", "webhook_token", "bot_token", "secret_token", "access_token",
-                 "app_secret")
 DEFAULT_GREENAPI_URL = "https://api.green-api.com"
 DEFAULT_TELEGRAM_API = "https://api.telegram.org"
 
@@ -54,24 +55,25 @@ class Channel(Timestamps, WorkspaceOwned, Model):
         nullable=False,
         default="unknown",
     )
-    status_detail = Column(String(500), nullable=True)
+    status_detail = Column(String(500), nullable=True, info=redacted())
     last_webhook_at = Column(DateTime, nullable=True)
 
     # Green API
     api_url = Column(String(255), nullable=True)
     id_instance = Column(String(32), nullable=True, unique=True)
-    api_token = Column(EncryptedText, nullable=True)
-    webhook_token = Column(EncryptedText, nullable=True)
+    api_token = Column(EncryptedText, nullable=True, info=sensitive(SECRET))
+    webhook_token = Column(EncryptedText, nullable=True, info=sensitive(SECRET))
     # Telegram
-    bot_token = Column(EncryptedText, nullable=True)
+    bot_token = Column(EncryptedText, nullable=True, info=sensitive(SECRET))
     bot_id = Column(String(32), nullable=True, unique=True)
-    secret_token = Column(EncryptedText, nullable=True)
+    secret_token = Column(EncryptedText, nullable=True, info=sensitive(SECRET))
     api_base = Column(String(255), nullable=True)
     # Meta Cloud API
     phone_number_id = Column(String(40), nullable=True, unique=True)
     waba_id = Column(String(40), nullable=True)
-    access_token = Column(EncryptedText, nullable=True)
-    app_secret = Column(EncryptedText, nullable=True)  # manual mode only; else META_APP_SECRET
+    access_token = Column(EncryptedText, nullable=True, info=sensitive(SECRET))
+    # manual mode only; else META_APP_SECRET
+    app_secret = Column(EncryptedText, nullable=True, info=sensitive(SECRET))
     # when a Graph call with this channel's own credentials confirmed it controls the number
     # and the WABA; a Meta channel receives events only once verified
     verified_at = Column(DateTime, nullable=True)
@@ -79,30 +81,23 @@ class Channel(Timestamps, WorkspaceOwned, Model):
     widget_key = Column(String(64), nullable=True, unique=True)
     notes = Column(Text, nullable=True)
 
+    #: the URLs a manager chooses and the secrets Relaydesk sends there (outbound URL policy)
+    tenant_urls = (
+        TenantUrl("api_url", secrets=("api_token",), when=("kind", ("greenapi",)),
+                  default=DEFAULT_GREENAPI_URL),
+        TenantUrl("api_base", secrets=("bot_token",), when=("kind", ("telegram",)),
+                  default=DEFAULT_TELEGRAM_API),
+    )
+
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
 
     def missing_fields(self) -> list[str]:
         return [f for f in REQUIRED_FIELDS.get(self.kind, ()) if not getattr(self, f)]
 
-    # Masked views of the secrets for list and show pages.
-    def api_token_masked(self) -> str:
-        return mask(self.api_token)
 
-    def webhook_token_masked(self) -> str:
-        return mask(self.webhook_token)
-
-    def bot_token_masked(self) -> str:
-        return mask(self.bot_token)
-
-    def secret_token_masked(self) -> str:
-        return mask(self.secret_token)
-
-    def access_token_masked(self) -> str:
-        return mask(self.access_token)
-
-    def app_secret_masked(self) -> str:
-        return mask(self.app_secret)
+#: the channel's credentials, as declared on the columns
+SECRET_FIELDS = write_only_columns(Channel)
 
 
 @event.listens_for(Channel, "before_insert")

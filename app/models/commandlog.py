@@ -16,6 +16,8 @@ from sqlalchemy.orm import relationship
 
 from app.models.base import WorkspaceOwned, utcnow
 from app.models.events import BigId
+from app.redaction import redacted
+from app.models.sensitive import HASH, sensitive
 
 COMMAND_STATES = ("processing", "done", "failed")
 
@@ -49,7 +51,7 @@ class CommandLog(WorkspaceOwned, Model):
     outcome = Column(String(60), nullable=True)  # e.g. "dispatched", "not_linked", "ignored"
     reply_text = Column(Text, nullable=True)
     trace = Column(JSON, nullable=False, default=list)
-    error = Column(Text, nullable=True)
+    error = Column(Text, nullable=True, info=redacted())
     created_at = Column(DateTime, nullable=False, default=utcnow)
     finished_at = Column(DateTime, nullable=True)
     duration_ms = Column(Float, nullable=True)
@@ -116,7 +118,7 @@ class LinkCode(WorkspaceOwned, Model):
     channel = relationship("Channel")
     chat_id = Column(String(120), nullable=False)
     username = Column(String(120), nullable=False)
-    code_hash = Column(String(128), nullable=False)
+    code_hash = Column(String(128), nullable=False, info=sensitive(HASH))
     expires_at = Column(DateTime, nullable=False)
     attempts = Column(Integer, nullable=False, default=0)
     used_at = Column(DateTime, nullable=True)

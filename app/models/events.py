@@ -12,6 +12,7 @@ from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Enum, Forei
 from sqlalchemy.orm import relationship
 
 from app.models.base import WorkspaceOwned, utcnow
+from app.redaction import redacted
 
 EVENT_KINDS = ("message", "status", "state", "membership", "other")
 EVENT_STATES = ("pending", "queued", "processing", "done", "failed", "ignored")
@@ -49,7 +50,7 @@ class InboundEvent(WorkspaceOwned, Model):
     message_id = Column(String(255), nullable=True)
     status = Column(String(40), nullable=True)  # delivery status or instance state
     error_code = Column(String(40), nullable=True)
-    error_title = Column(String(500), nullable=True)
+    error_title = Column(String(500), nullable=True, info=redacted())
     occurred_at = Column(DateTime, nullable=True)
     received_at = Column(DateTime, nullable=False, default=utcnow)
     payload = Column(JSON, nullable=False)
@@ -60,7 +61,7 @@ class InboundEvent(WorkspaceOwned, Model):
     lease_until = Column(DateTime, nullable=True)
     job_id = Column(String(64), nullable=True)
     processed_at = Column(DateTime, nullable=True)
-    last_error = Column(Text, nullable=True)
+    last_error = Column(Text, nullable=True, info=redacted())
 
     def __str__(self) -> str:
         return f"{self.platform} {self.kind} {self.chat_id or ''}".strip()

@@ -13,6 +13,7 @@ from sqlalchemy.orm import relationship
 
 from app.models.base import WorkspaceOwned, utcnow
 from app.models.events import BigId
+from app.redaction import redacted
 
 OUTBOUND_STATES = ("pending", "sending", "retrying", "sent", "failed")
 OUTBOUND_PURPOSES = ("reply", "dispatch", "broadcast", "test", "system")
@@ -48,7 +49,7 @@ class OutboundMessage(WorkspaceOwned, Model):
     attempts = Column(Integer, nullable=False, default=0)
     next_attempt_at = Column(DateTime, nullable=True)
     lease_until = Column(DateTime, nullable=True)
-    last_error = Column(Text, nullable=True)
+    last_error = Column(Text, nullable=True, info=redacted())
     error_code = Column(String(40), nullable=True)
     delivery_status = Column(String(20), nullable=True)
     delivery_status_at = Column(DateTime, nullable=True)
@@ -79,7 +80,7 @@ class ExternalCall(WorkspaceOwned, Model):
     outcome = Column(String(20), nullable=False)  # ok, transient, permanent, timeout, error
     request_body = Column(Text, nullable=True)
     response_body = Column(Text, nullable=True)
-    error = Column(Text, nullable=True)
+    error = Column(Text, nullable=True, info=redacted())
 
     def __str__(self) -> str:
         return f"{self.service} {self.operation} {self.status_code or self.outcome}"

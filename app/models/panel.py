@@ -5,8 +5,11 @@ from flask_appbuilder import Model
 from sqlalchemy import (Boolean, Column, DateTime, Enum, Float, Integer, String, Text,
                         UniqueConstraint)
 
-from app.crypto import EncryptedText, mask
+from app.crypto import EncryptedText
+from app.integrations.urlpolicy import TenantUrl
 from app.models.base import Timestamps, WorkspaceOwned
+from app.redaction import redacted
+from app.models.sensitive import SECRET, sensitive
 
 PANEL_TYPES = ("perfectpanel_v2", "rentalpanel_v1", "smm_api_v2", "demo")
 SERVICE_RULE_MODES = ("names", "cached")
@@ -25,9 +28,9 @@ class PanelConnection(Timestamps, WorkspaceOwned, Model):
     )
     url = Column(String(255), nullable=False, default="")
     api_path = Column(String(100), nullable=True)  # detected, e.g. /admin/adminapi/v2
-    api_key = Column(EncryptedText, nullable=True)
+    api_key = Column(EncryptedText, nullable=True, info=sensitive(SECRET))
     # optional: the panel's reseller (user) API key, for the services list in cached mode
-    user_api_key = Column(EncryptedText, nullable=True)
+    user_api_key = Column(EncryptedText, nullable=True, info=sensitive(SECRET))
     service_rules_mode = Column(
         Enum(*SERVICE_RULE_MODES, name="service_rules_mode", native_enum=False,
              create_constraint=True),
@@ -37,17 +40,18 @@ class PanelConnection(Timestamps, WorkspaceOwned, Model):
     requests_per_second = Column(Float, nullable=False, default=5.0)
     timeout_seconds = Column(Float, nullable=False, default=15.0)
     status = Column(String(40), nullable=False, default="unknown")
-    status_detail = Column(String(500), nullable=True)
+    status_detail = Column(String(500), nullable=True, info=redacted())
     last_checked_at = Column(DateTime, nullable=True)
+
+    #: the panel URL receives the admin API key, and the user API key for the services list
+    #: (the demo panel is never called); outbound URL policy
+    tenant_urls = (
+        TenantUrl("url", secrets=("api_key",), dropped=("user_api_key",),
+                  when=("panel_type", tuple(t for t in PANEL_TYPES if t != "demo"))),
+    )
 
     def __str__(self) -> str:
         return f"{self.panel_type} {self.url}".strip()
-
-    def api_key_masked(self) -> str:
-        return mask(self.api_key)
-
-    def user_api_key_masked(self) -> str:
-        return mask(self.user_api_key)
 
 
 class ServiceRule(Timestamps, WorkspaceOwned, Model):

@@ -5,10 +5,10 @@ from flask_appbuilder import Model
 from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import relationship
 
+from app.domain.templates import DEFAULT_ROUTE_TEMPLATE
 from app.models.base import Timestamps, WorkspaceOwned, split_list
 
 ROUTE_ACTIONS = ("refill", "speed", "cancel")
-DEFAULT_ROUTE_TEMPLATE = "{external_id} {action}"
 
 
 class Provider(Timestamps, WorkspaceOwned, Model):

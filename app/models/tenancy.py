@@ -64,3 +64,21 @@ class WorkspaceMember(WorkspaceOwned, Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.role})"
+
+    # What a manager needs to know of a member's login, and nothing more (no password hash,
+    # no login counters): the members screen and its REST twin show these.
+    def username(self) -> str | None:
+        return self.user.username if self.user else None
+
+    def full_name(self) -> str | None:
+        return self.user.get_full_name() if self.user else None
+
+    def email(self) -> str | None:
+        return self.user.email if self.user else None
+
+    def active(self) -> bool | None:
+        return bool(self.user.active) if self.user else None
+
+    def last_login(self) -> str | None:
+        when = self.user.last_login if self.user else None
+        return when.isoformat(timespec="seconds") if when else None

@@ -1,10 +1,12 @@
 """A signed-in person's own API keys (sent as `X-API-Key`). The key is shown once, at creation."""
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
+
+from app.redaction import flash
 
 
 class MyApiKeysView(BaseView):

@@ -5,9 +5,13 @@ from flask_appbuilder import ModelView
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import lazy_gettext as _l
 
+from app.domain.templates import reply_kind
+from app.extensions import db
 from app.models import GlobalReplyTemplate, Plan, Workspace
 from app.security import ROLE_MANAGER, ROLE_TRANSLATOR, WRITE
 from app.views.base import RelaydeskInterface
+from app.views.template_fields import (REPLY_HELP, TemplateText, reply_key_field,
+                                       reply_kind_in_form, reply_template_valid)
 
 
 class WorkspaceAdminView(ModelView):
@@ -64,6 +68,15 @@ class PlanView(ModelView):
                      "is_public": _l("Public"), "stripe_price_id": _l("Stripe price id")}
 
 
+def _global_reply_kind(form):
+    """The reply kind of a default reply's form: the key field on add; on edit (the text only)
+    the key of the row being edited (FAB puts its id on the form before validating)."""
+    if getattr(form, "key", None) is not None:
+        return reply_kind_in_form(form)
+    row = db.session.get(GlobalReplyTemplate, getattr(form, "_id", None) or 0)
+    return reply_kind(row.key) if row is not None else None
+
+
 class GlobalReplyTemplateView(ModelView):
     """Default customer replies in every language; workspaces may override them."""
 
@@ -78,3 +91,17 @@ class GlobalReplyTemplateView(ModelView):
     search_columns = ["key", "language", "body"]
     label_columns = {"key": _l("Reply"), "language": _l("Language"), "body": _l("Text"),
                      "updated_at": _l("Updated")}
+    add_form_extra_fields = {"key": reply_key_field()}
+    validators_columns = {"body": [TemplateText(_global_reply_kind)]}
+    description_columns = {"body": REPLY_HELP}
+
+    def pre_add(self, item):
+        reply_template_valid(item)
+
+    def pre_update(self, item):
+        try:
+            reply_template_valid(item)
+        except ValueError:
+            db.session.rollback()  # the form already wrote into the row: drop those changes
+            raise
+

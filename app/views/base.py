@@ -2,7 +2,9 @@
 
 * `WorkspaceModelView` / `WorkspaceRestApi`: scoped through `ScopedInterface` (app/tenancy.py),
   the workspace set from the signed-in member on add (the relationship itself, FAB pitfall 2),
-  related ids checked inside the workspace (pitfall 3), secrets write-only.
+  related ids checked inside the workspace (pitfall 3), sensitive columns as declared on the
+  model (app/models/sensitive.py): secrets write-only and shown masked, hashes never shown.
+* `SummaryConverter`: every REST answer dumps a related row as `{"id", "label"}`, never the row.
 * `admin_variant(view)`: the master admin's copy of a view, with the workspace column in lists,
   forms and search; only the Admin role gets it.
 """
@@ -13,7 +15,9 @@ import logging
 
 from flask import abort
 from flask_appbuilder import ModelRestApi, ModelView
+from flask_appbuilder.api.convert import Model2SchemaConverter
 from flask_babel import lazy_gettext as _l
+from marshmallow import fields
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from wtforms import StringField
@@ -21,8 +25,11 @@ from wtforms.widgets import PasswordInput
 
 from app.crypto import mask
 from app.extensions import db
+from app.models.sensitive import HASH, sensitive_columns, write_only_columns
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.tenancy import ScopedInterface, TenancyError, check_references, current_scope
+from app.views.tenant_urls import (FieldRefused, check_item, form_validators, secret_validators,
+                                   submitted)
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +94,47 @@ class SecretInput(PasswordInput):
         return super().__call__(field, **kwargs)
 
 
-def secret_field(label) -> StringField:
-    return StringField(label, widget=SecretInput(), description=_l(
+def secret_field(label, validators=()) -> StringField:
+    return StringField(label, validators=list(validators), widget=SecretInput(), description=_l(
         "Stored encrypted and never shown again. Leave blank to keep the current value."))
+
+
+class SensitiveColumnError(TypeError):
+    """A view lists a column its model declares sensitive (a start-up error, never a page)."""
+
+
+def declared_secrets(view_cls) -> tuple[str, ...]:
+    """The write-only columns of the view's model, as declared on the model."""
+    datamodel = getattr(view_cls, "datamodel", None)
+    return write_only_columns(datamodel.obj) if datamodel is not None else ()
+
+
+def check_sensitive_columns(view_cls) -> None:
+    """Refuse, when the class is made, a view that would show or take a hash, or show a secret
+    other than through its mask."""
+    datamodel = getattr(view_cls, "datamodel", None)
+    if datamodel is None:
+        return
+    declared = sensitive_columns(datamodel.obj)
+    for attr in ("list_columns", "show_columns", "add_columns", "edit_columns",
+                 "search_columns", "order_columns"):
+        for column in getattr(view_cls, attr, None) or ():
+            kind = declared.get(column.split(".", 1)[0])
+            shown = attr in ("list_columns", "show_columns", "search_columns", "order_columns")
+            if kind == HASH or (kind and shown):
+                raise SensitiveColumnError(
+                    f"{view_cls.__name__}.{attr} names {column!r}, declared sensitive ({kind})")
+            if "." in column:
+                raise SensitiveColumnError(
+                    f"{view_cls.__name__}.{attr} names {column!r}: related rows leave as "
+                    "summaries only")
 
 
 class WorkspaceWriteMixin:
     """Shared by screens and APIs: where new rows go, what they may reference, secrets kept."""
 
-    #: model columns holding secrets: write-only, shown masked, blank on edit keeps the value
+    #: the model's write-only columns (declared on the model): shown masked, blank on edit keeps
+    #: the value. Set by __init_subclass__ from the declaration, never by hand.
     secret_columns: tuple[str, ...] = ()
     #: roles that get this view; the master admin (Admin role) always has every view
     relaydesk_roles = {ROLE_MANAGER: WRITE, ROLE_AGENT: READ}
@@ -126,6 +165,18 @@ class WorkspaceWriteMixin:
                 if previous:
                     setattr(item, column, previous)
 
+    def _safe_default_columns(self) -> None:
+        """FAB searches and sorts on every column of the model when a view names none: never
+        on a sensitive one (ordering or filtering by a secret is a way to read it)."""
+        declared = sensitive_columns(self.datamodel.obj)
+        if declared:
+            if not self.search_columns:
+                self.search_columns = [c for c in self.datamodel.get_search_columns_list()
+                                       if c not in declared]
+            if not self.order_columns:
+                self.order_columns = [c for c in self.datamodel.get_order_columns_list()
+                                      if c not in declared]
+
     def _validate(self, item) -> None:
         for validator in self.item_validators:
             validator(item)
@@ -136,11 +187,13 @@ class WorkspaceWriteMixin:
                 setattr(item, column, None)
         self._place_in_workspace(item)
         self._validate(item)
+        check_item(item, submitted(), new=True)  # the outbound URL policy (tenant_urls)
 
     def pre_update(self, item):
         self._keep_blank_secrets(item)
         check_references(item)
         self._validate(item)
+        check_item(item, submitted(), new=False)  # a changed URL needs its secrets again
 
 
 def _masked(columns, secret_columns):
@@ -155,12 +208,13 @@ class WorkspaceModelView(WorkspaceWriteMixin, ModelView):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        secrets = cls.__dict__.get("secret_columns") or cls.secret_columns
+        cls.secret_columns = secrets = declared_secrets(cls)
+        model = getattr(getattr(cls, "datamodel", None), "obj", None)
         if secrets:
             extra = dict(getattr(cls, "edit_form_extra_fields", None) or {})
             for column in secrets:
                 label = (getattr(cls, "label_columns", None) or {}).get(column, column)
-                extra.setdefault(column, secret_field(label))
+                extra.setdefault(column, secret_field(label, secret_validators(model, column)))
             cls.add_form_extra_fields = dict(extra)
             cls.edit_form_extra_fields = dict(extra)
             if getattr(cls, "show_columns", None):
@@ -171,12 +225,16 @@ class WorkspaceModelView(WorkspaceWriteMixin, ModelView):
             for column in secrets:
                 labels.setdefault(f"{column}_masked", labels.get(column, column))
             cls.label_columns = labels
+        check_sensitive_columns(cls)
 
     def __init__(self, **kwargs):
         # FAB appends action permissions to `base_permissions` in place: never to a list that
         # other views share (READ_ONLY, NO_ADD_DELETE, an admin variant's parent).
         if self.base_permissions is not None:
             self.base_permissions = list(self.base_permissions)
+        self._safe_default_columns()
+        self.validators_columns = _FreshLists(
+            {**(self.validators_columns or {}), **form_validators(self.datamodel.obj)})
         super().__init__(**kwargs)
         for action in self.actions.values():
             action.func = _in_scope_only(action.func)
@@ -202,6 +260,15 @@ class WorkspaceModelView(WorkspaceWriteMixin, ModelView):
                 form[column].mask_hint = mask(getattr(item, column)) or ""
 
 
+class _FreshLists(dict):
+    """`validators_columns` handing FAB a new list on every read: FAB appends its own validators
+    (Length, Optional) to the list it gets, which would otherwise pile up on the class's."""
+
+    def get(self, key, default=None):
+        value = super().get(key, default)
+        return list(value) if value is not None else value
+
+
 def _in_scope_only(func):
     """Wrap an @action: FAB loads its rows by id and passes None for rows the scope hides
     (FAB pitfall 1); any such id answers 404 and the action does not run at all."""
@@ -223,20 +290,72 @@ SECURITY_SCHEMES = {
 }
 
 
+class Summary(fields.Field):
+    """A related row as it leaves in a REST answer: `{"id", "label"}` (a list for to-many).
+    Never the row itself: FAB's nested schemas would dump every column of the related model,
+    secrets and password hashes included."""
+
+    def __init__(self, many: bool = False, **kwargs):
+        super().__init__(dump_only=True, **kwargs)
+        self.many = many
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return [] if self.many else None
+        return [summarize(item) for item in value] if self.many else summarize(value)
+
+
+def summarize(row) -> dict:
+    identity = inspect(row).identity
+    pk = identity[0] if identity and len(identity) == 1 else (list(identity) if identity else None)
+    return {"id": pk, "label": str(row)}
+
+
+class SummaryConverter(Model2SchemaConverter):
+    """FAB's model-to-schema converter with Relaydesk's two rules for what leaves:
+
+    * related rows dump as summaries (`Summary`), at any depth, whatever `columns` asks for;
+    * a column the model declares sensitive never enters a dump schema (list, show, or one
+      built for `?q=(columns:…)`); add/edit schemas take secrets, made load-only by the API.
+    """
+
+    def _column2relation(self, datamodel, column, nested=False, parent_schema_name=None):
+        if nested:
+            return Summary(many=datamodel.is_relation_one_to_many(column.name)
+                           or datamodel.is_relation_many_to_many(column.name))
+        return super()._column2relation(datamodel, column, nested=False,
+                                        parent_schema_name=parent_schema_name)
+
+    def _column2field(self, datamodel, column, nested=True, parent_schema_name=None):
+        kind = sensitive_columns(datamodel.obj).get(column.name)
+        if kind == HASH or (kind and nested):
+            raise SensitiveColumnError(
+                f"{datamodel.obj.__name__}.{column.name} is declared sensitive ({kind})")
+        return super()._column2field(datamodel, column, nested=nested,
+                                     parent_schema_name=parent_schema_name)
+
+
 class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
-    """REST API over a workspace-owned model: same scope, secrets write-only."""
+    """REST API over a workspace-owned model: same scope, sensitive columns as declared on the
+    model (secrets write-only, `<column>_masked` in answers), related rows as summaries."""
 
     allow_browser_login = True
     page_size = 25
     max_page_size = 100
+    model2schemaconverter = SummaryConverter
+
+    def __init__(self, **kwargs):
+        self._safe_default_columns()
+        super().__init__(**kwargs)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        secrets = cls.secret_columns
+        cls.secret_columns = secrets = declared_secrets(cls)
         if secrets:
             for attr in ("show_columns", "list_columns"):
                 if getattr(cls, attr, None):
                     setattr(cls, attr, _masked(getattr(cls, attr), secrets))
+        check_sensitive_columns(cls)
 
     def _init_model_schemas(self) -> None:
         """Secrets are write-only: the add and edit schemas load them but never dump them, so
@@ -266,6 +385,9 @@ class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
     def _refusing(self, call):
         try:
             return call()
+        except FieldRefused as exc:  # the outbound URL policy: the field is named
+            db.session.rollback()
+            return self.response_422(message={exc.field: [str(exc)]})
         except (ValueError, WriteRefused) as exc:  # TenancyError and item_validators included
             db.session.rollback()
             return self.response_422(message=str(exc))
@@ -322,7 +444,6 @@ def api_for(view_cls: type, resource_name: str) -> type:
         "__module__": view_cls.__module__,
         "resource_name": resource_name,
         "datamodel": view_cls.datamodel,
-        "secret_columns": secrets,
         "relaydesk_roles": view_cls.relaydesk_roles,
         "item_validators": view_cls.item_validators,
         "label_columns": dict(getattr(view_cls, "label_columns", None) or {}),

@@ -1,7 +1,7 @@
 """Channel actions (test connection, configure webhook) and the detected chats list."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, redirect, request, url_for
 from flask_appbuilder import expose
 from flask_appbuilder.actions import action
 from flask_appbuilder.security.decorators import has_access
@@ -9,7 +9,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
+from app.domain.templates import ROUTE
+from app.domain.templates import problem as template_problem
 from app.extensions import db
+from app.redaction import flash
 from app.integrations.channels import client_for
 from app.models import ChatIdentity, DetectedChat, LinkedUser, Provider, ProviderRoute
 from app.models.routing import DEFAULT_ROUTE_TEMPLATE, ROUTE_ACTIONS
@@ -17,6 +20,8 @@ from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.tenancy import get_scoped
 from app.views.base import RelaydeskInterface, WorkspaceModelView
 from app.views.logs import visible
+from app.views.template_fields import ROUTE_HELP
+from app.views.template_fields import message as template_message
 
 
 class ChannelActionsMixin:
@@ -78,22 +83,25 @@ class DetectedChatView(WorkspaceModelView):
             abort(404)
         providers = db.session.query(Provider).filter_by(workspace_id=chat.workspace_id).all()
         users = db.session.query(LinkedUser).filter_by(workspace_id=chat.workspace_id).all()
+        template = request.form.get("template") or DEFAULT_ROUTE_TEMPLATE
+        template_error = None
         if request.method == "POST":
             target = request.form.get("target")
             if target == "provider":
-                done = self._assign_provider(chat)
-                if done:
+                template_error = template_problem(ROUTE, template)
+                if template_error is None and self._assign_provider(chat, template):
                     return redirect(url_for("ProviderRouteView.list"))
             elif target == "user":
                 done = self._assign_user(chat)
                 if done:
                     return redirect(url_for("ChatIdentityView.list"))
-        return self.render_template("relaydesk/assign_chat.html", chat=chat,
-                                    providers=providers, users=users, actions=ROUTE_ACTIONS,
-                                    default_template=DEFAULT_ROUTE_TEMPLATE)
+        return self.render_template(
+            "relaydesk/assign_chat.html", chat=chat, providers=providers, users=users,
+            actions=ROUTE_ACTIONS, route_template=template, template_help=ROUTE_HELP,
+            template_error=template_message(template_error) if template_error else None)
 
     @staticmethod
-    def _assign_provider(chat: DetectedChat) -> bool:
+    def _assign_provider(chat: DetectedChat, template: str) -> bool:
         # choices come from the chat's own workspace, whoever asks (a master admin included)
         provider = get_scoped(Provider, request.form.get("provider_id", type=int),
                               workspace_id=chat.workspace_id)
@@ -108,8 +116,7 @@ class DetectedChatView(WorkspaceModelView):
         if existing is None:
             db.session.add(ProviderRoute(
                 workspace_id=chat.workspace_id, provider=provider, channel=chat.channel,
-                chat_id=chat.chat_id, actions=", ".join(actions),
-                template=(request.form.get("template") or DEFAULT_ROUTE_TEMPLATE)[:500]))
+                chat_id=chat.chat_id, actions=", ".join(actions), template=template))
             if _committed():
                 flash(_("%(chat)s now receives %(provider)s commands.", chat=name,
                         provider=provider.name), "success")

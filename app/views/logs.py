@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 
-from flask import flash, redirect
+from flask import redirect
 from flask_appbuilder.actions import action
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from markupsafe import Markup, escape
 
+from app.redaction import flash
 from app.extensions import db
 from app.models import CommandLog, CommandOrder, ExternalCall, InboundEvent, OutboundMessage
 from app.models.base import utcnow

@@ -1,11 +1,12 @@
 """Panel connection actions: test the connection, detect the engine, refresh the services."""
 from __future__ import annotations
 
-from flask import current_app, flash, redirect
+from flask import current_app, redirect
 from flask_appbuilder.actions import action
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from app.redaction import flash
 from app.extensions import db
 from app.integrations.panels.base import PanelError
 from app.models.base import utcnow

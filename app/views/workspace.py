@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from app.domain.templates import CUSTOM_COMMAND, ROUTE
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, CustomCommand,
                         Invoice, LinkedUser, PanelConnection, Provider, ProviderRoute,
                         ReplyTemplate, ServiceRule, Subscription, WorkspaceMember,
                         WorkspaceSettings)
-from app.models.channels import SECRET_FIELDS
 from app.security import READ, ROLE_MANAGER, WRITE
 from app.views.base import RelaydeskInterface, WorkspaceModelView
 from app.views.channels import ChannelActionsMixin
 from app.views.panel import PanelConnectionActionsMixin
+from app.views.template_fields import (CUSTOM_REPLY_HELP, REPLY_HELP, ROUTE_HELP, TemplateText,
+                                       custom_reply_valid, reply_key_field, reply_kind_in_form,
+                                       reply_template_valid, route_template_valid)
 
 READ_ONLY = ["can_list", "can_show"]
 NO_ADD_DELETE = ["can_list", "can_show", "can_edit"]
@@ -51,7 +54,6 @@ class ChannelView(ChannelActionsMixin, WorkspaceModelView):
     """Green API instances, Meta numbers, Telegram bots and the web chat widget."""
 
     datamodel = RelaydeskInterface(Channel)
-    secret_columns = SECRET_FIELDS
     item_validators = (_require_kind_fields,)  # the REST twin (api_for) runs them too
     list_columns = ["name", "kind", "enabled", "status", "last_webhook_at"]
     show_columns = ["name", "kind", "enabled", "status", "status_detail", "last_webhook_at",
@@ -90,7 +92,6 @@ class PanelConnectionView(PanelConnectionActionsMixin, WorkspaceModelView):
 
     datamodel = RelaydeskInterface(PanelConnection)
     relaydesk_roles = MANAGER_ONLY
-    secret_columns = ("api_key", "user_api_key")
     list_columns = ["panel_type", "url", "service_rules_mode", "status", "last_checked_at"]
     show_columns = ["panel_type", "url", "api_key", "user_api_key", "service_rules_mode",
                     "requests_per_second",
@@ -146,12 +147,14 @@ class MemberView(WorkspaceModelView):
     datamodel = RelaydeskInterface(WorkspaceMember)
     base_permissions = READ_ONLY
     relaydesk_roles = {ROLE_MANAGER: READ}
-    list_columns = ["user", "role", "created_at"]
-    show_columns = list_columns
+    list_columns = ["username", "full_name", "email", "role", "active", "last_login"]
+    show_columns = list_columns + ["created_at"]
     add_columns = ["user", "role"]
     edit_columns = ["role"]
     search_columns = ["role"]
-    label_columns = labels(user=_l("User"), role=_l("Role"))
+    label_columns = labels(user=_l("User"), role=_l("Role"), username=_l("Username"),
+                           full_name=_l("Full name"), email=_l("E-mail"), active=_l("Active"),
+                           last_login=_l("Last login"))
 
 
 class SubscriptionView(WorkspaceModelView):
@@ -216,6 +219,8 @@ class ProviderRouteView(WorkspaceModelView):
     """Where each provider's commands are sent, and in what words."""
 
     datamodel = RelaydeskInterface(ProviderRoute)
+    item_validators = (route_template_valid,)
+    validators_columns = {"template": [TemplateText(ROUTE)]}
     list_columns = ["provider", "channel", "chat_id", "template", "actions", "enabled"]
     show_columns = list_columns + ["created_at", "updated_at"]
     add_columns = ["provider", "channel", "chat_id", "template", "actions", "enabled"]
@@ -225,7 +230,7 @@ class ProviderRouteView(WorkspaceModelView):
                            actions=_l("Actions"))
     description_columns = {
         "chat_id": _l("The provider's group: 120363…@g.us on WhatsApp, -100… on Telegram"),
-        "template": _l("Placeholders: {external_id} {action} {order_id} {quantity}"),
+        "template": ROUTE_HELP,
         "actions": _l("Which of refill, speed, cancel go to this chat"),
     }
 
@@ -295,12 +300,17 @@ class ReplyTemplateView(WorkspaceModelView):
     """This workspace's wording of customer replies (overrides the platform defaults)."""
 
     datamodel = RelaydeskInterface(ReplyTemplate)
+    item_validators = (reply_template_valid,)
     list_columns = ["key", "language", "body"]
     show_columns = list_columns + ["created_at", "updated_at"]
     add_columns = ["key", "language", "body"]
     edit_columns = add_columns
     search_columns = ["key", "language", "body"]
     label_columns = labels(key=_l("Reply"), body=_l("Text"))
+    add_form_extra_fields = {"key": reply_key_field()}
+    edit_form_extra_fields = add_form_extra_fields
+    validators_columns = {"body": [TemplateText(reply_kind_in_form)]}
+    description_columns = {"body": REPLY_HELP}
 
 
 class CommandAliasView(WorkspaceModelView):
@@ -319,12 +329,15 @@ class CustomCommandView(WorkspaceModelView):
     """A keyword that answers with a fixed text (prices, opening hours…)."""
 
     datamodel = RelaydeskInterface(CustomCommand)
+    item_validators = (custom_reply_valid,)
     list_columns = ["keyword", "reply", "enabled"]
     show_columns = list_columns + ["created_at", "updated_at"]
     add_columns = ["keyword", "reply", "enabled"]
     edit_columns = add_columns
     search_columns = ["keyword", "reply", "enabled"]
     label_columns = labels(keyword=_l("Keyword"), reply=_l("Reply"))
+    validators_columns = {"reply": [TemplateText(CUSTOM_COMMAND)]}
+    description_columns = {"reply": CUSTOM_REPLY_HELP}
 
 
 # (menu name, label, category, icon, view class, REST resource name)

@@ -22,6 +22,7 @@ from app.models.base import split_list
 from app.models.commands import ALIAS_ACTIONS
 from app.models.routing import DEFAULT_ROUTE_TEMPLATE
 from app.tenancy import scoped_query, workspace_scope
+from app.models.sensitive import write_only_columns
 from app.workspace_file.schema import CHANNEL_SECRETS, KIND_FIELDS, format_duration
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,11 @@ class WorkspaceDocument:
         self.workspace = workspace
         self.include_secrets = include_secrets
 
-    def owned(self, model, *secret_columns):
+    def owned(self, model):
+        """The workspace's rows of `model`; without --include-secrets, the columns the model
+        declares write-only (app/models/sensitive.py) are not even loaded, so not decrypted."""
         query = scoped_query(model, self.workspace.id)
+        secret_columns = write_only_columns(model)
         if not self.include_secrets and secret_columns:
             # Not even loaded (so not decrypted) when they are not wanted.
             query = query.options(*(defer(getattr(model, c)) for c in secret_columns))
@@ -120,7 +124,7 @@ class WorkspaceDocument:
         return section
 
     def panel(self) -> dict | None:
-        rows = self.owned(PanelConnection, "api_key")
+        rows = self.owned(PanelConnection)
         if not rows:
             return None
         row = rows[0]
@@ -135,7 +139,7 @@ class WorkspaceDocument:
 
     def channels(self) -> list[dict]:
         result = []
-        for row in self.owned(Channel, *CHANNEL_SECRETS):
+        for row in self.owned(Channel):
             section = {"name": row.name, "kind": row.kind}
             for column in KIND_FIELDS[row.kind]:
                 if column in CHANNEL_SECRETS and not self.include_secrets:

@@ -6,7 +6,9 @@ The order is fixed and nothing is written before the last check passed:
 2. the schemas and the file-wide duplicate checks — `schema.validate_document`;
 3. the checks that need the database (`database_problems`): the plan code, channels named by
    routes and identities (in the file or already in the workspace), a channel's kind, unique
-   channel ids used elsewhere, required secrets, logins of other workspaces;
+   channel ids used elsewhere, required secrets, logins of other workspaces, the outbound URL
+   policy for every URL the file sets (`_url_problems`: a URL that changes needs its secret
+   in the same file);
 4. the upsert (`Upsert`), keyed by the workspace slug and by names, in one transaction that is
    committed at the end, or rolled back for a dry run or on any error.
 
@@ -29,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.auth.passwords import generate_password
 from app.crypto import SecretDecryptError
 from app.extensions import db
+from app.integrations.urlpolicy import REENTER_SECRET, UrlRefused, check_for_saving
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, LinkedUser,
                         PanelConnection, Plan, Provider, ProviderRoute, Workspace,
                         WorkspaceMember, WorkspaceSettings)
@@ -176,8 +179,78 @@ def database_problems(data: dict, found: Found) -> list[Problem]:
     problems += _channel_problems(data, found)
     problems += _reference_problems(data, found)
     problems += _panel_problems(data, found)
+    problems += _url_problems(data, found)
     problems += _member_problems(data, found)
     return problems
+
+
+#: the panel section's keys that are named differently from their columns
+PANEL_KEYS = {"panel_type": "type"}
+
+
+def _stored_panel(found: Found) -> PanelConnection | None:
+    if found.workspace is None:
+        return None
+    return scoped_query(PanelConnection, found.workspace.id).one_or_none()
+
+
+def _url_problems(data: dict, found: Found) -> list[Problem]:
+    """The outbound URL policy for the URLs the file sets (the model's `tenant_urls`), and the
+    secrets a changed URL needs again: a stored key is never sent to a new address."""
+    problems = []
+    for i, section in enumerate(data.get("channels", ())):
+        existing = found.channels.get(section["name"])
+        if existing is not None and existing.kind != section["kind"]:
+            continue  # already refused: a channel's kind cannot change
+        problems += _tenant_url_problems(Channel, section, existing, ("channels", i), {})
+    if data.get("panel"):
+        problems += _tenant_url_problems(PanelConnection, data["panel"], _stored_panel(found),
+                                         ("panel",), PANEL_KEYS)
+    return problems
+
+
+def _tenant_url_problems(model, section: dict, stored, at: tuple, keys: dict) -> list[Problem]:
+    def key(column: str) -> str:
+        return keys.get(column, column)
+
+    def new(column: str):
+        return section[key(column)] if key(column) in section else getattr(stored, column, None)
+
+    problems = []
+    for tenant_url in model.tenant_urls:
+        url = tenant_url.called(new)
+        if url is None:
+            continue
+        try:
+            check_for_saving(url)
+        except UrlRefused as exc:
+            problems.append(Problem(at + (key(tenant_url.column),), str(exc)))
+            continue
+        if stored is None or url == tenant_url.called(lambda column: getattr(stored, column)):
+            continue
+        for secret in tenant_url.secrets:
+            if not section.get(key(secret)):
+                problems.append(Problem(at + (key(secret),), str(REENTER_SECRET)))
+    return problems
+
+
+def _dropped_secrets(model, section: dict, stored, keys: dict) -> dict:
+    """{column: None} for the optional secrets of a URL the file changes (`TenantUrl.dropped`)
+    that the file does not give again."""
+    if stored is None:
+        return {}
+
+    def new(column: str):
+        name = keys.get(column, column)
+        return section[name] if name in section else getattr(stored, column)
+
+    cleared = {}
+    for tenant_url in model.tenant_urls:
+        url = tenant_url.called(new)
+        if url is not None and url != tenant_url.called(lambda column: getattr(stored, column)):
+            cleared.update({d: None for d in tenant_url.dropped
+                            if not section.get(keys.get(d, d)) and getattr(stored, d)})
+    return cleared
 
 
 def _channel_problems(data: dict, found: Found) -> list[Problem]:
@@ -390,6 +463,7 @@ class Upsert:
                                    "requests_per_second": "requests_per_second",
                                    "timeout_seconds": "timeout_seconds"})
         row = self._owned(PanelConnection).one_or_none()
+        values.update(_dropped_secrets(PanelConnection, section, row, PANEL_KEYS))
         self._save("panel", row, values, PanelConnection, workspace_id=self.workspace.id)
 
     def _channels(self) -> None:

@@ -11,13 +11,14 @@ has a load default for that reason.
 from __future__ import annotations
 
 import re
-import string
 import zoneinfo
 from collections.abc import Iterator
 
 from marshmallow import (RAISE, Schema, ValidationError, fields, validate, validates_schema)
 
 from app.auth.passwords import password_problems
+from app.domain.templates import ROUTE, ROUTE_SOURCE_LIMIT
+from app.domain.templates import problem as template_problem
 from app.models.channels import CHANNEL_KINDS, SECRET_FIELDS, telegram_bot_id
 from app.models.commands import ALIAS_ACTIONS
 from app.models.panel import PANEL_TYPES, SERVICE_RULE_MODES
@@ -34,10 +35,6 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
 }
 CHANNEL_SECRETS: tuple[str, ...] = SECRET_FIELDS
 PANEL_SECRETS = ("api_key",)
-#: what a provider route template may mention: one line per order, or with {external_ids} one
-#: line per action listing the ids (app/jobs/pipeline.py, render_provider_command)
-TEMPLATE_PLACEHOLDERS = ("external_id", "action", "order_id", "quantity", "link",
-                         "external_ids", "order_ids")
 SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 LANGUAGE_RE = r"^[a-z]{2,3}(?:[_-][A-Za-z]{2,4})?$"
 MAX_COOLDOWN = 365 * 86400
@@ -212,18 +209,11 @@ def check_timezone(name: str) -> None:
             from None
 
 
-def check_template(text: str) -> None:
-    try:
-        names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
-    except ValueError:
-        raise ValidationError("Not a valid template: a { or } is not closed.") from None
-    allowed = ", ".join("{%s}" % p for p in TEMPLATE_PLACEHOLDERS)  # noqa: UP031 - braces
-    for name in names:
-        if name not in TEMPLATE_PLACEHOLDERS:
-            raise ValidationError(f"Unknown placeholder {{{name}}}: use {allowed}.")
-    if "external_id" not in names and "external_ids" not in names:
-        raise ValidationError("Must contain {external_id} (or {external_ids}): the provider "
-                              "knows its own order ids only.")
+def check_route_template(text: str) -> None:
+    """A provider route template, checked like every template (app/domain/templates.py)."""
+    error = template_problem(ROUTE, text)
+    if error is not None:
+        raise ValidationError(str(error))
 
 
 # --- schemas ------------------------------------------------------------------------------------
@@ -311,7 +301,7 @@ class ChannelSection(Strict):
 class RouteSection(Strict):
     channel = Text(required=True, max_length=120)
     chat_id = ChatId(required=True)
-    template = Text(max_length=500, validate=check_template)
+    template = Text(max_length=ROUTE_SOURCE_LIMIT, validate=check_route_template)
     actions = fields.List(Text(validate=validate.OneOf(ROUTE_ACTIONS)))
     enabled = fields.Boolean()
 

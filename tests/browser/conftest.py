@@ -65,6 +65,7 @@ def live_server(app, artifacts_dir, tmp_path_factory):
         "RATELIMIT_ENABLED": "false",
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "LOG_LEVEL": "WARNING",
+        "OUTBOUND_ALLOW_PRIVATE": TestConfig.OUTBOUND_ALLOW_PRIVATE,  # the local fakes
     }
     env.pop("RELAYDESK_EMBEDDED_QUEUE", None)
     log_path = artifacts_dir / "browser-server.log"

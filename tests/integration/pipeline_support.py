@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
-from app.domain.replies import DEFAULT_REPLIES, render
+from app.domain.replies import render_reply
 from app.extensions import db
 from app.jobs.events import process_event
 from app.models import (Channel, CommandLog, CommandOrder, InboundEvent, LinkedUser,
@@ -103,7 +103,7 @@ def steps(log: CommandLog, name: str | None = None) -> list[dict]:
 
 def line(key: str, **values) -> str:
     """The English reply line for `key`."""
-    return render(DEFAULT_REPLIES[key], **values)
+    return render_reply(key, **values)
 
 
 def days_ago(days: float, *, minutes: float = 0):

@@ -1,7 +1,7 @@
 """`app.integrations.calls.call()` over real HTTP against a local fake: request shapes (JSON,
 form, query), answers (JSON, garbage, HTML), network trouble (timeout, refused), redirects
-(followed the way requests follows them, credentials dropped on another host), kept-alive
-connections, and the ExternalCall row with its secrets redacted."""
+(followed the way requests follows them, within the same host only), kept-alive connections,
+and the ExternalCall row with its secrets redacted."""
 from __future__ import annotations
 
 import socket
@@ -122,13 +122,25 @@ def test_redirects_are_followed_like_requests_does(app, ws, echo):
     assert kept.data["method"] == "POST" and kept.data["json"] == {"a": 1}
 
 
-def test_a_redirect_to_another_host_drops_the_credentials(app, ws, echo):
+@pytest.mark.parametrize("where", ["another name", "another port", "https"])
+def test_a_redirect_off_the_host_is_not_followed(app, ws, echo, where):
+    """The outbound URL policy: redirects stay on the same scheme, host and port. Anything else
+    ends the call before a byte goes there, so neither the Authorization header nor the token in
+    the path can travel (requests alone would follow it, dropping only the header)."""
     with Echo(host="127.0.0.1") as other:
-        target = other.url.replace("127.0.0.1", "localhost") + "/echo"
-        result = _call(ws, "GET", echo.url + f"/moved?code=302&to={target}",
-                       headers={"Authorization": "Bearer x"})
-        assert result.ok and result.data["authorization"] is None
-        assert other.request_count == 1
+        target = {"another name": other.url.replace("127.0.0.1", "localhost"),
+                  "another port": other.url,
+                  "https": echo.url.replace("http://", "https://")}[where] + f"/echo/{SECRET}"
+        result = _call(ws, "POST", echo.url + f"/moved?code=307&to={target}",
+                       json={"token": SECRET}, headers={"Authorization": f"Bearer {SECRET}"},
+                       secrets=(SECRET,))
+        assert (result.ok, result.status, result.error, result.outcome) == (
+            False, None, "redirect_refused", "permanent")
+        assert "same host" in result.text
+        assert other.request_count == 0 and echo.request_count == 1
+    row = db.session.query(ExternalCall).one()
+    assert (row.error, row.outcome) == ("redirect_refused", "permanent")
+    assert SECRET not in (row.url + (row.request_body or "") + (row.response_body or ""))
 
 
 def test_connections_are_kept_alive_per_thread(app, ws, echo):

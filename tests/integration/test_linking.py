@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.domain.replies import DEFAULT_REPLIES, render
+from app.domain.replies import DEFAULT_REPLIES, render_reply
 from app.extensions import db
 from app.jobs import linking
 from app.jobs.events import process_event
@@ -39,7 +39,7 @@ def desk(factory, pp, redis_conn):
 
 
 def sent(key: str, **values) -> str:
-    return render(DEFAULT_REPLIES[key], **values)
+    return render_reply(key, **values)
 
 
 def ticket_code(pp, username: str) -> str:

@@ -28,7 +28,7 @@ import requests
 from rq import Worker
 
 from app.config import TestConfig
-from app.domain.replies import DEFAULT_REPLIES, render
+from app.domain.replies import DEFAULT_REPLIES, render_reply
 from app.extensions import db
 from app.jobs.maintenance import sweep
 from app.models import CommandLog, ExternalCall, InboundEvent, OutboundMessage
@@ -69,7 +69,7 @@ PROVIDER_NAMES = ("SMMRush Wholesale", "Peakerr", "smmrush", "peakerr")
 
 
 def reply_line(key: str, **values) -> str:
-    return render(DEFAULT_REPLIES[key], **values)
+    return render_reply(key, **values)
 
 
 # --- processes ----------------------------------------------------------------------------------
@@ -209,7 +209,8 @@ def stack(app, fakes, tmp_path_factory):
                META_APP_SECRET=META_SECRET, META_GRAPH_URL=fakes.meta.url,
                PUBLIC_BASE_URL="http://127.0.0.1:5000", FAB_UPDATE_PERMS="false",
                LOG_LEVEL="INFO", RELAYDESK_INSTANCE_DIR=str(folder), PYTHONUNBUFFERED="1",
-               RELAYDESK_EMBEDDED_QUEUE="0")  # a developer's .env cannot switch to it
+               RELAYDESK_EMBEDDED_QUEUE="0",  # a developer's .env cannot switch to it
+               OUTBOUND_ALLOW_PRIVATE=TestConfig.OUTBOUND_ALLOW_PRIVATE)  # the fakes
     redis = app.extensions["relaydesk_redis"]
     redis.flushdb()  # queued jobs of earlier modules name rows that are gone
     running = Stack(folder, env)

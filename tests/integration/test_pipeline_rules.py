@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.replies import DEFAULT_REPLIES, format_duration, render
+from app.domain.replies import DEFAULT_REPLIES, format_duration, render_reply
 from app.extensions import db
 from app.jobs.events import process_event
 from app.jobs.replies import ReplyBook
@@ -326,7 +326,7 @@ def test_too_many_ids(client, desk, pp):
     pp.add_order(2274701, user="alice", service_name=REFILL_30, created=days_ago(2))
     log = send(client, desk.channel, f"{ORDER} 2274701 2274702 refill")
     reply = reply_of(log).split("\n\n")
-    assert reply[0] == render(DEFAULT_REPLIES["too_many_ids"], max_ids=2)
+    assert reply[0] == render_reply("too_many_ids", max_ids=2)
     assert set(reasons(log)) == {ORDER, "2274701"}  # only the first max_ids ids are handled
     assert steps(log, "parse")[0]["too_many_ids"] is True
 
@@ -526,7 +526,7 @@ def test_balance_from_the_demo_panel(client, factory, redis_conn):
     desk.user.username = DEMO_USERNAME
     db.session.commit()
     assert reply_of(send(client, desk.channel, "balance")) == \
-        render(DEFAULT_REPLIES["balance"], balance="25.00")
+        render_reply("balance", balance="25.00")
     assert reply_of(send(client, desk.channel, "balance", chat=STRANGER_CHAT)) == \
         DEFAULT_REPLIES["not_linked"]
 

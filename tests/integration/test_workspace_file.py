@@ -454,6 +454,14 @@ INVALID = {
         _bad('password: "FAKE-password-change-me"', 'password: "Acme-Manager-2024"'),
         'password: "Acme-Manager-2024"', "members[0].password",
         "The password may not contain the username."),
+    "format spec in a route template": (
+        _bad('template: "{external_id} {action}"', 'template: "{external_id:_>40000} {action}"'),
+        "template:", "providers[0].route.template",
+        "Not allowed: {external_id:_>40000}. Formatting after a colon is not supported."),
+    "unknown placeholder in a route template": (
+        _bad('template: "{external_id} {action}"', 'template: "{external} {action} {nonsense"'),
+        "template:", "providers[0].route.template",
+        "Unknown placeholder {external}: use {external_id}, {action}"),
     "field of another kind": (
         _bad('secret_token: "FAKE-telegram-secret-token"',
              'secret_token: "FAKE-telegram-secret-token", waba_id: "1"'),

@@ -42,3 +42,18 @@ def test_joined_external_ids_when_the_template_allows_it():
              (order("3", "EXT-3"), "cancel")]
     assert render_provider_command("{action}: {external_ids}", items) == \
         "refill: EXT-1, EXT-2\ncancel: EXT-3"
+
+
+def test_a_stored_route_template_that_is_not_valid_sends_the_default_command():
+    items = [(order("2274209", "EXT-1"), "refill")]
+    # 18 characters that str.format turned into 40,000
+    assert render_provider_command("{order_id:_>40000}", items) == "EXT-1 refill"
+    assert render_provider_command("{external_id.__class__}", items) == "EXT-1 refill"
+
+
+def test_many_joined_ids_are_split_over_lines_within_bounds():
+    items = [(order(str(k), f"EXT-{k:06d}"), "refill") for k in range(1000)]
+    lines = render_provider_command("{action}: {external_ids}", items).splitlines()
+    assert len(lines) > 1 and all(len(line) <= 1000 for line in lines)
+    assert [i for line in lines for i in line.removeprefix("refill: ").split(", ")] == \
+        [f"EXT-{k:06d}" for k in range(1000)]

@@ -3,8 +3,9 @@ import re
 
 import pytest
 
-from app.domain.replies import (DEFAULT_REPLIES, Outcome, compose, format_duration, render,
-                                technical_lines)
+from app.domain.replies import (DEFAULT_REPLIES, Outcome, compose, format_duration,
+                                render_reply, technical_lines)
+from app.domain.templates import MESSAGE_LIMIT, REPLY_LIMIT, REPLY_PLACEHOLDERS
 
 
 def english(key):
@@ -64,13 +65,39 @@ def test_format_duration(seconds, expected):
     assert format_duration(seconds) == expected
 
 
-def test_render_keeps_unknown_placeholders_and_survives_broken_templates():
-    assert render("Hi {name}, {unknown}", name="Ann") == "Hi Ann, {unknown}"
-    assert render("broken { brace", name="x") == "broken { brace"
+def test_a_broken_or_unknown_placeholder_falls_back_to_the_built_in_text():
+    assert render_reply("balance", "Hi {balance}", balance="5") == "Hi 5"
+    assert render_reply("balance", "Hi {balance}, {unknown}", balance="5") == "Your balance: 5"
+    assert render_reply("balance", "broken { brace", balance="5") == "Your balance: 5"
+    assert render_reply("balance", "{balance:>99999}", balance="5") == "Your balance: 5"
 
 
-def test_every_default_reply_uses_only_known_placeholders():
-    allowed = {"order_ids", "order_id", "status", "start_count", "remains", "time_left",
-               "max_ids", "balance", "username"}
+def test_every_default_reply_uses_exactly_the_placeholders_of_its_key():
+    assert set(REPLY_PLACEHOLDERS) == set(DEFAULT_REPLIES)
     for key, text in DEFAULT_REPLIES.items():
-        assert set(re.findall(r"{(\w+)}", text)) <= allowed, key
+        assert set(re.findall(r"{(\w+)}", text)) == set(REPLY_PLACEHOLDERS[key]), key
+
+
+def test_a_group_of_many_ids_spreads_over_lines_and_loses_none():
+    ids = [str(1_000_000 + k) for k in range(1000)]  # the most a message may carry
+    text = compose([Outcome(i, "refill", "ok") for i in ids], english)
+    lines = text.splitlines()
+    assert len(lines) > 1 and all(len(line) <= MESSAGE_LIMIT for line in lines)
+    assert all(line.startswith("Refill requested: ") for line in lines)
+    listed = [i for line in lines for i in line.removeprefix("Refill requested: ").split(", ")]
+    assert listed == ids
+
+
+def test_the_whole_reply_is_bounded_and_cut_between_lines():
+    ids = [str(1_000_000 + k) for k in range(10_000)]
+    outcomes = [Outcome(i, "refill", "ok") for i in ids]
+    outcomes += [Outcome(i, "details", "ok", {"status": "completed"}) for i in ids]
+    text = compose(outcomes, english)
+    assert len(text) <= REPLY_LIMIT and text.endswith("\n…")
+    assert all(line.startswith(("Refill requested: ", "1")) for line in text.splitlines()[:-1])
+
+
+def test_a_hundred_ids_stay_on_one_line():
+    ids = [str(2_274_000 + k) for k in range(100)]
+    assert compose([Outcome(i, "cancel", "ok") for i in ids], english) == \
+        "Cancellation requested: " + ", ".join(ids)

@@ -143,7 +143,20 @@ def test_kind_problem_reads_like_the_design_example():
     ({"providers": "  - name: p\n    route: {channel: W, chat_id: c,\n"
                    "             template: '{external_ids} {action}', actions: [refill]}\n"}, None),
     ({"providers": "  - name: p\n    route: {channel: W, chat_id: c, template: '{external_id'}\n"},
-     "4: providers[0].route.template: Not a valid template: a { or } is not closed."),
+     "4: providers[0].route.template: Not a valid template: {external_id is not closed "
+     "(double a brace to write it literally)."),
+    ({"providers": "  - name: p\n    route: {channel: W, chat_id: c, "
+                   "template: '{external_id:_>40000}'}\n"},
+     "4: providers[0].route.template: Not allowed: {external_id:_>40000}. Formatting after a "
+     "colon is not supported."),
+    ({"providers": "  - name: p\n    route: {channel: W, chat_id: c, "
+                   "template: '{external_id} {action} {nonsense'}\n"},
+     "4: providers[0].route.template: Not a valid template: {nonsense is not closed (double "
+     "a brace to write it literally)."),
+    ({"providers": "  - name: p\n    route: {channel: W, chat_id: c, "
+                   "template: '{external_ids} {quantity}'}\n"},
+     "4: providers[0].route.template: Not allowed: {quantity} cannot be used with "
+     "{external_ids}, whose line lists several orders."),
     ({"providers": "  - name: p\n    route:\n      channel: W\n      chat_id: c\n"
                    "      actions: [refill, boost]\n"},
      "7: providers[0].route.actions[1]: Must be one of: refill, speed, cancel."),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.redaction import redact
+
 
 @dataclass
 class SendResult:
@@ -23,6 +25,9 @@ class SendResult:
     backoff_base: float | None = None
     migrate_to_chat_id: str | None = None  # Telegram: the group is now this supergroup
 
+    def __post_init__(self) -> None:
+        self.error = redact(self.error)
+
 
 @dataclass
 class ActionResult:
@@ -31,6 +36,24 @@ class ActionResult:
     details: dict = field(default_factory=dict)
     updates: dict = field(default_factory=dict)  # channel fields to store (e.g. new tokens)
     warning: bool = False  # it works, but the summary says what to improve (shown as a warning)
+
+    def __post_init__(self) -> None:
+        self.summary = redact(self.summary)
+
+
+def not_called(service: str, result) -> ActionResult:
+    """A channel action the outbound URL policy stopped (`result.refused`): nothing was sent,
+    the channel's URL has to change. The summary says why in plain words."""
+    return ActionResult(False, f"{service} was not called: {result.text}",
+                        updates={"status": "error",
+                                 "status_detail": f"not called: {result.text}"[:500]})
+
+
+def send_not_called(service: str, result) -> SendResult:
+    """A send the outbound URL policy stopped: permanent (repeating cannot help), and the
+    channel is marked in error so the manager sees why."""
+    return SendResult(ok=False, transient=False, error_code=result.error,
+                      error=f"{service} not called: {result.text}", channel_status="error")
 
 
 def split_text(text: str, limit: int) -> list[str]:

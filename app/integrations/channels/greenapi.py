@@ -6,7 +6,7 @@ import secrets
 from flask import current_app
 
 from app.integrations.calls import call
-from app.integrations.channels import ActionResult, SendResult
+from app.integrations.channels import ActionResult, SendResult, not_called, send_not_called
 from app.integrations.ratelimit import Rate
 
 TEXT_LIMIT = 4000
@@ -39,6 +39,8 @@ class GreenApiClient:
             return SendResult(ok=True, message_id=str(result.data["idMessage"]))
         if result.ok:  # 200 without an id: the platform answered garbage
             return SendResult(ok=False, transient=True, error="answer without idMessage")
+        if result.refused:
+            return send_not_called("Green API", result)
         transient = result.outcome in ("transient", "timeout")
         status = None
         if result.status in (401, 403):
@@ -51,6 +53,8 @@ class GreenApiClient:
     def test_connection(self) -> ActionResult:
         result = self._call("getStateInstance", "GET", timeout=10.0)
         state = result.data.get("stateInstance") if isinstance(result.data, dict) else None
+        if result.refused:
+            return not_called("Green API", result)
         if not result.ok or not state:
             problem = result.status or result.error
             return ActionResult(False, f"Green API did not answer ({problem})",
@@ -73,4 +77,6 @@ class GreenApiClient:
         if result.ok and isinstance(result.data, dict) and result.data.get("saveSettings"):
             return ActionResult(True, f"Webhook set to {url} (applies within minutes)",
                                 updates={"webhook_token": token})
+        if result.refused:
+            return not_called("Green API", result)
         return ActionResult(False, f"setSettings failed ({result.status or result.error})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import current_app
 
 from app.integrations.calls import call
-from app.integrations.channels import ActionResult, SendResult
+from app.integrations.channels import ActionResult, SendResult, not_called, send_not_called
 from app.integrations.ratelimit import Rate
 
 TEXT_LIMIT = 4096
@@ -47,6 +47,8 @@ class MetaClient:
         body = {"messaging_product": "whatsapp", "to": chat_id, "type": "text",
                 "text": {"body": text}}
         result = self._call("messages", "POST", f"{self.channel.phone_number_id}/messages", body)
+        if result.refused:
+            return send_not_called("Meta", result)
         data = result.data if isinstance(result.data, dict) else {}
         messages = data.get("messages") if isinstance(data.get("messages"), list) else []
         if result.ok and messages and isinstance(messages[0], dict) and messages[0].get("id"):
@@ -77,6 +79,8 @@ class MetaClient:
     def test_connection(self) -> ActionResult:
         result = self._call("phone_number", "GET", str(self.channel.phone_number_id),
                             timeout=10.0)
+        if result.refused:
+            return not_called("Meta", result)
         data = result.data if isinstance(result.data, dict) else {}
         if result.ok and data.get("id"):
             return ActionResult(True, f"Number {data.get('display_phone_number', data['id'])} "

@@ -7,7 +7,7 @@ import secrets
 from flask import current_app
 
 from app.integrations.calls import call
-from app.integrations.channels import ActionResult, SendResult
+from app.integrations.channels import ActionResult, SendResult, not_called, send_not_called
 from app.integrations.ratelimit import Rate
 
 TEXT_LIMIT = 4096
@@ -43,6 +43,8 @@ class TelegramClient:
 
     def send_text(self, chat_id: str, text: str) -> SendResult:
         result = self._call("sendMessage", {"chat_id": chat_id, "text": text})
+        if result.refused:
+            return send_not_called("Telegram", result)
         data = result.data if isinstance(result.data, dict) else {}
         if result.ok and data.get("ok") is True:
             message = data.get("result") or {}
@@ -66,6 +68,8 @@ class TelegramClient:
 
     def test_connection(self) -> ActionResult:
         me = self._call("getMe", timeout=10.0)
+        if me.refused:
+            return not_called("Telegram", me)
         me_data = me.data if isinstance(me.data, dict) else {}
         if not (me.ok and me_data.get("ok")):
             return ActionResult(False, f"getMe failed ({me.status or me.error})",
@@ -107,6 +111,8 @@ class TelegramClient:
         data = result.data if isinstance(result.data, dict) else {}
         if result.ok and data.get("ok"):
             return ActionResult(True, f"Webhook set to {url}", updates={"secret_token": token})
+        if result.refused:
+            return not_called("Telegram", result)
         problem = data.get("description") or result.status or result.error
         return ActionResult(False, f"setWebhook failed ({problem})")
 

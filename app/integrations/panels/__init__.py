@@ -10,8 +10,9 @@ This module holds what every engine shares, and nothing engine-specific:
 * `PanelSettings`: what an adapter needs from a `PanelConnection` (or from a detect form).
 * `PanelTransport`: every HTTP call of an adapter. It waits for the workspace's panel rate limit
   (Redis, shared by every worker), goes through `app.integrations.calls.call` (timeout, timing,
-  an `ExternalCall` row with the key redacted), retries transient failures and turns the ones
-  that remain into `PanelError("unreachable")`.
+  an `ExternalCall` row with the key redacted, the outbound URL policy), retries transient
+  failures and turns the ones that remain into `PanelError("unreachable")`; a URL the policy
+  refuses is `PanelError("refused")` at once.
 * Total parsing helpers: keys read case-insensitively, numbers that come as strings, both date
   formats, and the Perfect-Panel-v2 order / reseller-API service shapes (the demo panel uses
   them too). They never raise for any JSON value: a field that cannot be read becomes None.
@@ -189,6 +190,8 @@ class PanelTransport:
 
         :raise PanelError("unreachable"): the failure stayed transient after the retries, or
             the local rate limit would need more than RATE_LIMIT_MAX_WAIT seconds.
+        :raise PanelError("refused"): the outbound URL policy refused the panel URL or the
+            address it resolves to (nothing was sent; not retried).
         """
         attempts = 1 + len(RETRY_BACKOFF)
         for attempt in range(attempts):
@@ -198,6 +201,8 @@ class PanelTransport:
                           json=json, headers=headers, timeout=self.settings.timeout,
                           secrets=(self.settings.api_key,))
             self.calls += 1
+            if result.refused:  # the outbound URL policy: nothing was sent, nothing to repeat
+                raise PanelError("refused", result.text, transient=False)
             reason = transient_reason(result) or (extra_transient and extra_transient(result))
             if not reason:
                 return result

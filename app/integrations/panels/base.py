@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from app.redaction import redact
+
 ORDER_CAPABILITIES = ("orders", "ownership", "dispatch")
 
 
@@ -29,11 +31,13 @@ class PanelError(Exception):
 
     kind: unreachable (network, timeout, 5xx, Cloudflare HTML) | auth (bad key) |
           bad_response (garbage, unexpected JSON) | unsupported (engine cannot do it) |
-          rejected (the panel answered with an error for this request)
+          rejected (the panel answered with an error for this request) |
+          refused (the outbound URL policy refused the panel URL: nothing was sent)
     transient: worth retrying later
     """
 
     def __init__(self, kind: str, detail: str, transient: bool | None = None):
+        detail = redact(detail)
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
         self.detail = detail
