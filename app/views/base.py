@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 
-from flask import abort
+from flask import abort, flash, g
 from flask_appbuilder import ModelRestApi, ModelView
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect
@@ -21,6 +21,7 @@ from wtforms.widgets import PasswordInput
 
 from app.crypto import mask
 from app.extensions import db
+from app.ownership import IdentifierTaken, identifier_in_violation
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.tenancy import ScopedInterface, TenancyError, check_references, current_scope
 
@@ -43,6 +44,17 @@ def describe_db_error(exc: SQLAlchemyError) -> str:
     return str(_l("The database refused this change."))
 
 
+def _refusal(exc: SQLAlchemyError) -> Exception:
+    """What a refused write raises: IdentifierTaken when it collided on a platform identifier
+    (a save that raced past the check: same message as the check), else WriteRefused. The
+    message is remembered for the request, for FAB's edit screen which shows only
+    `database_error_message` (see WorkspaceModelView)."""
+    column = identifier_in_violation(exc)
+    refusal = IdentifierTaken([column]) if column else WriteRefused(describe_db_error(exc))
+    g.relaydesk_write_refusal = str(refusal)
+    return refusal
+
+
 class RelaydeskInterface(ScopedInterface):
     """ScopedInterface whose write errors carry a clean message (never SQL) and roll back."""
 
@@ -54,14 +66,14 @@ class RelaydeskInterface(ScopedInterface):
             raise
         except SQLAlchemyError as exc:
             self.session.rollback()
-            raise WriteRefused(describe_db_error(exc)) from exc
+            raise _refusal(exc) from exc
         except Exception as exc:  # FAB wraps edit/delete errors in DatabaseException
             cause = exc.__cause__
             self.session.rollback()
             if isinstance(cause, TenancyError):
                 raise cause from None
             if isinstance(cause, SQLAlchemyError):
-                raise WriteRefused(describe_db_error(cause)) from exc
+                raise _refusal(cause) from exc
             raise
 
     def add(self, item, commit=True):
@@ -87,8 +99,8 @@ class SecretInput(PasswordInput):
         return super().__call__(field, **kwargs)
 
 
-def secret_field(label) -> StringField:
-    return StringField(label, widget=SecretInput(), description=_l(
+def secret_field(label, validators=()) -> StringField:
+    return StringField(label, validators=list(validators), widget=SecretInput(), description=_l(
         "Stored encrypted and never shown again. Leave blank to keep the current value."))
 
 
@@ -102,6 +114,9 @@ class WorkspaceWriteMixin:
     #: checks run on every add and update, by the screen and its REST twin alike; each takes the
     #: row and raises ValueError with a message fit for the person (shown / answered with 422)
     item_validators: tuple = ()
+    #: run after a successful add or update (the row is committed), by the screen and its REST
+    #: twin alike; each takes the row and may return (message, flash category) for the screen
+    after_save: tuple = ()
 
     def _place_in_workspace(self, item) -> None:
         scope = current_scope()
@@ -141,6 +156,20 @@ class WorkspaceWriteMixin:
         self._keep_blank_secrets(item)
         check_references(item)
         self._validate(item)
+
+    def _after_save(self, item) -> list[tuple[str, str]]:
+        notes = []
+        for follow_up in self.after_save:
+            note = follow_up(item)
+            if note:
+                notes.append(note)
+        return notes
+
+    def post_add(self, item):
+        self._after_save(item)
+
+    def post_update(self, item):
+        self._after_save(item)
 
 
 def _masked(columns, secret_columns):
@@ -194,6 +223,20 @@ class WorkspaceModelView(WorkspaceWriteMixin, ModelView):
         except Exception:
             db.session.rollback()  # the form already wrote into the row: drop those changes
             raise
+
+    @property
+    def database_error_message(self) -> str:
+        """FAB's edit screen flashes only this when the write fails: the refusal's own clean
+        message when there is one (e.g. an identifier taken by a save that raced this one)."""
+        return g.get("relaydesk_write_refusal") or str(_l("The database refused this change."))
+
+    def post_add(self, item):
+        for message, category in self._after_save(item):
+            flash(message, category)
+
+    def post_update(self, item):
+        for message, category in self._after_save(item):
+            flash(message, category)
 
     def prefill_form(self, form, pk):
         item = self.datamodel.get(pk, self._base_filters)
@@ -266,6 +309,9 @@ class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
     def _refusing(self, call):
         try:
             return call()
+        except IdentifierTaken as exc:  # the check or the UNIQUE constraint: the field named
+            db.session.rollback()
+            return self.response_422(message={f: [m] for f, m in exc.problems.items()})
         except (ValueError, WriteRefused) as exc:  # TenancyError and item_validators included
             db.session.rollback()
             return self.response_422(message=str(exc))
@@ -325,6 +371,7 @@ def api_for(view_cls: type, resource_name: str) -> type:
         "secret_columns": secrets,
         "relaydesk_roles": view_cls.relaydesk_roles,
         "item_validators": view_cls.item_validators,
+        "after_save": view_cls.after_save,
         "label_columns": dict(getattr(view_cls, "label_columns", None) or {}),
         "description_columns": dict(getattr(view_cls, "description_columns", None) or {}),
     }
