@@ -67,7 +67,7 @@ def verify_after_save(channel) -> tuple[str, str] | None:
 
 def verification_words(state: str | None) -> str:
     """The Verification column in words (the REST API answers the code)."""
-    return {"verified": _("Verified"),
+    return {"verified": _("Verified by Meta"),
             "awaiting": _("Awaiting verification")}.get(state or "", "—")
 
 
