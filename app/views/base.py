@@ -140,6 +140,8 @@ class WorkspaceWriteMixin:
                 previous = next((v for v in history.deleted if v), None)
                 if previous:
                     setattr(item, column, previous)
+                elif getattr(item, column) == "":
+                    setattr(item, column, None)  # nothing stored, nothing entered: still NULL
 
     def _validate(self, item) -> None:
         for validator in self.item_validators:
