@@ -243,7 +243,7 @@ def claimed_by_another_session(workspace_id: int, column: str, value: str):
         connection.close()
 
 
-def run_until_blocked(target) -> threading.Thread:
+def run_until_blocked(target, outcome=lambda: None) -> threading.Thread:
     """Start `target` in a thread and return once it waits on a lock in PostgreSQL."""
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
@@ -255,7 +255,7 @@ def run_until_blocked(target) -> threading.Thread:
                 "AND wait_event_type = 'Lock'")).scalar()
             if waiting:
                 return thread
-            assert thread.is_alive(), "the save finished without waiting for the other session"
+            assert thread.is_alive(), f"the save finished without waiting: {outcome()}"
             time.sleep(0.02)
     raise AssertionError("the save never waited for the other session")
 
@@ -278,7 +278,8 @@ def test_api_race_past_the_check_ends_in_the_same_422(app, client, auth, squatte
     db.session.commit()  # no transaction of ours left open meanwhile
     with claimed_by_another_session(squatter.id, COLUMN[field], value) as other:
         thread = run_until_blocked(lambda: answer.update(
-            response=add_through_api(client, claim)))
+            response=add_through_api(client, claim)),
+            lambda: (answer["response"].status_code, answer["response"].json))
         other.commit()
         thread.join(60)
     response = answer["response"]
@@ -303,6 +304,32 @@ def test_screen_race_past_the_check_ends_in_the_same_message(app, client, auth, 
     assert page.status_code == 200
     assert taken_message("waba_id") in unescape(page.get_data(as_text=True))
     assert db.session.query(Channel).filter_by(name="Racing Cloud").count() == 0
+
+
+def test_screen_edit_race_past_the_check_ends_in_the_same_message(app, client, auth, factory,
+                                                                  squatter, postgres_only):
+    """FAB's edit screen shows only its "database error" text when the write fails: it is the
+    refusal's own message."""
+    own = factory.channel(squatter, name="Acme Cloud", kind="meta")
+    own_id, before = own.id, (own.waba_id, own.verified_at)
+    auth.login("acme-manager")
+    data = {c: "" for c in ChannelView.edit_columns}
+    data.update(name="Acme Cloud", kind="meta", enabled="y", phone_number_id=own.phone_number_id,
+                waba_id="102290120000555")
+    answer = {}
+    workspace_id = squatter.id
+    db.session.commit()
+    with claimed_by_another_session(workspace_id, "waba_id", "102290120000555") as other:
+        thread = run_until_blocked(lambda: answer.update(
+            response=client.post(f"/channelview/edit/{own_id}", data=data)))
+        other.commit()
+        thread.join(60)
+    assert answer["response"].status_code == 302
+    page = unescape(client.get(answer["response"].headers["Location"]).get_data(as_text=True))
+    assert taken_message("waba_id") in page
+    db.session.expire_all()
+    row = db.session.get(Channel, own_id)
+    assert (row.waba_id, row.verified_at) == before
 
 
 def test_workspace_file_race_past_the_check_is_reported_on_its_line(app, db, squatter,
