@@ -4,10 +4,10 @@ from __future__ import annotations
 import itertools
 
 from app.extensions import db
-from app.models.base import utcnow
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, CustomCommand,
                         LinkedUser, PanelConnection, Provider, ProviderRoute, ReplyTemplate,
                         ServiceRule, Workspace, WorkspaceMember, WorkspaceSettings)
+from app.models.base import utcnow
 from app.security import MEMBER_ROLE_TO_FAB, ROLE_ADMIN, ROLE_TRANSLATOR
 
 _counter = itertools.count(1)

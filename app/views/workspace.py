@@ -5,9 +5,9 @@ master admin gets an all-workspaces copy of each (see app/views/__init__.py).
 """
 from __future__ import annotations
 
+from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
 from wtforms import StringField
 from wtforms.validators import Length, Optional
 

@@ -193,7 +193,7 @@ def test_meta_connection_with_an_expired_token_needs_reauthorisation(client, man
                                                                      fake_meta):
     fake_meta.error_next(190)
     html = page_text(check_connection(client, meta))
-    assert "Not verified: Meta refused the access token (Graph error 190)" in html
+    assert "Verification failed: Meta refused the access token (Graph error 190)" in html
     channel = fresh(meta)
     assert channel.status == "needs_reauth" and "190" in channel.status_detail
     assert channel.verified_at is None

@@ -204,6 +204,9 @@ NOT_VERIFIED = {
     "a token Meta does not know": (
         {"access_token": "expired-token"}, lambda g: None,
         "Meta refused the access token (Graph error 190)", "needs_reauth"),
+    "Meta not answering": (
+        {}, lambda g: g.fail_next(1, 503),
+        "Meta answered with Graph error 2; try again", "error"),
 }
 
 
@@ -217,12 +220,33 @@ def test_a_channel_that_does_not_prove_control_stays_unverified(client, factory,
     row = fresh(channel)
     assert result["state"] == "not_verified" and reason in result["detail"]
     assert row.verified_at is None and row.status == status
-    assert row.status_detail.startswith("Not verified: ") and reason in row.status_detail
-    assert values["access_token"] not in row.status_detail
+    assert row.status_detail.startswith(("Not verified: ", "Verification failed: "))
+    assert reason in row.status_detail
+    assert row.access_token not in row.status_detail
     text = meta.text_notification("79001234567", "2274209 refill",
                                   phone_number_id=row.phone_number_id, waba_id=row.waba_id)
     assert post_meta(client, text).status_code == 200
     assert events(channel) == []
+
+
+@pytest.mark.parametrize("trouble, keeps", [
+    (lambda g: g.fail_next(1, 503), True),  # Meta down: nothing proven either way
+    (lambda g: g.error_next(190), True),  # token expired: ownership was proven with it
+    (lambda g: g.grants[g.access_token].discard(g.waba_id), False),  # the token lost the WABA
+])
+def test_a_failed_recheck_unverifies_only_when_meta_denies_control(client, factory, acme, graph,
+                                                                   trouble, keeps):
+    channel = factory.channel(acme, name="Cloud number", kind="meta",
+                              phone_number_id=graph.phone_number_id, waba_id=graph.waba_id,
+                              access_token=graph.access_token)  # verified
+    trouble(graph)
+    result = verify_channel(db.session.get(Channel, channel.id))
+    assert not result.ok
+    row = fresh(channel)
+    assert (row.verified_at is not None) is keeps and row.status != "ok"
+    body = payload("pywa_template_approved.json")
+    assert post_meta(client, body).status_code == 200
+    assert len(events(channel)) == (1 if keeps else 0)
 
 
 def test_the_stored_token_never_appears_in_status_text(client, auth, factory, acme, graph):

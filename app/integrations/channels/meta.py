@@ -6,6 +6,12 @@
 answer that number, and `GET /{version}/{waba_id}/phone_numbers` must list it (pages followed
 with the `after` cursor, up to WABA_MAX_PAGES). Summaries and status details are written from
 codes and from the number's public fields only, never from Graph's error texts.
+
+Outcomes: verified (`verified_at` now); "Not verified" when Graph says the token cannot reach
+the number or the account, or the account does not list the number (`verified_at` NULL);
+"Verification failed" when the check cannot conclude — Meta does not answer, the token is
+expired (190) — which leaves `verified_at` as it was: a verified channel keeps receiving while
+Meta has an outage (any change to its number, account or credentials un-verifies it anyway).
 """
 from __future__ import annotations
 
@@ -108,7 +114,7 @@ class MetaClient:
         ch = self.channel
         number_id = str(ch.phone_number_id or "")
         if not number_id or not ch.access_token:
-            return _not_verified("the phone number id and the access token are both needed")
+            return _check_failed("the phone number id and the access token are both needed")
         number = self._call("verify_number", "GET", quote(number_id, safe=""), timeout=10.0,
                             params={"fields": NUMBER_FIELDS})
         data = number.data if isinstance(number.data, dict) else {}
@@ -174,10 +180,24 @@ def _code(error: dict) -> int | None:
         return None
 
 
-def _not_verified(reason: str, status: str = "error") -> ActionResult:
+#: Graph error codes that say the token cannot reach the object (it does not exist for this
+#: token, or the token lacks the permission): proof that the channel does not control it
+OWNERSHIP_DENIED_CODES = {10, 100} | set(range(200, 300))
+
+
+def _not_verified(reason: str) -> ActionResult:
+    """Meta denied that this token controls the number or the account: unverified."""
     text = f"Not verified: {reason}."[:500]
-    return ActionResult(False, text, updates={"verified_at": None, "status": status,
+    return ActionResult(False, text, updates={"verified_at": None, "status": "error",
                                               "status_detail": text})
+
+
+def _check_failed(reason: str, status: str = "error") -> ActionResult:
+    """The check could not conclude (Meta did not answer, the token is expired): the channel
+    keeps the verification it had — ownership proven with these same credentials stays proven
+    (changing any of them sends the channel back to verification)."""
+    text = f"Verification failed: {reason}."[:500]
+    return ActionResult(False, text, updates={"status": status, "status_detail": text})
 
 
 def _graph_refusal(result, data: dict, cannot: str) -> ActionResult:
@@ -186,12 +206,14 @@ def _graph_refusal(result, data: dict, cannot: str) -> ActionResult:
     error = data.get("error") if isinstance(data.get("error"), dict) else {}
     code = _code(error)
     if code == 190:
-        return _not_verified("Meta refused the access token (Graph error 190): enter a valid "
+        return _check_failed("Meta refused the access token (Graph error 190): enter a valid "
                              "token", status="needs_reauth")
-    if code is not None:
+    if code in OWNERSHIP_DENIED_CODES:
         return _not_verified(f"{cannot} (Graph error {code})")
+    if code is not None:
+        return _check_failed(f"Meta answered with Graph error {code}; try again")
     if result.status is None or result.error in ("timeout", "connection"):
-        return _not_verified(f"Meta did not answer ({result.error or 'no answer'}); try again")
+        return _check_failed(f"Meta did not answer ({result.error or 'no answer'}); try again")
     if result.ok:
-        return _not_verified(f"{cannot} (Meta answered for another object)")
-    return _not_verified(f"{cannot} (HTTP {result.status})")
+        return _check_failed("Meta answered for another object; try again")
+    return _check_failed(f"Meta answered HTTP {result.status}; try again")
