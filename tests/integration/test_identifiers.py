@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import Channel, Workspace
 from app.models.base import utcnow
-from app.ownership import taken_message
+from app.ownership import identifier_in_violation, taken_message
 from app.views.workspace import ChannelView
 from app.workspace_file.errors import WorkspaceFileInvalid
 from app.workspace_file.importer import import_text
@@ -223,6 +223,29 @@ def test_blank_identifiers_are_no_identifiers(client, auth, squatter):
 
 
 # --- a race past the check ends in the same message ----------------------------------------------
+
+@pytest.mark.parametrize("column", ["id_instance", "bot_id", "phone_number_id", "waba_id"])
+def test_each_unique_constraint_maps_back_to_its_identifier(db, squatter, column):
+    """The final guard on any backend: a duplicate written past the check is refused by the
+    database, and the refusal names the identifier (PostgreSQL: the constraint's name; SQLite:
+    the column)."""
+    kind = {"id_instance": "greenapi", "bot_id": "telegram"}.get(column, "meta")
+    values = {"bot_token": "700999:AAone"} if column == "bot_id" else {column: "999000111"}
+    first = Channel(workspace_id=squatter.id, name="First", kind=kind, **values)
+    db.session.add(first)
+    db.session.commit()
+    again = {"bot_token": "700999:AAtwo"} if column == "bot_id" else values
+    db.session.add(Channel(workspace_id=squatter.id, name="Second", kind=kind, **again))
+    with pytest.raises(sa.exc.IntegrityError) as refused:
+        db.session.commit()
+    db.session.rollback()
+    assert identifier_in_violation(refused.value) == column
+    db.session.add(Channel(workspace_id=squatter.id, name="First", kind="webchat"))
+    with pytest.raises(sa.exc.IntegrityError) as other:
+        db.session.commit()  # the (workspace, name) constraint: not an identifier
+    db.session.rollback()
+    assert identifier_in_violation(other.value) is None
+
 
 @contextmanager
 def claimed_by_another_session(workspace_id: int, column: str, value: str):
