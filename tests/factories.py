@@ -8,6 +8,7 @@ from app.extensions import db
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, CustomCommand,
                         LinkedUser, PanelConnection, Provider, ProviderRoute, ReplyTemplate,
                         ServiceRule, Workspace, WorkspaceMember, WorkspaceSettings)
+from app.models.base import utcnow
 from app.security import MEMBER_ROLE_TO_FAB, ROLE_ADMIN, ROLE_TRANSLATOR
 
 _counter = itertools.count(1)
@@ -59,14 +60,17 @@ class Factory:
         self.commit(WorkspaceSettings(workspace_id=workspace.id))
         return workspace
 
-    def channel(self, workspace, name=None, kind="greenapi", **kw) -> Channel:
+    def channel(self, workspace, name=None, kind="greenapi", *, verified: bool = True,
+                **kw) -> Channel:
+        """A channel written directly. A Meta channel is verified (it receives events) unless
+        `verified=False`: then it awaits verification, as one saved through a screen does."""
         n = next(_counter)
         defaults = {
             "greenapi": {"api_url": "http://127.0.0.1:9", "id_instance": f"110{n:07d}",
                          "api_token": f"green-token-{n}", "webhook_token": f"hook-token-{n}"},
             "telegram": {"bot_token": f"{700000 + n}:AAtelegram{n}", "secret_token": f"tg-{n}"},
             "meta": {"phone_number_id": f"1065{n:08d}", "access_token": f"meta-access-{n}",
-                     "waba_id": f"waba{n}"},
+                     "waba_id": f"1022{n:08d}", "verified_at": utcnow() if verified else None},
             "webchat": {},
         }[kind]
         defaults.update(kw)

@@ -9,9 +9,10 @@ import secrets
 
 from flask_appbuilder import Model
 from sqlalchemy import (Boolean, Column, DateTime, Enum, Integer, String, Text, UniqueConstraint,
-                        event)
+                        event, inspect)
 
 from app.crypto import EncryptedText
+from app.domain.replies import N_
 from app.integrations.urlpolicy import TenantUrl
 from app.models.base import Timestamps, WorkspaceOwned
 from app.redaction import redacted
@@ -26,6 +27,14 @@ REQUIRED_FIELDS = {
     "telegram": ("bot_token",),
     "webchat": (),
 }
+#: the platform identifiers a webhook is routed by: each belongs to at most one channel of the
+#: whole platform (a UNIQUE constraint each; app/ownership.py is the check every write path runs)
+IDENTIFIER_COLUMNS = ("id_instance", "bot_id", "phone_number_id", "waba_id")
+#: a change to any of these makes a Meta channel unverified again (`verified_at` NULL)
+META_VERIFIED_COLUMNS = ("kind", "phone_number_id", "waba_id", "access_token", "app_secret")
+#: the status detail of a Meta channel awaiting verification (screens show it translated)
+AWAITING_VERIFICATION = N_("Awaiting verification: Relaydesk asks Meta whether this channel's "
+                           "access token controls its number and WhatsApp Business account.")
 DEFAULT_GREENAPI_URL = "https://api.green-api.com"
 DEFAULT_TELEGRAM_API = "https://api.telegram.org"
 
@@ -92,6 +101,13 @@ class Channel(Timestamps, WorkspaceOwned, Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
 
+    def verification(self) -> str | None:
+        """`verified` or `awaiting` for a Meta channel (only a verified one receives events);
+        None for the other kinds, which have nothing to verify."""
+        if self.kind != "meta":
+            return None
+        return "verified" if self.verified_at is not None else "awaiting"
+
     def missing_fields(self) -> list[str]:
         return [f for f in REQUIRED_FIELDS.get(self.kind, ()) if not getattr(self, f)]
 
@@ -103,6 +119,10 @@ SECRET_FIELDS = write_only_columns(Channel)
 @event.listens_for(Channel, "before_insert")
 @event.listens_for(Channel, "before_update")
 def _derive_channel_fields(mapper, connection, channel: Channel) -> None:
+    for column in IDENTIFIER_COLUMNS:  # '' is no identifier: it must not collide as one
+        value = getattr(channel, column)
+        if isinstance(value, str) and (value.strip() or None) != value:
+            setattr(channel, column, value.strip() or None)
     if channel.kind == "telegram":
         channel.bot_id = telegram_bot_id(channel.bot_token)
         channel.api_base = channel.api_base or DEFAULT_TELEGRAM_API
@@ -110,3 +130,31 @@ def _derive_channel_fields(mapper, connection, channel: Channel) -> None:
         channel.api_url = (channel.api_url or DEFAULT_GREENAPI_URL).rstrip("/")
     if channel.kind == "webchat" and not channel.widget_key:
         channel.widget_key = secrets.token_urlsafe(24)
+
+
+@event.listens_for(Channel, "before_insert")
+def _new_meta_channel_awaits_verification(mapper, connection, channel: Channel) -> None:
+    if channel.kind == "meta" and channel.verified_at is None:
+        channel.status = "unknown"
+        channel.status_detail = AWAITING_VERIFICATION
+
+
+@event.listens_for(Channel, "before_update")
+def _changed_meta_channel_is_verified_again(mapper, connection, channel: Channel) -> None:
+    """A Meta channel whose number, account, credentials or kind change proves itself again
+    before it receives anything: `verified_at` goes back to NULL in the same UPDATE."""
+    state = inspect(channel)
+    if not any(_changed(state, column) for column in META_VERIFIED_COLUMNS):
+        return
+    channel.verified_at = None
+    if channel.kind == "meta":
+        channel.status = "unknown"
+        channel.status_detail = AWAITING_VERIFICATION
+
+
+def _changed(state, column: str) -> bool:
+    history = state.attrs[column].history
+    if not history.has_changes():
+        return False
+    # An expired attribute has no loaded old value: count it as a change (verify again).
+    return not history.deleted or list(history.deleted) != list(history.added)

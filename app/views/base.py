@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 
-from flask import abort
+from flask import abort, flash, g
 from flask_appbuilder import ModelRestApi, ModelView
 from flask_appbuilder.api.convert import Model2SchemaConverter
 from flask_babel import lazy_gettext as _l
@@ -26,6 +26,7 @@ from wtforms.widgets import PasswordInput
 from app.crypto import mask
 from app.extensions import db
 from app.models.sensitive import HASH, sensitive_columns, write_only_columns
+from app.ownership import IdentifierTaken, identifier_in_violation
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.tenancy import ScopedInterface, TenancyError, check_references, current_scope
 from app.views.tenant_urls import (FieldRefused, check_item, form_validators, secret_validators,
@@ -50,6 +51,17 @@ def describe_db_error(exc: SQLAlchemyError) -> str:
     return str(_l("The database refused this change."))
 
 
+def _refusal(exc: SQLAlchemyError) -> Exception:
+    """What a refused write raises: IdentifierTaken when it collided on a platform identifier
+    (a save that raced past the check: same message as the check), else WriteRefused. The
+    message is remembered for the request, for FAB's edit screen which shows only
+    `database_error_message` (see WorkspaceModelView)."""
+    column = identifier_in_violation(exc)
+    refusal = IdentifierTaken([column]) if column else WriteRefused(describe_db_error(exc))
+    g.relaydesk_write_refusal = str(refusal)
+    return refusal
+
+
 class RelaydeskInterface(ScopedInterface):
     """ScopedInterface whose write errors carry a clean message (never SQL) and roll back."""
 
@@ -61,14 +73,14 @@ class RelaydeskInterface(ScopedInterface):
             raise
         except SQLAlchemyError as exc:
             self.session.rollback()
-            raise WriteRefused(describe_db_error(exc)) from exc
+            raise _refusal(exc) from exc
         except Exception as exc:  # FAB wraps edit/delete errors in DatabaseException
             cause = exc.__cause__
             self.session.rollback()
             if isinstance(cause, TenancyError):
                 raise cause from None
             if isinstance(cause, SQLAlchemyError):
-                raise WriteRefused(describe_db_error(cause)) from exc
+                raise _refusal(cause) from exc
             raise
 
     def add(self, item, commit=True):
@@ -141,6 +153,9 @@ class WorkspaceWriteMixin:
     #: checks run on every add and update, by the screen and its REST twin alike; each takes the
     #: row and raises ValueError with a message fit for the person (shown / answered with 422)
     item_validators: tuple = ()
+    #: run after a successful add or update (the row is committed), by the screen and its REST
+    #: twin alike; each takes the row and may return (message, flash category) for the screen
+    after_save: tuple = ()
 
     def _place_in_workspace(self, item) -> None:
         scope = current_scope()
@@ -164,6 +179,8 @@ class WorkspaceWriteMixin:
                 previous = next((v for v in history.deleted if v), None)
                 if previous:
                     setattr(item, column, previous)
+                elif getattr(item, column) == "":
+                    setattr(item, column, None)  # nothing stored, nothing entered: still NULL
 
     def _safe_default_columns(self) -> None:
         """FAB searches and sorts on every column of the model when a view names none: never
@@ -194,6 +211,20 @@ class WorkspaceWriteMixin:
         check_references(item)
         self._validate(item)
         check_item(item, submitted(), new=False)  # a changed URL needs its secrets again
+
+    def _after_save(self, item) -> list[tuple[str, str]]:
+        notes = []
+        for follow_up in self.after_save:
+            note = follow_up(item)
+            if note:
+                notes.append(note)
+        return notes
+
+    def post_add(self, item):
+        self._after_save(item)
+
+    def post_update(self, item):
+        self._after_save(item)
 
 
 def _masked(columns, secret_columns):
@@ -252,6 +283,20 @@ class WorkspaceModelView(WorkspaceWriteMixin, ModelView):
         except Exception:
             db.session.rollback()  # the form already wrote into the row: drop those changes
             raise
+
+    @property
+    def database_error_message(self) -> str:
+        """FAB's edit screen flashes only this when the write fails: the refusal's own clean
+        message when there is one (e.g. an identifier taken by a save that raced this one)."""
+        return g.get("relaydesk_write_refusal") or str(_l("The database refused this change."))
+
+    def post_add(self, item):
+        for message, category in self._after_save(item):
+            flash(message, category)
+
+    def post_update(self, item):
+        for message, category in self._after_save(item):
+            flash(message, category)
 
     def prefill_form(self, form, pk):
         item = self.datamodel.get(pk, self._base_filters)
@@ -388,6 +433,9 @@ class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
         except FieldRefused as exc:  # the outbound URL policy: the field is named
             db.session.rollback()
             return self.response_422(message={exc.field: [str(exc)]})
+        except IdentifierTaken as exc:  # the check or the UNIQUE constraint: the field named
+            db.session.rollback()
+            return self.response_422(message={f: [m] for f, m in exc.problems.items()})
         except (ValueError, WriteRefused) as exc:  # TenancyError and item_validators included
             db.session.rollback()
             return self.response_422(message=str(exc))
@@ -446,6 +494,7 @@ def api_for(view_cls: type, resource_name: str) -> type:
         "datamodel": view_cls.datamodel,
         "relaydesk_roles": view_cls.relaydesk_roles,
         "item_validators": view_cls.item_validators,
+        "after_save": view_cls.after_save,
         "label_columns": dict(getattr(view_cls, "label_columns", None) or {}),
         "description_columns": dict(getattr(view_cls, "description_columns", None) or {}),
     }

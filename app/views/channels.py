@@ -14,6 +14,7 @@ from app.domain.templates import problem as template_problem
 from app.extensions import db
 from app.redaction import flash
 from app.integrations.channels import client_for
+from app.jobs.verification import needs_verification, queue_verification, verify_channel
 from app.models import ChatIdentity, DetectedChat, LinkedUser, Provider, ProviderRoute
 from app.models.routing import DEFAULT_ROUTE_TEMPLATE, ROUTE_ACTIONS
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
@@ -32,12 +33,16 @@ class ChannelActionsMixin:
             if channel.kind == "webchat":
                 flash(_("%(name)s: nothing to do for web chat.", name=channel.name), "info")
                 continue
-            result = getattr(client_for(channel), operation)()
-            for field, value in result.updates.items():
-                setattr(channel, field, value)
-            db.session.commit()
+            name = channel.name
+            if channel.kind == "meta" and operation == "test_connection":
+                result = verify_channel(channel)  # records the outcome itself, guarded
+            else:
+                result = getattr(client_for(channel), operation)()
+                for field, value in result.updates.items():
+                    setattr(channel, field, value)
+                db.session.commit()
             category = "danger" if not result.ok else "warning" if result.warning else "success"
-            flash(f"{channel.name}: {result.summary}", category)
+            flash(f"{name}: {result.summary}", category)
         self.update_redirect()
         return redirect(self.get_redirect())
 
@@ -50,6 +55,25 @@ class ChannelActionsMixin:
             "fa-link")
     def configure_webhook(self, items):
         return self._run(items, "configure_webhook")
+
+
+def verify_after_save(channel) -> tuple[str, str] | None:
+    """ChannelView.after_save: a Meta channel awaiting verification gets it queued at once."""
+    if not needs_verification(channel):
+        return None
+    if queue_verification(channel.id):
+        return (_("%(name)s is awaiting verification: Relaydesk asks Meta whether its access "
+                  "token controls this number and WhatsApp Business account. It receives "
+                  "messages once verified; its status shows the answer.", name=channel.name),
+                "info")
+    return (_("%(name)s is awaiting verification, but the job queue is not reachable right "
+              "now: use Test connection to verify it.", name=channel.name), "warning")
+
+
+def verification_words(state: str | None) -> str:
+    """The Verification column in words (the REST API answers the code)."""
+    return {"verified": _("Verified by Meta"),
+            "awaiting": _("Awaiting verification")}.get(state or "", "—")
 
 
 class DetectedChatView(WorkspaceModelView):

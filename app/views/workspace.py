@@ -5,16 +5,22 @@ master admin gets an all-workspaces copy of each (see app/views/__init__.py).
 """
 from __future__ import annotations
 
+from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from wtforms import StringField
+from wtforms.validators import Length, Optional
 
 from app.domain.templates import CUSTOM_COMMAND, ROUTE
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, CustomCommand,
                         Invoice, LinkedUser, PanelConnection, Provider, ProviderRoute,
                         ReplyTemplate, ServiceRule, Subscription, WorkspaceMember,
                         WorkspaceSettings)
+from app.models.channels import AWAITING_VERIFICATION
+from app.ownership import IdentifierFree, require_free_identifiers
 from app.security import READ, ROLE_MANAGER, WRITE
-from app.views.base import RelaydeskInterface, WorkspaceModelView
-from app.views.channels import ChannelActionsMixin
+from app.views.base import RelaydeskInterface, WorkspaceModelView, secret_field
+from app.views.channels import ChannelActionsMixin, verification_words, verify_after_save
 from app.views.panel import PanelConnectionActionsMixin
 from app.views.template_fields import (CUSTOM_REPLY_HELP, REPLY_HELP, ROUTE_HELP, TemplateText,
                                        custom_reply_valid, reply_key_field, reply_kind_in_form,
@@ -50,13 +56,32 @@ def _require_kind_fields(channel: Channel) -> None:
                                 kind=channel.kind, fields=", ".join(missing))))
 
 
+def _identifier_field(label, column: str, length: int, description=None) -> StringField:
+    """A platform identifier's form field: taken by another channel → an error beside it."""
+    return StringField(label, description=description, widget=BS3TextFieldWidget(),
+                       validators=[IdentifierFree(column), Optional(), Length(max=length)])
+
+
+def _status_detail_words(detail: str | None) -> str:
+    if detail == AWAITING_VERIFICATION:
+        return _(AWAITING_VERIFICATION)
+    return detail or ""
+
+
 class ChannelView(ChannelActionsMixin, WorkspaceModelView):
-    """Green API instances, Meta numbers, Telegram bots and the web chat widget."""
+    """Green API instances, Meta numbers, Telegram bots and the web chat widget.
+
+    A platform identifier (instance id, bot, phone number id, WABA id) belongs to one channel of
+    the whole platform (app/ownership.py); a Meta channel receives nothing until verified
+    (app/jobs/verification.py), which is queued after every save that needs it."""
 
     datamodel = RelaydeskInterface(Channel)
-    item_validators = (_require_kind_fields,)  # the REST twin (api_for) runs them too
-    list_columns = ["name", "kind", "enabled", "status", "last_webhook_at"]
-    show_columns = ["name", "kind", "enabled", "status", "status_detail", "last_webhook_at",
+    # the REST twin (api_for) runs these too
+    item_validators = (_require_kind_fields, require_free_identifiers)
+    after_save = (verify_after_save,)
+    list_columns = ["name", "kind", "enabled", "status", "verification", "last_webhook_at"]
+    show_columns = ["name", "kind", "enabled", "status", "status_detail", "verification",
+                    "verified_at", "last_webhook_at",
                     "api_url", "id_instance", "api_token", "webhook_token",
                     "bot_id", "bot_token", "secret_token", "api_base",
                     "phone_number_id", "waba_id", "access_token", "app_secret",
@@ -76,8 +101,21 @@ class ChannelView(ChannelActionsMixin, WorkspaceModelView):
         secret_token=_l("Webhook secret token"), api_base=_l("Bot API base URL"),
         phone_number_id=_l("Phone number id"), waba_id=_l("WhatsApp Business account id"),
         access_token=_l("Access token"), app_secret=_l("App secret (manual mode)"),
-        widget_key=_l("Widget key"),
+        widget_key=_l("Widget key"), verification=_l("Verification"),
+        verified_at=_l("Verified"),
     )
+    formatters_columns = {"verification": verification_words,
+                          "status_detail": _status_detail_words}
+    edit_form_extra_fields = {
+        "id_instance": _identifier_field(label_columns["id_instance"], "id_instance", 32),
+        "bot_token": secret_field(label_columns["bot_token"], [IdentifierFree("bot_id")]),
+        "phone_number_id": _identifier_field(label_columns["phone_number_id"],
+                                             "phone_number_id", 40),
+        "waba_id": _identifier_field(
+            label_columns["waba_id"], "waba_id", 40, description=_l(
+                "A Meta channel receives messages only once Meta confirms that its access "
+                "token controls this number and this account.")),
+    }
     description_columns = {
         "kind": _l("greenapi: WhatsApp through Green API · meta: WhatsApp Cloud API · "
                    "telegram: a Telegram bot · webchat: the web chat widget"),

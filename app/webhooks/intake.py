@@ -135,9 +135,12 @@ class ChannelCache:
     Unknown keys are never cached (a forged routing key cannot fill the cache, and a channel
     created a moment ago is found at once). A credential that does not match the cached one is
     checked again against the database (see StaleChannel), so a rotated token works at once.
-    What may lag by up to the TTL, in other processes only, is `enabled`: a channel disabled
-    elsewhere keeps storing events for those seconds. In this process every Channel write clears
-    the cache at once (the ORM listeners below)."""
+    What may lag by up to the TTL, in other processes only, is `enabled` and a Meta channel's
+    verification (only verified Meta channels are found, app/webhooks/meta.py): a channel
+    disabled or sent back to verification elsewhere keeps storing events for those seconds
+    (its identifiers are its own: no other channel can hold them), and a channel verified
+    elsewhere is missing for those seconds from a cached key that also names another channel.
+    In this process every Channel write clears the cache at once (the ORM listeners below)."""
 
     MAX_ENTRIES = 10_000
 

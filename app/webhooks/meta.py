@@ -6,7 +6,12 @@ the platform's META_APP_SECRET or, for channels in manual mode, the channel's ow
 A channel's own secret speaks for that channel only: events in the same body for channels it
 does not belong to are dropped (403 when the signature matches no candidate secret at all).
 One POST can carry many entries and changes: each message (dedupe `wamid`) and each status
-(dedupe `status id + status`) becomes its own event, on the channel its `phone_number_id` names.
+(dedupe `status id + status`) becomes its own event, on the channel its `phone_number_id` names;
+a WABA-level change (template status) goes to the channel whose `waba_id` is the entry's id.
+Only verified channels are candidates (`verified_at` set: a Graph call with the channel's own
+token confirmed its number and WABA, app/jobs/verification.py). An unverified channel is treated
+exactly like an unknown number: nothing is stored for it, and its own app secret vouches for
+nothing.
 """
 from __future__ import annotations
 
@@ -139,7 +144,8 @@ def _accept(payload: dict, body: bytes, signature: str, fresh: bool):
 
 
 def _channels_named_in(payload: dict, fresh: bool = False) -> dict[int, ChannelRef]:
-    """Meta channels the payload names (by phone_number_id or by WABA id), keyed by id."""
+    """Verified Meta channels the payload names (by phone_number_id or by WABA id), keyed by
+    id. An unverified channel is not one of them: it receives nothing."""
     numbers, wabas = set(), set()
     for entry in payload.get("entry") or []:
         if isinstance(entry.get("id"), (str, int)):
@@ -153,7 +159,8 @@ def _channels_named_in(payload: dict, fresh: bool = False) -> dict[int, ChannelR
         return {}
 
     def load() -> dict[int, ChannelRef]:
-        query = db.session.query(Channel).filter(Channel.kind == "meta")
+        query = db.session.query(Channel).filter(Channel.kind == "meta",
+                                                 Channel.verified_at.is_not(None))
         rows = query.filter(Channel.phone_number_id.in_(numbers)
                             | Channel.waba_id.in_(wabas)).all()
         return {row.id: ChannelRef.of(row) for row in rows}

@@ -43,6 +43,14 @@ def import_command(file: str, dry_run: bool) -> None:
         click.echo(line)
     if not result.changed:
         click.echo("Nothing to change: the workspace already matches the file.")
+    for name, queued in result.verification_queued.items():
+        if queued:
+            click.echo(f"Meta channel '{name}' awaits verification (queued): it receives "
+                       "messages once Meta confirms its access token controls its number and "
+                       "account.")
+        else:
+            click.secho(f"Meta channel '{name}' awaits verification, but the job queue is not "
+                        "reachable: use Test connection on the Channels screen.", fg="yellow")
     if result.generated_passwords:
         click.secho("New logins without a password in the file (shown once):", fg="yellow")
         for username, password in result.generated_passwords.items():

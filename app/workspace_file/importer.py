@@ -5,12 +5,19 @@ The order is fixed and nothing is written before the last check passed:
 1. parse the YAML (syntax errors, keys given twice) — `locate.parse`;
 2. the schemas and the file-wide duplicate checks — `schema.validate_document`;
 3. the checks that need the database (`database_problems`): the plan code, channels named by
-   routes and identities (in the file or already in the workspace), a channel's kind, unique
-   channel ids used elsewhere, required secrets, logins of other workspaces, the outbound URL
-   policy for every URL the file sets (`_url_problems`: a URL that changes needs its secret
-   in the same file);
+   routes and identities (in the file or already in the workspace), a channel's kind, platform
+   identifiers another channel owns (app/ownership.py: the same check and the same message as
+   the screens, whichever workspace the other channel is in), required secrets, logins of
+   other workspaces, the outbound URL policy for every URL the file sets (`_url_problems`: a
+   URL that changes needs its secret in the same file);
 4. the upsert (`Upsert`), keyed by the workspace slug and by names, in one transaction that is
-   committed at the end, or rolled back for a dry run or on any error.
+   committed at the end, or rolled back for a dry run or on any error. An identifier taken by
+   a concurrent save between 3 and 4 (the UNIQUE constraint refuses the write) is reported like
+   step 3 found it, on its line.
+
+Meta channels: a new one, or one whose number, account id or credentials the file changes, is
+stored unverified (`verified_at` NULL: it receives nothing) and its verification is queued once
+the import is committed (`ImportResult.verification_queued`); "Test connection" verifies it too.
 
 Rules of the upsert: a key that is absent leaves the stored value alone (a new row gets the
 model default); a key that is present sets it. Nothing is ever deleted. A value equal to the
@@ -37,6 +44,7 @@ from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, Link
                         WorkspaceMember, WorkspaceSettings)
 from app.models.base import join_list, split_list
 from app.models.channels import REQUIRED_FIELDS, telegram_bot_id
+from app.ownership import INPUT_FIELD, identifier_in_violation, taken, taken_message
 from app.security import MEMBER_ROLE_TO_FAB, ROLE_ADMIN
 from app.tenancy import TenancyError, scoped_query, workspace_scope
 from app.workspace_file.errors import LocatedProblem, Problem, WorkspaceFileInvalid
@@ -49,7 +57,6 @@ log = logging.getLogger(__name__)
 #: the order of the summary lines
 CATEGORIES = ("workspace", "settings", "panel", "channels", "providers", "routes",
               "linked_users", "identities", "admin_identities", "members", "aliases")
-CHANNEL_UNIQUE = ("id_instance", "phone_number_id", "widget_key")
 SECRETS_HINT = "exports leave secrets out unless --include-secrets"
 
 
@@ -77,6 +84,8 @@ class ImportResult:
     counts: dict[str, Tally] = field(default_factory=dict)
     #: logins created without a password in the file: {username: generated password}
     generated_passwords: dict[str, str] = field(default_factory=dict)
+    #: Meta channels stored unverified: {name: True when their verification was queued}
+    verification_queued: dict[str, bool] = field(default_factory=dict)
 
     def tally(self, category: str) -> Tally:
         return self.counts.setdefault(category, Tally())
@@ -117,10 +126,12 @@ def import_text(text: str, filename: str = "<workspace file>", *,
                 problems = problems + database_problems(loaded, found)
             if problems or loaded is None:
                 raise WorkspaceFileInvalid(place_all(problems, root, filename))
-            result = Upsert(loaded, found, dry_run=dry_run).run()
+            upsert = Upsert(loaded, found, dry_run=dry_run)
+            result = upsert.run()
             db.session.flush()
         except (SQLAlchemyError, TenancyError, SecretDecryptError) as exc:
             db.session.rollback()
+            _raise_taken_identifier(exc, loaded, root, filename)
             raise WorkspaceImportFailed(_refusal(exc)) from exc
         except BaseException:
             db.session.rollback()
@@ -129,15 +140,42 @@ def import_text(text: str, filename: str = "<workspace file>", *,
             db.session.rollback()
             result.generated_passwords.clear()
         else:
+            unverified = upsert.unverified_meta_channels()
             try:
                 db.session.commit()
             except SQLAlchemyError as exc:
                 db.session.rollback()
+                _raise_taken_identifier(exc, loaded, root, filename)
                 raise WorkspaceImportFailed(_refusal(exc)) from exc
+            result.verification_queued = _queue_verifications(unverified)
     log.info("workspace file %s %s workspace %s: %s", filename,
              "checked (dry run) for" if dry_run else "imported into", result.slug,
              "; ".join(f"{k} {v}" for k, v in result.counts.items()))
     return result
+
+
+def _raise_taken_identifier(exc: Exception, loaded: dict, root, filename: str) -> None:
+    """A write refused by an identifier's UNIQUE constraint (a concurrent save took it after
+    the checks ran): raise WorkspaceFileInvalid with the problem on its line, as the check
+    reports it. Does nothing for any other refusal."""
+    column = identifier_in_violation(exc)
+    if column is None:
+        return
+    found = Found.load(loaded)  # the session was rolled back: read again
+    problems = _identifier_problems(loaded, found)
+    if not problems:  # the other save is gone again: still, this import wrote nothing
+        at = next((("channels", i, INPUT_FIELD[column])
+                   for i, c in enumerate(loaded.get("channels", ()))
+                   if c.get(INPUT_FIELD[column])), ("channels",))
+        problems = [Problem(at, taken_message(column))]
+    db.session.rollback()
+    raise WorkspaceFileInvalid(place_all(problems, root, filename)) from exc
+
+
+def _queue_verifications(channels: list[tuple[int, str]]) -> dict[str, bool]:
+    from app.jobs.verification import queue_verification
+
+    return {name: queue_verification(channel_id) for channel_id, name in channels}
 
 
 def _refusal(exc: Exception) -> str:
@@ -255,7 +293,6 @@ def _dropped_secrets(model, section: dict, stored, keys: dict) -> dict:
 
 def _channel_problems(data: dict, found: Found) -> list[Problem]:
     problems = []
-    workspace_id = found.workspace.id if found.workspace else None
     for i, channel in enumerate(data.get("channels", ())):
         at = ("channels", i)
         kind, name = channel["kind"], channel["name"]
@@ -281,22 +318,33 @@ def _channel_problems(data: dict, found: Found) -> list[Problem]:
             else:
                 message = "Missing data for required field."
             problems.append(Problem(at + (column,), message))
-        for column in CHANNEL_UNIQUE + ("bot_token",):
-            value = channel.get(column)
-            if not value:
-                continue
-            if column == "bot_token":
-                other = db.session.query(Channel).filter(
-                    Channel.bot_id == telegram_bot_id(value)).first()
-            else:
-                other = db.session.query(Channel).filter(
-                    getattr(Channel, column) == value).first()
-            if other is None or (other.workspace_id == workspace_id and other.name == name):
-                continue
-            owner = (f"channel '{other.name}' of this workspace"
-                     if other.workspace_id == workspace_id else "a channel of another workspace")
-            what = "bot" if column == "bot_token" else column
-            problems.append(Problem(at + (column,), f"This {what} is already used by {owner}."))
+        widget_key = channel.get("widget_key")
+        if widget_key:
+            other = db.session.query(Channel.id).filter(Channel.widget_key == widget_key)
+            if existing is not None:
+                other = other.filter(Channel.id != existing.id)
+            if other.first() is not None:
+                problems.append(Problem(at + ("widget_key",),
+                                        "This widget_key is already used by another channel."))
+    return problems + _identifier_problems(data, found)
+
+
+def _identifier_problems(data: dict, found: Found) -> list[Problem]:
+    """Platform identifiers of the file's channels that another channel owns (any workspace;
+    the channel the file updates excluded), with the message the screens show."""
+    problems = []
+    for i, channel in enumerate(data.get("channels", ())):
+        values = {}
+        for column, key in INPUT_FIELD.items():
+            value = channel.get(key)
+            if key == "bot_token":
+                value = telegram_bot_id(value) if channel["kind"] == "telegram" else None
+            if value:
+                values[column] = value
+        existing = found.channels.get(channel["name"])
+        for column in taken(values, exclude_id=existing.id if existing is not None else None):
+            problems.append(Problem(("channels", i, INPUT_FIELD[column]),
+                                    taken_message(column)))
     return problems
 
 
@@ -474,6 +522,12 @@ class Upsert:
             self.channels[name] = self._save(
                 "channels", self.channels.get(name), values, Channel,
                 workspace_id=self.workspace.id, name=name, kind=section["kind"])
+
+    def unverified_meta_channels(self) -> list[tuple[int, str]]:
+        """(id, name) of the file's Meta channels that await verification (flushed rows)."""
+        return [(row.id, name) for name, row in self.channels.items()
+                if row.kind == "meta" and row.verified_at is None
+                and any(c["name"] == name for c in self.data.get("channels", ()))]
 
     def _providers(self) -> None:
         existing = {p.name: p for p in self._owned(Provider)}

@@ -476,7 +476,7 @@ def consistency_problems(data: dict) -> list[Problem]:
 
     names = _FirstSeen()
     unique_ids = {field: _FirstSeen() for field in ("id_instance", "phone_number_id",
-                                                     "widget_key", "bot_token")}
+                                                     "waba_id", "widget_key", "bot_token")}
     for i, channel in enumerate(data.get("channels", ())):
         at = ("channels", i)
         names.check(channel["name"], at + ("name",),

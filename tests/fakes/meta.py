@@ -1,13 +1,22 @@
 """Fake Meta Graph API for the WhatsApp Cloud API (EXTERNAL_APIS.md §3) + notification builders.
 
-Server: `FakeMetaGraph(phone_number_id="106540352242922", access_token="EAAG…")`; point
-`META_GRAPH_URL` at `fake.url`. Any version path `vNN.N` is accepted.
+Server: `FakeMetaGraph(phone_number_id="106540352242922", access_token="EAAG…",
+waba_id="102290129340398")`; point `META_GRAPH_URL` at `fake.url`. Any version path `vNN.N` is
+accepted. Ownership is per token: a token reads (and sends from) only the numbers and WhatsApp
+Business accounts (WABAs) it was given — the constructor's token gets its number and WABA;
+`add_number(number, waba_id=, token=)` seeds more, `grant(token, *ids)` shares objects.
+An unknown token gets 190; a known token asking for an object it does not control gets the
+same answer as for an object that does not exist (100, subcode 33, GraphMethodException).
 - `POST /{version}/{phone_number_id}/messages`, `Authorization: Bearer <token>`, JSON body
   `{"messaging_product":"whatsapp","to","type":"text","text":{"body"}}` or a template →
   `{"messaging_product":"whatsapp","contacts":[{"input","wa_id"}],"messages":[{"id":"wamid.…"}]}`;
   accepted sends are kept in `fake.sent` (the request body plus `"id"`).
 - `GET /{version}/{phone_number_id}` → the phone number object (`verified_name`,
-  `display_phone_number`, `quality_rating`, `id`; `?fields=` narrows it).
+  `display_phone_number`, `quality_rating`, `id`; `?fields=` narrows it);
+  `GET /{version}/{waba_id}` → `{"id","name"}`.
+- `GET /{version}/{waba_id}/phone_numbers` (EXTERNAL_APIS §3, "Number and account checks") →
+  `{"data":[phone number objects],"paging":{"cursors":{"before","after"},"next"?}}`, pages of
+  `?limit=` (default 25) continued with `?after=<cursor>`; `next` only when more follow.
 - Errors come in the Graph shape `{"error":{"message","type","code","error_subcode"?,
   "error_data"?,"fbtrace_id"}}`: `error_next(code)` injects 190, 100, 130429, 131056, 131026,
   131047, 131049, 131050, 131057, 132000, 132001, 131000 (or any code with your own message).
@@ -20,7 +29,8 @@ Invented details (from memory of Meta's pages, not in EXTERNAL_APIS.md): the HTT
 with each error code (400 for most, 401 for 190, 500 for 131057/131000, 404 for 132001), the error
 message texts and `error_data.details`, the 190 error_subcode 463, the generic transient error
 (code 2, `is_transient`) for injected 5xx, the `GraphMethodException` code 100 / subcode 33 answer
-for an unknown phone number id, the phone-number object fields, and webhook timestamps as strings.
+for an unknown phone number id, the phone-number object fields, and webhook timestamps as strings;
+the cursor format (opaque base64 here), the default page size of 25 and the WABA node's fields.
 """
 from __future__ import annotations
 
@@ -101,21 +111,65 @@ def new_wamid() -> str:
     return "wamid.HBgL" + base64.b64encode(raw).decode().rstrip("=")
 
 
+DEFAULT_PAGE_SIZE = 25
+
+
+def _cursor(index: int) -> str:
+    return base64.urlsafe_b64encode(f"idx:{index}".encode()).decode().rstrip("=")
+
+
+def _index_after(cursor: str) -> int | None:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        return int(text.removeprefix("idx:")) + 1 if text.startswith("idx:") else None
+    except ValueError:
+        return None
+
+
 class FakeMetaGraph(FakeServer):
     name = "meta"
 
     def __init__(self, phone_number_id: str = DEFAULT_PHONE_NUMBER_ID,
-                 access_token: str = DEFAULT_TOKEN, *,
+                 access_token: str = DEFAULT_TOKEN, *, waba_id: str = DEFAULT_WABA_ID,
                  display_phone_number: str = DEFAULT_DISPLAY_NUMBER,
                  verified_name: str = "Relaydesk Test", quality_rating: str = "GREEN",
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.phone_number_id, self.access_token = phone_number_id, access_token
-        self.phone = {"verified_name": verified_name, "display_phone_number": display_phone_number,
-                      "quality_rating": quality_rating, "id": phone_number_id}
+        self.waba_id = waba_id
+        self.numbers: dict[str, dict[str, Any]] = {}  # phone number id → its object
+        self.wabas: dict[str, list[str]] = {}  # WABA id → its phone number ids, in order
+        self.grants: dict[str, set[str]] = {}  # token → ids of the numbers and WABAs it controls
+        self.add_number(phone_number_id, waba_id=waba_id, token=access_token,
+                        display_phone_number=display_phone_number, verified_name=verified_name,
+                        quality_rating=quality_rating)
+        self.phone = self.numbers[phone_number_id]
         self.sent: list[dict[str, Any]] = []
         self.route("POST", r"/(?P<version>v\d+\.\d+)/(?P<object_id>[^/]+)/messages", self._send)
-        self.route("GET", r"/(?P<version>v\d+\.\d+)/(?P<object_id>[^/]+)", self._phone)
+        self.route("GET", r"/(?P<version>v\d+\.\d+)/(?P<object_id>[^/]+)/phone_numbers",
+                   self._waba_numbers)
+        self.route("GET", r"/(?P<version>v\d+\.\d+)/(?P<object_id>[^/]+)", self._node)
+
+    # ---- seeding -----------------------------------------------------------------------------
+    def add_number(self, phone_number_id: str, *, waba_id: str, token: str,
+                   display_phone_number: str = DEFAULT_DISPLAY_NUMBER,
+                   verified_name: str = "Relaydesk Test",
+                   quality_rating: str = "GREEN") -> dict[str, Any]:
+        """A number of `waba_id` (made if new); `token` controls both."""
+        with self.lock:
+            phone = {"verified_name": verified_name, "display_phone_number": display_phone_number,
+                     "quality_rating": quality_rating, "id": phone_number_id}
+            self.numbers[phone_number_id] = phone
+            numbers = self.wabas.setdefault(waba_id, [])
+            if phone_number_id not in numbers:
+                numbers.append(phone_number_id)
+            self.grants.setdefault(token, set()).update({phone_number_id, waba_id})
+            return phone
+
+    def grant(self, token: str, *object_ids: str) -> None:
+        """Give `token` control of numbers or WABAs (a token with nothing yet is made valid)."""
+        with self.lock:
+            self.grants.setdefault(token, set()).update(object_ids)
 
     # ---- fault helpers -----------------------------------------------------------------------
     def error_next(self, code: int, *, n: int = 1, message: str | None = None,
@@ -144,10 +198,9 @@ class FakeMetaGraph(FakeServer):
         return graph_error(100, f"Unknown path components: {req.path}", http_status=400)
 
     # ---- handlers ----------------------------------------------------------------------------
-    def _authorised(self, req: RecordedRequest) -> bool:
+    def _token(self, req: RecordedRequest) -> str | None:
         header = req.headers.get("Authorization", "")
-        token = header[7:] if header.startswith("Bearer ") else req.query.get("access_token")
-        return token == self.access_token
+        return header[7:] if header.startswith("Bearer ") else req.query.get("access_token")
 
     def _unknown_object(self, req: RecordedRequest, object_id: str) -> Reply:
         return graph_error(100, f"Unsupported {req.method.lower()} request. Object with ID "
@@ -157,22 +210,59 @@ class FakeMetaGraph(FakeServer):
                                 "https://developers.facebook.com/docs/graph-api",
                            subcode=33, error_type="GraphMethodException")
 
-    def _check(self, req: RecordedRequest, object_id: str) -> Reply | None:
-        if not self._authorised(req):
+    def _check(self, req: RecordedRequest, object_id: str,
+               kinds: tuple[str, ...] = ("number",)) -> Reply | None:
+        """None when the request's token controls `object_id`, a number or a WABA as `kinds`
+        allows; else Graph's answer (190 for a token it does not know)."""
+        granted = self.grants.get(self._token(req) or "")
+        if granted is None:
             return graph_error(190, "Invalid OAuth access token - Cannot parse access token",
                                subcode=None)
-        if object_id != self.phone_number_id:
+        exists = (("number" in kinds and object_id in self.numbers)
+                  or ("waba" in kinds and object_id in self.wabas))
+        if not exists or object_id not in granted:
             return self._unknown_object(req, object_id)
         return None
 
-    def _phone(self, req: RecordedRequest, version: str, object_id: str) -> Reply:
-        problem = self._check(req, object_id)
-        if problem:
-            return problem
+    @staticmethod
+    def _narrowed(item: dict[str, Any], req: RecordedRequest) -> dict[str, Any]:
         fields = [f for f in req.query.get("fields", "").split(",") if f]
         if not fields:
-            return Reply(200, dict(self.phone))
-        return Reply(200, {k: v for k, v in self.phone.items() if k in fields or k == "id"})
+            return dict(item)
+        return {k: v for k, v in item.items() if k in fields or k == "id"}
+
+    def _node(self, req: RecordedRequest, version: str, object_id: str) -> Reply:
+        problem = self._check(req, object_id, kinds=("number", "waba"))
+        if problem:
+            return problem
+        if object_id in self.wabas:
+            return Reply(200, self._narrowed({"id": object_id, "name": "Relaydesk Test WABA"},
+                                             req))
+        return Reply(200, self._narrowed(self.numbers[object_id], req))
+
+    def _waba_numbers(self, req: RecordedRequest, version: str, object_id: str) -> Reply:
+        problem = self._check(req, object_id, kinds=("waba",))
+        if problem:
+            return problem
+        try:
+            limit = max(1, int(req.query.get("limit", DEFAULT_PAGE_SIZE)))
+        except ValueError:
+            return graph_error(100, "(#100) Param limit must be an integer")
+        start = 0
+        if "after" in req.query:
+            start = _index_after(req.query["after"])
+            if start is None:
+                return graph_error(100, "(#100) Invalid cursor")
+        ids = self.wabas[object_id]
+        page = ids[start:start + limit]
+        body: dict[str, Any] = {"data": [self._narrowed(self.numbers[i], req) for i in page]}
+        if page:
+            body["paging"] = {"cursors": {"before": _cursor(start),
+                                          "after": _cursor(start + len(page) - 1)}}
+            if start + len(page) < len(ids):
+                body["paging"]["next"] = (f"{self.url}{req.path}?limit={limit}"
+                                          f"&after={_cursor(start + len(page) - 1)}")
+        return Reply(200, body)
 
     def _send(self, req: RecordedRequest, version: str, object_id: str) -> Reply:
         problem = self._check(req, object_id)

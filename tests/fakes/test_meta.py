@@ -186,3 +186,50 @@ def test_signature_is_hmac_sha256_of_the_raw_body():
     json.loads(raw)
     assert meta.verification_params("vt", "123") == {
         "hub.mode": "subscribe", "hub.verify_token": "vt", "hub.challenge": "123"}
+
+
+# ---- ownership: which token controls which number and WABA ---------------------------------
+def get(fake, path, token, **params):
+    return requests.get(f"{fake.url}/v21.0/{path}", params=params, timeout=T,
+                        headers={"Authorization": f"Bearer {token}"})
+
+
+def test_waba_lists_its_phone_numbers(fake_meta):
+    answer = get(fake_meta, f"{fake_meta.waba_id}/phone_numbers", fake_meta.access_token)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["data"] == [fake_meta.phone]
+    assert set(body["paging"]["cursors"]) == {"before", "after"} and "next" not in body["paging"]
+    node = get(fake_meta, fake_meta.waba_id, fake_meta.access_token).json()
+    assert node["id"] == fake_meta.waba_id and node["name"]
+
+
+def test_a_token_reads_only_what_it_controls(fake_meta):
+    fake_meta.add_number("555000", waba_id="777000", token="other-token")
+    mine = get(fake_meta, "555000", "other-token", fields="verified_name")
+    assert mine.status_code == 200 and mine.json() == {"verified_name": "Relaydesk Test",
+                                                       "id": "555000"}
+    for path in (fake_meta.phone_number_id, f"{fake_meta.waba_id}/phone_numbers",
+                 fake_meta.waba_id):
+        error = assert_graph_error(get(fake_meta, path, "other-token"), 100)
+        assert error["error_subcode"] == 33 and error["type"] == "GraphMethodException"
+    assert assert_graph_error(get(fake_meta, "555000", "nobody-knows-me"), 190)
+    assert send(fake_meta, TEXT, token="other-token").status_code == 400  # not its number
+    assert send(fake_meta, TEXT, token="other-token", phone_number_id="555000").status_code == 200
+    fake_meta.grant("other-token", fake_meta.waba_id)  # shared: now it may list that WABA
+    listed = get(fake_meta, f"{fake_meta.waba_id}/phone_numbers", "other-token").json()
+    assert [n["id"] for n in listed["data"]] == [fake_meta.phone_number_id]
+
+
+def test_waba_numbers_come_in_pages(fake_meta):
+    for i in range(5):
+        fake_meta.add_number(f"90{i}", waba_id=fake_meta.waba_id, token=fake_meta.access_token)
+    path = f"{fake_meta.waba_id}/phone_numbers"
+    first = get(fake_meta, path, fake_meta.access_token, limit=4).json()
+    assert [n["id"] for n in first["data"]] == [fake_meta.phone_number_id, "900", "901", "902"]
+    assert first["paging"]["next"].startswith(fake_meta.url)
+    after = first["paging"]["cursors"]["after"]
+    second = get(fake_meta, path, fake_meta.access_token, limit=4, after=after).json()
+    assert [n["id"] for n in second["data"]] == ["903", "904"]
+    assert "next" not in second["paging"]
+    assert_graph_error(get(fake_meta, path, fake_meta.access_token, after="garbage!"), 100)

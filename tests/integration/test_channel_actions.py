@@ -58,7 +58,8 @@ def meta(app, factory, acme, fake_meta, monkeypatch):
     monkeypatch.setitem(app.config, "META_GRAPH_URL", fake_meta.url)
     return factory.channel(acme, kind="meta", name="Cloud number",
                            phone_number_id=fake_meta.phone_number_id,
-                           access_token=fake_meta.access_token)
+                           waba_id=fake_meta.waba_id, access_token=fake_meta.access_token,
+                           verified=False)
 
 
 def check_connection(client, channel):
@@ -176,21 +177,26 @@ def test_telegram_connection_with_a_revoked_token(client, manager, telegram, fak
     assert fresh(telegram).status == "error"
 
 
-def test_meta_connection_looks_up_the_number(client, manager, meta, fake_meta):
+def test_meta_connection_verifies_the_number_and_the_account(client, manager, meta, fake_meta):
     html = page_text(check_connection(client, meta))
-    assert "Cloud number: Number 15550001234 (Relaydesk Test)" in html
+    assert ("Cloud number: Verified: number 15550001234, name Relaydesk Test, quality GREEN"
+            in html)
     assert fake_meta.count("GET", f"*/{fake_meta.phone_number_id}") == 1
-    assert fake_meta.requests.last.headers["Authorization"] == f"Bearer {fake_meta.access_token}"
-    assert fresh(meta).status == "ok"
+    assert fake_meta.count("GET", f"*/{fake_meta.waba_id}/phone_numbers") == 1
+    assert all(r.headers["Authorization"] == f"Bearer {fake_meta.access_token}"
+               for r in fake_meta.requests)
+    channel = fresh(meta)
+    assert channel.status == "ok" and channel.verified_at is not None
 
 
 def test_meta_connection_with_an_expired_token_needs_reauthorisation(client, manager, meta,
                                                                      fake_meta):
     fake_meta.error_next(190)
     html = page_text(check_connection(client, meta))
-    assert "Phone number lookup failed (190)" in html
+    assert "Verification failed: Meta refused the access token (Graph error 190)" in html
     channel = fresh(meta)
     assert channel.status == "needs_reauth" and "190" in channel.status_detail
+    assert channel.verified_at is None
 
 
 def test_webchat_has_nothing_to_test(client, manager, factory, acme):
@@ -307,7 +313,8 @@ def test_action_calls_are_logged_without_secrets(client, manager, green, telegra
         secrets += [s for s in (channel.api_token, channel.webhook_token, channel.bot_token,
                                 channel.secret_token, channel.access_token) if s]
     assert len(secrets) == 5
-    assert db.session.query(ExternalCall).count() == 6  # 1 + 2 + 1 tests, 2 configurations
+    # tests: Green API 1, Telegram 2, Meta 2 (number, account); configurations: 2
+    assert db.session.query(ExternalCall).count() == 7
     assert_no_secret_logged(*secrets)
 
 

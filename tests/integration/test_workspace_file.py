@@ -548,8 +548,8 @@ def test_channel_id_of_another_workspace_is_refused(cli, db, pro_plan, factory):
     factory.channel(other, name="Theirs", kind="greenapi", id_instance="1101000001")
     result = cli("import", SAMPLE)
     assert result.exit_code == 1
-    assert ("channels[0].id_instance: This id_instance is already used by a channel of another "
-            "workspace.") in stderr(result)
+    assert ("channels[0].id_instance: This instance id is already used by another "
+            "channel.") in stderr(result)
 
 
 def test_kind_of_existing_channel_cannot_change(cli, db, pro_plan, tmp_path):

@@ -230,6 +230,10 @@ def test_duplicate_channel_name_points_at_both():
                   "  - {name: B, kind: greenapi, id_instance: '1', api_token: b}\n"},
      "4: channels[1].id_instance: Another channel in this file has the same id_instance. "
      "(see line 3)"),
+    ({"channels": "  - {name: A, kind: meta, phone_number_id: '1', waba_id: '9'}\n"
+                  "  - {name: B, kind: meta, phone_number_id: '2', waba_id: '9'}\n"},
+     "4: channels[1].waba_id: Another channel in this file has the same waba_id. "
+     "(see line 3)"),
     ({"channels": "  - {name: A, kind: telegram, bot_token: '77:aaa'}\n"
                   "  - {name: B, kind: telegram, bot_token: '77:bbb'}\n"},
      "4: channels[1].bot_token: Another channel in this file uses the same bot (bot id 77). "
