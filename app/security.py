@@ -44,6 +44,10 @@ SELF_SERVICE_MENUS = {"API keys", "API documentation"}
 
 
 class RelaydeskSecurityManager(SecurityManager):
+    # FAB's "User's Statistics" chart loads Google's chart library from another host; the app
+    # serves only its own assets (app/security_headers.py). Login counts are on the user screens.
+    userstatschartview = None
+
     @staticmethod
     def extract_api_key_from_request():
         """Per-user API keys come as `X-API-Key` (also accepted: `Authorization: Bearer rdk_…`)."""

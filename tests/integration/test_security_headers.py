@@ -69,13 +69,16 @@ HANDLER_ATTR = re.compile(r"<[a-z][^>]*\son[a-z]+\s*=", re.I)
 
 
 def assert_page_satisfies_policy(html: str, nonce: str, where: str) -> None:
-    """Every script carries the nonce; no inline handler or javascript: URL (which no nonce can
-    allow) is in the markup."""
+    """Every script carries the nonce; scripts, styles and images come from this site (a nonce
+    would let another host's script run); no inline handler or javascript: URL (which no nonce
+    can allow) is in the markup."""
     tags = SCRIPT_TAG.findall(html)
     assert tags, f"{where}: no script at all (not a FAB page?)"
     for attrs in tags:
         found = re.search(r'\snonce="([^"]*)"', attrs)
         assert found and found.group(1) == nonce, f"{where}: <script{attrs}> lacks the nonce"
+    for url in re.findall(r'<(?:script|link|img|iframe)\b[^>]*\s(?:src|href)="([^"]*)"', html):
+        assert url.startswith("/") and not url.startswith("//"), f"{where}: loads {url}"
     handler = HANDLER_ATTR.search(html)
     assert handler is None, f"{where}: inline event handler {handler.group(0)[-60:]!r}"
     assert "javascript:" not in html.lower(), f"{where}: a javascript: URL"
