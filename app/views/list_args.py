@@ -231,7 +231,7 @@ def _fits(datamodel, column: str, value) -> bool:
     if datamodel.is_float(column) or datamodel.is_numeric(column):
         return _fits_float(value)
     if datamodel.is_date(column) or datamodel.is_datetime(column):
-        return True  # FAB parses the text and ignores what it cannot parse
+        return isinstance(value, str)  # FAB parses the text and ignores what it cannot parse
     return isinstance(value, str)
 
 
