@@ -179,33 +179,35 @@ def test_swagger_ui_runs_under_the_policy_without_the_online_validator(client, a
 
 # --- cookies and https -------------------------------------------------------------------------
 
-def test_over_http_cookies_are_httponly_and_lax_but_not_secure_and_no_hsts(client, people):
-    assert client.get("/login/").status_code == 200  # `make run`: stays on http
-    response = client.post("/login/", data={"username": people["manager"],
-                                            "password": password_for(people["manager"])})
-    assert response.status_code == 302
-    [session_cookie] = set_cookie_headers(response, "session")
-    flags = cookie_flags(session_cookie)
-    assert {"httponly", "samesite=lax"} <= flags and "secure" not in flags
-    # Not even an https request gets HSTS when the product is not served over https.
-    over_tls = client.get("/login/", base_url=HTTPS_BASE)
-    assert "Strict-Transport-Security" not in over_tls.headers
-
-
-def test_over_https_cookies_are_secure_and_hsts_is_sent(https_app, people):
-    client = https_app.test_client()
-    response = client.post("/login/", base_url=HTTPS_BASE,
-                           data={"username": people["manager"],
-                                 "password": password_for(people["manager"])})
+def login_answer(client, username: str, base_url: str):
+    response = client.post("/login/", base_url=base_url,
+                           data={"username": username, "password": password_for(username)})
     assert response.status_code == 302 and "/login" not in response.headers["Location"]
+    return response
+
+
+def test_cookies_are_secure_and_hsts_is_sent_only_when_served_over_https(https_app, client,
+                                                                          people):
+    # PUBLIC_BASE_URL https: Secure cookie, HSTS on every browser answer.
+    secure_client = https_app.test_client()
+    response = login_answer(secure_client, people["manager"], HTTPS_BASE)
     [session_cookie] = set_cookie_headers(response, "session")
     assert {"secure", "httponly", "samesite=lax"} <= cookie_flags(session_cookie)
     assert response.headers["Strict-Transport-Security"] == \
         f"max-age={HSTS_MAX_AGE}; includeSubDomains"
-    page = client.get("/channelview/list/", base_url=HTTPS_BASE)
+    page = secure_client.get("/channelview/list/", base_url=HTTPS_BASE)
     assert page.status_code == 200
     assert_browser_headers(page)
     assert "Strict-Transport-Security" in page.headers
+
+    # PUBLIC_BASE_URL http (`make run`): HttpOnly and Lax, not Secure (the browser would drop
+    # it), no HSTS even on a request that came over TLS, and no redirect to https.
+    assert client.get("/login/").status_code == 200
+    response = login_answer(client, people["manager"], "http://localhost")
+    [session_cookie] = set_cookie_headers(response, "session")
+    flags = cookie_flags(session_cookie)
+    assert {"httponly", "samesite=lax"} <= flags and "secure" not in flags
+    assert "Strict-Transport-Security" not in client.get("/", base_url=HTTPS_BASE).headers
 
 
 def test_over_https_the_remember_me_cookie_is_secure_httponly_and_lax(https_app, people):
@@ -252,6 +254,10 @@ def test_webhooks_and_health_checks_pay_for_none_of_it(app, https_app, factory, 
     target = https_app if served == "https" else app
     channel = factory.channel(factory.workspace("hooks"), kind="greenapi")
     client = target.test_client()
+    # control: a browser page of the same app, asked the same way, gets the headers
+    page = client.get("/login/", base_url="http://relaydesk.example",
+                      headers={"X-Forwarded-Proto": "https"})
+    assert page.status_code == 200 and "Content-Security-Policy" in page.headers
     for what, response in _machine_answers(client, "http://relaydesk.example", channel):
         assert response.status_code in (200, 401, 403), f"{what}: {response.status}"
         present = [h for h in TALISMAN_HEADERS if h in response.headers]
