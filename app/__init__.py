@@ -17,6 +17,7 @@ from app.crypto import keyring
 from app.extensions import csrf, db, migrate
 from app.integrations.urlpolicy import OutboundPolicy
 from app.security import RelaydeskAppBuilder, RelaydeskSecurityManager
+from app.security_headers import init_security_headers
 from app.tenancy import current_scope, install_write_guard
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,11 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
         if appbuilder.update_perms:
             appbuilder.sm.sync_role_definitions()
 
-    _register_blueprints(app)
+    machine_blueprints = _register_blueprints(app)
+    init_security_headers(app, machine_blueprints)
+    from app.views.list_args import install_list_arg_checks
+
+    install_list_arg_checks(app)
     _register_template_helpers(app)
     from app.cli import register_cli
 
@@ -172,14 +177,15 @@ def _init_redis(app: Flask) -> None:
     }
 
 
-def _register_blueprints(app: Flask) -> None:
+def _register_blueprints(app: Flask) -> set[str]:
+    """Register the machine endpoints (health, webhooks); return their blueprint names."""
     from app.health import health_bp
 
     app.register_blueprint(health_bp)
     csrf.exempt(health_bp)
     from app.webhooks import register_webhooks
 
-    register_webhooks(app)
+    return {health_bp.name} | register_webhooks(app)
 
 
 def _install_escaping_gettext(app: Flask) -> None:

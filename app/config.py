@@ -30,6 +30,10 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _env_bool_or_none(name: str) -> bool | None:
+    return None if _env(name) is None else _env_bool(name, False)
+
+
 def _persistent_key(filename: str, make) -> str:
     """A key generated once per instance folder, so restarts keep sessions and secrets readable."""
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
@@ -145,8 +149,10 @@ class Config:
 
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None
-    SESSION_COOKIE_HTTPONLY = True
-    SESSION_COOKIE_SAMESITE = "Lax"
+    # Cookie flags, HSTS, CSP and frame protection: app/security_headers.py (from PUBLIC_BASE_URL).
+    # Browser requests over plain http are redirected to https when FORCE_HTTPS is on; unset, it
+    # follows PUBLIC_BASE_URL. Behind a TLS proxy, the proxy must send X-Forwarded-Proto.
+    FORCE_HTTPS = _env_bool_or_none("FORCE_HTTPS")
 
     # Relaydesk
     EMBEDDED_QUEUE = _env_bool("RELAYDESK_EMBEDDED_QUEUE", False)  # `make run` sets it: UI flags it

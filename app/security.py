@@ -68,6 +68,9 @@ class RelaydeskSecurityManager(SecurityManager):
     resetmypasswordview = ResetMyPasswordView
     resetpasswordview = ResetPasswordView
     security_api = SecurityApi
+    # FAB's "User's Statistics" chart loads Google's chart library from another host; the app
+    # serves only its own assets (app/security_headers.py). Login counts are on the user screens.
+    userstatschartview = None
 
     # --- sessions and tokens -------------------------------------------------------------------
 
@@ -200,6 +203,7 @@ class RelaydeskSecurityManager(SecurityManager):
         check_password(password, user.username, subject=f"password of '{user.username}'")
         revocation.raise_epoch(user.id)
         super().reset_password(user.id, password)
+
 
     @staticmethod
     def extract_api_key_from_request():

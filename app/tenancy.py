@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from collections.abc import Iterator
 
 from flask import current_app, g, has_app_context, has_request_context
+from flask_babel import lazy_gettext as _l
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from sqlalchemy import event, false, inspect, select
 from sqlalchemy.orm import Session
@@ -31,6 +32,12 @@ ADMIN_ROLE = "Admin"
 
 class TenancyError(ValueError):
     """A write would cross workspaces, or an actor without a workspace tried to write."""
+
+
+# A row of another workspace is, to a member, a row that does not exist: the refusal must not tell
+# the two apart (a reference to a missing id is refused with the same words by the same check).
+MISSING_REFERENCE = _l("“%(field)s” does not exist in this workspace.")
+MISSING_ROW = _l("This row does not exist in this workspace.")
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,12 @@ def _user_scope(user) -> Scope:
     from app.models.tenancy import WorkspaceMember  # local: models import this module's helpers
     from app.extensions import db
 
-    member = db.session.query(WorkspaceMember).filter_by(user_id=user.id).one_or_none()
+    # Never a flush: the first scope lookup of a request may come while a half-made row sits in
+    # the session (a REST POST whose relationship id named another workspace's row pulls the new
+    # row in through the backref), and flushing it would refuse it with other words than a
+    # missing id gets from check_references, telling "not yours" apart from "not found".
+    with db.session.no_autoflush:
+        member = db.session.query(WorkspaceMember).filter_by(user_id=user.id).one_or_none()
     return Scope(workspace_id=member.workspace_id) if member else NOTHING
 
 
@@ -236,7 +248,7 @@ def check_references(obj, workspace_id: int | None = None) -> None:
     owner = workspace_id if workspace_id is not None else _owner_id(obj)
     for key, target_owner in foreign_references(obj):
         if owner is None or target_owner != owner:
-            raise TenancyError(f"'{key}' does not exist in this workspace")
+            raise TenancyError(str(MISSING_REFERENCE % {"field": key}))
 
 
 def install_write_guard(session_class) -> None:
@@ -250,7 +262,7 @@ def install_write_guard(session_class) -> None:
                 continue
             owner = _owner_id(obj)
             if scope.workspace_id is not None and owner != scope.workspace_id:
-                raise TenancyError("this row belongs to another workspace")
+                raise TenancyError(str(MISSING_ROW))
             if obj in session.deleted:
                 continue
             # A loaded row whose references did not change was checked when they were written.

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Flask
 
 
-def register_webhooks(app: Flask) -> None:
+def register_webhooks(app: Flask) -> set[str]:
+    """Register the platforms' blueprints; return their names."""
     from app.extensions import csrf
     from app.webhooks.greenapi import greenapi_bp
     from app.webhooks.meta import meta_bp
@@ -17,6 +18,7 @@ def register_webhooks(app: Flask) -> None:
         csrf.exempt(blueprint)
     _exempt_from_rate_limits(app, {blueprint.name for blueprint in blueprints})
     _no_browser_session(app)
+    return {blueprint.name for blueprint in blueprints}
 
 
 WEBHOOK_PREFIX = "/webhooks/"
