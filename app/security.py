@@ -204,7 +204,6 @@ class RelaydeskSecurityManager(SecurityManager):
         revocation.raise_epoch(user.id)
         super().reset_password(user.id, password)
 
-
     @staticmethod
     def extract_api_key_from_request():
         """Per-user API keys come as `X-API-Key` (also accepted: `Authorization: Bearer rdk_…`)."""
