@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import abort, current_app, flash, g, redirect, request
+from flask import abort, current_app, g, redirect, request
 from flask_appbuilder import expose
 from flask_appbuilder.actions import action
 from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget
@@ -37,6 +37,7 @@ from markupsafe import Markup
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo, ValidationError
 
+from app.redaction import flash
 from app.auth import revocation
 from app.auth.limits import LoginLocked, locked_message, login_limits
 from app.auth.passwords import MIN_LENGTH, check_password, password_problems

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 
-from flask import abort, flash, g
+from flask import abort, g
 from flask_appbuilder import ModelRestApi, ModelView
 from flask_appbuilder.api.convert import Model2SchemaConverter
 from flask_babel import lazy_gettext as _l
@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from wtforms import StringField
 from wtforms.widgets import PasswordInput
 
+from app.redaction import flash
 from app.crypto import mask
 from app.extensions import db
 from app.models.sensitive import HASH, sensitive_columns, write_only_columns

@@ -20,9 +20,10 @@ import pytest
 from redis import Redis
 
 from app.auth.limits import client_address, login_limits
-from app.security import ROLE_ADMIN, ROLE_MANAGER
+from app.security import ROLE_ADMIN
+from tests.integration.login_support import people_maker, user_id_of
 from tests.conftest import BACKENDS
-from tests.factories import Factory, password_for
+from tests.factories import password_for
 
 ROOT = Path(__file__).resolve().parents[2]
 API = "/api/v1/security/login"
@@ -51,21 +52,9 @@ def failed_count(app, username: str) -> int:
         return app.appbuilder.sm.find_user(username=username).fail_login_count or 0
 
 
-def user_id_of(app, username: str) -> int:
-    with app.app_context():
-        return app.appbuilder.sm.find_user(username=username).id
-
-
 @pytest.fixture
 def people(app):
-    """Makes logins without holding an app context through the test: Flask reuses a pushed app
-    context for the test client's requests, and Flask-Login caches the signed-in user on `g`,
-    so one test's requests would see each other's users."""
-    def make(username, role=ROLE_MANAGER):
-        with app.app_context():
-            return Factory(app).user(username, role)
-
-    return make
+    return people_maker(app)
 
 
 @pytest.fixture

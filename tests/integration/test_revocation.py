@@ -15,9 +15,10 @@ import uuid
 import jwt as pyjwt
 import pytest
 
-from app.security import ROLE_ADMIN, ROLE_MANAGER
+from app.security import ROLE_ADMIN
+from tests.integration.login_support import people_maker, user_id_of
 from tests.conftest import base_config
-from tests.factories import Factory, password_for
+from tests.factories import password_for
 
 NEW_PASSWORD = "Fresh-Lantern-4417"
 
@@ -58,21 +59,9 @@ def refresh_alive(app, refresh) -> bool:
     return response.status_code == 200
 
 
-def user_id_of(app, username: str) -> int:
-    with app.app_context():
-        return app.appbuilder.sm.find_user(username=username).id
-
-
 @pytest.fixture
 def people(app):
-    """Makes logins without holding an app context through the test: Flask reuses a pushed app
-    context for the test client's requests, and Flask-Login caches the signed-in user on `g`,
-    so one test's requests would see each other's users."""
-    def make(username, role=ROLE_MANAGER):
-        with app.app_context():
-            return Factory(app).user(username, role)
-
-    return make
+    return people_maker(app)
 
 
 @pytest.fixture
