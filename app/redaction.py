@@ -96,6 +96,8 @@ def redact(text, extra: Iterable[str | None] = ()):
     for value in extra:
         if value and len(value) >= 4:
             text = text.replace(value, REDACTED)
+    if len(text) < MIN_SECRET_LENGTH:  # too short to hold a tracked secret
+        return text
     pattern = _secrets.pattern()
     return pattern.sub(REDACTED, text) if pattern is not None else text
 
