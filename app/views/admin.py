@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask_appbuilder import ModelView
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import lazy_gettext as _l
 
 from app.domain.templates import reply_kind
@@ -49,7 +48,7 @@ class MyWorkspaceView(ModelView):
 class PlanView(ModelView):
     """Plans the platform sells."""
 
-    datamodel = SQLAInterface(Plan)
+    datamodel = RelaydeskInterface(Plan)
     relaydesk_roles: dict = {}
     page_size = 25
     list_columns = ["code", "name", "price_cents", "currency", "interval", "max_channels",
@@ -80,7 +79,7 @@ def _global_reply_kind(form):
 class GlobalReplyTemplateView(ModelView):
     """Default customer replies in every language; workspaces may override them."""
 
-    datamodel = SQLAInterface(GlobalReplyTemplate)
+    datamodel = RelaydeskInterface(GlobalReplyTemplate)
     relaydesk_roles = {ROLE_TRANSLATOR: WRITE}
     base_permissions = ["can_list", "can_show", "can_edit", "can_add"]
     page_size = 50

@@ -19,6 +19,7 @@ from flask_appbuilder.api.convert import Model2SchemaConverter
 from flask_babel import lazy_gettext as _l
 from marshmallow import fields
 from sqlalchemy import inspect
+from sqlalchemy import types as sa_types
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from wtforms import StringField
 from wtforms.widgets import PasswordInput
@@ -64,7 +65,26 @@ def _refusal(exc: SQLAlchemyError) -> Exception:
 
 
 class RelaydeskInterface(ScopedInterface):
-    """ScopedInterface whose write errors carry a clean message (never SQL) and roll back."""
+    """ScopedInterface whose write errors carry a clean message (never SQL) and roll back, and
+    the one place where form values meet columns:
+
+    * a boolean is never required: FAB makes every non-null column's field required, and a
+      checkbox left off sends nothing, so "off" could not be saved (the browser refused the
+      form). Every boolean column here has a default, and a form's box left off means False;
+    * an empty optional text is stored as NULL, never '' (a '' collided with other rows'
+      '' in unique columns: a second channel could not be added through the form).
+    """
+
+    def is_nullable(self, col_name):
+        if self.is_boolean(col_name):
+            return True
+        return super().is_nullable(col_name)
+
+    def _blank_to_null(self, item) -> None:
+        for column in item.__table__.columns:
+            if column.nullable and getattr(item, column.key, None) == "" \
+                    and isinstance(column.type, (sa_types.String, sa_types.Text)):
+                setattr(item, column.key, None)
 
     def _write(self, op, item, commit):
         try:
@@ -85,9 +105,11 @@ class RelaydeskInterface(ScopedInterface):
             raise
 
     def add(self, item, commit=True):
+        self._blank_to_null(item)
         self._write(super().add, item, commit)
 
     def edit(self, item, commit=True):
+        self._blank_to_null(item)
         self._write(super().edit, item, commit)
 
     def delete(self, item, commit=True):
