@@ -116,16 +116,23 @@ class AuthDBView(FabAuthDBView):
 
 # --- passwords -----------------------------------------------------------------------------------
 
+def _new_password_field(label, username_of) -> PasswordField:
+    """A password being set: the policy checked against the login `username_of(form)` names."""
+    return PasswordField(label, description=POLICY_HINT, widget=BS3PasswordFieldWidget(),
+                         validators=[DataRequired(), PasswordPolicy(username_of)])
+
+
+def _confirm_password_field() -> PasswordField:
+    return PasswordField(_l("Confirm Password"), widget=BS3PasswordFieldWidget(),
+                         description=_l("Please rewrite the password to confirm"),
+                         validators=[EqualTo("password", message=_l("Passwords must match"))])
+
+
 class ChangeOwnPasswordForm(DynamicForm):
     current_password = PasswordField(_l("Current password"), validators=[DataRequired()],
                                      widget=BS3PasswordFieldWidget())
-    password = PasswordField(
-        _l("New password"), description=POLICY_HINT, widget=BS3PasswordFieldWidget(),
-        validators=[DataRequired(), PasswordPolicy(lambda form: g.user.username)])
-    conf_password = PasswordField(
-        _l("Confirm Password"), widget=BS3PasswordFieldWidget(),
-        description=_l("Please rewrite the password to confirm"),
-        validators=[EqualTo("password", message=_l("Passwords must match"))])
+    password = _new_password_field(_l("New password"), lambda form: g.user.username)
+    conf_password = _confirm_password_field()
 
 
 class ResetMyPasswordView(FabResetMyPasswordView):
@@ -168,13 +175,8 @@ def _target_user():
 
 
 class SetPasswordForm(DynamicForm):
-    password = PasswordField(
-        _l("Password"), description=POLICY_HINT, widget=BS3PasswordFieldWidget(),
-        validators=[DataRequired(), PasswordPolicy(lambda form: _target_user().username)])
-    conf_password = PasswordField(
-        _l("Confirm Password"), widget=BS3PasswordFieldWidget(),
-        description=_l("Please rewrite the password to confirm"),
-        validators=[EqualTo("password", message=_l("Passwords must match"))])
+    password = _new_password_field(_l("Password"), lambda form: _target_user().username)
+    conf_password = _confirm_password_field()
 
 
 class ResetPasswordView(FabResetPasswordView):

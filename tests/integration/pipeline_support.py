@@ -106,5 +106,14 @@ def line(key: str, **values) -> str:
     return render_reply(key, **values)
 
 
+def seed_refill_order(fake_panel, order: str, external_id: str, **fields):
+    """The fake Perfect Panel holds `order`: alice's, a 30-day refill service, completed 5 days
+    ago (what a refill normally needs); `fields` change any of that."""
+    fake_panel.add_order(int(order), **{"user": "alice", "service_name": REFILL_30,
+                                        "status": "completed", "external_id": external_id,
+                                        "created": days_ago(5), **fields})
+    return fake_panel
+
+
 def days_ago(days: float, *, minutes: float = 0):
     return utcnow() - timedelta(days=days, minutes=minutes)

@@ -19,6 +19,7 @@ from app.jobs.replies import ReplyBook
 from app.models import (CommandLog, CommandOrder, CooldownClaim, ExternalCall,
                         GlobalReplyTemplate, InboundEvent, OutboundMessage, WorkspaceSettings)
 from tests.integration.pipeline_support import (ADMIN_CHAT, CUSTOMER_CHAT, GROUP_CHAT,
+                                                seed_refill_order,
                                                 PROVIDER_NAME,
                                                 REFILL_30, STRANGER_CHAT,
                                                 build_desk, days_ago, dispatches, line,
@@ -31,9 +32,7 @@ EXTERNAL = "EXT-88231"
 
 @pytest.fixture
 def pp(fake_perfectpanel):
-    fake_perfectpanel.add_order(int(ORDER), user="alice", service_name=REFILL_30,
-                                status="completed", external_id=EXTERNAL, created=days_ago(5))
-    return fake_perfectpanel
+    return seed_refill_order(fake_perfectpanel, ORDER, EXTERNAL)
 
 
 @pytest.fixture

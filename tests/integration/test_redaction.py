@@ -13,7 +13,7 @@ from app.extensions import db
 from app.models import Channel, CommandLog, ExternalCall, InboundEvent, OutboundMessage
 from app.redaction import (REDACTED, RedactingFilter, install_log_filter, redact, redact_data,
                            remember)
-from tests.integration.pipeline_support import build_desk, days_ago, send
+from tests.integration.pipeline_support import build_desk, seed_refill_order, send
 
 KEY = "pp-admin-key"  # the fake panel's admin key (tests/fakes/perfectpanel.py)
 ORDER = "2274209"
@@ -21,9 +21,7 @@ ORDER = "2274209"
 
 @pytest.fixture
 def pp(fake_perfectpanel):
-    fake_perfectpanel.add_order(int(ORDER), user="alice", service_name="Followers [30 Days Refill]",
-                                status="completed", external_id="EXT-1", created=days_ago(5))
-    return fake_perfectpanel
+    return seed_refill_order(fake_perfectpanel, ORDER, "EXT-1")
 
 
 @pytest.fixture

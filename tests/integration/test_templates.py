@@ -18,6 +18,7 @@ from app.extensions import db
 from app.models import (CustomCommand, DetectedChat, GlobalReplyTemplate, ProviderRoute,
                         ReplyTemplate)
 from tests.integration.pipeline_support import (GROUP_CHAT, REFILL_30, build_desk, days_ago,
+                                                seed_refill_order,
                                                 dispatches, line, reply_of, send, steps)
 
 ORDER = "2274209"
@@ -270,9 +271,7 @@ def test_translators_get_the_same_checks(client, factory, auth):
 
 @pytest.fixture
 def pp(fake_perfectpanel):
-    fake_perfectpanel.add_order(int(ORDER), user="alice", service_name=REFILL_30,
-                                status="completed", external_id=EXTERNAL, created=days_ago(5))
-    return fake_perfectpanel
+    return seed_refill_order(fake_perfectpanel, ORDER, EXTERNAL)
 
 
 @pytest.fixture
