@@ -44,15 +44,15 @@ COUNTED_REPLIES: dict[str, tuple[str, str]] = {
     "order_not_found": Nn_("Order not found: {order_ids}",
                            "{count} orders not found: {order_ids}"),
     "invalid_ids": Nn_("This is not an order id (order ids have 4 to 12 digits): {order_ids}",
-                       "These {count} are not order ids (order ids have 4 to 12 digits): "
-                       "{order_ids}"),
+                       "These {count} numbers are not order ids (order ids have 4 to 12 "
+                       "digits): {order_ids}"),
     "status_unknown": Nn_("We could not read the status of this order; support will check: "
                           "{order_ids}",
                           "We could not read the status of these {count} orders; support will "
                           "check: {order_ids}"),
     "refill_not_completed": Nn_("Refill is possible once the order is completed: {order_ids}",
-                                "Refill is possible once the orders are completed ({count} "
-                                "orders): {order_ids}"),
+                                "Refill is possible once these {count} orders are completed: "
+                                "{order_ids}"),
     "refill_partial_not_allowed": Nn_("This order was only partially completed, so it cannot "
                                       "be refilled: {order_ids}",
                                       "These {count} orders were only partially completed, so "
