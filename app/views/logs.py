@@ -8,7 +8,6 @@ import json
 
 from flask import redirect
 from flask_appbuilder.actions import action
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from markupsafe import Markup, escape

@@ -201,7 +201,9 @@ def test_template_fields_describe_their_placeholders(client, acme):
     for name in ("{order_ids}", "{time_left}", "{status}", "{max_ids}", "{balance}",
                  "{username}"):
         assert name in page, name
-    assert "cooldown — Already requested recently; you can ask again in {time_left}" in page
+    assert "cooldown — These {count} orders were requested recently; you can ask again in " \
+        "{time_left}" in page
+    assert "cooldown_one — This order was requested recently" in page  # the singular, apart
     assert "Plain text without placeholders." in \
         client.get("/customcommandview/add").get_data(as_text=True)
     info = client.get("/api/v1/provider_route/_info").json
