@@ -337,6 +337,7 @@ class CommandRun:
         if error:
             self.step("parse_config_error", error=error)
         self.step("parse", commands=result.describe() or None, unknown=result.unknown or None,
+                  invalid_ids=result.invalid_ids or None,
                   too_many_ids=result.too_many_ids or None)
         self.log.actions = ", ".join(dict.fromkeys(c.action for c in result.commands))[:200] \
             or None

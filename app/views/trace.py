@@ -68,6 +68,9 @@ def _parse(step, preview):
     found = step.get("commands")
     sentence = _("Read the message: understood “%(commands)s”.", commands=found) if found \
         else _("Read the message: no command in it.")
+    if step.get("invalid_ids"):
+        sentence += " " + _("Not order ids (an order id has 4 to 12 digits): %(ids)s.",
+                            ids=", ".join(str(i) for i in step["invalid_ids"]))
     if step.get("unknown"):
         sentence += " " + _("Not understood: %(words)s.", words=", ".join(
             str(word) for word in step["unknown"]))
