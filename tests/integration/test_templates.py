@@ -252,7 +252,7 @@ def test_default_replies_screen_refuses_bad_texts_on_add_and_edit(client, factor
     page = client.post(f"/globalreplytemplateview/edit/{row.id}",
                        data={"body": "Warte {balance}"})
     error = field_error(page.get_data(as_text=True), "body")
-    assert error == "Unknown placeholder {balance}: use {order_ids}, {time_left}."
+    assert error == "Unknown placeholder {balance}: use {order_ids}, {time_left}, {count}."
     response = client.post(f"/globalreplytemplateview/edit/{row.id}",
                            data={"body": "Bitte warte {time_left}"})
     assert response.status_code == 302
