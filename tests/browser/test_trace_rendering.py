@@ -42,9 +42,14 @@ class Problems:
 
     def __init__(self, page) -> None:
         self.found: list[str] = []
-        page.on("console", lambda m: self.found.append(f"console {m.type}: {m.text}")
-                if m.type == "error" else None)
+        page.on("console", self._console)
         page.on("pageerror", lambda exc: self.found.append(f"uncaught error: {exc}"))
+
+    def _console(self, message) -> None:
+        url = (message.location or {}).get("url", "")
+        # the browser's own favicon request is the frame's business, not a page error
+        if message.type == "error" and not url.endswith("/favicon.ico"):
+            self.found.append(f"console {message.type}: {message.text} ({url})")
 
 
 def sign_in(page, username: str, password: str) -> None:
@@ -153,4 +158,20 @@ def test_playground_preview_says_would_and_claims_nothing(new_page, demo, artifa
     assert page.locator("#playground-outcome").inner_text() == \
         "the request was passed on to the provider"
     page.screenshot(path=str(artifacts_dir / "trace-playground.png"), full_page=True)
+    assert problems.found == []
+
+
+@pytest.mark.parametrize(("code", "start"), [("ru", "Сообщение прочитано"),
+                                             ("ar", "قُرئت الرسالة")])
+def test_the_trace_speaks_the_reader_s_language(new_page, demo, artifacts_dir, code, start):
+    _channel, log_id = demo
+    page = new_page()
+    problems = Problems(page)
+    sign_in(page, "demo-manager", password_for("demo-manager"))
+    page.goto(f"/lang/{code}")
+    page.goto(f"/commandlogview/show/{log_id}")
+    sentences = assert_readable(page, "", count=len(STORED_TRACE))
+    assert sentences[0].startswith(start), sentences[0]
+    assert "Technical detail" not in page.locator("ol.rd-trace").inner_text()
+    page.screenshot(path=str(artifacts_dir / f"trace-commands-show-{code}.png"), full_page=True)
     assert problems.found == []
