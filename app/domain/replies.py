@@ -10,6 +10,13 @@ pipeline fills for it (`REPLY_PLACEHOLDERS`: `{order_ids}`, `{time_left}`, …),
 spec. A translation must keep exactly the placeholders of its msgid (a test checks every
 catalogue).
 
+Singular and plural: a reply that lists orders (`COUNTED_REPLIES`, and `too_many_ids`, which
+counts the limit) is one plural entry of the catalogues, asked with the number of orders the line
+lists, so every language gets its own forms (ngettext: Russian three, Arabic six). Such a text
+may say `{count}`. For overrides each counted key K also exists as `K_one`: a stored `K_one`
+answers for exactly one order, a stored `K` for any other number (and for one when there is no
+`K_one`), so a workspace that overrides only `K` writes a text that fits every count.
+
 A reply never names a provider, an external id or a technical error: those go to the trace and,
 for admin identities only, to an appended technical section (`technical_lines`).
 """

@@ -284,7 +284,8 @@ def trace_steps(steps: Iterable[Mapping] | None, preview: bool = False) -> Marku
         ms = step.get("ms")
         items.append(Markup(
             "<li class='rd-trace-step'><span class='rd-trace-text'>%s</span>%s"
-            "<details class='rd-trace-detail'><summary class='text-muted small'>%s</summary><pre>%s</pre></details>"
+            "<details class='rd-trace-detail'><summary class='text-muted small'>%s</summary>"
+            "<pre>%s</pre></details>"
             "</li>") % (
             sentence(step, preview),
             Markup(" <small class='text-muted'>%s</small>") % _("%(ms)s ms", ms=ms)
