@@ -71,7 +71,7 @@ def reply_kind_in_form(form) -> Kind | None:
     return reply_kind(key.data) if key is not None else None
 
 
-def _reply_text(key: str, text: str) -> str:
+def builtin_reply_text(key: str, text: str) -> str:
     """The built-in text of `key` in the user's language (a counted key: its plural form for
     several orders; `<key>_one`: its form for one)."""
     base = base_key(key)
@@ -83,7 +83,7 @@ def _reply_text(key: str, text: str) -> str:
 
 def _reply_choices() -> list[tuple[str, str]]:
     # each reply with its text in the user's language: the placeholders it takes are in it
-    return [(key, f"{key} — {clip(_reply_text(key, text), 100)}")
+    return [(key, f"{key} — {clip(builtin_reply_text(key, text), 100)}")
             for key, text in DEFAULT_REPLIES.items()]
 
 
