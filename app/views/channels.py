@@ -329,6 +329,9 @@ def webhook_setup(channel) -> dict | None:
     return None
 
 
+#: the services' own names, in messages about their answers (names: never translated)
+SERVICE_NAMES = {"greenapi": "Green API", "telegram": "Telegram", "meta": "Meta"}
+
 GREEN_STATES = {
     "authorized": _l("Authorized: the phone is linked and the instance receives messages."),
     "notAuthorized": _l("Not authorized: scan the QR code with WhatsApp on the phone "
@@ -381,7 +384,7 @@ def live_state(channel) -> dict:
     facts in words (`error` when the platform did not answer as documented). Never a secret."""
     if channel.kind == "webchat":
         return {"ok": True, "kind": "webchat"}
-    platform = str(PLATFORM_NAMES[channel.kind])
+    platform = SERVICE_NAMES[channel.kind]
     answer = client_for(channel).live_state()
     if not answer.ok:
         return {"ok": False, "kind": channel.kind, "error": problem_message(platform, answer)}

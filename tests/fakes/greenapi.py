@@ -22,9 +22,9 @@ Webhook builders (`incoming_message`, `outgoing_message_status`, `outgoing_messa
 
 Invented details (not in EXTERNAL_APIS.md): bodies of the 401/429/5xx answers (plain text, as a
 gateway would send), the 400 `{"code", "description"}` validation answer, 405 for a known method
-called with the wrong HTTP verb, the exact idMessage format ("3EB0" + 16 upper-case hex), the QR image itself (a 29×29 pattern
-drawn here, not a scannable code) and the `error` answer's message for states other than
-notAuthorized/authorized, and in
+called with the wrong HTTP verb, the exact idMessage format ("3EB0" + 16 upper-case hex), the QR
+image itself (a 29×29 pattern drawn here, not a scannable code), the `error` answer's message for
+states other than notAuthorized/authorized, and in
 webhooks the `chatId`/`sendByApi` fields of outgoingMessageStatus and the `quotedMessage` object of
 a legacy quoted message.
 """

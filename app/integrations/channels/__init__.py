@@ -43,6 +43,10 @@ class ActionResult:
         self.summary = redact(self.summary)
 
 
+#: seconds a live-state call may take (the show page asks while a person waits)
+LIVE_TIMEOUT = 10.0
+
+
 @dataclass
 class LiveAnswer:
     """What a platform said about a channel just now (its show page polls it).

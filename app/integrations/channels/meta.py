@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from flask import current_app
 
+from app.integrations import channels
 from app.integrations.calls import call
 from app.integrations.channels import (ActionResult, LiveAnswer, SendResult, live_problem,
                                        not_called, send_not_called)
@@ -179,8 +180,8 @@ class MetaClient:
         number_id = str(self.channel.phone_number_id or "")
         if not number_id or not self.channel.access_token:
             return LiveAnswer(problem="unauthorized")
-        result = self._call("number_state", "GET", quote(number_id, safe=""), timeout=10.0,
-                            params={"fields": LIVE_FIELDS})
+        result = self._call("number_state", "GET", quote(number_id, safe=""),
+                            timeout=channels.LIVE_TIMEOUT, params={"fields": LIVE_FIELDS})
         data = result.data if isinstance(result.data, dict) else {}
         if result.ok and str(data.get("id", "")) == number_id:
             return LiveAnswer({key: str(data[key])[:200] if data.get(key) is not None else None

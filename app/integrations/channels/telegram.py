@@ -6,6 +6,7 @@ import secrets
 
 from flask import current_app
 
+from app.integrations import channels
 from app.integrations.calls import call
 from app.integrations.channels import (ActionResult, LiveAnswer, SendResult, live_problem,
                                        not_called, send_not_called)
@@ -120,7 +121,7 @@ class TelegramClient:
     def live_state(self) -> LiveAnswer:
         """The bot as Telegram describes it (`getMe`). Facts: `first_name`, `username`,
         `can_read_all_group_messages` (False: privacy mode is on), `can_join_groups`."""
-        me = self._call("getMe", timeout=10.0)
+        me = self._call("getMe", timeout=channels.LIVE_TIMEOUT)
         data = me.data if isinstance(me.data, dict) else {}
         bot = data.get("result") if me.ok and data.get("ok") is True else None
         if not isinstance(bot, dict):
