@@ -294,7 +294,7 @@ class ChannelSetupMixin:
             self.show_template, pk=pk, title=self.show_title, widgets=widgets,
             related_views=self._related_views, channel=channel,
             platform_name=PLATFORM_NAMES.get(channel.kind, channel.kind),
-            webhook=webhook_setup(channel),
+            webhook=webhook_setup(channel, verify_token=may_check),
             state_url=url_for(f"{self.endpoint}.state", pk=channel.id) if may_check else None,
             state_poll_ms=int(self.state_poll_seconds * 1000))
 
@@ -313,8 +313,9 @@ class ChannelSetupMixin:
         return response
 
 
-def webhook_setup(channel) -> dict | None:
-    """The URL a platform posts to, and who sets it there (None for web chat)."""
+def webhook_setup(channel, verify_token: bool = False) -> dict | None:
+    """The URL a platform posts to, and who sets it there (None for web chat); for Meta, with
+    `verify_token`, also the verify token to paste beside it (managers only)."""
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
     if channel.kind == "greenapi":
         return {"url": f"{base}/webhooks/greenapi", "configured_by_relaydesk": True}
@@ -325,7 +326,8 @@ def webhook_setup(channel) -> dict | None:
                 "configured_by_relaydesk": True}
     if channel.kind == "meta":
         return {"url": f"{base}/webhooks/meta", "configured_by_relaydesk": False,
-                "verify_token": current_app.config.get("META_VERIFY_TOKEN") or None}
+                "verify_token": (current_app.config.get("META_VERIFY_TOKEN") or None)
+                if verify_token else None}
     return None
 
 
