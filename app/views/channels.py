@@ -80,6 +80,8 @@ PLATFORMS = (
      "fa-comments"),
 )
 PLATFORM_NAMES = {kind: name for kind, name, _line, _icon in PLATFORMS}
+#: the services' own names, in messages about their answers (names: never translated)
+SERVICE_NAMES = {"greenapi": "Green API", "telegram": "Telegram", "meta": "Meta"}
 assert set(PLATFORM_NAMES) == set(CHANNEL_KINDS), "every channel kind needs a chooser entry"
 
 #: each platform's own fields on the add form, and on the edit form (which adds the webhook
@@ -94,6 +96,14 @@ ADD_FIELDS = {
 EDIT_FIELDS = {**ADD_FIELDS,
                "greenapi": ADD_FIELDS["greenapi"] + ("webhook_token",),
                "telegram": ADD_FIELDS["telegram"] + ("secret_token",)}
+#: the show page's columns that belong to one platform (the others are every channel's)
+SHOW_FIELDS = {
+    "greenapi": {"api_url", "id_instance", "api_token", "webhook_token"},
+    "telegram": {"bot_id", "bot_token", "secret_token", "api_base"},
+    "meta": {"phone_number_id", "waba_id", "access_token", "app_secret", "verification",
+             "verified_at"},
+    "webchat": {"widget_key"},
+}
 #: columns every platform's form has (when the view lists them: the master admin's copy adds
 #: the workspace)
 COMMON_FIELDS = ("workspace", "name", "enabled", "notes")
@@ -145,6 +155,11 @@ class JoinedText:
 def _described(unbound, description):
     """The same (unbound) form field with another help text."""
     return unbound.field_class(*unbound.args, **{**unbound.kwargs, "description": description})
+
+
+def platform_words(kind: str | None) -> str:
+    """The Kind column in words (the REST API answers the code)."""
+    return str(PLATFORM_NAMES.get(kind or "", kind or "—"))
 
 
 def form_kind() -> str | None:
@@ -245,6 +260,21 @@ class ChannelSetupMixin:
                                            fieldsets=self.edit_fieldsets)
         return widgets
 
+    def _get_show_widget(self, pk, item, widgets=None, actions=None, show_fieldsets=None):
+        """The show page lists the channel's own platform's columns only."""
+        if show_fieldsets or self.show_fieldsets or item.kind not in SHOW_FIELDS:
+            return super()._get_show_widget(pk, item, widgets=widgets, actions=actions,
+                                            show_fieldsets=show_fieldsets)
+        others = set().union(*(f for k, f in SHOW_FIELDS.items() if k != item.kind))
+        columns = [c for c in self.show_columns if c.removesuffix("_masked") not in others]
+        widgets = widgets or {}
+        widgets["show"] = self.show_widget(
+            pk=pk, label_columns=self.label_columns, include_columns=columns,
+            value_columns=self.datamodel.get_values_item(item, columns),
+            formatters_columns=self.formatters_columns, actions=actions or self.actions,
+            fieldsets=None, modelview_name=self.__class__.__name__)
+        return widgets
+
     def render_template(self, template, **kwargs):
         kind = form_kind()
         if kind is not None:
@@ -294,6 +324,7 @@ class ChannelSetupMixin:
             self.show_template, pk=pk, title=self.show_title, widgets=widgets,
             related_views=self._related_views, channel=channel,
             platform_name=PLATFORM_NAMES.get(channel.kind, channel.kind),
+            service_name=SERVICE_NAMES.get(channel.kind, ""),
             webhook=webhook_setup(channel, verify_token=may_check),
             state_url=url_for(f"{self.endpoint}.state", pk=channel.id) if may_check else None,
             state_poll_ms=int(self.state_poll_seconds * 1000))
@@ -330,9 +361,6 @@ def webhook_setup(channel, verify_token: bool = False) -> dict | None:
                 if verify_token else None}
     return None
 
-
-#: the services' own names, in messages about their answers (names: never translated)
-SERVICE_NAMES = {"greenapi": "Green API", "telegram": "Telegram", "meta": "Meta"}
 
 GREEN_STATES = {
     "authorized": _l("Authorized: the phone is linked and the instance receives messages."),

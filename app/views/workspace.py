@@ -21,7 +21,7 @@ from app.ownership import IdentifierFree, require_free_identifiers
 from app.security import READ, ROLE_MANAGER, WRITE
 from app.views.base import RelaydeskInterface, WorkspaceModelView, secret_field
 from app.views.channels import (FIELD_HELP, ChannelActionsMixin, ChannelSetupMixin,
-                                verification_words, verify_after_save)
+                                platform_words, verification_words, verify_after_save)
 from app.views.panel import PanelConnectionActionsMixin
 from app.views.template_fields import (CUSTOM_REPLY_HELP, REPLY_HELP, ROUTE_HELP, TemplateText,
                                        custom_reply_valid, reply_key_field, reply_kind_in_form,
@@ -109,7 +109,7 @@ class ChannelView(ChannelSetupMixin, ChannelActionsMixin, WorkspaceModelView):
         widget_key=_l("Widget key"), verification=_l("Verification"),
         verified_at=_l("Verified"),
     )
-    formatters_columns = {"verification": verification_words,
+    formatters_columns = {"kind": platform_words, "verification": verification_words,
                           "status_detail": _status_detail_words}
     edit_form_extra_fields = {
         "id_instance": _identifier_field(label_columns["id_instance"], "id_instance", 32),

@@ -18,11 +18,18 @@ pytestmark = pytest.mark.browser
 
 
 def watch_console(page) -> list[str]:
-    """Every JavaScript error the page logs or throws, collected as it happens."""
+    """Every JavaScript error the page logs or throws, and every failed request, collected as
+    they happen (a failed request is also logged to the console, without its URL)."""
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(f"console: {msg.text}")
             if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    page.on("response", lambda response: errors.append(
+        f"HTTP {response.status}: {response.url}") if response.status >= 400 else None)
+    # The browser's own favicon request (not made by these pages, and not reported as a page
+    # response) is another screen's business: it is answered here so that every console error
+    # left is one of these pages'.
+    page.route("**/favicon.ico", lambda route: route.fulfill(status=204, body=""))
     return errors
 
 

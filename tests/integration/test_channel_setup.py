@@ -200,6 +200,16 @@ def test_show_page_gives_the_webhook_url_and_the_state_panel(client, manager, gr
     assert "meta-verify-token-123" in page and "Callback URL" in page
 
 
+def test_show_page_lists_only_the_channels_platform(client, manager, green, telegram):
+    page = unescape(client.get(f"/channelview/show/{green.id}").get_data(as_text=True))
+    assert "Instance id" in page and "WhatsApp through Green API" in page
+    for other in ("Bot token", "Bot API base URL", "Phone number id", "Access token",
+                  "Widget key", "Verification"):
+        assert other not in page, other
+    page = unescape(client.get(f"/channelview/show/{telegram.id}").get_data(as_text=True))
+    assert "Bot token" in page and "Instance id" not in page
+
+
 def test_agents_see_the_url_but_not_the_live_state(client, agent, green):
     page = unescape(client.get(f"/channelview/show/{green.id}").get_data(as_text=True))
     assert 'id="webhook-url"' in page
