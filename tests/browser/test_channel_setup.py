@@ -143,3 +143,27 @@ def test_manager_sets_up_green_api_and_telegram(new_page, new_manager, factory, 
     shoot(page, artifacts_dir, "6-telegram-edit")
 
     assert errors == [], errors
+
+
+def test_chooser_and_live_state_in_arabic(new_page, new_manager, factory, fake_telegram,
+                                          artifacts_dir):
+    """Right to left and translated: the chooser's cards, the state panel's words (which come
+    from the server in the member's language), the webhook URL kept left to right."""
+    workspace = factory.workspace("rtl", "RTL Panel")
+    manager = factory.member(workspace, "rtl-manager", "manager").username
+    bot = factory.channel(workspace, kind="telegram", name="Bot", bot_token=fake_telegram.token,
+                          api_base=fake_telegram.url)
+    page = new_page()
+    errors = watch_console(page)
+    sign_in(page, manager, password_for(manager))
+    page.goto("/lang/ar")
+    page.goto("/channelview/add")
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    assert "اختر المنصة" in page.locator(".panel-title").first.inner_text()
+    assert "بوت تيليجرام" in page.locator("a.channel-platform[data-kind=telegram]").inner_text()
+    shoot(page, artifacts_dir, "7-chooser-ar")
+    page.goto(f"/channelview/show/{bot.id}")
+    page.locator("#privacy-hint", has_text="وضع الخصوصية مفعّل").wait_for()
+    assert page.locator("#webhook-url").get_attribute("dir") == "ltr"
+    shoot(page, artifacts_dir, "8-telegram-ar")
+    assert errors == [], errors
