@@ -1,21 +1,26 @@
-"""Channel actions (test connection, configure webhook) and the detected chats list."""
+"""Channel set-up (platform first, then its fields; the show page's webhook URL and live
+state), channel actions (test connection, configure webhook) and the detected chats list."""
 from __future__ import annotations
 
-from flask import abort, redirect, request, url_for
+from flask import abort, current_app, has_request_context, jsonify, redirect, request, url_for
 from flask_appbuilder import expose
+from flask_appbuilder.forms import GeneralModelConverter
 from flask_appbuilder.actions import action
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
+from wtforms import HiddenField
+from wtforms.validators import AnyOf
 
 from app.domain.templates import ROUTE
 from app.domain.templates import problem as template_problem
 from app.extensions import db
 from app.redaction import flash
-from app.integrations.channels import client_for
+from app.integrations.channels import LiveAnswer, client_for
 from app.jobs.verification import needs_verification, queue_verification, verify_channel
 from app.models import ChatIdentity, DetectedChat, LinkedUser, Provider, ProviderRoute
+from app.models.channels import CHANNEL_KINDS
 from app.models.routing import DEFAULT_ROUTE_TEMPLATE, ROUTE_ACTIONS
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.tenancy import get_scoped
@@ -55,6 +60,415 @@ class ChannelActionsMixin:
             "fa-link")
     def configure_webhook(self, items):
         return self._run(items, "configure_webhook")
+
+
+# --- Channel set-up: platform first, then its fields; the show page's live state ----------------
+
+#: (kind, name, one line on what it is and what is needed, Font Awesome icon), in chooser order
+PLATFORMS = (
+    ("greenapi", _l("WhatsApp through Green API"),
+     _l("Link an existing WhatsApp number by scanning a QR code with the phone. You need an "
+        "instance from green-api.com."), "fa-whatsapp"),
+    ("meta", _l("WhatsApp Cloud API (Meta)"),
+     _l("The official WhatsApp Business Platform. You need a Meta developer app and a business "
+        "phone number added to it."), "fa-whatsapp"),
+    ("telegram", _l("Telegram bot"),
+     _l("A bot you create with @BotFather; customers and provider groups write to it in "
+        "Telegram."), "fa-paper-plane"),
+    ("webchat", _l("Web chat widget"),
+     _l("A chat box for your panel's website. Nothing to set up on another platform."),
+     "fa-comments"),
+)
+PLATFORM_NAMES = {kind: name for kind, name, _line, _icon in PLATFORMS}
+#: the services' own names, in messages about their answers (names: never translated)
+SERVICE_NAMES = {"greenapi": "Green API", "telegram": "Telegram", "meta": "Meta"}
+assert set(PLATFORM_NAMES) == set(CHANNEL_KINDS), "every channel kind needs a chooser entry"
+
+#: each platform's own fields on the add form, and on the edit form (which adds the webhook
+#: secrets Relaydesk sets with "Configure webhook": changed by hand only when the webhook was
+#: set by hand on the platform)
+ADD_FIELDS = {
+    "greenapi": ("api_url", "id_instance", "api_token"),
+    "meta": ("phone_number_id", "waba_id", "access_token", "app_secret"),
+    "telegram": ("bot_token", "api_base"),
+    "webchat": (),
+}
+EDIT_FIELDS = {**ADD_FIELDS,
+               "greenapi": ADD_FIELDS["greenapi"] + ("webhook_token",),
+               "telegram": ADD_FIELDS["telegram"] + ("secret_token",)}
+#: the show page's columns that belong to one platform (the others are every channel's)
+SHOW_FIELDS = {
+    "greenapi": {"api_url", "id_instance", "api_token", "webhook_token"},
+    "telegram": {"bot_id", "bot_token", "secret_token", "api_base"},
+    "meta": {"phone_number_id", "waba_id", "access_token", "app_secret", "verification",
+             "verified_at"},
+    "webchat": {"widget_key"},
+}
+#: columns every platform's form has (when the view lists them: the master admin's copy adds
+#: the workspace)
+COMMON_FIELDS = ("workspace", "name", "enabled", "notes")
+
+#: where to find each value (the form field's help text)
+FIELD_HELP = {
+    "name": _l("A name you recognise, e.g. Main WhatsApp."),
+    "api_url": _l("Green API console (console.green-api.com) → your instance → apiUrl, e.g. "
+                  "https://7103.api.greenapi.com"),
+    "id_instance": _l("Green API console → your instance → idInstance (a number such as "
+                      "1101000001)."),
+    "api_token": _l("Green API console → your instance → apiTokenInstance."),
+    "webhook_token": _l("Set by Configure webhook. Only if you set the webhook in the Green API "
+                        "console yourself: the webhookUrlToken you chose there."),
+    "bot_token": _l("In Telegram, send /newbot to @BotFather (or /token for an existing bot): "
+                    "it answers with a token like 123456789:AAH…"),
+    "api_base": _l("Leave empty to use Telegram's own server (https://api.telegram.org); only "
+                   "for a self-hosted Bot API server."),
+    "secret_token": _l("Set by Configure webhook: Telegram sends it with every update."),
+    "phone_number_id": _l("Meta developer app (developers.facebook.com) → WhatsApp → API Setup "
+                          "→ Phone number ID."),
+    "waba_id": _l("Meta developer app → WhatsApp → API Setup → WhatsApp Business Account ID. "
+                  "A Meta channel receives messages only once Meta confirms that its access "
+                  "token controls this number and this account."),
+    "access_token": _l("Meta Business settings → Users → System users → Generate new token, "
+                       "with the whatsapp_business_messaging and whatsapp_business_management "
+                       "permissions."),
+    "app_secret": _l("Only when this number uses its own Meta app (Meta developer app → App "
+                     "settings → Basic → App secret); otherwise the platform's app secret is "
+                     "used."),
+}
+SECRET_NOTE_ADD = _l("Stored encrypted and never shown again.")
+SECRET_NOTE_EDIT = _l("Stored encrypted and never shown again. Leave blank to keep the current "
+                      "value.")
+
+_KIND_KEY = "relaydesk.channel_form_kind"  # in request.environ: the platform of this request's form
+
+
+class JoinedText:
+    """Lazy texts joined by a space when printed (a field's help, then its secret note)."""
+
+    def __init__(self, *parts) -> None:
+        self.parts = parts
+
+    def __str__(self) -> str:
+        return " ".join(str(p) for p in self.parts if p)
+
+
+def _described(unbound, description):
+    """The same (unbound) form field with another help text."""
+    return unbound.field_class(*unbound.args, **{**unbound.kwargs, "description": description})
+
+
+def platform_words(kind: str | None) -> str:
+    """The Kind column in words (the REST API answers the code)."""
+    return str(PLATFORM_NAMES.get(kind or "", kind or "—"))
+
+
+def form_kind() -> str | None:
+    """The platform whose form this request shows or takes (set by ChannelSetupMixin)."""
+    return request.environ.get(_KIND_KEY) if has_request_context() else None
+
+
+class ChannelSetupMixin:
+    """Mixed into ChannelView. The add screen asks for the platform first (`/add` shows one card
+    per platform, `/add?kind=<kind>` that platform's form); the add and edit forms show only the
+    platform's own fields, each with a help text saying where the value is found; a channel's
+    platform is not changed on the screen after creation (the edit page names it: add another
+    channel instead). The REST API is unchanged (its `kind` comes in the body).
+
+    The show page gives the webhook URL (with a copy button) and, for managers, the platform's
+    live state, which its script polls from `/state/<pk>` (JSON, answers 200 with `ok: false`
+    and a message when the platform does not answer as documented)."""
+
+    #: the query strings that open each variant of the add form (see the form matrix contract)
+    add_variants = [{"kind": kind} for kind in CHANNEL_KINDS]
+    method_permission_name = {"state": "edit"}  # managers (who may edit the channel) only
+    add_template = "relaydesk/channel_add.html"
+    edit_template = "relaydesk/channel_edit.html"
+    show_template = "relaydesk/channel_show.html"
+    #: how often the show page asks for the live state (Green API's QR changes every ~20 s)
+    state_poll_seconds = 20
+
+    # -- forms ---------------------------------------------------------------------------------
+    @property
+    def add_form(self):
+        kind = form_kind()
+        if kind is not None:
+            return self._kind_forms[(kind, "add")]
+        return self.__dict__.get("_any_kind_add_form")
+
+    @add_form.setter
+    def add_form(self, value) -> None:
+        self.__dict__["_any_kind_add_form"] = value
+
+    @property
+    def edit_form(self):
+        kind = form_kind()
+        if kind is not None:
+            return self._kind_forms[(kind, "edit")]
+        return self.__dict__.get("_any_kind_edit_form")
+
+    @edit_form.setter
+    def edit_form(self, value) -> None:
+        self.__dict__["_any_kind_edit_form"] = value
+
+    def kind_columns(self, kind: str, mode: str) -> list[str]:
+        """The columns of `kind`'s add or edit form, in the view's order."""
+        own = (ADD_FIELDS if mode == "add" else EDIT_FIELDS)[kind]
+        columns = self.add_columns if mode == "add" else self.edit_columns
+        return [c for c in columns if c in COMMON_FIELDS or c in own]
+
+    def _init_forms(self):
+        super()._init_forms()
+        converter = GeneralModelConverter(self.datamodel)
+        self._kind_forms = {}
+        for kind in CHANNEL_KINDS:
+            for mode in ("add", "edit"):
+                extra = dict(getattr(self, f"{mode}_form_extra_fields") or {})
+                note = SECRET_NOTE_ADD if mode == "add" else SECRET_NOTE_EDIT
+                for column, unbound in list(extra.items()):
+                    secret = column in self.secret_columns
+                    help_text = FIELD_HELP.get(column)
+                    if help_text or secret:
+                        extra[column] = _described(
+                            unbound, JoinedText(help_text, note if secret else None))
+                columns = self.kind_columns(kind, mode)
+                if mode == "add":  # the platform rides along; the form is only for this one
+                    extra["kind"] = HiddenField(default=kind, validators=[AnyOf([kind])])
+                    columns = [*columns, "kind"]
+                self._kind_forms[(kind, mode)] = converter.create_form(
+                    self.label_columns, columns, self.description_columns,
+                    self.validators_columns, extra,
+                    getattr(self, f"{mode}_form_query_rel_fields"))
+
+    def _get_add_widget(self, form, exclude_cols=None, widgets=None):
+        kind = form_kind()
+        if kind is None:
+            return super()._get_add_widget(form, exclude_cols=exclude_cols, widgets=widgets)
+        widgets = widgets or {}
+        widgets["add"] = self.add_widget(form=form, include_cols=self.kind_columns(kind, "add"),
+                                         exclude_cols=exclude_cols or [],
+                                         fieldsets=self.add_fieldsets)
+        return widgets
+
+    def _get_edit_widget(self, form, exclude_cols=None, widgets=None):
+        kind = form_kind()
+        if kind is None:
+            return super()._get_edit_widget(form, exclude_cols=exclude_cols, widgets=widgets)
+        widgets = widgets or {}
+        widgets["edit"] = self.edit_widget(form=form,
+                                           include_cols=self.kind_columns(kind, "edit"),
+                                           exclude_cols=exclude_cols or [],
+                                           fieldsets=self.edit_fieldsets)
+        return widgets
+
+    def _get_show_widget(self, pk, item, widgets=None, actions=None, show_fieldsets=None):
+        """The show page lists the channel's own platform's columns only."""
+        if show_fieldsets or self.show_fieldsets or item.kind not in SHOW_FIELDS:
+            return super()._get_show_widget(pk, item, widgets=widgets, actions=actions,
+                                            show_fieldsets=show_fieldsets)
+        others = set().union(*(f for k, f in SHOW_FIELDS.items() if k != item.kind))
+        columns = [c for c in self.show_columns if c.removesuffix("_masked") not in others]
+        widgets = widgets or {}
+        widgets["show"] = self.show_widget(
+            pk=pk, label_columns=self.label_columns, include_columns=columns,
+            value_columns=self.datamodel.get_values_item(item, columns),
+            formatters_columns=self.formatters_columns, actions=actions or self.actions,
+            fieldsets=None, modelview_name=self.__class__.__name__)
+        return widgets
+
+    def render_template(self, template, **kwargs):
+        kind = form_kind()
+        if kind is not None:
+            kwargs.setdefault("channel_kind", kind)
+            kwargs.setdefault("platform_name", PLATFORM_NAMES[kind])
+        return super().render_template(template, **kwargs)
+
+    # -- routes --------------------------------------------------------------------------------
+    @staticmethod
+    def _requested_kind() -> str | None:
+        kind = request.args.get("kind")
+        if kind is None and request.method == "POST":
+            kind = request.form.get("kind")
+        return kind if kind in CHANNEL_KINDS else None
+
+    @expose("/add", methods=["GET", "POST"])
+    @has_access
+    def add(self):
+        """Without a known `kind`: the platform chooser. With one: that platform's form."""
+        kind = self._requested_kind()
+        if kind is None:
+            return self.render_template(
+                "relaydesk/channel_kinds.html", title=_("Add a channel: choose the platform"),
+                platforms=PLATFORMS, endpoint=f"{self.endpoint}.add")
+        request.environ[_KIND_KEY] = kind
+        return super().add()
+
+    @expose("/edit/<pk>", methods=["GET", "POST"])
+    @has_access
+    def edit(self, pk):
+        """The channel's own platform's form (404 when the channel is not visible)."""
+        item = self.datamodel.get(self._deserialize_pk_if_composite(pk), self._base_filters)
+        if item is None:
+            abort(404)
+        request.environ[_KIND_KEY] = item.kind
+        return super().edit(pk)
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk):
+        """FAB's show page plus the webhook URL and, for managers, the live state panel."""
+        pk = self._deserialize_pk_if_composite(pk)
+        widgets = self._show(pk)  # 404 when not visible
+        channel = self.datamodel.get(pk, self._base_filters)
+        may_check = self.appbuilder.sm.has_access("can_edit", self.class_permission_name)
+        return self.render_template(
+            self.show_template, pk=pk, title=self.show_title, widgets=widgets,
+            related_views=self._related_views, channel=channel,
+            platform_name=PLATFORM_NAMES.get(channel.kind, channel.kind),
+            service_name=SERVICE_NAMES.get(channel.kind, ""),
+            webhook=webhook_setup(channel, verify_token=may_check),
+            state_url=url_for(f"{self.endpoint}.state", pk=channel.id) if may_check else None,
+            state_poll_ms=int(self.state_poll_seconds * 1000))
+
+    @expose("/state/<int:pk>", methods=["GET"])
+    @has_access
+    def state(self, pk):
+        """The platform's live state of one visible channel, as JSON for the show page.
+
+        :raise 404: if the channel is not in the signed-in member's workspace.
+        :raise 403: for members who may not edit channels (agents)."""
+        channel = self.datamodel.get(pk, self._base_filters)
+        if channel is None:
+            abort(404)
+        response = jsonify(live_state(channel))
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def webhook_setup(channel, verify_token: bool = False) -> dict | None:
+    """The URL a platform posts to, and who sets it there (None for web chat); for Meta, with
+    `verify_token`, also the verify token to paste beside it (managers only)."""
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    if channel.kind == "greenapi":
+        return {"url": f"{base}/webhooks/greenapi", "configured_by_relaydesk": True}
+    if channel.kind == "telegram":
+        if not channel.bot_id:
+            return None
+        return {"url": f"{base}/webhooks/telegram/{channel.bot_id}",
+                "configured_by_relaydesk": True}
+    if channel.kind == "meta":
+        return {"url": f"{base}/webhooks/meta", "configured_by_relaydesk": False,
+                "verify_token": (current_app.config.get("META_VERIFY_TOKEN") or None)
+                if verify_token else None}
+    return None
+
+
+GREEN_STATES = {
+    "authorized": _l("Authorized: the phone is linked and the instance receives messages."),
+    "notAuthorized": _l("Not authorized: scan the QR code with WhatsApp on the phone "
+                        "(Settings → Linked devices → Link a device)."),
+    "blocked": _l("Blocked: WhatsApp has banned this number."),
+    "sleepMode": _l("Sleep mode: the phone is offline. Turn it on and open WhatsApp."),
+    "starting": _l("Starting: the instance is starting up, which takes a few minutes."),
+    "yellowCard": _l("Yellow card: WhatsApp suspects spam and has partly stopped sending."),
+}
+QUALITY_WORDS = {"GREEN": _l("High"), "YELLOW": _l("Medium"), "RED": _l("Low"),
+                 "UNKNOWN": _l("Not rated yet")}
+CODE_VERIFICATION_WORDS = {"VERIFIED": _l("Verified"), "NOT_VERIFIED": _l("Not verified"),
+                           "EXPIRED": _l("Expired")}
+
+
+def problem_message(platform: str, answer: LiveAnswer) -> str:
+    """The plain words for a LiveAnswer's problem (never the platform's own error text)."""
+    problem = answer.problem
+    if problem == "refused":
+        return _("Relaydesk did not call %(platform)s: %(reason)s", platform=platform,
+                 reason=answer.detail)
+    if problem == "timeout":
+        return _("%(platform)s did not answer in time. Try again in a moment.",
+                 platform=platform)
+    if problem == "connection":
+        return _("%(platform)s could not be reached. Check the URL, then try again.",
+                 platform=platform)
+    if problem == "unauthorized":
+        return _("%(platform)s refused the credentials: check the token and the id.",
+                 platform=platform)
+    if problem == "not_found":
+        return _("%(platform)s does not know this instance: check the id and the URL.",
+                 platform=platform)
+    if problem == "token_expired":
+        return _("Meta refused the access token (expired or revoked): enter a new one.")
+    if problem == "no_access":
+        return _("Meta says this access token cannot read this phone number id: check both.")
+    if problem == "unavailable":
+        return _("%(platform)s is having trouble right now (HTTP %(status)s). Try again in a "
+                 "moment.", platform=platform, status=answer.status)
+    if problem == "bad_answer":
+        return _("%(platform)s answered something Relaydesk does not understand: check the "
+                 "URL.", platform=platform)
+    return _("%(platform)s answered with HTTP %(status)s.", platform=platform,
+             status=answer.status)
+
+
+def live_state(channel) -> dict:
+    """What the show page displays about the platform now: `ok`, `kind`, then per platform the
+    facts in words (`error` when the platform did not answer as documented). Never a secret."""
+    if channel.kind == "webchat":
+        return {"ok": True, "kind": "webchat"}
+    platform = SERVICE_NAMES[channel.kind]
+    answer = client_for(channel).live_state()
+    if not answer.ok:
+        return {"ok": False, "kind": channel.kind, "error": problem_message(platform, answer)}
+    facts = answer.facts
+    if channel.kind == "greenapi":
+        return _green_state(facts)
+    if channel.kind == "telegram":
+        return _telegram_state(facts)
+    return _meta_state(facts)
+
+
+def _green_state(facts: dict) -> dict:
+    state = facts["state"]
+    words = GREEN_STATES.get(state)
+    result = {"ok": True, "kind": "greenapi", "state": state,
+              "authorized": state == "authorized",
+              "state_label": str(words) if words else _("State: %(state)s", state=state),
+              "qr": None, "qr_note": None}
+    if facts.get("qr_png"):
+        result["qr"] = "data:image/png;base64," + facts["qr_png"]
+    elif facts.get("qr_state") == "alreadyLogged":
+        result["qr_note"] = _("Green API says the phone is already linked; the state updates "
+                              "in a moment.")
+    elif not result["authorized"]:
+        result["qr_note"] = _("Green API offers no QR code right now (the instance may be "
+                              "starting). Relaydesk asks again in a moment.")
+    return result
+
+
+def _telegram_state(facts: dict) -> dict:
+    privacy_on = facts.get("can_read_all_group_messages") is False
+    username = facts.get("username") or ""
+    return {
+        "ok": True, "kind": "telegram", "bot_name": facts.get("first_name") or "—",
+        "username": f"@{username}" if username else "—", "privacy_on": privacy_on,
+        "privacy_hint": _(
+            "Privacy mode is on: in groups the bot sees only commands and replies to its own "
+            "messages. To let it read provider groups, send /setprivacy to @BotFather, choose "
+            "this bot and select Disable (then remove and add the bot to the group again), or "
+            "make the bot an admin of the group.") if privacy_on else _(
+            "Privacy mode is off: the bot reads every message in its groups."),
+    }
+
+
+def _meta_state(facts: dict) -> dict:
+    quality = facts.get("quality_rating")
+    code = facts.get("code_verification_status")
+    return {
+        "ok": True, "kind": "meta",
+        "display_phone_number": facts.get("display_phone_number") or "—",
+        "verified_name": facts.get("verified_name") or "—",
+        "quality_rating": str(QUALITY_WORDS.get(quality, quality or "—")),
+        "code_verification_status": str(CODE_VERIFICATION_WORDS.get(code, code or "—")),
+    }
 
 
 def verify_after_save(channel) -> tuple[str, str] | None:

@@ -20,7 +20,8 @@ from app.models.channels import AWAITING_VERIFICATION
 from app.ownership import IdentifierFree, require_free_identifiers
 from app.security import READ, ROLE_MANAGER, WRITE
 from app.views.base import RelaydeskInterface, WorkspaceModelView, secret_field
-from app.views.channels import ChannelActionsMixin, verification_words, verify_after_save
+from app.views.channels import (FIELD_HELP, ChannelActionsMixin, ChannelSetupMixin,
+                                platform_words, verification_words, verify_after_save)
 from app.views.panel import PanelConnectionActionsMixin
 from app.views.template_fields import (CUSTOM_REPLY_HELP, REPLY_HELP, ROUTE_HELP, TemplateText,
                                        custom_reply_valid, reply_key_field, reply_kind_in_form,
@@ -68,8 +69,12 @@ def _status_detail_words(detail: str | None) -> str:
     return detail or ""
 
 
-class ChannelView(ChannelActionsMixin, WorkspaceModelView):
+class ChannelView(ChannelSetupMixin, ChannelActionsMixin, WorkspaceModelView):
     """Green API instances, Meta numbers, Telegram bots and the web chat widget.
+
+    The screens ask for the platform first and then show only its fields (ChannelSetupMixin:
+    `add_variants`, per-platform forms, the show page's webhook URL and live state); the REST
+    twin takes every column, `kind` in the body.
 
     A platform identifier (instance id, bot, phone number id, WABA id) belongs to one channel of
     the whole platform (app/ownership.py); a Meta channel receives nothing until verified
@@ -104,7 +109,7 @@ class ChannelView(ChannelActionsMixin, WorkspaceModelView):
         widget_key=_l("Widget key"), verification=_l("Verification"),
         verified_at=_l("Verified"),
     )
-    formatters_columns = {"verification": verification_words,
+    formatters_columns = {"kind": platform_words, "verification": verification_words,
                           "status_detail": _status_detail_words}
     edit_form_extra_fields = {
         "id_instance": _identifier_field(label_columns["id_instance"], "id_instance", 32),
@@ -117,11 +122,9 @@ class ChannelView(ChannelActionsMixin, WorkspaceModelView):
                 "token controls this number and this account.")),
     }
     description_columns = {
+        **FIELD_HELP,
         "kind": _l("greenapi: WhatsApp through Green API · meta: WhatsApp Cloud API · "
                    "telegram: a Telegram bot · webchat: the web chat widget"),
-        "api_url": _l("The instance's apiUrl, e.g. https://7103.api.greenapi.com"),
-        "app_secret": _l("Only when this number uses its own Meta app; otherwise the "
-                         "platform's app secret is used."),
     }
 
 

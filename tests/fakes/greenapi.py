@@ -7,6 +7,12 @@ point the channel's `api_url` at `fake.url`. Methods served under
   in `fake.sent` (dicts with chatId, message, idMessage).
 - `GET getStateInstance` → `{"stateInstance": fake.state}` (assign `fake.state` to change it).
 - `POST setSettings` `{…}` → `{"saveSettings": true}`; merged into `fake.settings`.
+- `GET qr` → `{"type":"qrCode","message":"<base64 PNG>"}` while `fake.state` is notAuthorized
+  (a real, small PNG that changes on every call, as the real code changes about every 20 s),
+  `{"type":"alreadyLogged","message":"instance account already authorized"}` once authorized,
+  `{"type":"error","message":"…"}` in any other state. `fake.authorize()` is the phone scanning
+  the code (state → authorized), `fake.unlink()` the phone logging out (→ notAuthorized);
+  `fake.qr_served` counts the codes given.
 Wrong idInstance or token → 401. `fail_next(status=429, retry_after=…)` / `rate_limit=50` give the
 documented HTTP 429.
 
@@ -16,15 +22,21 @@ Webhook builders (`incoming_message`, `outgoing_message_status`, `outgoing_messa
 
 Invented details (not in EXTERNAL_APIS.md): bodies of the 401/429/5xx answers (plain text, as a
 gateway would send), the 400 `{"code", "description"}` validation answer, 405 for a known method
-called with the wrong HTTP verb, the exact idMessage format ("3EB0" + 16 upper-case hex), and in
+called with the wrong HTTP verb, the exact idMessage format ("3EB0" + 16 upper-case hex), the QR
+image itself (a 29×29 pattern drawn here, not a scannable code), the `error` answer's message for
+states other than notAuthorized/authorized, and in
 webhooks the `chatId`/`sendByApi` fields of outgoingMessageStatus and the `quotedMessage` object of
 a legacy quoted message.
 """
 from __future__ import annotations
 
+import base64
 import itertools
+import random
 import secrets
+import struct
 import time
+import zlib
 from typing import Any
 
 from tests.fakes.server import FakeServer, RecordedRequest, Reply, fake_fixture
@@ -36,7 +48,38 @@ DEFAULT_WID = "11001234567@c.us"
 OUTGOING_STATUSES = ("sent", "delivered", "read", "failed", "noAccount", "notInGroup", "yellowCard")
 INSTANCE_STATES = ("notAuthorized", "authorized", "blocked", "sleepMode", "starting", "yellowCard")
 
-_METHOD_VERBS = {"sendMessage": "POST", "getStateInstance": "GET", "setSettings": "POST"}
+_METHOD_VERBS = {"sendMessage": "POST", "getStateInstance": "GET", "setSettings": "POST",
+                 "qr": "GET"}
+QR_SIZE = 29  # modules of a version-3 QR code
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return (struct.pack(">I", len(data)) + kind + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+
+def qr_png(seed: int, scale: int = 4) -> bytes:
+    """A real PNG (8-bit greyscale) looking like a QR code: three finder squares and a pattern
+    that depends on `seed`."""
+    rng = random.Random(seed)
+    size = QR_SIZE
+
+    def dark(x: int, y: int) -> bool:
+        for fx, fy in ((0, 0), (size - 7, 0), (0, size - 7)):
+            if fx <= x < fx + 7 and fy <= y < fy + 7:
+                dx, dy = x - fx, y - fy
+                ring = min(dx, dy, 6 - dx, 6 - dy)
+                return ring != 1
+        return rng.random() < 0.5
+
+    modules = [[dark(x, y) for x in range(size)] for y in range(size)]
+    rows = b""
+    for y in range(size * scale):
+        row = bytes(0 if modules[y // scale][x // scale] else 255 for x in range(size * scale))
+        rows += b"\x00" + row
+    header = struct.pack(">IIBBBBB", size * scale, size * scale, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
+            + _png_chunk(b"IDAT", zlib.compress(rows)) + _png_chunk(b"IEND", b""))
 
 
 def new_outgoing_id() -> str:
@@ -53,6 +96,7 @@ class FakeGreenAPI(FakeServer):
         self.state, self.wid = state, wid
         self.settings: dict[str, Any] = {}
         self.sent: list[dict[str, Any]] = []
+        self.qr_served = 0
         self.route("*", r"/waInstance(?P<instance>[^/]+)/(?P<method>[A-Za-z]+)/(?P<token>[^/]+)",
                    self._call)
 
@@ -66,6 +110,8 @@ class FakeGreenAPI(FakeServer):
             return Reply(405, "Method Not Allowed")
         if method == "getStateInstance":
             return Reply(200, {"stateInstance": self.state})
+        if method == "qr":
+            return self._qr()
         body = req.json if isinstance(req.json, dict) else None
         if body is None:
             return Reply(400, {"code": 400, "description": "Validation failed. Details: "
@@ -88,6 +134,29 @@ class FakeGreenAPI(FakeServer):
         id_message = new_outgoing_id()
         self.sent.append({"chatId": chat_id, "message": message, "idMessage": id_message})
         return Reply(200, {"idMessage": id_message})
+
+    def _qr(self) -> Reply:
+        with self.lock:
+            state = self.state
+            if state == "notAuthorized":
+                self.qr_served += 1
+                code = base64.b64encode(qr_png(self.qr_served)).decode("ascii")
+                return Reply(200, {"type": "qrCode", "message": code})
+        if state == "authorized":
+            return Reply(200, {"type": "alreadyLogged",
+                               "message": "instance account already authorized"})
+        return Reply(200, {"type": "error",
+                           "message": f"instance is in state {state}, no QR code available"})
+
+    def authorize(self) -> None:
+        """The phone scanned the QR code: the instance is linked."""
+        with self.lock:
+            self.state = "authorized"
+
+    def unlink(self) -> None:
+        """The phone logged the instance out: it waits to be linked again."""
+        with self.lock:
+            self.state = "notAuthorized"
 
     def messages_to(self, chat_id: str) -> list[str]:
         with self.lock:

@@ -12,7 +12,8 @@ same answer as for an object that does not exist (100, subcode 33, GraphMethodEx
   `{"messaging_product":"whatsapp","contacts":[{"input","wa_id"}],"messages":[{"id":"wamid.…"}]}`;
   accepted sends are kept in `fake.sent` (the request body plus `"id"`).
 - `GET /{version}/{phone_number_id}` → the phone number object (`verified_name`,
-  `display_phone_number`, `quality_rating`, `id`; `?fields=` narrows it);
+  `display_phone_number`, `quality_rating`, `code_verification_status`, `id`; `?fields=`
+  narrows it, as in EXTERNAL_APIS §3 "Number and account checks");
   `GET /{version}/{waba_id}` → `{"id","name"}`.
 - `GET /{version}/{waba_id}/phone_numbers` (EXTERNAL_APIS §3, "Number and account checks") →
   `{"data":[phone number objects],"paging":{"cursors":{"before","after"},"next"?}}`, pages of
@@ -133,7 +134,7 @@ class FakeMetaGraph(FakeServer):
                  access_token: str = DEFAULT_TOKEN, *, waba_id: str = DEFAULT_WABA_ID,
                  display_phone_number: str = DEFAULT_DISPLAY_NUMBER,
                  verified_name: str = "Relaydesk Test", quality_rating: str = "GREEN",
-                 **kwargs: Any) -> None:
+                 code_verification_status: str = "VERIFIED", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.phone_number_id, self.access_token = phone_number_id, access_token
         self.waba_id = waba_id
@@ -142,7 +143,8 @@ class FakeMetaGraph(FakeServer):
         self.grants: dict[str, set[str]] = {}  # token → ids of the numbers and WABAs it controls
         self.add_number(phone_number_id, waba_id=waba_id, token=access_token,
                         display_phone_number=display_phone_number, verified_name=verified_name,
-                        quality_rating=quality_rating)
+                        quality_rating=quality_rating,
+                        code_verification_status=code_verification_status)
         self.phone = self.numbers[phone_number_id]
         self.sent: list[dict[str, Any]] = []
         self.route("POST", r"/(?P<version>v\d+\.\d+)/(?P<object_id>[^/]+)/messages", self._send)
@@ -154,11 +156,13 @@ class FakeMetaGraph(FakeServer):
     def add_number(self, phone_number_id: str, *, waba_id: str, token: str,
                    display_phone_number: str = DEFAULT_DISPLAY_NUMBER,
                    verified_name: str = "Relaydesk Test",
-                   quality_rating: str = "GREEN") -> dict[str, Any]:
+                   quality_rating: str = "GREEN",
+                   code_verification_status: str = "VERIFIED") -> dict[str, Any]:
         """A number of `waba_id` (made if new); `token` controls both."""
         with self.lock:
             phone = {"verified_name": verified_name, "display_phone_number": display_phone_number,
-                     "quality_rating": quality_rating, "id": phone_number_id}
+                     "quality_rating": quality_rating,
+                     "code_verification_status": code_verification_status, "id": phone_number_id}
             self.numbers[phone_number_id] = phone
             numbers = self.wabas.setdefault(waba_id, [])
             if phone_number_id not in numbers:

@@ -1,8 +1,11 @@
 """FakeGreenAPI answers EXTERNAL_APIS.md §2 shapes; the builders produce §2 webhooks."""
 from __future__ import annotations
 
+import base64
 import json
 import re
+import struct
+import zlib
 
 import pytest
 import requests
@@ -61,6 +64,55 @@ def test_get_state_instance_is_settable(fake_greenapi):
     fake_greenapi.state = "blocked"
     assert call(fake_greenapi, "getStateInstance", verb="GET").json() == {
         "stateInstance": "blocked"}
+
+
+def test_qr_code_until_the_phone_links_the_instance():
+    with FakeGreenAPI(state="notAuthorized") as fake:
+        first = call(fake, "qr", verb="GET").json()
+        second = call(fake, "qr", verb="GET").json()
+        assert first["type"] == second["type"] == "qrCode"
+        png = base64.b64decode(first["message"], validate=True)
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and png.endswith(b"IEND\xaeB`\x82")
+        assert first["message"] != second["message"]  # the code changes
+        assert fake.qr_served == 2
+        fake.authorize()  # the phone scans it
+        assert call(fake, "getStateInstance", verb="GET").json() == {
+            "stateInstance": "authorized"}
+        assert call(fake, "qr", verb="GET").json() == {
+            "type": "alreadyLogged", "message": "instance account already authorized"}
+        fake.unlink()
+        assert call(fake, "getStateInstance", verb="GET").json() == {
+            "stateInstance": "notAuthorized"}
+        assert call(fake, "qr", verb="GET").json()["type"] == "qrCode"
+
+
+def test_qr_png_is_a_valid_image():
+    png = greenapi.qr_png(7)
+    chunks, at = [], 8
+    while at < len(png):
+        length, kind = struct.unpack(">I4s", png[at:at + 8])
+        data = png[at + 8:at + 8 + length]
+        assert struct.unpack(">I", png[at + 8 + length:at + 12 + length])[0] == \
+            zlib.crc32(kind + data) & 0xFFFFFFFF
+        chunks.append(kind)
+        at += 12 + length
+    assert chunks == [b"IHDR", b"IDAT", b"IEND"]
+    width, height = struct.unpack(">II", png[16:24])
+    assert width == height == greenapi.QR_SIZE * 4
+    assert len(zlib.decompress(png[41:41 + struct.unpack(">I", png[33:37])[0]])) == \
+        height * (width + 1)
+
+
+@pytest.mark.parametrize("state", ["starting", "blocked", "sleepMode"])
+def test_qr_in_other_states_is_an_error(state):
+    with FakeGreenAPI(state=state) as fake:
+        answer = call(fake, "qr", verb="GET").json()
+    assert answer["type"] == "error" and answer["message"]
+
+
+def test_qr_needs_get_and_the_right_token(fake_greenapi):
+    assert call(fake_greenapi, "qr").status_code == 405
+    assert call(fake_greenapi, "qr", verb="GET", token="wrong").status_code == 401
 
 
 def test_set_settings_records_settings(fake_greenapi):

@@ -123,11 +123,26 @@ def test_phone_number_lookup(fake_meta):
     base = f"{fake_meta.url}/v21.0/{fake_meta.phone_number_id}"
     full = requests.get(base, headers=headers, timeout=T).json()
     assert full == {"verified_name": "Relaydesk Test", "display_phone_number": "15550001234",
-                    "quality_rating": "GREEN", "id": fake_meta.phone_number_id}
+                    "quality_rating": "GREEN", "code_verification_status": "VERIFIED",
+                    "id": fake_meta.phone_number_id}
     narrow = requests.get(base, params={"fields": "display_phone_number"}, headers=headers,
                           timeout=T).json()
     assert narrow == {"display_phone_number": "15550001234", "id": fake_meta.phone_number_id}
     assert requests.get(base, timeout=T).status_code == 401
+
+
+def test_phone_number_fields_of_the_number_check():
+    """EXTERNAL_APIS §3: ?fields=display_phone_number,verified_name,quality_rating,
+    code_verification_status answers exactly those (and the id), as seeded."""
+    with FakeMetaGraph(phone_number_id="42", access_token="tok", verified_name="Shop",
+                       quality_rating="YELLOW", code_verification_status="EXPIRED") as fake:
+        answer = requests.get(f"{fake.url}/v21.0/42", headers={"Authorization": "Bearer tok"},
+                              params={"fields": "display_phone_number,verified_name,"
+                                                "quality_rating,code_verification_status"},
+                              timeout=T).json()
+    assert answer == {"display_phone_number": "15550001234", "verified_name": "Shop",
+                      "quality_rating": "YELLOW", "code_verification_status": "EXPIRED",
+                      "id": "42"}
 
 
 def test_any_graph_version_is_served():

@@ -3,7 +3,9 @@
 `client_for(channel)` returns the client for a channel's kind. Each client sends one text (already
 split to its platform's limit), names the rate-limit keys that apply to a send, classifies errors
 as transient (retry with back-off) or permanent, and offers the channel actions managers use:
-test the connection, configure the webhook.
+test the connection, configure the webhook. `live_state()` answers what the platform says about
+the channel right now (a `LiveAnswer`: plain facts or a problem code, never upstream error text),
+for the channel's show page.
 """
 from __future__ import annotations
 
@@ -39,6 +41,53 @@ class ActionResult:
 
     def __post_init__(self) -> None:
         self.summary = redact(self.summary)
+
+
+#: seconds a live-state call may take (the show page asks while a person waits)
+LIVE_TIMEOUT = 10.0
+
+
+@dataclass
+class LiveAnswer:
+    """What a platform said about a channel just now (its show page polls it).
+
+    `facts` holds plain values from the platform's answer; `problem` is None when it answered,
+    else a code the screen turns into words: refused (the outbound URL policy stopped the call;
+    `detail` says why), timeout, connection, unauthorized (bad token or id), not_found,
+    token_expired (Meta 190), unavailable (HTTP 429/5xx, an HTML error page), bad_answer (a
+    success status with a body that is not the documented JSON), http_error (other statuses)."""
+
+    facts: dict = field(default_factory=dict)
+    problem: str | None = None
+    status: int | None = None
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def __post_init__(self) -> None:
+        self.detail = redact(self.detail) or ""
+
+
+def live_problem(result) -> LiveAnswer:
+    """The problem code of a call that did not give the expected answer (see LiveAnswer)."""
+    if result.refused:
+        return LiveAnswer(problem="refused", detail=result.text)
+    if result.error in ("timeout", "connection"):
+        return LiveAnswer(problem=result.error)
+    status = result.status
+    if status in (401, 403):
+        return LiveAnswer(problem="unauthorized", status=status)
+    if status == 404:
+        return LiveAnswer(problem="not_found", status=status)
+    if status is None:
+        return LiveAnswer(problem="connection")
+    if status == 429 or status >= 500:
+        return LiveAnswer(problem="unavailable", status=status)
+    if 200 <= status < 300:
+        return LiveAnswer(problem="bad_answer", status=status)
+    return LiveAnswer(problem="http_error", status=status)
 
 
 def not_called(service: str, result) -> ActionResult:

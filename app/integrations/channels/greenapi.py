@@ -1,16 +1,22 @@
 """Green API client (EXTERNAL_APIS.md section 2, DESIGN "Outbound calls")."""
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 
 from flask import current_app
 
+from app.integrations import channels
 from app.integrations.calls import call
-from app.integrations.channels import ActionResult, SendResult, not_called, send_not_called
+from app.integrations.channels import (ActionResult, LiveAnswer, SendResult, live_problem,
+                                       not_called, send_not_called)
 from app.integrations.ratelimit import Rate
 
 TEXT_LIMIT = 4000
 INSTANCE_RATE = Rate(50, 1.0)  # 50 requests/s per instance (HTTP 429 beyond)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+QR_MAX_BYTES = 256 * 1024  # a QR code PNG is a few kilobytes
 
 
 class GreenApiClient:
@@ -80,3 +86,43 @@ class GreenApiClient:
         if result.refused:
             return not_called("Green API", result)
         return ActionResult(False, f"setSettings failed ({result.status or result.error})")
+
+    def live_state(self) -> LiveAnswer:
+        """The instance state (`getStateInstance`) and, while it is not authorized, its QR code
+        (`qr`). Facts: `state`; then either `qr_png` (the code as canonical base64 of a checked
+        PNG) or `qr_state` (`alreadyLogged`, or `error` when Green API offers no code now)."""
+        result = self._call("getStateInstance", "GET", timeout=channels.LIVE_TIMEOUT)
+        data = result.data if result.ok and isinstance(result.data, dict) else {}
+        state = data.get("stateInstance")
+        if not isinstance(state, str) or not state:
+            return live_problem(result)
+        facts: dict = {"state": state[:40]}
+        if state != "authorized":
+            facts.update(self._qr())
+        return LiveAnswer(facts)
+
+    def _qr(self) -> dict:
+        result = self._call("qr", "GET", timeout=channels.LIVE_TIMEOUT)
+        data = result.data if result.ok and isinstance(result.data, dict) else {}
+        if data.get("type") == "qrCode":
+            png = checked_png(data.get("message"))
+            if png is not None:
+                return {"qr_png": png}
+        if data.get("type") == "alreadyLogged":
+            return {"qr_state": "alreadyLogged"}
+        return {"qr_state": "error"}
+
+
+def checked_png(value) -> str | None:
+    """`value` as canonical base64 when it is base64 of a PNG of a sane size, else None: only
+    an image ever reaches the page's `data:` URL."""
+    if not isinstance(value, str) or len(value) > QR_MAX_BYTES * 2:
+        return None
+    text = value.split(",", 1)[1] if value.startswith("data:image/png;base64,") else value
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if not raw.startswith(PNG_SIGNATURE) or len(raw) > QR_MAX_BYTES:
+        return None
+    return base64.b64encode(raw).decode("ascii")

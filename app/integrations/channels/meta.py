@@ -19,8 +19,10 @@ from urllib.parse import quote
 
 from flask import current_app
 
+from app.integrations import channels
 from app.integrations.calls import call
-from app.integrations.channels import ActionResult, SendResult, not_called, send_not_called
+from app.integrations.channels import (ActionResult, LiveAnswer, SendResult, live_problem,
+                                       not_called, send_not_called)
 from app.redaction import redact
 from app.integrations.ratelimit import Rate
 from app.models.base import utcnow
@@ -39,6 +41,7 @@ BACKOFF_BASE_BY_CODE = {131056: 4.0}  # pair rate limit: retry after 4^n seconds
 PERMANENT_CODES = {190, 100, 131026, 131047, 131049, 131050, 132000, 132001}
 CHANNEL_STATUS_BY_CODE = {190: "needs_reauth"}
 NUMBER_FIELDS = "display_phone_number,verified_name,quality_rating"
+LIVE_FIELDS = "display_phone_number,verified_name,quality_rating,code_verification_status"
 WABA_PAGE_SIZE = 100
 WABA_MAX_PAGES = 20  # 2000 numbers: far more than one business account holds
 
@@ -169,6 +172,28 @@ class MetaClient:
         return ActionResult(True, text, phone,
                             updates={"verified_at": utcnow(), "status": "ok",
                                      "status_detail": text})
+
+    def live_state(self) -> LiveAnswer:
+        """The number as Meta describes it to this channel's token. Facts:
+        `display_phone_number`, `verified_name`, `quality_rating`, `code_verification_status`.
+        Problems: token_expired (Graph 190), no_access (the token cannot read the number)."""
+        number_id = str(self.channel.phone_number_id or "")
+        if not number_id or not self.channel.access_token:
+            return LiveAnswer(problem="unauthorized")
+        result = self._call("number_state", "GET", quote(number_id, safe=""),
+                            timeout=channels.LIVE_TIMEOUT, params={"fields": LIVE_FIELDS})
+        data = result.data if isinstance(result.data, dict) else {}
+        if result.ok and str(data.get("id", "")) == number_id:
+            return LiveAnswer({key: str(data[key])[:200] if data.get(key) is not None else None
+                               for key in LIVE_FIELDS.split(",")})
+        error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        code = _code(error)
+        if code == 190:
+            return LiveAnswer(problem="token_expired", status=result.status)
+        if code in OWNERSHIP_DENIED_CODES:
+            return LiveAnswer(problem="no_access", status=result.status)
+        return live_problem(result)
+
     def configure_webhook(self) -> ActionResult:
         base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
         verify = current_app.config.get("META_VERIFY_TOKEN") or "(set META_VERIFY_TOKEN)"

@@ -6,8 +6,10 @@ import secrets
 
 from flask import current_app
 
+from app.integrations import channels
 from app.integrations.calls import call
-from app.integrations.channels import ActionResult, SendResult, not_called, send_not_called
+from app.integrations.channels import (ActionResult, LiveAnswer, SendResult, live_problem,
+                                       not_called, send_not_called)
 from app.integrations.ratelimit import Rate
 
 TEXT_LIMIT = 4096
@@ -115,6 +117,24 @@ class TelegramClient:
             return not_called("Telegram", result)
         problem = data.get("description") or result.status or result.error
         return ActionResult(False, f"setWebhook failed ({problem})")
+
+    def live_state(self) -> LiveAnswer:
+        """The bot as Telegram describes it (`getMe`). Facts: `first_name`, `username`,
+        `can_read_all_group_messages` (False: privacy mode is on), `can_join_groups`."""
+        me = self._call("getMe", timeout=channels.LIVE_TIMEOUT)
+        data = me.data if isinstance(me.data, dict) else {}
+        bot = data.get("result") if me.ok and data.get("ok") is True else None
+        if not isinstance(bot, dict):
+            answer = live_problem(me)
+            if answer.problem == "not_found":  # Telegram's answer to a malformed token
+                answer.problem = "unauthorized"
+            return answer
+        return LiveAnswer({
+            "first_name": str(bot.get("first_name") or "")[:200],
+            "username": str(bot.get("username") or "")[:200],
+            "can_read_all_group_messages": bot.get("can_read_all_group_messages"),
+            "can_join_groups": bot.get("can_join_groups"),
+        })
 
 
 def _retry_after(data: dict, result) -> float | None:
