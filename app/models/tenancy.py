@@ -4,6 +4,7 @@ from __future__ import annotations
 import secrets
 
 from flask_appbuilder import Model
+from flask_babel import gettext
 from sqlalchemy import Column, DateTime, Enum, ForeignKey, Integer, String
 from sqlalchemy.orm import relationship
 
@@ -78,6 +79,16 @@ class WorkspaceMember(WorkspaceOwned, Model):
 
     def active(self) -> bool | None:
         return bool(self.user.active) if self.user else None
+
+    def status(self) -> str | None:
+        """"Active", "Invited" (never signed in yet) or "Suspended", in the current language."""
+        if self.user is None:
+            return None
+        if not self.user.active:
+            return gettext("Suspended")
+        if not self.user.login_count and self.user.last_login is None:
+            return gettext("Invited")
+        return gettext("Active")
 
     def last_login(self) -> str | None:
         when = self.user.last_login if self.user else None
