@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import g, redirect, request, url_for
+from flask import current_app, g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.actions import action
 from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, Select2Widget
@@ -30,10 +30,10 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 
 from app import members
 from app.auth.limits import LoginLimits, client_address, format_wait
-from app.auth.password_links import INVITATION, RESET, LinkInvalid, user_for
+from app.auth.password_links import INVITATION, RESET, LinkInvalid, lifetime_hours, user_for
 from app.auth.views import confirm_password_field, new_password_field
 from app.extensions import db
-from app.jobs.mail import queue_password_link
+from app.jobs.mail import queue_password_link, queue_reset_link
 from app.models import Workspace, WorkspaceMember
 from app.redaction import flash
 from app.tenancy import current_scope
@@ -206,8 +206,6 @@ class TeamMixin:
 
 
 def _hours(purpose: str) -> int:
-    from app.auth.password_links import lifetime_hours
-
     return lifetime_hours(purpose)
 
 
@@ -274,8 +272,6 @@ class PasswordLinkView(BaseView):
     def forgot(self):
         """Always the same answer for a well-formed address, whether a login has it or not.
         :raise 429: after too many requests for the address or from the client."""
-        from flask import current_app
-
         form = ForgotPasswordForm.refresh()
         title = gettext("Forgot your password?")
         intro = gettext("Enter the e-mail address of your login: we send it a link to choose a "
@@ -291,9 +287,7 @@ class PasswordLinkView(BaseView):
                 return self._page(title, form, ["email"], intro, 429,
                                   headers={"Retry-After": str(wait)})
             limits.failed(email, address)  # every request counts
-            user = current_app.appbuilder.sm.find_user(email=email)
-            if user is not None and user.active:
-                queue_password_link(user.id, RESET, _language())
+            queue_reset_link(email, _language())  # the job looks the login up
             return self.render_template(
                 "relaydesk/password_done.html", appbuilder=self.appbuilder, title=title,
                 message=gettext("If a login has the address %(email)s, a link to choose a new "
@@ -302,8 +296,6 @@ class PasswordLinkView(BaseView):
         return self._page(title, form, ["email"], intro)
 
     def _set_password(self, token, purpose):
-        from flask import current_app
-
         sm = current_app.appbuilder.sm
         title = gettext("Choose your password") if purpose == INVITATION \
             else gettext("Choose a new password")

@@ -268,7 +268,7 @@ def test_a_suspended_members_link_stops_working(app, team):
     assert app.test_client().get(f"/password/invitation/{link}").status_code == 410
 
 
-# --- forgot your password ----------------------------------------------------------------------------
+# --- forgot your password -----------------------------------------------------------------
 
 def _forgot(client, email):
     return client.post("/password/forgot/", data={"email": email})
