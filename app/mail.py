@@ -63,9 +63,14 @@ class MailBackend:
 
 
 class ConsoleBackend(MailBackend):
+    """Writes the mail to the log at WARNING, so that it shows even when the development
+    server keeps its output quiet (it is not sent: the developer opens the link from there)."""
+
     def send(self, message: Message) -> None:
-        email = message.as_email(self.config.get("MAIL_FROM", ""))
-        log.info("e-mail (MAIL_BACKEND=console, not sent):\n%s", email.as_string())
+        # headers and the text as written (not transfer-encoded: a long link stays one line)
+        log.warning("e-mail (MAIL_BACKEND=console, not sent):\nFrom: %s\nTo: %s\n"
+                    "Subject: %s\n\n%s", message.sender or self.config.get("MAIL_FROM", ""),
+                    message.to, message.subject, message.body)
 
 
 class MemoryBackend(MailBackend):

@@ -75,7 +75,9 @@ def keep_an_active_manager(member: WorkspaceMember, *, leaving: bool = False) ->
     was_manager, old_workspace = _was_active_manager(member)
     if not was_manager:
         return
-    stays = (not leaving and member.role == "manager" and member.workspace_id == old_workspace)
+    # a form sets the relationship; its foreign key column changes only at the flush
+    new_workspace = member.workspace.id if member.workspace is not None else member.workspace_id
+    stays = not leaving and member.role == "manager" and new_workspace == old_workspace
     if not stays and active_managers(old_workspace, excluding_member_id=member.id) == 0:
         raise TeamError(str(LAST_MANAGER))
 

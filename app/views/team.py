@@ -50,11 +50,18 @@ def _language() -> str:
 
 # --- the members screen ----------------------------------------------------------------------
 
+def email_address() -> Email:
+    """The e-mail validator, with the examples the browser form matrix types (a valid and an
+    invalid value, as the validators of app/validation.py carry)."""
+    validator = Email(message=_l("Enter an e-mail address like name@example.com."))
+    validator.valid_example = "new.member@example.org"
+    validator.invalid_example = "not an address"
+    return validator
+
+
 class InviteForm(DynamicForm):
     email = StringField(_l("E-mail"), widget=BS3TextFieldWidget(),
-                        validators=[DataRequired(), Length(max=254),
-                                    Email(message=_l("Enter an e-mail address like "
-                                                     "name@example.com."))],
+                        validators=[DataRequired(), Length(max=254), email_address()],
                         description=_l("The invitation with a link to choose a password goes "
                                        "here; this address is also the sign-in name."))
     full_name = StringField(_l("Full name"), widget=BS3TextFieldWidget(),
@@ -213,9 +220,7 @@ def _hours(purpose: str) -> int:
 
 class ForgotPasswordForm(DynamicForm):
     email = StringField(_l("E-mail"), widget=BS3TextFieldWidget(),
-                        validators=[DataRequired(), Length(max=254),
-                                    Email(message=_l("Enter an e-mail address like "
-                                                     "name@example.com."))],
+                        validators=[DataRequired(), Length(max=254), email_address()],
                         description=_l("The e-mail address of your login."))
 
 

@@ -184,9 +184,11 @@ def test_nobody_locks_out_the_last_active_manager(app, team):
     admin.post(f"/adminmemberview/edit/{own}", data={"workspace": team.alpha_id,
                                                      "role": "agent"})
     admin.post(f"/adminmemberview/delete/{own}")
+    admin.post(f"/adminmemberview/edit/{own}", data={"workspace": team.bravo_id,
+                                                     "role": "manager"})  # moved away
     state = login_of(app, team.manager)
     assert state["active"] and state["role"] == "manager"
-    assert state["roles"] == ["WorkspaceManager"]
+    assert state["roles"] == ["WorkspaceManager"] and state["workspace_id"] == team.alpha_id
 
     # with a second manager, the first may go
     admin.post(f"/adminmemberview/edit/{member_id(app, team.agent)}",
