@@ -4,7 +4,6 @@ from __future__ import annotations
 import secrets
 
 from flask_appbuilder import Model
-from flask_babel import gettext
 from sqlalchemy import Column, DateTime, Enum, ForeignKey, Integer, String
 from sqlalchemy.orm import relationship
 
@@ -81,14 +80,14 @@ class WorkspaceMember(WorkspaceOwned, Model):
         return bool(self.user.active) if self.user else None
 
     def status(self) -> str | None:
-        """"Active", "Invited" (never signed in yet) or "Suspended", in the current language."""
+        """"active", "invited" (never signed in yet) or "suspended" (the login is inactive)."""
         if self.user is None:
             return None
         if not self.user.active:
-            return gettext("Suspended")
+            return "suspended"
         if not self.user.login_count and self.user.last_login is None:
-            return gettext("Invited")
-        return gettext("Active")
+            return "invited"
+        return "active"
 
     def last_login(self) -> str | None:
         when = self.user.last_login if self.user else None

@@ -40,6 +40,19 @@ from app.tenancy import current_scope
 
 log = logging.getLogger(__name__)
 
+STATUS_WORDS = {"active": _l("Active"), "invited": _l("Invited"), "suspended": _l("Suspended")}
+ROLE_WORDS = {"manager": _l("Manager"), "agent": _l("Agent")}
+
+
+def status_words(value) -> str:
+    """The members screen shows a member's status as a word (the API keeps the code)."""
+    return str(STATUS_WORDS.get(value, value or "—"))
+
+
+def role_words(value) -> str:
+    return str(ROLE_WORDS.get(value, value or "—"))
+
+
 ROLE_CHOICES = [("agent", _l("Agent: reads the workspace")),
                 ("manager", _l("Manager: changes settings and manages the team"))]
 
@@ -105,6 +118,7 @@ class TeamMixin:
     method_permission_name = {"add": "invite", "edit": "change_role", "delete": "remove"}
     item_validators = (role_change_allowed,)
     after_save = (login_role_follows,)
+    formatters_columns = {"status": status_words, "role": role_words}
     add_title = _l("Invite a member")
     edit_title = _l("Change the role")
 

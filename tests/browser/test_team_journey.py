@@ -71,7 +71,7 @@ def test_manager_invites_agent_who_signs_in_and_is_suspended(app, new_page, alph
     assert manager.url.endswith("/memberview/list/")
     assert f"Invitation sent to {INVITEE}" in manager.content()
     row = manager.locator("table tbody tr", has_text=INVITEE)
-    assert "Invited" in row.inner_text() and "agent" in row.inner_text()
+    assert "Invited" in row.inner_text() and "Agent" in row.inner_text()
     shot(manager, artifacts_dir, "3-invited")
 
     [mail] = deliver_mail(app)

@@ -55,6 +55,11 @@ def test_manager_invites_an_agent_who_sets_a_password_and_signs_in(app, team):
     assert invited["roles"] == ["WorkspaceAgent"] and invited["active"]
     listing = manager.get("/memberview/list/").get_data(as_text=True)
     assert INVITEE in listing and "Invited" in listing
+    api = manager.get("/api/v1/member/").get_json()["result"]
+    assert {(r["username"], r["status"]) for r in api} >= {(INVITEE, "invited"),
+                                                            (team.manager, "active")}
+    assert manager.post("/api/v1/member/", json={"user": 1, "role": "agent"}).status_code \
+        in (403, 405)  # the REST twin stays read-only: invitations go through the screen
 
     [mail] = deliver_mail(app)
     assert mail.to == INVITEE and "Alpha Panel" in mail.subject
