@@ -192,7 +192,7 @@ class TeamMixin:
                 done.append(member.username())
         if done:
             flash(done_message(done), "success")
-        return redirect(self.get_redirect())
+        return redirect(url_for(f"{self.endpoint}.list"))
 
     @action("suspend", _l("Suspend"),
             _l("Suspend these members? They are signed out at once and cannot sign in until "

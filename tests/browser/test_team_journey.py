@@ -38,6 +38,12 @@ def alpha(factory, redis_conn):
     return manager.username
 
 
+def click_and_wait(page, locator) -> None:
+    """Click something that loads a new page, and wait for that page (not the old one)."""
+    with page.expect_navigation():
+        locator.click()
+
+
 def shot(page, artifacts_dir, name):
     page.screenshot(path=str(artifacts_dir / f"team-{name}.png"), full_page=True)
 
@@ -49,7 +55,7 @@ def test_manager_invites_agent_who_signs_in_and_is_suspended(app, new_page, alph
     sign_in(manager, alpha, password_for(alpha))
     manager.goto("/memberview/list/")
     shot(manager, artifacts_dir, "1-members")
-    manager.locator("a[href*='/memberview/add']").first.click()
+    click_and_wait(manager, manager.locator("a[href*='/memberview/add']").first)
     manager.wait_for_load_state()
     form = manager.locator("#model_form")
 
@@ -57,8 +63,7 @@ def test_manager_invites_agent_who_signs_in_and_is_suspended(app, new_page, alph
     form.locator("#email").fill("journey agent")
     form.locator("#full_name").fill("Journey Agent")
     choose(manager, "role", "Agent")
-    form.locator("button[type=submit]").click()
-    manager.wait_for_load_state()
+    click_and_wait(manager, form.locator("button[type=submit]"))
     form = manager.locator("#model_form")
     assert "name@example.com" in form.inner_text()
     assert form.locator("#email").input_value() == "journey agent"
@@ -66,8 +71,7 @@ def test_manager_invites_agent_who_signs_in_and_is_suspended(app, new_page, alph
     shot(manager, artifacts_dir, "2-invite-refused")
 
     form.locator("#email").fill(INVITEE)
-    form.locator("button[type=submit]").click()
-    manager.wait_for_load_state()
+    click_and_wait(manager, form.locator("button[type=submit]"))
     assert manager.url.endswith("/memberview/list/")
     assert f"Invitation sent to {INVITEE}" in manager.content()
     row = manager.locator("table tbody tr", has_text=INVITEE)
@@ -84,14 +88,12 @@ def test_manager_invites_agent_who_signs_in_and_is_suspended(app, new_page, alph
     form = agent.locator("#model_form")
     form.locator("#password").fill("password2024")
     form.locator("#conf_password").fill("password2024")
-    form.locator("button[type=submit]").click()
-    agent.wait_for_load_state()
+    click_and_wait(agent, form.locator("button[type=submit]"))
     assert "too common" in agent.locator("#model_form").inner_text()
     form = agent.locator("#model_form")
     form.locator("#password").fill(PASSWORD)
     form.locator("#conf_password").fill(PASSWORD)
-    form.locator("button[type=submit]").click()
-    agent.wait_for_load_state()
+    click_and_wait(agent, form.locator("button[type=submit]"))
     assert "/login" in agent.url and "Your password is set" in agent.content()
     sign_in(agent, INVITEE, PASSWORD)
     agent.goto("/channelview/list/")
@@ -105,8 +107,7 @@ def test_manager_invites_agent_who_signs_in_and_is_suspended(app, new_page, alph
     row.locator("input.action_check").check()
     manager.locator("button.dropdown-toggle", has_text="Actions").click()
     manager.locator("a.suspend_menu_item").click()
-    manager.locator("#modal-confirm-ok").click()
-    manager.wait_for_load_state()
+    click_and_wait(manager, manager.locator("#modal-confirm-ok"))
     assert f"Suspended and signed out: {INVITEE}" in manager.content()
     assert "Suspended" in manager.locator("table tbody tr", has_text=INVITEE).inner_text()
     shot(manager, artifacts_dir, "6-suspended")
@@ -115,8 +116,7 @@ def test_manager_invites_agent_who_signs_in_and_is_suspended(app, new_page, alph
     assert "/login" in agent.url
     agent.fill("#username", INVITEE)
     agent.fill("#password", PASSWORD)
-    agent.click("input[type=submit]")
-    agent.wait_for_load_state()
+    click_and_wait(agent, agent.locator("input[type=submit]"))
     assert "/login" in agent.url  # and cannot sign in again
     assert manager_problems.seen == [] and agent_problems.seen == []
 
@@ -125,12 +125,10 @@ def test_forgot_password_from_the_login_page(app, new_page, alpha, artifacts_dir
     page = new_page()
     problems = Problems(page)
     page.goto("/login/")
-    page.click("#forgot-password")
-    page.wait_for_load_state()
+    click_and_wait(page, page.locator("#forgot-password"))
     shot(page, artifacts_dir, "7-forgot")
     page.locator("#model_form #email").fill("alpha-manager@test.example")
-    page.locator("#model_form button[type=submit]").click()
-    page.wait_for_load_state()
+    click_and_wait(page, page.locator("#model_form button[type=submit]"))
     assert "on its way" in page.locator("#password-answer").inner_text()
     shot(page, artifacts_dir, "8-forgot-answer")
     [mail] = deliver_mail(app)
@@ -138,8 +136,7 @@ def test_forgot_password_from_the_login_page(app, new_page, alpha, artifacts_dir
     form = page.locator("#model_form")
     form.locator("#password").fill(PASSWORD)
     form.locator("#conf_password").fill(PASSWORD)
-    form.locator("button[type=submit]").click()
-    page.wait_for_load_state()
+    click_and_wait(page, form.locator("button[type=submit]"))
     sign_in(page, alpha, PASSWORD)
     page.goto(link_in(mail))  # used
     assert "already used" in page.locator("#link-problem").inner_text()
