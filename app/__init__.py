@@ -63,6 +63,9 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
         from app.views import register_views
 
         register_views(appbuilder)
+        from app.views.team import register_team_views
+
+        register_team_views(appbuilder)
         if appbuilder.update_perms:
             appbuilder.sm.sync_role_definitions()
 
@@ -81,7 +84,7 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
 # The operator's own secrets (environment), removed from every text like the tenants' ones.
 OPERATOR_SECRETS = ("SECRET_KEY", "ENCRYPTION_KEY", "META_APP_SECRET", "META_VERIFY_TOKEN",
                     "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "RAZORPAY_KEY_SECRET",
-                    "RAZORPAY_WEBHOOK_SECRET", "MAIL_PASSWORD", "ADMIN_PASSWORD")
+                    "RAZORPAY_WEBHOOK_SECRET", "SMTP_PASSWORD", "ADMIN_PASSWORD")
 
 
 def _redact_operator_secrets(app: Flask) -> None:

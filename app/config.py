@@ -94,12 +94,28 @@ class Config:
     STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET", "")
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
 
-    MAIL_SERVER = _env("SMTP_HOST", "")
-    MAIL_PORT = int(_env("SMTP_PORT", "587"))
-    MAIL_USERNAME = _env("SMTP_USERNAME", "")
-    MAIL_PASSWORD = _env("SMTP_PASSWORD", "")
-    MAIL_USE_TLS = _env_bool("SMTP_USE_TLS", True)
-    MAIL_DEFAULT_SENDER = _env("SMTP_FROM", "relaydesk@localhost")
+    # E-mail (app/mail.py): invitations and password resets, sent by a job (app/jobs/mail.py).
+    # MAIL_BACKEND: "smtp" (the SMTP_* settings), "console" (written to the worker's log, for
+    # development) or "memory" (kept in the process, for tests). Unset: smtp when SMTP_HOST is
+    # set, else console.
+    SMTP_HOST = _env("SMTP_HOST", "")
+    MAIL_BACKEND = _env("MAIL_BACKEND", "smtp" if _env("SMTP_HOST") else "console")
+    SMTP_PORT = int(_env("SMTP_PORT", "587"))
+    SMTP_USERNAME = _env("SMTP_USERNAME", "")
+    SMTP_PASSWORD = _env("SMTP_PASSWORD", "")
+    # STARTTLS after connecting (port 587) or TLS from the start (SMTP_SSL, port 465).
+    SMTP_STARTTLS = _env_bool("SMTP_STARTTLS", _env_bool("SMTP_USE_TLS", True))
+    SMTP_SSL = _env_bool("SMTP_SSL", False)
+    SMTP_TIMEOUT_SECONDS = float(_env("SMTP_TIMEOUT_SECONDS", "20"))
+    MAIL_FROM = _env("MAIL_FROM", _env("SMTP_FROM", "Relaydesk <relaydesk@localhost>"))
+    # How long the links in those mails work (each works once: setting the password ends it).
+    INVITATION_LINK_HOURS = int(_env("INVITATION_LINK_HOURS", "72"))
+    PASSWORD_RESET_LINK_HOURS = int(_env("PASSWORD_RESET_LINK_HOURS", "2"))
+    # "Forgot your password?" requests per e-mail address / per client address within
+    # PASSWORD_RESET_WINDOW_SECONDS before further requests are refused (429) for a while.
+    PASSWORD_RESET_MAX_PER_ACCOUNT = int(_env("PASSWORD_RESET_MAX_PER_ACCOUNT", "3"))
+    PASSWORD_RESET_MAX_PER_ADDRESS = int(_env("PASSWORD_RESET_MAX_PER_ADDRESS", "10"))
+    PASSWORD_RESET_WINDOW_SECONDS = int(_env("PASSWORD_RESET_WINDOW_SECONDS", "3600"))
 
     ADMIN_USERNAME = _env("ADMIN_USERNAME", "admin")
     ADMIN_EMAIL = _env("ADMIN_EMAIL", "admin@relaydesk.local")
@@ -191,3 +207,4 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret-key-for-the-relaydesk-suite-0123456789"
     OUTBOUND_ALLOW_PRIVATE = "127.0.0.0/8"  # the fakes of outside services listen there
     ENCRYPTION_KEY = "6O2wzuQ0d8aMJ2hZq2b4gH3m0QwAqO5m1R2nS3kT4uE="
+    MAIL_BACKEND = "memory"  # tests read the outbox (app/mail.py)

@@ -69,10 +69,15 @@ class LoginLocked(Exception):
         return locked_message(self.retry_after)
 
 
+def format_wait(seconds: int) -> str:
+    """A wait in words, in the current language: "2 minutes"."""
+    return format_timedelta(timedelta(seconds=max(seconds, 1)), threshold=1.0)
+
+
 def locked_message(retry_after: int) -> str:
     """The translated text shown while locked: "… Try again in 2 minutes."."""
-    wait = format_timedelta(timedelta(seconds=max(retry_after, 1)), threshold=1.0)
-    return gettext("Too many failed sign-in attempts. Try again in %(time)s.", time=wait)
+    return gettext("Too many failed sign-in attempts. Try again in %(time)s.",
+                   time=format_wait(retry_after))
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,8 @@ class Rule:
         return [self.max_failures, self.window, self.first_lock, self.longest_lock, self.memory]
 
 
-def _keys(scope: str, ident: str) -> tuple[str, str, str]:
-    base = f"{PREFIX}:{{{scope}:{ident}}}"  # one hash slot per account/address (Redis Cluster)
+def _keys(scope: str, ident: str, prefix: str = PREFIX) -> tuple[str, str, str]:
+    base = f"{prefix}:{{{scope}:{ident}}}"  # one hash slot per account/address (Redis Cluster)
     return f"{base}:failures", f"{base}:locks", f"{base}:lock"
 
 
@@ -98,10 +103,13 @@ def account_id(name: str) -> str:
 
 
 class LoginLimits:
-    """The limits of one app. Made once per app (`login_limits()`); safe to share by threads."""
+    """The limits of one app. Made once per app (`login_limits()`); safe to share by threads.
+    Other counted requests ("Forgot your password?") use their own instance with their own
+    key `prefix` and rules."""
 
-    def __init__(self, redis, config):
+    def __init__(self, redis, config, prefix: str = PREFIX):
         self.redis = redis
+        self.prefix = prefix
         memory = int(config.get("LOGIN_LOCK_MEMORY_SECONDS", 86400))
         window = int(config.get("LOGIN_FAILURE_WINDOW_SECONDS", 900))
         first = int(config.get("LOGIN_LOCK_SECONDS", 60))
@@ -128,7 +136,7 @@ class LoginLimits:
         def read(client):
             pipe = client.pipeline(transaction=False)
             for scope, ident in scopes:
-                pipe.pttl(_keys(scope, ident)[2])
+                pipe.pttl(_keys(scope, ident, self.prefix)[2])
             return pipe.execute()
 
         remaining = [ms for ms in self._run(read) if ms and ms > 0]
@@ -143,8 +151,8 @@ class LoginLimits:
         def count(client):
             pipe = client.pipeline(transaction=False)
             for scope, ident in scopes:
-                self._script(keys=list(_keys(scope, ident)), args=self.rules[scope].args(),
-                             client=pipe)
+                self._script(keys=list(_keys(scope, ident, self.prefix)),
+                             args=self.rules[scope].args(), client=pipe)
             return pipe.execute()
 
         locked = [int(s) for s in self._run(count) if s]
@@ -161,7 +169,7 @@ class LoginLimits:
 
     def unlock(self, account: str | None) -> None:
         if account:
-            keys = _keys("account", account_id(account))
+            keys = _keys("account", account_id(account), self.prefix)
             self._run(lambda client: client.delete(*keys))
 
     def account_locked_for(self, account: str) -> int:

@@ -69,6 +69,7 @@ def _render_form(view, form):
 
 class AuthDBView(FabAuthDBView):
     logout_template = "relaydesk/logout.html"
+    login_template = "relaydesk/login_db.html"  # FAB's, with "Forgot your password?"
 
     @expose("/login/", methods=["GET", "POST"])
     @no_cache
@@ -116,13 +117,13 @@ class AuthDBView(FabAuthDBView):
 
 # --- passwords -----------------------------------------------------------------------------------
 
-def _new_password_field(label, username_of) -> PasswordField:
+def new_password_field(label, username_of) -> PasswordField:
     """A password being set: the policy checked against the login `username_of(form)` names."""
     return PasswordField(label, description=POLICY_HINT, widget=BS3PasswordFieldWidget(),
                          validators=[DataRequired(), PasswordPolicy(username_of)])
 
 
-def _confirm_password_field() -> PasswordField:
+def confirm_password_field() -> PasswordField:
     return PasswordField(_l("Confirm Password"), widget=BS3PasswordFieldWidget(),
                          description=_l("Please rewrite the password to confirm"),
                          validators=[EqualTo("password", message=_l("Passwords must match"))])
@@ -131,8 +132,8 @@ def _confirm_password_field() -> PasswordField:
 class ChangeOwnPasswordForm(DynamicForm):
     current_password = PasswordField(_l("Current password"), validators=[DataRequired()],
                                      widget=BS3PasswordFieldWidget())
-    password = _new_password_field(_l("New password"), lambda form: g.user.username)
-    conf_password = _confirm_password_field()
+    password = new_password_field(_l("New password"), lambda form: g.user.username)
+    conf_password = confirm_password_field()
 
 
 class ResetMyPasswordView(FabResetMyPasswordView):
@@ -175,8 +176,8 @@ def _target_user():
 
 
 class SetPasswordForm(DynamicForm):
-    password = _new_password_field(_l("Password"), lambda form: _target_user().username)
-    conf_password = _confirm_password_field()
+    password = new_password_field(_l("Password"), lambda form: _target_user().username)
+    conf_password = confirm_password_field()
 
 
 class ResetPasswordView(FabResetPasswordView):

@@ -79,6 +79,16 @@ class WorkspaceMember(WorkspaceOwned, Model):
     def active(self) -> bool | None:
         return bool(self.user.active) if self.user else None
 
+    def status(self) -> str | None:
+        """"active", "invited" (never signed in yet) or "suspended" (the login is inactive)."""
+        if self.user is None:
+            return None
+        if not self.user.active:
+            return "suspended"
+        if not self.user.login_count and self.user.last_login is None:
+            return "invited"
+        return "active"
+
     def last_login(self) -> str | None:
         when = self.user.last_login if self.user else None
         return when.isoformat(timespec="seconds") if when else None

@@ -23,6 +23,7 @@ from app.views.base import RelaydeskInterface, WorkspaceModelView, secret_field
 from app.views.channels import (FIELD_HELP, ChannelActionsMixin, ChannelSetupMixin,
                                 platform_words, verification_words, verify_after_save)
 from app.views.panel import PanelConnectionActionsMixin
+from app.views.team import TeamMixin
 from app.views.template_fields import (CUSTOM_REPLY_HELP, REPLY_HELP, ROUTE_HELP, TemplateText,
                                        custom_reply_valid, reply_key_field, reply_kind_in_form,
                                        reply_template_valid, route_template_valid)
@@ -182,20 +183,24 @@ class WorkspaceSettingsView(WorkspaceModelView):
     )
 
 
-class MemberView(WorkspaceModelView):
-    """Who works in this workspace (read-only here; the master admin manages logins)."""
+class MemberView(TeamMixin, WorkspaceModelView):
+    """Who works in this workspace. A manager invites members by e-mail, changes their role,
+    suspends, reactivates and removes them (app/views/team.py, rules in app/members.py); the
+    master admin does the same in every workspace (its copy of this screen)."""
 
     datamodel = RelaydeskInterface(WorkspaceMember)
-    base_permissions = READ_ONLY
-    relaydesk_roles = {ROLE_MANAGER: READ}
-    list_columns = ["username", "full_name", "email", "role", "active", "last_login"]
+    base_permissions = ["can_list", "can_show", "can_invite", "can_change_role", "can_remove"]
+    relaydesk_roles = {ROLE_MANAGER: WRITE}
+    list_columns = ["username", "full_name", "email", "role", "status", "last_login"]
     show_columns = list_columns + ["created_at"]
-    add_columns = ["user", "role"]
+    add_columns = ["user", "role"]  # the screen's "add" is the invitation form (TeamMixin)
     edit_columns = ["role"]
     search_columns = ["role"]
     label_columns = labels(user=_l("User"), role=_l("Role"), username=_l("Username"),
                            full_name=_l("Full name"), email=_l("E-mail"), active=_l("Active"),
-                           last_login=_l("Last login"))
+                           status=_l("Status"), last_login=_l("Last login"))
+    description_columns = {"role": _l("Managers change settings and manage the team; agents "
+                                      "read the workspace.")}
 
 
 class SubscriptionView(WorkspaceModelView):
