@@ -63,6 +63,9 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
         from app.views import register_views
 
         register_views(appbuilder)
+        from app.views.titles import translate_plain_labels
+
+        translate_plain_labels(appbuilder)  # FAB's own English column labels, translated
         if appbuilder.update_perms:
             appbuilder.sm.sync_role_definitions()
 

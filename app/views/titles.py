@@ -44,3 +44,24 @@ def screen_titles(view: type, label: Any) -> None:
         current = getattr(view, attribute, "")
         if not current or isinstance(current, ScreenTitle):
             setattr(view, attribute, title)
+
+
+# Column labels FAB makes from column names on its own screens (roles, groups): plain English.
+FAB_COLUMN_LABELS = (N_("User"), N_("Users"), N_("Roles"), N_("Label"), N_("Description"))
+
+
+class _TranslatedLabel(LazyString):
+    """A plain-text label looked up in the catalogues when a page renders."""
+
+
+def translate_plain_labels(appbuilder) -> None:
+    """Look every plain-text column label of every registered screen up in the catalogues when
+    a page renders (FAB titles a column it was not given a label for by its prettified name, in
+    English: "Users", "Label"...). Labels already lazy (`_l(...)`) are left as they are."""
+    for view in appbuilder.baseviews:
+        labels = getattr(view, "label_columns", None)
+        if not hasattr(view, "list_title") or not isinstance(labels, dict):
+            continue
+        for column, label in list(labels.items()):
+            if isinstance(label, str):
+                labels[column] = _TranslatedLabel(lambda text=label: _(text))
