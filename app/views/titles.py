@@ -12,6 +12,7 @@ from typing import Any
 
 from flask_babel import LazyString
 from flask_babel import gettext as _
+from wtforms.fields.core import UnboundField
 
 
 def N_(text: str) -> str:  # noqa: N802 - marks a msgid for `make i18n`, translated later
@@ -54,14 +55,34 @@ class _TranslatedLabel(LazyString):
     """A plain-text label looked up in the catalogues when a page renders."""
 
 
+def _translated(label):
+    return _TranslatedLabel(lambda: _(label)) if isinstance(label, str) else label
+
+
+def _translate_form_labels(form_class) -> None:
+    """The labels of a form class FAB built (its search form feeds the "Add Filter" menu)."""
+    for name in dir(form_class):
+        unbound = getattr(form_class, name, None)
+        if not isinstance(unbound, UnboundField):
+            continue
+        if "label" in unbound.kwargs:
+            unbound.kwargs["label"] = _translated(unbound.kwargs["label"])
+        elif unbound.args:
+            unbound.args = (_translated(unbound.args[0]), *unbound.args[1:])
+
+
 def translate_plain_labels(appbuilder) -> None:
     """Look every plain-text column label of every registered screen up in the catalogues when
     a page renders (FAB titles a column it was not given a label for by its prettified name, in
-    English: "Users", "Label"...). Labels already lazy (`_l(...)`) are left as they are."""
+    English: "Users", "Label"...), in `label_columns` and in the forms FAB already built from
+    them. Labels already lazy (`_l(...)`) are left as they are."""
     for view in appbuilder.baseviews:
         labels = getattr(view, "label_columns", None)
         if not hasattr(view, "list_title") or not isinstance(labels, dict):
             continue
         for column, label in list(labels.items()):
-            if isinstance(label, str):
-                labels[column] = _TranslatedLabel(lambda text=label: _(text))
+            labels[column] = _translated(label)
+        for attribute in ("search_form", "add_form", "edit_form"):
+            form_class = getattr(view, attribute, None)
+            if isinstance(form_class, type):
+                _translate_form_labels(form_class)

@@ -212,7 +212,7 @@ def test_arabic_page_shows_a_chat_id_left_to_right(new_page, every_screen_has_a_
     page.screenshot(path=str(artifacts_dir / "arabic-chat-id-list.png"), full_page=True)
 
     # typed into a form field, it keeps its order too (the field follows its first letter)
-    page.locator("a[href*='/adminidentityview/edit/']").first.click()
+    page.locator("tr", has_text=CHAT_ID).locator("a[href*='/adminidentityview/edit/']").click()
     field = page.locator("#model_form #chat_id")
     assert field.input_value() == CHAT_ID
     assert field.evaluate("el => getComputedStyle(el).unicodeBidi") == "plaintext"
