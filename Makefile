@@ -56,7 +56,7 @@ lint: venv
 	$(VENV)/bin/ruff check app tests bench run.py
 
 i18n: venv
-	$(PYBABEL) extract -F babel/babel.cfg -k lazy_gettext -k _l -k N_ -o translations/messages.pot .
+	$(PYBABEL) extract -F babel/babel.cfg -k lazy_gettext -k _l -k N_ -k Nn_:1,2 -o translations/messages.pot .
 	$(PYBABEL) update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
 	$(PYBABEL) compile -f -d translations
 

@@ -8,28 +8,31 @@ is_admin=False, force=False) -> Verdict` for `action` in `ORDER_ACTIONS`
 `check_details` take the same arguments. `Verdict.reason` is `"ok"` or a stable machine key
 from `REFUSAL_REASONS`; `Verdict.detail` holds plain values for the reply (days left, …).
 
-Rules, checked in this order (the first failing rule is the reason):
+Rules, checked in this order (the first failing rule is the reason). Facts of the service
+that can never change come before facts of the order's status, which may: a pending order of a
+service without refill hears "no refill", not "wait until it is completed".
 1. Ownership first, for every action: the chat's linked username must equal the order's
    username, trimmed and case-insensitive (`not_linked`, `owner_unknown`, `not_owner`).
    An admin identity (`is_admin`) speaks for the panel and skips this rule.
-2. The order status, normalised by `normalise_status`, must be known (`status_unknown`).
-3. refill: status `completed` (`partial` only with `options.allow_partial_refill`:
-   `refill_partial_not_allowed`; running: `refill_not_completed`; canceled:
-   `refill_order_canceled`); the service allows refill (`refill_disabled`, a workspace rule) and
-   covers it (`none` → `refill_not_covered`, `unknown` → `refill_unknown_terms`); `lifetime` has
-   no window; a `window` needs the creation date (`refill_date_unknown`) and must not have
-   ended (`refill_window_ended`). The window is measured from `order.created_at` to
+2. The service: refill allowed (`refill_disabled`, a workspace rule) and covered (`none` →
+   `refill_not_covered`), a `window` not ended when the creation date is known
+   (`refill_window_ended`); speed allowed (`speed_disabled`); cancel allowed
+   (`cancel_disabled`).
+3. The order status, normalised by `normalise_status`, must be known (`status_unknown`).
+4. refill: status `completed` (canceled: `refill_order_canceled`; running:
+   `refill_not_completed`; `partial` only with `options.allow_partial_refill`:
+   `refill_partial_not_allowed`); then terms we could not read (`unknown`, or a window without
+   days → `refill_unknown_terms`); `lifetime` has no window; a `window` needs the creation date
+   (`refill_date_unknown`). The window is measured from `order.created_at` to
    `order.panel_now` when the panel gives its clock, else to `now`; the last instant of the
    window still counts.
-   speed: status `pending`/`in_progress`/`processing` (`speed_not_running`), the service allows it
-   (`speed_disabled`), `remains` > 0 when the panel reports it (`speed_nothing_remaining`), and
-   the expected start time (`terms.start_max_minutes`, else `options.default_start_minutes`;
-   none → no wait) has passed since creation (`speed_start_time_not_passed`,
-   `speed_date_unknown`).
-   cancel: status not `completed`, `partial` or `canceled` (`cancel_already_finished`), and the
-   service allows it (`cancel_disabled`).
+   speed: status `pending`/`in_progress`/`processing` (`speed_not_running`), `remains` > 0
+   when the panel reports it (`speed_nothing_remaining`), and the expected start time
+   (`terms.start_max_minutes`, else `options.default_start_minutes`; none → no wait) has
+   passed since creation (`speed_start_time_not_passed`, `speed_date_unknown`).
+   cancel: status not `completed`, `partial` or `canceled` (`cancel_already_finished`).
    details: ownership only.
-4. `force` counts only with `is_admin`. It overrides the refusals that come from the service's
+5. `force` counts only with `is_admin`. It overrides the refusals that come from the service's
    terms or the clock (`FORCEABLE_REASONS`), never ownership, an unknown status or the status
    rules; a forced verdict is ok with `detail["forced"]` listing what was overridden.
 
@@ -222,11 +225,7 @@ class _Decision:
         return Verdict(True, OK, detail)
 
 
-def _common(order: Order, linked_username: str | None, is_admin: bool
-            ) -> tuple[Verdict | None, OrderStatus]:
-    owner = check_owner(order, linked_username, is_admin=is_admin)
-    if not owner.ok:
-        return owner, OrderStatus.UNKNOWN
+def _status(order: Order) -> tuple[Verdict | None, OrderStatus]:
     status = normalise_status(order.status)
     if status is OrderStatus.UNKNOWN:
         return Verdict(False, STATUS_UNKNOWN, {"status": str(order.status)}), status
@@ -238,10 +237,29 @@ def check_refill(
     options: WorkspaceOptions = WorkspaceOptions(), is_admin: bool = False, force: bool = False,
 ) -> Verdict:
     """Refill eligibility (rules in the module docstring)."""
-    refused, status = _common(order, linked_username, is_admin)
+    owner = check_owner(order, linked_username, is_admin=is_admin)
+    if not owner.ok:
+        return owner
+    decision = _Decision(force and is_admin)
+    # what the service says can never change: it answers before the status, which may
+    if not terms.allow_refill and (v := decision.refuse(REFILL_DISABLED)) is not None:
+        return v
+    if terms.refill_kind == "none":
+        if (v := decision.refuse(REFILL_NOT_COVERED)) is not None:
+            return v
+    window = timedelta(days=terms.refill_days) if (terms.refill_kind == "window"
+                                                   and terms.refill_days) else None
+    age, clock = _age(order, now)
+    if window is not None and age is not None and age > window:
+        ended = age - window
+        v = decision.refuse(REFILL_WINDOW_ENDED, window_days=terms.refill_days, clock=clock,
+                            ended_days_ago=ended.days,
+                            ended_hours_ago=int(ended.total_seconds() // 3600))
+        if v is not None:
+            return v
+    refused, status = _status(order)
     if refused:
         return refused
-    decision = _Decision(force and is_admin)
     if status is OrderStatus.CANCELED:
         return Verdict(False, REFILL_ORDER_CANCELED, {"status": status.value})
     if status in RUNNING_STATUSES:
@@ -249,34 +267,20 @@ def check_refill(
     if status is OrderStatus.PARTIAL and not options.allow_partial_refill:
         if (v := decision.refuse(REFILL_PARTIAL_NOT_ALLOWED, status=status.value)) is not None:
             return v
-    if not terms.allow_refill and (v := decision.refuse(REFILL_DISABLED)) is not None:
-        return v
-    if terms.refill_kind == "none":
-        if (v := decision.refuse(REFILL_NOT_COVERED)) is not None:
-            return v
-    elif terms.refill_kind not in ("window", "lifetime") or (
+    if terms.refill_kind not in ("window", "lifetime", "none") or (
         terms.refill_kind == "window" and not terms.refill_days
     ):
         if (v := decision.refuse(REFILL_UNKNOWN_TERMS, doubt=terms.doubt)) is not None:
             return v
     if terms.refill_kind == "lifetime":
         return decision.accept(refill_kind="lifetime")
-    if terms.refill_kind != "window" or not terms.refill_days:
+    if window is None:
         return decision.accept(refill_kind=terms.refill_kind)
-
-    window = timedelta(days=terms.refill_days)
-    age, clock = _age(order, now)
     if age is None:
         v = decision.refuse(REFILL_DATE_UNKNOWN, window_days=terms.refill_days)
         return v if v is not None else decision.accept(refill_kind="window",
                                                        window_days=terms.refill_days)
-    if age > window:
-        ended = age - window
-        v = decision.refuse(REFILL_WINDOW_ENDED, window_days=terms.refill_days, clock=clock,
-                            ended_days_ago=ended.days,
-                            ended_hours_ago=int(ended.total_seconds() // 3600))
-        if v is not None:
-            return v
+    if age > window:  # forced past the end of the window
         return decision.accept(refill_kind="window", window_days=terms.refill_days, clock=clock)
     left = window - age
     return decision.accept(refill_kind="window", window_days=terms.refill_days, clock=clock,
@@ -288,14 +292,17 @@ def check_speed(
     options: WorkspaceOptions = WorkspaceOptions(), is_admin: bool = False, force: bool = False,
 ) -> Verdict:
     """Speed-up eligibility (rules in the module docstring)."""
-    refused, status = _common(order, linked_username, is_admin)
-    if refused:
-        return refused
+    owner = check_owner(order, linked_username, is_admin=is_admin)
+    if not owner.ok:
+        return owner
     decision = _Decision(force and is_admin)
-    if status not in RUNNING_STATUSES:
-        return Verdict(False, SPEED_NOT_RUNNING, {"status": status.value})
     if not terms.allow_speed and (v := decision.refuse(SPEED_DISABLED)) is not None:
         return v
+    refused, status = _status(order)
+    if refused:
+        return refused
+    if status not in RUNNING_STATUSES:
+        return Verdict(False, SPEED_NOT_RUNNING, {"status": status.value})
     if order.remains is not None and order.remains <= 0:
         return Verdict(False, SPEED_NOTHING_REMAINING, {"remains": order.remains})
     start = terms.start_max_minutes
@@ -322,14 +329,17 @@ def check_cancel(
     options: WorkspaceOptions = WorkspaceOptions(), is_admin: bool = False, force: bool = False,
 ) -> Verdict:
     """Cancel eligibility (rules in the module docstring)."""
-    refused, status = _common(order, linked_username, is_admin)
-    if refused:
-        return refused
+    owner = check_owner(order, linked_username, is_admin=is_admin)
+    if not owner.ok:
+        return owner
     decision = _Decision(force and is_admin)
-    if status in FINISHED_STATUSES:
-        return Verdict(False, CANCEL_ALREADY_FINISHED, {"status": status.value})
     if not terms.allow_cancel and (v := decision.refuse(CANCEL_DISABLED)) is not None:
         return v
+    refused, status = _status(order)
+    if refused:
+        return refused
+    if status in FINISHED_STATUSES:
+        return Verdict(False, CANCEL_ALREADY_FINISHED, {"status": status.value})
     return decision.accept(status=status.value)
 
 

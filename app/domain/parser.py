@@ -57,8 +57,9 @@ What it ignores or reports
   wrong-length digit runs, money, quantities, percentages, dates, and words that are neither
   actions nor filler (`FILLER_WORDS`: greetings, `please`, `order`, `my`, …). `invalid_ids` is
   the subset that looks like a mistyped id (a run of 3, or of more than 12, digits; `+` and 8 or
-  more digits). A line holding nothing but such bad ids is reported too, so the customer can
-  be told.
+  more digits), and any bare number in a line with an order action but no valid id
+  (`refill 1 2 3`). A line holding nothing but such bad ids is reported too, so the customer
+  can be told.
 - `max_ids` bounds the distinct ids of the whole message: beyond it `too_many_ids` is set and
   only the first `max_ids` distinct ids are kept (commands left without ids are dropped).
 """
@@ -623,6 +624,17 @@ def _attach_force(items: list[_Item]) -> None:
             it.kind = "unknown"
 
 
+def _short_ids(items: list[_Item]) -> None:
+    """`refill 1 2 3`: in a line with an order action and no order id, bare numbers are
+    mistyped ids (reported in `invalid_ids`, so the customer is told), not counts."""
+    if any(it.kind == "id" for it in items) or not any(
+            it.kind == "act" and it.action in ORDER_ACTIONS for it in items):
+        return
+    for it in items:
+        if it.kind == "unknown" and it.text.isdigit():
+            it.invalid_id = True
+
+
 # ---------------------------------------------------------------------------------------------
 # Clauses: actions with the ids they take
 
@@ -793,6 +805,7 @@ def parse(
         items = _read_line(line, index)
         _disarm(items)
         _attach_force(items)
+        _short_ids(items)
         line_unknown.extend(it.text for it in items if it.kind == "unknown")
         line_invalid = [it.text for it in items if it.kind == "unknown" and it.invalid_id]
         commandish = [it for it in items if it.kind in ("id", "act")]

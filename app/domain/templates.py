@@ -33,6 +33,11 @@ def N_(text: str) -> str:  # noqa: N802 - the conventional gettext no-op marker
     return text
 
 
+def Nn_(singular: str, plural: str) -> tuple[str, str]:  # noqa: N802 - ngettext's marker
+    """Marks a (singular, plural) pair for extraction as one plural entry (`-k Nn_:1,2`)."""
+    return singular, plural
+
+
 ELLIPSIS = "…"
 #: how much of an offending placeholder an error message quotes
 QUOTE_LIMIT = 40
@@ -120,6 +125,7 @@ def _quote(text: str) -> str:
 #: What each placeholder means (shown to managers next to template fields, translated).
 PLACEHOLDERS: dict[str, str] = {
     "order_ids": N_("the order ids this line is about, comma separated"),
+    "count": N_("how many orders this line is about"),
     "order_id": N_("the order id"),
     "status": N_("the order status"),
     "start_count": N_("the start count"),
@@ -409,10 +415,22 @@ REPLY_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "link_sent": ("username",),
     "link_verified": ("username",),
     "link_already": ("username",),
+    "invalid_ids": _ORDER_LINE,
     **{key: () for key in (
         "panel_unavailable", "unsupported", "not_linked", "help", "balance_unavailable",
         "fallback", "link_unsupported", "link_rate_limited", "link_failed")},
 }
+#: Keys whose text depends on a count (the orders a line lists; `too_many_ids`: the limit).
+#: Each also exists as `<key>_one`, the text for exactly one (app/domain/replies.py).
+COUNTED_REPLY_KEYS: tuple[str, ...] = tuple(
+    key for key, names in REPLY_PLACEHOLDERS.items()
+    if "order_ids" in names or key == "too_many_ids")
+ONE_SUFFIX = "_one"
+# `{count}`: how many orders the line lists (a plural text may say it; the limit has its own)
+REPLY_PLACEHOLDERS.update({key: REPLY_PLACEHOLDERS[key] + ("count",)
+                           for key in COUNTED_REPLY_KEYS if key != "too_many_ids"})
+REPLY_PLACEHOLDERS.update({key + ONE_SUFFIX: REPLY_PLACEHOLDERS[key]
+                           for key in COUNTED_REPLY_KEYS})
 
 
 def _reply(key: str, placeholders: tuple[str, ...]) -> Kind:

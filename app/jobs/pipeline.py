@@ -258,7 +258,7 @@ class CommandRun:
             self.step("ignored", reason="provider group")
             return self._finish("ignored")
         result = self._parse(text)
-        if not result.is_command:
+        if not (result.is_command or result.invalid_ids or result.too_many_ids):
             outcome = "ignored"
             if self.settings.fallback_reply_enabled and text.strip():
                 yield from self._identify()
@@ -270,10 +270,17 @@ class CommandRun:
         if self.event.is_group and not self.identity.known:
             self.step("ignored", reason="group not linked")  # no "not linked" spam in groups
             return self._finish("ignored")
+        # every message that reads as a command gets an answer: the limit, the ids that are
+        # not ids (`refill 1 2 3`), then the standalone commands and the orders' outcomes
         if result.too_many_ids:
-            self.reply_parts.append(self._render("too_many_ids",
-                                                 max_ids=self.settings.max_ids_per_message))
+            limit = self.settings.max_ids_per_message
+            self.reply_parts.append(self._render("too_many_ids", count=limit, max_ids=limit))
         order_commands = [c for c in result.commands if c.action in ORDER_ACTIONS]
+        if result.invalid_ids:
+            self.reply_parts.append(self._render("invalid_ids", count=len(result.invalid_ids),
+                                                 order_ids=", ".join(result.invalid_ids)))
+            # an action whose only ids were not ids is answered by that line, not with help
+            order_commands = [c for c in order_commands if c.order_ids]
         for command in result.commands:
             if command.action not in ORDER_ACTIONS:
                 self._standalone(command)
@@ -330,6 +337,7 @@ class CommandRun:
         if error:
             self.step("parse_config_error", error=error)
         self.step("parse", commands=result.describe() or None, unknown=result.unknown or None,
+                  invalid_ids=result.invalid_ids or None,
                   too_many_ids=result.too_many_ids or None)
         self.log.actions = ", ".join(dict.fromkeys(c.action for c in result.commands))[:200] \
             or None

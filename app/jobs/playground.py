@@ -37,6 +37,14 @@ class PlaygroundRun(CommandRun):
         self.preview_reply: str | None = None
         super().__init__(event)
 
+    def step(self, name: str, **data) -> dict:
+        """The real run's steps, except that nothing is claimed: a cooldown the real run would
+        take is recorded as `would_claim`."""
+        if name == "cooldown" and data.get("claimed") is True:
+            del data["claimed"]
+            data["would_claim"] = True
+        return super().step(name, **data)
+
     def _command_log(self) -> CommandLog:
         return CommandLog(workspace_id=self.event.workspace_id, channel_id=self.event.channel_id,
                           chat_id=self.event.chat_id or "", text=self.event.text, trace=[],

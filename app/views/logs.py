@@ -8,7 +8,6 @@ import json
 
 from flask import redirect
 from flask_appbuilder.actions import action
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from markupsafe import Markup, escape
@@ -19,6 +18,7 @@ from app.models import CommandLog, CommandOrder, ExternalCall, InboundEvent, Out
 from app.models.base import utcnow
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.views.base import RelaydeskInterface, WorkspaceModelView
+from app.views.trace import trace_steps
 
 LOG_PERMISSIONS = ["can_list", "can_show"]
 LOG_ROLES = {ROLE_MANAGER: READ, ROLE_AGENT: READ}
@@ -154,15 +154,8 @@ class ExternalCallView(WorkspaceModelView):
 
 
 def trace_table(steps) -> Markup:
-    """The command trace as a readable table: one row per step, its time and its facts."""
-    rows = []
-    for step in steps or []:
-        facts = ", ".join(f"{k}={v}" for k, v in step.items() if k not in ("step", "ms"))
-        rows.append(Markup("<tr><td>%s</td><td class='text-right'>%s ms</td><td>%s</td></tr>")
-                    % (step.get("step", "?"), step.get("ms", ""), facts))
-    return Markup("<table class='table table-condensed'><thead><tr><th>%s</th><th>%s</th>"
-                  "<th>%s</th></tr></thead><tbody>%s</tbody></table>") % (
-        _("Step"), _("Time"), _("Facts"), Markup("").join(rows))
+    """The command trace as numbered plain-language steps (app/views/trace.py)."""
+    return trace_steps(steps)
 
 
 class CommandOrderView(WorkspaceModelView):

@@ -15,14 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask_appbuilder.fieldwidgets import Select2Widget
-from flask_babel import gettext
+from flask_babel import get_translations, gettext
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from markupsafe import escape
 from wtforms import SelectField, ValidationError
 from wtforms.validators import DataRequired
 
-from app.domain.replies import DEFAULT_REPLIES
+from app.domain.replies import COUNTED_REPLIES, DEFAULT_REPLIES, base_key
 from app.domain.templates import (CUSTOM_COMMAND, PLACEHOLDERS, REPLY_KINDS, ROUTE,
                                   ROUTE_JOINED_PLACEHOLDERS, ROUTE_LINE_PLACEHOLDERS, Kind,
                                   TemplateError, clip, problem, reply_kind, reply_problem)
@@ -71,9 +71,20 @@ def reply_kind_in_form(form) -> Kind | None:
     return reply_kind(key.data) if key is not None else None
 
 
+def builtin_reply_text(key: str, text: str) -> str:
+    """The built-in text of `key` in the user's language (a counted key: its plural form for
+    several orders; `<key>_one`: its form for one)."""
+    base = base_key(key)
+    if base in COUNTED_REPLIES:
+        one, other = COUNTED_REPLIES[base]
+        return get_translations().ungettext(one, other, 1 if base != key else 2)
+    return gettext(text)
+
+
 def _reply_choices() -> list[tuple[str, str]]:
     # each reply with its text in the user's language: the placeholders it takes are in it
-    return [(key, f"{key} — {clip(gettext(text), 100)}") for key, text in DEFAULT_REPLIES.items()]
+    return [(key, f"{key} — {clip(builtin_reply_text(key, text), 100)}")
+            for key, text in DEFAULT_REPLIES.items()]
 
 
 def reply_key_field() -> SelectField:

@@ -103,10 +103,15 @@ def test_reply_book_reads_the_catalogues(app, factory):
     ws = factory.workspace("acme")
     with app.app_context():
         russian = ReplyBook(ws.id, "ru")
-        expected = _translation("ru", DEFAULT_REPLIES["refill_ok"])
-        assert expected and expected != DEFAULT_REPLIES["refill_ok"]
-        assert russian.text("refill_ok") == expected
-        assert "{order_ids}" in russian.text("refill_ok")
+        # a counted reply: the catalogue's plural form for the number of orders
+        forms = _translation("ru", DEFAULT_REPLIES["refill_ok_one"])
+        assert len(forms) == 3 and DEFAULT_REPLIES["refill_ok"] not in forms
+        assert russian.text("refill_ok", 1) == forms[0] == russian.text("refill_ok", 21)
+        assert russian.text("refill_ok", 3) == forms[1]
+        assert russian.text("refill_ok", 5) == forms[2]
+        assert "{order_ids}" in russian.text("refill_ok", 1)
+        assert russian.render("not_owner", 21, order_ids="1") == \
+            "21 заказ не числится на вашем аккаунте: 1"
         assert russian.status_name("completed") == _translation("ru", STATUS_NAMES["completed"])
 
         # a customer's "pt" or "pt-BR" gets the Brazilian catalogue; "ar" the Arabic one
@@ -116,7 +121,9 @@ def test_reply_book_reads_the_catalogues(app, factory):
             "ar", DEFAULT_REPLIES["fallback"])
         # English is the msgid itself; an unknown language falls back to it
         assert ReplyBook(ws.id, "en").text("refill_ok") == DEFAULT_REPLIES["refill_ok"]
-        assert ReplyBook(ws.id, "xx").text("refill_ok") == DEFAULT_REPLIES["refill_ok"]
+        assert ReplyBook(ws.id, "xx").text("refill_ok", 1) == DEFAULT_REPLIES["refill_ok_one"]
+        assert ReplyBook(ws.id, "en").render("not_owner", 1, order_ids="2274219") == \
+            "This order is not on your account: 2274219"
 
 
 @pytest.mark.parametrize("code", SHIPPED)

@@ -460,7 +460,7 @@ def test_two_identical_commands_at_the_same_moment_dispatch_once(e2e):
     assert len(replies) == 2
     assert reply_line("refill_ok", order_ids="2274209") in replies
     (refusal,) = [r for r in replies if r != reply_line("refill_ok", order_ids="2274209")]
-    assert refusal.startswith("Already requested recently; you can ask again in 2") \
+    assert refusal.startswith("This order was requested recently; you can ask again in 2") \
         and refusal.endswith(": 2274209")
     logs = e2e.wait_done(2)
     assert sorted(log.outcome for log in logs) == ["dispatched", "refused"]

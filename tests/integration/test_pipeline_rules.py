@@ -479,7 +479,7 @@ def test_russian_customer_gets_the_russian_reply(client, factory, pp, redis_conn
     desk = build_desk(factory, pp.url, language="ru")
     log = send(client, desk.channel, f"{ORDER} рефилл")
     assert log.language == "ru"
-    assert reply_of(log) == f"Запрошен рефилл: {ORDER}"
+    assert reply_of(log) == f"Докрутка запрошена для 1 заказа: {ORDER}"
     assert dispatches(log)[0].text == f"{EXTERNAL} refill"  # providers get the plain command
 
     unknown = send(client, desk.channel, "9999999 refill")
@@ -488,8 +488,8 @@ def test_russian_customer_gets_the_russian_reply(client, factory, pp, redis_conn
 
 def test_reply_lookup_order(client, factory, pp, redis_conn):
     desk = build_desk(factory, pp.url, language="ru")
-    catalogue = ReplyBook(desk.workspace.id, "ru").text("refill_ok")
-    assert catalogue == "Запрошен рефилл: {order_ids}"
+    catalogue = ReplyBook(desk.workspace.id, "ru").text("refill_ok", 1)
+    assert catalogue == "Докрутка запрошена для {count} заказа: {order_ids}"
     db.session.add(GlobalReplyTemplate(key="refill_ok", language="ru",
                                        body="Глобально: {order_ids}"))
     db.session.commit()

@@ -29,7 +29,7 @@ def test_preview_shows_reply_and_provider_message_and_stores_nothing(factory, au
     auth.login("demo-manager")
     page = try_message(client, channel, CUSTOMER, "2274209 refill\n2274211 refill")
     assert "Refill requested: 2274209" in page
-    assert "This service has no refill guarantee: 2274211" in page
+    assert "The service of this order has no refill: 2274211" in page
     assert "EXT-88231 refill" in page  # what the provider group would receive
     assert "panel_fetch" in page and "cooldown" in page  # the trace
     for model in (CommandLog, CommandOrder, CooldownClaim, InboundEvent, OutboundMessage):
@@ -43,7 +43,7 @@ def test_preview_reads_cooldowns_without_claiming(factory, auth, client):
     db.session.commit()
     auth.login("demo-manager")
     page = try_message(client, channel, CUSTOMER, "2274209 refill")
-    assert "Already requested recently" in page
+    assert "This order was requested recently" in page
     assert db.session.query(CooldownClaim).count() == 1
 
 

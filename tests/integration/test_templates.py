@@ -201,7 +201,9 @@ def test_template_fields_describe_their_placeholders(client, acme):
     for name in ("{order_ids}", "{time_left}", "{status}", "{max_ids}", "{balance}",
                  "{username}"):
         assert name in page, name
-    assert "cooldown — Already requested recently; you can ask again in {time_left}" in page
+    assert "cooldown — These {count} orders were requested recently; you can ask again in " \
+        "{time_left}" in page
+    assert "cooldown_one — This order was requested recently" in page  # the singular, apart
     assert "Plain text without placeholders." in \
         client.get("/customcommandview/add").get_data(as_text=True)
     info = client.get("/api/v1/provider_route/_info").json
@@ -250,7 +252,7 @@ def test_default_replies_screen_refuses_bad_texts_on_add_and_edit(client, factor
     page = client.post(f"/globalreplytemplateview/edit/{row.id}",
                        data={"body": "Warte {balance}"})
     error = field_error(page.get_data(as_text=True), "body")
-    assert error == "Unknown placeholder {balance}: use {order_ids}, {time_left}."
+    assert error == "Unknown placeholder {balance}: use {order_ids}, {time_left}, {count}."
     response = client.post(f"/globalreplytemplateview/edit/{row.id}",
                            data={"body": "Bitte warte {time_left}"})
     assert response.status_code == 302

@@ -296,8 +296,9 @@ def test_admin_force_overrides_terms_and_clock(action, the_order, terms, now, re
 
 def test_force_lists_everything_it_overrode():
     forced = verdict("refill", order(status="Partial"), NO_REFILL, is_admin=True, force=True)
-    assert forced.ok and forced.detail["forced"] == ["refill_partial_not_allowed",
-                                                     "refill_not_covered"]
+    # in the order of the rules: the service's terms first, then the status
+    assert forced.ok and forced.detail["forced"] == ["refill_not_covered",
+                                                     "refill_partial_not_allowed"]
 
 
 @pytest.mark.parametrize(("action", "the_order", "reason"), [

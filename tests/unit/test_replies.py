@@ -3,13 +3,9 @@ import re
 
 import pytest
 
-from app.domain.replies import (DEFAULT_REPLIES, Outcome, compose, format_duration,
+from app.domain.replies import (DEFAULT_REPLIES, Outcome, compose, english, format_duration,
                                 render_reply, technical_lines)
 from app.domain.templates import MESSAGE_LIMIT, REPLY_LIMIT, REPLY_PLACEHOLDERS
-
-
-def english(key):
-    return DEFAULT_REPLIES[key]
 
 
 def test_groups_orders_by_outcome_in_a_stable_order():
@@ -20,8 +16,8 @@ def test_groups_orders_by_outcome_in_a_stable_order():
     ]
     text = compose(outcomes, english)
     assert text.splitlines() == [
-        "Refill requested: 2274209, 2274210",
-        "The refill period has ended: 2274211",
+        "Refill requested for 2 orders: 2274209, 2274210",
+        "The refill period of this order has ended: 2274211",
     ]
 
 
@@ -73,9 +69,12 @@ def test_a_broken_or_unknown_placeholder_falls_back_to_the_built_in_text():
 
 
 def test_every_default_reply_uses_exactly_the_placeholders_of_its_key():
+    """`{count}` is optional (a plural text says it, a singular one need not)."""
     assert set(REPLY_PLACEHOLDERS) == set(DEFAULT_REPLIES)
     for key, text in DEFAULT_REPLIES.items():
-        assert set(re.findall(r"{(\w+)}", text)) == set(REPLY_PLACEHOLDERS[key]), key
+        used = set(re.findall(r"{(\w+)}", text))
+        assert used - {"count"} == set(REPLY_PLACEHOLDERS[key]) - {"count"}, key
+        assert used <= set(REPLY_PLACEHOLDERS[key]), key
 
 
 def test_a_group_of_many_ids_spreads_over_lines_and_loses_none():
@@ -83,8 +82,9 @@ def test_a_group_of_many_ids_spreads_over_lines_and_loses_none():
     text = compose([Outcome(i, "refill", "ok") for i in ids], english)
     lines = text.splitlines()
     assert len(lines) > 1 and all(len(line) <= MESSAGE_LIMIT for line in lines)
-    assert all(line.startswith("Refill requested: ") for line in lines)
-    listed = [i for line in lines for i in line.removeprefix("Refill requested: ").split(", ")]
+    prefix = "Refill requested for 1000 orders: "
+    assert all(line.startswith(prefix) for line in lines)
+    listed = [i for line in lines for i in line.removeprefix(prefix).split(", ")]
     assert listed == ids
 
 
@@ -94,10 +94,11 @@ def test_the_whole_reply_is_bounded_and_cut_between_lines():
     outcomes += [Outcome(i, "details", "ok", {"status": "completed"}) for i in ids]
     text = compose(outcomes, english)
     assert len(text) <= REPLY_LIMIT and text.endswith("\n…")
-    assert all(line.startswith(("Refill requested: ", "1")) for line in text.splitlines()[:-1])
+    assert all(line.startswith(("Refill requested for 10000 orders: ", "1"))
+               for line in text.splitlines()[:-1])
 
 
 def test_a_hundred_ids_stay_on_one_line():
     ids = [str(2_274_000 + k) for k in range(100)]
     assert compose([Outcome(i, "cancel", "ok") for i in ids], english) == \
-        "Cancellation requested: " + ", ".join(ids)
+        "Cancellation requested for 100 orders: " + ", ".join(ids)

@@ -57,7 +57,7 @@ def test_refused_forms_name_the_offending_placeholder(text, code, placeholder):
 
 def test_unknown_placeholder_lists_what_the_kind_takes():
     assert str(refused(REPLY_KINDS["cooldown"], "{balance}")) == \
-        "Unknown placeholder {balance}: use {order_ids}, {time_left}."
+        "Unknown placeholder {balance}: use {order_ids}, {time_left}, {count}."
     assert str(refused(CUSTOM_COMMAND, "Hi {name}")) == \
         "Unknown placeholder {name}: this text takes no placeholders (double a brace to write " \
         "it literally)."
@@ -186,11 +186,11 @@ def test_the_output_is_cut_even_when_every_value_is_short():
 
 def test_ten_thousand_ids_render_bounded():
     ids = [str(1_000_000 + k) for k in range(10_000)]
-    single = reply_template("refill_ok").render({"order_ids": ids})
+    single = reply_template("refill_ok", count=1).render({"order_ids": ids})
     assert len(single) <= MESSAGE_LIMIT
     kept = single.removeprefix("Refill requested: ").split(", ")
     assert kept[-1].startswith("… +") and int(kept[-1][3:]) == 10_000 - len(kept) + 1
-    lines = reply_template("refill_ok").render_lines({}, {"order_ids": ids})
+    lines = reply_template("refill_ok", count=1).render_lines({}, {"order_ids": ids})
     assert all(len(line) <= MESSAGE_LIMIT for line in lines)
     assert [i for line in lines for i in line.removeprefix("Refill requested: ").split(", ")] \
         == ids
@@ -198,7 +198,7 @@ def test_ten_thousand_ids_render_bounded():
 
 def test_a_hundred_ids_render_on_one_line():
     ids = [str(2_274_000 + k) for k in range(100)]
-    assert reply_template("refill_ok").render_lines({}, {"order_ids": ids}) == \
+    assert reply_template("refill_ok", count=1).render_lines({}, {"order_ids": ids}) == \
         ["Refill requested: " + ", ".join(ids)]
 
 
@@ -211,7 +211,7 @@ def test_a_template_without_the_list_renders_once():
 def test_the_issue_10_reply_template_is_harmless_if_already_stored():
     assert render_reply("refill_ok", HUGE_SPEC, order_ids="2274209") == \
         "Refill requested: 2274209"
-    text = compose([Outcome("2274209", "refill", "ok")], lambda key: HUGE_SPEC)
+    text = compose([Outcome("2274209", "refill", "ok")], lambda key, count: HUGE_SPEC)
     assert text == "Refill requested: 2274209"
 
 
