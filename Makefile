@@ -8,7 +8,7 @@ FLASK := $(VENV)/bin/flask --app run
 PYBABEL := $(VENV)/bin/pybabel
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-sqlite lint i18n compile-catalogues migrate venv worker bench clean help chromium
+.PHONY: run test test-sqlite lint i18n i18n-fab compile-catalogues migrate venv worker bench clean help chromium
 
 help:
 	@echo "make run      start web + worker + scheduler on http://127.0.0.1:5000 (demo workspace)"
@@ -26,6 +26,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 compile-catalogues: venv
 	$(PYBABEL) -q compile -f -d translations
+	$(PYBABEL) -q compile -f -D fab -d translations
 
 migrate: venv
 	$(FLASK) db upgrade
@@ -58,6 +59,13 @@ i18n: venv
 	$(PYBABEL) extract -F babel/babel.cfg -k lazy_gettext -k _l -k N_ -k Nn_:1,2 -o translations/messages.pot .
 	$(PYBABEL) update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
 	$(PYBABEL) compile -f -d translations
+
+# Flask-AppBuilder's own strings (the `fab` domain): after upgrading FAB, refresh the template
+# from the installed package, then translate every new entry of translations/*/LC_MESSAGES/fab.po.
+i18n-fab: venv
+	$(PYBABEL) extract -F babel/fab.cfg -k lazy_gettext --no-location --omit-header -o translations/fab.pot $$($(PY) -c "import flask_appbuilder, os; print(os.path.dirname(flask_appbuilder.__file__))")
+	$(PYBABEL) update -D fab -i translations/fab.pot -d translations --no-fuzzy-matching --ignore-obsolete
+	$(PYBABEL) compile -f -D fab -d translations
 
 bench: venv
 	$(PY) bench/webhook_ingest.py

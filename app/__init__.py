@@ -66,6 +66,9 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
         from app.views.team import register_team_views
 
         register_team_views(appbuilder)
+        from app.views.titles import translate_plain_labels
+
+        translate_plain_labels(appbuilder)  # FAB's own English column labels, translated
         if appbuilder.update_perms:
             appbuilder.sm.sync_role_definitions()
 

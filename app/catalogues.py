@@ -13,10 +13,10 @@ log = logging.getLogger(__name__)
 
 
 def ensure_compiled(directory: str | Path) -> int:
-    """Compile every messages.po under `directory` whose .mo is missing or older; returns the
-    number compiled."""
+    """Compile every catalogue (`messages.po`, and `fab.po` for Flask-AppBuilder's strings) under
+    `directory` whose .mo is missing or older; returns the number compiled."""
     compiled = 0
-    for po_path in Path(directory).glob("*/LC_MESSAGES/messages.po"):
+    for po_path in Path(directory).glob("*/LC_MESSAGES/*.po"):
         mo_path = po_path.with_suffix(".mo")
         if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
             continue

@@ -138,7 +138,13 @@ class Config:
     FAB_PASSWORD_COMPLEXITY_VALIDATOR = fab_password_complexity
     LANGUAGES = LANGUAGES
     BABEL_DEFAULT_LOCALE = "en"
-    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
+    # Flask-Babel merges the catalogues of these directories in order, each read with the domain
+    # at the same position in BABEL_DOMAIN; later ones win. FAB prepends its own directory
+    # (domain "messages") when it starts, so the order is: FAB's catalogue, then our `fab` domain
+    # (translations/<lang>/LC_MESSAGES/fab.po: every FAB string in every shipped language, which
+    # FAB's own catalogues lack), then our `messages` domain (Relaydesk's wording wins).
+    BABEL_TRANSLATION_DIRECTORIES = f"{BASE_DIR / 'translations'};{BASE_DIR / 'translations'}"
+    BABEL_DOMAIN = "messages;fab;messages"
     JWT_ACCESS_TOKEN_EXPIRES = 3600
 
     # Rate limits (FAB pitfall 11: off and in memory unless configured).

@@ -11,7 +11,9 @@ from app.views.account import MyApiKeysView
 from app.views.admin import GlobalReplyTemplateView, MyWorkspaceView, PlanView, WorkspaceAdminView
 from app.views.base import admin_variant, api_for
 from app.views.channels import DetectedChatView
+from app.views.formatting import make_readable
 from app.views.playground import PlaygroundView
+from app.views.titles import screen_titles
 from app.views.logs import (CommandLogView, CommandOrderView, ExternalCallView,
                             InboundEventView, OutboundMessageView)
 from app.views.workspace import WORKSPACE_SCREENS, InvoiceView, MemberView, SubscriptionView
@@ -52,6 +54,8 @@ CATEGORY_ICONS = {
 
 
 def add_screen(appbuilder, view, name, label, category, icon=""):
+    screen_titles(view, label)  # "Channels", "Channels › Add"... (app/views/titles.py)
+    make_readable(view)  # values as words in every list and show column (app/views/formatting.py)
     return appbuilder.add_view(
         view, name, label=label, icon=icon, category=category,
         category_label=CATEGORY_LABELS[category], category_icon=CATEGORY_ICONS[category],
