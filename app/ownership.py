@@ -24,6 +24,7 @@ from wtforms.validators import StopValidation
 from app.extensions import db
 from app.models import Channel
 from app.models.channels import IDENTIFIER_COLUMNS, telegram_bot_id
+from app.validation import FieldErrors
 
 #: the field a person fills in for each identifier column (a bot id comes from the bot token)
 INPUT_FIELD = {"id_instance": "id_instance", "bot_id": "bot_token",
@@ -36,15 +37,14 @@ _MESSAGES = {
 }
 
 
-class IdentifierTaken(ValueError):
+class IdentifierTaken(FieldErrors):
     """Identifiers of the channel being saved that another channel already owns.
 
     `problems` maps the input field (`bot_token` for a bot id) to its message."""
 
     def __init__(self, columns: list[str]) -> None:
         self.columns = list(columns)
-        self.problems = {INPUT_FIELD[c]: taken_message(c) for c in self.columns}
-        super().__init__(" ".join(self.problems.values()))
+        super().__init__({INPUT_FIELD[c]: [taken_message(c)] for c in self.columns})
 
 
 def taken_message(column: str) -> str:

@@ -27,6 +27,7 @@ from app.ownership import identifier_in_violation, taken_message
 from app.views.workspace import ChannelView
 from app.workspace_file.errors import WorkspaceFileInvalid
 from app.workspace_file.importer import import_text
+from tests.form_errors import field_error
 
 _n = itertools.count(1)
 
@@ -88,18 +89,6 @@ def form(name: str, values: dict) -> dict:
     data = {c: "" for c in ChannelView.add_columns if c != "enabled"}
     data.update(name=name, enabled="y", **values)
     return data
-
-
-def field_error(html: str, field: str) -> str | None:
-    """The error FAB shows beside `field` (the alert right after its input), or None."""
-    html = unescape(html)
-    start = html.find(f'id="{field}"')
-    assert start >= 0, f"no field {field} on the page"
-    following = html.find('name="', html.find(">", start))
-    alert = html.find('<div class="alert alert-danger">', start)
-    if alert < 0 or (0 <= following < alert):
-        return None
-    return html[alert:html.find("</div>", alert)].split(">", 1)[1].strip()
 
 
 def add_through_screen(client, values: dict, name: str | None = None):

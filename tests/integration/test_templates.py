@@ -6,7 +6,6 @@ provider: the pipeline and the Playground use the built-in text instead and say 
 """
 from __future__ import annotations
 
-import re
 from html import unescape
 
 import pytest
@@ -17,6 +16,7 @@ from app.domain.templates import ROUTE_LINE_LIMIT
 from app.extensions import db
 from app.models import (CustomCommand, DetectedChat, GlobalReplyTemplate, ProviderRoute,
                         ReplyTemplate)
+from tests.form_errors import field_error
 from tests.integration.pipeline_support import (GROUP_CHAT, REFILL_30, build_desk, days_ago,
                                                 seed_refill_order,
                                                 dispatches, line, reply_of, send, steps)
@@ -27,17 +27,8 @@ HUGE_SPEC = "{order_ids:>20000000}"  # rendered a 20 MB page before
 EIGHTEEN = "{order_id:_>40000}"  # an 18-character route template that made 40,000 characters
 
 
+
 # --- helpers ------------------------------------------------------------------------------------
-
-def field_error(html: str, field_id: str) -> str | None:
-    """The error text FAB shows beneath one field (between it and the next field's label)."""
-    start = html.find(f'id="{field_id}"')
-    assert start >= 0, f"no field {field_id} on the page"
-    end = html.find("<label", start)
-    segment = html[start:end if end > 0 else len(html)]
-    found = re.search(r'<div class="alert alert-danger">(.*?)</div>', segment, re.S)
-    return " ".join(found.group(1).split()) if found else None
-
 
 def count(model) -> int:
     db.session.expire_all()
