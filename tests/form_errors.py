@@ -20,20 +20,35 @@ def _cell(page: str, field: str) -> str:
     return page[start:end if end > 0 else len(page)]
 
 
-def field_errors(page: str, field: str) -> list[str]:
-    """The errors shown beside `field` (plain text, unescaped once), [] if none. An error is
-    only counted inside a `.form-group.has-error`."""
+def field_errors(page: str, field: str, *, raw: bool = False) -> list[str]:
+    """The errors shown beside `field` as plain text (unescaped once; `raw`: as they are in
+    the page's HTML), [] if none. An error only counts inside a `.form-group.has-error`."""
     cell = _cell(page, field)
     if not cell.startswith('<div class="form-group has-error"'):
         return []
     texts = re.findall(r'<span class="help-block field-error">(.*?)</span>', cell, re.S)
-    return [" ".join(unescape(re.sub(r"<[^>]+>", "", t)).split()) for t in texts]
+    texts = [re.sub(r"<[^>]+>", "", t) for t in texts]
+    return [" ".join((t if raw else unescape(t)).split()) for t in texts]
 
 
 def field_error(page: str, field: str) -> str | None:
     """All errors beside `field` as one text, or None."""
     errors = field_errors(page, field)
     return " ".join(errors) if errors else None
+
+
+def raw_field_error(page: str, field: str) -> str | None:
+    """All errors beside `field` as one text as it is in the HTML (escaped), or None."""
+    errors = field_errors(page, field, raw=True)
+    return " ".join(errors) if errors else None
+
+
+def api_message(response) -> str:
+    """A 422 answer's message as one text: `{"message": {field: [text]}}` or a plain text."""
+    message = response.json["message"]
+    if isinstance(message, dict):
+        return " ".join(str(m) for ms in message.values() for m in ms)
+    return str(message)
 
 
 def field_value(page: str, field: str) -> str | None:
