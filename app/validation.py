@@ -75,7 +75,7 @@ class FieldError(FieldErrors):
 
 # --- rules --------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Rule:
     """One check of one value. `check(value, other)` returns the message or None; it is only
     called for a value that is present (None and blank are the business of "required")."""

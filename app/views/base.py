@@ -23,7 +23,8 @@ from marshmallow import fields
 from sqlalchemy import inspect
 from sqlalchemy import types as sa_types
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from wtforms import StringField
+from wtforms import DateField, DateTimeField, StringField
+from wtforms.fields.core import UnboundField
 from wtforms.widgets import PasswordInput
 
 from app.redaction import flash
@@ -194,6 +195,24 @@ def check_sensitive_columns(view_cls) -> None:
                     "summaries only")
 
 
+#: what a date-and-time field takes: FAB's date picker writes a date only (`2026-01-31`, read
+#: as midnight), a person may type the time too
+DATETIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
+
+
+def accept_dates(form_cls) -> None:
+    """Make the date-and-time fields of a FAB form class take what its date picker writes.
+    FAB pairs a date-only picker (`yyyy-mm-dd`) with a field that wanted seconds, so a chosen
+    date was always refused ("Not a valid datetime value")."""
+    if form_cls is None:
+        return
+    for name in dir(form_cls):
+        unbound = getattr(form_cls, name, None)
+        if isinstance(unbound, UnboundField) and issubclass(unbound.field_class, DateTimeField) \
+                and not issubclass(unbound.field_class, DateField):
+            unbound.kwargs["format"] = list(DATETIME_FORMATS)
+
+
 def validate_item(view, item, *, new: bool) -> None:
     """The checks of every add (`new`) and update through a screen or its REST twin: the
     view's `item_validators`, then the declared rules and unique sets (app/validation.py).
@@ -232,6 +251,11 @@ class FormRefusals:
 
     Every column with declared rules (app/validation.py `COLUMN_RULES`) gets them as form
     validators, so the error is beside the field before anything is written."""
+
+    def _init_forms(self):
+        super()._init_forms()
+        for form in (self.add_form, self.edit_form):
+            accept_dates(form)
 
     def _init_checked_columns(self) -> None:
         merged = dict(self.validators_columns or {})
