@@ -262,13 +262,43 @@ def _chat_id(value, other: Other):
     return chat_id_problem(value, channel_kind(other("channel")))
 
 
+def url_problem(value, other: Other | None = None):
+    """The shape of a URL as the outbound URL policy sees it (app/integrations/urlpolicy.py,
+    without resolving the host: the policy's own check does that where the URL is saved)."""
+    from app.integrations.urlpolicy import UrlRefused, current_policy
+
+    try:
+        current_policy().check_url(str(value).strip())
+    except UrlRefused as exc:
+        return str(exc)
+    return None
+
+
 MAX_COOLDOWN = 365 * 86400
 
+def meta_id_problem(value, other: Other | None = None):
+    if not re.fullmatch(r"\d{1,40}", str(value).strip()):
+        return _l("Use digits only (the id Meta shows in WhatsApp Manager, e.g. 106540352242922).")
+    return None
+
+
+def bot_token_problem(value, other: Other | None = None):
+    # never quotes the value: it is a secret
+    if not re.fullmatch(r"\d+:[A-Za-z0-9_-]+", str(value).strip()):
+        return _l("Not a Telegram bot token: BotFather gives one like 123456789:AAE…, the bot "
+                  "id, a colon and the key.")
+    return None
+
+
+#: a URL's shape (screens and REST get the whole policy from app/views/tenant_urls.py)
+URL = Rule("url", url_problem, "https://api.green-api.com", "not a url")
 LANGUAGE = Rule("language", language_problem, "es", "klingon")
 TIMEZONE = Rule("timezone", timezone_problem, "Europe/Istanbul", "Mars/Olympus")
 CURRENCY = Rule("currency", currency_problem, "EUR", "dollars")
 SLUG = Rule("slug", slug_problem, "acme-smm", "Acme Shop!")
 INSTANCE_ID = Rule("instance_id", digits_problem, "7103123456", "abc")
+META_ID = Rule("meta_id", meta_id_problem, "106540352242922", "abc")
+BOT_TOKEN = Rule("bot_token", bot_token_problem, "123456789:AAExampleKey_1", "not-a-token")
 ROUTE_ACTIONS_RULE = Rule("actions", actions_problem, "refill, speed", "refil, boost")
 CHAT_ID = Rule("chat_id", _chat_id, CHAT_ID_EXAMPLES["greenapi"], "hello world",
                depends=("channel",), examples_by=dict(CHAT_ID_EXAMPLES))
@@ -288,7 +318,8 @@ COLUMN_RULES: dict[type, dict[str, tuple[Rule, ...]]] = {
     Plan: {"price_cents": (PRICE,), "currency": (CURRENCY,), "max_channels": (PLAN_LIMIT,),
            "max_linked_users": (PLAN_LIMIT,), "max_commands_per_month": (PLAN_LIMIT,)},
     Invoice: {"amount_cents": (AMOUNT,), "currency": (CURRENCY,)},
-    Channel: {"id_instance": (INSTANCE_ID,)},
+    Channel: {"id_instance": (INSTANCE_ID,), "phone_number_id": (META_ID,),
+              "waba_id": (META_ID,), "bot_token": (BOT_TOKEN,)},
     PanelConnection: {"requests_per_second": (REQUESTS_PER_SECOND,),
                       "timeout_seconds": (TIMEOUT,)},
     WorkspaceSettings: {"cooldown_refill_seconds": (COOLDOWN,),
@@ -359,6 +390,24 @@ def form_validators(model) -> dict[str, list[FormCheck]]:
     """{column: [FormCheck, ...]} for the declared rules of `model`."""
     return {column: [FormCheck(rule, model) for rule in rules]
             for column, rules in rules_for(model).items()}
+
+
+def attach_rules(form_cls, model) -> None:
+    """Give the fields of a FAB form class the declared rules of `model` that they lack: the
+    fields a view declares itself (`add_form_extra_fields`, secrets) included."""
+    from wtforms.fields.core import UnboundField
+
+    if form_cls is None:
+        return
+    for column, rules in rules_for(model).items():
+        unbound = getattr(form_cls, column, None)
+        if not isinstance(unbound, UnboundField):
+            continue
+        validators = list(unbound.kwargs.get("validators") or ())
+        have = {v.rule for v in validators if isinstance(v, FormCheck)}
+        missing = [FormCheck(rule, model) for rule in rules if rule not in have]
+        if missing:
+            unbound.kwargs["validators"] = validators + missing
 
 
 def with_examples(validator, valid: str, invalid: str):

@@ -64,7 +64,7 @@ def field_value(page: str, field: str) -> str | None:
     end = page.find(f"</{kind}>", tag.end())
     body = page[tag.end():end]
     if kind == "textarea":
-        return unescape(body).lstrip("\n")
+        return unescape(body).removeprefix("\r\n").removeprefix("\n")
     chosen = re.search(r'<option[^>]*\bselected\b[^>]*value="([^"]*)"|'
                        r'<option[^>]*value="([^"]*)"[^>]*\bselected\b', body)
     return unescape(chosen.group(1) or chosen.group(2)) if chosen else None

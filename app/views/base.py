@@ -35,6 +35,7 @@ from app.ownership import IdentifierTaken, identifier_in_violation
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.tenancy import ScopedInterface, TenancyError, check_references, current_scope
 from app.validation import FieldErrors, blamed_column, duplicate_message, unique_sets
+from app.validation import attach_rules
 from app.validation import check_item as check_values
 from app.validation import form_validators as checked_columns
 from app.views.tenant_urls import check_item, form_validators, secret_validators, submitted
@@ -256,6 +257,7 @@ class FormRefusals:
         super()._init_forms()
         for form in (self.add_form, self.edit_form):
             accept_dates(form)
+            attach_rules(form, self.datamodel.obj)
 
     def _init_checked_columns(self) -> None:
         merged = dict(self.validators_columns or {})
@@ -274,6 +276,10 @@ class FormRefusals:
             else:
                 for message in messages:
                     flash(f"{labels.get(name, name)}: {message}", "danger")
+
+    @staticmethod
+    def _secrets_not_kept(form) -> None:
+        """A secret typed into a form that comes back is not echoed into the page: say so."""
         for field in form:
             if isinstance(getattr(field, "widget", None), PasswordInput) and \
                     (request.form.get(field.name) or "").strip() and not field.errors:
@@ -301,6 +307,7 @@ class FormRefusals:
                 self.post_add(item)
                 flash(self.add_row_message, "success")
                 return None
+        self._secrets_not_kept(form)
         return self._get_add_widget(form=form, exclude_cols=exclude_cols)
 
     def _edit(self, pk):
@@ -328,6 +335,7 @@ class FormRefusals:
                 self.post_update(item)
                 flash(self.edit_row_message, "success")
                 return None
+        self._secrets_not_kept(form)
         return self._get_edit_widget(form=form, exclude_cols=exclude_cols)
 
 

@@ -72,6 +72,11 @@ class ReenterSecret:
     """Form validator of a secret field: on an edit that changes a URL this secret is sent to,
     the secret must be entered again (blank would keep the stored one)."""
 
+    #: the browser form matrix's examples (app/validation.py contract): a blank secret is
+    #: refused on an add form (the platform needs it) and on an edit that changes the URL
+    valid_example = "new-secret-key-1"
+    invalid_example = ""
+
     def __init__(self, model, tenant_urls: tuple[TenantUrl, ...]) -> None:
         self.model = model
         self.tenant_urls = tenant_urls

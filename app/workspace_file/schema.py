@@ -26,6 +26,7 @@ from app.models.tenancy import MEMBER_ROLES
 from app.validation import (INSTANCE_ID, LANGUAGE, MAX_IDS, REQUESTS_PER_SECOND, SLUG, TIMEOUT,
                             TIMEZONE)
 from app.validation import MAX_COOLDOWN as MAX_COOLDOWN
+from app.validation import URL as URL_RULE
 from app.validation import marshmallow_validator as checked
 from app.workspace_file.errors import Path, Problem
 
@@ -38,7 +39,7 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
 }
 CHANNEL_SECRETS: tuple[str, ...] = SECRET_FIELDS
 PANEL_SECRETS = ("api_key",)
-URL = validate.URL(relative=False, schemes={"http", "https"}, require_tld=False)
+URL = checked(URL_RULE)
 
 # --- durations ----------------------------------------------------------------------------------
 
