@@ -263,14 +263,15 @@ def _chat_id(value, other: Other):
 
 
 def url_problem(value, other: Other | None = None):
-    """The shape of a URL as the outbound URL policy sees it (app/integrations/urlpolicy.py,
-    without resolving the host: the policy's own check does that where the URL is saved)."""
+    """The shape of a URL as the outbound URL policy reads it (app/integrations/urlpolicy.py):
+    only "not a web address" here; the scheme, the host and its addresses are the policy's own
+    check, run where the URL is saved (so the file reports those with the database's checks)."""
     from app.integrations.urlpolicy import UrlRefused, current_policy
 
     try:
         current_policy().check_url(str(value).strip())
     except UrlRefused as exc:
-        return str(exc)
+        return str(exc) if exc.reason == "malformed" else None
     return None
 
 
