@@ -14,7 +14,9 @@ channel of the whole platform, since webhooks are routed by them.
 """
 from __future__ import annotations
 
+import itertools
 import re
+import time
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
@@ -24,10 +26,12 @@ from wtforms.validators import StopValidation
 from app.extensions import db
 from app.models import Channel
 from app.models.channels import IDENTIFIER_COLUMNS, telegram_bot_id
+from app.validation import FieldErrors
 
 #: the field a person fills in for each identifier column (a bot id comes from the bot token)
 INPUT_FIELD = {"id_instance": "id_instance", "bot_id": "bot_token",
                "phone_number_id": "phone_number_id", "waba_id": "waba_id"}
+_fresh = itertools.count(int(time.time()) % 100_000 * 1000)
 _MESSAGES = {
     "id_instance": _l("This instance id is already used by another channel."),
     "bot_id": _l("This Telegram bot is already used by another channel."),
@@ -36,15 +40,14 @@ _MESSAGES = {
 }
 
 
-class IdentifierTaken(ValueError):
+class IdentifierTaken(FieldErrors):
     """Identifiers of the channel being saved that another channel already owns.
 
     `problems` maps the input field (`bot_token` for a bot id) to its message."""
 
     def __init__(self, columns: list[str]) -> None:
         self.columns = list(columns)
-        self.problems = {INPUT_FIELD[c]: taken_message(c) for c in self.columns}
-        super().__init__(" ".join(self.problems.values()))
+        super().__init__({INPUT_FIELD[c]: [taken_message(c)] for c in self.columns})
 
 
 def taken_message(column: str) -> str:
@@ -103,9 +106,17 @@ class IdentifierFree:
     is shown beside the field. On an edit form FAB sets `form._id` to the row being edited."""
 
     field_flags = {}
+    #: what the browser form matrix types (app/validation.py contract): the invalid example is
+    #: refused by the shape check on the same field; a valid one is fresh on every read
+    invalid_example = "abc"
 
     def __init__(self, column: str) -> None:
         self.column = column
+
+    @property
+    def valid_example(self) -> str:
+        number = 7100000000 + next(_fresh)
+        return f"{number}:AAExampleBotKey_{number}" if self.column == "bot_id" else str(number)
 
     def __call__(self, form, field) -> None:
         value = field.data.strip() if isinstance(field.data, str) else None

@@ -50,6 +50,10 @@ POLICY_HINT = _l("At least %(count)d characters; not a common password; not the 
 class PasswordPolicy:
     """WTForms validator: the password policy, for the login named by `username_of(form)`."""
 
+    #: what the browser form matrix types (app/validation.py contract)
+    valid_example = "Quiet-Harbor-Lantern-42"
+    invalid_example = "password"
+
     def __init__(self, username_of: Callable[[DynamicForm], str | None]):
         self.username_of = username_of
 

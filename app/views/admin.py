@@ -1,19 +1,18 @@
 """Master admin screens: platform tables that belong to no single workspace."""
 from __future__ import annotations
 
-from flask_appbuilder import ModelView
 from flask_babel import lazy_gettext as _l
 
 from app.domain.templates import reply_kind
 from app.extensions import db
 from app.models import GlobalReplyTemplate, Plan, Workspace
 from app.security import ROLE_MANAGER, ROLE_TRANSLATOR, WRITE
-from app.views.base import RelaydeskInterface
+from app.views.base import CheckedModelView, RelaydeskInterface
 from app.views.template_fields import (REPLY_HELP, TemplateText, reply_key_field,
                                        reply_kind_in_form, reply_template_valid)
 
 
-class WorkspaceAdminView(ModelView):
+class WorkspaceAdminView(CheckedModelView):
     """Every workspace on the platform."""
 
     # Scoped like every view over tenant data: the master admin's scope is every workspace, and
@@ -32,7 +31,7 @@ class WorkspaceAdminView(ModelView):
                      "updated_at": _l("Updated")}
 
 
-class MyWorkspaceView(ModelView):
+class MyWorkspaceView(CheckedModelView):
     """A manager's own workspace: name, language and time zone."""
 
     datamodel = RelaydeskInterface(Workspace)
@@ -45,7 +44,7 @@ class MyWorkspaceView(ModelView):
     label_columns = WorkspaceAdminView.label_columns
 
 
-class PlanView(ModelView):
+class PlanView(CheckedModelView):
     """Plans the platform sells."""
 
     datamodel = RelaydeskInterface(Plan)
@@ -76,7 +75,7 @@ def _global_reply_kind(form):
     return reply_kind(row.key) if row is not None else None
 
 
-class GlobalReplyTemplateView(ModelView):
+class GlobalReplyTemplateView(CheckedModelView):
     """Default customer replies in every language; workspaces may override them."""
 
     datamodel = RelaydeskInterface(GlobalReplyTemplate)
@@ -94,13 +93,5 @@ class GlobalReplyTemplateView(ModelView):
     validators_columns = {"body": [TemplateText(_global_reply_kind)]}
     description_columns = {"body": REPLY_HELP}
 
-    def pre_add(self, item):
-        reply_template_valid(item)
-
-    def pre_update(self, item):
-        try:
-            reply_template_valid(item)
-        except ValueError:
-            db.session.rollback()  # the form already wrote into the row: drop those changes
-            raise
+    item_validators = (reply_template_valid,)
 

@@ -13,15 +13,18 @@ from __future__ import annotations
 import functools
 import logging
 
-from flask import abort, g
+from flask import abort, g, request
 from flask_appbuilder import ModelRestApi, ModelView
 from flask_appbuilder.api.convert import Model2SchemaConverter
+from flask_appbuilder.urltools import get_filter_args
 from flask_babel import lazy_gettext as _l
+from markupsafe import escape
 from marshmallow import fields
 from sqlalchemy import inspect
 from sqlalchemy import types as sa_types
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from wtforms import StringField
+from wtforms import DateField, DateTimeField, StringField
+from wtforms.fields.core import UnboundField
 from wtforms.widgets import PasswordInput
 
 from app.redaction import flash
@@ -31,8 +34,11 @@ from app.models.sensitive import HASH, sensitive_columns, write_only_columns
 from app.ownership import IdentifierTaken, identifier_in_violation
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.tenancy import ScopedInterface, TenancyError, check_references, current_scope
-from app.views.tenant_urls import (FieldRefused, check_item, form_validators, secret_validators,
-                                   submitted)
+from app.validation import FieldErrors, blamed_column, duplicate_message, unique_sets
+from app.validation import attach_rules
+from app.validation import check_item as check_values
+from app.validation import form_validators as checked_columns
+from app.views.tenant_urls import check_item, form_validators, secret_validators, submitted
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +59,40 @@ def describe_db_error(exc: SQLAlchemyError) -> str:
     return str(_l("The database refused this change."))
 
 
-def _refusal(exc: SQLAlchemyError) -> Exception:
+def _refusal(exc: SQLAlchemyError, model=None) -> Exception:
     """What a refused write raises: IdentifierTaken when it collided on a platform identifier
-    (a save that raced past the check: same message as the check), else WriteRefused. The
+    (a save that raced past the check: same message as the check), FieldErrors naming the
+    field when it collided on another unique column set of `model`, else WriteRefused. The
     message is remembered for the request, for FAB's edit screen which shows only
     `database_error_message` (see WorkspaceModelView)."""
     column = identifier_in_violation(exc)
-    refusal = IdentifierTaken([column]) if column else WriteRefused(describe_db_error(exc))
+    if column:
+        refusal: Exception = IdentifierTaken([column])
+    else:
+        refusal = _unique_refusal(exc, model) or WriteRefused(describe_db_error(exc))
     g.relaydesk_write_refusal = str(refusal)
     return refusal
+
+
+def _unique_refusal(exc: SQLAlchemyError, model) -> FieldErrors | None:
+    """FieldErrors for a UNIQUE violation whose columns can be told from the database's
+    message (the constraint's name on PostgreSQL, the columns on SQLite)."""
+    if model is None or not isinstance(exc, IntegrityError):
+        return None
+    orig = getattr(exc, "orig", None)
+    name = getattr(getattr(orig, "diag", None), "constraint_name", None) or ""
+    text = str(orig or exc)
+    table = model.__table__
+    for columns in unique_sets(model):
+        constraint = next((c.name for c in table.constraints
+                           if [col.key for col in getattr(c, "columns", ())] == list(columns)),
+                          None)
+        named = {str(constraint or ""), f"{table.name}_{'_'.join(columns)}_key"}
+        listed = ", ".join(f"{table.name}.{c}" for c in columns)
+        if name in named or f"failed: {listed}" in text:
+            blamed = blamed_column(columns)
+            return FieldErrors({blamed: [duplicate_message(columns, blamed)]})
+    return None
 
 
 class RelaydeskInterface(ScopedInterface):
@@ -94,14 +125,14 @@ class RelaydeskInterface(ScopedInterface):
             raise
         except SQLAlchemyError as exc:
             self.session.rollback()
-            raise _refusal(exc) from exc
+            raise _refusal(exc, self.obj) from exc
         except Exception as exc:  # FAB wraps edit/delete errors in DatabaseException
             cause = exc.__cause__
             self.session.rollback()
             if isinstance(cause, TenancyError):
                 raise cause from None
             if isinstance(cause, SQLAlchemyError):
-                raise _refusal(cause) from exc
+                raise _refusal(cause, self.obj) from exc
             raise
 
     def add(self, item, commit=True):
@@ -165,6 +196,167 @@ def check_sensitive_columns(view_cls) -> None:
                     "summaries only")
 
 
+#: what a date-and-time field takes: FAB's date picker writes a date only (`2026-01-31`, read
+#: as midnight), a person may type the time too
+DATETIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
+
+
+def accept_dates(form_cls) -> None:
+    """Make the date-and-time fields of a FAB form class take what its date picker writes.
+    FAB pairs a date-only picker (`yyyy-mm-dd`) with a field that wanted seconds, so a chosen
+    date was always refused ("Not a valid datetime value")."""
+    if form_cls is None:
+        return
+    for name in dir(form_cls):
+        unbound = getattr(form_cls, name, None)
+        if isinstance(unbound, UnboundField) and issubclass(unbound.field_class, DateTimeField) \
+                and not issubclass(unbound.field_class, DateField):
+            unbound.kwargs["format"] = list(DATETIME_FORMATS)
+
+
+def validate_item(view, item, *, new: bool) -> None:
+    """The checks of every add (`new`) and update through a screen or its REST twin: the
+    view's `item_validators`, then the declared rules and unique sets (app/validation.py).
+    Every refusal is collected, so a person sees all of them at once.
+
+    :raise FieldErrors: naming each refused field (an item validator's plain ValueError is
+        raised as it is)."""
+    problems: dict[str, list[str]] = {}
+
+    def collect(check) -> None:
+        try:
+            check()
+        except FieldErrors as exc:
+            for field, messages in exc.problems.items():
+                problems.setdefault(field, []).extend(messages)
+
+    for validator in getattr(view, "item_validators", ()) or ():
+        collect(lambda validator=validator: validator(item))
+    shown = (getattr(view, "add_columns", None) if new else getattr(view, "edit_columns", None))
+    collect(lambda: check_values(item, new=new, labels=view.label_columns or {},
+                                 shown=shown or ()))
+    if problems:
+        raise FieldErrors(problems)
+
+
+class FormRefusals:
+    """Add and edit screens that keep what was typed when a save is refused.
+
+    FAB flashes the message of any exception raised by `pre_add`/`pre_update` or by the write
+    and redirects, which throws the input away. Here a refusal re-renders the form with every
+    typed value, each `FieldErrors` message beside its field (a message for a field the form
+    does not show is flashed with the field's label), and other refusals flashed above it.
+
+    Secrets typed into a refused form are not echoed back into the page (their inputs never
+    carry a value): the field says so, and must be typed again.
+
+    Every column with declared rules (app/validation.py `COLUMN_RULES`) gets them as form
+    validators, so the error is beside the field before anything is written."""
+
+    def _init_forms(self):
+        super()._init_forms()
+        for form in (self.add_form, self.edit_form):
+            accept_dates(form)
+            attach_rules(form, self.datamodel.obj)
+
+    def _init_checked_columns(self) -> None:
+        merged = dict(self.validators_columns or {})
+        for column, validators in checked_columns(self.datamodel.obj).items():
+            merged[column] = [*merged.get(column, ()), *validators]
+        self.validators_columns = _FreshLists(merged)
+
+    def _refused(self, form, exc: Exception) -> None:
+        problems = exc.problems if isinstance(exc, FieldErrors) else {}
+        if not problems:
+            flash(str(exc), "danger")
+        labels = self.label_columns or {}
+        for name, messages in problems.items():
+            if name in form:
+                form[name].errors = [*form[name].errors, *(escape(m) for m in messages)]
+            else:
+                for message in messages:
+                    flash(f"{labels.get(name, name)}: {message}", "danger")
+
+    @staticmethod
+    def _secrets_not_kept(form) -> None:
+        """A secret typed into a form that comes back is not echoed into the page: say so."""
+        for field in form:
+            if isinstance(getattr(field, "widget", None), PasswordInput) and \
+                    (request.form.get(field.name) or "").strip() and not field.errors:
+                field.errors = [*field.errors, str(_l(
+                    "Not shown again for your safety: enter it again."))]
+
+    def _add(self):
+        if request.method != "POST":
+            return super()._add()
+        get_filter_args(self._filters, disallow_if_not_in_search=False)
+        exclude_cols = self._filters.get_relation_cols()
+        form = self.add_form.refresh()
+        self._fill_form_exclude_cols(exclude_cols, form)
+        if form.validate():
+            self.process_form(form, True)
+            item = self.datamodel.obj()
+            try:
+                form.populate_obj(item)
+                self.pre_add(item)
+                self.datamodel.add(item)
+            except Exception as exc:  # noqa: BLE001 - FAB's own handling, minus the redirect
+                db.session.rollback()
+                self._refused(form, exc)
+            else:
+                self.post_add(item)
+                flash(self.add_row_message, "success")
+                return None
+        self._secrets_not_kept(form)
+        return self._get_add_widget(form=form, exclude_cols=exclude_cols)
+
+    def _edit(self, pk):
+        if request.method != "POST":
+            return super()._edit(pk)
+        get_filter_args(self._filters, disallow_if_not_in_search=False)
+        exclude_cols = self._filters.get_relation_cols()
+        item = self.datamodel.get(pk, self._base_filters)
+        if not item:
+            abort(404)
+        pk = self.datamodel.get_pk_value(item)
+        form = self.edit_form.refresh(request.form)
+        self._fill_form_exclude_cols(exclude_cols, form)
+        form._id = pk
+        if form.validate():
+            self.process_form(form, False)
+            try:
+                form.populate_obj(item)
+                self.pre_update(item)
+                self.datamodel.edit(item)
+            except Exception as exc:  # noqa: BLE001 - FAB's own handling, minus the redirect
+                db.session.rollback()
+                self._refused(form, exc)
+            else:
+                self.post_update(item)
+                flash(self.edit_row_message, "success")
+                return None
+        self._secrets_not_kept(form)
+        return self._get_edit_widget(form=form, exclude_cols=exclude_cols)
+
+
+class CheckedModelView(FormRefusals, ModelView):
+    """A screen over a model that belongs to no workspace (the master admin's plans,
+    workspaces, default replies): the declared checks on the form and on every save, and a
+    refused form kept (FormRefusals)."""
+
+    item_validators: tuple = ()
+
+    def __init__(self, **kwargs):
+        self._init_checked_columns()
+        super().__init__(**kwargs)
+
+    def pre_add(self, item):
+        validate_item(self, item, new=True)
+
+    def pre_update(self, item):
+        validate_item(self, item, new=False)
+
+
 class WorkspaceWriteMixin:
     """Shared by screens and APIs: where new rows go, what they may reference, secrets kept."""
 
@@ -217,22 +409,21 @@ class WorkspaceWriteMixin:
                 self.order_columns = [c for c in self.datamodel.get_order_columns_list()
                                       if c not in declared]
 
-    def _validate(self, item) -> None:
-        for validator in self.item_validators:
-            validator(item)
+    def _validate(self, item, *, new: bool = True) -> None:
+        validate_item(self, item, new=new)
 
     def pre_add(self, item):
         for column in self.secret_columns:
             if getattr(item, column) == "":
                 setattr(item, column, None)
         self._place_in_workspace(item)
-        self._validate(item)
+        self._validate(item, new=True)
         check_item(item, submitted(), new=True)  # the outbound URL policy (tenant_urls)
 
     def pre_update(self, item):
         self._keep_blank_secrets(item)
         check_references(item)
-        self._validate(item)
+        self._validate(item, new=False)
         check_item(item, submitted(), new=False)  # a changed URL needs its secrets again
 
     def _after_save(self, item) -> list[tuple[str, str]]:
@@ -254,7 +445,7 @@ def _masked(columns, secret_columns):
     return [f"{c}_masked" if c in secret_columns else c for c in columns]
 
 
-class WorkspaceModelView(WorkspaceWriteMixin, ModelView):
+class WorkspaceModelView(FormRefusals, WorkspaceWriteMixin, ModelView):
     """CRUD screen over a workspace-owned model. Subclasses set `datamodel` and columns."""
 
     page_size = 25
@@ -289,6 +480,7 @@ class WorkspaceModelView(WorkspaceWriteMixin, ModelView):
         self._safe_default_columns()
         self.validators_columns = _FreshLists(
             {**(self.validators_columns or {}), **form_validators(self.datamodel.obj)})
+        self._init_checked_columns()
         super().__init__(**kwargs)
         for action in self.actions.values():
             action.func = _in_scope_only(action.func)
@@ -469,12 +661,9 @@ class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
     def _refusing(self, call):
         try:
             return call()
-        except FieldRefused as exc:  # the outbound URL policy: the field is named
+        except FieldErrors as exc:  # declared checks, URL policy, identifiers: fields named
             db.session.rollback()
-            return self.response_422(message={exc.field: [str(exc)]})
-        except IdentifierTaken as exc:  # the check or the UNIQUE constraint: the field named
-            db.session.rollback()
-            return self.response_422(message={f: [m] for f, m in exc.problems.items()})
+            return self.response_422(message=exc.problems)
         except (ValueError, WriteRefused) as exc:  # TenancyError and item_validators included
             db.session.rollback()
             return self.response_422(message=str(exc))

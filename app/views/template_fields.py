@@ -26,6 +26,7 @@ from app.domain.replies import COUNTED_REPLIES, DEFAULT_REPLIES, base_key
 from app.domain.templates import (CUSTOM_COMMAND, PLACEHOLDERS, REPLY_KINDS, ROUTE,
                                   ROUTE_JOINED_PLACEHOLDERS, ROUTE_LINE_PLACEHOLDERS, Kind,
                                   TemplateError, clip, problem, reply_kind, reply_problem)
+from app.validation import FieldError
 
 KindOf = Callable[[object], "Kind | None"]
 
@@ -45,6 +46,11 @@ class TemplateText:
     """WTForms validator: the field holds a valid template of the kind `kind_of(form)` gives
     (None: nothing to check here, e.g. the reply key is itself wrong and says so)."""
 
+    #: what the browser form matrix types (app/validation.py contract): plain text is a valid
+    #: template of every kind; an unclosed brace is valid in none
+    valid_example = "Thank you, we are on it."
+    invalid_example = "{external} {action} {nonsense"
+
     def __init__(self, kind_of: Kind | KindOf) -> None:
         self.kind_of = kind_of if callable(kind_of) else (lambda form: kind_of)
 
@@ -59,6 +65,9 @@ class TemplateText:
 
 class KnownReplyKey:
     """WTForms validator: the reply key exists (a crafted form can post any value)."""
+
+    valid_example = next(iter(DEFAULT_REPLIES))
+    invalid_example = "no_such_reply"
 
     def __call__(self, form, field) -> None:
         if reply_kind(field.data) is None:
@@ -94,23 +103,24 @@ def reply_key_field() -> SelectField:
 
 # --- item validators (screens and REST) ---------------------------------------------------------
 
-def _refuse(error: TemplateError | None) -> None:
+def _refuse(field: str, error: TemplateError | None) -> None:
     if error is not None:
-        raise ValueError(message(error))
+        raise FieldError(field, message(error))
 
 
 def reply_template_valid(item) -> None:
     """A workspace's or the platform's reply text: an existing key, a valid template of it."""
-    _refuse(reply_problem(item.key, item.body))
+    _refuse("key" if reply_kind(item.key) is None else "body",
+            reply_problem(item.key, item.body))
 
 
 def custom_reply_valid(item) -> None:
-    _refuse(problem(CUSTOM_COMMAND, item.reply))
+    _refuse("reply", problem(CUSTOM_COMMAND, item.reply))
 
 
 def route_template_valid(item) -> None:
     if item.template is not None:  # absent: the column default applies
-        _refuse(problem(ROUTE, item.template))
+        _refuse("template", problem(ROUTE, item.template))
 
 
 # --- help texts ---------------------------------------------------------------------------------

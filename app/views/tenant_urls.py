@@ -16,7 +16,6 @@ blank one keeps the stored value, so the stored value never counts as entered ag
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from flask import has_request_context, request
 from sqlalchemy import inspect
@@ -24,14 +23,12 @@ from wtforms.validators import ValidationError
 
 from app.extensions import db
 from app.integrations.urlpolicy import REENTER_SECRET, TenantUrl, UrlRefused, check_for_saving
+from app.validation import FieldError, with_examples
 
 
-class FieldRefused(ValueError):
-    """A value refused for one field; `str()` is the message for the person."""
-
-    def __init__(self, field: str, message: Any) -> None:
-        super().__init__(str(message))
-        self.field = field
+class FieldRefused(FieldError):
+    """A value refused for one field by the URL policy; `str()` is the message for the
+    person (a `FieldError` of app/validation.py, answered and shown like every other)."""
 
 
 def tenant_urls_of(model) -> tuple[TenantUrl, ...]:
@@ -75,6 +72,11 @@ class ReenterSecret:
     """Form validator of a secret field: on an edit that changes a URL this secret is sent to,
     the secret must be entered again (blank would keep the stored one)."""
 
+    #: the browser form matrix's examples (app/validation.py contract): a blank secret is
+    #: refused on an add form (the platform needs it) and on an edit that changes the URL
+    valid_example = "new-secret-key-1"
+    invalid_example = ""
+
     def __init__(self, model, tenant_urls: tuple[TenantUrl, ...]) -> None:
         self.model = model
         self.tenant_urls = tenant_urls
@@ -100,7 +102,9 @@ def _stored(form, model):
 
 def form_validators(model) -> dict[str, list]:
     """{column: [validators]} for the URL columns of `model`."""
-    return {u.column: [OutboundUrl(model, u)] for u in tenant_urls_of(model)}
+    return {u.column: [with_examples(OutboundUrl(model, u), u.default or "https://panel.example.com",
+                                     "not a url")]
+            for u in tenant_urls_of(model)}
 
 
 def secret_validators(model, secret: str) -> list:

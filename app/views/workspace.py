@@ -19,6 +19,7 @@ from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, Cust
 from app.models.channels import AWAITING_VERIFICATION
 from app.ownership import IdentifierFree, require_free_identifiers
 from app.security import READ, ROLE_MANAGER, WRITE
+from app.validation import FieldErrors
 from app.views.base import RelaydeskInterface, WorkspaceModelView, secret_field
 from app.views.channels import (FIELD_HELP, ChannelActionsMixin, ChannelSetupMixin,
                                 platform_words, verification_words, verify_after_save)
@@ -52,10 +53,10 @@ def labels(**extra):
 # --- Setup ------------------------------------------------------------------------------------
 
 def _require_kind_fields(channel: Channel) -> None:
+    """Each field the channel's platform needs, refused beside the field when empty."""
     missing = channel.missing_fields()
     if missing:
-        raise ValueError(str(_l("A %(kind)s channel needs: %(fields)s",
-                                kind=channel.kind, fields=", ".join(missing))))
+        raise FieldErrors({field: [_("Required for this platform.")] for field in missing})
 
 
 def _identifier_field(label, column: str, length: int, description=None) -> StringField:

@@ -49,6 +49,7 @@ from app.security import MEMBER_ROLE_TO_FAB, ROLE_ADMIN
 from app.tenancy import TenancyError, scoped_query, workspace_scope
 from app.workspace_file.errors import LocatedProblem, Problem, WorkspaceFileInvalid
 from app.workspace_file.locate import parse, place_all
+from app.validation import chat_id_problem
 from app.workspace_file.schema import (CHANNEL_SECRETS, KIND_FIELDS, routes_of,
                                        validate_document)
 
@@ -363,14 +364,23 @@ def _reference_problems(data: dict, found: Found) -> list[Problem]:
             problems.append(Problem(path, "A webchat channel cannot send commands to a "
                                           "provider's group."))
 
+    def chat(path, section: dict) -> None:
+        # the chat id's shape on its channel's platform (app/validation.py), as on the screens
+        message = chat_id_problem(section["chat_id"], kinds.get(section["channel"]))
+        if message is not None:
+            problems.append(Problem(path + ("chat_id",), str(message)))
+
     for i, provider in enumerate(data.get("providers", ())):
         for route_path, route in routes_of(provider):
             check(("providers", i) + route_path + ("channel",), route["channel"], True)
+            chat(("providers", i) + route_path, route)
     for i, user in enumerate(data.get("linked_users", ())):
         for k, identity in enumerate(user.get("identities") or []):
             check(("linked_users", i, "identities", k, "channel"), identity["channel"])
+            chat(("linked_users", i, "identities", k), identity)
     for i, admin in enumerate(data.get("admin_identities", ())):
         check(("admin_identities", i, "channel"), admin["channel"])
+        chat(("admin_identities", i), admin)
     return problems
 
 

@@ -11,7 +11,6 @@ has a load default for that reason.
 from __future__ import annotations
 
 import re
-import zoneinfo
 from collections.abc import Iterator
 
 from marshmallow import (RAISE, Schema, ValidationError, fields, validate, validates_schema)
@@ -24,6 +23,11 @@ from app.models.commands import ALIAS_ACTIONS
 from app.models.panel import PANEL_TYPES, SERVICE_RULE_MODES
 from app.models.routing import ROUTE_ACTIONS
 from app.models.tenancy import MEMBER_ROLES
+from app.validation import (INSTANCE_ID, LANGUAGE, MAX_IDS, REQUESTS_PER_SECOND, SLUG, TIMEOUT,
+                            TIMEZONE)
+from app.validation import MAX_COOLDOWN as MAX_COOLDOWN
+from app.validation import URL as URL_RULE
+from app.validation import marshmallow_validator as checked
 from app.workspace_file.errors import Path, Problem
 
 #: the columns of each channel kind, in the order an export writes them
@@ -35,10 +39,7 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
 }
 CHANNEL_SECRETS: tuple[str, ...] = SECRET_FIELDS
 PANEL_SECRETS = ("api_key",)
-SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
-LANGUAGE_RE = r"^[a-z]{2,3}(?:[_-][A-Za-z]{2,4})?$"
-MAX_COOLDOWN = 365 * 86400
-URL = validate.URL(relative=False, schemes={"http", "https"}, require_tld=False)
+URL = checked(URL_RULE)
 
 # --- durations ----------------------------------------------------------------------------------
 
@@ -201,14 +202,6 @@ def ChatId(**kwargs) -> Text:  # noqa: N802
     return Text(numbers=True, max_length=120, **kwargs)
 
 
-def check_timezone(name: str) -> None:
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValidationError("Unknown time zone (use a name such as UTC or Europe/Istanbul).") \
-            from None
-
-
 def check_route_template(text: str) -> None:
     """A provider route template, checked like every template (app/domain/templates.py)."""
     error = template_problem(ROUTE, text)
@@ -224,13 +217,11 @@ class Strict(Schema):
 
 
 class WorkspaceSection(Strict):
-    slug = Text(required=True, max_length=64, validate=validate.Regexp(
-        SLUG_RE, error="Use lowercase letters, digits and hyphens (e.g. acme-smm)."))
+    slug = Text(required=True, max_length=64, validate=checked(SLUG))
     name = Text(required=True, max_length=120)
     plan = Text(allow_none=True, max_length=40)
-    language = Text(max_length=10, validate=validate.Regexp(
-        LANGUAGE_RE, error="Not a language code (e.g. en, tr, pt_BR)."))
-    timezone = Text(max_length=64, validate=check_timezone)
+    language = Text(max_length=10, validate=checked(LANGUAGE))
+    timezone = Text(max_length=64, validate=checked(TIMEZONE))
 
 
 class PanelSection(Strict):
@@ -238,9 +229,8 @@ class PanelSection(Strict):
     url = Text(max_length=255, allow_empty=True)
     api_key = Secret()
     service_rules = Text(validate=validate.OneOf(SERVICE_RULE_MODES))
-    requests_per_second = fields.Float(allow_nan=False, validate=validate.Range(
-        min=0.1, max=100))
-    timeout_seconds = fields.Float(allow_nan=False, validate=validate.Range(min=1, max=300))
+    requests_per_second = fields.Float(allow_nan=False, validate=checked(REQUESTS_PER_SECOND))
+    timeout_seconds = fields.Float(allow_nan=False, validate=checked(TIMEOUT))
 
     @validates_schema(skip_on_field_errors=False, pass_original=True)
     def _url_for_real_panels(self, data, original, **kwargs):
@@ -263,7 +253,7 @@ class ChannelSection(Strict):
     kind = Text(required=True, validate=validate.OneOf(CHANNEL_KINDS))
     # Green API
     api_url = Url()
-    id_instance = Digits(max_length=32)
+    id_instance = Text(numbers=True, max_length=32, validate=checked(INSTANCE_ID))
     api_token = Secret()
     webhook_token = Secret()
     # Telegram
@@ -347,8 +337,7 @@ class IdentitySection(Strict):
 
 class LinkedUserSection(Strict):
     username = Text(required=True, max_length=120, numbers=True)
-    language = Text(max_length=10, validate=validate.Regexp(
-        LANGUAGE_RE, error="Not a language code (e.g. en, tr, pt_BR)."))
+    language = Text(max_length=10, validate=checked(LANGUAGE))
     notes = Text(allow_none=True, allow_empty=True)
     identities = fields.List(fields.Nested(IdentitySection))
 
@@ -385,7 +374,7 @@ class CooldownsSection(Strict):
 
 class SettingsSection(Strict):
     cooldowns = fields.Nested(CooldownsSection)
-    max_ids_per_message = fields.Integer(strict=True, validate=validate.Range(min=1, max=1000))
+    max_ids_per_message = fields.Integer(strict=True, validate=checked(MAX_IDS))
     allow_partial_refill = fields.Boolean()
     fallback_reply_enabled = fields.Boolean()
 

@@ -99,4 +99,7 @@ def link_in(message) -> str:
 
 
 def form_errors(html: str) -> str:
-    return " ".join(re.findall(r'class="alert alert-danger">(.*?)</div>', html, re.S))
+    """Every error the page shows: beside fields (tests/form_errors.py markup) and flashed."""
+    beside = re.findall(r'<span class="help-block field-error">(.*?)</span>', html, re.S)
+    flashed = re.findall(r'class="alert alert-danger">(.*?)</div>', html, re.S)
+    return " ".join(beside + flashed)

@@ -162,6 +162,12 @@ def test_planted_secrets_appear_nowhere(app, planted, client, auth, caplog):
         "name": "Half meta", "kind": "meta", "app_secret": SECRETS["refused_token"]})
     assert response.status_code == 422  # access_token missing
     seen["POST /api/v1/channel/ (invalid)"] = response.get_data(as_text=True)
+    # and one accepted write carrying a secret (refused duplicates now stop at the uniqueness
+    # check, before any INSERT: this one is the control that statements are captured)
+    response = client.post("/api/v1/channel/", json={
+        "name": "Second number", "kind": "meta", "phone_number_id": "106540352242923",
+        "access_token": SECRETS["meta_access_token"]})
+    assert response.status_code == 201, response.json
 
     # Reading puts no secret into SQL; statement logging off keeps the crawl fast.
     caplog.set_level(logging.WARNING, logger="sqlalchemy.engine")

@@ -6,7 +6,6 @@ provider: the pipeline and the Playground use the built-in text instead and say 
 """
 from __future__ import annotations
 
-import re
 from html import unescape
 
 import pytest
@@ -17,6 +16,8 @@ from app.domain.templates import ROUTE_LINE_LIMIT
 from app.extensions import db
 from app.models import (CustomCommand, DetectedChat, GlobalReplyTemplate, ProviderRoute,
                         ReplyTemplate)
+from tests.form_errors import api_message
+from tests.form_errors import raw_field_error as field_error
 from tests.integration.pipeline_support import (GROUP_CHAT, REFILL_30, build_desk, days_ago,
                                                 seed_refill_order,
                                                 dispatches, line, reply_of, send, steps)
@@ -27,17 +28,8 @@ HUGE_SPEC = "{order_ids:>20000000}"  # rendered a 20 MB page before
 EIGHTEEN = "{order_id:_>40000}"  # an 18-character route template that made 40,000 characters
 
 
+
 # --- helpers ------------------------------------------------------------------------------------
-
-def field_error(html: str, field_id: str) -> str | None:
-    """The error text FAB shows beneath one field (between it and the next field's label)."""
-    start = html.find(f'id="{field_id}"')
-    assert start >= 0, f"no field {field_id} on the page"
-    end = html.find("<label", start)
-    segment = html[start:end if end > 0 else len(html)]
-    found = re.search(r'<div class="alert alert-danger">(.*?)</div>', segment, re.S)
-    return " ".join(found.group(1).split()) if found else None
-
 
 def count(model) -> int:
     db.session.expire_all()
@@ -138,9 +130,9 @@ def test_rest_api_refuses_a_bad_template_with_422(client, acme, kind, bad, quote
     before = count(model)
     response = client.post(f"{api}/", json={**body, column: bad})
     assert response.status_code == 422, response.json
-    assert says in response.json["message"]
+    assert says in api_message(response)
     if quoted:
-        assert quoted in response.json["message"]
+        assert quoted in api_message(response)
     assert count(model) == before
 
 
@@ -152,7 +144,7 @@ def test_rest_api_accepts_a_good_template_and_checks_updates(client, acme, kind)
     pk = response.json["id"]
     bad = {"reply": HUGE_SPEC, "custom": "{x}", "route": EIGHTEEN}[kind]
     response = client.put(f"{api}/{pk}", json={column: bad})
-    assert response.status_code == 422 and bad in response.json["message"]
+    assert response.status_code == 422 and bad in api_message(response)
     db.session.expire_all()
     assert getattr(db.session.get(model, pk), column) == body[column]
 
@@ -162,7 +154,7 @@ def test_unknown_reply_keys_are_refused(client, acme):
     response = client.post("/api/v1/reply_template/",
                            json={"key": "nonsense", "language": "en", "body": "Hi"})
     assert response.status_code == 422
-    assert response.json["message"].startswith("Unknown reply nonsense: use one of refill_ok")
+    assert api_message(response).startswith("Unknown reply nonsense: use one of refill_ok")
     page = client.post("/replytemplateview/add",
                        data={"key": "nonsense", "language": "en", "body": "Hi"})
     assert "Unknown reply nonsense" in field_error(page.get_data(as_text=True), "key")
@@ -176,7 +168,7 @@ def test_the_key_decides_which_placeholders_a_reply_takes(client, acme):
     refused = client.post("/api/v1/reply_template/",
                           json={"key": "help", "language": "en", "body": "Hi {username}"})
     assert refused.status_code == 422
-    assert "this text takes no placeholders" in refused.json["message"]
+    assert "this text takes no placeholders" in api_message(refused)
 
 
 def test_the_error_is_in_the_users_language(client, acme):
@@ -188,7 +180,7 @@ def test_the_error_is_in_the_users_language(client, acme):
                                "не поддерживается."))
     response = client.post("/api/v1/custom_command/", json={"keyword": "x", "reply": "{a.b}"})
     assert response.status_code == 422
-    assert response.json["message"].startswith("Недопустимо: {a.b}.")
+    assert api_message(response).startswith("Недопустимо: {a.b}.")
 
 
 def test_template_fields_describe_their_placeholders(client, acme):

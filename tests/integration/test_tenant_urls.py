@@ -10,7 +10,6 @@ empty `OUTBOUND_ALLOW_PRIVATE`.
 """
 from __future__ import annotations
 
-import re
 import socket
 
 import pytest
@@ -24,6 +23,7 @@ from app.jobs.services import refresh_services
 from app.models import Channel, ExternalCall, OutboundMessage, PanelConnection
 from app.workspace_file.errors import WorkspaceFileInvalid
 from app.workspace_file.importer import import_text
+from tests.form_errors import field_error as shown_error
 from tests.integration.pipeline_support import build_desk, reply_of, send, steps
 
 LOOPBACK_REFUSED = "This address leads to the server itself (loopback)"
@@ -84,11 +84,8 @@ def html(response) -> str:
 
 
 def field_error(page: str, field: str) -> str:
-    """The error FAB renders beside a field (in the field's own cell), or '' if none."""
-    match = re.search(rf'<input[^>]*name="{field}"[^>]*>(.*?)</td>', page, re.S)
-    assert match, f"no input {field} on the page"
-    errors = re.findall(r'<div class="alert alert-danger">(.*?)</div>', match.group(1), re.S)
-    return " ".join(" ".join(errors).split())
+    """The error beside a field, or '' if none."""
+    return shown_error(page, field) or ""
 
 
 def channel_form(channel: Channel, **changes) -> dict:

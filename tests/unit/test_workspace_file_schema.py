@@ -107,7 +107,7 @@ def test_demo_panel_takes_any_url_but_real_panels_need_one():
     assert problems_of(minimal(panel="  type: demo\n  url: not a url\n")) == []
     assert problems_of(minimal(panel="  type: demo\n")) == []
     assert problems_of(minimal(panel="  type: smm_api_v2\n  url: not a url\n")) == [
-        "4: panel.url: Not a valid URL."]
+        "4: panel.url: Enter a full web address, for example https://panel.example.com."]
     assert problems_of(minimal(panel="  type: smm_api_v2\n")) == [
         "2: panel.url: Missing data for required field."]
 
@@ -127,7 +127,8 @@ def test_kind_problem_reads_like_the_design_example():
     ({"channels": "  - name: A\n    kind: webchat\n    colour: red\n"},
      "5: channels[0].colour: Unknown field."),
     ({"channels": "  - {name: A, kind: greenapi, id_instance: 'x1'}\n"},
-     "3: channels[0].id_instance: Use digits only."),
+     "3: channels[0].id_instance: Use digits only "
+     "(the instance id Green API shows, e.g. 7103123456)."),
     ({"channels": "  - {name: A, kind: telegram, bot_token: 'nope'}\n"},
      "3: channels[0].bot_token: Not a Telegram bot token (expected <bot id>:<key>)."),
     ({"channels": "  - {name: A, kind: greenapi, bot_token: '1:a'}\n"},
@@ -200,10 +201,13 @@ def test_field_problem_is_on_its_line(sections, expected):
 def test_workspace_section_checks():
     text = "workspace: {slug: Acme!, language: english, timezone: Mars/Base, plan: null}\n"
     assert sorted(problems_of(text)) == [
-        "1: workspace.language: Not a language code (e.g. en, tr, pt_BR).",
+        "1: workspace.language: Not a language code: use a two-letter ISO 639-1 code such as "
+        "en, es or tr, optionally with a region such as pt_BR.",
         "1: workspace.name: Missing data for required field.",
-        "1: workspace.slug: Use lowercase letters, digits and hyphens (e.g. acme-smm).",
-        "1: workspace.timezone: Unknown time zone (use a name such as UTC or Europe/Istanbul).",
+        "1: workspace.slug: Use lowercase letters, digits and hyphens only (e.g. acme-smm), "
+        "starting and ending with a letter or digit.",
+        "1: workspace.timezone: Not a time zone: use a name from the tz database such as UTC, "
+        "Europe/Istanbul or America/Sao_Paulo.",
     ]
 
 
