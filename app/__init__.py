@@ -68,6 +68,10 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
 
     machine_blueprints = _register_blueprints(app)
     init_security_headers(app, machine_blueprints)
+    from app.errors import init_error_pages
+
+    init_error_pages(app)
+    _register_favicon(app)
     from app.views.list_args import install_list_arg_checks
 
     install_list_arg_checks(app)
@@ -186,6 +190,16 @@ def _register_blueprints(app: Flask) -> set[str]:
     from app.webhooks import register_webhooks
 
     return {health_bp.name} | register_webhooks(app)
+
+
+def _register_favicon(app: Flask) -> None:
+    """/favicon.ico, which browsers ask for on their own (the layout links the SVG too)."""
+    from flask import send_from_directory
+
+    @app.get("/favicon.ico")
+    def favicon():
+        return send_from_directory(app.static_folder, "favicon.ico",
+                                   mimetype="image/vnd.microsoft.icon", max_age=86400)
 
 
 def _install_escaping_gettext(app: Flask) -> None:
