@@ -1,10 +1,15 @@
 """Registers every screen and REST API on an AppBuilder, grouped by workspace section.
 
-Menus follow the workspace sections: Setup, Routing, Communication, Logs, Templates, Support tools;
-the master admin additionally gets "Master admin" and "All workspaces".
+Menus follow the workspace sections: Setup, Routing, Communication, Logs, Templates, Support tools.
+The master admin's menu is grouped to fit one row: "Master admin", "All workspaces" (every
+workspace screen, under one header per section), "Support tools" and FAB's "Security" (user and
+role screens, then the raw permission screens); the workspace sections themselves are not shown to
+the master admin (their screens are the ones under "All workspaces").
 """
 from __future__ import annotations
 
+from flask import current_app
+from flask_appbuilder.menu import MenuItem
 from flask_babel import lazy_gettext as _l
 
 from app.views.account import MyApiKeysView
@@ -44,6 +49,10 @@ CATEGORY_LABELS = {
     "Master admin": _l("Master admin"),
     "All workspaces": _l("All workspaces"),
 }
+# Categories a member sees and the master admin does not (their screens are under "All workspaces").
+WORKSPACE_SECTIONS = ("Setup", "Routing", "Communication", "Logs", "Templates")
+# FAB's security screens: people first, then the raw permission screens after a separator.
+SECURITY_PEOPLE = ("List Users", "List Roles", "User's Statistics")
 CATEGORY_ICONS = {
     "Setup": "fa-cogs", "Routing": "fa-random", "Communication": "fa-comments",
     "Logs": "fa-history", "Templates": "fa-file-text-o", "Support tools": "fa-wrench",
@@ -83,3 +92,37 @@ def register_views(appbuilder) -> None:
         if view in ADMIN_MANAGES:
             full.base_permissions = None  # read-only for members, full CRUD for the master admin
         add_screen(appbuilder, full, f"All {name.lower()}", label, "All workspaces", icon)
+    group_menus(appbuilder)
+
+
+def group_menus(appbuilder) -> None:
+    """Section headers under "All workspaces", FAB's Security screens in two groups, and the
+    menu categories hidden from the master admin (navbar_menu.html asks `relaydesk_menu_hidden`).
+    """
+    section_of = {f"All {name.lower()}": category
+                  for name, _label, category, *_rest in WORKSPACE_SCREENS + EXTRA_SCREENS}
+    everything = appbuilder.menu.find("All workspaces")
+    if everything is not None:
+        everything.childs.sort(key=lambda item: _section_rank(section_of.get(item.name)))
+        for item in everything.childs:
+            section = section_of.get(item.name)
+            item.relaydesk_section = CATEGORY_LABELS.get(section) if section else None
+    security = appbuilder.menu.find("Security")
+    if security is not None and not any(item.name == "-" for item in security.childs):
+        people = [item for item in security.childs if item.name in SECURITY_PEOPLE]
+        rest = [item for item in security.childs if item.name not in SECURITY_PEOPLE]
+        security.childs[:] = people + ([MenuItem("-")] if people and rest else []) + rest
+    current_app.add_template_global(hidden_menu_categories, "relaydesk_menu_hidden")
+
+
+def _section_rank(section: str | None) -> int:
+    order = ("Setup", "Routing", "Communication", "Templates", "Logs")
+    return order.index(section) if section in order else len(order)
+
+
+def hidden_menu_categories() -> frozenset[str]:
+    """Menu categories not shown to the signed-in person: the workspace sections for the
+    master admin, whose menu would not fit one row otherwise."""
+    from app.tenancy import current_scope
+
+    return frozenset(WORKSPACE_SECTIONS) if current_scope().all_workspaces else frozenset()
