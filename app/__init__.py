@@ -34,6 +34,10 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
     fill_generated_keys(app.config)
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # werkzeug sets its logger to INFO when it is unset: the development server's request lines
+    # follow LOG_LEVEL too (`make run` is quiet with WARNING)
+    logging.getLogger("werkzeug").setLevel(app.config.get("LOG_LEVEL", "INFO"))
+    logging.getLogger("flask_appbuilder.utils.base").addFilter(_only_real_redirect_attempts)
 
     keyring.configure(app.config["ENCRYPTION_KEY"])
     _redact_operator_secrets(app)
@@ -80,6 +84,16 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
 
     register_cli(app)
     return app
+
+
+def _only_real_redirect_attempts(record: logging.LogRecord) -> bool:
+    """FAB warns "Invalid redirect detected" on every sign-in without a `next` (nothing to
+    redirect to): keep the warning for a `next` that was refused only."""
+    from flask import has_request_context, request
+
+    if "Invalid redirect" in str(record.msg) and has_request_context():
+        return bool(request.args.get("next"))
+    return True
 
 
 # The operator's own secrets (environment), removed from every text like the tenants' ones.
