@@ -17,6 +17,7 @@ from app.views.admin import GlobalReplyTemplateView, MyWorkspaceView, PlanView, 
 from app.views.base import admin_variant, api_for
 from app.views.channels import DetectedChatView
 from app.views.playground import PlaygroundView
+from app.views.replies_catalogue import BuiltInRepliesView
 from app.views.logs import (CommandLogView, CommandOrderView, ExternalCallView,
                             InboundEventView, OutboundMessageView)
 from app.views.workspace import WORKSPACE_SCREENS, InvoiceView, MemberView, SubscriptionView
@@ -74,6 +75,10 @@ def register_views(appbuilder) -> None:
         add_screen(appbuilder, view, name, label, category, icon)
         appbuilder.add_api(api_for(view, resource))
 
+    # the catalogue of built-in replies, beside the workspace's Reply templates; the master admin
+    # (who does not see Templates) reaches it under Master admin, next to Default replies
+    add_screen(appbuilder, BuiltInRepliesView, "Built-in replies", _l("Built-in replies"),
+               "Templates", "fa-book")
     add_screen(appbuilder, PlaygroundView, "Playground", _l("Playground"), "Support tools",
                "fa-flask")
     add_screen(appbuilder, MyApiKeysView, "API keys", _l("API keys"), "Support tools", "fa-key")
@@ -87,6 +92,10 @@ def register_views(appbuilder) -> None:
     add_screen(appbuilder, PlanView, "Plans", _l("Plans"), "Master admin", "fa-tags")
     add_screen(appbuilder, GlobalReplyTemplateView, "Default replies", _l("Default replies"),
                "Master admin", "fa-comment-o")
+    appbuilder.add_link("Built-in replies catalogue", label=_l("Built-in replies"),
+                        href="/replies/built-in/", icon="fa-book", category="Master admin",
+                        category_label=CATEGORY_LABELS["Master admin"],
+                        category_icon=CATEGORY_ICONS["Master admin"])
     for name, label, _category, icon, view, _resource in WORKSPACE_SCREENS + EXTRA_SCREENS:
         full = admin_variant(view)
         if view in ADMIN_MANAGES:
