@@ -131,4 +131,4 @@ def _rollback() -> None:
 
         db.session.rollback()
     except Exception:  # noqa: BLE001 - nothing more to do when even this fails
-        pass
+        log.warning("rolling back before an error page failed", exc_info=True)

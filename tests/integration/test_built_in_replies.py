@@ -12,7 +12,8 @@ URL = "/replies/built-in/"
 
 
 def csrf(client, url=URL) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(url).get_data(as_text=True))[1]
+    html = client.get(url).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', html)[1]
 
 
 def row_html(html: str, key: str, language: str) -> str:

@@ -10,7 +10,7 @@ from app.models.base import utcnow
 
 def steps(html: str) -> dict[str, dict]:
     found = {}
-    for key, css, body in re.findall(
+    for key, _css, body in re.findall(
             r'<li data-step="(\w+)" class="([^"]*)">(.*?)</li>', html, re.S):
         link = re.search(r'<a href="([^"]+)">', body)
         found[key] = {"done": "fa-check-square-o" in body, "url": link[1] if link else None}
