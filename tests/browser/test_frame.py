@@ -103,3 +103,53 @@ def test_favicon_is_served(new_page):
     assert response.status == 200 and response.body()[:4] == b"\x00\x00\x01\x00"
     href = page.locator("link[rel=icon][type='image/svg+xml']").get_attribute("href")
     assert page.request.get(href).status == 200
+
+
+def test_home_checklist_and_all_workspaces_menu(new_page, people):
+    page = new_page()
+    sign_in(page, people["manager"], password_for(people["manager"]))
+    page.goto("/")
+    shot(page, "home-manager")
+    page.click("#next-step a")
+    page.wait_for_load_state()
+    assert page.url.endswith("/channelview/list/")  # the webhook step: Configure webhook there
+
+    page = new_page()
+    sign_in(page, people["admin"], password_for(people["admin"]))
+    page.goto("/")
+    page.locator(".navbar-collapse > ul.nav > li.dropdown > a", has_text="All workspaces").click()
+    headers = page.locator("li.dropdown.open .dropdown-header").all_inner_texts()
+    shot(page, "all-workspaces-menu")
+    assert [h.strip() for h in headers] == ["Setup", "Routing", "Communication", "Templates",
+                                            "Logs"]
+
+
+def test_master_admin_overrides_a_built_in_reply_and_reverts(new_page, people):
+    page = new_page()
+    sign_in(page, people["admin"], password_for(people["admin"]))
+    page.goto("/replies/built-in/?language=es")
+    shot(page, "built-in-replies-admin")
+    row = page.locator('tr[data-key="help"][data-language="es"]')
+    spanish = row.locator("td.built-in").inner_text()
+    row.locator("button.override").click()
+    page.wait_for_load_state()
+    assert "/globalreplytemplateview/edit/" in page.url
+    assert page.locator("#model_form textarea#body").input_value() == spanish
+    page.goto("/replies/built-in/?language=es")
+    row = page.locator('tr[data-key="help"][data-language="es"]')
+    assert "Overridden" in row.inner_text()
+    row.locator("button.revert").click()
+    page.wait_for_load_state()
+    assert "Overridden" not in page.locator('tr[data-key="help"][data-language="es"]').inner_text()
+
+
+def test_manager_reads_the_built_in_replies(new_page, people):
+    page = new_page()
+    sign_in(page, people["manager"], password_for(people["manager"]))
+    page.goto("/")
+    page.locator(".navbar-collapse > ul.nav > li.dropdown > a", has_text="Templates").click()
+    page.locator("li.dropdown.open a", has_text="Built-in replies").click()
+    page.wait_for_load_state()
+    assert page.locator("#built-in-replies").is_visible()
+    assert page.locator("button.override").count() == 0
+    shot(page, "built-in-replies-manager")
