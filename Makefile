@@ -20,9 +20,9 @@ help:
 venv: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $(STAMP)
+	@test -x $(PY) || (echo "Creating $(VENV) and installing the requirements…" && $(PYTHON) -m venv $(VENV))
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
 
 compile-catalogues: venv
 	$(PYBABEL) -q compile -f -d translations
@@ -31,9 +31,10 @@ compile-catalogues: venv
 migrate: venv
 	$(FLASK) db upgrade
 
-run: venv compile-catalogues migrate
-	$(FLASK) init --demo
-	$(PY) -m app.devserver
+# Quiet: the migrations and `init --demo` run inside app.devserver (output shown on failure).
+run: venv
+	@$(PYBABEL) -q compile -f -d translations
+	@$(PY) -m app.devserver
 
 worker: venv
 	$(FLASK) worker

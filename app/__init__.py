@@ -34,6 +34,10 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
     fill_generated_keys(app.config)
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # werkzeug sets its logger to INFO when it is unset: the development server's request lines
+    # follow LOG_LEVEL too (`make run` is quiet with WARNING)
+    logging.getLogger("werkzeug").setLevel(app.config.get("LOG_LEVEL", "INFO"))
+    logging.getLogger("flask_appbuilder.utils.base").addFilter(_only_real_redirect_attempts)
 
     keyring.configure(app.config["ENCRYPTION_KEY"])
     _redact_operator_secrets(app)
@@ -74,6 +78,10 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
 
     machine_blueprints = _register_blueprints(app)
     init_security_headers(app, machine_blueprints)
+    from app.errors import init_error_pages
+
+    init_error_pages(app)
+    _register_favicon(app)
     from app.views.list_args import install_list_arg_checks
 
     install_list_arg_checks(app)
@@ -82,6 +90,16 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
 
     register_cli(app)
     return app
+
+
+def _only_real_redirect_attempts(record: logging.LogRecord) -> bool:
+    """FAB warns "Invalid redirect detected" on every sign-in without a `next` (nothing to
+    redirect to): keep the warning for a `next` that was refused only."""
+    from flask import has_request_context, request
+
+    if "Invalid redirect" in str(record.msg) and has_request_context():
+        return bool(request.args.get("next"))
+    return True
 
 
 # The operator's own secrets (environment), removed from every text like the tenants' ones.
@@ -192,6 +210,16 @@ def _register_blueprints(app: Flask) -> set[str]:
     from app.webhooks import register_webhooks
 
     return {health_bp.name} | register_webhooks(app)
+
+
+def _register_favicon(app: Flask) -> None:
+    """/favicon.ico, which browsers ask for on their own (the layout links the SVG too)."""
+    from flask import send_from_directory
+
+    @app.get("/favicon.ico")
+    def favicon():
+        return send_from_directory(app.static_folder, "favicon.ico",
+                                   mimetype="image/vnd.microsoft.icon", max_age=86400)
 
 
 def _install_escaping_gettext(app: Flask) -> None:

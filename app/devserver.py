@@ -1,5 +1,10 @@
 """`make run`: web + worker (with scheduler) on http://127.0.0.1:5000, on embedded defaults.
 
+Quiet: the migrations and `flask init --demo` run first with their output kept back (shown only
+when they fail), the processes log warnings and errors only (LOG_LEVEL=WARNING unless set), and
+the start ends with a box: the URL, the master admin's and the demo manager's sign-in (the
+passwords are shown on the first run only: they are stored hashed).
+
 When no Redis answers at REDIS_URL, an in-process Redis substitute (fakeredis' TCP server) is
 started on a free loopback port and handed to both processes; the UI then shows an "Embedded
 queue, not for production" banner. Ctrl-C stops everything.
@@ -7,6 +12,7 @@ queue, not for production" banner. Ctrl-C stops everything.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -89,8 +95,46 @@ def dev_environment(environ: dict) -> dict:
     return env
 
 
+# `flask init` prints each new login as "  username: NAME" then "  password: SECRET".
+LOGIN_LINES = re.compile(r"^\s*username: (\S+)\s*\n\s*password: (\S+)\s*$", re.MULTILINE)
+
+
+def prepare(flask: list[str], env: dict) -> list[tuple[str, str]] | None:
+    """Migrate and `init --demo`, their output kept back; the logins created (username,
+    password), or None after printing the output of the step that failed."""
+    logins: list[tuple[str, str]] = []
+    for step in (["db", "upgrade"], ["init", "--demo"]):
+        result = subprocess.run([*flask, *step], env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            print(f"`flask {' '.join(step)}` failed:", file=sys.stderr)
+            print(result.stdout + result.stderr, file=sys.stderr, flush=True)
+            return None
+        if step[0] == "init":
+            logins = LOGIN_LINES.findall(result.stdout)
+    return logins
+
+
+def box(url: str, env: dict, logins: list[tuple[str, str]]) -> str:
+    """The last thing `make run` prints: where to go and how to sign in."""
+    from app.demo import DEMO_MANAGER
+
+    admin = env.get("ADMIN_USERNAME") or "admin"
+    shown = dict(logins)
+    rows = [f"Relaydesk is up: {url}", ""]
+    for role, username in (("master admin", admin), ("demo manager", DEMO_MANAGER)):
+        password = shown.get(username)
+        rows.append(f"{role}: {username} / {password}" if password else
+                    f"{role}: {username} (password shown on the first run)")
+    if not logins:
+        rows.append("Forgot one? flask --app run fab reset-password --username NAME")
+    width = max(len(row) for row in rows)
+    line = "+" + "-" * (width + 2) + "+"
+    return "\n".join([line, *(f"| {row.ljust(width)} |" for row in rows), line])
+
+
 def main() -> int:
     env = dev_environment(os.environ)
+    env.setdefault("LOG_LEVEL", "WARNING")  # set LOG_LEVEL=INFO to see every start-up step
     redis_url = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     if not _redis_answers(redis_url):
         redis_url, _server = start_embedded_redis()
@@ -99,13 +143,19 @@ def main() -> int:
         print(f"No Redis answered: using the embedded queue at {redis_url} (not for production).")
     host, port = env.get("HOST", "127.0.0.1"), env.get("PORT", "5000")
     flask = [sys.executable, "-m", "flask", "--app", "run"]
+    print("Preparing the database (migrations, roles, demo workspace)…", flush=True)
+    logins = prepare(flask, env)
+    if logins is None:
+        return 1
     # `init` (run just before by `make run`) has synced the permissions; two processes doing it
     # again at once only contend for the SQLite file. The web process keeps the setting so that
     # a view changed since `init` still gets its permissions.
     worker_env = {**env, "FAB_UPDATE_PERMS": "false"}
     processes = [
         subprocess.Popen([*flask, "worker"], env=worker_env),
-        subprocess.Popen([*flask, "run", "--host", host, "--port", port, "--no-reload"], env=env),
+        # stdout carries only Flask's "Serving Flask app" banner; errors go to stderr
+        subprocess.Popen([*flask, "run", "--host", host, "--port", port, "--no-reload"], env=env,
+                         stdout=subprocess.DEVNULL),
     ]
     print(f"Relaydesk is starting on http://{host}:{port}  (Ctrl-C to stop)", flush=True)
 
@@ -123,7 +173,7 @@ def main() -> int:
         while all(proc.poll() is None for proc in processes):
             if not announced and _answers(f"http://{host}:{port}/healthz"):
                 announced = True
-                print(f"Relaydesk is up: open http://{host}:{port}/ and sign in.", flush=True)
+                print(box(f"http://{host}:{port}/", env, logins), flush=True)
             time.sleep(0.5)
         for name, proc in zip(("worker", "web"), processes, strict=True):
             if proc.poll() is not None and not stopping:

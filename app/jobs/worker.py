@@ -57,7 +57,8 @@ def run_worker(queues: list[str], burst: bool = False, with_scheduler: bool = Tr
                          name="relaydesk-cron").start()
     log.info("worker %s listening on %s (scheduler: %s)", worker.name, queues, with_scheduler)
     try:
-        return worker.work(burst=burst, with_scheduler=with_scheduler)
+        return worker.work(burst=burst, with_scheduler=with_scheduler,
+                           logging_level=app.config.get("LOG_LEVEL") or "INFO")
     finally:
         stop.set()
 

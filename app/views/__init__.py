@@ -1,10 +1,15 @@
 """Registers every screen and REST API on an AppBuilder, grouped by workspace section.
 
-Menus follow the workspace sections: Setup, Routing, Communication, Logs, Templates, Support tools;
-the master admin additionally gets "Master admin" and "All workspaces".
+Menus follow the workspace sections: Setup, Routing, Communication, Logs, Templates, Support tools.
+The master admin's menu is grouped to fit one row: "Master admin", "All workspaces" (every
+workspace screen, under one header per section), "Support tools" and FAB's "Security" (user and
+role screens, then the raw permission screens); the workspace sections themselves are not shown to
+the master admin (their screens are the ones under "All workspaces").
 """
 from __future__ import annotations
 
+from flask import current_app
+from flask_appbuilder.menu import MenuItem
 from flask_babel import lazy_gettext as _l
 
 from app.views.account import MyApiKeysView
@@ -14,6 +19,7 @@ from app.views.channels import DetectedChatView
 from app.views.formatting import make_readable
 from app.views.playground import PlaygroundView
 from app.views.titles import screen_titles
+from app.views.replies_catalogue import BuiltInRepliesView
 from app.views.logs import (CommandLogView, CommandOrderView, ExternalCallView,
                             InboundEventView, OutboundMessageView)
 from app.views.workspace import WORKSPACE_SCREENS, InvoiceView, MemberView, SubscriptionView
@@ -46,6 +52,10 @@ CATEGORY_LABELS = {
     "Master admin": _l("Master admin"),
     "All workspaces": _l("All workspaces"),
 }
+# Categories a member sees and the master admin does not (their screens are under "All workspaces").
+WORKSPACE_SECTIONS = ("Setup", "Routing", "Communication", "Logs", "Templates")
+# FAB's security screens: people first, then the raw permission screens after a separator.
+SECURITY_PEOPLE = ("List Users", "List Roles", "User's Statistics")
 CATEGORY_ICONS = {
     "Setup": "fa-cogs", "Routing": "fa-random", "Communication": "fa-comments",
     "Logs": "fa-history", "Templates": "fa-file-text-o", "Support tools": "fa-wrench",
@@ -69,6 +79,10 @@ def register_views(appbuilder) -> None:
         add_screen(appbuilder, view, name, label, category, icon)
         appbuilder.add_api(api_for(view, resource))
 
+    # the catalogue of built-in replies, beside the workspace's Reply templates; the master admin
+    # (who does not see Templates) reaches it under Master admin, next to Default replies
+    add_screen(appbuilder, BuiltInRepliesView, "Built-in replies", _l("Built-in replies"),
+               "Templates", "fa-book")
     add_screen(appbuilder, PlaygroundView, "Playground", _l("Playground"), "Support tools",
                "fa-flask")
     add_screen(appbuilder, MyApiKeysView, "API keys", _l("API keys"), "Support tools", "fa-key")
@@ -82,8 +96,46 @@ def register_views(appbuilder) -> None:
     add_screen(appbuilder, PlanView, "Plans", _l("Plans"), "Master admin", "fa-tags")
     add_screen(appbuilder, GlobalReplyTemplateView, "Default replies", _l("Default replies"),
                "Master admin", "fa-comment-o")
+    appbuilder.add_link("Built-in replies catalogue", label=_l("Built-in replies"),
+                        href="/replies/built-in/", icon="fa-book", category="Master admin",
+                        category_label=CATEGORY_LABELS["Master admin"],
+                        category_icon=CATEGORY_ICONS["Master admin"])
     for name, label, _category, icon, view, _resource in WORKSPACE_SCREENS + EXTRA_SCREENS:
         full = admin_variant(view)
         if view in ADMIN_MANAGES:
             full.base_permissions = None  # read-only for members, full CRUD for the master admin
         add_screen(appbuilder, full, f"All {name.lower()}", label, "All workspaces", icon)
+    group_menus(appbuilder)
+
+
+def group_menus(appbuilder) -> None:
+    """Section headers under "All workspaces", FAB's Security screens in two groups, and the
+    menu categories hidden from the master admin (navbar_menu.html asks `relaydesk_menu_hidden`).
+    """
+    section_of = {f"All {name.lower()}": category
+                  for name, _label, category, *_rest in WORKSPACE_SCREENS + EXTRA_SCREENS}
+    everything = appbuilder.menu.find("All workspaces")
+    if everything is not None:
+        everything.childs.sort(key=lambda item: _section_rank(section_of.get(item.name)))
+        for item in everything.childs:
+            section = section_of.get(item.name)
+            item.relaydesk_section = CATEGORY_LABELS.get(section) if section else None
+    security = appbuilder.menu.find("Security")
+    if security is not None and not any(item.name == "-" for item in security.childs):
+        people = [item for item in security.childs if item.name in SECURITY_PEOPLE]
+        rest = [item for item in security.childs if item.name not in SECURITY_PEOPLE]
+        security.childs[:] = people + ([MenuItem("-")] if people and rest else []) + rest
+    current_app.add_template_global(hidden_menu_categories, "relaydesk_menu_hidden")
+
+
+def _section_rank(section: str | None) -> int:
+    order = ("Setup", "Routing", "Communication", "Templates", "Logs")
+    return order.index(section) if section in order else len(order)
+
+
+def hidden_menu_categories() -> frozenset[str]:
+    """Menu categories not shown to the signed-in person: the workspace sections for the
+    master admin, whose menu would not fit one row otherwise."""
+    from app.tenancy import current_scope
+
+    return frozenset(WORKSPACE_SECTIONS) if current_scope().all_workspaces else frozenset()

@@ -9,6 +9,40 @@ from app.models import Channel, LinkedUser, PanelConnection, Provider, ProviderR
 from app.tenancy import current_scope, scoped_query
 
 
+def setup_steps() -> list[dict]:
+    """The "Getting started" checklist of the current workspace, in the order a panel owner
+    works through it: each step with whether it is done and the screen that completes it."""
+    has_channel = _count(Channel) > 0
+    steps = [
+        ("panel", _count(PanelConnection) > 0, _("Connect your panel"),
+         "PanelConnectionView.list"),
+        ("channel", has_channel, _("Add a WhatsApp or Telegram channel"), "ChannelView.add"),
+        ("webhook", has_channel and scoped_query(Channel).filter(
+            Channel.last_webhook_at.isnot(None)).count() > 0,
+         _("Configure the channel's webhook (Configure webhook on the channel list)"),
+         "ChannelView.list"),
+        ("provider", _count(Provider) > 0, _("Add a provider"), "ProviderView.add"),
+        ("route", _count(ProviderRoute) > 0, _("Route the provider to its group chat"),
+         "ProviderRouteView.add"),
+        ("linked_user", _count(LinkedUser) > 0, _("Link a customer to their chat"),
+         "LinkedUserView.list"),
+    ]
+    return [{"key": key, "done": done, "text": text, "url": _allowed_url(endpoint)}
+            for key, done, text, endpoint in steps]
+
+
+def next_step(steps: list[dict], workspace) -> dict:
+    """What to do next: the first step not done; the Playground once all are (and at once in
+    the demo workspace, which is there to be tried)."""
+    from app.demo import DEMO_SLUG
+
+    playground = {"key": "playground", "done": False, "url": _allowed_url("PlaygroundView.index"),
+                  "text": _("Try a customer's message in the Playground")}
+    if workspace is not None and workspace.slug == DEMO_SLUG:
+        return playground
+    return next((step for step in steps if not step["done"] and step["url"]), playground)
+
+
 def _count(model) -> int:
     return scoped_query(model).count()
 
@@ -19,7 +53,8 @@ class HomeView(IndexView):
     @expose("/")
     def index(self):
         user = g.user
-        context = {"workspace": None, "is_admin": False, "cards": [], "checklist": []}
+        context = {"workspace": None, "is_admin": False, "cards": [], "checklist": [],
+                   "next_step": None}
         if user is not None and user.is_authenticated:
             scope = current_scope()
             context["is_admin"] = scope.all_workspaces
@@ -37,13 +72,22 @@ class HomeView(IndexView):
                 for label, model, endpoint in cards:
                     context["cards"].append({"label": label, "count": _count(model),
                                              "url": _safe_url(endpoint)})
-                context["checklist"] = [
-                    (_count(Channel) > 0, _("Connect a WhatsApp or Telegram channel")),
-                    (_count(PanelConnection) > 0, _("Connect your panel")),
-                    (_count(ProviderRoute) > 0, _("Route a provider to its group")),
-                    (_count(LinkedUser) > 0, _("Link a customer to their chat")),
-                ]
+                if scope.workspace_id is not None:  # the master admin has no single workspace
+                    context["checklist"] = setup_steps()
+                    context["next_step"] = next_step(context["checklist"],
+                                                     context["workspace"])
         return self.render_template(self.index_template, appbuilder=self.appbuilder, **context)
+
+
+def _allowed_url(endpoint: str) -> str | None:
+    """The URL of a screen the signed-in person may open (an agent gets no link to an add
+    form they cannot use), else None."""
+    from flask import current_app
+
+    view_name, method = endpoint.split(".")
+    if not current_app.appbuilder.sm.has_access(f"can_{method}", view_name):
+        return None
+    return _safe_url(endpoint)
 
 
 def _safe_url(endpoint: str) -> str | None:

@@ -22,7 +22,6 @@ from rq.scripts import acquire_or_refresh_lock
 from app.config import TestConfig
 from app.devserver import start_embedded_redis
 from tests.conftest import BACKENDS
-from tests.factories import password_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,41 +88,54 @@ def _dead_redis_url() -> str:
 
 
 @pytest.mark.slow
-def test_devserver_starts_without_redis_and_flags_it(app, factory, tmp_path):
-    """`python -m app.devserver` (the last step of `make run`) with no Redis at REDIS_URL."""
-    admin = factory.admin("root")
+def test_devserver_starts_without_redis_quietly_and_flags_it(app, factory, tmp_path):
+    """`python -m app.devserver` (all of `make run` but the catalogues) with no Redis at
+    REDIS_URL: it migrates, runs `init --demo`, starts web + worker + scheduler, and prints a
+    few lines ending with a box holding the URL and the two new passwords."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": BACKENDS.database_url, "REDIS_URL": _dead_redis_url(),
            "SECRET_KEY": TestConfig.SECRET_KEY, "ENCRYPTION_KEY": TestConfig.ENCRYPTION_KEY,
            "RELAYDESK_INSTANCE_DIR": str(tmp_path), "FAB_UPDATE_PERMS": "false",
            "RATELIMIT_ENABLED": "false", "PORT": str(port), "HOST": "127.0.0.1",
-           "LOG_LEVEL": "WARNING"}
-    env.pop("RELAYDESK_EMBEDDED_QUEUE", None)
+           "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": ""}
+    for name in ("RELAYDESK_EMBEDDED_QUEUE", "LOG_LEVEL"):  # LOG_LEVEL: make run's default
+        env.pop(name, None)
     log_path = tmp_path / "devserver.log"
     with log_path.open("w") as log:
         server = subprocess.Popen([sys.executable, "-m", "app.devserver"], cwd=ROOT, env=env,
                                   stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while "Relaydesk is up" not in log_path.read_text():
+        deadline = time.monotonic() + 180
+        while not log_path.read_text().rstrip().endswith("+"):
             assert server.poll() is None, log_path.read_text()[-4000:]
             assert time.monotonic() < deadline, log_path.read_text()[-4000:]
             time.sleep(0.5)
         time.sleep(3)  # the worker's scheduler has started by now (it crashed here before)
         assert server.poll() is None, log_path.read_text()[-4000:]
         output = log_path.read_text()
-        assert "using the embedded queue" in output and "Scheduler for" in output
+        lines = output.rstrip("\n").split("\n")
+        assert len(lines) <= 12, output  # it printed ~820 lines of permission log before
+        assert "using the embedded queue" in output
+        box = lines[lines.index(next(line for line in lines if line.startswith("+"))):]
+        assert box[-1].startswith("+") and len({len(line) for line in box}) == 1, box
+        assert any(f"{base}/" in line for line in box)
+        logins = dict(re.findall(r"\| (?:master admin|demo manager): (\S+) / (\S+)", output))
+        assert set(logins) == {"admin", "demo-manager"}, output
 
+        redis_url = re.search(r"embedded queue at (\S+)", output)[1]
+        scheduler = Redis.from_url(redis_url, socket_connect_timeout=2)
+        assert scheduler.exists("rq:scheduler-lock:default"), "no RQ scheduler is running"
+        scheduler.close()
         assert requests.get(f"{base}/readyz", timeout=5).json()["checks"]["redis"] == "ok"
         browser = requests.Session()
         login_page = browser.get(f"{base}/login/", timeout=5).text
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login_page)[1]
         signed_in = browser.post(f"{base}/login/", timeout=10, data={
-            "csrf_token": token, "username": admin.username,
-            "password": password_for(admin.username)})
+            "csrf_token": token, "username": "admin", "password": logins["admin"]})
         assert "/login" not in signed_in.url
         assert 'id="embedded-queue-banner"' in signed_in.text
+        assert log_path.read_text() == output  # browsing added nothing to the output
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -132,3 +144,12 @@ def test_devserver_starts_without_redis_and_flags_it(app, factory, tmp_path):
             server.kill()
             server.wait()
     assert "Traceback" not in log_path.read_text()
+
+
+def test_box_without_new_passwords_says_where_they_went():
+    from app.devserver import box
+
+    text = box("http://127.0.0.1:5000/", {}, [])
+    assert "admin (password shown on the first run)" in text
+    assert "demo-manager (password shown on the first run)" in text
+    assert "reset-password" in text

@@ -1,0 +1,90 @@
+"""The home page's "Getting started" checklist: each step links to the screen that completes it,
+done steps are ticked, the next step is suggested (the Playground in the demo workspace)."""
+from __future__ import annotations
+
+import re
+
+from app.models import Channel
+from app.models.base import utcnow
+
+
+def steps(html: str) -> dict[str, dict]:
+    found = {}
+    for key, _css, body in re.findall(
+            r'<li data-step="(\w+)" class="([^"]*)">(.*?)</li>', html, re.S):
+        link = re.search(r'<a href="([^"]+)">', body)
+        found[key] = {"done": "fa-check-square-o" in body, "url": link[1] if link else None}
+    return found
+
+
+def next_step(html: str) -> tuple[str, str] | None:
+    match = re.search(r'id="next-step" data-step="(\w+)">.*?href="([^"]+)"', html, re.S)
+    return (match[1], match[2]) if match else None
+
+
+def test_new_workspace_links_every_step_and_suggests_the_first(factory, auth, client):
+    ws = factory.workspace("fresh")
+    manager = factory.member(ws, "fresh-manager", "manager")
+    auth.login(manager.username)
+    html = client.get("/").get_data(as_text=True)
+    found = steps(html)
+    assert list(found) == ["panel", "channel", "webhook", "provider", "route", "linked_user"]
+    assert not any(step["done"] for step in found.values())
+    assert found["panel"]["url"] == "/panelconnectionview/list/"
+    assert found["channel"]["url"] == "/channelview/add"
+    assert found["webhook"]["url"] == "/channelview/list/"
+    assert found["provider"]["url"] == "/providerview/add"
+    assert found["route"]["url"] == "/providerrouteview/add"
+    assert found["linked_user"]["url"] == "/linkeduserview/list/"
+    for step in found.values():  # every link opens
+        assert client.get(step["url"]).status_code == 200, step
+    assert next_step(html) == ("panel", "/panelconnectionview/list/")
+
+
+def test_done_steps_are_ticked_and_the_next_one_suggested(factory, auth, client, db):
+    ws, manager = factory.populated_workspace("acme")
+    auth.login(manager.username)
+    found = steps(client.get("/").get_data(as_text=True))
+    assert {k for k, s in found.items() if s["done"]} == {
+        "panel", "channel", "provider", "route", "linked_user"}
+    html = client.get("/").get_data(as_text=True)
+    assert next_step(html) == ("webhook", "/channelview/list/")
+
+    channel = db.session.query(Channel).filter_by(workspace_id=ws.id).first()
+    channel.last_webhook_at = utcnow()
+    db.session.commit()
+    html = client.get("/").get_data(as_text=True)
+    assert all(step["done"] for step in steps(html).values())
+    assert next_step(html) == ("playground", "/playground/")
+
+
+def test_demo_workspace_suggests_the_playground(app, client, auth):
+    from app.demo import DEMO_MANAGER, ensure_demo_workspace
+    from tests.factories import password_for
+
+    with app.app_context():
+        result = ensure_demo_workspace()
+        app.appbuilder.sm.reset_password(
+            app.appbuilder.sm.find_user(username=DEMO_MANAGER).id, password_for(DEMO_MANAGER))
+    assert result.manager_username == DEMO_MANAGER
+    auth.login(DEMO_MANAGER)
+    assert next_step(client.get("/").get_data(as_text=True)) == ("playground", "/playground/")
+
+
+def test_an_agent_sees_the_steps_without_links_to_forms_they_cannot_use(factory, auth, client):
+    ws = factory.workspace("acme")
+    agent = factory.member(ws, "acme-agent", "agent")
+    auth.login(agent.username)
+    found = steps(client.get("/").get_data(as_text=True))
+    for key in ("channel", "provider", "route"):
+        assert found[key]["url"] is None, key
+    for step in found.values():
+        if step["url"]:
+            assert client.get(step["url"]).status_code == 200, step
+
+
+def test_master_admin_gets_no_workspace_checklist(factory, auth, client):
+    factory.populated_workspace("acme")
+    auth.login(factory.admin("root").username)
+    html = client.get("/").get_data(as_text=True)
+    assert 'id="setup-checklist"' not in html and 'id="next-step"' not in html
