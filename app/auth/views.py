@@ -50,6 +50,10 @@ POLICY_HINT = _l("At least %(count)d characters; not a common password; not the 
 class PasswordPolicy:
     """WTForms validator: the password policy, for the login named by `username_of(form)`."""
 
+    #: examples for the form matrix (tests/browser/test_form_matrix.py)
+    valid_example = "Qz48213907-Vk!"
+    invalid_example = "password"
+
     def __init__(self, username_of: Callable[[DynamicForm], str | None]):
         self.username_of = username_of
 

@@ -23,7 +23,7 @@ from wtforms import SelectField, ValidationError
 from wtforms.validators import DataRequired
 
 from app.domain.replies import DEFAULT_REPLIES
-from app.domain.templates import (CUSTOM_COMMAND, PLACEHOLDERS, REPLY_KINDS, ROUTE,
+from app.domain.templates import (CUSTOM_COMMAND, DEFAULT_ROUTE_TEMPLATE, PLACEHOLDERS, REPLY_KINDS, ROUTE,
                                   ROUTE_JOINED_PLACEHOLDERS, ROUTE_LINE_PLACEHOLDERS, Kind,
                                   TemplateError, clip, problem, reply_kind, reply_problem)
 
@@ -45,8 +45,14 @@ class TemplateText:
     """WTForms validator: the field holds a valid template of the kind `kind_of(form)` gives
     (None: nothing to check here, e.g. the reply key is itself wrong and says so)."""
 
+    #: a value that fails for every kind (the form matrix, tests/browser/test_form_matrix.py)
+    invalid_example = "{external} {action} {nonsense"
+
     def __init__(self, kind_of: Kind | KindOf) -> None:
         self.kind_of = kind_of if callable(kind_of) else (lambda form: kind_of)
+        #: a value that passes: a route's default template, plain text for the other kinds
+        self.valid_example = (DEFAULT_ROUTE_TEMPLATE if kind_of is ROUTE
+                              else "Thank you, we are on it.")
 
     def __call__(self, form, field) -> None:
         if field.data is None:

@@ -56,6 +56,12 @@ def _form_getter(form, stored=None):
 class OutboundUrl:
     """Form validator of a URL field: the outbound URL policy, error beside the field."""
 
+    #: examples for the form matrix (tests/browser/test_form_matrix.py): a name under the
+    #: reserved .example domain never resolves, which https accepts; a private address never
+    #: passes (the suite allows loopback only)
+    valid_example = "https://relaydesk-check.example"
+    invalid_example = "http://10.11.12.13/"
+
     def __init__(self, model, tenant_url: TenantUrl) -> None:
         self.model = model
         self.tenant_url = tenant_url
