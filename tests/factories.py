@@ -6,7 +6,7 @@ import itertools
 
 from app.extensions import db
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, CustomCommand,
-                        LinkedUser, PanelConnection, Provider, ProviderRoute, ReplyTemplate,
+                        LinkedUser, PanelConnection, Plan, Provider, ProviderRoute, ReplyTemplate,
                         ServiceRule, Workspace, WorkspaceMember, WorkspaceSettings)
 from app.models.base import utcnow
 from app.security import MEMBER_ROLE_TO_FAB, ROLE_ADMIN, ROLE_TRANSLATOR
@@ -59,6 +59,11 @@ class Factory:
         workspace = self.commit(Workspace(slug=slug, name=name or slug.title(), **kw))
         self.commit(WorkspaceSettings(workspace_id=workspace.id))
         return workspace
+
+    def plan(self, code=None, **kw) -> Plan:
+        n = next(_counter)
+        kw.setdefault("name", f"Plan {n}")
+        return self.commit(Plan(code=code or f"plan-{n}", **kw))
 
     def channel(self, workspace, name=None, kind="greenapi", *, verified: bool = True,
                 **kw) -> Channel:

@@ -243,8 +243,11 @@ class UserDBModelView(FabUserDBModelView):
         check_password(item.password, item.username)  # the form checked it; never hash a weak one
         super().pre_add(item)
 
+    # on the list only (one row or many): FAB's user show page offers "Reset Password" alone,
+    # so a one-row button would never be shown
     @action("unlocklogin", _l("Unlock sign-in"),
-            _l("Let these logins sign in again now, before their lock ends?"), "fa-unlock")
+            _l("Let these logins sign in again now, before their lock ends?"), "fa-unlock",
+            single=False)
     def unlocklogin(self, items):
         items = items if isinstance(items, list) else [items]
         limits = login_limits()

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 from wtforms import HiddenField
-from wtforms.validators import AnyOf
+from wtforms.validators import AnyOf, InputRequired
 
 from app.domain.templates import ROUTE
 from app.domain.templates import problem as template_problem
@@ -20,7 +20,7 @@ from app.redaction import flash
 from app.integrations.channels import LiveAnswer, client_for
 from app.jobs.verification import needs_verification, queue_verification, verify_channel
 from app.models import ChatIdentity, DetectedChat, LinkedUser, Provider, ProviderRoute
-from app.models.channels import CHANNEL_KINDS
+from app.models.channels import CHANNEL_KINDS, REQUIRED_FIELDS
 from app.models.routing import DEFAULT_ROUTE_TEMPLATE, ROUTE_ACTIONS
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.tenancy import get_scoped
@@ -157,14 +157,30 @@ def _described(unbound, description):
     return unbound.field_class(*unbound.args, **{**unbound.kwargs, "description": description})
 
 
+def _platform_required():
+    """What a platform's form asks for: marked required (asterisk, the browser's own check),
+    with the same words as the server's check (`_require_kind_fields`)."""
+    return InputRequired(message=_l("Required for this platform."))
+
+
+def _required(unbound):
+    """The same (unbound) form field, required on this platform's form."""
+    validators = [_platform_required(), *unbound.kwargs.get("validators", ())]
+    return unbound.field_class(*unbound.args, **{**unbound.kwargs, "validators": validators})
+
+
 def platform_words(kind: str | None) -> str:
     """The Kind column in words (the REST API answers the code)."""
     return str(PLATFORM_NAMES.get(kind or "", kind or "—"))
 
 
 def form_kind() -> str | None:
-    """The platform whose form this request shows or takes (set by ChannelSetupMixin)."""
-    return request.environ.get(_KIND_KEY) if has_request_context() else None
+    """The platform whose form this request shows or takes (set by ChannelSetupMixin; else the
+    add form's `?kind=`, e.g. when a form is built outside the add handler)."""
+    if not has_request_context():
+        return None
+    kind = request.environ.get(_KIND_KEY) or request.args.get("kind")
+    return kind if kind in CHANNEL_KINDS else None
 
 
 class ChannelSetupMixin:
@@ -231,12 +247,21 @@ class ChannelSetupMixin:
                         extra[column] = _described(
                             unbound, JoinedText(help_text, note if secret else None))
                 columns = self.kind_columns(kind, mode)
+                validators = {c: list(self.validators_columns.get(c, [])) for c in columns}
+                # the platform's required values, but never a stored secret on edit (blank keeps)
+                for column in REQUIRED_FIELDS.get(kind, ()):
+                    if mode == "edit" and column in self.secret_columns:
+                        continue
+                    if column in extra:
+                        extra[column] = _required(extra[column])
+                    else:
+                        validators[column] = [_platform_required(), *validators.get(column, [])]
                 if mode == "add":  # the platform rides along; the form is only for this one
                     extra["kind"] = HiddenField(default=kind, validators=[AnyOf([kind])])
                     columns = [*columns, "kind"]
                 self._kind_forms[(kind, mode)] = converter.create_form(
                     self.label_columns, columns, self.description_columns,
-                    self.validators_columns, extra,
+                    validators, extra,
                     getattr(self, f"{mode}_form_query_rel_fields"))
 
     def _get_add_widget(self, form, exclude_cols=None, widgets=None):

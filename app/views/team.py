@@ -178,7 +178,7 @@ class TeamMixin:
 
     def _each(self, items, change, done_message):
         items = items if isinstance(items, list) else [items]
-        done = []
+        done, refused = [], False
         for member in items:
             try:
                 changed = change(member)
@@ -186,12 +186,16 @@ class TeamMixin:
                 db.session.rollback()
                 flash(gettext("%(member)s: %(reason)s", member=member.username(),
                               reason=str(exc)), "danger")
+                refused = True
                 continue
             if changed:
                 db.session.commit()
                 done.append(member.username())
         if done:
             flash(done_message(done), "success")
+        elif not refused:  # every chosen member already was so: say it, never stay silent
+            flash(gettext("Nothing changed: the chosen members already were in that state."),
+                  "info")
         return redirect(url_for(f"{self.endpoint}.list"))
 
     @action("suspend", _l("Suspend"),

@@ -23,9 +23,10 @@ from wtforms import SelectField, ValidationError
 from wtforms.validators import DataRequired
 
 from app.domain.replies import COUNTED_REPLIES, DEFAULT_REPLIES, base_key
-from app.domain.templates import (CUSTOM_COMMAND, PLACEHOLDERS, REPLY_KINDS, ROUTE,
-                                  ROUTE_JOINED_PLACEHOLDERS, ROUTE_LINE_PLACEHOLDERS, Kind,
-                                  TemplateError, clip, problem, reply_kind, reply_problem)
+from app.domain.templates import (CUSTOM_COMMAND, DEFAULT_ROUTE_TEMPLATE, PLACEHOLDERS,
+                                  REPLY_KINDS, ROUTE, ROUTE_JOINED_PLACEHOLDERS,
+                                  ROUTE_LINE_PLACEHOLDERS, Kind, TemplateError, clip, problem,
+                                  reply_kind, reply_problem)
 from app.validation import FieldError
 
 KindOf = Callable[[object], "Kind | None"]
@@ -46,13 +47,15 @@ class TemplateText:
     """WTForms validator: the field holds a valid template of the kind `kind_of(form)` gives
     (None: nothing to check here, e.g. the reply key is itself wrong and says so)."""
 
-    #: what the browser form matrix types (app/validation.py contract): plain text is a valid
-    #: template of every kind; an unclosed brace is valid in none
-    valid_example = "Thank you, we are on it."
+    #: what the browser form matrix types (app/validation.py contract): an unclosed brace is
+    #: valid in no kind; a route's default template (it must name the provider's ids) and plain
+    #: text for the other kinds are valid
     invalid_example = "{external} {action} {nonsense"
 
     def __init__(self, kind_of: Kind | KindOf) -> None:
         self.kind_of = kind_of if callable(kind_of) else (lambda form: kind_of)
+        self.valid_example = (DEFAULT_ROUTE_TEMPLATE if kind_of is ROUTE
+                              else "Thank you, we are on it.")
 
     def __call__(self, form, field) -> None:
         if field.data is None:

@@ -53,6 +53,12 @@ def _form_getter(form, stored=None):
 class OutboundUrl:
     """Form validator of a URL field: the outbound URL policy, error beside the field."""
 
+    #: examples for the form matrix (tests/browser/test_form_matrix.py): a name under the
+    #: reserved .example domain never resolves, which https accepts; a private address never
+    #: passes (the suite allows loopback only)
+    valid_example = "https://relaydesk-check.example"
+    invalid_example = "http://10.11.12.13/"
+
     def __init__(self, model, tenant_url: TenantUrl) -> None:
         self.model = model
         self.tenant_url = tenant_url
@@ -72,10 +78,12 @@ class ReenterSecret:
     """Form validator of a secret field: on an edit that changes a URL this secret is sent to,
     the secret must be entered again (blank would keep the stored one)."""
 
-    #: the browser form matrix's examples (app/validation.py contract): a blank secret is
-    #: refused on an add form (the platform needs it) and on an edit that changes the URL
+    #: the browser form matrix's examples (app/validation.py contract). No value is invalid on
+    #: its own: a blank secret is refused only on an edit that changes the URL, which the
+    #: integration tests (test_tenant_urls) cover; the matrix has nothing to type
     valid_example = "new-secret-key-1"
-    invalid_example = ""
+    invalid_example = None
+    context_dependent = True
 
     def __init__(self, model, tenant_urls: tuple[TenantUrl, ...]) -> None:
         self.model = model
