@@ -188,6 +188,10 @@ def language_name(code: str) -> str:
     return name or code
 
 
+#: an ISO 8601 date and time as text (e.g. a member's last sign-in, which the API answers as text)
+ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
 def readable(value: Any, labels: dict[str, Any] | None = None, language: bool = False) -> Any:
     """One value as words (see the module docstring); Markup or "—"."""
     if isinstance(value, Markup):
@@ -198,6 +202,11 @@ def readable(value: Any, labels: dict[str, Any] | None = None, language: bool = 
         return bidi(yes_no(value))
     if isinstance(value, (dt.datetime, dt.date)):
         return bidi(format_time(value))
+    if isinstance(value, str) and ISO_TIME.match(value):  # a time a model method gave as text
+        try:
+            return bidi(format_time(dt.datetime.fromisoformat(value)))
+        except ValueError:
+            pass
     if isinstance(value, (list, tuple, set)):
         return Markup(", ").join(readable(item, labels, language) for item in value)
     if labels is not None and isinstance(value, str) and value in labels:

@@ -22,7 +22,6 @@ from wtforms.validators import EqualTo, Length, NumberRange
 from wtforms.widgets import PasswordInput
 
 from app.security import ROLE_ADMIN, ROLE_MANAGER, WRITE
-from tests.factories import password_for
 
 _unique = itertools.count(1)
 
@@ -241,15 +240,6 @@ class PageWatch:
     def take(self) -> list[str]:
         problems, self.problems = self.problems, []
         return problems
-
-
-def sign_in(page, username: str) -> None:
-    page.goto("/login/")
-    page.fill("#username", username)
-    page.fill("#password", password_for(username))
-    page.click("input[type=submit]")
-    page.wait_for_load_state()
-    assert "/login" not in page.url, f"{username} could not sign in"
 
 
 FORM = "#model_form"

@@ -19,8 +19,9 @@ from sqlalchemy import inspect
 from app.extensions import db
 from app.models import Channel
 from app.security import ROLE_MANAGER
-from tests.browser.matrix import (PageWatch, alerts, registered_views, role_for, sign_in,
+from tests.browser.matrix import (PageWatch, alerts, registered_views, role_for,
                                   view_named)
+from tests.browser.support import sign_in
 from tests.tenancy_helpers import fill_every_owned_table
 
 pytestmark = pytest.mark.browser

@@ -24,8 +24,8 @@ import pytest
 from flask_appbuilder.baseviews import BaseCRUDView
 
 from app.config import LANGUAGES
-from tests.factories import password_for
 from tests.tenancy_helpers import fill_every_owned_table
+from tests.browser.support import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -95,15 +95,6 @@ def menu_paths(app) -> list[str]:
                 if url and url.startswith("/") and not NOT_OURS.match(url):
                     paths.append(url)
     return list(dict.fromkeys(paths))
-
-
-def sign_in(page, username: str) -> None:
-    page.goto("/login/")
-    page.fill("#username", username)
-    page.fill("#password", password_for(username))
-    page.click("input[type=submit]")
-    page.wait_for_load_state()
-    assert "/login" not in page.url, f"{username} could not sign in"
 
 
 def texts_of(page, path: str) -> set[tuple[str, str]]:

@@ -27,8 +27,9 @@ from sqlalchemy import UniqueConstraint, inspect
 from app.extensions import db
 from app.models import Workspace
 from app.security import ROLE_AGENT, ROLE_MANAGER
+from tests.browser.support import sign_in
 from tests.browser.matrix import (ADD, EDIT, FORM, FormSpec, PageWatch, alerts, allows, fill,
-                                  options, registered_views, role_for, sign_in, snapshot,
+                                  options, registered_views, role_for, snapshot,
                                   still_on_form, submit, view_named)
 
 pytestmark = pytest.mark.browser

@@ -11,18 +11,9 @@ import re
 import pytest
 
 from app.security import ROLE_MANAGER
-from tests.factories import password_for
+from tests.browser.support import sign_in
 
 pytestmark = pytest.mark.browser
-
-
-def sign_in(page, username: str) -> None:
-    page.goto("/login/")
-    page.fill("#username", username)
-    page.fill("#password", password_for(username))
-    page.click("input[type=submit]")
-    page.wait_for_load_state()
-    assert "/login" not in page.url, f"{username} could not sign in"
 
 
 def signed_in(page) -> bool:

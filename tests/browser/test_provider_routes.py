@@ -11,20 +11,12 @@ import re
 import pytest
 
 from tests.factories import password_for
+from tests.browser.support import sign_in
 
 pytestmark = pytest.mark.browser
 
 ALPHA_GROUP = "120363111111111111@g.us"
 BRAVO_GROUP = "120363222222222222@g.us"
-
-
-def sign_in(page, username: str, password: str) -> None:
-    page.goto("/login/")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("input[type=submit]")
-    page.wait_for_load_state()
-    assert "/login" not in page.url, f"{username} could not sign in"
 
 
 def choose(page, field: str, text: str) -> None:

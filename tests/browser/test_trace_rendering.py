@@ -10,11 +10,12 @@ import re
 
 import pytest
 
-from app.demo import ensure_demo_workspace
 from app.extensions import db
-from app.models import Channel, CommandLog, InboundEvent, Workspace
+from app.models import CommandLog, InboundEvent
 from app.models.base import utcnow
 from tests.factories import password_for
+from tests.browser.support import sign_in
+from tests.integration.test_playground import demo_manager
 
 pytestmark = pytest.mark.browser
 
@@ -52,23 +53,9 @@ class Problems:
             self.found.append(f"console {message.type}: {message.text} ({url})")
 
 
-def sign_in(page, username: str, password: str) -> None:
-    page.goto("/login/")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("input[type=submit]")
-    page.wait_for_load_state()
-    assert "/login" not in page.url, f"{username} could not sign in"
-
-
 @pytest.fixture
 def demo(factory):
-    ensure_demo_workspace()
-    workspace = db.session.query(Workspace).filter_by(slug="demo").one()
-    user = factory.sm.find_user(username="demo-manager")
-    factory.sm.reset_password(user.id, password_for("demo-manager"))
-    channel = db.session.query(Channel).filter_by(workspace_id=workspace.id,
-                                                  kind="greenapi").one()
+    workspace, channel = demo_manager(factory)
     event = InboundEvent(workspace_id=workspace.id, channel_id=channel.id, platform="greenapi",
                          kind="message", type="textMessage", dedupe_key="trace-test",
                          chat_id=CUSTOMER, sender=CUSTOMER, is_group=False,

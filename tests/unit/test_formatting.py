@@ -112,6 +112,9 @@ def test_times_in_the_zone_to_the_minute_or_second(babel_app):
     shown = _text(readable(stored))
     assert shown == "2026-12-03 07:05"
     assert "123456" not in str(readable(stored))
+    # a time a model method answers as ISO text (a member's last sign-in) reads the same way
+    assert _text(readable("2026-12-03T07:05:42")) == "2026-12-03 07:05"
+    assert _text(readable("2026-12-03T99:99")) == "2026-12-03T99:99"  # not a time: as it is
 
 
 def test_show_pages_get_seconds_lists_minutes(babel_app):
