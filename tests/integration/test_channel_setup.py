@@ -210,6 +210,18 @@ def test_show_page_lists_only_the_channels_platform(client, manager, green, tele
     assert "Bot token" in page and "Instance id" not in page
 
 
+def test_show_page_reads_as_words(client, manager, green):
+    """The set-up show page goes through the same readable values and titles as every screen:
+    no raw True/None/unknown, no FAB title, no microseconds."""
+    page = unescape(client.get(f"/channelview/show/{green.id}").get_data(as_text=True))
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", page, re.S)
+    shown = [re.sub(r"<[^>]+>", "", cell).strip() for cell in cells]
+    for raw in ("True", "False", "None", "unknown"):
+        assert raw not in shown, (raw, shown)
+    assert "Show Channel" not in page and "Channels › Details" in page
+    assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d{6}", page)  # no microseconds
+
+
 def test_agents_see_the_url_but_not_the_live_state(client, agent, green):
     page = unescape(client.get(f"/channelview/show/{green.id}").get_data(as_text=True))
     assert 'id="webhook-url"' in page
