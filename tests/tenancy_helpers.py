@@ -134,6 +134,9 @@ def dummy_value(column, tag: str):
     if isinstance(kind, sa.JSON):
         return {}
     if isinstance(kind, (sa.String, sa.Text)) or isinstance(getattr(kind, "impl", None), sa.Text):
+        example = _rule_example(column)
+        if example is not None:  # a column with declared rules (app/validation.py): a valid value
+            return vary(example, column) if re.search(r"\d{4,}", example) else example
         length = getattr(kind, "length", None) or 200
         return f"{tag}-{column.name}-{n}"[:length]
     raise AssertionError(f"the generic filler does not know column type {kind!r} "
@@ -237,7 +240,27 @@ def unique_string_columns(model) -> set[str]:
             and not isinstance(table.c[n].type, sa.Enum)}
 
 
+_languages = itertools.cycle(["de", "fr", "it", "nl", "pl", "sv", "fi", "da", "cs", "el", "hu",
+                              "ro", "uk", "ja", "ko", "zh", "hi", "fa", "he", "vi", "th", "ms"])
+
+
+def _rule_example(column) -> str | None:
+    """The valid example of the first rule app/validation.py declares for the column, if any."""
+    from app.validation import rules_for
+
+    model = model_for_table(column.table)
+    rules = rules_for(model).get(column.name, ()) if model is not None else ()
+    return next((r.valid_example for r in rules if isinstance(r.valid_example, str)), None)
+
+
 def vary(value: str, column) -> str:
+    """Another value of the same shape: the last three digits of the first run of 4 or more
+    digits changed (a chat id or a platform id stays valid), else a suffix."""
+    if column.name == "language":  # another real language code (app/validation.py checks it)
+        return next(_languages)
+    run = re.search(r"\d{4,}", value or "")
+    if run is not None:
+        return value[:run.end() - 3] + f"{next(_counter) % 1000:03d}" + value[run.end():]
     length = getattr(column.type, "length", None) or 200
     suffix = f"v{next(_counter)}"
     return (value[: max(0, length - len(suffix))] + suffix) if value else suffix

@@ -38,11 +38,13 @@ CHAT_ID = "79001234567@c.us"
 SAME_EVERYWHERE = {"OK", "API", "Relaydesk", "WhatsApp", "Telegram", "Stripe", "Green API",
                    "Meta", "Swagger"}
 SAME_IN = {
-    "es": {"No", "Roles"},  # the answer "No" and "Roles" are Spanish words too
-    "pt_BR": set(),
+    # words these languages write like English ("Refill" and "Provider" are the SMM trade's own)
+    "es": {"No", "Roles", "Chat", "Error", "Plan", "Refill"},
+    "pt_BR": {"Chat", "Status"},
     "ru": set(),
-    "tr": set(),
-    "id": {"Detail", "Email", "Manual", "Label"},
+    "tr": {"Plan"},
+    "id": {"Detail", "Email", "Manual", "Label", "Chat", "Error", "Provider", "Refill", "Slug",
+           "Status"},
     "ar": set(),
 }
 # Pages that are not ours to translate: the REST API documentation is Swagger UI.

@@ -10,6 +10,8 @@ empty page, a payload invalid for another reason) fails instead of passing silen
 """
 from __future__ import annotations
 
+from app.validation import rules_for
+
 import re
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -33,7 +35,7 @@ from tests.tenancy_helpers import (Screen, fill_every_owned_table, form_data_fro
                                    is_tenant_data, listed_pks, many_to_one_columns, model_views,
                                    owned_models, raw_row, role_permissions, select_options,
                                    snapshot, tenant_ids, tenant_screens, unique_string_columns,
-                                   vary_unique_fields)
+                                   vary, vary_unique_fields)
 
 A_TAG, B_TAG = "alpha", "bravo"
 
@@ -471,9 +473,12 @@ def _api_payload(screen, row_or_dump) -> dict:
     """A valid POST body copied from an existing row (unique values varied, secrets given)."""
     payload = (dict(row_or_dump) if isinstance(row_or_dump, dict)
                else screen.view.add_model_schema.dump(row_or_dump))
+    rules = rules_for(screen.model)
     for column in screen.view.secret_columns:
         if column in screen.view.add_columns:
-            payload[column] = f"written-{column}-value"
+            example = next((r.valid_example for r in rules.get(column, ())), None)
+            payload[column] = (vary(example, screen.model.__table__.c[column]) if example
+                               else f"written-{column}-value")
     return vary_unique_fields(screen.model, payload)
 
 
@@ -601,7 +606,8 @@ def test_master_admin_cannot_move_a_row_away_from_its_references(app, world, fac
     before = raw_row(ProviderRoute, route.id)
     client.post(f"{view.route_base}/edit/{route.id}", data={**form, "workspace": str(world.b_id)})
     assert raw_row(ProviderRoute, route.id) == before
-    client.post(f"{view.route_base}/edit/{route.id}", data={**form, "chat_id": "moved@g.us"})
+    moved = {**form, "chat_id": "120363000000000777@g.us"}
+    client.post(f"{view.route_base}/edit/{route.id}", data=moved)
     assert raw_row(ProviderRoute, route.id) != before, "control: the admin may edit the row"
 
 
