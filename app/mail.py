@@ -10,6 +10,8 @@ Mail is never sent from a request: views queue a job (app/jobs/mail.py) and the 
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import logging
 import smtplib
 import ssl
@@ -52,14 +54,15 @@ def _domain_of(address: str) -> str:
     return address.rsplit("@", 1)[1] if "@" in address else "localhost"
 
 
-class MailBackend:
-    """Hands one message on; raises MailError when it cannot."""
+class MailBackend(ABC):
+    """Hands one message on; raises MailError when it cannot (smtp, console, memory below)."""
 
     def __init__(self, config) -> None:
         self.config = config
 
-    def send(self, message: Message) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def send(self, message: Message) -> None:
+        """Deliver `message` (each backend its own way)."""
 
 
 class ConsoleBackend(MailBackend):
