@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
@@ -243,8 +244,33 @@ def _install_escaping_gettext(app: Flask) -> None:
     )
 
 
+def _reach_fab_templates_by_prefix(app: Flask) -> None:
+    """FAB's own templates stay reachable as `fab/<name>` when the app overrides `<name>`: our
+    `appbuilder/general/lib.html` re-exports FAB's macros and replaces only the ones that built
+    scripts out of text."""
+    import flask_appbuilder
+    from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
+
+    fab_templates = Path(flask_appbuilder.__file__).parent / "templates"
+    app.jinja_loader = ChoiceLoader([
+        FileSystemLoader(str(Path(app.root_path) / app.template_folder)),
+        PrefixLoader({"fab": FileSystemLoader(str(fab_templates))}),
+    ])
+
+
+def as_text(value) -> str:
+    """Plain text of a template value, so that Jinja escapes it exactly once where it is printed:
+    `_()` returns markup (a translation as is, an unknown text escaped) and flask-babel's lazy
+    strings claim to be markup, and neither is escaped in an attribute."""
+    from markupsafe import Markup
+
+    return value.unescape() if isinstance(value, Markup) else str(value)
+
+
 def _register_template_helpers(app: Flask) -> None:
     _install_escaping_gettext(app)
+    _reach_fab_templates_by_prefix(app)
+    app.jinja_env.filters["as_text"] = as_text
     @app.context_processor
     def workspace_helpers():
         def relaydesk_workspace_name() -> str:

@@ -484,8 +484,6 @@ class WorkspaceModelView(FormRefusals, WorkspaceWriteMixin, ModelView):
         super().__init__(**kwargs)
         for action in self.actions.values():
             action.func = _in_scope_only(action.func)
-            if action.confirmation:
-                action.confirmation = EscapedText(action.confirmation)
 
     def pre_add(self, item):
         try:
@@ -529,20 +527,6 @@ class _FreshLists(dict):
     def get(self, key, default=None):
         value = super().get(key, default)
         return list(value) if value is not None else value
-
-
-class EscapedText:
-    """Lazy text that Jinja escapes where it is printed. FAB prints an action's confirmation
-    inside an inline script (`'{{ action.confirmation }}'`); flask-babel's lazy strings count as
-    markup there, so an apostrophe ("the panel's services") ended the JavaScript string and
-    broke every action of the page. Escaped, it reaches the confirmation dialog as an HTML
-    entity, which the dialog decodes (jQuery `.html()`)."""
-
-    def __init__(self, text) -> None:
-        self.text = text
-
-    def __str__(self) -> str:
-        return str(self.text)
 
 
 def _in_scope_only(func):

@@ -11,6 +11,7 @@ text as written.
 from __future__ import annotations
 
 import pytest
+from babel.support import Translations
 
 from tests.browser.test_provider_routes import sign_in
 from tests.factories import password_for
@@ -165,3 +166,46 @@ def test_an_action_confirmation_with_an_apostrophe_opens_its_dialog(page, people
     dialog = page.locator("#modal-confirm .modal-text")
     dialog.wait_for()
     assert dialog.inner_text() == "Fetch the panel's services into the service rules now?"
+
+
+INLINE_SCRIPTS = "els => els.map(e => e.textContent)"
+
+
+def test_action_texts_reach_the_dialogs_as_text_in_the_users_language(page, people):
+    """No script is built from text (app/templates/appbuilder/general/lib.html): the texts of the
+    action menu, the delete button and the empty-selection alert travel as data attributes and
+    show in the user's language, and no inline script of the page carries them."""
+    spanish = Translations.load("translations", ["es"], domain="messages")
+    sign_in(page, people["manager"], password_for(people["manager"]))
+    page.goto("/lang/es", wait_until="domcontentloaded")
+    page.goto("/panelconnectionview/list/")
+    rows = page.locator("table tbody tr").count()
+
+    page.locator(".btn-group:has(a.refresh_services_menu_item) button.dropdown-toggle").click()
+    page.locator("a.refresh_services_menu_item").click()  # nothing selected yet
+    alert = page.locator("#modal-alert .modal-text")
+    alert.wait_for()
+    assert alert.inner_text() == spanish.gettext("No row selected") != "No row selected"
+    page.locator("#modal-alert [data-dismiss=modal]").click()
+    page.locator("#modal-alert").wait_for(state="hidden")
+
+    page.locator("[data-delete-url]").first.click()
+    dialog = page.locator("#modal-confirm .modal-text")
+    dialog.wait_for()
+    question = spanish.gettext("Are you sure you want to delete this item?")
+    assert dialog.inner_text() == question == "¿Seguro que desea eliminar este elemento?"
+    page.locator("#modal-confirm [data-dismiss=modal]").click()  # cancelled: nothing deleted
+    page.locator("#modal-confirm").wait_for(state="hidden")
+    page.reload()
+    assert page.locator("table tbody tr").count() == rows
+
+    page.locator("input.action_check").first.check()
+    page.locator(".btn-group:has(a.refresh_services_menu_item) button.dropdown-toggle").click()
+    page.locator("a.refresh_services_menu_item").click()
+    confirmation = spanish.gettext("Fetch the panel's services into the service rules now?")
+    dialog.wait_for()
+    assert dialog.inner_text() == confirmation != "Fetch the panel's services into the service rules now?"
+
+    scripts = "\n".join(page.eval_on_selector_all("script:not([src])", INLINE_SCRIPTS))
+    for text in (confirmation, question, spanish.gettext("No row selected"), "execute_"):
+        assert text not in scripts

@@ -9,6 +9,7 @@ page. No page logs a JavaScript error. Screenshots go to test-artifacts/team-*.p
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.test_provider_routes import choose, sign_in
 from tests.factories import password_for
@@ -42,6 +43,7 @@ def click_and_wait(page, locator) -> None:
     """Click something that loads a new page, and wait for that page (not the old one)."""
     with page.expect_navigation():
         locator.click()
+    page.wait_for_load_state("load")
 
 
 def shot(page, artifacts_dir, name):
@@ -73,7 +75,7 @@ def test_manager_invites_agent_who_signs_in_and_is_suspended(app, new_page, alph
     form.locator("#email").fill(INVITEE)
     click_and_wait(manager, form.locator("button[type=submit]"))
     assert manager.url.endswith("/memberview/list/")
-    assert f"Invitation sent to {INVITEE}" in manager.content()
+    expect(manager.locator("body")).to_contain_text(f"Invitation sent to {INVITEE}")
     row = manager.locator("table tbody tr", has_text=INVITEE)
     assert "Invited" in row.inner_text() and "Agent" in row.inner_text()
     shot(manager, artifacts_dir, "3-invited")
@@ -83,7 +85,7 @@ def test_manager_invites_agent_who_signs_in_and_is_suspended(app, new_page, alph
     agent = new_page()
     agent_problems = Problems(agent)
     agent.goto(link_in(mail))
-    assert INVITEE in agent.content()
+    expect(agent.locator("body")).to_contain_text(INVITEE)
     shot(agent, artifacts_dir, "4-choose-password")
     form = agent.locator("#model_form")
     form.locator("#password").fill("password2024")
@@ -94,7 +96,8 @@ def test_manager_invites_agent_who_signs_in_and_is_suspended(app, new_page, alph
     form.locator("#password").fill(PASSWORD)
     form.locator("#conf_password").fill(PASSWORD)
     click_and_wait(agent, form.locator("button[type=submit]"))
-    assert "/login" in agent.url and "Your password is set" in agent.content()
+    expect(agent.locator("body")).to_contain_text("Your password is set")
+    assert "/login" in agent.url
     sign_in(agent, INVITEE, PASSWORD)
     agent.goto("/channelview/list/")
     assert agent.locator("body").inner_text().count("Alpha Panel") >= 1
@@ -108,7 +111,7 @@ def test_manager_invites_agent_who_signs_in_and_is_suspended(app, new_page, alph
     manager.locator("button.dropdown-toggle", has_text="Actions").click()
     manager.locator("a.suspend_menu_item").click()
     click_and_wait(manager, manager.locator("#modal-confirm-ok"))
-    assert f"Suspended and signed out: {INVITEE}" in manager.content()
+    expect(manager.locator("body")).to_contain_text(f"Suspended and signed out: {INVITEE}")
     assert "Suspended" in manager.locator("table tbody tr", has_text=INVITEE).inner_text()
     shot(manager, artifacts_dir, "6-suspended")
 
