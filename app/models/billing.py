@@ -7,6 +7,7 @@ from sqlalchemy.orm import relationship
 
 from app.models.base import Timestamps, WorkspaceOwned
 from app.models.sensitive import PAYMENT_ID, sensitive
+from app.labels import code_label
 
 BILLING_INTERVALS = ("month", "year")
 SUBSCRIPTION_STATUSES = ("trialing", "pending_payment", "active", "past_due", "canceled")
@@ -59,7 +60,7 @@ class Subscription(Timestamps, WorkspaceOwned, Model):
                                     info=sensitive(PAYMENT_ID))
 
     def __str__(self) -> str:
-        return f"{self.workspace} · {self.plan} ({self.status})"
+        return f"{self.workspace} · {self.plan} ({code_label('subscription_status', self.status)})"
 
 
 class Invoice(Timestamps, WorkspaceOwned, Model):

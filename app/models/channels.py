@@ -17,6 +17,7 @@ from app.integrations.urlpolicy import TenantUrl
 from app.models.base import Timestamps, WorkspaceOwned
 from app.redaction import redacted
 from app.models.sensitive import SECRET, sensitive, write_only_columns
+from app.labels import code_label
 
 CHANNEL_KINDS = ("greenapi", "meta", "telegram", "webchat")
 CHANNEL_STATUSES = ("unknown", "ok", "error", "needs_reauth", "disabled")
@@ -99,7 +100,7 @@ class Channel(Timestamps, WorkspaceOwned, Model):
     )
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.kind})"
+        return f"{self.name} ({code_label('channel_kind', self.kind)})"
 
     def verification(self) -> str | None:
         """`verified` or `awaiting` for a Meta channel (only a verified one receives events);

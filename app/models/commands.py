@@ -5,6 +5,7 @@ from flask_appbuilder import Model
 from sqlalchemy import Boolean, Column, Enum, Integer, String, Text, UniqueConstraint
 
 from app.models.base import Timestamps, WorkspaceOwned
+from app.labels import code_label
 
 ALIAS_ACTIONS = ("refill", "speed", "cancel", "details", "balance", "help")
 
@@ -21,7 +22,7 @@ class CommandAlias(Timestamps, WorkspaceOwned, Model):
     alias = Column(String(60), nullable=False)
 
     def __str__(self) -> str:
-        return f"{self.alias} → {self.action}"
+        return f"{self.alias} → {code_label('alias_action', self.action)}"
 
 
 class CustomCommand(Timestamps, WorkspaceOwned, Model):

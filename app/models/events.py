@@ -13,6 +13,7 @@ from sqlalchemy.orm import relationship
 
 from app.models.base import WorkspaceOwned, utcnow
 from app.redaction import redacted
+from app.labels import code_label
 
 EVENT_KINDS = ("message", "status", "state", "membership", "other")
 EVENT_STATES = ("pending", "queued", "processing", "done", "failed", "ignored")
@@ -64,7 +65,8 @@ class InboundEvent(WorkspaceOwned, Model):
     last_error = Column(Text, nullable=True, info=redacted())
 
     def __str__(self) -> str:
-        return f"{self.platform} {self.kind} {self.chat_id or ''}".strip()
+        return (f"{code_label('event_platform', self.platform)} "
+                f"{code_label('event_kind', self.kind)} {self.chat_id or ''}").strip()
 
 
 class DetectedChat(WorkspaceOwned, Model):

@@ -14,6 +14,7 @@ from sqlalchemy.orm import relationship
 from app.models.base import WorkspaceOwned, utcnow
 from app.models.events import BigId
 from app.redaction import redacted
+from app.labels import code_label
 
 OUTBOUND_STATES = ("pending", "sending", "retrying", "sent", "failed")
 OUTBOUND_PURPOSES = ("reply", "dispatch", "broadcast", "test", "system")
@@ -59,7 +60,7 @@ class OutboundMessage(WorkspaceOwned, Model):
     sent_at = Column(DateTime, nullable=True)
 
     def __str__(self) -> str:
-        return f"→ {self.chat_id} [{self.state}]"
+        return f"→ {self.chat_id} [{code_label('outbound_state', self.state)}]"
 
 
 class ExternalCall(WorkspaceOwned, Model):

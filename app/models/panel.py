@@ -10,6 +10,7 @@ from app.integrations.urlpolicy import TenantUrl
 from app.models.base import Timestamps, WorkspaceOwned
 from app.redaction import redacted
 from app.models.sensitive import SECRET, sensitive
+from app.labels import code_label
 
 PANEL_TYPES = ("perfectpanel_v2", "rentalpanel_v1", "smm_api_v2", "demo")
 SERVICE_RULE_MODES = ("names", "cached")
@@ -51,7 +52,7 @@ class PanelConnection(Timestamps, WorkspaceOwned, Model):
     )
 
     def __str__(self) -> str:
-        return f"{self.panel_type} {self.url}".strip()
+        return f"{code_label('panel_type', self.panel_type)} {self.url}".strip()
 
 
 class ServiceRule(Timestamps, WorkspaceOwned, Model):

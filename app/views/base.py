@@ -16,6 +16,7 @@ import logging
 from flask import abort, g, request
 from flask_appbuilder import ModelRestApi, ModelView
 from flask_appbuilder.api.convert import Model2SchemaConverter
+from flask_appbuilder.fields import EnumField
 from flask_appbuilder.urltools import get_filter_args
 from flask_babel import lazy_gettext as _l
 from markupsafe import escape
@@ -30,6 +31,7 @@ from wtforms.widgets import PasswordInput
 from app.redaction import flash
 from app.crypto import mask
 from app.extensions import db
+from app.labels import ENUM_LABELS
 from app.models.sensitive import HASH, sensitive_columns, write_only_columns
 from app.ownership import IdentifierTaken, identifier_in_violation
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
@@ -214,6 +216,31 @@ def accept_dates(form_cls) -> None:
             unbound.kwargs["format"] = list(DATETIME_FORMATS)
 
 
+class LabelledEnumField(EnumField):
+    """FAB's select of an Enum column, offering each code by its label (app/labels.py): the
+    option's value stays the code, the person reads "WhatsApp (Green API)", not `greenapi`."""
+
+    def __init__(self, *args, labels: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        labels = labels or {}
+        self.choices = [(code, labels.get(code, shown)) for code, shown in self.choices]
+
+
+def label_choices(form_cls, model) -> None:
+    """Give every Enum select of a FAB form class the labels of its codes (its field keeps
+    its place: the unbound field is changed, not replaced)."""
+    if form_cls is None:
+        return
+    for name in dir(form_cls):
+        unbound = getattr(form_cls, name, None)
+        if not (isinstance(unbound, UnboundField) and issubclass(unbound.field_class, EnumField)):
+            continue
+        column = inspect(model).columns.get(name)
+        if column is not None and isinstance(column.type, sa_types.Enum):
+            unbound.field_class = LabelledEnumField
+            unbound.kwargs["labels"] = ENUM_LABELS.get(column.type.name, {})
+
+
 def validate_item(view, item, *, new: bool) -> None:
     """The checks of every add (`new`) and update through a screen or its REST twin: the
     view's `item_validators`, then the declared rules and unique sets (app/validation.py).
@@ -257,6 +284,7 @@ class FormRefusals:
         super()._init_forms()
         for form in (self.add_form, self.edit_form):
             accept_dates(form)
+            label_choices(form, self.datamodel.obj)
             attach_rules(form, self.datamodel.obj)
 
     def _init_checked_columns(self) -> None:

@@ -1,0 +1,97 @@
+"""Words for the codes stored in enumerated columns (`greenapi` → "WhatsApp (Green API)").
+
+One table for every place a code meets a person: the list and show screens
+(app/views/formatting.py), the choices of the add and edit forms (app/views/base.py), and the
+names models give themselves in dropdowns and related columns (`Channel.__str__`). The labels
+are lazy: each is translated when it is shown, into the reader's language.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
+_PLATFORMS = {
+    "greenapi": _l("WhatsApp (Green API)"),
+    "meta": _l("WhatsApp (Meta Cloud API)"),
+    "telegram": _l("Telegram"),
+    "webchat": _l("Web chat"),
+}
+
+# Labels of the codes of every enumerated column, by the name of its SQLAlchemy Enum type.
+# tests/unit/test_formatting.py fails when a model's Enum has a value without a label here.
+ENUM_LABELS: dict[str, dict[str, Any]] = {
+    "channel_kind": _PLATFORMS,
+    "event_platform": _PLATFORMS,
+    "channel_status": {
+        "unknown": _l("Not checked yet"), "ok": _l("Working"), "error": _l("Error"),
+        "needs_reauth": _l("Needs a new login"), "disabled": _l("Disabled"),
+    },
+    "alias_action": {
+        "refill": _l("Refill"), "speed": _l("Speed up"), "cancel": _l("Cancel order"),
+        "details": _l("Order details"), "balance": _l("Balance"), "help": _l("Help"),
+    },
+    "event_kind": {
+        "message": _l("Message"), "status": _l("Delivery status"),
+        "state": _l("Connection state"), "membership": _l("Group membership"),
+        "other": _l("Other"),
+    },
+    "event_state": {
+        "pending": _l("Waiting"), "queued": _l("Queued"), "processing": _l("Processing"),
+        "done": _l("Done"), "failed": _l("Failed"), "ignored": _l("Ignored"),
+    },
+    "outbound_purpose": {
+        "reply": _l("Reply to a customer"), "dispatch": _l("Request to a provider"),
+        "broadcast": _l("Broadcast"), "test": _l("Test message"), "system": _l("System message"),
+    },
+    "outbound_state": {
+        "pending": _l("Waiting"), "sending": _l("Sending"), "retrying": _l("Retrying"),
+        "sent": _l("Sent"), "failed": _l("Failed"),
+    },
+    "invoice_status": {
+        "draft": _l("Draft"), "pending": _l("Awaiting payment"), "paid": _l("Paid"),
+        "void": _l("Void"),
+    },
+    "payment_method": {"manual": _l("Manual"), "stripe": _l("Stripe")},
+    "panel_type": {
+        "perfectpanel_v2": _l("Perfect Panel (API v2)"),
+        "rentalpanel_v1": _l("Rental Panel (API v1)"),
+        "smm_api_v2": _l("Standard SMM panel API (v2)"),
+        "demo": _l("Demo panel"),
+    },
+    "service_rules_mode": {
+        "names": _l("From the service names"),
+        "cached": _l("From the panel's service list"),
+    },
+    "billing_interval": {"month": _l("Monthly"), "year": _l("Yearly")},
+    "refill_kind": {
+        "unknown": _l("Not known"), "none": _l("No refill"),
+        "window": _l("Refill for a number of days"), "lifetime": _l("Lifetime refill"),
+    },
+    "subscription_status": {
+        "trialing": _l("Trial"), "pending_payment": _l("Awaiting payment"),
+        "active": _l("Active"), "past_due": _l("Payment overdue"), "canceled": _l("Canceled"),
+    },
+    "workspace_status": {"active": _l("Active"), "suspended": _l("Suspended")},
+    "member_role": {"manager": _l("Manager"), "agent": _l("Agent")},
+    "call_outcome": {
+        "ok": _l("Succeeded"), "transient": _l("Temporary failure"),
+        "permanent": _l("Permanent failure"), "timeout": _l("Timed out"), "error": _l("Error"),
+    },
+    "chat_member_status": {
+        "member": _l("Member"), "administrator": _l("Administrator"), "left": _l("Left"),
+        "kicked": _l("Removed"),
+    },
+}
+
+# String columns holding codes without an Enum type: (model class name, column) → ENUM_LABELS key.
+CODE_COLUMNS = {
+    ("ExternalCall", "outcome"): "call_outcome",
+    ("DetectedChat", "member_status"): "chat_member_status",
+}
+
+
+def code_label(enum_name: str, value: Any) -> Any:
+    """The label of `value` in the Enum type `enum_name`, or the value itself when it has none
+    (None stays None)."""
+    return ENUM_LABELS.get(enum_name, {}).get(value, value)
