@@ -314,6 +314,25 @@ class FormRefusals:
                 field.errors = [*field.errors, str(_l(
                     "Not shown again for your safety: enter it again."))]
 
+    def _saved(self, form, item, *, new: bool) -> bool:
+        """FAB's save of an add (`new`) or edit form, minus its redirect on a refusal: True
+        when `item` was written, False when the form comes back with the errors beside their
+        fields and everything typed kept."""
+        if not form.validate():
+            return False
+        self.process_form(form, new)
+        try:
+            form.populate_obj(item)
+            (self.pre_add if new else self.pre_update)(item)
+            (self.datamodel.add if new else self.datamodel.edit)(item)
+        except Exception as exc:  # noqa: BLE001 - FAB's own handling, minus the redirect
+            db.session.rollback()
+            self._refused(form, exc)
+            return False
+        (self.post_add if new else self.post_update)(item)
+        flash(self.add_row_message if new else self.edit_row_message, "success")
+        return True
+
     def _add(self):
         if request.method != "POST":
             return super()._add()
@@ -321,20 +340,8 @@ class FormRefusals:
         exclude_cols = self._filters.get_relation_cols()
         form = self.add_form.refresh()
         self._fill_form_exclude_cols(exclude_cols, form)
-        if form.validate():
-            self.process_form(form, True)
-            item = self.datamodel.obj()
-            try:
-                form.populate_obj(item)
-                self.pre_add(item)
-                self.datamodel.add(item)
-            except Exception as exc:  # noqa: BLE001 - FAB's own handling, minus the redirect
-                db.session.rollback()
-                self._refused(form, exc)
-            else:
-                self.post_add(item)
-                flash(self.add_row_message, "success")
-                return None
+        if self._saved(form, self.datamodel.obj(), new=True):
+            return None
         self._secrets_not_kept(form)
         return self._get_add_widget(form=form, exclude_cols=exclude_cols)
 
@@ -346,23 +353,11 @@ class FormRefusals:
         item = self.datamodel.get(pk, self._base_filters)
         if not item:
             abort(404)
-        pk = self.datamodel.get_pk_value(item)
         form = self.edit_form.refresh(request.form)
         self._fill_form_exclude_cols(exclude_cols, form)
-        form._id = pk
-        if form.validate():
-            self.process_form(form, False)
-            try:
-                form.populate_obj(item)
-                self.pre_update(item)
-                self.datamodel.edit(item)
-            except Exception as exc:  # noqa: BLE001 - FAB's own handling, minus the redirect
-                db.session.rollback()
-                self._refused(form, exc)
-            else:
-                self.post_update(item)
-                flash(self.edit_row_message, "success")
-                return None
+        form._id = self.datamodel.get_pk_value(item)
+        if self._saved(form, item, new=False):
+            return None
         self._secrets_not_kept(form)
         return self._get_edit_widget(form=form, exclude_cols=exclude_cols)
 

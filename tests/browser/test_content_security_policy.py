@@ -202,9 +202,10 @@ def test_action_texts_reach_the_dialogs_as_text_in_the_users_language(page, peop
     page.locator("input.action_check").first.check()
     page.locator(".btn-group:has(a.refresh_services_menu_item) button.dropdown-toggle").click()
     page.locator("a.refresh_services_menu_item").click()
-    confirmation = spanish.gettext("Fetch the panel's services into the service rules now?")
+    english = "Fetch the panel's services into the service rules now?"
+    confirmation = spanish.gettext(english)
     dialog.wait_for()
-    assert dialog.inner_text() == confirmation != "Fetch the panel's services into the service rules now?"
+    assert dialog.inner_text() == confirmation != english
 
     scripts = "\n".join(page.eval_on_selector_all("script:not([src])", INLINE_SCRIPTS))
     for text in (confirmation, question, spanish.gettext("No row selected"), "execute_"):

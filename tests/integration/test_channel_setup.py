@@ -13,8 +13,8 @@ from app.extensions import db
 from app.integrations import channels as channel_clients
 from app.models import Channel
 from app.views.workspace import ChannelView
+from tests.integration.conftest import PUBLIC
 
-PUBLIC = "https://relaydesk.example"
 PLATFORM_FIELDS = {
     "greenapi": {"api_url", "id_instance", "api_token"},
     "meta": {"phone_number_id", "waba_id", "access_token", "app_secret"},
@@ -25,45 +25,17 @@ ALL_FIELDS = set().union(*PLATFORM_FIELDS.values()) | {"webhook_token", "secret_
 KEEP_CURRENT = "Leave blank to keep the current value"
 
 
-@pytest.fixture
-def acme(app, factory, redis_conn, monkeypatch):
-    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", PUBLIC)
-    monkeypatch.setitem(app.config, "META_VERIFY_TOKEN", "meta-verify-token-123")
-    return factory.workspace("acme")
-
-
-@pytest.fixture
-def manager(acme, factory, auth):
-    factory.member(acme, "acme-manager")
-    auth.login("acme-manager")
+@pytest.fixture(autouse=True)
+def phone_not_linked_yet(request):
+    """Every Green API instance here starts unlinked: the set-up screens show its QR code."""
+    if "fake_greenapi" in request.fixturenames:
+        request.getfixturevalue("fake_greenapi").state = "notAuthorized"
 
 
 @pytest.fixture
 def agent(acme, factory, auth):
     factory.member(acme, "acme-agent", "agent")
     auth.login("acme-agent")
-
-
-@pytest.fixture
-def green(factory, acme, fake_greenapi):
-    fake_greenapi.state = "notAuthorized"
-    return factory.channel(acme, kind="greenapi", name="Main WhatsApp", api_url=fake_greenapi.url,
-                           id_instance=fake_greenapi.id_instance,
-                           api_token=fake_greenapi.api_token)
-
-
-@pytest.fixture
-def telegram(factory, acme, fake_telegram):
-    return factory.channel(acme, kind="telegram", name="Support bot",
-                           bot_token=fake_telegram.token, api_base=fake_telegram.url)
-
-
-@pytest.fixture
-def meta(app, factory, acme, fake_meta, monkeypatch):
-    monkeypatch.setitem(app.config, "META_GRAPH_URL", fake_meta.url)
-    return factory.channel(acme, kind="meta", name="Cloud number",
-                           phone_number_id=fake_meta.phone_number_id,
-                           waba_id=fake_meta.waba_id, access_token=fake_meta.access_token)
 
 
 def form_fields(page: str) -> set[str]:
