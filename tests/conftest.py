@@ -60,6 +60,31 @@ def app():
 
 
 @pytest.fixture(autouse=True)
+def _no_outside_dns(monkeypatch):
+    """Names outside this machine never reach the system resolver, as on a machine without DNS
+    (this one): "not found" at once. Saving a channel checks its URL's host (app/integrations/
+    urlpolicy.py); a resolver that timed out instead made one race test wait past its limit on
+    CI. Tests that simulate DNS replace `urlpolicy.resolve` themselves, on top of this."""
+    import ipaddress
+    import socket
+
+    from app.integrations import urlpolicy
+
+    real = urlpolicy.resolve
+
+    def resolve(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        try:
+            ipaddress.ip_address(name.strip("[]"))
+        except ValueError:
+            if name != "localhost":
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(urlpolicy, "resolve", resolve)
+
+
+@pytest.fixture(autouse=True)
 def _clean_database(request):
     yield
     if "app" not in request.fixturenames:
