@@ -1,6 +1,7 @@
-"""Fixtures shared by the integration tests of the channel screens (test_channel_actions.py,
-test_channel_setup.py): a workspace "acme" with a public base URL, its signed-in manager, and one
-channel per platform pointed at the local fakes. A module's own fixture of the same name wins."""
+"""Fixtures shared by the integration tests of the channel and URL screens (test_channel_actions.py,
+test_channel_setup.py, test_tenant_urls.py): a workspace "acme" with a public base URL, its
+signed-in manager, and one channel per platform pointed at the local fakes. A module's own fixture
+of the same name wins."""
 from __future__ import annotations
 
 import pytest

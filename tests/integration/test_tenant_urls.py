@@ -35,17 +35,6 @@ PANEL_KEY = "pp-admin-key"  # FakePerfectPanel's default
 
 
 @pytest.fixture
-def acme(factory, redis_conn):
-    return factory.workspace("acme")
-
-
-@pytest.fixture
-def manager(acme, factory, auth):
-    factory.member(acme, "acme-manager")
-    auth.login("acme-manager")
-
-
-@pytest.fixture
 def production_allow_list(app, monkeypatch):
     """OUTBOUND_ALLOW_PRIVATE as a production server has it: empty."""
     monkeypatch.setitem(app.config, "OUTBOUND_ALLOW_PRIVATE", "")
