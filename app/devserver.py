@@ -142,6 +142,8 @@ def main() -> int:
         env["RELAYDESK_EMBEDDED_QUEUE"] = "1"
         print(f"No Redis answered: using the embedded queue at {redis_url} (not for production).")
     host, port = env.get("HOST", "127.0.0.1"), env.get("PORT", "5000")
+    # the webhook URLs the channel pages show point at this server unless told otherwise
+    env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
     flask = [sys.executable, "-m", "flask", "--app", "run"]
     print("Preparing the database (migrations, roles, demo workspace)…", flush=True)
     logins = prepare(flask, env)

@@ -98,7 +98,8 @@ def test_devserver_starts_without_redis_quietly_and_flags_it(app, factory, tmp_p
            "RELAYDESK_INSTANCE_DIR": str(tmp_path), "FAB_UPDATE_PERMS": "false",
            "RATELIMIT_ENABLED": "false", "PORT": str(port), "HOST": "127.0.0.1",
            "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": ""}
-    for name in ("RELAYDESK_EMBEDDED_QUEUE", "LOG_LEVEL"):  # LOG_LEVEL: make run's default
+    for name in ("RELAYDESK_EMBEDDED_QUEUE", "LOG_LEVEL",  # LOG_LEVEL: make run's default
+                 "PUBLIC_BASE_URL"):
         env.pop(name, None)
     log_path = tmp_path / "devserver.log"
     with log_path.open("w") as log:
@@ -135,6 +136,18 @@ def test_devserver_starts_without_redis_quietly_and_flags_it(app, factory, tmp_p
             "csrf_token": token, "username": "admin", "password": logins["admin"]})
         assert "/login" not in signed_in.url
         assert 'id="embedded-queue-banner"' in signed_in.text
+        # the demo manager's channel page gives a webhook URL on this server's port
+        manager = requests.Session()
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
+                          manager.get(f"{base}/login/", timeout=5).text)[1]
+        manager.post(f"{base}/login/", timeout=10, data={
+            "csrf_token": token, "username": "demo-manager", "password": logins["demo-manager"]})
+        channels = manager.get(f"{base}/channelview/list/", timeout=10).text
+        shown = [re.findall(r'id="webhook-url"[^>]*value="([^"]*)"',
+                            manager.get(f"{base}{path}", timeout=10).text)
+                 for path in dict.fromkeys(re.findall(r'href="(/channelview/show/\d+)', channels))]
+        urls = [url for found in shown for url in found]
+        assert urls and all(url.startswith(f"{base}/webhooks/") for url in urls), urls
         assert log_path.read_text() == output  # browsing added nothing to the output
     finally:
         server.send_signal(signal.SIGTERM)
