@@ -26,6 +26,7 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
     "channel_status": {
         "unknown": _l("Not checked yet"), "ok": _l("Working"), "error": _l("Error"),
         "needs_reauth": _l("Needs a new login"), "disabled": _l("Disabled"),
+        "paused": _l("Paused: messages are held"),
     },
     "alias_action": {
         "refill": _l("Refill"), "speed": _l("Speed up"), "cancel": _l("Cancel order"),
@@ -47,6 +48,7 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
     "outbound_state": {
         "pending": _l("Waiting"), "sending": _l("Sending"), "retrying": _l("Retrying"),
         "sent": _l("Sent"), "failed": _l("Failed"),
+        "held": _l("Held until the channel works again"),
     },
     "invoice_status": {
         "draft": _l("Draft"), "pending": _l("Awaiting payment"), "paid": _l("Paid"),

@@ -223,7 +223,8 @@ def actions_problem(value, other: Other | None = None):
 CHAT_ID_SHAPES = {
     "greenapi": re.compile(r"^\d{5,20}@c\.us$|^\d{5,20}(?:-\d{5,20})?@g\.us$"),
     "telegram": re.compile(r"^-?\d{1,20}$"),
-    "meta": re.compile(r"^\d{5,20}$"),
+    # a phone number, or a business-scoped user id (US.13491208655302741918)
+    "meta": re.compile(r"^\d{5,20}$|^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$"),
     "webchat": re.compile(r"^[A-Za-z0-9_.:@-]{1,120}$"),
 }
 CHAT_ID_EXAMPLES = {"greenapi": "79001234567@c.us", "telegram": "-1001234567890",

@@ -21,7 +21,8 @@ from app.models import (AdminIdentity, Channel, ChatIdentity, DetectedChat, Inbo
 from app.models.base import utcnow
 from flask import current_app
 
-from app.jobs.outbound import deferred_sends, enqueue_deferred, send_deferred
+from app.jobs.outbound import (Deferred, defer, deferred_sends, enqueue_deferred, release_held,
+                               send_deferred)
 from app.models.outbound import DELIVERY_RANK
 from app.tenancy import workspace_scope
 
@@ -39,11 +40,10 @@ GREEN_FAILED_STATUSES = {
     "yellowCard": "yellow card: WhatsApp limited sending from this number",
 }
 
+# Green API instance states that do not pause the channel (those are
+# app/models/channels.py PAUSING_STATES; `authorized` resumes it): status and detail
 GREEN_STATES = {
     "authorized": ("ok", None),
-    "notAuthorized": ("error", "WhatsApp is not authorised: scan the QR code in Green API"),
-    "blocked": ("error", "the WhatsApp account is blocked"),
-    "sleepMode": ("error", "the phone is offline (sleep mode)"),
     "starting": ("unknown", "the instance is starting"),
     "yellowCard": ("error", "yellow card: WhatsApp limited sending from this number"),
 }
@@ -223,10 +223,13 @@ def waves(events: list[EventRow]) -> list[list[EventRow]]:
 
 
 def _may_share_wave(earlier: EventRow, later: EventRow) -> bool:
+    from app.jobs.edits import is_edit
     from app.jobs.pipeline import changes_identity
 
     if not (earlier.kind == later.kind == "message" and is_command_candidate(earlier)
             and is_command_candidate(later)):
+        return False
+    if is_edit(later):  # an edit reads how its original was handled: committed first
         return False
     try:
         return not changes_identity(earlier)
@@ -373,10 +376,33 @@ def handle_state(event: InboundEvent) -> str:
                  .first())
         if newer is not None:
             return "ignored"
-    status, detail = GREEN_STATES.get(event.status or "", ("unknown", event.status))
-    channel.status = status
-    channel.status_detail = detail
+    for outbound_id in apply_green_state(channel, event.status or ""):
+        defer(Deferred(outbound_id, workspace_id=channel.workspace_id))  # after the commit
     return "state"
+
+
+def apply_green_state(channel: Channel, state: str) -> list[int]:
+    """The channel's status after its Green API instance reported `state` (a webhook, or
+    "Test connection"). notAuthorized, blocked and sleepMode pause it: its messages are held
+    (app/jobs/outbound.py `hold`) and its status detail says why. `authorized` resumes it and
+    releases the held messages: their ids are returned, for the caller to send once committed.
+    Any other state (starting, yellowCard, …) leaves a paused channel paused."""
+    from app.models.channels import PAUSING_STATES
+
+    if state in PAUSING_STATES:
+        if channel.status != "paused":
+            log.warning("channel %s paused: Green API instance state %s", channel.id, state)
+        channel.status, channel.status_detail = "paused", PAUSING_STATES[state]
+        return []
+    if state == "authorized":
+        channel.status, channel.status_detail = "ok", None
+        db.session.flush()  # the channel row is locked from here to the commit
+        return release_held(channel)
+    if channel.status == "paused":
+        log.info("channel %s stays paused (instance state %s)", channel.id, state)
+        return []
+    channel.status, channel.status_detail = GREEN_STATES.get(state, ("unknown", state))
+    return []
 
 
 def handle_membership(event) -> str:
@@ -386,6 +412,8 @@ def handle_membership(event) -> str:
         if new_chat is None or not event.chat_id:
             return "ignored"
         return migrate_chat(event.channel_id, event.chat_id, str(new_chat))
+    if event.type == "user_changed_number":
+        return change_number(event)
     chat_payload = {}
     member = event.payload.get("my_chat_member") or {}
     if isinstance(member.get("chat"), dict):
@@ -404,8 +432,50 @@ def handle_membership(event) -> str:
     return "membership"
 
 
-def migrate_chat(channel_id: int, old_chat_id: str, new_chat_id: str) -> str:
-    """A Telegram group became a supergroup: links and routes move with it.
+def change_number(event) -> str:
+    """A WhatsApp user changed their number (Meta `system` message `user_changed_number`,
+    `system.wa_id` — `new_wa_id` in older documents — is the new one): the chat's links follow
+    it (`migrate_chat`), so the customer stays linked, and a command log row records the
+    change with a `number_changed` step (the Command log screen shows it)."""
+    from app.models import CommandLog, LinkedUser
+
+    message = event.payload.get("message") if isinstance(event.payload, dict) else None
+    system = (message or {}).get("system") if isinstance(message, dict) else None
+    system = system if isinstance(system, dict) else {}
+    new_chat = system.get("wa_id") or system.get("new_wa_id")
+    new_chat = str(new_chat).strip() if isinstance(new_chat, (str, int)) else ""
+    old_chat = event.chat_id
+    if not old_chat or not new_chat or new_chat == old_chat:
+        return "ignored"
+    identity = (db.session.query(ChatIdentity)
+                .filter_by(channel_id=event.channel_id, chat_id=old_chat).one_or_none())
+    kept = (db.session.query(ChatIdentity)
+            .filter_by(channel_id=event.channel_id, chat_id=new_chat).one_or_none())
+    user_id = (kept or identity).linked_user_id if (kept or identity) else None
+    user = db.session.get(LinkedUser, user_id) if user_id else None
+    admin = (db.session.query(AdminIdentity.id)
+             .filter_by(channel_id=event.channel_id, chat_id=old_chat).first())
+    migrate_chat(event.channel_id, old_chat, new_chat, chat_type=None)
+    log.info("channel %s: chat %s changed its number to %s (linked user %s)",
+             event.channel_id, old_chat, new_chat, user_id)
+    if db.session.query(CommandLog.id).filter_by(inbound_event_id=event.id).first() is None:
+        now = utcnow()
+        db.session.add(CommandLog(
+            workspace_id=event.workspace_id, inbound_event_id=event.id,
+            channel_id=event.channel_id, chat_id=new_chat, text=(event.text or "")[:4000],
+            linked_user_id=user_id, state="done", outcome="number_changed", created_at=now,
+            finished_at=now, duration_ms=0.0,
+            trace=[{"step": "number_changed", "ms": 0.0, "old": old_chat, "new": new_chat,
+                    "linked_user": user.username if user else None,
+                    "admin": admin is not None,
+                    "kept_existing": kept is not None and identity is not None}]))
+    return "number_changed"
+
+
+def migrate_chat(channel_id: int, old_chat_id: str, new_chat_id: str,
+                 chat_type: str | None = "supergroup") -> str:
+    """A Telegram group became a supergroup (or a WhatsApp user changed number,
+    `change_number`: `chat_type` None): links and routes move with it.
 
     The new chat may already have rows of its own (the bot's my_chat_member for the supergroup
     often arrives first, or a manager already assigned it): each table is UNIQUE per chat, so
@@ -422,8 +492,8 @@ def migrate_chat(channel_id: int, old_chat_id: str, new_chat_id: str) -> str:
                  .filter_by(channel_id=channel_id, chat_id=new_chat_id).one_or_none())
         if taken is None:
             old.chat_id = new_chat_id
-            if model is DetectedChat:
-                old.chat_type = "supergroup"
+            if model is DetectedChat and chat_type:
+                old.chat_type = chat_type
         else:
             if model is DetectedChat and not taken.title:
                 taken.title = old.title

@@ -210,8 +210,8 @@ def _fast_client(item: Deferred):
     """The client for `send_claimed`'s common case, or None when the message takes the full
     path (no usable channel, a text to split or empty)."""
     channel = item.channel
-    if channel is None or not channel.enabled:
-        return None
+    if channel is None or not channel.enabled or channel.status == "paused":
+        return None  # a paused channel: the full path holds the message
     try:
         client = client_for(channel)
     except ValueError:
@@ -460,6 +460,8 @@ def _send(message: OutboundMessage) -> str:
     channel = db.session.get(Channel, message.channel_id)
     if channel is None or not channel.enabled:
         return _fail(message, "channel_disabled", "the channel is disabled")
+    if channel.status == "paused" and _still_paused(channel):
+        return hold(message, channel)
     try:
         client = client_for(channel)
     except ValueError:
@@ -555,3 +557,48 @@ def _fail(message: OutboundMessage, code: str | None, error: str | None) -> str:
     db.session.commit()
     log.warning("outbound %s failed permanently: %s", message.id, error)
     return "failed"
+
+
+# --- a paused channel (Green API instance not authorised, blocked or asleep) --------------------
+
+def _still_paused(channel: Channel) -> bool:
+    """Read the channel's status again under a share lock (PostgreSQL `FOR SHARE`): a release
+    (`release_held`, after the status became `ok` in the same transaction) either committed
+    before — the message goes out now — or waits for this transaction and then finds the
+    message held. Either way no message stays held behind an authorised channel."""
+    fresh = db.session.get(Channel, channel.id, with_for_update={"read": True},
+                           populate_existing=True)
+    return fresh is not None and fresh.status == "paused"
+
+
+def hold(message: OutboundMessage, channel: Channel) -> str:
+    """Keep the message for later: not failed, not retried, not an attempt. The sweep leaves
+    `held` rows alone; `release_held` hands them back when the channel works again. The
+    parts already sent stay sent (a long text resumes with its next part)."""
+    message.state = "held"
+    message.attempts = max(0, (message.attempts or 0) - 1)  # waiting is not a failed attempt
+    message.lease_until = None
+    message.next_attempt_at = None
+    message.error_code = "channel_paused"
+    message.last_error = channel.status_detail
+    db.session.commit()
+    log.info("outbound %s held: channel %s is paused", message.id, channel.id)
+    return "held"
+
+
+def release_held(channel: Channel) -> list[int]:
+    """The channel works again: its held messages go back to `pending` (oldest first), without
+    committing. Returns their ids; the caller sends them after its commit (`defer`). Run after
+    the channel's new status is flushed (its row stays locked until the commit, see
+    `_still_paused`)."""
+    table = OutboundMessage.__table__
+    ids = list(db.session.execute(
+        select(table.c.id).where(table.c.channel_id == channel.id, table.c.state == "held")
+        .order_by(table.c.id)).scalars())
+    if ids:
+        db.session.execute(
+            update(table).where(table.c.id.in_(ids), table.c.state == "held")
+            .values(state="pending", next_attempt_at=None, lease_until=None, error_code=None,
+                    last_error=None))
+        log.info("channel %s works again: %d held message(s) released", channel.id, len(ids))
+    return ids

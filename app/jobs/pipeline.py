@@ -29,6 +29,9 @@ from app.domain.templates import (REPLY_LIMIT, RouteOrder, TemplateError, clip, 
 from app.domain.service_rules import ServiceTerms, parse_service_name, rule_terms
 from app.extensions import db
 from app.integrations.panels.base import PanelError, PanelOrder
+from app.jobs.edits import NOT_ACTED as EDIT_NOT_ACTED
+from app.jobs.edits import decide as decide_edit
+from app.jobs.edits import is_edit
 from app.jobs.replies import ReplyBook
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandLog, CommandOrder,
                         CooldownClaim, LinkedUser, OutboundMessage, Provider)
@@ -253,6 +256,11 @@ class CommandRun:
             return "done"
         if self.trace:
             self.step("resumed", after=len(self.trace))
+        if is_edit(self.event):  # acted on only if no earlier version was a command
+            act, facts = decide_edit(self.event)
+            self.step("edit", **facts)
+            if not act:
+                return self._finish(EDIT_NOT_ACTED)
         text = self.event.text or ""
         if self.event.is_group and self._is_provider_group():
             self.step("ignored", reason="provider group")

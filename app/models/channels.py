@@ -20,7 +20,8 @@ from app.models.sensitive import SECRET, sensitive, write_only_columns
 from app.labels import code_label
 
 CHANNEL_KINDS = ("greenapi", "meta", "telegram", "webchat")
-CHANNEL_STATUSES = ("unknown", "ok", "error", "needs_reauth", "disabled")
+# paused: a Green API instance is not authorised, blocked or asleep; its messages are held
+CHANNEL_STATUSES = ("unknown", "ok", "error", "needs_reauth", "disabled", "paused")
 
 REQUIRED_FIELDS = {
     "greenapi": ("api_url", "id_instance", "api_token"),
@@ -36,6 +37,18 @@ META_VERIFIED_COLUMNS = ("kind", "phone_number_id", "waba_id", "access_token", "
 #: the status detail of a Meta channel awaiting verification (screens show it translated)
 AWAITING_VERIFICATION = N_("Awaiting verification: Relaydesk asks Meta whether this channel's "
                            "access token controls its number and WhatsApp Business account.")
+#: Green API instance states that pause sending through the channel (status `paused`, its
+#: messages `held`), with the status detail the Channels screen shows (translated there);
+#: `authorized` resumes it (app/jobs/events.py `apply_green_state`)
+PAUSING_STATES = {
+    "notAuthorized": N_("Sending paused: WhatsApp is not authorised on this Green API instance; "
+                        "scan the QR code in Green API. Held messages go out once it is "
+                        "authorised again."),
+    "blocked": N_("Sending paused: the WhatsApp account of this Green API instance is blocked. "
+                  "Held messages go out once it is authorised again."),
+    "sleepMode": N_("Sending paused: the phone of this Green API instance is offline (sleep "
+                    "mode). Held messages go out once it is authorised again."),
+}
 DEFAULT_GREENAPI_URL = "https://api.green-api.com"
 DEFAULT_TELEGRAM_API = "https://api.telegram.org"
 

@@ -16,7 +16,8 @@ from app.models.events import BigId
 from app.redaction import redacted
 from app.labels import code_label
 
-OUTBOUND_STATES = ("pending", "sending", "retrying", "sent", "failed")
+# held: waiting for its paused channel (app/jobs/outbound.py `hold`); released, not retried
+OUTBOUND_STATES = ("pending", "sending", "retrying", "sent", "failed", "held")
 OUTBOUND_PURPOSES = ("reply", "dispatch", "broadcast", "test", "system")
 # Delivery statuses only move forward: a late "delivered" never overwrites "read", and "failed"
 # can only follow "sent" (a delivered message cannot fail afterwards).

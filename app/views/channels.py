@@ -30,6 +30,17 @@ from app.views.template_fields import ROUTE_HELP
 from app.views.template_fields import message as template_message
 
 
+def _instance_state(channel, operation: str, result) -> list[int]:
+    """A Green API instance state read by "Test connection" pauses or resumes the channel as
+    its webhook would (app/jobs/events.py `apply_green_state`): the ids of released messages."""
+    from app.jobs.events import apply_green_state
+
+    state = result.details.get("stateInstance") if isinstance(result.details, dict) else None
+    if channel.kind != "greenapi" or operation != "test_connection" or not state:
+        return []
+    return apply_green_state(channel, state)
+
+
 class ChannelActionsMixin:
     """Mixed into ChannelView: actions run on rows loaded through the scoped interface."""
 
@@ -45,7 +56,12 @@ class ChannelActionsMixin:
                 result = getattr(client_for(channel), operation)()
                 for field, value in result.updates.items():
                     setattr(channel, field, value)
+                released = _instance_state(channel, operation, result)
                 db.session.commit()
+                for outbound_id in released:
+                    from app.jobs.outbound import enqueue_send
+
+                    enqueue_send(outbound_id)
             category = "danger" if not result.ok else "warning" if result.warning else "success"
             flash(f"{name}: {result.summary}", category)
         self.update_redirect()

@@ -31,6 +31,8 @@ OUTCOMES: dict[str, object] = {
     "panel_unavailable": _l("answered that the panel is not answering"),
     "no_ids": _l("asked for the order id"),
     "done": _l("already finished"),
+    "edit_not_acted": _l("not acted on: an edit of a message already handled"),
+    "number_changed": _l("the chat moved to the new number"),
 }
 
 ACTIONS: dict[str, object] = {
@@ -247,6 +249,25 @@ def _verify(step, preview):
     return _("The code was not valid.")
 
 
+def _edit(step, preview):
+    decision = step.get("decision")
+    if decision == "original_was_command":
+        return _("An edit of a message already handled as a command: not acted on (an edit "
+                 "never repeats a command).")
+    if decision == "original_pending":
+        return _("An edit of a message still being handled: not acted on.")
+    if decision == "acted_on":
+        return _("An edit of a message that was not a command: read as a new message.")
+    return _("An edit of a message Relaydesk did not receive: read as a new message.")
+
+
+def _number_changed(step, preview):
+    return _("The customer changed their WhatsApp number from %(old)s to %(new)s: the chat's "
+             "links moved to the new number (linked customer: %(name)s).",
+             old=step.get("old") or "—", new=step.get("new") or "—",
+             name=step.get("linked_user") or "—")
+
+
 SENTENCES: dict[str, Callable[[Mapping, bool], str]] = {
     "parse": _parse, "identity": _identity, "ignored": _ignored, "panel": _panel,
     "panel_fetch": _panel_fetch, "order": _order, "rule": _rule, "rule_invalid": _rule_invalid,
@@ -255,6 +276,7 @@ SENTENCES: dict[str, Callable[[Mapping, bool], str]] = {
     "template_fallback": _template_fallback, "parse_config_error": _parse_config_error,
     "help": _standalone, "balance": _standalone, "custom": _standalone,
     "balance_error": _balance_error, "link": _link, "verify": _verify,
+    "edit": _edit, "number_changed": _number_changed,
 }
 
 

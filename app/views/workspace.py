@@ -16,7 +16,7 @@ from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, Cust
                         Invoice, LinkedUser, PanelConnection, Provider, ProviderRoute,
                         ReplyTemplate, ServiceRule, Subscription, WorkspaceMember,
                         WorkspaceSettings)
-from app.models.channels import AWAITING_VERIFICATION
+from app.models.channels import AWAITING_VERIFICATION, PAUSING_STATES
 from app.ownership import IdentifierFree, require_free_identifiers
 from app.security import READ, ROLE_MANAGER, WRITE
 from app.validation import FieldErrors
@@ -66,8 +66,8 @@ def _identifier_field(label, column: str, length: int, description=None) -> Stri
 
 
 def _status_detail_words(detail: str | None) -> str:
-    if detail == AWAITING_VERIFICATION:
-        return _(AWAITING_VERIFICATION)
+    if detail == AWAITING_VERIFICATION or detail in PAUSING_STATES.values():
+        return _(detail)
     return detail or ""
 
 

@@ -24,6 +24,7 @@ greenapi_bp = webhook_blueprint("webhooks_greenapi", __name__)
 BODY_LIMIT = 1 * MiB
 INCOMING = "incomingMessageReceived"
 OUTGOING = ("outgoingMessageReceived", "outgoingAPIMessageReceived")
+EDITED = "editedMessage"  # messageData.typeMessage of an edit (editedMessageData)
 _DUMMY_TOKEN = "x" * 32  # compared against when the instance is unknown: same timing
 
 
@@ -147,6 +148,8 @@ def message_text(message_data: dict | None) -> str | None:
         text = _field(message_data, "textMessageData", "textMessage")
     elif kind in ("extendedTextMessage", "quotedMessage"):
         text = _field(message_data, "extendedTextMessageData", "text")
+    elif kind == EDITED:  # the message as it reads after the edit
+        text = _field(message_data, "editedMessageData", "textMessage")
     else:  # media with a caption, etc.
         text = _field(message_data, "fileMessageData", "caption")
     return text if isinstance(text, str) else None
@@ -169,12 +172,18 @@ def normalise(payload: dict) -> list[NormalisedEvent]:
         id_message = _str(payload.get("idMessage"))
         if not chat_id or not id_message:
             raise BadPayload("chatId/idMessage")
+        message_data = payload.get("messageData")
+        # an edit names the message it edits (`stanzaId`): that is its message_id, as for
+        # Telegram's edits (app/jobs/edits.py); its own idMessage stays in the dedupe key
+        edited = (_str(_field(message_data, "editedMessageData", "stanzaId"))
+                  if isinstance(message_data, dict)
+                  and message_data.get("typeMessage") == EDITED else None)
         return [NormalisedEvent(
             kind="message", type=kind, dedupe_key=f"{chat_id}:{id_message}", payload=payload,
             chat_id=chat_id, sender=_str(sender.get("sender")) or chat_id,
             sender_name=_str(sender.get("senderName")) or _str(sender.get("chatName")),
             is_group=chat_id.endswith("@g.us"), from_me=kind in OUTGOING,
-            text=message_text(payload.get("messageData")), message_id=id_message,
+            text=message_text(message_data), message_id=edited or id_message,
             occurred_at=occurred,
         )]
     if kind == "outgoingMessageStatus":

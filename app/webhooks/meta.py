@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 from collections import defaultdict
 
@@ -198,10 +199,76 @@ def _text_of(message: dict) -> str | None:
         interactive = message.get("interactive") or {}
         reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
         body = reply.get("title")
+    elif kind == "edit":  # the edited message as it reads now
+        edited = (message.get("edit") or {}).get("message")
+        return _text_of(edited) if isinstance(edited, dict) else None
     else:
         media = message.get(kind) if isinstance(kind, str) else None
         body = media.get("caption") if isinstance(media, dict) else None
     return body if isinstance(body, str) else None
+
+
+def _sender(message: dict, contacts: list[dict]) -> str | None:
+    """Who wrote the message: the phone number (`from`) when Meta gives it — identities made
+    before business-scoped ids keep working —, else the business-scoped user id
+    (`from_user_id`, e.g. `US.13491208655302741918`: a user with a username may hide the
+    number), else the one contact of the change (its `wa_id`, else its `user_id`)."""
+    sender = _s(message.get("from")) or _s(message.get("from_user_id"))
+    if sender is None and len(contacts) == 1:
+        sender = _s(contacts[0].get("wa_id")) or _s(contacts[0].get("user_id"))
+    return sender
+
+
+def _contact_name(contacts: list[dict], message: dict, sender: str) -> str | None:
+    keys = {sender, _s(message.get("from")), _s(message.get("from_user_id"))} - {None}
+    for contact in contacts:
+        if keys & {_s(contact.get("wa_id")), _s(contact.get("user_id"))}:
+            name = (contact.get("profile") or {}).get("name")
+            return _s(name) if isinstance(name, str) else None
+    return None
+
+
+def _unreadable(kind: str, item, metadata: dict) -> NormalisedEvent:
+    """A message or status without the ids it needs (no message id, nobody we can answer):
+    kept as an `other` event (nothing acts on it), never a 400 for the whole delivery."""
+    digest = hashlib.sha256(json.dumps(item, sort_keys=True, default=str).encode()).hexdigest()
+    log.warning("meta %s without the ids it needs: stored, not acted on", kind)
+    return NormalisedEvent(kind="other", type=f"{kind}:unidentified",
+                           dedupe_key=f"unidentified:{kind}:{digest[:32]}",
+                           payload={"metadata": metadata, kind: item})
+
+
+def message_event(message, metadata: dict, contacts: list[dict]) -> NormalisedEvent:
+    """One entry of `messages[]` as an event, on its own: a message Meta sends without `from`
+    (business-scoped ids) is keyed on its business-scoped id; one with no id at all is kept
+    as `other`. An edit (`type: edit`) carries the edited message's id as `message_id` (as
+    Telegram's edits do) and the new text; a number change (`system`, `user_changed_number`)
+    is a `membership` event moving the chat to the new number (app/jobs/events.py)."""
+    if not isinstance(message, dict):
+        raise BadPayload("message")
+    wamid = _s(message.get("id"))
+    sender = _sender(message, contacts)
+    if not wamid or not sender:
+        return _unreadable("message", message, metadata)
+    kind = _s(message.get("type")) or "unknown"
+    payload = {"metadata": metadata, "message": message}
+    occurred = from_epoch(message.get("timestamp"))
+    system = message.get("system") if isinstance(message.get("system"), dict) else {}
+    if kind == "system" and system.get("type") == "user_changed_number":
+        new_id = _s(system.get("wa_id")) or _s(system.get("new_wa_id"))
+        return NormalisedEvent(
+            kind="membership", type="user_changed_number", dedupe_key=wamid, payload=payload,
+            chat_id=sender, sender=sender, text=_s(system.get("body")), message_id=wamid,
+            status="number_changed", occurred_at=occurred,
+            extra={"old_chat_id": sender, "new_chat_id": new_id})
+    message_id = wamid
+    if kind == "edit":
+        edit = message.get("edit") if isinstance(message.get("edit"), dict) else {}
+        message_id = _s(edit.get("original_message_id")) or wamid
+    return NormalisedEvent(
+        kind="message", type=f"message:{kind}", dedupe_key=wamid, payload=payload,
+        chat_id=sender, sender=sender, sender_name=_contact_name(contacts, message, sender),
+        text=_text_of(message), message_id=message_id, occurred_at=occurred)
 
 
 def normalise(payload: dict, channels: dict) -> dict[int, list[NormalisedEvent]]:
@@ -233,29 +300,23 @@ def normalise(payload: dict, channels: dict) -> dict[int, list[NormalisedEvent]]
                 log.info("meta notification for unknown number %s ignored",
                          metadata.get("phone_number_id"))
                 continue
-            names = {c.get("wa_id"): (c.get("profile") or {}).get("name")
-                     for c in value.get("contacts") or [] if isinstance(c, dict)}
+            contacts = [c for c in value.get("contacts") or [] if isinstance(c, dict)]
             for message in value.get("messages") or []:
-                wamid = _s(message.get("id"))
-                sender = _s(message.get("from"))
-                if not wamid or not sender:
-                    raise BadPayload("message id/from")
-                result[channel_id].append(NormalisedEvent(
-                    kind="message", type=f"message:{_s(message.get('type')) or 'unknown'}",
-                    dedupe_key=wamid, payload={"metadata": metadata, "message": message},
-                    chat_id=sender, sender=sender, sender_name=_s(names.get(sender)),
-                    text=_text_of(message), message_id=wamid,
-                    occurred_at=from_epoch(message.get("timestamp"))))
+                result[channel_id].append(message_event(message, metadata, contacts))
             for status in value.get("statuses") or []:
+                if not isinstance(status, dict):
+                    raise BadPayload("status")
                 status_id, state = _s(status.get("id")), _s(status.get("status"))
                 if not status_id or not state:
-                    raise BadPayload("status id/status")
+                    result[channel_id].append(_unreadable("status", status, metadata))
+                    continue
                 errors = status.get("errors") or []
                 first = errors[0] if errors and isinstance(errors[0], dict) else {}
                 result[channel_id].append(NormalisedEvent(
                     kind="status", type="status", dedupe_key=f"{status_id}:{state}",
                     payload={"metadata": metadata, "status": status},
-                    chat_id=_s(status.get("recipient_id")), message_id=status_id, status=state,
+                    chat_id=_s(status.get("recipient_id")) or _s(status.get("recipient_user_id")),
+                    message_id=status_id, status=state,
                     error_code=_s(first.get("code")), error_title=_s(first.get("title")),
                     occurred_at=from_epoch(status.get("timestamp"))))
     return result

@@ -281,7 +281,7 @@ class FakeMetaGraph(FakeServer):
                                     f"got \"{body['messaging_product']}\".")
         wamid = new_wamid()
         self.sent.append({**body, "id": wamid})
-        to = str(body["to"])
+        to = str(body.get("to") or body["recipient"])
         return Reply(200, {"messaging_product": "whatsapp",
                            "contacts": [{"input": to, "wa_id": re.sub(r"\D", "", to)}],
                            "messages": [{"id": wamid}]})
@@ -293,9 +293,10 @@ class FakeMetaGraph(FakeServer):
 
 
 def _missing_parameter(body: dict) -> str | None:
-    for key in ("messaging_product", "to"):
-        if not body.get(key):
-            return key
+    if not body.get("messaging_product"):
+        return "messaging_product"
+    if not body.get("to") and not body.get("recipient"):  # a phone number or a BSUID
+        return "to"
     kind = body.get("type", "text")
     if kind == "text" and not (body.get("text") or {}).get("body"):
         return "text['body']"

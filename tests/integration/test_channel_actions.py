@@ -80,7 +80,8 @@ def test_green_connection_reports_the_instance_state(client, manager, green, fak
     html = page_text(check_connection(client, green))
     assert f"Instance state: {state}" in html
     channel = fresh(green)
-    assert channel.status == "error" and state in channel.status_detail
+    # the instance cannot send: the channel pauses (its messages are held) and says why
+    assert channel.status == "paused" and channel.status_detail.startswith("Sending paused")
 
 
 def test_green_connection_unreachable(client, manager, green, fake_greenapi):

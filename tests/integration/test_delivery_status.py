@@ -205,8 +205,8 @@ def channel_row(channel_id) -> Channel:
 def test_green_state_changes_update_the_channel_status(client, green_channel):
     assert green_channel.status == "unknown" and green_channel.last_webhook_at is None
     assert _state(client, green_channel, "notAuthorized", 1750000000) == ["state"]
-    channel = channel_row(green_channel.id)
-    assert channel.status == "error" and "QR" in channel.status_detail
+    channel = channel_row(green_channel.id)  # sending pauses (test_channel_edges.py)
+    assert channel.status == "paused" and "QR" in channel.status_detail
     assert channel.last_webhook_at is not None  # the last webhook received is shown too
     _state(client, green_channel, "authorized", 1750000100)
     channel = channel_row(green_channel.id)
@@ -217,7 +217,7 @@ def test_green_state_changes_update_the_channel_status(client, green_channel):
     assert channel_row(green_channel.id).status == "unknown"
     _state(client, green_channel, "blocked", 1750000400)
     channel = channel_row(green_channel.id)
-    assert channel.status == "error" and "blocked" in channel.status_detail
+    assert channel.status == "paused" and "blocked" in channel.status_detail
 
 
 def test_an_older_state_arriving_late_does_not_win(client, green_channel):
@@ -225,4 +225,4 @@ def test_an_older_state_arriving_late_does_not_win(client, green_channel):
     assert _state(client, green_channel, "notAuthorized", 1750000000) == ["ignored"]
     assert channel_row(green_channel.id).status == "ok"
     _state(client, green_channel, "sleepMode", 1750000200)
-    assert channel_row(green_channel.id).status == "error"
+    assert channel_row(green_channel.id).status == "paused"

@@ -500,12 +500,23 @@ def test_meta_forged_or_missing_signature_stores_nothing(client, app, meta_chann
     assert rows() == [] and queued_job_ids(redis_conn) == []
 
 
-def test_meta_malformed_bodies_are_400(client, meta_channel, meta_secret):
+def test_meta_items_without_their_ids_are_kept_not_refused(client, meta_channel, meta_secret):
+    """One message or status without the ids it needs never refuses the whole delivery: it is
+    stored as an `other` event (nothing acts on it) beside the rest."""
     pnid = meta_channel.phone_number_id
     no_id = meta.text_notification("79001234567", "x", phone_number_id=pnid)
     del no_id["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
     no_status = meta.status_notification("wamid.X", "read", "7900", phone_number_id=pnid)
     del no_status["entry"][0]["changes"][0]["value"]["statuses"][0]["status"]
+    for body in (no_id, no_status):
+        raw, headers = meta.signed_body(body, PLATFORM_SECRET)
+        assert client.post(META_URL, data=raw, headers=headers).status_code == 200
+    assert [(e.kind, e.type) for e in rows()] == [("other", "message:unidentified"),
+                                                   ("other", "status:unidentified")]
+
+
+def test_meta_malformed_bodies_are_400(client, meta_channel, meta_secret):
+    pnid = meta_channel.phone_number_id
     bad_metadata = meta.text_notification("79001234567", "x", phone_number_id=pnid)
     bad_metadata["entry"][0]["changes"][0]["value"]["messages"] = "not a list of messages"
     valid = json.dumps(meta.text_notification("79001234567", "TEXT", phone_number_id=pnid))
@@ -517,7 +528,7 @@ def test_meta_malformed_bodies_are_400(client, meta_channel, meta_secret):
         {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": 1}]}]},
         {"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "messages",
                                                                         "value": []}]}]},
-        no_id, no_status, bad_metadata,
+        bad_metadata,
         valid.replace('"TEXT"', "Infinity").encode(),
         valid.replace('"TEXT"', "[" * 100000 + "]" * 100000).encode(),
     ]

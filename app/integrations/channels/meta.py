@@ -15,6 +15,7 @@ Meta has an outage (any change to its number, account or credentials un-verifies
 """
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from flask import current_app
@@ -28,6 +29,9 @@ from app.integrations.ratelimit import Rate
 from app.models.base import utcnow
 
 TEXT_LIMIT = 4096
+#: a business-scoped user id: country code, `.`, (`ENT.` for a parent id,) up to 128 letters
+#: and digits, e.g. `US.13491208655302741918`
+BSUID = re.compile(r"^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$")
 NUMBER_RATE = Rate(80, 1.0)  # 80 messages/s per number by default
 RECIPIENT_RATE = Rate(1, 6.0, burst=45)  # one per 6 s to the same user, bursts to 45
 
@@ -72,7 +76,9 @@ class MetaClient:
         return [(f"meta:{number}", NUMBER_RATE), (f"meta:{number}:to:{chat_id}", RECIPIENT_RATE)]
 
     def send_text(self, chat_id: str, text: str) -> SendResult:
-        body = {"messaging_product": "whatsapp", "to": chat_id, "type": "text",
+        # a business-scoped user id (a user whose number Meta withholds) is a `recipient`
+        address = "recipient" if BSUID.match(chat_id) else "to"
+        body = {"messaging_product": "whatsapp", address: chat_id, "type": "text",
                 "text": {"body": text}}
         result = self._call("messages", "POST", f"{self.channel.phone_number_id}/messages", body)
         if result.refused:
