@@ -21,7 +21,7 @@ from app.auth.revocation import raise_epoch
 from app.extensions import db
 from app.integrations.panels.demo import DEMO_PANEL_URL, DEMO_PROVIDER_DOMAIN, DEMO_USERNAME
 from app.models import (AdminIdentity, Channel, ChatIdentity, LinkedUser, PanelConnection,
-                        Provider, ProviderRoute, Workspace, WorkspaceMember, WorkspaceSettings)
+                        Provider, ProviderRoute, Workspace, WorkspaceMember)
 from app.security import ROLE_MANAGER
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,6 @@ def _seed_workspace() -> Workspace:
     customer = LinkedUser(workspace=workspace, username=DEMO_USERNAME, language="en",
                           notes="Owns most demo orders (try 2274209 refill).")
     db.session.add_all([
-        WorkspaceSettings(workspace=workspace),
         PanelConnection(workspace=workspace, panel_type="demo", url=DEMO_PANEL_URL,
                         service_rules_mode="names", status="ok",
                         status_detail="Sample orders 2274209-2274220; nothing leaves Relaydesk."),

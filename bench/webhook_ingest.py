@@ -72,7 +72,6 @@ with app.app_context():
     ws = Workspace(slug="bench", name="Bench")
     db.session.add(ws)
     db.session.flush()
-    db.session.add(WorkspaceSettings(workspace_id=ws.id))
     db.session.add_all([
         Channel(workspace_id=ws.id, name="Bench WhatsApp", kind="greenapi",
                 api_url="http://127.0.0.1:9", id_instance=os.environ["BENCH_ID_INSTANCE"],

@@ -7,7 +7,7 @@ import itertools
 from app.extensions import db
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, CustomCommand,
                         LinkedUser, PanelConnection, Plan, Provider, ProviderRoute, ReplyTemplate,
-                        ServiceRule, Workspace, WorkspaceMember, WorkspaceSettings)
+                        ServiceRule, Workspace, WorkspaceMember)
 from app.models.base import utcnow
 from app.security import MEMBER_ROLE_TO_FAB, ROLE_ADMIN, ROLE_TRANSLATOR
 
@@ -57,7 +57,6 @@ class Factory:
     # --- workspace configuration ----------------------------------------------------------
     def workspace(self, slug: str, name: str | None = None, **kw) -> Workspace:
         workspace = self.commit(Workspace(slug=slug, name=name or slug.title(), **kw))
-        self.commit(WorkspaceSettings(workspace_id=workspace.id))
         return workspace
 
     def plan(self, code=None, **kw) -> Plan:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from flask_appbuilder import Model
-from sqlalchemy import Boolean, Column, Integer, UniqueConstraint
+from sqlalchemy import Boolean, Column, Integer, UniqueConstraint, event, insert
 
 from app.models.base import Timestamps, WorkspaceOwned
+from app.models.tenancy import Workspace
 
 DEFAULT_COOLDOWNS = {"refill": 24 * 3600, "speed": 12 * 3600, "cancel": 12 * 3600}
 
@@ -26,3 +27,11 @@ class WorkspaceSettings(Timestamps, WorkspaceOwned, Model):
 
     def cooldown_seconds(self, action: str) -> int:
         return int(getattr(self, f"cooldown_{action}_seconds", 0) or 0)
+
+
+@event.listens_for(Workspace, "after_insert")
+def _every_workspace_has_its_settings(_mapper, connection, workspace) -> None:
+    """A workspace is born with its settings row (the defaults), however it is created: the
+    master admin's screen, sign-up, the REST API, the demo. The settings screen edits that row;
+    without it a new workspace had nothing to edit and no way to add it."""
+    connection.execute(insert(WorkspaceSettings.__table__).values(workspace_id=workspace.id))
