@@ -2,7 +2,8 @@
 state), channel actions (test connection, configure webhook) and the detected chats list."""
 from __future__ import annotations
 
-from flask import abort, current_app, has_request_context, jsonify, redirect, request, url_for
+from flask import (abort, current_app, g, has_request_context, jsonify, redirect, request,
+                   url_for)
 from flask_appbuilder import expose
 from flask_appbuilder.forms import GeneralModelConverter
 from flask_appbuilder.actions import action
@@ -218,6 +219,19 @@ class ChannelSetupMixin:
     show_template = "relaydesk/channel_show.html"
     #: how often the show page asks for the live state (Green API's QR changes every ~20 s)
     state_poll_seconds = 20
+
+    # -- after saving --------------------------------------------------------------------------
+    def post_add(self, item):
+        super().post_add(item)
+        g.relaydesk_new_channel = item.id
+
+    def post_add_redirect(self):
+        """A channel added on the screen opens on its own page: the webhook URL and the live
+        state are what its owner needs next."""
+        pk = g.pop("relaydesk_new_channel", None)
+        if pk is None:
+            return super().post_add_redirect()
+        return redirect(url_for(f"{self.endpoint}.show", pk=pk))
 
     # -- forms ---------------------------------------------------------------------------------
     @property

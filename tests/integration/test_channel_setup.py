@@ -116,6 +116,8 @@ def test_adding_through_the_chooser_saves_that_platform(client, manager, db):
     channel = db.session.query(Channel).filter_by(name="Support bot").one()
     assert (channel.kind, channel.bot_id, channel.api_base) == (
         "telegram", "700123", "https://api.telegram.org")
+    # the new channel opens on its own page: the webhook URL and the live state come next
+    assert response.headers["Location"].endswith(f"/channelview/show/{channel.id}")
 
 
 def test_a_form_of_one_platform_cannot_save_another(client, manager, db):
