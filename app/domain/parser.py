@@ -118,8 +118,8 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
     "speed": (
         "speed", "speedup", "speed up", "speedy", "spd", "fast", "faster", "hurry", "hurry up",
         "hızlandır", "hızlandırma", "hızlan",
-        "acelerar", "acelera", "acelere", "agilizar", "aceleren", "acelerenlo", "aceleralo",
-        "agiliza", "agilizem", "agilicen",
+        "acelerar", "acelera", "acelere", "agilizar", "aceleración", "aceleração", "aceleren",
+        "acelerenlo", "aceleralo", "agiliza", "agilizem", "agilicen",
         "ускорить", "ускорение", "ускорьте",
         "percepat", "dipercepat", "cepetin", "dicepetin", "percepatkan", "cepatkan",
         "jaldi", "jaldi karo", "speed karo", "speed kar do", "speed kardo", "tez karo",
@@ -130,8 +130,8 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
     "cancel": (
         "cancel", "cancell", "cancle", "cancl", "cancel karo", "cancel kar do", "cancel kardo",
         "iptal", "iptal et",
-        "cancelar", "cancela", "cancele", "anular", "cancelen", "cancelenlo", "cancelalo",
-        "cancelala", "cancelem",
+        "cancelar", "cancela", "cancele", "anular", "cancelación", "cancelamento", "cancelen",
+        "cancelenlo", "cancelalo", "cancelala", "cancelem",
         "отмена", "отменить", "отмените",
         "batal", "batalkan", "dibatalkan", "dibatalin", "batalin", "pembatalan",
         "band karo", "band kar do", "band kardo", "bnd karo", "rok do", "rok dijiye", "rokdo",
@@ -227,6 +227,9 @@ NEGATION_BEFORE_ONLY: frozenset[str] = frozenset({"no"})
 # Words a negation looks through for its target (`não é cancelar`, `it is not cancel`).
 NEGATION_TRANSPARENT: frozenset[str] = frozenset(fold(w) for w in (
     "é", "e", "es", "is", "it", "its", "be", "a", "а", "ser", "that", "this", "de",
+    # `no need to`, `não precisa`, `no hace falta`, `gerek yok`, `zaroorat nahi`
+    "need", "needs", "necessary", "precisa", "preciso", "precisam", "necesita", "necesito",
+    "hace", "falta", "gerek", "chahiye", "zarurat", "zaroorat", "perlu", "usah",
 ))
 # A line that asks why/how/when is talking about an action, not asking for one.
 QUESTION_WORDS: frozenset[str] = frozenset(fold(w) for w in (
@@ -359,6 +362,7 @@ COUNT_LINK_WORDS: frozenset[str] = frozenset(fold(w) for w in (
 COUNT_SKIP_WORDS: frozenset[str] = frozenset(fold(w) for w in (
     "only", "just", "is", "are", "at", "on", "en", "em", "in", "está", "esta", "ta", "tá",
     "de", "da", "was", "about", "around", "approx", "в", "на", "только", "sadece", "cuma",
+    "com", "con", "with", "у", "di", "pada", "no", "na", "em", "sa",
     "hanya", "sirf", "фактически", "من", "فقط", "sólo", "solo", "só", "la", "el", "o", "de",
 ))
 # A number next to one of these names something else than an order (`service 4232`,
@@ -432,7 +436,7 @@ FUZZY_BLOCKLIST: frozenset[str] = frozenset(fold(w) for w in (
 _URL_RE = re.compile(
     r"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}/\S*", re.IGNORECASE)
 _EMAIL_RE = re.compile(r"\S+@\S+\.\w+")
-_MENTION_RE = re.compile(r"@[^\W\d]\w*")
+_MENTION_RE = re.compile(r"@[^\W\d](?:[\w.]*\w)?")
 _DATE_RE = re.compile(
     r"(?<!\d)(?:\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{1,2}-\d{1,2}|\d{1,2}:\d{2}(?::\d{2})?)"
     r"(?!\d)"
@@ -801,6 +805,8 @@ def _is_count(tokens: list[_Token], i: int, counts: set[int]) -> bool:
     if prev.kind == "num":
         return False
     variants = _word_variants(prev.norm)
+    if prev.norm.endswith("nya") and len(prev.norm) > 5:
+        variants += (prev.norm[:-3],)  # Indonesian `awalnya`: `awal`
     if any(v in COUNT_BEFORE_WORDS for v in variants):
         return short or not any(v in _WEAK_COUNT_WORDS for v in variants)
     # the second number of `from N to M`, `1520 den 1490 a`
@@ -1269,6 +1275,8 @@ _PHONE_RES = (
     re.compile(r"\+\d{1,4}(?:[\s().-]+\d{1,6}){2,}"),
     re.compile(r"(?<![\w+])0\d{1,5}(?:[ .-]\d{2,6}){1,4}(?!\d)"),
     re.compile(r"(?<![\w+])\d{1,5}(?:-\d{1,5}){2,}(?!\d)"),
+    re.compile(r"\(\d{2,4}\)\s*\d{3,5}[\s.-]?\d{3,5}(?!\d)"),
+    re.compile(r"(?<![\w+-])\d{4,5}-\d{4}(?![\d-])"),
 )
 _PHONE_MIN_DIGITS = 9
 

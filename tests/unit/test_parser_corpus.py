@@ -13,9 +13,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 import yaml
 
 from app.domain.parser import ACTING_ACTIONS, ParseResult, parse
+from app.domain.replies import ACTION_WORDS, ask_choices
 
 CORPUS_PATH = Path(__file__).resolve().parents[1] / "data" / "parser_corpus.yaml"
 LANGUAGES = ("en", "es", "pt", "ru", "tr", "id", "ar", "hi")
@@ -131,3 +133,23 @@ def test_corpus_figures(capsys):
     assert wrong_total == 0, "unrequested dispatches (see the list above)"
     assert understood / total >= MIN_UNDERSTOOD
     assert elapsed_ms < MAX_CORPUS_MS
+
+
+def _catalogue_word(code: str, msgid: str) -> str:
+    from babel.messages.pofile import read_po
+
+    path = CORPUS_PATH.parents[2] / "translations" / code / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as handle:
+        return read_po(handle)[msgid].string
+
+
+@pytest.mark.parametrize("code", ["en", "es", "pt_BR", "ru", "tr", "id", "ar"])
+def test_the_choices_of_the_question_are_read_back_as_their_action(code):
+    """A customer may answer `ask_action` by sending one of its choices as it is."""
+    def word(msgid: str) -> str:
+        return msgid if code == "en" else _catalogue_word(code, msgid)
+
+    for action in ACTION_WORDS:
+        choice = ask_choices(["2274209", "2274210"], [action], word).strip('"')
+        assert canonical(parse(choice)) == {(action, frozenset({"2274209", "2274210"}))}, (
+            code, choice)
