@@ -109,10 +109,13 @@ def test_corpus_figures(capsys):
     texts = [entry["text"] for entry in CORPUS]
     for text in texts:  # warm-up (alias index, regexes)
         parse(text)
-    started = time.perf_counter()
-    for text in texts:
-        parse(text)
-    elapsed_ms = (time.perf_counter() - started) * 1000
+    timings = []
+    for _ in range(3):  # the best of three: the machine is shared
+        started = time.perf_counter()
+        for text in texts:
+            parse(text)
+        timings.append((time.perf_counter() - started) * 1000)
+    elapsed_ms = min(timings)
 
     total = len(CORPUS)
     understood = sum(b[1] for b in per_lang.values())
