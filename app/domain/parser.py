@@ -4,12 +4,26 @@ Contract
 --------
 `parse(text, aliases=None, custom_keywords=(), max_ids=100) -> ParseResult`. Pure and total: it
 never raises for any `str` (an invalid *configuration*, e.g. an alias pointing at an unknown
-action, raises `ValueError`), imports neither Flask nor the database, and does no I/O.
+action, raises `ValueError`), imports neither Flask nor the database, and does no I/O (it
+reads our English reply texts from `app.domain.replies`, pure data). A message parses in well
+under a millisecond (tests/unit/test_parser_corpus.py times the whole corpus).
+
+The trust rule
+- A refill, speed or cancel is dispatched only when the message clearly asks for that action on
+  those ids. Anything less clear means the order's details (`2274209 refill done?`), a question
+  (`ParseResult.ambiguous`), or nothing. A wrong refill or cancel costs money; a cancel cannot
+  be undone; a details answer costs nothing.
+- Ambiguous: the ids are clear but the action is not — two acting actions offered as
+  alternatives (`or` between them, or a question: `2274209 cancel or refill?`, `iptal mi telafi
+  mi?`), or advice or permission asked (`should I cancel 2274209 or wait?`, `can I cancel …`,
+  `можно отменить …?`, `cancel karu?`). Such a sentence yields an `Ambiguity(order_ids,
+  actions)` instead of commands; the pipeline asks the customer to choose and does nothing.
 
 What it reads
-- An order id is a run of 4–12 digits (any Unicode digits, returned as ASCII). Ids may be
-  separated by commas, spaces, new lines, `+`, `/` (or anything else that is not a digit).
-  `#2274209`, `2274209!!`, `id:2274209`, `order2274209` are all ids.
+- An order id is a run of 4–12 digits (any Unicode digits, returned as ASCII) that stands
+  alone. Ids may be separated by commas, spaces, new lines, `+`, `/` (or anything else that is
+  not a digit). `#2274209`, `2274209!!`, `id:2274209`, `order2274209` are all ids; digits glued
+  to another word or to an underscore are part of a name (`user2274`, `john_1994`).
 - Actions (`ORDER_ACTIONS`): `refill`, `speed`, `cancel`, `details`; they take ids and may come
   before or after them. Ids with no action mean `details`. Standalone actions: `balance`, `help`
   and workspace custom commands (`Command("custom", argument=<keyword as configured>)`); they
@@ -20,17 +34,27 @@ What it reads
   `aliases` (alias → action). Matching is on folded text (`app.domain.text.fold`: case, Latin
   diacritics, Arabic letter forms), multi-word aliases match across spaces and hyphens
   (`speed up`, `speed-up`, `isi ulang`), runs of a repeated letter are squeezed
-  (`refilllll`), and the English action names tolerate one typo (`cancle`, `refiil`, `balnce`).
+  (`refilllll`). A word of six letters or more one edit away from exactly one default alias
+  of that length is that alias (`cancelarr`, `batalkn`, `التعويظ`; the English names from five
+  letters: `balnce`), as are two words one edit away from a two-word alias (`spead up`), except
+  real words listed in `FUZZY_BLOCKLIST`. Russian, Turkish and Indonesian verbs are read by their
+  stem (`ACTION_STEMS`: `восстановите`, `hızlandırın`, `dibatalin`), except past forms (a state:
+  `отменили`) and Turkish negative imperatives (`hızlandırmayın`); Arabic words are also looked
+  up without a leading `و`, `ال`, `ب`, `ل` (`والتعويض`). `NOT_COMMAND_PHRASES` hold an action
+  word but mean something else (`paise wapas`: money back, not a refill).
 - `force` (`FORCE_WORDS`) marks the nearest order action in its line (`2274209 refill force`);
   the parser only reports it: honouring it is for admin identities only (eligibility).
 
 How the pieces are grouped
-- Each line is read on its own. In a line with ids and actions, if an action comes first every
+- Each sentence is read on its own, like a line (a sentence ends at `.!?;` followed by a
+  space, a symbol or the end of the line; `2274209.2274210` and `10.50` end none); below,
+  "line" means such a sentence. In a line with ids and actions, if an action comes first every
   action takes the ids that follow it (`refill 1111 2222 cancel 3333`), otherwise every action
   takes the ids before it (`1111, 2222 speed 3333 cancel`); ids left after the last action of an
-  ids-first line mean `details`. Adjacent actions share their ids (`1111 refill speed`). A
-  leading `details` word before ids that another action follows only introduces them
-  (`check 1111 refill` is a refill).
+  ids-first line mean `details`. Adjacent actions share their ids (`1111 refill speed`), unless
+  one is a details word (`refill status 1111` asks for the status). A leading `details` word
+  before ids that another action follows only introduces them (`check 1111 refill` is a
+  refill).
 - Lines with only ids attach to a neighbouring line: to the previous line's action when that
   line ends with an action that takes following ids (`refill\\n1111\\n2222`,
   `refill 1111\\n2222`), else to the next line's action when that line starts with ids-then-action
@@ -44,15 +68,37 @@ How the pieces are grouped
   command.
 
 What it ignores or reports
-- Conversation: a line whose unexplained fragments outnumber `max(3, 2 × its ids and action
-  words)`, or that has no id and no action, is conversation and yields nothing (its text goes to
-  `ParseResult.ignored`, for the trace). A negated action (`don't cancel`,
-  `cancel mat karo`, `iptal etme`) and refill/speed/cancel in a line that asks `why/how/when`
-  are not commands (their ids fall back to `details`).
-- Not ids: digit runs shorter than 4 or longer than 12 (phone numbers), `+` directly followed by
-  8 or more digits, money (`$5000`, `5000 rs`, `paid 5000`), quantities (`10k`, a round
-  `5000 followers`), percentages, decimals (`10.50`), dates and times, and digits inside links,
-  e-mail addresses and @mentions.
+- Conversation: a sentence whose unexplained fragments outnumber `max(3, 2 × its ids and
+  action words)` — `max(12, 4 × …)` when it names both ids and an order action, no limit for a
+  quote — or that has no id and no action, is conversation and yields nothing (its text goes to
+  `ParseResult.ignored`, for the trace). Numbers read as counts, years, references or names
+  are explained fragments.
+- Not requests (refill/speed/cancel become unknown words; their ids fall back to `details`):
+  - a negated action: prefix negations point at the next action or id (`don't cancel`,
+    `не отменяйте`, `jangan dibatalkan`, `لا تلغي`), postfix ones at the previous one
+    (`iptal etmeyin`, `cancel mat karo`, `iptal değil`), `nahi`/`jangan`/`yok` at the previous
+    one when there is one (`cancel nahi, refill karo`); a negated id is left out of every
+    action (`refill 8812034 only, not 8812035` → refill 8812034; details 8812035); `no` negates
+    an id only after a pause (`refill order no 2274209` is an id);
+  - a sentence that asks why/how/when, a question about a state (a `?` or question particle
+    with `STATE_WORDS` or a past form: `refill done?`, `iptal oldu mu?`, `отменили?`, `sudah
+    dibatalkan?`, `هل تم …`), a condition (`if it does not start, cancel …`; not `if
+    possible`), a past report (`REPORT_WORDS`: `Refill requested: …`, `запрошена`) and a line
+    quoting one of our English replies (three words or more of one);
+  - an action right next to a details word (`refill status 2274209`, `estado de la recarga`)
+    asks for the status; a refill word next to a balance word is a top-up (`recarga de
+    saldo`, `isi ulang saldo`, `تعبئة رصيد`) and neither is read.
+- Not ids: digit runs shorter than 4 or longer than 12, `+` directly followed by 8 or more
+  digits, phone numbers (international or local groups: `+62 812-3456-7890`, `0812-3456-7890`,
+  `0532 123 45 67`, `8-912-345-67-89`, `(11) 98765-4321`; a run of 10 or more digits starting
+  with 0), money (`$5000`, `5000 rs`, `paid 5000`), quantities (`10k`, `1350 followers` — up to
+  six digits, or round), counts (a number after a count word: `start count 1520, now 1490`,
+  `было 1520 стало 1490`, `antes 5230 agora 4870`, `önce … şimdi …`, `كان … الآن …`; the second
+  of `from 5230 to 4870` or `1520 → 1490`; words such as `was`/`had`/`from` count only numbers
+  of up to five digits or round ones), a year after (or before) a month name (`March 2024`,
+  `5 de enero 2025`, `марта 2024`), a number next to a reference word (`service 4232`,
+  `4232 servisi`, `ticket 5521`), percentages, decimals (`10.50`), dates and times, and digits
+  inside links, e-mail addresses and @mentions (`@maria.2001`).
 - `unknown` lists, without repeats, the fragments of command lines it could not explain:
   wrong-length digit runs, money, quantities, percentages, dates, and words that are neither
   actions nor filler (`FILLER_WORDS`: greetings, `please`, `order`, `my`, …). `invalid_ids` is
@@ -77,6 +123,8 @@ ORDER_ACTIONS: tuple[str, ...] = ("refill", "speed", "cancel", "details")
 STANDALONE_ACTIONS: tuple[str, ...] = ("balance", "help")
 ACCOUNT_ACTIONS: tuple[str, ...] = ("link", "verify")
 CUSTOM = "custom"
+# The meaning of `NOT_COMMAND_PHRASES` in the alias index (never an action).
+NOT_COMMAND = "-"
 # Actions a workspace alias may point at.
 ALIAS_ACTIONS: tuple[str, ...] = ORDER_ACTIONS + STANDALONE_ACTIONS + ACCOUNT_ACTIONS
 # Order actions that change something upstream: negations and questions disarm them.
@@ -94,45 +142,53 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
         "re fill", "rf", "rfl",
         # Spanish
         "recarga", "recargar", "rellenar", "relleno", "reposicion", "reposiciones", "reponer",
+        "repongan", "reponga", "rellenen", "recarguen", "reposición",
         # Portuguese
-        "reposição", "repor", "recarregar", "refil",
+        "reposição", "repor", "recarregar", "refil", "repõe", "reponha", "reponham", "repoem",
         # Russian
         "рефилл", "рефил", "восстановить", "восстановление", "докрутка", "докрутить",
-        "докрутите",
+        "докрутите", "докрутку", "верните",
         # Turkish
-        "dolum", "telafi", "telafi et", "yeniden dolum",
+        "dolum", "telafi", "telafi et", "yeniden dolum", "telafi edin", "telafi eder misiniz",
         # Hindi / Urdu in Latin script (and Devanagari)
         "refill karo", "refill kar do", "refill kardo", "refill krdo", "wapas", "wapis",
+        "bhar do", "bhar dijiye", "bhar dena", "refill do", "refill kro",
         "रिफिल",
         # Indonesian
-        "isi ulang", "isiulang",
+        "isi ulang", "isiulang", "diisi ulang", "di isi ulang", "diisi", "direfill", "di refill",
+        "refillkan", "refill in",
         # Arabic
-        "إعادة تعبئة", "اعادة تعبئة", "تعبئة", "ريفيل", "ريفل",
+        "إعادة تعبئة", "اعادة تعبئة", "تعبئة", "ريفيل", "ريفل", "تعويض", "عوض", "عوضني",
+        "عوضوني", "عوضوا", "عوضو", "تعويضي",
     ),
     "speed": (
         "speed", "speedup", "speed up", "speedy", "spd", "fast", "faster", "hurry", "hurry up",
         "hızlandır", "hızlandırma", "hızlan",
-        "acelerar", "acelera", "acelere", "agilizar",
+        "acelerar", "acelera", "acelere", "agilizar", "aceleración", "aceleração", "aceleren",
+        "acelerenlo", "aceleralo", "agiliza", "agilizem", "agilicen",
         "ускорить", "ускорение", "ускорьте",
-        "percepat",
-        "jaldi", "jaldi karo", "speed karo", "speed kar do", "speed kardo",
-        "تسريع", "سرع",
+        "percepat", "dipercepat", "cepetin", "dicepetin", "percepatkan", "cepatkan",
+        "jaldi", "jaldi karo", "speed karo", "speed kar do", "speed kardo", "tez karo",
+        "tez kar do", "tez kardo", "fast karo", "fast kar do", "fast kardo",
+        "تسريع", "سرع", "سرعوا", "سرعو", "تسرع", "استعجال",
         "स्पीड",
     ),
     "cancel": (
         "cancel", "cancell", "cancle", "cancl", "cancel karo", "cancel kar do", "cancel kardo",
         "iptal", "iptal et",
-        "cancelar", "cancela", "cancele", "anular",
+        "cancelar", "cancela", "cancele", "anular", "cancelación", "cancelamento", "cancelen",
+        "cancelenlo", "cancelalo", "cancelala", "cancelem",
         "отмена", "отменить", "отмените",
-        "batal", "batalkan",
+        "batal", "batalkan", "dibatalkan", "dibatalin", "batalin", "pembatalan",
+        "band karo", "band kar do", "band kardo", "bnd karo", "rok do", "rok dijiye", "rokdo",
         "radd", "radd karo",
-        "إلغاء", "الإلغاء", "كنسل",
+        "إلغاء", "الإلغاء", "كنسل", "كنسله", "الغي", "الغيه", "الغوا", "تلغي", "تلغيه",
         "रद्द",
     ),
     "details": (
         "details", "detail", "status", "stat", "stats", "info", "information", "check",
         "check status", "track",
-        "durum", "bilgi", "detay",
+        "durum", "durumu", "durumunu", "bilgi", "detay",
         "estado", "detalles", "detalhes", "situação",
         "статус", "инфо", "детали", "проверить",
         "cek", "cek status",
@@ -143,7 +199,7 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
         "bakiye",
         "saldo", "cek saldo",
         "баланс",
-        "رصيد", "الرصيد",
+        "رصيد", "الرصيد", "رصيدي",
         "बैलेंस",
     ),
     "help": (
@@ -153,7 +209,7 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
         "помощь", "помогите", "меню",
         "bantuan",
         "madad",
-        "مساعدة",
+        "مساعدة", "ساعدني",
     ),
     "link": ("link", "vincular", "bağla", "привязать"),
     "verify": ("verify", "verificar", "doğrula", "подтвердить"),
@@ -188,56 +244,245 @@ FILLER_WORDS: frozenset[str] = frozenset(fold(w) for w in (
     # Arabic
     "مرحبا", "السلام", "عليكم", "طلب", "الطلب", "طلبي", "رقم", "من", "فضلك", "لو", "سمحت",
     "شكرا", "يا", "اخي",
+    # neutral words (`only`, `just`, `need`), so that a negation reaches its action
+    "only", "just", "solo", "sólo", "só", "только", "надо", "нужно", "sadece", "aja", "saja",
+    "sirf", "فقط", "usah", "karna", "karni", "karne", "а", "pfv", "pfvr", "plz",
+    "заказу", "заказе", "плз", "wale", "wala", "liye", "nih", "yaar", "yar", "dong",
 ))
 
-# Words that negate the action next to them (`don't cancel`, `cancel mat karo`, `iptal etme`).
-NEGATION_WORDS: frozenset[str] = frozenset(fold(w) for w in (
-    "dont", "don't", "do't", "not", "never", "no", "nahi", "nahin", "nhi", "mat", "não",
-    "nao", "yok", "etme", "yapma", "не", "jangan", "لا",
+# Negation. A word negates the action, or the id, it points at: prefix words the next one
+# (`don't cancel`, `не отменяйте`, `no 2274210`), postfix words the previous one (`iptal
+# etmeyin`, `cancel mat karo`, `8812035 değil`), words of both kinds the previous one when
+# there is one, else the next (`cancel nahi, refill`, `nahi cancel`).
+NEGATION_PREFIX: frozenset[str] = frozenset(fold(w) for w in (
+    "dont", "don't", "do't", "not", "never", "no", "cannot", "can't", "cant", "não", "nao",
+    "nunca", "sin", "sem", "не", "нет", "ни", "bukan", "tidak", "tdk", "gak", "ga", "nggak",
+    "ngga", "enggak", "لا", "ليس", "مو", "مش", "ما", "بدون",
 ))
-# `no` is also filler (`refill order no 2274209`): it negates only the action right after it.
+NEGATION_POSTFIX: frozenset[str] = frozenset(fold(w) for w in (
+    "mat", "mt", "etme", "yapma", "etmeyin", "etmeyiniz", "etmesin", "yapmayın", "yapmayınız",
+    "istemiyorum", "istemiyoruz", "istemiyom", "değil", "degil", "olmasın",
+))
+NEGATION_EITHER: frozenset[str] = frozenset(fold(w) for w in (
+    "nahi", "nahin", "nhi", "nai", "na", "yok", "jangan", "jgn",
+))
+NEGATION_WORDS: frozenset[str] = NEGATION_PREFIX | NEGATION_POSTFIX | NEGATION_EITHER
+# `no` is also filler (`refill order no 2274209`): before an action it negates it, before an
+# id only after a pause (`refill 8812034, no 8812035`).
 NEGATION_BEFORE_ONLY: frozenset[str] = frozenset({"no"})
+# Words a negation looks through for its target (`não é cancelar`, `it is not cancel`).
+NEGATION_TRANSPARENT: frozenset[str] = frozenset(fold(w) for w in (
+    "é", "e", "es", "is", "it", "its", "be", "a", "а", "ser", "that", "this", "de",
+    # `no need to`, `não precisa`, `no hace falta`, `gerek yok`, `zaroorat nahi`
+    "need", "needs", "necessary", "precisa", "preciso", "precisam", "necesita", "necesito",
+    "hace", "falta", "gerek", "chahiye", "zarurat", "zaroorat", "perlu", "usah",
+))
 # A line that asks why/how/when is talking about an action, not asking for one.
 QUESTION_WORDS: frozenset[str] = frozenset(fold(w) for w in (
-    "why", "how", "when", "neden", "niye", "nasıl", "почему", "как", "когда", "porque",
+    "why", "how", "when", "neden", "niye", "nasıl", "почему", "как", "когда",
     "kyun", "kyu", "kaise", "kab", "kenapa", "bagaimana", "kapan", "لماذا", "كيف", "متى",
-    "como", "cuando", "quando",
+    "cuando", "quando", "cuánto", "quanto",
+))
+# Question particles: with them (or `?`) a sentence asks something.
+QUESTION_PARTICLES: frozenset[str] = frozenset(fold(w) for w in (
+    "mı", "mi", "mu", "mü", "mısınız", "ли", "kya", "kia", "apakah", "apa", "هل",
+))
+# In a question these words ask about the state of an action already asked for (`2274209
+# refill done?`, `iptal oldu mu?`, `отменили?`): the ids mean details.
+STATE_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+    # English
+    "done", "completed", "complete", "finished", "started", "working", "processed", "success",
+    "successful", "yet", "already", "did", "was", "were", "has", "happened", "gone", "went",
+    "refilled", "canceled", "cancelled", "canceld", "sped", "accepted", "approved", "received",
+    # Spanish / Portuguese
+    "hecho", "hecha", "hizo", "hicieron", "completado", "completada", "terminado", "cancelado",
+    "cancelada", "realizado", "realizada", "realizó", "listo", "feito", "feita", "fez",
+    "fizeram", "foi", "concluído", "concluido", "terminou", "completo", "pronto", "já",
+    "repuesto", "reposto", "acelerado", "funcionó", "funcionou",
+    # Russian
+    "сделали", "сделан", "сделано", "сделана", "выполнен", "выполнено", "выполнили", "готово",
+    "готов", "уже", "завершен", "завершено", "прошел", "прошла", "прошло", "приняли",
+    # Turkish
+    "yapıldı", "yapıldımı", "oldu", "oldumu", "tamamlandı", "bitti", "edildi", "edildimi",
+    "başladı", "yaptınız", "yaptiniz", "geldi",
+    # Indonesian
+    "sudah", "udah", "sdh", "dah", "selesai", "berhasil", "masuk",
+    # Arabic
+    "تم", "اكتمل", "انتهى", "خلص", "صار", "نجح",
+    # Hinglish
+    "hua", "hui", "hue", "gaya", "gayi", "gya", "kiya", "kiye", "hogaya", "hogya",
+))
+# Past reports of a request (the bot's own `Refill requested: …` pasted back, `запрошена`):
+# a sentence holding one asks for nothing new.
+REPORT_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+    "requested", "request", "запрошена", "запрошено", "запрошен", "solicitada", "solicitado",
+    "solicitud", "solicitação", "talep", "diminta", "permintaan", "طلبت", "تم طلب",
+))
+# Asking for advice or permission (`should I cancel 2274209?`, `can I cancel …`, `можно
+# отменить …?`, `cancel karu?`): the customer is asked back.
+MODAL_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+    "should", "shall", "shld", "devo", "debo", "deberia", "debería", "deveria", "можно",
+    "стоило", "лучше", "karu", "karun", "karoon", "kru", "edeyim", "yapayım",
+    "yapayim", "mıyım", "miyim", "sebaiknya", "mending", "perlu", "أفضل", "افضل", "الافضل",
+))
+# `can I`, `could we`, `may I`: a modal verb followed by I/we.
+MODAL_VERBS: frozenset[str] = frozenset({"can", "could", "may", "might", "do", "shall"})
+FIRST_PERSON: frozenset[str] = frozenset({"i", "we"})
+# `or` between two actions (`cancel or refill?`), or between an action and waiting.
+OR_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+    "or", "o", "ou", "или", "либо", "ya", "yaa", "veya", "yoksa", "ya da", "atau", "ato",
+    "أو", "او", "ولا",
+))
+WAIT_STEMS: tuple[str, ...] = tuple(fold(w) for w in (
+    "wait", "espero", "esperar", "espere", "aguard", "подожд", "ждать", "жду", "bekle",
+    "tunggu", "انتظر", "ننتظر", "استنى",
+))
+# A condition makes what follows hypothetical (`cancel 2274209 if it does not start`)...
+CONDITION_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+    "if", "unless", "otherwise", "agar", "eğer", "если", "jika", "kalau", "kalo", "klo",
+    "إذا", "اذا", "إن",
+))
+# ...except the polite ones (`if possible`, `si es posible`, `если можно`, `agar ho sake`).
+POLITE_AFTER_CONDITION: frozenset[str] = frozenset(fold(w) for w in (
+    "possible", "posible", "possível", "можно", "bisa", "mümkünse", "ممكن", "ho", "you",
 ))
 FORCE_WORDS: frozenset[str] = frozenset({"force", "forced"})
 # A number right before one of these is a quantity, not an order id.
 QUANTITY_WORDS: frozenset[str] = frozenset(fold(w) for w in (
     "followers", "follower", "likes", "like", "views", "view", "subscribers", "subs",
-    "members", "comments", "shares", "plays", "seguidores", "curtidas", "takipçi", "beğeni",
-    "izlenme", "подписчиков", "подписчики", "лайков", "просмотров", "pengikut",
+    "members", "member", "comments", "comment", "shares", "plays", "reactions", "votes",
+    "impressions", "saves", "reels", "fans", "retweets", "pcs", "seguidores", "seguidor",
+    "curtidas", "visualizações", "visualizacoes", "visualizaciones", "vistas", "inscritos",
+    "suscriptores", "takipçi", "takipci", "beğeni", "izlenme", "izlenim", "abone", "tane",
+    "adet", "подписчиков", "подписчика", "подписчики", "подписчик", "лайков", "лайка", "лайки",
+    "просмотров", "просмотра", "просмотры", "шт", "pengikut", "suka", "متابع", "متابعين",
+    "متابعه", "لايك", "لايكات", "مشاهده", "مشاهدات",
 ))
 # Letters glued to the end of a number that make it a quantity (`10k`, `2m`).
-QUANTITY_SUFFIXES: frozenset[str] = frozenset({"k", "m", "x"})
+QUANTITY_SUFFIXES: frozenset[str] = frozenset({"k", "m", "x", "rb", "jt"})
 CURRENCY_WORDS: frozenset[str] = frozenset(fold(w) for w in (
     "usd", "dollar", "dollars", "rs", "inr", "rupees", "rupee", "pkr", "tl", "lira", "eur",
-    "euro", "euros", "rub", "руб", "рублей", "idr", "rp", "brl", "reais", "sar", "riyal",
-    "ريال", "pesos", "peso", "usdt",
+    "euro", "euros", "rub", "руб", "рублей", "рубля", "idr", "rp", "brl", "reais", "real",
+    "sar", "riyal", "ريال", "pesos", "peso", "usdt", "dolar", "dólares", "dolares", "ribu",
+    "rb", "rupiah", "دولار", "جنيه", "درهم", "rupaye", "rupay", "₹",
 ))
 # A number right after one of these is an amount of money.
 PAYMENT_WORDS: frozenset[str] = frozenset(fold(w) for w in (
     "paid", "pay", "payment", "deposit", "deposited", "added", "add", "sent", "transfer",
     "transferred", "charged", "spent", "price", "cost", "amount", "fund", "recharge",
-    "ödedim", "yatırdım", "pague", "paguei", "оплатил", "bayar",
+    "ödedim", "yatırdım", "pague", "paguei", "pagué", "оплатил", "заплатил", "bayar",
+    "دفعت", "diye", "bheje",
 ))
-# Typo tolerance (one edit) only for these unambiguous English names...
+# A number right after one of these (or in `from N to M`, `N → M`) is a count, not an id:
+# `start count 1520, now 1490`, `было 1520 стало 1490`, `antes 5230 agora 4870`.
+COUNT_BEFORE_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+    # English
+    "count", "startcount", "was", "were", "now", "had", "have", "has", "got", "get", "getting",
+    "remains", "remain", "remaining", "left", "lost", "lose", "dropped", "drop", "drops",
+    "down", "decreased", "reduced", "before", "after", "initial", "current", "currently",
+    "from", "reached", "received", "delivered", "showing", "shows", "total", "missing",
+    # Spanish / Portuguese
+    "tenía", "tenia", "tengo", "tiene", "ahora", "antes", "después", "despues", "bajó", "bajo",
+    "perdí", "perdi", "empezó", "empezo", "inicio", "inicial", "agora", "depois", "tinha",
+    "tem", "caiu", "era", "estava", "ficou", "começou", "comecou", "faltan", "faltam", "quedan",
+    "restam", "desde",
+    # Russian
+    "было", "стало", "сейчас", "теперь", "осталось", "количество", "упало", "списалось",
+    "пришло", "начало", "старт", "стартовое", "с", "из",
+    # Turkish
+    "önce", "şimdi", "başlangıç", "vardı", "kaldı", "sayısı", "düştü", "geldi", "eksik",
+    # Indonesian
+    "awal", "sekarang", "tadinya", "tadi", "sebelumnya", "tinggal", "sisa", "kurang", "dari",
+    "jadi", "turun", "masuk",
+    # Arabic
+    "كان", "الان", "الآن", "صار", "باقي", "نقص", "نزل", "وصل", "اصبح", "أصبح", "بقي",
+    # Hinglish
+    "tha", "the", "thi", "ab", "pehle", "aaye", "aya", "mile", "kam",
+))
+# `from N to M`, `N → M`: the second number of a pair whose first is a count.
+COUNT_LINK_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+    "to", "a", "até", "ate", "до", "на", "ke", "hingga", "sampai", "jadi", "den", "dan", "ten",
+    "tan", "ye", "ya", "e", "الى", "إلى", "ل", "then", "and", "y", "и", "ve", "aur", "و",
+))
+# Words looked through between a count word and its number (`está en 1490`, `now only 11980`).
+COUNT_SKIP_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+    "only", "just", "is", "are", "at", "on", "en", "em", "in", "está", "esta", "ta", "tá",
+    "de", "da", "was", "about", "around", "approx", "в", "на", "только", "sadece", "cuma",
+    "com", "con", "with", "у", "di", "pada", "no", "na", "em", "sa",
+    "hanya", "sirf", "фактически", "من", "فقط", "sólo", "solo", "só", "la", "el", "o", "de",
+))
+# A number next to one of these names something else than an order (`service 4232`,
+# `4232 servisi`, `ticket 5521`).
+REFERENCE_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+    "service", "services", "serviceid", "servis", "servisi", "servisin", "hizmet", "servicio",
+    "serviço", "servico", "услуга", "услуги", "услугу", "сервис", "сервиса", "layanan",
+    "خدمة", "الخدمة", "خدمه", "ticket", "tiket", "тикет", "bilet", "category", "categoria",
+    "kategori", "категория", "package", "paket", "plan", "تذكرة", "qty", "quantity",
+    "cantidad", "quantidade", "количество", "miktar", "jumlah",
+))
+# Month names: a year (19xx, 20xx) right after one is a date (`March 2024`, `марта 2024`).
+MONTH_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
+    "sept", "oct", "nov", "dec",
+    "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",
+    "setiembre", "octubre", "noviembre", "diciembre",
+    "janeiro", "fevereiro", "março", "maio", "junho", "julho", "setembro", "outubro",
+    "novembro", "dezembro",
+    "январь", "января", "февраль", "февраля", "март", "марта", "апрель", "апреля", "май", "мая",
+    "июнь", "июня", "июль", "июля", "август", "августа", "сентябрь", "сентября", "октябрь",
+    "октября", "ноябрь", "ноября", "декабрь", "декабря",
+    "ocak", "şubat", "mart", "nisan", "mayıs", "haziran", "temmuz", "ağustos", "eylül", "ekim",
+    "kasım", "aralık",
+    "januari", "februari", "maret", "mei", "juni", "juli", "agustus", "oktober", "desember",
+    "يناير", "فبراير", "مارس", "أبريل", "ابريل", "مايو", "يونيو", "يوليو", "أغسطس", "اغسطس",
+    "سبتمبر", "أكتوبر", "اكتوبر", "نوفمبر", "ديسمبر",
+    "year", "año", "ano", "год", "года", "yılı", "yil", "tahun", "سنة", "saal",
+))
+# Phrases that hold an action word but mean something else: money back (`paise wapas`,
+# `верните деньги`) is a refund, not a refill. They are read as one unexplained fragment.
+NOT_COMMAND_PHRASES: tuple[str, ...] = (
+    "paise wapas", "paisa wapas", "paise wapis", "paisa wapis", "paise vapas", "paisa vapas",
+    "money back", "refund", "верните деньги", "вернуть деньги", "возврат денег",
+    "возврат средств", "para iadesi", "para iade", "uang kembali", "dana kembali",
+)
+# Russian, Turkish, Indonesian and Arabic verbs take many endings: a word that starts with
+# one of these stems is its action (`восстановите`, `отменяйте`, `hızlandırın`)...
+ACTION_STEMS: dict[str, str] = {
+    fold(stem): action for stem, action in (
+        ("восстанов", "refill"), ("докрут", "refill"), ("рефил", "refill"),
+        ("отмен", "cancel"), ("ускор", "speed"),
+        ("hızlandır", "speed"), ("iptal", "cancel"), ("telafi", "refill"),
+        ("dibatal", "cancel"), ("batalin", "cancel"), ("batalkan", "cancel"),
+        ("dipercepat", "speed"), ("percepat", "speed"), ("cepetin", "speed"),
+        ("dicepetin", "speed"), ("direfill", "refill"),
+    )
+}
+# ...unless its ending makes it a past form (a state: `отменен`, `восстановили`) or a
+# negative imperative (`hızlandırmayın`).
+_PAST_ENDINGS_RU = ("ен", "ена", "ено", "ены", "или", "ил", "ила", "ило", "ли", "ло")
+_NEGATIVE_ENDINGS_TR_FOLDED = tuple(fold(w) for w in (
+    "mayın", "meyin", "mayınız", "meyiniz", "masın", "mesin", "mıyorum", "miyorum"))
+_PAST_ENDINGS_TR = tuple(fold(w) for w in ("dı", "di", "du", "dü", "tı", "ti", "tu", "tü",
+                                           "dımı", "dimi", "dumu", "dümü"))
+# Typo tolerance (one edit) for words of six letters or more close to one single-word default
+# alias of that length (and to these English names)...
 FUZZY_TARGETS: dict[str, str] = {
     "refill": "refill", "cancel": "cancel", "status": "details", "details": "details",
     "balance": "balance", "speedup": "speed",
 }
+FUZZY_MIN_LETTERS = 6
 # ...and never for real words one edit away from them.
-FUZZY_BLOCKLIST: frozenset[str] = frozenset({
+FUZZY_BLOCKLIST: frozenset[str] = frozenset(fold(w) for w in (
     "states", "statue", "statues", "statut", "retail", "detain", "refile", "refit", "balanced",
-    "cancer", "candel", "canceled", "speedo",
-})
-
+    "cancer", "candel", "canceled", "speedo", "canceld", "refiled", "recargo", "recargos",
+    "balances", "balancer", "helper",
+    "отменен", "отмене", "отменил", "telafisi",
+))
 _URL_RE = re.compile(
     r"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}/\S*", re.IGNORECASE)
 _EMAIL_RE = re.compile(r"\S+@\S+\.\w+")
-_MENTION_RE = re.compile(r"@[^\W\d]\w*")
+_MENTION_RE = re.compile(r"@[^\W\d](?:[\w.]*\w)?")
 _DATE_RE = re.compile(
     r"(?<!\d)(?:\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{1,2}-\d{1,2}|\d{1,2}:\d{2}(?::\d{2})?)"
     r"(?!\d)"
@@ -265,14 +510,26 @@ class Command:
 
 
 @dataclass(frozen=True)
+class Ambiguity:
+    """Ids the customer clearly named with an action that is not clear (`2274209 cancel or
+    refill?`, `should I cancel 2274209 or wait?`): the customer is asked, nothing is done.
+    `actions` are the candidate acting actions, in the order they were written."""
+
+    order_ids: tuple[str, ...]
+    actions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ParseResult:
-    """What `parse` understood (`commands`) and what it could not (`unknown`)."""
+    """What `parse` understood (`commands`), what it must ask about (`ambiguous`) and what it
+    could not read (`unknown`)."""
 
     commands: list[Command] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     invalid_ids: list[str] = field(default_factory=list)
     too_many_ids: bool = False
     ignored: list[str] = field(default_factory=list)
+    ambiguous: list[Ambiguity] = field(default_factory=list)
 
     @property
     def is_command(self) -> bool:
@@ -324,6 +581,10 @@ def _build_index(aliases: tuple[tuple[str, str], ...], custom: tuple[str, ...]) 
             key = _phrase(alias)
             if key:
                 phrases[key] = _Meaning(action)
+    for text in NOT_COMMAND_PHRASES:
+        key = _phrase(text)
+        if key:
+            phrases[key] = _Meaning(NOT_COMMAND)
     for keyword in custom:
         key = _phrase(keyword)
         if key:
@@ -365,6 +626,11 @@ def _category(ch: str) -> str:
     return unicodedata.category(ch)
 
 
+@lru_cache(maxsize=8192)
+def _fold_word(text: str) -> str:
+    return fold(text)
+
+
 def _tokenise(line: str) -> list[_Token]:
     tokens: list[_Token] = []
     i, n = 0, len(line)
@@ -388,7 +654,7 @@ def _tokenise(line: str) -> list[_Token]:
                 else:
                     break
             text = line[i:j]
-            tokens.append(_Token("word", text, fold(text), i, j))
+            tokens.append(_Token("word", text, _fold_word(text), i, j))
             i = j
         else:
             i += 1
@@ -403,8 +669,25 @@ def _squeezed(word: str, keep: int) -> str:
     return _REPEATS[keep].sub(lambda m: m.group(1) * keep, word)
 
 
+_ARABIC_PREFIXES = ("وال", "بال", "فال", "لل", "ال", "و", "ب", "ل", "ف")
+
+
+def _arabic_variants(word: str) -> list[str]:
+    """The word, and for Arabic without a leading conjunction or article."""
+    variants = [word]
+    if word and "\u0600" <= word[0] <= "\u06ff":
+        for prefix in _ARABIC_PREFIXES:
+            if word.startswith(prefix) and len(word) - len(prefix) >= 3:
+                variants.append(word[len(prefix):])
+    return variants
+
+
+@lru_cache(maxsize=4096)
 def _word_variants(word: str) -> tuple[str, ...]:
-    return tuple(dict.fromkeys((word, _squeezed(word, 2), _squeezed(word, 1))))
+    """The forms a word is looked up in: as typed, with letter runs squeezed, and for Arabic
+    without a leading conjunction or article (`والآن` → `الان`, `التعويض` → `تعويض`)."""
+    variants = [word, _squeezed(word, 2), _squeezed(word, 1)] + _arabic_variants(word)[1:]
+    return tuple(dict.fromkeys(variants))
 
 
 def _within_one_edit(a: str, b: str) -> bool:
@@ -426,11 +709,74 @@ def _within_one_edit(a: str, b: str) -> bool:
     return any(b[:k] + b[k + 1:] == a for k in range(len(b)))
 
 
-def _fuzzy_action(word: str) -> str | None:
-    if len(word) < 5 or not word.isascii() or not word.isalpha() or word in FUZZY_BLOCKLIST:
+@lru_cache(maxsize=1)
+def _fuzzy_targets() -> dict[int, list[tuple[str, str]]]:
+    """Single-word default aliases of `FUZZY_MIN_LETTERS` or more (and `FUZZY_TARGETS`), by
+    length."""
+    targets = dict(FUZZY_TARGETS)
+    for action, words in DEFAULT_ALIASES.items():
+        if action in ORDER_ACTIONS or action in STANDALONE_ACTIONS:
+            for alias in words:
+                folded = fold(alias)
+                if folded.isalpha() and len(folded) >= FUZZY_MIN_LETTERS - 1:
+                    targets.setdefault(folded, action)
+    by_length: dict[int, list[tuple[str, str]]] = {}
+    for target, action in targets.items():
+        by_length.setdefault(len(target), []).append((target, action))
+    return by_length
+
+
+@lru_cache(maxsize=4096)
+def _fuzzy_action(word: str, typed_length: int | None = None) -> str | None:
+    """The action of a default alias one edit away from `word` (a word of six letters or more;
+    the English names from five), None when there is none or more than one."""
+    typed_length = len(word) if typed_length is None else typed_length
+    if typed_length < 5 or not word.isalpha() or word in FUZZY_BLOCKLIST:
         return None
-    found = {action for target, action in FUZZY_TARGETS.items() if _within_one_edit(word, target)}
+    by_length = _fuzzy_targets()
+    found = set()
+    for size in (len(word) - 1, len(word), len(word) + 1):
+        for target, action in by_length.get(size, ()):
+            if (typed_length >= FUZZY_MIN_LETTERS or target in FUZZY_TARGETS) and \
+                    _within_one_edit(word, target):
+                found.add(action)
     return found.pop() if len(found) == 1 else None
+
+
+@lru_cache(maxsize=1)
+def _joined_targets() -> dict[str, str]:
+    """Multi-word default aliases written as one word (`speedup`, `isiulang`)."""
+    return {"".join(fold(alias).split()): action
+            for action, words in DEFAULT_ALIASES.items()
+            if action in ORDER_ACTIONS or action in STANDALONE_ACTIONS
+            for alias in words if " " in alias and len("".join(alias.split())) >= 6}
+
+
+@lru_cache(maxsize=4096)
+def _fuzzy_joined(word: str) -> str | None:
+    """Two typed words one edit away from a multi-word alias (`spead up`)."""
+    if len(word) < FUZZY_MIN_LETTERS or not word.isalpha():
+        return None
+    found = {action for target, action in _joined_targets().items()
+             if abs(len(target) - len(word)) <= 1 and _within_one_edit(word, target)}
+    found.discard("")
+    return found.pop() if len(found) == 1 else None
+
+
+def _stem_action(word: str) -> tuple[str, str] | None:
+    """(`ACTION_STEMS` action, "act" | "state" | "negated") for a word built on an action
+    stem (`отмените` → cancel act, `отменили` → state, `hızlandırmayın` → negated)."""
+    for stem, action in ACTION_STEMS.items():
+        if word.startswith(stem):
+            rest = word[len(stem):]
+            if rest and "\u0400" <= word[0] <= "\u04ff" and rest.endswith(_PAST_ENDINGS_RU):
+                return action, "state"
+            if rest.startswith(_NEGATIVE_ENDINGS_TR_FOLDED):
+                return action, "negated"
+            if rest and word.isascii() and rest.endswith(_PAST_ENDINGS_TR):
+                return action, "state"
+            return action, "act"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,6 +792,10 @@ class _Item:
     invalid_id: bool = False  # an "unknown" that looks like a mistyped order id
     seq: int = 0  # position in the message, for output order
     pause_before: bool = False  # punctuation (`,.;!?`) between this item and the previous one
+    explained: bool = False  # an "unknown" number read as a count, year, reference or name
+    negated: bool = False  # an id the customer excluded (`refill 1111, not 2222`)
+    start: int = 0  # where it starts in its sentence
+    state: bool = False  # an "unknown" past form of an action (`отменили`, `refilled`)
 
 
 def _is_valid_id(digits: str) -> bool:
@@ -466,7 +816,101 @@ def _char_after(line: str, pos: int) -> str:
     return line[k] if k < len(line) else ""
 
 
-def _read_number(line: str, tokens: list[_Token], i: int) -> tuple[list[_Item], int]:
+# Count words that make a number a count only when it is short (at most 5 digits) or round:
+# they also come before order ids (`was 5512098 refilled?`, `ab 2274209 refill karo`).
+_WEAK_COUNT_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+    "was", "were", "had", "have", "has", "got", "get", "getting", "from", "received",
+    "delivered", "showing", "shows", "total", "era", "estava", "tem", "tiene", "tengo",
+    "dari", "jadi", "masuk", "с", "из", "the", "tha", "thi", "ab", "mile", "aya", "aaye",
+    "geldi", "desde", "inicio", "start",
+))
+_ARROWS = ("->", "→", "=>", "⇒", "➡", ">")
+# Words between a reference word and its number (`service id 4232`, `услуга № 4232`).
+_NUMBER_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+    "id", "no", "nr", "num", "number", "numara", "номер", "nomor", "رقم", "numero", "número",
+))
+# Turkish puts the noun after the number (`4232 servisi`).
+_REFERENCE_AFTER: frozenset[str] = frozenset(fold(w) for w in (
+    "servisi", "servisin", "servisinde", "servisine", "hizmeti", "paketi", "kategorisi",
+))
+
+
+def _is_count(tokens: list[_Token], i: int, counts: set[int]) -> bool:
+    """Whether the number at tokens[i] is a count by its context (see COUNT_BEFORE_WORDS)."""
+    tok = tokens[i]
+    digits = tok.norm
+    short = len(digits) <= 5 or digits.endswith("000")
+    k, skipped = i - 1, 0
+    while (k >= 0 and skipped < 2 and tokens[k].kind == "word"
+           and tokens[k].norm in COUNT_SKIP_WORDS):
+        k -= 1
+        skipped += 1
+    if k < 0:
+        return False
+    prev = tokens[k]
+    if prev.kind == "num":
+        return False
+    variants = _word_variants(prev.norm)
+    if prev.norm.endswith("nya") and len(prev.norm) > 5:
+        variants += (prev.norm[:-3],)  # Indonesian `awalnya`: `awal`
+    if any(v in COUNT_BEFORE_WORDS for v in variants):
+        return short or not any(v in _WEAK_COUNT_WORDS for v in variants)
+    # the second number of `from N to M`, `1520 den 1490 a`
+    return (prev.norm in COUNT_LINK_WORDS and k - 1 >= 0 and (k - 1) in counts)
+
+
+def _is_year(tokens: list[_Token], i: int) -> bool:
+    tok = tokens[i]
+    if len(tok.norm) != 4 or tok.norm[:2] not in ("19", "20"):
+        return False
+    k = i - 1
+    while k >= 0 and tokens[k].kind == "word" and tokens[k].norm in ("de", "of", "del", "do"):
+        k -= 1
+    if k >= 1 and tokens[k].kind == "num" and len(tokens[k].norm) <= 2:
+        k -= 1  # `March 5 2024`
+    before = k >= 0 and tokens[k].kind == "word" and tokens[k].norm in MONTH_WORDS
+    after = (i + 1 < len(tokens) and tokens[i + 1].kind == "word"
+             and tokens[i + 1].norm in MONTH_WORDS)
+    return before or after
+
+
+def _is_reference(tokens: list[_Token], i: int) -> bool:
+    k = i - 1
+    while k >= 0 and tokens[k].kind == "word" and tokens[k].norm in _NUMBER_WORDS:
+        k -= 1
+    if k >= 0 and tokens[k].kind == "word" and tokens[k].norm in REFERENCE_WORDS:
+        return True
+    return (i + 1 < len(tokens) and tokens[i + 1].kind == "word"
+            and tokens[i + 1].norm in _REFERENCE_AFTER)
+
+
+def _known_word(word: str, index: _Index) -> bool:
+    """An alias, filler or negation word: digits glued to it may still be an id (`order2274209`,
+    `2274209refill`)."""
+    return any((v,) in index.phrases or v in FILLER_WORDS or v in NEGATION_WORDS
+               for v in _word_variants(word)) or _fuzzy_action(word) is not None
+
+
+def _is_glued(line: str, tokens: list[_Token], i: int, index: _Index) -> bool:
+    """Digits glued to letters or underscores of a name (`user2274`, `john_1994`) are not an id."""
+    tok = tokens[i]
+    prev = tokens[i - 1] if i > 0 else None
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+    if prev is not None and prev.kind == "word" and prev.end == tok.start \
+            and not _known_word(prev.norm, index):
+        return True
+    if nxt is not None and nxt.kind == "word" and nxt.start == tok.end \
+            and nxt.norm not in QUANTITY_SUFFIXES and nxt.norm not in CURRENCY_WORDS \
+            and not _known_word(nxt.norm, index):
+        return True
+    before = line[tok.start - 2:tok.start] if tok.start >= 2 else ""
+    after = line[tok.end:tok.end + 2]
+    return (len(before) == 2 and before[1] == "_" and before[0].isalnum()) or (
+        len(after) == 2 and after[0] == "_" and after[1].isalnum())
+
+
+def _read_number(line: str, tokens: list[_Token], i: int, index: _Index, counts: set[int]
+                 ) -> tuple[list[_Item], int]:
     """Read the number at tokens[i]; return its items and the index after what it consumed."""
     tok = tokens[i]
     # dotted group: 10.50 (money) or 2274209.2274210 (ids)
@@ -492,8 +936,9 @@ def _read_number(line: str, tokens: list[_Token], i: int) -> tuple[list[_Item], 
 
     if nxt is not None and nxt.kind == "word" and (
         (glued_next and nxt.norm in QUANTITY_SUFFIXES)
-        or (nxt.norm in QUANTITY_WORDS and len(digits) <= 7 and digits.endswith("00"))
+        or (nxt.norm in QUANTITY_WORDS and (len(digits) <= 6 or digits.endswith("00")))
     ):
+        counts.add(i)
         return [_Item("unknown", line[tok.start:nxt.end])], i + 2
     if nxt is not None and nxt.kind == "word" and nxt.norm in CURRENCY_WORDS:
         return [_Item("unknown", line[tok.start:nxt.end])], i + 2
@@ -502,13 +947,30 @@ def _read_number(line: str, tokens: list[_Token], i: int) -> tuple[list[_Item], 
     if tok.end < len(line) and line[tok.end] == "%":
         return [_Item("unknown", tok.text + "%")], i + 1
     if prev is not None and prev.kind == "word" and (
-        prev.norm in CURRENCY_WORDS or prev.norm in PAYMENT_WORDS
+        prev.norm in CURRENCY_WORDS or (
+            prev.norm in PAYMENT_WORDS
+            # `2500 tl ödedim 4433221`: the payment word closes an amount already given
+            and not (i >= 2 and tokens[i - 2].kind == "word"
+                     and tokens[i - 2].norm in CURRENCY_WORDS))
     ):
         return [_Item("unknown", tok.text)], i + 1
     if tok.start > 0 and line[tok.start - 1] == "+" and len(digits) >= 8:
         sep_before = _char_before(line, tok.start - 1)
         if not (sep_before and _category(sep_before) == "Nd"):
             return [_Item("unknown", "+" + tok.text, invalid_id=True)], i + 1
+    # counts (`start count 1520, now 1490`, `from 5230 to 4870`, `1520 → 1490`), years after a
+    # month, service and ticket numbers, names (`user2274`, `john_1994`), local phone numbers
+    between_next = line[tok.end:nxt.start] if nxt is not None and nxt.kind == "num" else ""
+    if (_is_count(tokens, i, counts)
+            or (between_next and any(a in between_next for a in _ARROWS)
+                and len(digits) <= 6 and len(nxt.norm) <= 6)
+            or (prev is not None and prev.kind == "num" and (i - 1) in counts
+                and any(a in line[prev.end:tok.start] for a in _ARROWS))):
+        counts.add(i)
+        return [_Item("unknown", tok.text, explained=True)], i + 1
+    if (_is_year(tokens, i) or _is_reference(tokens, i) or _is_glued(line, tokens, i, index)
+            or (digits.startswith("0") and len(digits) >= 10)):
+        return [_Item("unknown", tok.text, explained=True)], i + 1
     if _is_valid_id(digits):
         return [_Item("id", digits)], i + 1
     # 1-2 digits are counts ("2 orders"), not attempts at an id
@@ -532,17 +994,20 @@ def _match_phrase(tokens: list[_Token], i: int, index: _Index) -> tuple[_Meaning
     return None
 
 
-def _read_token(line: str, tokens: list[_Token], i: int, index: _Index
+def _read_token(line: str, tokens: list[_Token], i: int, index: _Index, counts: set[int]
                 ) -> tuple[list[_Item], int]:
     """Read what starts at tokens[i]; return its items and the index after what it consumed."""
     tok = tokens[i]
     if tok.kind == "num":
-        return _read_number(line, tokens, i)
+        return _read_number(line, tokens, i, index, counts)
+    if tok.norm in COUNT_BEFORE_WORDS and i + 1 < len(tokens) and tokens[i + 1].kind == "num" \
+            and _is_count(tokens, i + 1, counts):
+        return [_Item("filler", tok.text)], i + 1  # `start count 1520`: explained by its number
     matched = _match_phrase(tokens, i, index)
     if matched is not None:
         meaning, size = matched
         text = line[tok.start:tokens[i + size - 1].end]
-        if meaning.action in ACCOUNT_ACTIONS:
+        if meaning.action in ACCOUNT_ACTIONS or meaning.action == NOT_COMMAND:
             # link/verify only count at the start of a line (handled before tokenising)
             return [_Item("unknown", text)], i + size
         return [_Item("act", text, meaning.action, meaning.argument)], i + size
@@ -553,58 +1018,162 @@ def _read_token(line: str, tokens: list[_Token], i: int, index: _Index
         return [_Item("force", tok.text)], i + 1
     if any(v in FILLER_WORDS for v in variants):
         return [_Item("filler", tok.text)], i + 1
+    stem = _stem_action(tok.norm)
+    if stem is not None:
+        action, form = stem
+        if form == "act":
+            return [_Item("act", tok.text, action)], i + 1
+        if form == "negated":
+            return [_Item("unknown", tok.text)], i + 1
+        return [_Item("unknown", tok.text, state=True)], i + 1
+    for variant in variants[1:2] + variants[3:]:
+        if (action := _fuzzy_action(variant, len(tok.norm))) is not None:
+            return [_Item("act", tok.text, action)], i + 1
     if (action := _fuzzy_action(_squeezed(tok.norm, 2))) is not None:
         return [_Item("act", tok.text, action)], i + 1
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+    if nxt is not None and nxt.kind == "word" and (
+            action := _fuzzy_joined(tok.norm + nxt.norm)) is not None:
+        return [_Item("act", line[tok.start:nxt.end], action)], i + 2  # `spead up`
     return [_Item("unknown", tok.text)], i + 1
 
 
-def _read_line(line: str, index: _Index) -> list[_Item]:
-    tokens = _tokenise(line)
+def _read_line(line: str, index: _Index, tokens: list[_Token] | None = None) -> list[_Item]:
+    tokens = _tokenise(line) if tokens is None else tokens
     items: list[_Item] = []
+    counts: set[int] = set()
     i, last_end = 0, 0
     while i < len(tokens):
-        found, after = _read_token(line, tokens, i, index)
+        found, after = _read_token(line, tokens, i, index, counts)
         found[0].pause_before = bool(_PAUSE_RE.search(line[last_end:tokens[i].start]))
+        for item in found:
+            item.start = tokens[i].start
         items.extend(found)
         last_end = tokens[after - 1].end
         i = after
     return items
 
 
-def _neighbour(items: list[_Item], pos: int, step: int) -> _Item | None:
-    """The nearest non-filler item on one side, within the same phrase (no `,.;!?` between)."""
+def _neighbour(items: list[_Item], pos: int, step: int, through: frozenset[str] = frozenset()
+               ) -> _Item | None:
+    """The nearest non-filler item on one side, within the same phrase (no `,.;!?` between);
+    unknown words in `through` are looked through too."""
     k = pos
     while True:
         crossing = items[k] if step < 0 else (items[k + 1] if k + 1 < len(items) else None)
         if crossing is None or k + step < 0 or crossing.pause_before:
             return None
         k += step
-        if items[k].kind != "filler":
-            return items[k]
-
-
-def _disarm(items: list[_Item]) -> None:
-    """Turn negated actions, and acting actions in a why/how/when line, into unknown words;
-    drop a details word that only introduces a standalone action (`check my balance`)."""
-    asks = any(it.kind == "unknown" and fold(it.text) in QUESTION_WORDS for it in items)
-    for pos, it in enumerate(items):
-        if it.kind != "act" or it.action not in ORDER_ACTIONS:
+        item = items[k]
+        if item.kind == "filler" or (item.kind == "unknown" and _fold_word(item.text) in through):
             continue
-        before, after = _neighbour(items, pos, -1), _neighbour(items, pos, 1)
-        negated = (before is not None and before.kind == "neg") or (
-            after is not None and after.kind == "neg"
-            and fold(after.text) not in NEGATION_BEFORE_ONLY)
-        if it.action in ACTING_ACTIONS and (negated or asks):
-            it.kind = "unknown"
+        return item
+
+
+def _negation_target(items: list[_Item], pos: int) -> _Item | None:
+    """The action or id a negation word points at (see NEGATION_PREFIX)."""
+    word = _fold_word(items[pos].text)
+    before = _neighbour(items, pos, -1, NEGATION_TRANSPARENT)
+    after = _neighbour(items, pos, 1, NEGATION_TRANSPARENT)
+    if word in NEGATION_POSTFIX:
+        target = before
+    elif word in NEGATION_EITHER:
+        target = before if before is not None else after
+    else:
+        target = after
+        if word in NEGATION_BEFORE_ONLY and target is not None and target.kind == "id" \
+                and not items[pos].pause_before:
+            return None  # `refill order no 2274209`: `no` is "number"
+    if target is not None and target.kind in ("act", "id"):
+        return target
+    return None
+
+
+@dataclass
+class _Sentence:
+    """What one sentence says beyond its items."""
+
+    asks: bool = False  # a question (`?`, a question particle)
+    ask_actions: tuple[str, ...] = ()  # ambiguous: the candidate acting actions
+    quoted: bool = False  # the bot's own reply, or a report of a past request
+
+
+def _disarm(items: list[_Item], text: str = "", quoted: bool = False,
+            tokens: list[_Token] | None = None) -> _Sentence:
+    """Apply the trust rule to one sentence: negated actions and ids, acting actions in a why/
+    how/when sentence, a question about a state (`refill done?`), a condition (`if`), a quote
+    of our reply or a past report, a status of an action (`refill status`) and a top-up
+    (`recarga de saldo`) are not requests; two actions offered as alternatives, or advice asked
+    for (`should I cancel … or wait?`), make the sentence ambiguous (`_Sentence.ask_actions`).
+    Also drops a details word that only introduces a standalone action (`check my balance`)."""
+    word_tokens = [t for t in (_tokenise(text) if tokens is None else tokens)
+                   if t.kind == "word"]
+    words = [t.norm for t in word_tokens]
+    variants = {v for w in words for v in _arabic_variants(w)}
+    info = _Sentence(quoted=quoted)
+    info.asks = "?" in text or "؟" in text or bool(variants & QUESTION_PARTICLES)
+
+    def acting() -> list[tuple[int, _Item]]:
+        return [(p, it) for p, it in enumerate(items)
+                if it.kind == "act" and it.action in ACTING_ACTIONS]
+
+    for pos, it in enumerate(items):
+        if it.kind == "neg":
+            target = _negation_target(items, pos)
+            if target is not None and target.kind == "act" and target.action in ACTING_ACTIONS:
+                target.kind, target.explained = "unknown", True
+            elif target is not None and target.kind == "id":
+                target.negated = True
     for it in items:
         if it.kind == "neg":
             it.kind = "filler"
+
+    why = any(it.kind == "unknown" and _fold_word(it.text) in QUESTION_WORDS for it in items)
+    condition = any(w in CONDITION_WORDS and (k + 1 >= len(words)
+                                              or words[k + 1] not in POLITE_AFTER_CONDITION)
+                    for k, w in enumerate(words))
+    report = bool(variants & REPORT_WORDS)
+    state = info.asks and (bool(variants & STATE_WORDS) or any(it.state for it in items))
+    if why or condition or report or quoted or state:
+        info.quoted = info.quoted or report
+        for _, it in acting():
+            it.kind, it.explained = "unknown", True
+    for pos, it in acting():
+        before, after = _neighbour(items, pos, -1), _neighbour(items, pos, 1)
+        # `refill status 2274209`, `estado de la recarga`: a question about the refill
+        if any(n is not None and n.kind == "act" and n.action == "details"
+               for n in (before, after)):
+            it.kind, it.explained = "unknown", True
+        # `recarga de saldo`, `isi ulang saldo`, `تعبئة رصيد`: topping up the balance
+        elif it.action == "refill" and any(n is not None and n.kind == "act"
+                                           and n.action == "balance" for n in (before, after)):
+            it.kind = "unknown"
+            for n in (before, after):
+                if n is not None and n.kind == "act" and n.action == "balance":
+                    n.kind = "unknown"
+
+    remaining = acting()
+    candidates = tuple(dict.fromkeys(it.action for _, it in remaining))
+    if candidates:
+        first, last = remaining[0][1].start, remaining[-1][1].start
+        or_between = any(first < t.start < last and t.norm in OR_WORDS for t in word_tokens)
+        has_or = any(t.norm in OR_WORDS for t in word_tokens)
+        waits = any(w.startswith(WAIT_STEMS) for v in words for w in _arabic_variants(v))
+        modal = bool(variants & MODAL_WORDS) or any(
+            a in MODAL_VERBS and b in FIRST_PERSON
+            for a, b in zip(words, words[1:], strict=False))
+        if (len(candidates) >= 2 and (or_between or info.asks)) or (waits and has_or) or modal:
+            info.ask_actions = candidates
+            for _, it in remaining:
+                it.kind = "filler"
+
     for pos, it in enumerate(items):
         # `check my balance`: the details word only introduces the standalone action
         after = _neighbour(items, pos, 1)
         if (it.kind == "act" and it.action == "details" and after is not None
                 and after.kind == "act" and after.action not in ORDER_ACTIONS):
             it.kind = "filler"
+    return info
 
 
 def _attach_force(items: list[_Item]) -> None:
@@ -631,7 +1200,7 @@ def _short_ids(items: list[_Item]) -> None:
             it.kind == "act" and it.action in ORDER_ACTIONS for it in items):
         return
     for it in items:
-        if it.kind == "unknown" and it.text.isdigit():
+        if it.kind == "unknown" and it.text.isdigit() and not it.explained:
             it.invalid_id = True
 
 
@@ -746,16 +1315,86 @@ def _account_command(line: str, index: _Index) -> Command | None:
     return Command(meaning.action, argument=argument or None)
 
 
-def _scrub(line: str, unknown: list[str]) -> str:
-    """Blank out links, e-mail addresses, mentions (ignored) and dates/times (unknown)."""
+# Phone numbers: international with groups (`+62 812-3456-7890`), local with a leading 0 and
+# groups (`0812-3456-7890`, `0532 123 45 67`), dashed groups (`8-912-345-67-89`).
+_PHONE_RES = (
+    re.compile(r"\+\d{1,4}(?:[\s().-]+\d{1,6}){2,}"),
+    re.compile(r"(?<![\w+])0\d{1,5}(?:[ .-]\d{2,6}){1,4}(?!\d)"),
+    re.compile(r"(?<![\w+])\d{1,5}(?:-\d{1,5}){2,}(?!\d)"),
+    re.compile(r"\(\d{2,4}\)\s*\d{3,5}[\s.-]?\d{3,5}(?!\d)"),
+    re.compile(r"(?<![\w+-])\d{4,5}-\d{4}(?![\d-])"),
+)
+_PHONE_MIN_DIGITS = 9
+
+
+def _scrub(line: str, notes: list[tuple[int, str]]) -> str:
+    """Blank out links, e-mail addresses, mentions, phone numbers (ignored) and dates/times
+    (unknown, noted with their position)."""
     for pattern in (_URL_RE, _EMAIL_RE, _MENTION_RE):
         line = pattern.sub(lambda m: " " * len(m.group(0)), line)
 
+    def phone(m: re.Match[str]) -> str:
+        digits = sum(ch.isdigit() for ch in m.group(0))
+        return " " * len(m.group(0)) if digits >= _PHONE_MIN_DIGITS else m.group(0)
+
+    for pattern in _PHONE_RES:
+        line = pattern.sub(phone, line)
+
     def note(m: re.Match[str]) -> str:
-        unknown.append(m.group(0))
+        notes.append((m.start(), m.group(0)))
         return " " * len(m.group(0))
 
     return _DATE_RE.sub(note, line)
+
+
+_SENTENCE_ENDS = ".!?;。؟"
+
+
+def _sentences(line: str) -> list[tuple[int, int]]:
+    """Spans of the sentences of a line: they end at `.!?;` followed by a space, a symbol or the
+    end of the line (`2274209.2274210` and `10.50` do not end one)."""
+    spans: list[tuple[int, int]] = []
+    start, i, n = 0, 0, len(line)
+    while i < n:
+        if line[i] in _SENTENCE_ENDS:
+            j = i
+            while j < n and line[j] in _SENTENCE_ENDS:
+                j += 1
+            if j >= n or not line[j].isalnum():
+                spans.append((start, j))
+                start = j
+            i = j
+        else:
+            i += 1
+    if start < n:
+        spans.append((start, n))
+    return [(a, b) for a, b in spans if line[a:b].strip()]
+
+
+def _flat(text: str) -> str:
+    return " ".join(re.sub(r"[\W_]+", " ", fold(text)).split())
+
+
+@lru_cache(maxsize=1)
+def _quote_pieces() -> tuple[str, ...]:
+    """Fragments of our own English replies (3 words or more, between placeholders and
+    quotes): a line holding one is the customer quoting us back."""
+    from app.domain.replies import DEFAULT_REPLIES  # pure, imports no parser
+
+    pieces: set[str] = set()
+    for key, reply in DEFAULT_REPLIES.items():
+        if key == "details_line":
+            continue
+        for piece in re.split(r"\{[^}]*\}|[\"“”.:;]", reply):
+            flat = _flat(piece)
+            if len(flat.split()) >= 3 and not any(ch.isdigit() for ch in flat):
+                pieces.add(flat)  # not the examples of the help text (`2274209 refill`)
+    return tuple(sorted(pieces))
+
+
+def _is_quote(line: str) -> bool:
+    flat = f" {_flat(line)} "
+    return any(f" {piece} " in flat for piece in _quote_pieces())
 
 
 def parse(
@@ -787,6 +1426,8 @@ def parse(
     unknown: list[str] = []
     invalid: list[str] = []
     ignored: list[str] = []
+    negated: set[str] = set()
+    questions: list[tuple[int, list[str], tuple[str, ...]]] = []
     ids_first: bool | None = None
 
     for raw_line in text.splitlines():
@@ -800,44 +1441,71 @@ def parse(
             standalone.append(_Standalone(next_seq(), account))
             continue
 
-        line_unknown: list[str] = []
-        line = _scrub(raw_line, line_unknown)
-        items = _read_line(line, index)
-        _disarm(items)
-        _attach_force(items)
-        _short_ids(items)
-        line_unknown.extend(it.text for it in items if it.kind == "unknown")
-        line_invalid = [it.text for it in items if it.kind == "unknown" and it.invalid_id]
-        commandish = [it for it in items if it.kind in ("id", "act")]
+        notes: list[tuple[int, str]] = []
+        line = _scrub(raw_line, notes)
+        quoted_line = _is_quote(raw_line)
+        for start, end in _sentences(line):
+            raw_sentence = raw_line[start:end].strip()
+            sentence = line[start:end]
+            tokens = _tokenise(sentence)
+            items = _read_line(sentence, index, tokens)
+            info = _disarm(items, sentence, quoted_line, tokens)
+            _attach_force(items)
+            _short_ids(items)
+            line_unknown = [text for pos, text in notes if start <= pos < end]
+            line_unknown.extend(it.text for it in items if it.kind == "unknown")
+            weight = len(line_unknown) - sum(1 for it in items if it.explained)
+            line_invalid = [it.text for it in items if it.kind == "unknown" and it.invalid_id]
+            commandish = [it for it in items if it.kind in ("id", "act")]
+            ids = [it for it in items if it.kind == "id"]
 
-        if not commandish:
-            if line_invalid and len(line_invalid) == len(line_unknown):
-                unknown.extend(line_unknown)  # a lone mistyped id deserves an answer
-                invalid.extend(line_invalid)
-            else:
-                ignored.append(raw_line.strip())
-            continue
-        if len(line_unknown) > max(3, 2 * len(commandish)):
-            ignored.append(raw_line.strip())
-            continue
+            if info.ask_actions:
+                wanted = [it.text for it in ids if not it.negated]
+                if wanted:
+                    unknown.extend(line_unknown)
+                    questions.append((next_seq(), wanted, info.ask_actions))
+                    negated.update(it.text for it in ids if it.negated)
+                    commandish = [it for it in commandish if it.kind == "act"]
+                    if not commandish:
+                        continue
+                else:
+                    ignored.append(raw_sentence)
+                    continue
+            if not commandish:
+                if line_invalid and len(line_invalid) == len(line_unknown):
+                    unknown.extend(line_unknown)  # a lone mistyped id deserves an answer
+                    invalid.extend(line_invalid)
+                else:
+                    ignored.append(raw_sentence)
+                continue
+            # conversation: more unexplained words than a command line carries (more room for
+            # a sentence that names both ids and an order action; none for a quote)
+            room = max(3, 2 * len(commandish))
+            if ids and any(it.action in ORDER_ACTIONS for it in items):
+                room = max(12, 4 * len(commandish))
+            if weight > room and not info.quoted:
+                ignored.append(raw_sentence)
+                continue
 
-        unknown.extend(line_unknown)
-        invalid.extend(line_invalid)
-        pure = not any(it.kind == "unknown" and not it.invalid_id for it in items)
-        ordered: list[_Item] = []
-        for it in commandish:
-            it.seq = next_seq()
-            if it.kind == "act" and it.action not in ORDER_ACTIONS:
-                standalone.append(
-                    _Standalone(it.seq, Command(it.action, argument=it.argument)))
-            else:
-                ordered.append(it)
-                if ids_first is None:
-                    ids_first = it.kind == "id"
-        clauses.extend(_clauses_of_line(ordered, pure))
+            unknown.extend(line_unknown)
+            invalid.extend(line_invalid)
+            negated.update(it.text for it in ids if it.negated)
+            pure = not any(it.kind == "unknown" and not it.invalid_id and not it.explained
+                           for it in items)
+            ordered: list[_Item] = []
+            for it in commandish:
+                it.seq = next_seq()
+                if it.kind == "act" and it.action not in ORDER_ACTIONS:
+                    standalone.append(
+                        _Standalone(it.seq, Command(it.action, argument=it.argument)))
+                else:
+                    ordered.append(it)
+                    if ids_first is None:
+                        ids_first = it.kind == "id"
+            clauses.extend(_clauses_of_line(ordered, pure))
 
     joined = _join_lines(clauses, bool(ids_first))
-    return _assemble(joined, standalone, unknown, invalid, ignored, max_ids)
+    return _assemble(joined, standalone, unknown, invalid, ignored, max_ids, negated, questions)
 
 
 def _assemble(
@@ -847,6 +1515,8 @@ def _assemble(
     invalid: list[str],
     ignored: list[str],
     max_ids: int,
+    negated: set[str] = frozenset(),  # type: ignore[assignment]
+    questions: list[tuple[int, list[str], tuple[str, ...]]] = (),  # type: ignore[assignment]
 ) -> ParseResult:
     # (action, force, argument) → [seq, ids]
     merged: dict[tuple[str, bool, str | None], list] = {}
@@ -855,10 +1525,20 @@ def _assemble(
         if not clause.ids and not clause.pure:
             continue
         for act in acts:
+            ids = clause.ids
+            if act.action in ACTING_ACTIONS and negated:
+                # `refill 1111, not 2222`: an excluded id is only shown
+                ids = [i for i in clause.ids if i not in negated]
+                shown = [i for i in clause.ids if i in negated]
+                if shown:
+                    slot = merged.setdefault(("details", False, None), [clause.seq, []])
+                    slot[1].extend(shown)
+                if clause.ids and not ids:
+                    continue
             key = (act.action, act.force, None)
             slot = merged.setdefault(key, [clause.seq, []])
             slot[0] = min(slot[0], clause.seq)
-            slot[1].extend(clause.ids)
+            slot[1].extend(ids)
     for item in standalone:
         key = (item.command.action, False, item.command.argument)
         merged.setdefault(key, [item.seq, []])
@@ -874,10 +1554,21 @@ def _assemble(
             continue  # every id of this command was beyond max_ids
         commands.append((position, Command(action, kept, force, argument)))
     commands.sort(key=lambda pair: pair[0])
+    ambiguous: list[Ambiguity] = []
+    for _, ids, actions in sorted(questions, key=lambda q: q[0]):
+        room = max(0, max_ids) - len(distinct[:max(0, max_ids)])
+        kept = tuple(dict.fromkeys(i for i in ids if i in allowed or i not in distinct))
+        kept = tuple(i for i in kept if i in allowed) + tuple(
+            i for i in kept if i not in allowed)[:room]
+        if len(kept) < len(dict.fromkeys(ids)):
+            too_many = True
+        if kept:
+            ambiguous.append(Ambiguity(kept, actions))
     return ParseResult(
         commands=[c for _, c in commands],
         unknown=list(dict.fromkeys(unknown)),
         invalid_ids=list(dict.fromkeys(invalid)),
         too_many_ids=too_many,
         ignored=ignored,
+        ambiguous=ambiguous,
     )

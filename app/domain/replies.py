@@ -144,6 +144,9 @@ PLAIN_REPLIES: dict[str, str] = {
     "balance": N_("Your balance: {balance}"),
     "balance_unavailable": N_("Your balance is not available right now."),
     "fallback": N_("Sorry, I did not understand that. Send \"help\" to see what I can do."),
+    # the ids are clear, the action is not (`2274209 cancel or refill?`): nothing is done
+    "ask_action": N_("Which one do you want? Nothing has been done yet. Send one of these "
+                     "messages: {choices}"),
     # self-service linking
     "link_sent": N_("We opened a support ticket on the panel account {username} with a code. "
                     "Send \"verify\" followed by the code here."),
@@ -199,6 +202,24 @@ STATUS_NAMES: dict[str, str] = {
     "canceled": N_("Canceled"),
     "unknown": N_("Unknown"),
 }
+
+#: The action words of the `ask_action` choices (each translation is a word the parser reads
+#: as that action, so that a customer can send a choice back as it is).
+ACTION_WORDS: dict[str, str] = {
+    "refill": N_("refill"),
+    "speed": N_("speed-up"),
+    "cancel": N_("cancel"),
+}
+
+
+def ask_choices(order_ids: Iterable[str], actions: Iterable[str], word_for=None) -> str:
+    """The `{choices}` of `ask_action`: one message per candidate action, `"2274209 refill"`;
+    `word_for(msgid)` translates an action word (English when None)."""
+    word_for = word_for or (lambda msgid: msgid)
+    ids = ", ".join(order_ids)
+    return " · ".join(f"\"{ids} {word_for(ACTION_WORDS.get(action, action))}\""
+                      for action in actions)
+
 
 # The order groups appear in: accepted first, then refusals in a stable order.
 GROUP_ORDER = ("refill_ok", "speed_ok", "cancel_ok")

@@ -134,6 +134,7 @@ PLACEHOLDERS: dict[str, str] = {
     "max_ids": N_("the most order ids one message may carry"),
     "balance": N_("the customer's balance"),
     "username": N_("the panel username"),
+    "choices": N_("the messages the customer may send back to choose an action"),
     "external_id": N_("the provider's id of the order"),
     "external_ids": N_("the provider's ids of the orders, comma separated (one line per "
                        "action)"),
@@ -416,6 +417,7 @@ REPLY_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "link_verified": ("username",),
     "link_already": ("username",),
     "invalid_ids": _ORDER_LINE,
+    "ask_action": ("choices",),
     **{key: () for key in (
         "panel_unavailable", "unsupported", "not_linked", "help", "balance_unavailable",
         "fallback", "link_unsupported", "link_rate_limited", "link_failed")},

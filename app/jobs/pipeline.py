@@ -23,6 +23,7 @@ from sqlalchemy import select, tuple_
 
 from app.domain.eligibility import Order, WorkspaceOptions, check
 from app.domain.parser import ACCOUNT_ACTIONS, ORDER_ACTIONS, Command, ParseResult, parse
+from app.domain.replies import ask_choices
 from app.domain.replies import Outcome, compose, technical_lines
 from app.domain.templates import (REPLY_LIMIT, RouteOrder, TemplateError, clip, custom_reply,
                                   render_route, route_template)
@@ -266,7 +267,8 @@ class CommandRun:
             self.step("ignored", reason="provider group")
             return self._finish("ignored")
         result = self._parse(text)
-        if not (result.is_command or result.invalid_ids or result.too_many_ids):
+        if not (result.is_command or result.invalid_ids or result.too_many_ids
+                or result.ambiguous):
             outcome = "ignored"
             if self.settings.fallback_reply_enabled and text.strip():
                 yield from self._identify()
@@ -293,6 +295,11 @@ class CommandRun:
             if command.action not in ORDER_ACTIONS:
                 self._standalone(command)
         outcome = "answered"
+        # ids clear, action not (`2274209 cancel or refill?`): ask back, dispatch nothing
+        for question in result.ambiguous:
+            self.reply_parts.append(self._render("ask_action", choices=ask_choices(
+                question.order_ids, question.actions, self.book.word)))
+            outcome = "asked"
         if order_commands:
             outcome = yield from self._orders(order_commands)
         self._reply()
@@ -346,7 +353,9 @@ class CommandRun:
             self.step("parse_config_error", error=error)
         self.step("parse", commands=result.describe() or None, unknown=result.unknown or None,
                   invalid_ids=result.invalid_ids or None,
-                  too_many_ids=result.too_many_ids or None)
+                  too_many_ids=result.too_many_ids or None,
+                  ambiguous=[f"{','.join(q.order_ids)}: {'/'.join(q.actions)}"
+                             for q in result.ambiguous] or None)
         self.log.actions = ", ".join(dict.fromkeys(c.action for c in result.commands))[:200] \
             or None
         self.log.order_ids = ",".join(result.order_ids) or None

@@ -127,6 +127,10 @@ class ReplyBook:
     def status_name(self, status: str) -> str:
         return self._translate(STATUS_NAMES.get(status, status))
 
+    def word(self, msgid: str) -> str:
+        """A catalogue word (an action of `ask_action`'s choices) in the book's language."""
+        return self._translate(msgid)
+
     def _translate(self, msgid: str) -> str:
         if self.language == "en":
             return msgid

@@ -30,6 +30,7 @@ OUTCOMES: dict[str, object] = {
     "unsupported": _l("answered that order requests are not available"),
     "panel_unavailable": _l("answered that the panel is not answering"),
     "no_ids": _l("asked for the order id"),
+    "asked": _l("asked which action the customer wants (nothing was done)"),
     "done": _l("already finished"),
     "edit_not_acted": _l("not acted on: an edit of a message already handled"),
     "number_changed": _l("the chat moved to the new number"),
@@ -76,6 +77,10 @@ def _parse(step, preview):
     if step.get("unknown"):
         sentence += " " + _("Not understood: %(words)s.", words=", ".join(
             str(word) for word in step["unknown"]))
+    if step.get("ambiguous"):
+        sentence += " " + _("Not clear which action is wanted (%(choices)s): the customer is "
+                            "asked, nothing is done.", choices="; ".join(
+                                str(q) for q in step["ambiguous"]))
     if step.get("too_many_ids"):
         sentence += " " + _("More order ids than one message may carry: only the first ones "
                             "were read.")

@@ -39,7 +39,8 @@ CATALOGUES = {code: _translations(code) for code in SHIPPED}
 def _values(key: str, count: int) -> dict:
     return {"order_ids": IDS[:count], "count": count, "time_left": "3h", "max_ids": count,
             "order_id": "2274219", "status": "Completed", "start_count": "10", "remains": "0",
-            "balance": "12.50 USD", "username": "alice"}
+            "balance": "12.50 USD", "username": "alice",
+            "choices": "\"2274219 refill\" · \"2274219 cancel\""}
 
 
 def _counts(code: str) -> tuple[int, ...]:
