@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
@@ -10,9 +9,9 @@ from collections.abc import Mapping
 from flask import Flask
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import Pool
 
+from app import dbpool
 from app.config import BASE_DIR, INSTANCE_DIR, Config, fill_generated_keys
 from app.crypto import keyring
 from app.extensions import csrf, db, migrate
@@ -137,45 +136,9 @@ def _install_guard_once() -> None:
         install_version_hook(db.session)
         install_call_log_hooks(db.session)
         event.listen(Engine, "connect", _sqlite_pragmas)
-        event.listen(Pool, "checkin", _remember_checkin)
-        event.listen(Pool, "checkout", _ping_idle_connection)
+        event.listen(Pool, "checkin", dbpool.remember_checkin)
+        event.listen(Pool, "checkout", dbpool.ping_idle_connection)
         _guard_installed = True
-
-
-# Ping a pooled connection before use when it sat idle at least this long. 0 (web processes):
-# always, like pool_pre_ping. Workers set WORKER_PING_IDLE_SECONDS (app/jobs/worker.py): a job
-# makes five transactions, and one that meets a connection dropped a moment ago fails and is
-# retried like any failed event.
-PING_IDLE_SECONDS = 0.0
-WORKER_PING_IDLE_SECONDS = 10.0
-
-
-def _remember_checkin(dbapi_connection, connection_record) -> None:  # noqa: ARG001
-    connection_record.info["relaydesk_idle_since"] = time.monotonic()
-
-
-def _ping_idle_connection(dbapi_connection, connection_record, connection_proxy) -> None:
-    """Pessimistic disconnect handling for a connection that sat idle in the pool for
-    PING_IDLE_SECONDS: a failed ping makes the pool discard it and check out a fresh one
-    (DisconnectionError)."""
-    idle_since = connection_record.info.get("relaydesk_idle_since")
-    if PING_IDLE_SECONDS > 0 and (
-            idle_since is None or time.monotonic() - idle_since < PING_IDLE_SECONDS):
-        return
-    try:
-        _ping(dbapi_connection)
-    except Exception as exc:  # noqa: BLE001 - any failure: the connection is unusable
-        raise DisconnectionError() from exc
-
-
-def _ping(dbapi_connection) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("SELECT 1")
-    finally:
-        cursor.close()
-    if not type(dbapi_connection).__module__.startswith("sqlite3"):
-        dbapi_connection.rollback()  # the ping's implicit transaction
 
 
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:

@@ -17,12 +17,14 @@ from sqlalchemy import bindparam, or_, select, update
 from app.extensions import db
 from app.integrations.calls import buffered_call_log, flush_call_log
 from app.models import (AdminIdentity, Channel, ChatIdentity, DetectedChat, InboundEvent,
-                        OutboundMessage, ProviderRoute, Workspace)
+                        OutboundMessage, Workspace)
 from app.models.base import utcnow
 from flask import current_app
 
+from app.jobs.chats import migrate_chat
 from app.jobs.outbound import (Deferred, defer, deferred_sends, enqueue_deferred, release_held,
                                send_deferred)
+from app.jobs.pipeline import EVENT_MAX_ATTEMPTS as MAX_ATTEMPTS
 from app.models.outbound import DELIVERY_RANK
 from app.tenancy import workspace_scope
 
@@ -30,7 +32,6 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 BATCH_LEASE_PER_EVENT = timedelta(seconds=10)  # a batch's lease grows with its size
-MAX_ATTEMPTS = 5
 RETRY_BACKOFF = (5, 30, 120, 600)  # seconds before the maintenance runner retries
 
 # outgoingMessageStatus values that mean the message was not delivered
@@ -470,46 +471,6 @@ def change_number(event) -> str:
                     "admin": admin is not None,
                     "kept_existing": kept is not None and identity is not None}]))
     return "number_changed"
-
-
-def migrate_chat(channel_id: int, old_chat_id: str, new_chat_id: str,
-                 chat_type: str | None = "supergroup") -> str:
-    """A Telegram group became a supergroup (or a WhatsApp user changed number,
-    `change_number`: `chat_type` None): links and routes move with it.
-
-    The new chat may already have rows of its own (the bot's my_chat_member for the supergroup
-    often arrives first, or a manager already assigned it): each table is UNIQUE per chat, so
-    where the new chat already has the row, that row is kept and the old chat's one is dropped.
-    """
-    if not new_chat_id or new_chat_id == old_chat_id:
-        return "ignored"
-    for model in (ChatIdentity, AdminIdentity, DetectedChat):
-        old = (db.session.query(model)
-               .filter_by(channel_id=channel_id, chat_id=old_chat_id).one_or_none())
-        if old is None:
-            continue
-        taken = (db.session.query(model)
-                 .filter_by(channel_id=channel_id, chat_id=new_chat_id).one_or_none())
-        if taken is None:
-            old.chat_id = new_chat_id
-            if model is DetectedChat and chat_type:
-                old.chat_type = chat_type
-        else:
-            if model is DetectedChat and not taken.title:
-                taken.title = old.title
-            db.session.delete(old)
-    routes = (db.session.query(ProviderRoute)
-              .filter_by(channel_id=channel_id, chat_id=old_chat_id).all())
-    for route in routes:
-        clash = (db.session.query(ProviderRoute)
-                 .filter_by(provider_id=route.provider_id, channel_id=channel_id,
-                            chat_id=new_chat_id).one_or_none())
-        if clash is None:
-            route.chat_id = new_chat_id
-        else:
-            db.session.delete(route)
-    db.session.flush()
-    return "migrated"
 
 
 def handle_other(event: InboundEvent) -> str:

@@ -27,6 +27,7 @@ from sqlalchemy import or_, select, update
 from app.extensions import db
 from app.integrations.channels import SendResult, client_for, split_text
 from app.integrations.ratelimit import RateLimited, RateLimiter
+from app.jobs.chats import migrate_chat
 from app.models import Channel, OutboundMessage
 from app.models.base import utcnow
 
@@ -503,7 +504,6 @@ def _follow_migration(message: OutboundMessage, channel: Channel, result: SendRe
     new_chat = result.migrate_to_chat_id
     if not new_chat or new_chat == message.chat_id:
         return False
-    from app.jobs.events import migrate_chat
 
     log.info("outbound %s: chat %s moved to %s", message.id, message.chat_id, new_chat)
     migrate_chat(channel.id, message.chat_id, new_chat)

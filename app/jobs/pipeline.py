@@ -41,6 +41,9 @@ from app.redaction import redact_data
 
 log = logging.getLogger(__name__)
 
+#: how many times app/jobs/events.py runs an inbound event before its command is `failed`
+EVENT_MAX_ATTEMPTS = 5
+
 DISPATCH_ACTIONS = ("refill", "speed", "cancel")
 NEEDED_CAPABILITIES = {"orders", "ownership"}
 
@@ -322,8 +325,6 @@ class CommandRun:
     def fail(self, exc: Exception) -> None:
         """Keep the trace and the error of a run that raised (the event will be retried; after
         its last attempt the command is `failed`)."""
-        from app.jobs.events import MAX_ATTEMPTS
-
         error = f"{type(exc).__name__}: {exc}"[:2000]
         try:
             db.session.rollback()
@@ -331,7 +332,7 @@ class CommandRun:
             self._order_rows.clear()
             self.messages.clear()
             self.step("error", error=error[:500], attempt=self.event.attempts)
-            final = (self.event.attempts or 0) >= MAX_ATTEMPTS
+            final = (self.event.attempts or 0) >= EVENT_MAX_ATTEMPTS
             self._save(state="failed" if final else "processing", error=error)
         except Exception:  # noqa: BLE001 - the database may be what failed; keep the original
             db.session.rollback()

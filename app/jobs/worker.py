@@ -17,6 +17,7 @@ import threading
 from flask import Flask, current_app
 from rq import SimpleWorker
 
+from app import dbpool
 from app.extensions import db
 from app.jobs.maintenance import SWEEP_SECONDS, sweep
 
@@ -42,9 +43,7 @@ class RelaydeskWorker(SimpleWorker):
 
 
 def run_worker(queues: list[str], burst: bool = False, with_scheduler: bool = True) -> bool:
-    import app as app_package
-
-    app_package.PING_IDLE_SECONDS = app_package.WORKER_PING_IDLE_SECONDS
+    dbpool.PING_IDLE_SECONDS = dbpool.WORKER_PING_IDLE_SECONDS
     app = current_app._get_current_object()
     connection = app.extensions["relaydesk_redis"]
     known = app.extensions["relaydesk_queues"]

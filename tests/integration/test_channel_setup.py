@@ -259,7 +259,7 @@ def test_green_api_errors_are_clear_and_never_a_500(client, manager, green, fake
         channel = factory.channel(green.workspace, kind="greenapi",
                                   api_url="http://127.0.0.1:9")
     else:
-        monkeypatch.setattr(channel_clients, "LIVE_TIMEOUT", 0.3)
+        monkeypatch.setattr(channel_clients.base, "LIVE_TIMEOUT", 0.3)
         fake_greenapi.delay_next(1, seconds=1.5)
     answer = state(client, channel)
     assert answer.status_code == 200

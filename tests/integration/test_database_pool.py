@@ -8,19 +8,19 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-import app as app_module
+from app import dbpool
 
 
 @pytest.fixture
 def pings(db, monkeypatch):
     seen: list[object] = []
-    real = app_module._ping
+    real = dbpool._ping
 
     def counting(dbapi_connection):
         seen.append(dbapi_connection)
         real(dbapi_connection)
 
-    monkeypatch.setattr(app_module, "_ping", counting)
+    monkeypatch.setattr(dbpool, "_ping", counting)
     db.session.remove()
     return seen
 
@@ -37,10 +37,10 @@ def test_web_processes_ping_before_every_use(db, pings):
 
 
 def test_workers_ping_only_connections_that_sat_idle(db, pings, monkeypatch):
-    monkeypatch.setattr(app_module, "PING_IDLE_SECONDS", app_module.WORKER_PING_IDLE_SECONDS)
+    monkeypatch.setattr(dbpool, "PING_IDLE_SECONDS", dbpool.WORKER_PING_IDLE_SECONDS)
     five_transactions(db)
     assert pings == []  # back in the pool a moment ago: alive
-    monkeypatch.setattr(app_module, "PING_IDLE_SECONDS", 0.001)
+    monkeypatch.setattr(dbpool, "PING_IDLE_SECONDS", 0.001)
     time.sleep(0.01)
     five_transactions(db)
     assert len(pings) >= 1  # the checkout after the pause
@@ -58,7 +58,7 @@ def test_a_connection_killed_while_idle_is_replaced(db, monkeypatch):
     with killer.connect() as other:
         other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     killer.dispose()
-    monkeypatch.setattr(app_module, "PING_IDLE_SECONDS", 0.0)  # web processes: always
+    monkeypatch.setattr(dbpool, "PING_IDLE_SECONDS", 0.0)  # web processes: always
     # without the ping this statement would fail with "server closed the connection"
     assert db.session.execute(text("SELECT pg_backend_pid()")).scalar() != pid
     db.session.commit()

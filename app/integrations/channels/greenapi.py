@@ -7,9 +7,9 @@ import secrets
 
 from flask import current_app
 
-from app.integrations import channels
 from app.integrations.calls import call
-from app.integrations.channels import (ActionResult, LiveAnswer, SendResult, live_problem,
+from app.integrations.channels import base
+from app.integrations.channels.base import (ActionResult, LiveAnswer, SendResult, live_problem,
                                        not_called, send_not_called)
 from app.integrations.ratelimit import Rate
 
@@ -91,7 +91,7 @@ class GreenApiClient:
         """The instance state (`getStateInstance`) and, while it is not authorized, its QR code
         (`qr`). Facts: `state`; then either `qr_png` (the code as canonical base64 of a checked
         PNG) or `qr_state` (`alreadyLogged`, or `error` when Green API offers no code now)."""
-        result = self._call("getStateInstance", "GET", timeout=channels.LIVE_TIMEOUT)
+        result = self._call("getStateInstance", "GET", timeout=base.LIVE_TIMEOUT)
         data = result.data if result.ok and isinstance(result.data, dict) else {}
         state = data.get("stateInstance")
         if not isinstance(state, str) or not state:
@@ -102,7 +102,7 @@ class GreenApiClient:
         return LiveAnswer(facts)
 
     def _qr(self) -> dict:
-        result = self._call("qr", "GET", timeout=channels.LIVE_TIMEOUT)
+        result = self._call("qr", "GET", timeout=base.LIVE_TIMEOUT)
         data = result.data if result.ok and isinstance(result.data, dict) else {}
         if data.get("type") == "qrCode":
             png = checked_png(data.get("message"))

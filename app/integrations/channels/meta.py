@@ -20,9 +20,9 @@ from urllib.parse import quote
 
 from flask import current_app
 
-from app.integrations import channels
 from app.integrations.calls import call
-from app.integrations.channels import (ActionResult, LiveAnswer, SendResult, live_problem,
+from app.integrations.channels import base
+from app.integrations.channels.base import (ActionResult, LiveAnswer, SendResult, live_problem,
                                        not_called, send_not_called)
 from app.redaction import redact
 from app.integrations.ratelimit import Rate
@@ -187,7 +187,7 @@ class MetaClient:
         if not number_id or not self.channel.access_token:
             return LiveAnswer(problem="unauthorized")
         result = self._call("number_state", "GET", quote(number_id, safe=""),
-                            timeout=channels.LIVE_TIMEOUT, params={"fields": LIVE_FIELDS})
+                            timeout=base.LIVE_TIMEOUT, params={"fields": LIVE_FIELDS})
         data = result.data if isinstance(result.data, dict) else {}
         if result.ok and str(data.get("id", "")) == number_id:
             return LiveAnswer({key: str(data[key])[:200] if data.get(key) is not None else None

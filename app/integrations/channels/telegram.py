@@ -6,9 +6,9 @@ import secrets
 
 from flask import current_app
 
-from app.integrations import channels
 from app.integrations.calls import call
-from app.integrations.channels import (ActionResult, LiveAnswer, SendResult, live_problem,
+from app.integrations.channels import base
+from app.integrations.channels.base import (ActionResult, LiveAnswer, SendResult, live_problem,
                                        not_called, send_not_called)
 from app.integrations.ratelimit import Rate
 
@@ -121,7 +121,7 @@ class TelegramClient:
     def live_state(self) -> LiveAnswer:
         """The bot as Telegram describes it (`getMe`). Facts: `first_name`, `username`,
         `can_read_all_group_messages` (False: privacy mode is on), `can_join_groups`."""
-        me = self._call("getMe", timeout=channels.LIVE_TIMEOUT)
+        me = self._call("getMe", timeout=base.LIVE_TIMEOUT)
         data = me.data if isinstance(me.data, dict) else {}
         bot = data.get("result") if me.ok and data.get("ok") is True else None
         if not isinstance(bot, dict):

@@ -136,13 +136,3 @@ class NoTickets:
 
     def create_ticket(self, username: str, subject: str, message: str) -> str | None:
         raise PanelError("unsupported", self.no_tickets_reason)
-
-
-class UserApiServices:
-    """For admin-API engines: the services list comes through the same panel's reseller API
-    when the workspace set a user API key (the admin APIs document none)."""
-
-    def services(self) -> list[PanelService]:
-        from app.integrations.panels.smmapi import services_via_user_api
-
-        return services_via_user_api(self.settings)

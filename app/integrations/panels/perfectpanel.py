@@ -25,7 +25,8 @@ from app.integrations.panels import (PanelSettings, PanelTransport, as_int, as_i
                                      as_text, ci, clean_ids, describe, parse_panel_time,
                                      parse_v2_order, pick)
 from app.integrations.panels.base import (ConnectionCheck, OrdersResult, PanelError, PanelOrder,
-                                          PanelTicket, UserApiServices)
+                                          PanelTicket)
+from app.integrations.panels.smmapi import UserApiServices
 
 log = logging.getLogger(__name__)
 

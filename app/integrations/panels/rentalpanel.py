@@ -18,7 +18,8 @@ from app.integrations.panels import (PanelSettings, PanelTransport, as_int, as_i
                                      as_name, as_text, ci, clean_ids, describe, parse_panel_time,
                                      pick)
 from app.integrations.panels.base import (ConnectionCheck, OrdersResult, PanelError, PanelOrder,
-                                          NoTickets, UserApiServices)
+                                          NoTickets)
+from app.integrations.panels.smmapi import UserApiServices
 
 ENGINE = "rentalpanel_v1"
 API_PATH = "/adminapi/v1"

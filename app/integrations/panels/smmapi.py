@@ -104,3 +104,11 @@ class SmmApiAdapter(NoTickets):
 def _looks_like_services(body: dict) -> bool:
     """Some panels answer services as an object keyed by id."""
     return bool(body) and all(isinstance(value, dict) for value in body.values())
+
+
+class UserApiServices:
+    """For admin-API engines: the services list comes through the same panel's reseller API
+    when the workspace set a user API key (the admin APIs document none)."""
+
+    def services(self) -> list[PanelService]:
+        return services_via_user_api(self.settings)
