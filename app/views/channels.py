@@ -301,15 +301,6 @@ class ChannelSetupMixin:
                     validators, extra,
                     getattr(self, f"{mode}_form_query_rel_fields"))
 
-    def _get_show_widget(self, pk, item, widgets=None, actions=None, show_fieldsets=None):
-        """The show page offers only the actions that do something for the channel's platform
-        (a web chat channel has no connection to test and no webhook)."""
-        if actions is None and item is not None and item.kind in PLATFORM_ACTIONLESS:
-            actions = _ShownActions((name, found) for name, found in self.actions.items()
-                                    if name not in PLATFORM_ACTIONS)
-        return super()._get_show_widget(pk, item, widgets=widgets, actions=actions,
-                                        show_fieldsets=show_fieldsets)
-
     def _get_add_widget(self, form, exclude_cols=None, widgets=None):
         kind = form_kind()
         if kind is None:
@@ -332,7 +323,12 @@ class ChannelSetupMixin:
         return widgets
 
     def _get_show_widget(self, pk, item, widgets=None, actions=None, show_fieldsets=None):
-        """The show page lists the channel's own platform's columns only."""
+        """The show page lists the channel's own platform's columns only, and offers only the
+        actions that do something for its platform (a web chat channel has no connection to
+        test and no webhook to configure)."""
+        if actions is None and item is not None and item.kind in PLATFORM_ACTIONLESS:
+            actions = _ShownActions((name, found) for name, found in self.actions.items()
+                                    if name not in PLATFORM_ACTIONS)
         if show_fieldsets or self.show_fieldsets or item.kind not in SHOW_FIELDS:
             return super()._get_show_widget(pk, item, widgets=widgets, actions=actions,
                                             show_fieldsets=show_fieldsets)
