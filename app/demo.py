@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
+from app.status_words import Said
 from app.auth.passwords import generate_password
 from app.auth.revocation import raise_epoch
 from app.extensions import db
@@ -102,7 +103,8 @@ def _seed_workspace() -> Workspace:
     db.session.add_all([
         PanelConnection(workspace=workspace, panel_type="demo", url=DEMO_PANEL_URL,
                         service_rules_mode="names", status="ok",
-                        status_detail="Sample orders 2274209-2274220; nothing leaves Relaydesk."),
+                        status_detail=Said("panel_demo", {"first": "2274209",
+                                                          "last": "2274220"}).encode()),
         webchat,
         whatsapp,
         provider,

@@ -30,8 +30,8 @@ PAGES = {
     400: (_l("This request could not be handled"),
           _l("Something in the address or the form was not understood. Go back and try again.")),
     403: (_l("You do not have access to this page"),
-          _l("Your role does not allow this page. If you need it, ask your workspace manager "
-             "or the master admin.")),
+          _l("Your role does not allow this page. If you need it, ask a manager of your "
+             "workspace.")),
     404: (_l("Page not found"),
           _l("The page or record does not exist, or it belongs to another workspace.")),
     405: (_l("This action is not possible here"),
@@ -42,6 +42,11 @@ PAGES = {
           _l("The error was recorded. Please try again in a moment; if it keeps happening, "
              "tell the platform's administrator the time it happened.")),
 }
+
+# a 403's explanation for people whose role has nobody above it in the workspace
+FORBIDDEN_FOR_MANAGERS = _l("Your role does not allow this page. If you need it, ask the "
+                            "platform's administrator.")
+FORBIDDEN_ANONYMOUS = _l("This page needs a sign-in with a role that may open it.")
 
 CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
          405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 429: "RATE_LIMITED",
@@ -103,8 +108,29 @@ def machine_answer(status: int, error: HTTPException | None):
     return response
 
 
+def _forbidden_text():
+    """A 403's explanation, worded for the reader's role: agents ask a manager, managers (and
+    anyone else without a workspace manager above them) the platform's administrator."""
+    from flask import g
+
+    from app.security import ROLE_AGENT
+
+    user = getattr(g, "user", None)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return FORBIDDEN_ANONYMOUS
+    roles = {role.name for role in getattr(user, "roles", ()) or ()}
+    if ROLE_AGENT in roles:
+        return PAGES[403][1]
+    return FORBIDDEN_FOR_MANAGERS
+
+
 def error_page(status: int):
     title, text = PAGES.get(status, PAGES[500])
+    if status == 403:
+        try:
+            text = _forbidden_text()
+        except Exception:  # noqa: BLE001 - the general words still fit
+            log.warning("the 403 text could not be chosen", exc_info=True)
     try:
         appbuilder = current_app.appbuilder
         body = render_template("relaydesk/error.html", appbuilder=appbuilder,

@@ -75,6 +75,7 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
         "active": _l("Active"), "past_due": _l("Payment overdue"), "canceled": _l("Canceled"),
     },
     "workspace_status": {"active": _l("Active"), "suspended": _l("Suspended")},
+    "panel_status": {"unknown": _l("Not checked yet"), "ok": _l("Working"), "error": _l("Error")},
     "member_role": {"manager": _l("Manager"), "agent": _l("Agent")},
     "call_outcome": {
         "ok": _l("Succeeded"), "transient": _l("Temporary failure"),
@@ -90,6 +91,7 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
 CODE_COLUMNS = {
     ("ExternalCall", "outcome"): "call_outcome",
     ("DetectedChat", "member_status"): "chat_member_status",
+    ("PanelConnection", "status"): "panel_status",
 }
 
 

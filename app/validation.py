@@ -201,7 +201,7 @@ def slug_problem(value: str, other: Other | None = None):
 
 def digits_problem(value, other: Other | None = None):
     if not re.fullmatch(r"\d{1,32}", str(value).strip()):
-        return _l("Use digits only (the instance id Green API shows, e.g. 7103123456).")
+        return _l("Use digits only (the instance id Green API shows, e.g. 1101000001).")
     return None
 
 
@@ -298,7 +298,7 @@ LANGUAGE = Rule("language", language_problem, "es", "klingon")
 TIMEZONE = Rule("timezone", timezone_problem, "Europe/Istanbul", "Mars/Olympus")
 CURRENCY = Rule("currency", currency_problem, "EUR", "dollars")
 SLUG = Rule("slug", slug_problem, "acme-smm", "Acme Shop!")
-INSTANCE_ID = Rule("instance_id", digits_problem, "7103123456", "abc")
+INSTANCE_ID = Rule("instance_id", digits_problem, "1101000001", "abc")
 META_ID = Rule("meta_id", meta_id_problem, "106540352242922", "abc")
 BOT_TOKEN = Rule("bot_token", bot_token_problem, "123456789:AAExampleKey_1", "not-a-token")
 ROUTE_ACTIONS_RULE = Rule("actions", actions_problem, "refill, speed", "refil, boost")

@@ -170,6 +170,20 @@ DEFAULT_REPLIES.update(PLAIN_REPLIES)
 del _key, _one, _other
 
 
+#: The number whose catalogue form is a language's text of a counted key K for any number of
+#: orders: what the built-in replies screen shows for K, what "Override" starts a platform text
+#: of K from, what a line asked without a count says. Most languages: their plural (2). Arabic:
+#: its form for zero, written as the general plural without a number ("الطلبات"), since its
+#: form for 2 is the dual ("هذين الطلبين"), right for two orders only (zero orders are never
+#: listed, so that form serves no other count).
+GENERAL_COUNTS = {"ar": 0}
+
+
+def general_count(language) -> int:
+    """The count asked for a counted key's text for any number of orders in `language`."""
+    return GENERAL_COUNTS.get(str(language or "en").replace("-", "_").split("_")[0], 2)
+
+
 def base_key(key: str) -> str:
     """The counted key a `<key>_one` override belongs to, else `key` itself."""
     if key.endswith(ONE_SUFFIX) and key[:-len(ONE_SUFFIX)] in COUNTED_REPLIES:

@@ -402,7 +402,10 @@ def apply_green_state(channel: Channel, state: str) -> list[int]:
     if channel.status == "paused":
         log.info("channel %s stays paused (instance state %s)", channel.id, state)
         return []
-    channel.status, channel.status_detail = GREEN_STATES.get(state, ("unknown", state))
+    from app.status_words import Said
+
+    channel.status = GREEN_STATES.get(state, ("unknown", state))[0]
+    channel.status_detail = Said("green_state", {"state": str(state)[:40]}).encode()
     return []
 
 

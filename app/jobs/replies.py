@@ -25,7 +25,7 @@ from flask import current_app
 from flask_babel import force_locale, get_translations, gettext
 
 from app.domain.replies import (COUNTED_REPLIES, DEFAULT_REPLIES, STATUS_NAMES, base_key, escape,
-                                reply_template, text_keys)
+                                general_count, reply_template, text_keys)
 from app.domain.templates import Template, TemplateError, compile_template, reply_kind
 from app.extensions import db
 from app.models import GlobalReplyTemplate, ReplyTemplate
@@ -101,7 +101,8 @@ class ReplyBook:
         if key in COUNTED_REPLIES:
             one, other = COUNTED_REPLIES[key]
             default = one if count == 1 else other
-            translated = self._translate_plural(one, other, 2 if count is None else count)
+            translated = self._translate_plural(
+                one, other, general_count(self.language) if count is None else count)
         else:
             translated = self._translate(default)
         stored = text_keys(key, count)

@@ -34,6 +34,7 @@ from app.extensions import db
 from app.labels import ENUM_LABELS
 from app.models.sensitive import HASH, sensitive_columns, write_only_columns
 from app.ownership import IdentifierTaken, identifier_in_violation
+from app.status_words import status_detail_text
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.tenancy import ScopedInterface, TenancyError, check_references, current_scope
 from app.validation import FieldErrors, blamed_column, duplicate_message, unique_sets
@@ -642,8 +643,16 @@ class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
 
     def _init_model_schemas(self) -> None:
         """Secrets are write-only: the add and edit schemas load them but never dump them, so
-        neither the POST/PUT answers nor the OpenAPI read schemas carry them."""
+        neither the POST/PUT answers nor the OpenAPI read schemas carry them. A status detail
+        (stored coded, app/status_words.py) reads as text."""
         super()._init_model_schemas()
+        for attr in ("list_model_schema", "show_model_schema"):
+            schema = getattr(self, attr)
+            if "status_detail" in schema.dump_fields:  # stored coded (app/status_words.py)
+                field = fields.Function(
+                    lambda item: status_detail_text(getattr(item, "status_detail", None)))
+                field._bind_to_schema("status_detail", schema)  # noqa: SLF001
+                schema.fields["status_detail"] = schema.dump_fields["status_detail"] = field
         for attr in ("add_model_schema", "edit_model_schema"):
             schema = getattr(self, attr)
             write_only = tuple(c for c in self.secret_columns if c in schema.fields)

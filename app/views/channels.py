@@ -24,6 +24,7 @@ from app.models import ChatIdentity, DetectedChat, LinkedUser, Provider, Provide
 from app.models.channels import CHANNEL_KINDS, REQUIRED_FIELDS
 from app.models.routing import DEFAULT_ROUTE_TEMPLATE, ROUTE_ACTIONS
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
+from app.status_words import GREEN_STATE_WORDS, SERVICE_NAMES, platform_problem
 from app.tenancy import get_scoped
 from app.views.base import RelaydeskInterface, WorkspaceModelView
 from app.views.logs import visible
@@ -48,7 +49,8 @@ class ChannelActionsMixin:
     def _run(self, items, operation: str):
         for channel in visible(items):
             if channel.kind == "webchat":
-                flash(_("%(name)s: nothing to do for web chat.", name=channel.name), "info")
+                flash(_("%(name)s is a web chat channel: it has no connection to test and no "
+                        "webhook to configure.", name=channel.name), "info")
                 continue
             name = channel.name
             if channel.kind == "meta" and operation == "test_connection":
@@ -64,7 +66,7 @@ class ChannelActionsMixin:
 
                     enqueue_send(outbound_id)
             category = "danger" if not result.ok else "warning" if result.warning else "success"
-            flash(f"{name}: {result.summary}", category)
+            flash(f"{name}: {result.words()}", category)
         self.update_redirect()
         return redirect(self.get_redirect())
 
@@ -97,8 +99,6 @@ PLATFORMS = (
      "fa-comments"),
 )
 PLATFORM_NAMES = {kind: name for kind, name, _line, _icon in PLATFORMS}
-#: the services' own names, in messages about their answers (names: never translated)
-SERVICE_NAMES = {"greenapi": "Green API", "telegram": "Telegram", "meta": "Meta"}
 assert set(PLATFORM_NAMES) == set(CHANNEL_KINDS), "every channel kind needs a chooser entry"
 
 #: each platform's own fields on the add form, and on the edit form (which adds the webhook
@@ -152,6 +152,13 @@ FIELD_HELP = {
                      "settings → Basic → App secret); otherwise the platform's app secret is "
                      "used."),
 }
+#: the name field's help on each platform's form (an example that fits the platform)
+NAME_HELP = {
+    "greenapi": _l("A name you recognise, e.g. Main WhatsApp."),
+    "meta": _l("A name you recognise, e.g. WhatsApp Business."),
+    "telegram": _l("A name you recognise, e.g. Support bot."),
+    "webchat": _l("A name you recognise, e.g. Website chat."),
+}
 SECRET_NOTE_ADD = _l("Stored encrypted and never shown again.")
 SECRET_NOTE_EDIT = _l("Stored encrypted and never shown again. Leave blank to keep the current "
                       "value.")
@@ -198,6 +205,19 @@ def form_kind() -> str | None:
         return None
     kind = request.environ.get(_KIND_KEY) or request.args.get("kind")
     return kind if kind in CHANNEL_KINDS else None
+
+
+#: the channel actions that call the platform, and the kinds they mean nothing for
+PLATFORM_ACTIONS = ("test_connection", "configure_webhook")
+PLATFORM_ACTIONLESS = ("webchat",)
+
+
+class _ShownActions(dict):
+    """The actions a show page offers; truthy even when empty (FAB falls back to every action
+    of the view for a falsy value)."""
+
+    def __bool__(self) -> bool:
+        return True
 
 
 class ChannelSetupMixin:
@@ -289,8 +309,9 @@ class ChannelSetupMixin:
                 if mode == "add":  # the platform rides along; the form is only for this one
                     extra["kind"] = HiddenField(default=kind, validators=[AnyOf([kind])])
                     columns = [*columns, "kind"]
+                descriptions = {**self.description_columns, "name": NAME_HELP[kind]}
                 self._kind_forms[(kind, mode)] = converter.create_form(
-                    self.label_columns, columns, self.description_columns,
+                    self.label_columns, columns, descriptions,
                     validators, extra,
                     getattr(self, f"{mode}_form_query_rel_fields"))
 
@@ -316,7 +337,12 @@ class ChannelSetupMixin:
         return widgets
 
     def _get_show_widget(self, pk, item, widgets=None, actions=None, show_fieldsets=None):
-        """The show page lists the channel's own platform's columns only."""
+        """The show page lists the channel's own platform's columns only, and offers only the
+        actions that do something for its platform (a web chat channel has no connection to
+        test and no webhook to configure)."""
+        if actions is None and item is not None and item.kind in PLATFORM_ACTIONLESS:
+            actions = _ShownActions((name, found) for name, found in self.actions.items()
+                                    if name not in PLATFORM_ACTIONS)
         if show_fieldsets or self.show_fieldsets or item.kind not in SHOW_FIELDS:
             return super()._get_show_widget(pk, item, widgets=widgets, actions=actions,
                                             show_fieldsets=show_fieldsets)
@@ -417,51 +443,17 @@ def webhook_setup(channel, verify_token: bool = False) -> dict | None:
     return None
 
 
-GREEN_STATES = {
-    "authorized": _l("Authorized: the phone is linked and the instance receives messages."),
-    "notAuthorized": _l("Not authorized: scan the QR code with WhatsApp on the phone "
-                        "(Settings → Linked devices → Link a device)."),
-    "blocked": _l("Blocked: WhatsApp has banned this number."),
-    "sleepMode": _l("Sleep mode: the phone is offline. Turn it on and open WhatsApp."),
-    "starting": _l("Starting: the instance is starting up, which takes a few minutes."),
-    "yellowCard": _l("Yellow card: WhatsApp suspects spam and has partly stopped sending."),
-}
 QUALITY_WORDS = {"GREEN": _l("High"), "YELLOW": _l("Medium"), "RED": _l("Low"),
                  "UNKNOWN": _l("Not rated yet")}
 CODE_VERIFICATION_WORDS = {"VERIFIED": _l("Verified"), "NOT_VERIFIED": _l("Not verified"),
                            "EXPIRED": _l("Expired")}
 
 
-def problem_message(platform: str, answer: LiveAnswer) -> str:
-    """The plain words for a LiveAnswer's problem (never the platform's own error text)."""
-    problem = answer.problem
-    if problem == "refused":
-        return _("Relaydesk did not call %(platform)s: %(reason)s", platform=platform,
-                 reason=answer.detail)
-    if problem == "timeout":
-        return _("%(platform)s did not answer in time. Try again in a moment.",
-                 platform=platform)
-    if problem == "connection":
-        return _("%(platform)s could not be reached. Check the URL, then try again.",
-                 platform=platform)
-    if problem == "unauthorized":
-        return _("%(platform)s refused the credentials: check the token and the id.",
-                 platform=platform)
-    if problem == "not_found":
-        return _("%(platform)s does not know this instance: check the id and the URL.",
-                 platform=platform)
-    if problem == "token_expired":
-        return _("Meta refused the access token (expired or revoked): enter a new one.")
-    if problem == "no_access":
-        return _("Meta says this access token cannot read this phone number id: check both.")
-    if problem == "unavailable":
-        return _("%(platform)s is having trouble right now (HTTP %(status)s). Try again in a "
-                 "moment.", platform=platform, status=answer.status)
-    if problem == "bad_answer":
-        return _("%(platform)s answered something Relaydesk does not understand: check the "
-                 "URL.", platform=platform)
-    return _("%(platform)s answered with HTTP %(status)s.", platform=platform,
-             status=answer.status)
+def problem_message(kind: str, answer: LiveAnswer) -> str:
+    """The plain words for a LiveAnswer's problem on a channel of `kind` (never the platform's
+    own error text; Telegram's words speak of its bot token)."""
+    return platform_problem(kind, answer.problem or "http_error", answer.status,
+                            reason=answer.detail).words()
 
 
 def live_state(channel) -> dict:
@@ -469,10 +461,10 @@ def live_state(channel) -> dict:
     facts in words (`error` when the platform did not answer as documented). Never a secret."""
     if channel.kind == "webchat":
         return {"ok": True, "kind": "webchat"}
-    platform = SERVICE_NAMES[channel.kind]
     answer = client_for(channel).live_state()
     if not answer.ok:
-        return {"ok": False, "kind": channel.kind, "error": problem_message(platform, answer)}
+        return {"ok": False, "kind": channel.kind,
+                "error": problem_message(channel.kind, answer)}
     facts = answer.facts
     if channel.kind == "greenapi":
         return _green_state(facts)
@@ -483,7 +475,7 @@ def live_state(channel) -> dict:
 
 def _green_state(facts: dict) -> dict:
     state = facts["state"]
-    words = GREEN_STATES.get(state)
+    words = GREEN_STATE_WORDS.get(state)
     result = {"ok": True, "kind": "greenapi", "state": state,
               "authorized": state == "authorized",
               "state_label": str(words) if words else _("State: %(state)s", state=state),

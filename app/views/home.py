@@ -19,7 +19,7 @@ def setup_steps() -> list[dict]:
         ("channel", has_channel, _("Add a WhatsApp or Telegram channel"), "ChannelView.add"),
         ("webhook", has_channel and scoped_query(Channel).filter(
             Channel.last_webhook_at.isnot(None)).count() > 0,
-         _("Configure the channel's webhook (Configure webhook on the channel list)"),
+         _("Configure the channel's webhook"),
          "ChannelView.list"),
         ("provider", _count(Provider) > 0, _("Add a provider"), "ProviderView.add"),
         ("route", _count(ProviderRoute) > 0, _("Route the provider to its group chat"),
@@ -32,14 +32,10 @@ def setup_steps() -> list[dict]:
 
 
 def next_step(steps: list[dict], workspace) -> dict:
-    """What to do next: the first step not done; the Playground once all are (and at once in
-    the demo workspace, which is there to be tried)."""
-    from app.demo import DEMO_SLUG
-
+    """What to do next: the first step of the checklist not done (that the person may open),
+    in the demo workspace too; the Playground once all are."""
     playground = {"key": "playground", "done": False, "url": _allowed_url("PlaygroundView.index"),
                   "text": _("Try a customer's message in the Playground")}
-    if workspace is not None and workspace.slug == DEMO_SLUG:
-        return playground
     return next((step for step in steps if not step["done"] and step["url"]), playground)
 
 

@@ -9,7 +9,9 @@ from flask_babel import lazy_gettext as _l
 from app.redaction import flash
 from app.extensions import db
 from app.integrations.panels.base import PanelError
+from app.labels import code_label
 from app.models.base import utcnow
+from app.status_words import panel_problem
 from app.views.logs import visible
 
 
@@ -29,16 +31,16 @@ class PanelConnectionActionsMixin:
                 check = adapter_for(connection).test_connection()
             except PanelError as exc:
                 check = None
-                summary, ok = f"{exc.kind}: {exc.detail}", False
+                said, ok = panel_problem(exc), False
             else:
-                summary, ok = check.summary, check.ok
+                said, ok = check.said, check.ok
             connection.status = "ok" if ok else "error"
-            connection.status_detail = summary[:500]
+            connection.status_detail = said.encode()
             connection.last_checked_at = utcnow()
             if check is not None and check.api_path:
                 connection.api_path = check.api_path
             db.session.commit()
-            flash(summary, "success" if ok else "danger")
+            flash(said.words(), "success" if ok else "danger")
         return self._back()
 
     @action("detect_panel", _l("Detect engine"),
@@ -55,10 +57,10 @@ class PanelConnectionActionsMixin:
                 connection.panel_type = check.engine
                 connection.api_path = check.api_path
             connection.status = "ok" if check.ok else "error"
-            connection.status_detail = check.summary[:500]
+            connection.status_detail = check.said.encode()
             connection.last_checked_at = utcnow()
             db.session.commit()
-            flash(check.summary, "success" if check.ok else "danger")
+            flash(check.said.words(), "success" if check.ok else "danger")
         return self._back()
 
     @action("refresh_services", _l("Refresh services"),
@@ -67,8 +69,10 @@ class PanelConnectionActionsMixin:
         queue = current_app.extensions["relaydesk_queues"]["low"]
         for connection in visible(items):
             if connection.service_rules_mode != "cached":
-                flash(_("Service rules come from service names: switch \"Service rules from\" "
-                        "to cached to keep a per-service list."), "info")
+                flash(_("Service rules come from the service names: set \"%(field)s\" to "
+                        "\"%(option)s\" to keep a per-service list.",
+                        field=_("Service rules from"),
+                        option=code_label("service_rules_mode", "cached")), "info")
                 continue
             try:
                 queue.enqueue("app.jobs.services.refresh_services", connection.workspace_id,

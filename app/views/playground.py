@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from app.models import AdminIdentity, Channel, ChatIdentity
 from app.security import ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.tenancy import get_scoped, scoped_query
+from app.views.formatting import language_name
 from app.views.trace import outcome_label, trace_steps
 
 MAX_TEXT = 4000
@@ -47,6 +48,6 @@ class PlaygroundView(BaseView):
                                  or form["chat_id"].startswith("-"))
         return self.render_template(
             "relaydesk/playground.html", channels=channels, known_chats=known_chats, form=form,
-            result=result, error=error,
+            result=result, error=error, language_name=language_name,
             trace=trace_steps(result.trace, preview=True) if result is not None else None,
             outcome=outcome_label(result.outcome) if result is not None else None)

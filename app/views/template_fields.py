@@ -15,14 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask_appbuilder.fieldwidgets import Select2Widget
-from flask_babel import get_translations, gettext
+from flask_babel import get_locale, get_translations, gettext
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from markupsafe import escape
 from wtforms import SelectField, ValidationError
 from wtforms.validators import DataRequired
 
-from app.domain.replies import COUNTED_REPLIES, DEFAULT_REPLIES, base_key
+from app.domain.replies import COUNTED_REPLIES, DEFAULT_REPLIES, base_key, general_count
 from app.domain.templates import (CUSTOM_COMMAND, DEFAULT_ROUTE_TEMPLATE, PLACEHOLDERS,
                                   REPLY_KINDS, ROUTE, ROUTE_JOINED_PLACEHOLDERS,
                                   ROUTE_LINE_PLACEHOLDERS, Kind, TemplateError, clip, problem,
@@ -89,7 +89,8 @@ def builtin_reply_text(key: str, text: str) -> str:
     base = base_key(key)
     if base in COUNTED_REPLIES:
         one, other = COUNTED_REPLIES[base]
-        return get_translations().ungettext(one, other, 1 if base != key else 2)
+        return get_translations().ungettext(
+            one, other, 1 if base != key else general_count(get_locale()))
     return gettext(text)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flask import has_request_context, request
+from flask_babel import gettext as _
 from sqlalchemy import inspect
 from wtforms.validators import ValidationError
 
@@ -50,6 +51,11 @@ def _form_getter(form, stored=None):
     return get
 
 
+#: the example a URL field's "enter a full web address" refusal gives, by column
+EXAMPLE_URLS = {"api_url": "https://7103.api.greenapi.com", "api_base": "https://api.telegram.org",
+                "url": "https://panel.example.com"}
+
+
 class OutboundUrl:
     """Form validator of a URL field: the outbound URL policy, error beside the field."""
 
@@ -71,6 +77,10 @@ class OutboundUrl:
         try:
             check_for_saving(url)
         except UrlRefused as exc:
+            example = EXAMPLE_URLS.get(self.tenant_url.column)
+            if exc.reason == "malformed" and example:
+                raise ValidationError(_("Enter a full web address, for example %(example)s.",
+                                        example=example)) from None
             raise ValidationError(str(exc)) from None
 
 

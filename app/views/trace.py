@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from app.domain.replies import COUNTED_REPLIES, format_duration, render_reply
+from app.views.formatting import language_name
 
 #: A command's outcome (CommandLog.outcome, the "done" step) in words.
 OUTCOMES: dict[str, object] = {
@@ -94,8 +95,9 @@ def _identity(step, preview):
         who = _("the panel user %(name)s", name=step["linked_user"])
     else:
         who = _("nobody: the chat is not linked to a panel account")
+    language = step.get("language")
     return _("Checked who is writing: %(who)s. Replies in %(language)s.", who=who,
-             language=step.get("language") or "—")
+             language=language_name(language) if language else "—")
 
 
 def _ignored(step, preview):

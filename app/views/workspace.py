@@ -19,9 +19,11 @@ from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, Cust
 from app.models.channels import AWAITING_VERIFICATION, PAUSING_STATES
 from app.ownership import IdentifierFree, require_free_identifiers
 from app.security import READ, ROLE_MANAGER, WRITE
+from app.status_words import status_detail_words
 from app.validation import FieldErrors
 from app.views.base import RelaydeskInterface, WorkspaceModelView, secret_field
-from app.views.channels import (FIELD_HELP, ChannelActionsMixin, ChannelSetupMixin,
+from app.labels import code_label
+from app.views.channels import (FIELD_HELP, ChannelActionsMixin, ChannelSetupMixin, JoinedText,
                                 platform_words, verification_words, verify_after_save)
 from app.views.panel import PanelConnectionActionsMixin
 from app.views.team import TeamMixin
@@ -65,10 +67,16 @@ def _identifier_field(label, column: str, length: int, description=None) -> Stri
                        validators=[IdentifierFree(column), Optional(), Length(max=length)])
 
 
-def _status_detail_words(detail: str | None) -> str:
+def _plain_status_detail(detail: str | None) -> str:
     if detail == AWAITING_VERIFICATION or detail in PAUSING_STATES.values():
         return _(detail)
     return detail or ""
+
+
+def _status_detail_words(detail: str | None):
+    """A stored status detail in the reader's language (app/status_words.py), its technical
+    detail folded."""
+    return status_detail_words(detail, _plain_status_detail)
 
 
 class ChannelView(ChannelSetupMixin, ChannelActionsMixin, WorkspaceModelView):
@@ -152,12 +160,19 @@ class PanelConnectionView(PanelConnectionActionsMixin, WorkspaceModelView):
         timeout_seconds=_l("Timeout (seconds)"), status=_l("Status"),
         status_detail=_l("Status detail"), last_checked_at=_l("Last checked"),
     )
+    formatters_columns = {"status_detail": status_detail_words}
     description_columns = {
-        "panel_type": _l("perfectpanel_v2: Perfect Panel admin API · rentalpanel_v1: Rental "
-                         "Panel admin API · smm_api_v2: reseller API (services only) · demo"),
+        "panel_type": JoinedText(
+            code_label("panel_type", "perfectpanel_v2"), _l("(the panel's admin API)"), "·",
+            code_label("panel_type", "rentalpanel_v1"), _l("(the panel's admin API)"), "·",
+            code_label("panel_type", "smm_api_v2"), _l("(the reseller API: services only)"),
+            "·", code_label("panel_type", "demo"), _l("(sample orders, offline)")),
         "url": _l("The panel's base URL; Relaydesk appends the API path."),
-        "service_rules_mode": _l("names: read refill and start time from service names · "
-                                 "cached: fetch services and keep per-service rules"),
+        "service_rules_mode": JoinedText(
+            code_label("service_rules_mode", "names"),
+            _l("(refill and start time are read from each service's name)"), "·",
+            code_label("service_rules_mode", "cached"),
+            _l("(Relaydesk fetches the services and keeps a rule per service)")),
     }
 
 

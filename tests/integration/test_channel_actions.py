@@ -11,11 +11,14 @@ import re
 
 import pytest
 import sqlalchemy as sa
+from flask_babel import force_locale
 from markupsafe import escape
 
 from app.crypto import keyring
 from app.extensions import db
 from app.models import Channel, ExternalCall
+from app.status_words import Said
+from app.views.channels import GREEN_STATES
 from tests.fakes import greenapi as green_hooks
 from tests.fakes import telegram as tg
 from tests.integration.conftest import PUBLIC, VERIFY_TOKEN
@@ -67,7 +70,7 @@ def assert_no_secret_logged(*secrets: str) -> None:
 
 def test_green_connection_ok(client, manager, green, fake_greenapi):
     html = page_text(check_connection(client, green))
-    assert "Main WhatsApp: Instance state: authorized" in html
+    assert "Main WhatsApp: Authorized: the phone is linked" in html
     assert fake_greenapi.count("GET", "*/getStateInstance/*") == 1
     channel = fresh(green)
     assert channel.status == "ok" and channel.status_detail is None
@@ -78,7 +81,8 @@ def test_green_connection_reports_the_instance_state(client, manager, green, fak
                                                      state):
     fake_greenapi.state = state
     html = page_text(check_connection(client, green))
-    assert f"Instance state: {state}" in html
+    assert f"Instance state: {state}" not in html  # the state's own sentence instead
+    assert escape(str(GREEN_STATES[state])) in html
     channel = fresh(green)
     # the instance cannot send: the channel pauses (its messages are held) and says why
     assert channel.status == "paused" and channel.status_detail.startswith("Sending paused")
@@ -87,18 +91,45 @@ def test_green_connection_reports_the_instance_state(client, manager, green, fak
 def test_green_connection_unreachable(client, manager, green, fake_greenapi):
     fake_greenapi.fail_next(1, 502)
     html = page_text(check_connection(client, green))
-    assert "Green API did not answer (502)" in html
-    assert fresh(green).status == "error"
+    assert ("Main WhatsApp: Green API is having trouble right now (HTTP 502). Try again in a "
+            "moment.") in html
+    assert "did not answer (502)" not in html and "getStateInstance" not in html
+    channel = fresh(green)
+    assert channel.status == "error"
+    said = Said.decode(channel.status_detail)
+    assert said.code == "unavailable" and said.detail == "getStateInstance: 502"
+
+
+def test_green_connection_failure_reads_in_the_readers_language(client, manager, green,
+                                                                fake_greenapi):
+    """The flash and the stored status detail are sentences in the reader's language; the
+    technical detail is folded on the show page."""
+    client.get("/lang/es")
+    fake_greenapi.fail_next(1, 503)
+    html = page_text(check_connection(client, green))
+    said = Said.decode(fresh(green).status_detail)
+    with force_locale("es"):
+        sentence = said.words()
+    assert sentence.startswith("Green API") and "503" in sentence
+    with force_locale("en"):
+        assert sentence != said.words()  # a Spanish sentence, not the English one
+    assert escape(f"Main WhatsApp: {sentence}") in html
+    assert "did not answer" not in html and "getStateInstance" not in html
+    show = page_text(client.get(f"/channelview/show/{green.id}"))
+    assert escape(sentence) in show
+    assert "<details class='rd-status-detail'>" in show and "getStateInstance: 503" in show
 
 
 def test_telegram_connection_reports_webhook_and_privacy_mode(client, manager, telegram,
                                                               fake_telegram):
     html = page_text(check_connection(client, telegram))
     assert "@relaydesk_test_bot" in html
-    assert "no webhook set" in html
-    assert "privacy mode is on" in html and escape("/setprivacy") in html
+    assert "No webhook is set: use Configure webhook." in html
+    assert "Privacy mode is on" in html and escape("/setprivacy") in html
     channel = fresh(telegram)
-    assert channel.status == "error" and "no webhook set" in channel.status_detail
+    said = Said.decode(channel.status_detail)
+    assert channel.status == "error" and said.code == "telegram_no_webhook"
+    assert [part.code for part in said.more] == ["telegram_privacy"]
     assert fake_telegram.count(path="*/getMe") == 1
     assert fake_telegram.count(path="*/getWebhookInfo") == 1
 
@@ -109,12 +140,13 @@ def test_telegram_privacy_mode_alone_is_a_warning(client, manager, telegram, fak
                              "secret_token": "x", "allowed_updates": None,
                              "drop_pending_updates": False, "max_connections": 40}
     html = page_text(check_connection(client, telegram))
-    assert "privacy mode is on" in html and "alert-warning" in html
+    assert "Privacy mode is on" in html and "alert-warning" in html
     channel = fresh(telegram)
-    assert channel.status == "ok" and "privacy mode" in channel.status_detail
+    assert channel.status == "ok"
+    assert Said.decode(channel.status_detail).code == "telegram_privacy"
     fake_telegram.privacy_mode = False
     html = page_text(check_connection(client, telegram))
-    assert "@relaydesk_test_bot OK" in html
+    assert "The bot @relaydesk_test_bot answers." in html
     channel = fresh(telegram)
     assert channel.status == "ok" and channel.status_detail is None
 
@@ -125,14 +157,20 @@ def test_telegram_connection_reports_the_last_webhook_error(client, manager, tel
     fake_telegram.privacy_mode = False
     fake_telegram.set_webhook_error("Wrong response from the webhook: 502 Bad Gateway")
     html = page_text(check_connection(client, telegram))
-    assert "last webhook error: Wrong response from the webhook: 502 Bad Gateway" in html
-    assert fresh(telegram).status == "error"
+    assert "Telegram could not deliver the last update to the webhook" in html
+    assert "Wrong response from the webhook" not in html  # upstream text: folded, not flashed
+    channel = fresh(telegram)
+    assert channel.status == "error"
+    said = Said.decode(channel.status_detail)
+    assert said.code == "telegram_webhook_error" and "502 Bad Gateway" in said.detail
 
 
 def test_telegram_connection_with_a_revoked_token(client, manager, telegram, fake_telegram):
     fake_telegram.token = "123456789:AArevokedrevokedrevoked"
     html = page_text(check_connection(client, telegram))
-    assert "getMe failed (401)" in html
+    assert ("Support bot: Telegram refused the bot token: copy it again from @BotFather "
+            "(/token), then try again.") in html
+    assert "getMe failed" not in html
     assert fresh(telegram).status == "error"
 
 
@@ -161,7 +199,8 @@ def test_meta_connection_with_an_expired_token_needs_reauthorisation(client, man
 def test_webchat_has_nothing_to_test(client, manager, factory, acme):
     widget = factory.channel(acme, kind="webchat", name="Site widget")
     html = page_text(check_connection(client, widget))
-    assert "Site widget: nothing to do for web chat." in html
+    assert escape("Site widget is a web chat channel: it has no connection to test and no "
+                  "webhook to configure.") in html
 
 
 # --- Configure webhook --------------------------------------------------------------------------
@@ -207,7 +246,9 @@ def test_green_configure_webhook_failure_changes_nothing(client, manager, factor
                               api_token=fake_greenapi.api_token, webhook_token=None)
     fake_greenapi.fail_next(1, 500)
     html = page_text(configure(client, channel))
-    assert "setSettings failed (500)" in html
+    assert ("Broken: Green API did not accept the webhook settings. Green API is having "
+            "trouble right now (HTTP 500).") in html
+    assert "setSettings" not in html
     assert fresh(channel).webhook_token is None
 
 
@@ -241,7 +282,8 @@ def test_telegram_configure_webhook_refused_keeps_the_old_secret(app, client, ma
     monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "http://127.0.0.1:5000")
     old_secret = telegram.secret_token
     html = page_text(configure(client, telegram))
-    assert "setWebhook failed (Bad Request: bad webhook: An HTTPS URL must be provided" in html
+    assert "Support bot: Telegram did not accept the webhook settings." in html
+    assert "bad webhook" not in html  # Telegram's own words stay out of the sentence
     assert fresh(telegram).secret_token == old_secret
     assert fake_telegram.webhook is None
 
@@ -306,7 +348,7 @@ def test_another_workspace_manager_cannot_act_on_a_channel(client, auth, factory
     # control: B's own channel answers
     html = page_text(client.post(f"/channelview/action/test_connection/{own.id}",
                                  follow_redirects=True))
-    assert "B widget: nothing to do for web chat." in html
+    assert "B widget is a web chat channel" in html
 
 
 def test_an_agent_cannot_run_channel_actions(client, auth, factory, acme, green, fake_greenapi):

@@ -300,7 +300,9 @@ def test_telegram_bad_token_and_outage(client, manager, telegram, fake_telegram,
                             api_base=fake_telegram.url)
     answer = state(client, wrong)
     data = answer.get_json()
-    assert data["ok"] is False and "refused the credentials" in data["error"]
+    assert data["ok"] is False and data["error"] == (
+        "Telegram refused the bot token: copy it again from @BotFather (/token), then try "
+        "again.")  # a token, not an id and a URL: the Telegram form has neither
     assert "AAwrong" not in answer.get_data(as_text=True)
 
 

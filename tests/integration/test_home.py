@@ -1,5 +1,5 @@
 """The home page's "Getting started" checklist: each step links to the screen that completes it,
-done steps are ticked, the next step is suggested (the Playground in the demo workspace)."""
+done steps are ticked, the next step is the first step not done (the Playground once all are)."""
 from __future__ import annotations
 
 import re
@@ -58,7 +58,7 @@ def test_done_steps_are_ticked_and_the_next_one_suggested(factory, auth, client,
     assert next_step(html) == ("playground", "/playground/")
 
 
-def test_demo_workspace_suggests_the_playground(app, client, auth):
+def test_demo_workspace_suggests_its_first_unticked_step(app, client, auth):
     from app.demo import DEMO_MANAGER, ensure_demo_workspace
     from tests.factories import password_for
 
@@ -68,7 +68,23 @@ def test_demo_workspace_suggests_the_playground(app, client, auth):
             app.appbuilder.sm.find_user(username=DEMO_MANAGER).id, password_for(DEMO_MANAGER))
     assert result.manager_username == DEMO_MANAGER
     auth.login(DEMO_MANAGER)
-    assert next_step(client.get("/").get_data(as_text=True)) == ("playground", "/playground/")
+    html = client.get("/").get_data(as_text=True)
+    found = steps(html)
+    assert not found["webhook"]["done"]
+    first_open = next(key for key, step in found.items() if not step["done"])
+    assert next_step(html) == (first_open, found[first_open]["url"])
+    assert next_step(html)[0] != "playground"
+
+
+def test_step_texts_are_clean_link_texts(factory, auth, client):
+    ws = factory.workspace("fresh")
+    manager = factory.member(ws, "fresh-manager", "manager")
+    auth.login(manager.username)
+    html = client.get("/").get_data(as_text=True)
+    body = re.search(r'<li data-step="webhook"[^>]*>(.*?)</li>', html, re.S)[1]
+    text = re.sub(r"<[^>]+>", "", body)
+    assert "Configure the channel" in text and "webhook" in text
+    assert "(" not in text and "channel list" not in text
 
 
 def test_an_agent_sees_the_steps_without_links_to_forms_they_cannot_use(factory, auth, client):

@@ -70,8 +70,12 @@ def test_test_connection_shows_and_stores_no_echoed_key(client, factory, auth, p
                            follow_redirects=True)
     page = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "Invalid API key" in page, "the upstream text was not shown: nothing was tested"
+    assert "The panel refused the API key." in page  # the flash: a sentence, no upstream text
     assert KEY not in page
+    stored = db.session.get(type(desk.panel), desk.panel.id).status_detail
+    assert "Invalid API key" in stored, "the upstream text was not kept: nothing was tested"
+    show = client.get(f"/panelconnectionview/show/{desk.panel.id}").get_data(as_text=True)
+    assert "Invalid API key" in show and KEY not in show  # folded technical detail
     with client.session_transaction() as session:
         assert KEY not in json.dumps(session.get("_flashes", []))
     db.session.expire_all()

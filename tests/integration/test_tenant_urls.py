@@ -337,7 +337,7 @@ def test_green_actions_on_a_refused_url_never_send_the_token(app, client, manage
                               api_token=fake_greenapi.api_token)
     page = html(client.post(f"/channelview/action/{action}/{channel.id}",
                             follow_redirects=True))
-    assert f"Legacy: Green API was not called: {escape(LOOPBACK_REFUSED)}" in page
+    assert f"Legacy: Relaydesk did not call Green API: {escape(LOOPBACK_REFUSED)}" in page
     assert fake_greenapi.request_count == 0
     stored = fresh(Channel, channel.id)
     assert stored.status == "error" and LOOPBACK_REFUSED in stored.status_detail
@@ -350,7 +350,7 @@ def test_telegram_test_connection_on_a_refused_url(client, manager, factory, acm
                               api_base=fake_telegram.url)
     page = html(client.post(f"/channelview/action/test_connection/{channel.id}",
                             follow_redirects=True))
-    assert f"Bot: Telegram was not called: {escape(LOOPBACK_REFUSED)}" in page
+    assert f"Bot: Relaydesk did not call Telegram: {escape(LOOPBACK_REFUSED)}" in page
     assert fake_telegram.request_count == 0
     assert_refused_and_logged(fake_telegram.token)
 
@@ -363,7 +363,7 @@ def test_panel_actions_on_a_refused_url_never_send_the_key(client, manager, fact
                           api_key=fake_perfectpanel.api_key)
     page = html(client.post(f"/panelconnectionview/action/{action}/{panel.id}",
                             follow_redirects=True))
-    assert f"refused: {escape(LOOPBACK_REFUSED)}" in page
+    assert f"Relaydesk did not call the panel: {escape(LOOPBACK_REFUSED)}" in page
     assert fake_perfectpanel.request_count == 0
     stored = fresh(PanelConnection, panel.id)
     assert stored.status == "error" and LOOPBACK_REFUSED in stored.status_detail

@@ -120,3 +120,23 @@ def test_every_counted_key_has_a_one_variant_with_the_same_placeholders():
     for key in COUNTED_REPLIES:
         assert DEFAULT_REPLIES[key + "_one"] == COUNTED_REPLIES[key][0]
         assert reply_kind(key + "_one").placeholders == reply_kind(key).placeholders
+
+
+@pytest.mark.parametrize("key", sorted(COUNTED_REPLIES))
+def test_arabic_text_for_any_count_is_not_the_dual(key):
+    """The text of a counted key for any number of orders (built-in replies screen, a new
+    override, a line without a count) is Arabic's general plural: no dual, no singular, no
+    number, and no prefix written apart from its noun."""
+    from app.domain.replies import general_count
+
+    ar = CATALOGUES["ar"]
+    one, other = COUNTED_REPLIES[key]
+    general = ar.ngettext(one, other, general_count("ar"))
+    assert general_count("ar") != 2 and general_count("en") == 2
+    assert general != ar.ngettext(one, other, 2) and general != ar.ngettext(one, other, 1)
+    for dual in ("هذين", "هذان", "الطلبين", "الطلبان", "رقمي"):
+        assert dual not in general, (key, general)
+    assert "{count}" not in general, (key, general)
+    for n in (0, 1, 2, 3, 11, 100):
+        assert "لـ ال" not in ar.ngettext(one, other, n), (key, n)
+        assert "أرقام أرقام" not in ar.ngettext(one, other, n), (key, n)

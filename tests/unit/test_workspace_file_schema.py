@@ -128,7 +128,7 @@ def test_kind_problem_reads_like_the_design_example():
      "5: channels[0].colour: Unknown field."),
     ({"channels": "  - {name: A, kind: greenapi, id_instance: 'x1'}\n"},
      "3: channels[0].id_instance: Use digits only "
-     "(the instance id Green API shows, e.g. 7103123456)."),
+     "(the instance id Green API shows, e.g. 1101000001)."),
     ({"channels": "  - {name: A, kind: telegram, bot_token: 'nope'}\n"},
      "3: channels[0].bot_token: Not a Telegram bot token (expected <bot id>:<key>)."),
     ({"channels": "  - {name: A, kind: greenapi, bot_token: '1:a'}\n"},

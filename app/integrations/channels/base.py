@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.redaction import redact
+from app.status_words import SERVICE_NAMES, Said, platform_problem
 
 
 @dataclass
@@ -32,9 +33,16 @@ class ActionResult:
     details: dict = field(default_factory=dict)
     updates: dict = field(default_factory=dict)  # channel fields to store (e.g. new tokens)
     warning: bool = False  # it works, but the summary says what to improve (shown as a warning)
+    #: the outcome in words (flashed in the reader's language); `summary` is the technical
+    #: English of the logs and job results
+    said: Said | None = None
 
     def __post_init__(self) -> None:
         self.summary = redact(self.summary)
+
+    def words(self) -> str:
+        """What a person reads: the Said in their language, else the summary."""
+        return self.said.words() if self.said is not None else self.summary
 
 
 #: seconds a live-state call may take (the show page asks while a person waits)
@@ -87,9 +95,11 @@ def live_problem(result) -> LiveAnswer:
 def not_called(service: str, result) -> ActionResult:
     """A channel action the outbound URL policy stopped (`result.refused`): nothing was sent,
     the channel's URL has to change. The summary says why in plain words."""
-    return ActionResult(False, f"{service} was not called: {result.text}",
-                        updates={"status": "error",
-                                 "status_detail": f"not called: {result.text}"[:500]})
+    kind = next((k for k, name in SERVICE_NAMES.items() if name == service), service)
+    said = platform_problem(kind, "refused", reason=result.text,
+                            detail=f"not called: {result.text}")
+    return ActionResult(False, f"{service} was not called: {result.text}", said=said,
+                        updates={"status": "error", "status_detail": said.encode()})
 
 
 def send_not_called(service: str, result) -> SendResult:

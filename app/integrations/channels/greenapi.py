@@ -12,6 +12,7 @@ from app.integrations.channels import base
 from app.integrations.channels.base import (ActionResult, LiveAnswer, SendResult, live_problem,
                                        not_called, send_not_called)
 from app.integrations.ratelimit import Rate
+from app.status_words import Said, platform_problem
 
 TEXT_LIMIT = 4000
 INSTANCE_RATE = Rate(50, 1.0)  # 50 requests/s per instance (HTTP 429 beyond)
@@ -63,13 +64,17 @@ class GreenApiClient:
             return not_called("Green API", result)
         if not result.ok or not state:
             problem = result.status or result.error
-            return ActionResult(False, f"Green API did not answer ({problem})",
-                                updates={"status": "error",
-                                         "status_detail": f"getStateInstance: {problem}"})
+            answer = live_problem(result)
+            said = platform_problem("greenapi", answer.problem, answer.status,
+                                    detail=f"getStateInstance: {problem}")
+            return ActionResult(False, f"Green API did not answer ({problem})", said=said,
+                                updates={"status": "error", "status_detail": said.encode()})
         ok = state == "authorized"
+        said = Said("green_state", {"state": state[:40]})
         return ActionResult(ok, f"Instance state: {state}", {"stateInstance": state},
+                            said=said,
                             updates={"status": "ok" if ok else "error",
-                                     "status_detail": None if ok else f"state {state}"})
+                                     "status_detail": None if ok else said.encode()})
 
     def configure_webhook(self) -> ActionResult:
         # An existing token is kept: Green API applies new settings only "within minutes", and
@@ -82,10 +87,16 @@ class GreenApiClient:
         result = self._call("setSettings", "POST", settings, extra_secrets=(token,))
         if result.ok and isinstance(result.data, dict) and result.data.get("saveSettings"):
             return ActionResult(True, f"Webhook set to {url} (applies within minutes)",
-                                updates={"webhook_token": token})
+                                updates={"webhook_token": token},
+                                said=Said("green_webhook_set", {"url": url}))
         if result.refused:
             return not_called("Green API", result)
-        return ActionResult(False, f"setSettings failed ({result.status or result.error})")
+        problem = result.status or result.error
+        answer = live_problem(result)
+        said = Said("webhook_failed", {"platform": "Green API"},
+                    [platform_problem("greenapi", answer.problem, answer.status)],
+                    detail=f"setSettings: {problem}")
+        return ActionResult(False, f"setSettings failed ({problem})", said=said)
 
     def live_state(self) -> LiveAnswer:
         """The instance state (`getStateInstance`) and, while it is not authorized, its QR code

@@ -26,6 +26,7 @@ from app.integrations.channels.base import (ActionResult, LiveAnswer, SendResult
                                        not_called, send_not_called)
 from app.redaction import redact
 from app.integrations.ratelimit import Rate
+from app.status_words import Said
 from app.models.base import utcnow
 
 TEXT_LIMIT = 4096
@@ -202,10 +203,14 @@ class MetaClient:
 
     def configure_webhook(self) -> ActionResult:
         base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-        verify = current_app.config.get("META_VERIFY_TOKEN") or "(set META_VERIFY_TOKEN)"
+        token = current_app.config.get("META_VERIFY_TOKEN")
+        verify = token or "(set META_VERIFY_TOKEN)"
+        url = f"{base}/webhooks/meta"
+        said = Said("meta_webhook_manual", {"url": url, "token": token}) if token else \
+            Said("meta_webhook_no_token", {"url": url})
         return ActionResult(True, f"In the Meta app dashboard set the callback URL to "
-                                  f"{base}/webhooks/meta and the verify token to {verify}, then "
-                                  f"subscribe to the 'messages' field.")
+                                  f"{url} and the verify token to {verify}, then "
+                                  f"subscribe to the 'messages' field.", said=said)
 
 
 def _code(error: dict) -> int | None:

@@ -11,6 +11,7 @@ from app.integrations.channels import base
 from app.integrations.channels.base import (ActionResult, LiveAnswer, SendResult, live_problem,
                                        not_called, send_not_called)
 from app.integrations.ratelimit import Rate
+from app.status_words import Said, platform_problem
 
 TEXT_LIMIT = 4096
 CHAT_RATE = Rate(1, 1.0)  # about one message a second per chat
@@ -74,8 +75,11 @@ class TelegramClient:
             return not_called("Telegram", me)
         me_data = me.data if isinstance(me.data, dict) else {}
         if not (me.ok and me_data.get("ok")):
-            return ActionResult(False, f"getMe failed ({me.status or me.error})",
-                                updates={"status": "error", "status_detail": "getMe failed"})
+            answer = live_problem(me)
+            said = platform_problem("telegram", answer.problem, answer.status,
+                                    detail=f"getMe: {me.status or me.error}")
+            return ActionResult(False, f"getMe failed ({me.status or me.error})", said=said,
+                                updates={"status": "error", "status_detail": said.encode()})
         bot = me_data.get("result") or {}
         info = self._call("getWebhookInfo", timeout=10.0)
         hook = (info.data or {}).get("result") if isinstance(info.data, dict) else {}
@@ -84,27 +88,36 @@ class TelegramClient:
                    "pending_update_count": hook.get("pending_update_count"),
                    "last_error_message": hook.get("last_error_message"),
                    "can_read_all_group_messages": bot.get("can_read_all_group_messages")}
-        problems, warnings = [], []
+        problems, warnings, said_notes = [], [], []
         if not hook.get("url"):
             problems.append("no webhook set")
+            said_notes.append(Said("telegram_no_webhook"))
         if hook.get("last_error_message"):
             problems.append(f"last webhook error: {hook['last_error_message']}")
+            said_notes.append(Said("telegram_webhook_error",
+                                   detail=f"last webhook error: {hook['last_error_message']}"))
         if bot.get("can_read_all_group_messages") is False:
             # Not an error: private chats, commands and sends to provider groups all work.
             warnings.append("privacy mode is on: in groups the bot only sees commands and "
                             "replies (BotFather /setprivacy → Disable, or make it an admin)")
+            said_notes.append(Said("telegram_privacy"))
         notes = problems + warnings
         summary = f"@{bot.get('username')}" + (": " + "; ".join(notes) if notes else " OK")
-        return ActionResult(not problems, summary, details,
+        said = Said("telegram_bot_ok", {"username": str(bot.get("username") or "")[:100]},
+                    said_notes)
+        stored = Said(said_notes[0].code, more=said_notes[1:],
+                      detail=said_notes[0].detail).encode() if said_notes else None
+        return ActionResult(not problems, summary, details, said=said,
                             updates={"status": "error" if problems else "ok",
-                                     "status_detail": "; ".join(notes)[:500] or None},
+                                     "status_detail": stored},
                             warning=bool(warnings))
 
     def configure_webhook(self) -> ActionResult:
         token = secrets.token_urlsafe(32)[:64]  # A-Z a-z 0-9 _ - only, as Telegram requires
         bot_id = self.channel.bot_id
         if not bot_id:
-            return ActionResult(False, "the bot token does not look like <bot id>:<secret>")
+            return ActionResult(False, "the bot token does not look like <bot id>:<secret>",
+                                said=Said("telegram_bad_token"))
         url = f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/webhooks/telegram/{bot_id}"
         result = self._call("setWebhook", {"url": url, "secret_token": token,
                                            "allowed_updates": ALLOWED_UPDATES,
@@ -112,11 +125,16 @@ class TelegramClient:
                             extra_secrets=(token,))
         data = result.data if isinstance(result.data, dict) else {}
         if result.ok and data.get("ok"):
-            return ActionResult(True, f"Webhook set to {url}", updates={"secret_token": token})
+            return ActionResult(True, f"Webhook set to {url}", updates={"secret_token": token},
+                                said=Said("webhook_set", {"url": url}))
         if result.refused:
             return not_called("Telegram", result)
         problem = data.get("description") or result.status or result.error
-        return ActionResult(False, f"setWebhook failed ({problem})")
+        answer = live_problem(result)
+        said = Said("webhook_failed", {"platform": "Telegram"},
+                    [platform_problem("telegram", answer.problem, answer.status)],
+                    detail=f"setWebhook: {problem}")
+        return ActionResult(False, f"setWebhook failed ({problem})", said=said)
 
     def live_state(self) -> LiveAnswer:
         """The bot as Telegram describes it (`getMe`). Facts: `first_name`, `username`,

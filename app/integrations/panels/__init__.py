@@ -142,6 +142,23 @@ def transient_reason(result: CallResult) -> str | None:
     return None
 
 
+def transient_cause(result: CallResult) -> str | None:
+    """`transient_reason` as a code the screens put into words (PanelError.cause)."""
+    if result.error == "timeout":
+        return "timeout"
+    if result.status is None:
+        return "connection"
+    if is_cloudflare(result):
+        return "cloudflare"
+    if result.status == 429:
+        return "rate_limited"
+    if result.status >= 500:
+        return "server_error"
+    if 200 <= result.status < 300 and result.data is None:
+        return "garbled"
+    return None
+
+
 # Panel rate-limit slots taken in advance for this context's next call to each panel (rate
 # keys): a batch's fetches ask Redis once for all of them (app/jobs/pipeline.py `fetch_all`).
 _prepaid: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
@@ -209,7 +226,8 @@ class PanelTransport:
             safe_to_repeat = idempotent or result.status == 429 or is_cloudflare(result)
             if not safe_to_repeat:
                 raise PanelError("unreachable", f"{operation}: {reason}; not repeated (the "
-                                                f"panel may have acted on it)")
+                                                f"panel may have acted on it)",
+                                 cause=transient_cause(result), status=result.status)
             if attempt + 1 < attempts:
                 pause = RETRY_BACKOFF[attempt]
                 retry_after = result.retry_after()
@@ -218,7 +236,8 @@ class PanelTransport:
                 log.info("panel %s %s: %s, retrying in %.1fs", self.engine, operation, reason,
                          pause)
                 time.sleep(pause)
-        raise PanelError("unreachable", f"{operation}: {reason} (after {attempts} attempts)")
+        raise PanelError("unreachable", f"{operation}: {reason} (after {attempts} attempts)",
+                         cause=transient_cause(result), status=result.status)
 
     def _wait_for_slot(self) -> None:
         from flask import current_app
@@ -237,7 +256,7 @@ class PanelTransport:
                 rules, max_wait=RATE_LIMIT_MAX_WAIT)
         except RateLimited as limited:
             raise PanelError("unreachable", f"panel rate limit: next slot in "
-                                            f"{limited.wait:.1f}s") from None
+                                            f"{limited.wait:.1f}s", cause="paced") from None
         except RedisError:
             # Without Redis the queue is down too; a lone call still goes out unpaced.
             log.warning("panel rate limiter unavailable; calling %s unpaced", self.engine,

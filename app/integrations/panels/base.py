@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.redaction import redact
 
@@ -34,14 +34,20 @@ class PanelError(Exception):
           rejected (the panel answered with an error for this request) |
           refused (the outbound URL policy refused the panel URL: nothing was sent)
     transient: worth retrying later
+    cause: for unreachable, why (timeout | connection | cloudflare | rate_limited |
+           server_error | garbled | paced), which the screens put into words
+           (app/status_words.py `panel_problem`); `status` the HTTP status of the last answer
     """
 
-    def __init__(self, kind: str, detail: str, transient: bool | None = None):
+    def __init__(self, kind: str, detail: str, transient: bool | None = None,
+                 cause: str | None = None, status: int | None = None):
         detail = redact(detail)
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
         self.detail = detail
         self.transient = kind == "unreachable" if transient is None else transient
+        self.cause = cause
+        self.status = status
 
 
 @dataclass
@@ -93,9 +99,18 @@ class PanelTicket:
 @dataclass
 class ConnectionCheck:
     ok: bool
-    summary: str
+    summary: str  # technical English (logs, the folded detail on the screen)
     engine: str | None = None
     api_path: str | None = None
+    #: the outcome in words (app/status_words.py): flashed, and stored as the status detail
+    said: Any = None
+
+    def __post_init__(self) -> None:
+        if self.said is None:
+            from app.status_words import Said
+
+            self.said = Said("panel_ok" if self.ok else "panel_unreachable",
+                             {"engine": self.engine} if self.ok else {}, detail=self.summary)
 
 
 class PanelAdapter(Protocol):

@@ -24,6 +24,7 @@ from app.integrations.calls import CallResult
 from app.integrations.panels import (PanelSettings, PanelTransport, as_int, as_items, as_name,
                                      as_text, ci, clean_ids, describe, parse_panel_time,
                                      parse_v2_order, pick)
+from app.status_words import panel_problem
 from app.integrations.panels.base import (ConnectionCheck, OrdersResult, PanelError, PanelOrder,
                                           PanelTicket)
 from app.integrations.panels.smmapi import UserApiServices
@@ -165,7 +166,8 @@ class PerfectPanelAdapter(UserApiServices):
         try:
             total = self.ping(candidates)
         except PanelError as exc:
-            return ConnectionCheck(False, f"{exc.kind}: {exc.detail}", ENGINE, self.api_path)
+            return ConnectionCheck(False, f"{exc.kind}: {exc.detail}", ENGINE, self.api_path,
+                                   said=panel_problem(exc))
         orders = f", {total} orders" if total is not None else ""
         return ConnectionCheck(True, f"Perfect Panel admin API v2 at {self.api_path}{orders}",
                                ENGINE, self.api_path)

@@ -19,6 +19,7 @@ from app.integrations.panels.demo_adapter import DemoPanelAdapter
 from app.integrations.panels.perfectpanel import BASE_PATHS, PerfectPanelAdapter
 from app.integrations.panels.rentalpanel import RentalPanelAdapter, check_answer
 from app.integrations.panels.smmapi import SmmApiAdapter
+from app.status_words import Said, panel_problem
 
 ADAPTERS = {
     "perfectpanel_v2": PerfectPanelAdapter,
@@ -53,26 +54,32 @@ def detect(url: str, api_key: str, *, workspace_id: int | None = None, timeout: 
     settings = PanelSettings(url=url, api_key=api_key, workspace_id=workspace_id,
                              timeout=timeout, requests_per_second=requests_per_second)
     if not settings.base_url.lower().startswith(("http://", "https://")):
-        return ConnectionCheck(False, "the panel URL must start with http:// or https://")
+        return ConnectionCheck(False, "the panel URL must start with http:// or https://",
+                               said=Said("panel_bad_url"))
     try:
         for probe in (_probe_v1, _probe_v2, _probe_user_api):
             found = probe(settings)
             if found is not None:
                 return found
     except PanelError as exc:
-        return ConnectionCheck(False, f"{exc.kind}: {exc.detail}")
-    return ConnectionCheck(False, f"no known panel API answered at {settings.base_url}")
+        return ConnectionCheck(False, f"{exc.kind}: {exc.detail}", said=panel_problem(exc))
+    summary = f"no known panel API answered at {settings.base_url}"
+    return ConnectionCheck(False, summary, said=Said("panel_none", detail=summary))
 
 
 def _found(engine: str, api_path: str, error: PanelError | None) -> ConnectionCheck:
     name = ENGINE_NAMES[engine]
     if error is None:
-        return ConnectionCheck(True, f"{name} found at {api_path}", engine, api_path)
+        summary = f"{name} found at {api_path}"
+        return ConnectionCheck(True, summary, engine, api_path,
+                               said=Said("panel_found", {"engine": engine}, detail=summary))
     if error.kind == "auth":
-        return ConnectionCheck(False, f"{name} found at {api_path}, but it refused the key "
-                                      f"({error.detail})", engine, api_path)
-    return ConnectionCheck(False, f"{name} found at {api_path}, but it answered "
-                                  f"{error.kind}: {error.detail}", engine, api_path)
+        summary = f"{name} found at {api_path}, but it refused the key ({error.detail})"
+    else:
+        summary = f"{name} found at {api_path}, but it answered {error.kind}: {error.detail}"
+    said = Said("panel_found_problem", {"engine": engine}, [panel_problem(error)],
+                detail=f"{name} found at {api_path}")
+    return ConnectionCheck(False, summary, engine, api_path, said=said)
 
 
 def _probe_v1(settings: PanelSettings) -> ConnectionCheck | None:

@@ -17,6 +17,7 @@ from app.integrations.calls import CallResult
 from app.integrations.panels import (PanelSettings, PanelTransport, as_int, as_items, as_money,
                                      as_name, as_text, ci, clean_ids, describe, parse_panel_time,
                                      pick)
+from app.status_words import panel_problem
 from app.integrations.panels.base import (ConnectionCheck, OrdersResult, PanelError, PanelOrder,
                                           NoTickets)
 from app.integrations.panels.smmapi import UserApiServices
@@ -68,7 +69,8 @@ class RentalPanelAdapter(NoTickets, UserApiServices):
         try:
             self._action("getOrders-by-id", orders="1", provider=1)
         except PanelError as exc:
-            return ConnectionCheck(False, f"{exc.kind}: {exc.detail}", ENGINE, API_PATH)
+            return ConnectionCheck(False, f"{exc.kind}: {exc.detail}", ENGINE, API_PATH,
+                                   said=panel_problem(exc))
         return ConnectionCheck(True, "Rental Panel admin API v1 answered", ENGINE, API_PATH)
 
     # ---- not offered by this API -----------------------------------------------------------

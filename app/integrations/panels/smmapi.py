@@ -15,6 +15,7 @@ from typing import Any
 
 from app.integrations.panels import (PanelSettings, PanelTransport, as_items, as_money, as_text,
                                      ci, describe, parse_service)
+from app.status_words import panel_problem
 from app.integrations.panels.base import (ConnectionCheck, OrdersResult, PanelError,
                                           PanelService, NoTickets)
 
@@ -67,7 +68,8 @@ class SmmApiAdapter(NoTickets):
         try:
             balance, currency = self.account_balance()
         except PanelError as exc:
-            return ConnectionCheck(False, f"{exc.kind}: {exc.detail}", ENGINE, API_PATH)
+            return ConnectionCheck(False, f"{exc.kind}: {exc.detail}", ENGINE, API_PATH,
+                                   said=panel_problem(exc))
         return ConnectionCheck(True, f"Reseller API v2 answered (account balance {balance} "
                                      f"{currency or ''})".replace(" )", ")"), ENGINE, API_PATH)
 
