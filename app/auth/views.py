@@ -299,25 +299,28 @@ class UserDBModelView(FabUserDBModelView):
 
 
 # --- roles, groups and permissions ---------------------------------------------------------------
-# Same names as FAB's classes: the permission names and endpoints stay what they were.
+# Same names as FAB's classes: the permission names and endpoints stay what they were. Each is
+# marked `fab_screen`: FAB's screens, only made readable here (the browser matrices leave them
+# out, as they did while they were FAB's own classes).
 
 class RoleModelView(FabRoleModelView):
+    fab_screen = True
     list_widget = ListWidget
     show_widget = ShowWidget
     formatters_columns = {"name": role_label}
 
 
 class UserGroupModelView(FabUserGroupModelView):
-    pass
+    fab_screen = True
 
 
 class PermissionModelView(FabPermissionModelView):
-    pass
+    fab_screen = True
 
 
 class ViewMenuModelView(FabViewMenuModelView):
-    pass
+    fab_screen = True
 
 
 class PermissionViewModelView(FabPermissionViewModelView):
-    pass
+    fab_screen = True
