@@ -1,4 +1,5 @@
-"""Words for the codes stored in enumerated columns (`greenapi` → "WhatsApp (Green API)").
+"""Words for the codes stored in enumerated columns (`greenapi` → "WhatsApp (Green API)") and for
+the FAB roles (`WorkspaceManager` → "Workspace manager").
 
 One table for every place a code meets a person: the list and show screens
 (app/views/formatting.py), the choices of the add and edit forms (app/views/base.py), and the
@@ -93,6 +94,23 @@ CODE_COLUMNS = {
     ("DetectedChat", "member_status"): "chat_member_status",
     ("PanelConnection", "status"): "panel_status",
 }
+
+
+# The FAB roles by the words the screens use for them (the Security screens, the user form's role
+# list, the Profile page); a role a master admin added keeps its own name.
+ROLE_LABELS: dict[str, Any] = {
+    "Admin": _l("Master admin"),
+    "WorkspaceManager": _l("Workspace manager"),
+    "WorkspaceAgent": _l("Workspace agent"),
+    "Translator": _l("Translator"),
+    "Public": _l("Public"),
+}
+
+
+def role_label(name: Any) -> Any:
+    """The words for a FAB role's name ("WorkspaceManager" → "Workspace manager"), or the name
+    itself for a role without a label."""
+    return ROLE_LABELS.get(name, name)
 
 
 def code_label(enum_name: str, value: Any) -> Any:

@@ -22,7 +22,9 @@ from app.auth import revocation
 from app.auth.api import SecurityApi
 from app.auth.limits import LoginLocked, client_address, login_limits
 from app.auth.passwords import check_password
-from app.auth.views import AuthDBView, ResetMyPasswordView, ResetPasswordView, UserDBModelView
+from app.auth.views import (AuthDBView, PermissionModelView, PermissionViewModelView,
+                            ResetMyPasswordView, ResetPasswordView, RoleModelView,
+                            UserDBModelView, UserGroupModelView, ViewMenuModelView)
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +67,29 @@ class RelaydeskSecurityManager(SecurityManager):
 
     authdbview = AuthDBView
     userdbmodelview = UserDBModelView
+    rolemodelview = RoleModelView
+    groupmodelview = UserGroupModelView
+    permissionmodelview = PermissionModelView
+    viewmenumodelview = ViewMenuModelView
+    permissionviewmodelview = PermissionViewModelView
     resetmypasswordview = ResetMyPasswordView
     resetpasswordview = ResetPasswordView
     security_api = SecurityApi
     # FAB's "User's Statistics" chart loads Google's chart library from another host; the app
     # serves only its own assets (app/security_headers.py). Login counts are on the user screens.
     userstatschartview = None
+
+    def register_views(self):
+        """FAB's security screens, their values readable like every other screen's (Yes/No,
+        "—", times in the reader's zone, roles by their words: app/views/formatting.py), the
+        Profile page (`/users/userinfo/`) included."""
+        from app.views.formatting import make_readable  # app.views imports this module
+
+        for view in (self.userdbmodelview, self.rolemodelview, self.groupmodelview,
+                     self.permissionmodelview, self.viewmenumodelview,
+                     self.permissionviewmodelview):
+            make_readable(view)
+        super().register_views()
 
     # --- sessions and tokens -------------------------------------------------------------------
 

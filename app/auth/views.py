@@ -13,6 +13,12 @@ permission names and the role definitions stay what they were.
   that login's sessions and tokens end.
 * `UserDBModelView`: the master admin's list of logins shows sign-ins, failed sign-ins, last
   sign-in and whether sign-in is locked now; the action "Unlock sign-in" lifts a lock.
+* Readable values: the security manager gives these screens, the Profile page and the role,
+  group and permission screens the formatters of every other screen
+  (app/views/formatting.py: Yes/No, "—", times in the reader's zone, roles by their words from
+  `ROLE_LABELS`); the user form's role list offers each role by its words too (the option's
+  value stays the role's id). The role screens use FAB's ordinary list and show widgets (FAB's
+  role widgets print raw values; Relaydesk defines no FAB built-in roles, which those serve).
 """
 from __future__ import annotations
 
@@ -28,7 +34,13 @@ from flask_appbuilder.security.forms import LoginForm_db
 from flask_appbuilder.security.views import AuthDBView as FabAuthDBView
 from flask_appbuilder.security.views import ResetMyPasswordView as FabResetMyPasswordView
 from flask_appbuilder.security.views import ResetPasswordView as FabResetPasswordView
+from flask_appbuilder.security.views import PermissionModelView as FabPermissionModelView
+from flask_appbuilder.security.views import PermissionViewModelView as FabPermissionViewModelView
+from flask_appbuilder.security.views import RoleModelView as FabRoleModelView
 from flask_appbuilder.security.views import UserDBModelView as FabUserDBModelView
+from flask_appbuilder.security.views import UserGroupModelView as FabUserGroupModelView
+from flask_appbuilder.security.views import ViewMenuModelView as FabViewMenuModelView
+from flask_appbuilder.widgets import ListWidget, ShowWidget
 from flask_appbuilder.utils.base import get_safe_redirect
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
@@ -42,6 +54,7 @@ from app.auth import revocation
 from app.auth.limits import LoginLocked, locked_message, login_limits
 from app.auth.passwords import MIN_LENGTH, check_password, password_problems
 from app.extensions import db
+from app.labels import role_label
 
 POLICY_HINT = _l("At least %(count)d characters; not a common password; not the username.",
                  count=MIN_LENGTH)
@@ -218,6 +231,22 @@ def _username_with_lock(username: str) -> Markup:
         username, locked_message(seconds), gettext("sign-in locked"))
 
 
+def _server_local(value):
+    """FAB writes its own times in the server's local time: shown in the reader's zone."""
+    from app.views.formatting import server_local  # app.views imports app.security: not at start
+
+    return server_local(value)
+
+
+def role_words(role) -> str:
+    """A role as a person reads it in a form's list ("Workspace manager")."""
+    return str(role_label(role.name))
+
+
+#: FAB's own datetime columns of a login (written with `datetime.now()`)
+FAB_LOCAL_TIMES = ("last_login", "created_on", "changed_on")
+
+
 class UserDBModelView(FabUserDBModelView):
     list_columns = ["first_name", "last_name", "username", "email", "active", "roles",
                     "last_login", "login_count", "fail_login_count"]
@@ -230,14 +259,25 @@ class UserDBModelView(FabUserDBModelView):
     description_columns = {
         **FabUserDBModelView.description_columns,
         "password": POLICY_HINT,
+        # FAB's own hint, which its catalogues lack (it is built by a formatter)
+        "groups": _l("The user group on the application, this will associate with a list of "
+                     "roles associated with the group"),
     }
-    formatters_columns = {"username": _username_with_lock}
+    formatters_columns = {"username": _username_with_lock,
+                          **{column: _server_local for column in FAB_LOCAL_TIMES}}
     add_form_extra_fields = {
         **FabUserDBModelView.add_form_extra_fields,
         "password": PasswordField(
             _l("Password"), description=POLICY_HINT, widget=BS3PasswordFieldWidget(),
             validators=[DataRequired(), PasswordPolicy(lambda form: form.username.data)]),
     }
+
+    def _init_forms(self):
+        super()._init_forms()
+        for form in (self.add_form, self.edit_form, self.search_form):
+            roles = getattr(form, "roles", None)
+            if roles is not None and hasattr(roles, "kwargs"):
+                roles.kwargs["get_label"] = role_words
 
     def pre_add(self, item) -> None:
         check_password(item.password, item.username)  # the form checked it; never hash a weak one
@@ -256,3 +296,31 @@ class UserDBModelView(FabUserDBModelView):
         flash(gettext("Sign-in unlocked for %(names)s.",
                       names=", ".join(item.username for item in items)), "info")
         return redirect(self.get_redirect())
+
+
+# --- roles, groups and permissions ---------------------------------------------------------------
+# Same names as FAB's classes: the permission names and endpoints stay what they were. Each is
+# marked `fab_screen`: FAB's screens, only made readable here (the browser matrices leave them
+# out, as they did while they were FAB's own classes).
+
+class RoleModelView(FabRoleModelView):
+    fab_screen = True
+    list_widget = ListWidget
+    show_widget = ShowWidget
+    formatters_columns = {"name": role_label}
+
+
+class UserGroupModelView(FabUserGroupModelView):
+    fab_screen = True
+
+
+class PermissionModelView(FabPermissionModelView):
+    fab_screen = True
+
+
+class ViewMenuModelView(FabViewMenuModelView):
+    fab_screen = True
+
+
+class PermissionViewModelView(FabPermissionViewModelView):
+    fab_screen = True

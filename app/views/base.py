@@ -24,8 +24,10 @@ from marshmallow import fields
 from sqlalchemy import inspect
 from sqlalchemy import types as sa_types
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from wtforms import DateField, DateTimeField, StringField
+from flask_appbuilder.fieldwidgets import Select2Widget
+from wtforms import DateField, DateTimeField, SelectField, StringField
 from wtforms.fields.core import UnboundField
+from wtforms.validators import ValidationError
 from wtforms.widgets import PasswordInput
 
 from app.redaction import flash
@@ -38,9 +40,10 @@ from app.status_words import status_detail_text
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.tenancy import ScopedInterface, TenancyError, check_references, current_scope
 from app.validation import FieldErrors, blamed_column, duplicate_message, unique_sets
-from app.validation import attach_rules
+from app.validation import attach_rules, language_problem
 from app.validation import check_item as check_values
 from app.validation import form_validators as checked_columns
+from app.views.formatting import LANGUAGE_COLUMNS, language_choices, language_name
 from app.views.tenant_urls import check_item, form_validators, secret_validators, submitted
 
 log = logging.getLogger(__name__)
@@ -163,9 +166,26 @@ class SecretInput(PasswordInput):
         return super().__call__(field, **kwargs)
 
 
-def secret_field(label, validators=()) -> StringField:
-    return StringField(label, validators=list(validators), widget=SecretInput(), description=_l(
-        "Stored encrypted and never shown again. Leave blank to keep the current value."))
+SECRET_NOTE_ADD = _l("Stored encrypted and never shown again.")
+SECRET_NOTE_EDIT = _l("Stored encrypted and never shown again. Leave blank to keep the current "
+                      "value.")
+
+
+def secret_field(label, validators=(), *, new: bool = False) -> StringField:
+    """A secret's field: on an edit form a blank keeps the stored value, and the hint says so;
+    on an add form (`new`) there is nothing to keep, and the hint does not say it."""
+    return StringField(label, validators=list(validators), widget=SecretInput(),
+                       description=SECRET_NOTE_ADD if new else SECRET_NOTE_EDIT)
+
+
+def for_new_rows(unbound):
+    """The add form's copy of a secret's field: the edit form's "leave blank to keep" hint
+    becomes the add form's (other fields as they are)."""
+    if not isinstance(unbound, UnboundField) or \
+            unbound.kwargs.get("description") is not SECRET_NOTE_EDIT:
+        return unbound
+    return UnboundField(unbound.field_class, *unbound.args, name=unbound.name,
+                        **{**unbound.kwargs, "description": SECRET_NOTE_ADD})
 
 
 class SensitiveColumnError(TypeError):
@@ -227,6 +247,64 @@ class LabelledEnumField(EnumField):
         self.choices = [(code, labels.get(code, shown)) for code, shown in self.choices]
 
 
+class LanguageField(SelectField):
+    """A language column's select: the shipped languages (`LANGUAGES`), each by its name in the
+    reader's language; the option's value is the code, stored unchanged. A row holding another
+    language (written through the REST API or the workspace file, which take any ISO 639-1
+    code) keeps it: its edit form offers that language too. A language the form does not offer
+    is refused beside the field, as is anything the language rule refuses (its `FormCheck`
+    stays on the field: the server-side check)."""
+
+    widget = Select2Widget()
+
+    def __init__(self, label=None, validators=None, model=None, **kwargs):
+        for unused in ("choices", "widget", "filters"):
+            kwargs.pop(unused, None)
+        super().__init__(label, validators, choices=language_choices(), **kwargs)
+        self.model = model
+
+    def _offer(self, code) -> None:
+        if code and isinstance(code, str) and code not in {c for c, _name in self.choices}:
+            self.choices = [*self.choices, (code, language_name(code))]
+
+    def process_data(self, value):
+        super().process_data(value)
+        self._offer(self.data)  # the row's own language, on its edit form
+
+    def pre_validate(self, form):
+        pk = getattr(form, "_id", None)  # FAB puts the edited row's id on the form
+        stored = db.session.get(self.model, pk) if self.model is not None and pk else None
+        self._offer(getattr(stored, self.name, None))
+        if self.data in {code for code, _name in self.choices}:
+            return
+        if language_problem(self.data or "") is None:  # else the language rule says why
+            raise ValidationError(str(_l("Choose one of the languages offered.")))
+
+
+def language_selects(form_cls, model) -> None:
+    """Make the language columns (`LANGUAGE_COLUMNS`) of a FAB form class selects of the
+    shipped languages (`LanguageField`), keeping their label, hint, default and validators."""
+    if form_cls is None:
+        return
+    for name in LANGUAGE_COLUMNS:
+        unbound = getattr(form_cls, name, None)
+        if isinstance(unbound, UnboundField) and issubclass(unbound.field_class, StringField) \
+                and not issubclass(unbound.field_class, LanguageField):
+            unbound.field_class = LanguageField
+            unbound.kwargs["model"] = model
+
+
+def form_defaults(form_cls, defaults: dict) -> None:
+    """Preset values of a FAB form class's fields (`add_defaults` of a view), over the column
+    defaults FAB takes from the model."""
+    if form_cls is None:
+        return
+    for name, value in (defaults or {}).items():
+        unbound = getattr(form_cls, name, None)
+        if isinstance(unbound, UnboundField):
+            unbound.kwargs["default"] = value
+
+
 def label_choices(form_cls, model) -> None:
     """Give every Enum select of a FAB form class the labels of its codes (its field keeps
     its place: the unbound field is changed, not replaced)."""
@@ -281,12 +359,17 @@ class FormRefusals:
     Every column with declared rules (app/validation.py `COLUMN_RULES`) gets them as form
     validators, so the error is beside the field before anything is written."""
 
+    #: preset values of the add form's fields, over the model's column defaults
+    add_defaults: dict = {}
+
     def _init_forms(self):
         super()._init_forms()
         for form in (self.add_form, self.edit_form):
             accept_dates(form)
             label_choices(form, self.datamodel.obj)
+            language_selects(form, self.datamodel.obj)
             attach_rules(form, self.datamodel.obj)
+        form_defaults(self.add_form, self.add_defaults)
 
     def _init_checked_columns(self) -> None:
         merged = dict(self.validators_columns or {})
@@ -484,7 +567,8 @@ class WorkspaceModelView(FormRefusals, WorkspaceWriteMixin, ModelView):
             for column in secrets:
                 label = (getattr(cls, "label_columns", None) or {}).get(column, column)
                 extra.setdefault(column, secret_field(label, secret_validators(model, column)))
-            cls.add_form_extra_fields = dict(extra)
+            cls.add_form_extra_fields = {column: for_new_rows(unbound) if column in secrets
+                                         else unbound for column, unbound in extra.items()}
             cls.edit_form_extra_fields = dict(extra)
             if getattr(cls, "show_columns", None):
                 cls.show_columns = _masked(cls.show_columns, secrets)

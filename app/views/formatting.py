@@ -6,7 +6,8 @@
 * a code of an enumerated column (the model's `Enum` type, or a column listed in
   `CODE_COLUMNS`) becomes its translated label (`greenapi` → "WhatsApp (Green API)");
   a language code its name in the reader's language;
-* booleans become a translated "Yes"/"No"; None, "" and empty lists become "—";
+* booleans become a translated "Yes"/"No"; None, "" and empty lists become "—"; FAB's roles
+  their words (`ROLE_LABELS`: "WorkspaceManager" → "Workspace manager");
 * times are shown in the reader's time zone (a member: the workspace's; the master admin: UTC,
   whose screens span workspaces), to the minute in lists and to the second on show pages,
   never with microseconds;
@@ -27,14 +28,15 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
+from flask_appbuilder.security.sqla.models import Role
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import Enum, inspect
 from sqlalchemy.exc import NoInspectionAvailable
 
-from app.labels import CODE_COLUMNS, ENUM_LABELS
+from app.labels import CODE_COLUMNS, ENUM_LABELS, role_label
 
 EMPTY = "—"
 UTC = dt.UTC
@@ -83,8 +85,22 @@ def reader_timezone() -> dt.tzinfo:
     return zone
 
 
+#: endpoints showing one row (to the second): show pages and FAB's Profile (`/users/userinfo/`)
+SHOW_ENDPOINTS = ("show", "userinfo")
+
+
 def _on_show_page() -> bool:
-    return has_request_context() and (request.endpoint or "").endswith(".show")
+    return has_request_context() and \
+        (request.endpoint or "").rsplit(".", 1)[-1] in SHOW_ENDPOINTS
+
+
+def server_local(value: Any) -> Any:
+    """A naive time FAB wrote in the server's local time (`datetime.now()`: a login's last
+    sign-in, created and changed on) made aware, so it is shown in the reader's zone like ours
+    (whose naive times are UTC). Other values as they are."""
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.astimezone()
+    return value
 
 
 def format_time(value: dt.datetime | dt.date, seconds: bool | None = None,
@@ -111,6 +127,12 @@ def language_name(code: str) -> str:
     return name or code
 
 
+def language_choices() -> list[tuple[str, str]]:
+    """The shipped languages (`LANGUAGES` of the app's config) as (code, name in the reader's
+    language): the options of every language select."""
+    return [(code, language_name(code)) for code in current_app.config["LANGUAGES"]]
+
+
 #: an ISO 8601 date and time as text (e.g. a member's last sign-in, which the API answers as text)
 ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
@@ -132,6 +154,8 @@ def readable(value: Any, labels: dict[str, Any] | None = None, language: bool = 
             pass
     if isinstance(value, (list, tuple, set)):
         return Markup(", ").join(readable(item, labels, language) for item in value)
+    if isinstance(value, Role):  # FAB's roles by their words ("Workspace manager")
+        return bidi(str(role_label(value.name)))
     if labels is not None and isinstance(value, str) and value in labels:
         return bidi(str(labels[value]))
     if language and isinstance(value, str):

@@ -152,6 +152,9 @@ class PanelConnectionView(PanelConnectionActionsMixin, WorkspaceModelView):
                    "requests_per_second",
                    "timeout_seconds"]
     edit_columns = add_columns
+    # a new connection starts on the most common real engine, not the demo panel (the
+    # model's default, which the REST API and the workspace file keep)
+    add_defaults = {"panel_type": "perfectpanel_v2"}
     search_columns = ["panel_type", "url", "status"]
     label_columns = labels(
         panel_type=_l("Panel engine"), url=_l("Panel URL"), api_key=_l("Admin API key"),

@@ -32,8 +32,9 @@ ADD, EDIT = "add", "edit"
 
 def is_relaydesk_view(view) -> bool:
     """Screens Relaydesk declares, admin variants and the replaced user screen included (FAB's
-    own role and permission screens are not forms a panel owner uses)."""
-    return type(view).__module__.startswith("app.")
+    own role, group and permission screens, which app/auth/views.py only makes readable and
+    marks `fab_screen`, are not forms a panel owner uses)."""
+    return type(view).__module__.startswith("app.") and not getattr(view, "fab_screen", False)
 
 
 def allows(view, permission: str) -> bool:

@@ -231,8 +231,9 @@ def test_linked_user_language_through_every_door(client, acme):
     before = count(LinkedUser)
     screen = client.post("/linkeduserview/add", data=blank_form(
         LinkedUserView, username="bob", language="klingon", notes="typed"))
+    # the language is a select: a code it does not offer is crafted, and cannot be shown again
     refused_on_screen(screen, "language", "Not a language code",
-                      {"username": "bob", "language": "klingon", "notes": "typed"})
+                      {"username": "bob", "notes": "typed"})
     api = client.post("/api/v1/linked_user/", json={"username": "bob", "language": "klingon"})
     refused_by_api(api, "language", "Not a language code")
     assert count(LinkedUser) == before
@@ -258,8 +259,7 @@ def test_reply_template_key_and_language(client, acme):
     before = count(ReplyTemplate)
     screen = client.post("/replytemplateview/add", data={
         "key": "help", "language": "klingon", "body": "Typed body"})
-    refused_on_screen(screen, "language", "Not a language code",
-                      {"language": "klingon", "body": "Typed body"})
+    refused_on_screen(screen, "language", "Not a language code", {"body": "Typed body"})
     api = client.post("/api/v1/reply_template/", json={
         "key": "no_such_reply", "language": "en", "body": "Hi"})
     refused_by_api(api, "key", "Unknown reply no_such_reply")
@@ -353,7 +353,9 @@ def test_workspace_fields_are_refused_on_the_screen_and_in_the_file(client, root
     data = {"slug": "acme", "name": "Acme", "status": "active", "language": "en",
             "timezone": "UTC", "plan": "", field: bad}
     screen = client.post("/workspaceadminview/add", data=data)
-    refused_on_screen(screen, field, says, {field: bad, "name": "Acme"})
+    # the language is a select: a code it does not offer is crafted, and cannot be shown again
+    refused_on_screen(screen, field, says,
+                      {"name": "Acme"} if field == "language" else {field: bad, "name": "Acme"})
     assert count(Workspace) == before
     slug = bad if field == "slug" else "acme"
     extra = "" if field == "slug" else f", {field}: {bad}"
