@@ -281,10 +281,17 @@ class LanguageField(SelectField):
             raise ValidationError(str(_l("Choose one of the languages offered.")))
 
 
+#: Models whose language is a customer's: replies may be written for any language customers
+#: speak (German replies for a German customer), not only the ones the screens are translated
+#: into, so these keep a text field checked by the ISO 639-1 rule.
+CUSTOMER_LANGUAGE_MODELS = {"LinkedUser", "ReplyTemplate", "GlobalReplyTemplate"}
+
+
 def language_selects(form_cls, model) -> None:
     """Make the language columns (`LANGUAGE_COLUMNS`) of a FAB form class selects of the
-    shipped languages (`LanguageField`), keeping their label, hint, default and validators."""
-    if form_cls is None:
+    shipped languages (`LanguageField`), keeping their label, hint, default and validators.
+    Customers' languages (`CUSTOMER_LANGUAGE_MODELS`) stay free ISO codes."""
+    if form_cls is None or getattr(model, "__name__", "") in CUSTOMER_LANGUAGE_MODELS:
         return
     for name in LANGUAGE_COLUMNS:
         unbound = getattr(form_cls, name, None)

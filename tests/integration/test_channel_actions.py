@@ -18,7 +18,7 @@ from app.crypto import keyring
 from app.extensions import db
 from app.models import Channel, ExternalCall
 from app.status_words import Said
-from app.views.channels import GREEN_STATES
+from app.status_words import GREEN_STATE_WORDS as GREEN_STATES
 from tests.fakes import greenapi as green_hooks
 from tests.fakes import telegram as tg
 from tests.integration.conftest import PUBLIC, VERIFY_TOKEN

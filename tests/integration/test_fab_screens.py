@@ -17,8 +17,9 @@ import re
 import pytest
 
 from app.extensions import db as _db
-from app.models import LinkedUser, PanelConnection, ReplyTemplate, Workspace
+from app.models import LinkedUser, PanelConnection, Workspace
 from app.security import ROLE_ADMIN, ROLE_AGENT, ROLE_MANAGER, ROLE_TRANSLATOR
+from app.views.base import CUSTOMER_LANGUAGE_MODELS
 from app.views.formatting import LANGUAGE_COLUMNS
 from tests.form_errors import field_error, field_value
 from tests.integration.test_choice_labels import form_pages, options_of
@@ -148,22 +149,31 @@ def test_fab_times_written_in_local_time_are_shown_in_the_readers_zone(monkeypat
 # --- languages: a select of the shipped languages -----------------------------------------------
 
 def test_every_language_field_is_a_select_of_the_shipped_languages(app, spanish_admin):
-    found = []
+    """Workspace languages (the screens' and the default replies') are chosen from the shipped
+    ones; customers' languages (`CUSTOMER_LANGUAGE_MODELS`) stay free ISO codes."""
+    models = {view.route_base.strip("/"): view.datamodel.obj.__name__
+              for view in app.appbuilder.baseviews
+              if getattr(view, "route_base", None) and getattr(view, "datamodel", None)}
+    selects, texts = [], []
     for path in form_pages(app, spanish_admin):
         page = spanish_admin.get(path).get_data(as_text=True)
         for column in LANGUAGE_COLUMNS:
             tag = re.search(rf'<(input|select|textarea)\b[^>]*\bname="{column}"', page)
             if tag is None:
                 continue
+            if models.get(path.split("/")[1]) in CUSTOMER_LANGUAGE_MODELS:
+                assert tag.group(1) == "input", f"{path}: a customer's language is a {tag.group(1)}"
+                texts.append(path)
+                continue
             assert tag.group(1) == "select", f"{path}: {column} is a free-text {tag.group(1)}"
             select = page[tag.start():page.index("</select>", tag.start())]
             offered = dict(options_of(select + "</select>"))
             assert offered == SHIPPED_IN_SPANISH, (path, offered)
-            found.append(path)
-    views = {path.split("/")[1] for path in found}
-    assert {"linkeduserview", "workspaceadminview", "myworkspaceview", "replytemplateview",
-            "globalreplytemplateview"} <= views, views
-    assert any("/edit/" in p for p in found) and any(p.endswith("/add") for p in found)
+            selects.append(path)
+    assert {p.split("/")[1] for p in selects} >= {"workspaceadminview", "myworkspaceview"}
+    assert {p.split("/")[1] for p in texts} >= {"linkeduserview", "replytemplateview",
+                                                "globalreplytemplateview"}
+    assert any("/edit/" in p for p in selects) and any(p.endswith("/add") for p in selects)
 
 
 def test_a_language_is_saved_as_its_code(client, auth, world):
@@ -183,16 +193,29 @@ def test_a_language_is_saved_as_its_code(client, auth, world):
     ("Spanish", "Not a language code"),  # the language rule still checks the value
     ("de", "Choose one of the languages offered"),  # a real code, but not one we ship
 ])
-def test_the_screens_refuse_a_language_they_do_not_offer(client, auth, world, typed, says):
+def test_the_workspace_screen_refuses_a_language_it_does_not_offer(client, auth, world, typed,
+                                                                    says):
+    workspace, _manager, _agent = world
     auth.login("acme-manager")
-    before = _db.session.query(LinkedUser).count()
-    response = client.post("/linkeduserview/add", data={"username": "bob", "language": typed,
-                                                         "notes": "typed"})
+    response = client.post(f"/myworkspaceview/edit/{workspace.id}", data={
+        "name": "Typed name", "language": typed, "timezone": "UTC"})
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert says in (field_error(page, "language") or ""), field_error(page, "language")
-    assert field_value(page, "notes") == "typed"
-    assert _db.session.query(LinkedUser).count() == before
+    assert field_value(page, "name") == "Typed name"
+    _db.session.expire_all()
+    assert _db.session.get(Workspace, workspace.id).language == "en"
+
+
+def test_a_customers_language_may_be_any_iso_code(client, auth, world):
+    auth.login("acme-manager")
+    refused = client.post("/linkeduserview/add", data={"username": "bob", "language": "Spanish",
+                                                       "notes": "typed"})
+    assert "Not a language code" in (field_error(refused.get_data(as_text=True), "language")
+                                     or "")
+    response = client.post("/linkeduserview/add", data={"username": "hans", "language": "de"})
+    assert response.status_code == 302
+    assert _db.session.query(LinkedUser).filter_by(username="hans").one().language == "de"
 
 
 def test_the_rest_api_still_takes_any_iso_code(client, auth, world):
@@ -202,20 +225,17 @@ def test_the_rest_api_still_takes_any_iso_code(client, auth, world):
     assert _db.session.query(LinkedUser).filter_by(username="hans").one().language == "de"
 
 
-def test_a_row_in_another_language_keeps_it_on_its_edit_form(client, auth, world, factory):
+def test_a_row_in_another_language_keeps_it_on_its_edit_form(client, auth, world):
     workspace, _manager, _agent = world
-    row = factory.reply_template(workspace, key="balance", language="fr", body="Solde")
+    _db.session.get(Workspace, workspace.id).language = "fr"  # written through the REST API
+    _db.session.commit()
     auth.login("acme-manager")
     client.get("/lang/es")
-    page = client.get(f"/replytemplateview/edit/{row.id}").get_data(as_text=True)
+    page = client.get(f"/myworkspaceview/edit/{workspace.id}").get_data(as_text=True)
     assert ("fr", "francés") in options_of(page)
-    assert field_value(page, "language") == "fr"
-    response = client.post(f"/replytemplateview/edit/{row.id}", data={
-        "key": "balance", "language": "fr", "body": "Votre solde"})
+    response = client.post(f"/myworkspaceview/edit/{workspace.id}", data={
+        "name": "Acme", "language": "fr", "timezone": "UTC"})
     assert response.status_code == 302, field_error(response.get_data(as_text=True), "language")
-    _db.session.expire_all()
-    saved = _db.session.get(ReplyTemplate, row.id)
-    assert (saved.language, saved.body) == ("fr", "Votre solde")
 
 
 # --- the panel connection's add form ------------------------------------------------------------
