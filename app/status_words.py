@@ -24,6 +24,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
+from app.integrations.urlpolicy import MESSAGES as REFUSALS
+from app.labels import code_label
+from app.redaction import redact
+
 PREFIX = "rd:"
 LIMIT = 500
 
@@ -119,25 +123,19 @@ GREEN_STATE_WORDS = {
 
 
 def _engine_words(value: Any) -> str:
-    from app.labels import code_label
-
     return str(code_label("panel_type", value))
 
 
 def _state_words(value: Any) -> str:
-
     words = GREEN_STATE_WORDS.get(value)
     return str(words) if words is not None else str(value)
 
 
 def _state_known(value: Any) -> bool:
-
     return isinstance(value, str) and value in GREEN_STATE_WORDS
 
 
 def _reason_words(value: Any) -> str:
-    from app.integrations.urlpolicy import MESSAGES as REFUSALS
-
     words = REFUSALS.get(value)
     return str(words) if words is not None else str(value)
 
@@ -151,7 +149,6 @@ def refusal_code(text: str | None) -> str:
     said in), or the text itself when it is not one of them."""
     from flask_babel import force_locale
 
-    from app.integrations.urlpolicy import MESSAGES as REFUSALS
 
     text = text or ""
     for code, message in REFUSALS.items():
@@ -220,7 +217,6 @@ class Said:
     def encode(self) -> str:
         """The stored form (status_detail): `rd:` and JSON, within LIMIT characters (the
         technical detail is cut, then dropped, to fit)."""
-        from app.redaction import redact
 
         data = self._data()
         text = PREFIX + json.dumps(data, ensure_ascii=False, separators=(",", ":"))

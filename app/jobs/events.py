@@ -16,16 +16,20 @@ from sqlalchemy import bindparam, or_, select, update
 
 from app.extensions import db
 from app.integrations.calls import buffered_call_log, flush_call_log
-from app.models import (AdminIdentity, Channel, ChatIdentity, DetectedChat, InboundEvent,
-                        OutboundMessage, Workspace)
+from app.models import (AdminIdentity, Channel, ChatIdentity, CommandLog, DetectedChat,
+                        InboundEvent, LinkedUser, OutboundMessage, Workspace)
 from app.models.base import utcnow
 from flask import current_app
 
 from app.jobs.chats import migrate_chat
 from app.jobs.outbound import (Deferred, defer, deferred_sends, enqueue_deferred, release_held,
                                send_deferred)
+from app.jobs.edits import is_edit
 from app.jobs.pipeline import EVENT_MAX_ATTEMPTS as MAX_ATTEMPTS
+from app.jobs import pipeline
+from app.models.channels import PAUSING_STATES
 from app.models.outbound import DELIVERY_RANK
+from app.status_words import Said
 from app.tenancy import workspace_scope
 
 log = logging.getLogger(__name__)
@@ -41,13 +45,9 @@ GREEN_FAILED_STATUSES = {
     "yellowCard": "yellow card: WhatsApp limited sending from this number",
 }
 
-# Green API instance states that do not pause the channel (those are
-# app/models/channels.py PAUSING_STATES; `authorized` resumes it): status and detail
-GREEN_STATES = {
-    "authorized": ("ok", None),
-    "starting": ("unknown", "the instance is starting"),
-    "yellowCard": ("error", "yellow card: WhatsApp limited sending from this number"),
-}
+# The channel status for the Green API instance states that do not pause the channel (those are
+# app/models/channels.py PAUSING_STATES; `authorized` resumes it); the detail says the state.
+GREEN_STATUSES = {"authorized": "ok", "starting": "unknown", "yellowCard": "error"}
 
 
 class EventRow:
@@ -224,8 +224,6 @@ def waves(events: list[EventRow]) -> list[list[EventRow]]:
 
 
 def _may_share_wave(earlier: EventRow, later: EventRow) -> bool:
-    from app.jobs.edits import is_edit
-    from app.jobs.pipeline import changes_identity
 
     if not (earlier.kind == later.kind == "message" and is_command_candidate(earlier)
             and is_command_candidate(later)):
@@ -233,7 +231,7 @@ def _may_share_wave(earlier: EventRow, later: EventRow) -> bool:
     if is_edit(later):  # an edit reads how its original was handled: committed first
         return False
     try:
-        return not changes_identity(earlier)
+        return not pipeline.changes_identity(earlier)
     except Exception:  # noqa: BLE001 - e.g. the configuration could not be read: one per wave
         log.warning("event %s: could not read its command; its chat's next event waits",
                     earlier.id, exc_info=True)
@@ -280,8 +278,6 @@ def _run_alone(event: EventRow) -> dict[int, object]:
 def _handle(events: list[EventRow], runs: list | None = None) -> tuple[dict[int, str], list]:
     """Handle the events, mark them finished and commit; returns (outcome per event, the
     messages to send now)."""
-    from app.jobs.pipeline import run_commands
-
     outcomes: dict[int, str] = {}
     commands = []
     for event in events:
@@ -292,7 +288,7 @@ def _handle(events: list[EventRow], runs: list | None = None) -> tuple[dict[int,
                 outcomes[event.id] = HANDLERS.get(event.kind, handle_other)(event)
     items: list = []
     if commands:
-        found, items = run_commands(commands, runs)
+        found, items = pipeline.run_commands(commands, runs)
         outcomes.update(found)
     now = utcnow()
     by_state: dict[str, list[int]] = {}
@@ -334,9 +330,8 @@ def is_command_candidate(event) -> bool:
 def handle_message(event: InboundEvent) -> str:
     if not is_command_candidate(event):
         return "ignored"
-    from app.jobs.pipeline import handle_command_message
 
-    return handle_command_message(event)
+    return pipeline.handle_command_message(event)
 
 
 def handle_status(event: InboundEvent) -> str:
@@ -388,8 +383,6 @@ def apply_green_state(channel: Channel, state: str) -> list[int]:
     (app/jobs/outbound.py `hold`) and its status detail says why. `authorized` resumes it and
     releases the held messages: their ids are returned, for the caller to send once committed.
     Any other state (starting, yellowCard, …) leaves a paused channel paused."""
-    from app.models.channels import PAUSING_STATES
-
     if state in PAUSING_STATES:
         if channel.status != "paused":
             log.warning("channel %s paused: Green API instance state %s", channel.id, state)
@@ -402,9 +395,7 @@ def apply_green_state(channel: Channel, state: str) -> list[int]:
     if channel.status == "paused":
         log.info("channel %s stays paused (instance state %s)", channel.id, state)
         return []
-    from app.status_words import Said
-
-    channel.status = GREEN_STATES.get(state, ("unknown", state))[0]
+    channel.status = GREEN_STATUSES.get(state, "unknown")
     channel.status_detail = Said("green_state", {"state": str(state)[:40]}).encode()
     return []
 
@@ -441,8 +432,6 @@ def change_number(event) -> str:
     `system.wa_id` — `new_wa_id` in older documents — is the new one): the chat's links follow
     it (`migrate_chat`), so the customer stays linked, and a command log row records the
     change with a `number_changed` step (the Command log screen shows it)."""
-    from app.models import CommandLog, LinkedUser
-
     message = event.payload.get("message") if isinstance(event.payload, dict) else None
     system = (message or {}).get("system") if isinstance(message, dict) else None
     system = system if isinstance(system, dict) else {}

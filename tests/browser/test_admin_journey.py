@@ -11,7 +11,7 @@ import pytest
 from app.extensions import db
 from app.models import Plan, Workspace, WorkspaceMember
 from tests.browser.test_provider_routes import choose, sign_in
-from tests.browser.test_team_journey import Problems, click_and_wait
+from tests.browser.test_team_journey import Problems, choose_password, click_and_wait
 from tests.factories import password_for
 from tests.integration.team_support import deliver_mail, link_in
 
@@ -89,10 +89,7 @@ def test_master_admin_creates_plan_workspace_and_its_manager(app, factory, new_p
     manager = new_page()
     manager_problems = Problems(manager)
     manager.goto(link_in(mail))
-    form = manager.locator("#model_form")
-    form.locator("#password").fill(PASSWORD)
-    form.locator("#conf_password").fill(PASSWORD)
-    click_and_wait(manager, form.locator("button[type=submit]"))
+    choose_password(manager, PASSWORD)
     sign_in(manager, MANAGER, PASSWORD)
     manager.goto("/")
     assert "Acme SMM" in manager.locator("body").inner_text()

@@ -46,6 +46,14 @@ def click_and_wait(page, locator) -> None:
     page.wait_for_load_state("load")
 
 
+def choose_password(page, password: str) -> None:
+    """Fill the set-password page (an invitation or a reset link) and send it."""
+    form = page.locator("#model_form")
+    form.locator("#password").fill(password)
+    form.locator("#conf_password").fill(password)
+    click_and_wait(page, form.locator("button[type=submit]"))
+
+
 def shot(page, artifacts_dir, name):
     page.screenshot(path=str(artifacts_dir / f"team-{name}.png"), full_page=True)
 
@@ -87,15 +95,9 @@ def test_manager_invites_agent_who_signs_in_and_is_suspended(app, new_page, alph
     agent.goto(link_in(mail))
     expect(agent.locator("body")).to_contain_text(INVITEE)
     shot(agent, artifacts_dir, "4-choose-password")
-    form = agent.locator("#model_form")
-    form.locator("#password").fill("password2024")
-    form.locator("#conf_password").fill("password2024")
-    click_and_wait(agent, form.locator("button[type=submit]"))
+    choose_password(agent, "password2024")
     assert "too common" in agent.locator("#model_form").inner_text()
-    form = agent.locator("#model_form")
-    form.locator("#password").fill(PASSWORD)
-    form.locator("#conf_password").fill(PASSWORD)
-    click_and_wait(agent, form.locator("button[type=submit]"))
+    choose_password(agent, PASSWORD)
     expect(agent.locator("body")).to_contain_text("Your password is set")
     assert "/login" in agent.url
     sign_in(agent, INVITEE, PASSWORD)
@@ -136,10 +138,7 @@ def test_forgot_password_from_the_login_page(app, new_page, alpha, artifacts_dir
     shot(page, artifacts_dir, "8-forgot-answer")
     [mail] = deliver_mail(app)
     page.goto(link_in(mail))
-    form = page.locator("#model_form")
-    form.locator("#password").fill(PASSWORD)
-    form.locator("#conf_password").fill(PASSWORD)
-    click_and_wait(page, form.locator("button[type=submit]"))
+    choose_password(page, PASSWORD)
     sign_in(page, alpha, PASSWORD)
     page.goto(link_in(mail))  # used
     assert "already used" in page.locator("#link-problem").inner_text()
