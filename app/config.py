@@ -74,9 +74,9 @@ class Config:
         _env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'relaydesk.db'}")
     )
     SQLALCHEMY_TRACK_MODIFICATIONS = False
-    # Connections are pinged by app/__init__.py's _ping_idle_connection: before every use in web
-    # processes (as pool_pre_ping would), only after sitting idle in workers (a round trip per
-    # transaction, five per command, was a fifth of the database's work).
+    # Connections are pinged by app/dbpool.py: before every use in web processes (as
+    # pool_pre_ping would), only after sitting idle in workers (docs/ARCHITECTURE.md
+    # "Database connections").
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False}
     REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6379/0")
 

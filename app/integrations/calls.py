@@ -13,8 +13,8 @@ with kill -9 loses the rows of its unfinished step only.
 HTTP goes through requests, one `requests.Session` per thread with `trust_env` off. The request
 is prepared on its own (`requests.Request.prepare`) and handed straight to the session's
 transport adapter: `Session.request` would merge session settings, cookies, hooks and the
-environment into every call, which cost a third of a call's CPU in the event job
-(bench/pipeline.py) and gives nothing here (no cookies, no hooks, no per-call environment).
+environment into every call, which costs CPU and gives nothing here (no cookies, no hooks, no
+per-call environment).
 
 Every URL passes the outbound URL policy (app/integrations/urlpolicy.py) on the way out:
 

@@ -10,26 +10,26 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from functools import cache
 
-from sqlalchemy import bindparam, or_, select, update
+from flask import current_app
 
 from app.extensions import db
 from app.integrations.calls import buffered_call_log, flush_call_log
-from app.models import (AdminIdentity, Channel, ChatIdentity, CommandLog, DetectedChat,
-                        InboundEvent, LinkedUser, OutboundMessage, Workspace)
-from app.models.base import utcnow
-from flask import current_app
-
+from app.jobs import pipeline
 from app.jobs.chats import migrate_chat
+from app.jobs.drivers import BatchDriver
+from app.jobs.edits import is_edit
 from app.jobs.outbound import (Deferred, defer, deferred_sends, enqueue_deferred, release_held,
                                send_deferred)
-from app.jobs.edits import is_edit
 from app.jobs.pipeline import EVENT_MAX_ATTEMPTS as MAX_ATTEMPTS
-from app.jobs import pipeline
+from app.models import (AdminIdentity, Channel, ChatIdentity, DetectedChat,
+                        InboundEvent, LinkedUser, OutboundMessage)
+from app.models.base import utcnow
 from app.models.channels import PAUSING_STATES
 from app.models.outbound import DELIVERY_RANK
 from app.status_words import Said
+from app.store import (EventRow, claim_event, finish_events, open_command_logs, steal_events,
+                       update_command_logs)
 from app.tenancy import workspace_scope
 
 log = logging.getLogger(__name__)
@@ -50,78 +50,12 @@ GREEN_FAILED_STATUSES = {
 GREEN_STATUSES = {"authorized": "ok", "starting": "unknown", "yellowCard": "error"}
 
 
-class EventRow:
-    """An inbound event as the claim returned it (no ORM object, no second query). Handlers
-    that change the event row itself load their own ORM copy (`orm()`)."""
-
-    COLUMNS = ("id", "workspace_id", "channel_id", "kind", "type", "chat_id", "sender",
-               "sender_name", "is_group", "from_me", "from_bot", "text", "message_id",
-               "status", "error_code", "error_title", "occurred_at", "received_at",
-               "payload", "state", "attempts", "lease_until", "config_version")
-    # `parsed`: (configuration snapshot, parse result) once `waves` has read the text
-    __slots__ = (*COLUMNS, "parsed")
-
-    def __init__(self, row) -> None:
-        for name in self.COLUMNS:
-            setattr(self, name, getattr(row, name))
-        self.parsed = None
-
-    def orm(self) -> InboundEvent | None:
-        return db.session.get(InboundEvent, self.id)
-
-
-@cache
-def _claim_statement():
-    """UPDATE … RETURNING the event and its workspace's configuration version, in one
-    statement (built once: SQLAlchemy caches its compiled form)."""
-    table = InboundEvent.__table__
-    now = bindparam("now")
-    version = (select(Workspace.__table__.c.config_version)
-               .where(Workspace.__table__.c.id == table.c.workspace_id)
-               .scalar_subquery().label("config_version"))
-    return (update(table)
-            .where(table.c.id == bindparam("event_id"))
-            .where(or_(table.c.state == "queued",
-                       # a pending row waiting out its retry delay is not taken early by a
-                       # duplicate job; the sweep queues it when the delay has passed
-                       (table.c.state == "pending")
-                       & (table.c.lease_until.is_(None) | (table.c.lease_until <= now)),
-                       (table.c.state == "processing") & (table.c.lease_until < now)))
-            .values(state="processing", lease_until=bindparam("lease"),
-                    attempts=table.c.attempts + 1)
-            .returning(*[table.c[name] for name in EventRow.COLUMNS
-                         if name != "config_version"], version))
-
-
 def claim(event_id: int, lease: timedelta = LEASE, commit: bool = True) -> EventRow | None:
     """Take the event for this worker; None when another worker holds it or it is finished."""
-    now = utcnow()
-    row = db.session.connection().execute(_claim_statement(), {
-        "event_id": event_id, "now": now, "lease": now + lease}).first()
+    event = claim_event(event_id, utcnow() + lease)
     if commit:
         db.session.commit()
-    return EventRow(row) if row is not None else None
-
-
-@cache
-def _steal_statement():
-    """Claim up to `limit` fresh events (stored by a webhook, not yet taken: `pending` without
-    a lease) besides the job's own, oldest first, skipping rows another worker is claiming."""
-    table = InboundEvent.__table__
-    fresh = (select(table.c.id)
-             .where(table.c.state == "pending", table.c.lease_until.is_(None),
-                    table.c.id != bindparam("event_id"))
-             .order_by(table.c.id).limit(bindparam("limit"))
-             .with_for_update(skip_locked=True))
-    version = (select(Workspace.__table__.c.config_version)
-               .where(Workspace.__table__.c.id == table.c.workspace_id)
-               .scalar_subquery().label("config_version"))
-    return (update(table)
-            .where(table.c.id.in_(fresh.scalar_subquery()))
-            .values(state="processing", lease_until=bindparam("lease"),
-                    attempts=table.c.attempts + 1)
-            .returning(*[table.c[name] for name in EventRow.COLUMNS
-                         if name != "config_version"], version))
+    return event
 
 
 def batch_size() -> int:
@@ -141,11 +75,8 @@ def claim_batch(event_id: int) -> list[EventRow]:
     event = claim(event_id, lease, commit=size == 1)
     if event is None or size == 1:
         return [event] if event is not None else []
-    now = utcnow()
-    rows = db.session.connection().execute(_steal_statement(), {
-        "event_id": event_id, "limit": size - 1, "lease": now + lease}).all()
+    stolen = steal_events(event_id, size - 1, utcnow() + lease)
     db.session.commit()
-    stolen = sorted((EventRow(row) for row in rows), key=lambda e: e.id)
     if stolen:
         _drop_jobs([e.id for e in stolen])
     return [event, *stolen]
@@ -167,14 +98,6 @@ def _drop_jobs(event_ids: list[int]) -> None:
     except Exception:  # noqa: BLE001 - the jobs then run and skip
         log.warning("could not drop the jobs of %d taken event(s)", len(event_ids),
                     exc_info=True)
-
-
-@cache
-def _finish_statement():
-    table = InboundEvent.__table__
-    return (update(table).where(table.c.id.in_(bindparam("event_ids", expanding=True)))
-            .values(state=bindparam("state"), processed_at=bindparam("now"),
-                    lease_until=None, last_error=None))
 
 
 def process_event(event_id: int) -> str:
@@ -239,43 +162,53 @@ def _may_share_wave(earlier: EventRow, later: EventRow) -> bool:
 
 
 def _run_wave(wave: list[EventRow]) -> dict[int, object]:
+    """Handle a wave's events together; if that fails, each on its own (`_run_alone`)."""
     if len(wave) == 1:
         return _run_alone(wave[0])
-    with deferred_sends() as sends:
-        try:
-            outcomes, items = _handle(wave)
-        except Exception:  # noqa: BLE001 - each event again on its own, failures recorded
-            db.session.rollback()
-            enqueue_deferred(sends)
-            log.warning("a batch of %d events failed; handling them one by one", len(wave),
-                        exc_info=True)
-            outcomes = {}
-            for event in wave:
-                outcomes.update(_run_alone(event))
-            return outcomes
-        sends.extend(items)
-    send_deferred(sends)
+    outcomes = _run(wave)
+    if outcomes is not None:
+        return outcomes
+    log.warning("a batch of %d events failed; handling them one by one", len(wave))
+    outcomes = {}
+    for event in wave:
+        outcomes.update(_run_alone(event))
     return outcomes
 
 
 def _run_alone(event: EventRow) -> dict[int, object]:
-    runs: list = []
+    """Handle one event; a failure is recorded (in its command log and on the event, which is
+    retried later) and returned as the event's outcome, for the job to raise."""
+    failures: list[Exception] = []
+    outcomes = _run([event], failures)
+    return outcomes if outcomes is not None else {event.id: failures[0]}
+
+
+def _run(events: list[EventRow], failures: list | None = None) -> dict[int, object] | None:
+    """Handle the events and commit, then send the messages they produced (in this job);
+    None when anything raised: then everything was rolled back, the messages queued before the
+    failure are handed to send jobs, and with `failures` given the failure is recorded (the
+    exception appended there)."""
+    driver = BatchDriver(in_job=True)  # this job sends the messages after its commit
     with deferred_sends() as sends:
         try:
-            outcomes, items = _handle([event], runs)
-        except Exception as exc:  # noqa: BLE001 - recorded, retried later; the job re-raises
+            outcomes, items = _handle(events, driver)
+        except Exception as exc:  # noqa: BLE001 - recorded, or retried one by one
             db.session.rollback()
-            for run in runs:
-                run.fail(exc)
-            _record_failure(event.id, exc)
+            if failures is not None:
+                driver.fail(exc)
+                for event in events:
+                    _record_failure(event.id, exc)
+                failures.append(exc)
+            else:
+                log.debug("batch failed", exc_info=True)
             enqueue_deferred(sends)
-            return {event.id: exc}
+            return None
         sends.extend(items)
     send_deferred(sends)
     return outcomes
 
 
-def _handle(events: list[EventRow], runs: list | None = None) -> tuple[dict[int, str], list]:
+def _handle(events: list[EventRow], driver: BatchDriver) -> tuple[dict[int, str], list]:
     """Handle the events, mark them finished and commit; returns (outcome per event, the
     messages to send now)."""
     outcomes: dict[int, str] = {}
@@ -288,16 +221,9 @@ def _handle(events: list[EventRow], runs: list | None = None) -> tuple[dict[int,
                 outcomes[event.id] = HANDLERS.get(event.kind, handle_other)(event)
     items: list = []
     if commands:
-        found, items = pipeline.run_commands(commands, runs)
+        found, items = pipeline.run_commands(commands, driver)
         outcomes.update(found)
-    now = utcnow()
-    by_state: dict[str, list[int]] = {}
-    for event_id, outcome in outcomes.items():
-        by_state.setdefault("ignored" if outcome == "ignored" else "done", []).append(event_id)
-    for state, ids in by_state.items():
-        if ids:
-            db.session.connection().execute(_finish_statement(), {
-                "event_ids": ids, "now": now, "state": state})
+    finish_events(outcomes)
     flush_call_log()
     db.session.commit()
     return outcomes, items
@@ -325,13 +251,6 @@ def is_command_candidate(event) -> bool:
     # our own sends, the phone's, and other bots never count as commands; media without a
     # caption and Telegram service messages carry none
     return not (event.from_me or event.from_bot) and bool((event.text or "").strip())
-
-
-def handle_message(event: InboundEvent) -> str:
-    if not is_command_candidate(event):
-        return "ignored"
-
-    return pipeline.handle_command_message(event)
 
 
 def handle_status(event: InboundEvent) -> str:
@@ -451,17 +370,15 @@ def change_number(event) -> str:
     migrate_chat(event.channel_id, old_chat, new_chat, chat_type=None)
     log.info("channel %s: chat %s changed its number to %s (linked user %s)",
              event.channel_id, old_chat, new_chat, user_id)
-    if db.session.query(CommandLog.id).filter_by(inbound_event_id=event.id).first() is None:
-        now = utcnow()
-        db.session.add(CommandLog(
-            workspace_id=event.workspace_id, inbound_event_id=event.id,
-            channel_id=event.channel_id, chat_id=new_chat, text=(event.text or "")[:4000],
-            linked_user_id=user_id, state="done", outcome="number_changed", created_at=now,
-            finished_at=now, duration_ms=0.0,
-            trace=[{"step": "number_changed", "ms": 0.0, "old": old_chat, "new": new_chat,
-                    "linked_user": user.username if user else None,
-                    "admin": admin is not None,
-                    "kept_existing": kept is not None and identity is not None}]))
+    opened = open_command_logs([event])[event.id]
+    if opened.state != "done":  # handled once, however often the event is run
+        update_command_logs([(opened.id, {
+            "chat_id": new_chat, "linked_user_id": user_id, "state": "done",
+            "outcome": "number_changed", "finished_at": utcnow(), "duration_ms": 0.0,
+            "trace": [{"step": "number_changed", "ms": 0.0, "old": old_chat, "new": new_chat,
+                       "linked_user": user.username if user else None,
+                       "admin": admin is not None,
+                       "kept_existing": kept is not None and identity is not None}]})])
     return "number_changed"
 
 
@@ -470,7 +387,7 @@ def handle_other(event: InboundEvent) -> str:
 
 
 HANDLERS = {
-    "message": handle_message,
+    "message": handle_other,  # commands go to the pipeline (`_handle`); the rest carry none
     "status": handle_status,
     "state": handle_state,
     "membership": handle_membership,

@@ -55,7 +55,7 @@ def _link(run, username: str) -> str:
     if run.identity.linked_user is not None:
         run.step("link", error="already linked", username=run.identity.linked_user.username)
         return book.render("link_already", username=run.identity.linked_user.username)
-    adapter = run._adapter()
+    adapter = run.panel
     if adapter is None or "tickets" not in adapter.capabilities():
         run.step("link", error="panel has no tickets")
         return book.render("link_unsupported")

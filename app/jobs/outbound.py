@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 
 from app.extensions import db
 from app.integrations.channels import SendResult, client_for, split_text
@@ -30,13 +30,11 @@ from app.integrations.ratelimit import RateLimited, RateLimiter
 from app.jobs.chats import migrate_chat
 from app.models import Channel, OutboundMessage
 from app.models.base import utcnow
+from app.store import claim_outbound, insert_outbound, outbound_row
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=120)
-# a message written by the event job that sends it right after its commit (app/jobs/pipeline.py);
-# if that job dies first, the sweep hands the message to a send job once this has passed
-INLINE_LEASE = timedelta(seconds=30)
 MAX_ATTEMPTS = 8
 BLOCKING_WAIT = 2.0  # wait in-process for a rate-limit slot up to this; beyond, reschedule
 BACKOFF_BASE = 2.0
@@ -363,33 +361,6 @@ def _continue_loaded(outbound_id: int) -> str:
     return _send(message)
 
 
-def insert_message(channel: Channel, chat_id: str, text: str, idempotency_key: str,
-                   purpose: str = "reply", inbound_event_id: int | None = None,
-                   claimed: bool = False) -> tuple[int, bool]:
-    """Write the row of a message to send, once per idempotency key, without committing.
-    Returns (row id, whether it is new); an existing key gives that row's id. `claimed`: the
-    row is written in state `sending` with INLINE_LEASE, for the job that writes it to send it
-    right after its commit (`send_claimed`)."""
-    from app.jobs.statements import outbound_insert
-
-    key = idempotency_key[:200]
-    now = utcnow()
-    connection = db.session.connection()
-    new_id = connection.execute(outbound_insert(), {
-        "workspace_id": channel.workspace_id, "channel_id": channel.id, "idempotency_key": key,
-        "purpose": purpose, "chat_id": chat_id, "text": text,
-        "state": "sending" if claimed else "pending", "attempts": 1 if claimed else 0,
-        "lease_until": now + INLINE_LEASE if claimed else None, "parts_sent": 0,
-        "parts_total": 1, "platform_message_ids": [], "created_at": now,
-        "inbound_event_id": inbound_event_id}).scalar()
-    if new_id is not None:
-        return new_id, True
-    existing = connection.execute(select(OutboundMessage.id).where(
-        OutboundMessage.channel_id == channel.id,
-        OutboundMessage.idempotency_key == key)).scalar()
-    return existing, False
-
-
 def queue_message(channel: Channel, chat_id: str, text: str, idempotency_key: str,
                   purpose: str = "reply", inbound_event_id: int | None = None,
                   enqueue: bool = True) -> int:
@@ -397,8 +368,8 @@ def queue_message(channel: Channel, chat_id: str, text: str, idempotency_key: st
 
     Returns the row id, which is the existing row's id when the key was already used.
     """
-    outbound_id, new = insert_message(channel, chat_id, text, idempotency_key, purpose,
-                                      inbound_event_id)
+    ((outbound_id, new),) = insert_outbound([outbound_row(
+        channel, chat_id, text, idempotency_key, purpose, inbound_event_id)])
     db.session.commit()
     if new and enqueue:
         defer(Deferred(outbound_id))
@@ -421,18 +392,9 @@ def enqueue_send(outbound_id: int, delay: float = 0.0) -> bool:
 
 
 def claim(outbound_id: int) -> OutboundMessage | None:
-    now = utcnow()
-    claimed = db.session.execute(
-        update(OutboundMessage)
-        .where(OutboundMessage.id == outbound_id)
-        .where(or_(
-            (OutboundMessage.state.in_(("pending", "retrying")))
-            & (or_(OutboundMessage.next_attempt_at.is_(None),
-                   OutboundMessage.next_attempt_at <= now)),
-            (OutboundMessage.state == "sending") & (OutboundMessage.lease_until < now)))
-        .values(state="sending", lease_until=now + LEASE, attempts=OutboundMessage.attempts + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    """Take the message for this sender (app/store.py `claim_outbound`) and commit; its row,
+    or None when it is not ours to send."""
+    claimed = claim_outbound(outbound_id, utcnow() + LEASE)
     db.session.commit()
     return db.session.get(OutboundMessage, outbound_id, populate_existing=True) if claimed else None
 

@@ -28,11 +28,10 @@ CRON_LOCK = "relaydesk:cron:sweep"
 class RelaydeskWorker(SimpleWorker):
     """Every job starts with a fresh database session and leaves none behind.
 
-    Within a job, commits do not expire what the job has loaded (`expire_on_commit=False`):
-    re-reading every row after each of a command's commits cost a quarter of the worker's time
-    (bench/pipeline.py). Where a job needs another transaction's writes it re-reads explicitly
-    (`populate_existing` in the claims), and the session is discarded after every job, so nothing
-    stale outlives it."""
+    Within a job, commits do not expire what the job has loaded (`expire_on_commit=False`; why:
+    docs/ARCHITECTURE.md "Throughput"). Where a job needs another transaction's writes it
+    re-reads explicitly (`populate_existing` in the claims), and the session is discarded after
+    every job, so nothing stale outlives it."""
 
     def perform_job(self, job, queue):
         db.session.remove()

@@ -2,8 +2,8 @@
 
 Every command needs the same configuration: settings, aliases and custom keywords, providers and
 their routes, service rules, the panel connection, channels (with decrypted credentials), admin
-identities and reply templates. Reading it all for every message cost a dozen queries and most
-of a command's time (bench/pipeline.py), so each process keeps a `WorkspaceConfig` per workspace.
+identities and reply templates. Each process keeps a `WorkspaceConfig` per workspace instead of
+reading it all for every message (docs/ARCHITECTURE.md "Configuration snapshots").
 
 Freshness: `workspace.config_version` is bumped in the same transaction as any change to one of
 the CONFIG_MODELS made through the ORM (screens, REST API, workspace import, jobs), by the

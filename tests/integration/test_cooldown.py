@@ -2,9 +2,18 @@
 import threading
 from datetime import timedelta
 
-from app.jobs.pipeline import claim_cooldown
+from app.extensions import db as _db
 from app.models import CooldownClaim
 from app.models.base import utcnow
+from app.store import CooldownRequest, claim_cooldowns, peek_cooldowns
+
+
+def claim_cooldown(workspace_id, order_id, action, seconds, command_log_id, now):
+    """One claim, committed (as a command's final commit does)."""
+    (answer,) = claim_cooldowns([CooldownRequest(workspace_id, order_id, action, seconds, now,
+                                                 command_log_id)])
+    _db.session.commit()
+    return answer
 
 
 def test_first_claim_wins_and_reports_time_left(factory, db):
@@ -62,3 +71,29 @@ def test_concurrent_identical_claims_have_exactly_one_winner(app, factory):
     for thread in threads:
         thread.join(timeout=30)
     assert sorted(results) == [False] * 7 + [True]
+
+
+def test_a_key_asked_twice_in_one_statement_goes_to_the_first_command(factory, db):
+    ws = factory.workspace("acme")
+    now = utcnow()
+    answers = claim_cooldowns([
+        CooldownRequest(ws.id, "3333", "refill", 600, now, 10),
+        CooldownRequest(ws.id, "3333", "refill", 600, now, 11),
+        CooldownRequest(ws.id, "4444", "refill", 600, now, 11),
+        CooldownRequest(ws.id, "3333", "refill", 600, now, 10)])
+    assert [held for held, _left in answers] == [True, False, True, True]
+    assert 599 <= answers[1][1] <= 600
+    db.session.commit()
+    assert db.session.query(CooldownClaim).filter_by(order_id="3333").one().command_log_id == 10
+
+
+def test_peeking_reads_without_claiming(factory, db):
+    ws = factory.workspace("acme")
+    now = utcnow()
+    request = CooldownRequest(ws.id, "5555", "speed", 300, now, 1)
+    assert peek_cooldowns([request]) == [(True, 0.0)]
+    assert db.session.query(CooldownClaim).count() == 0
+    claim_cooldown(ws.id, "5555", "speed", 300, 1, now)
+    (held, left), = peek_cooldowns([CooldownRequest(ws.id, "5555", "speed", 300,
+                                                    now + timedelta(seconds=100), 2)])
+    assert not held and 199 <= left <= 200

@@ -16,7 +16,7 @@ from app.domain.replies import DEFAULT_REPLIES, render_reply
 from app.extensions import db
 from app.jobs import linking
 from app.jobs.events import process_event
-from app.jobs.pipeline import CommandRun
+from app.jobs.drivers import run_event
 from app.models import ChatIdentity, CommandLog, InboundEvent, LinkCode, LinkedUser
 from tests.integration.pipeline_support import (CUSTOMER_CHAT, REFILL_30, STRANGER_CHAT,
                                                 build_desk, days_ago, dispatches, post_green,
@@ -216,7 +216,7 @@ def test_running_the_same_link_message_again_opens_no_second_ticket(client, desk
     log = db.session.query(CommandLog).one()
     log.state = "processing"  # as after a worker died before finishing the command
     db.session.commit()
-    CommandRun(db.session.get(InboundEvent, event_id)).run()
+    run_event(db.session.get(InboundEvent, event_id))
     assert len(pp.tickets) == 1 and db.session.query(LinkCode).count() == 1
 
 
@@ -229,7 +229,7 @@ def test_running_the_same_verify_message_again_still_says_linked(client, desk, p
     log.state = "processing"  # the worker died after linking, before the command was done
     db.session.commit()
 
-    CommandRun(db.session.get(InboundEvent, event_id)).run()
+    run_event(db.session.get(InboundEvent, event_id))
 
     db.session.expire_all()
     assert log.reply_text == sent("link_verified", username="carol")

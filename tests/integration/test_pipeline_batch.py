@@ -195,10 +195,10 @@ def break_parsing(monkeypatch, order_id: str) -> None:
     """Messages naming `order_id` make the run raise (a bug hit by one message only)."""
     real = pipeline.CommandRun._parse
 
-    def parse(self, text):
-        if order_id in text:
+    def parse(self):
+        if order_id in (self.event.text or ""):
             raise RuntimeError("parser bug")
-        return real(self, text)
+        return real(self)
 
     monkeypatch.setattr(pipeline.CommandRun, "_parse", parse)
 
@@ -430,7 +430,8 @@ def test_a_batch_asks_once_for_the_slots_of_its_panels(app, factory, fake_perfec
     """Fetches of different panels take their first slots in one request; two fetches of one
     panel cannot (panels are paced without burst): each then asks for itself."""
     from app.integrations.panels.registry import adapter_for
-    from app.jobs.pipeline import NeedFetch, fetch_all
+    from app.jobs.drivers import fetch_all
+    from app.jobs.pipeline import NeedFetch
 
     fake_perfectpanel.add_order(3000001, user="dora", service_name=REFILL_30,
                                 external_id="EXT-D1", created=days_ago(2))

@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import update
 
 from app.extensions import db
-from app.jobs import maintenance, outbound, pipeline, workspace_config
+from app.jobs import drivers, maintenance, outbound, pipeline, workspace_config
+from app.jobs.drivers import run_event
 from app.jobs.events import process_event
 from app.jobs.outbound import send_outbound
 from app.models import (ExternalCall, GlobalReplyTemplate, OutboundMessage, ProviderRoute,
@@ -188,11 +189,11 @@ def test_a_failing_job_still_logs_its_calls(app, client, desk, pp, monkeypatch):
 
 
 def test_deferred_sends_outside_a_job_use_send_jobs(app, client, desk):
-    """CommandRun used directly (tests, tools): rows are written unclaimed and handed to RQ."""
+    """A run outside a job (tests, tools): rows are written unclaimed and handed to RQ."""
     from app.models import InboundEvent
 
     (event_id,) = post_green(client, desk.channel, f"{ORDER} refill")
-    pipeline.CommandRun(db.session.get(InboundEvent, event_id)).run()
+    run_event(db.session.get(InboundEvent, event_id))
     rows = db.session.query(OutboundMessage).order_by(OutboundMessage.id).all()
     assert [r.state for r in rows] == ["pending", "pending"]
     assert sorted(send_jobs(app)) == sorted(f"send-{r.id}" for r in rows)
@@ -222,20 +223,20 @@ def test_overlapping_messages_in_opposite_order_do_not_deadlock(app, client, des
     (two,) = post_green(client, desk.channel, f"{second} {first} refill",
                         id_message="SECOND00000001")
     barrier = threading.Barrier(2)
-    real = pipeline.claim_cooldown
+    real = drivers.claim_cooldowns
     local = threading.local()
 
     def claim_then_meet(*args, **kwargs):
         result = real(*args, **kwargs)
         if not getattr(local, "met", False):
             local.met = True
-            try:  # both hold their first claim here, unless one waits for the other's lock
+            try:  # both hold their claims here, unless one waits for the other's lock
                 barrier.wait(timeout=1.5)
             except threading.BrokenBarrierError:
                 pass
         return result
 
-    monkeypatch.setattr(pipeline, "claim_cooldown", claim_then_meet)
+    monkeypatch.setattr(drivers, "claim_cooldowns", claim_then_meet)
     outcomes, errors = {}, []
 
     def work(event_id):

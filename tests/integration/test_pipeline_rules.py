@@ -554,12 +554,12 @@ def test_processing_an_event_again_changes_nothing(client, desk, pp):
     assert process_event(event_id) == "dispatched"
     assert process_event(event_id) == "skipped"
     # even a forced re-run of the command (a worker that lost its lease) sends nothing new
-    from app.jobs.pipeline import CommandRun
+    from app.jobs.drivers import run_event
 
     log = db.session.query(CommandLog).one()
     log.state = "processing"
     db.session.commit()
-    CommandRun(db.session.get(InboundEvent, event_id)).run()
+    run_event(db.session.get(InboundEvent, event_id))
     assert len(dispatches()) == 1
     assert db.session.query(OutboundMessage).filter_by(purpose="reply").count() == 1
     assert db.session.query(CommandLog).count() == 1

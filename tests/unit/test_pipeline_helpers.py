@@ -2,7 +2,8 @@
 from types import SimpleNamespace
 
 from app.integrations.panels.base import PanelOrder
-from app.jobs.pipeline import match_provider, normalise_domain, render_provider_command
+from app.domain.decide import match_provider, normalise_domain
+from app.jobs.pipeline import render_provider_command
 
 
 def provider(name, domains=(), aliases=()):

@@ -6,7 +6,8 @@ from app.domain.parser import STANDALONE_ACTIONS
 from app.views.trace import SENTENCES
 
 ROOT = Path(__file__).resolve().parents[2]
-STEP_CALL = re.compile(r"\.step\(\s*\"(\w+)\"")
+# `run.step("name", …)` in the pipeline, `step("name", …)` in app/domain/decide.py
+STEP_CALL = re.compile(r"(?<![\w])(?:\w+\.)?step\(\s*\"(\w+)\"")
 
 
 def test_every_step_written_anywhere_has_a_sentence():

@@ -1,0 +1,282 @@
+"""Drivers: what answers a pipeline run's requests (app/jobs/pipeline.py) and takes its results.
+
+A driver has the methods `run_commands` calls, each for all the runs asking at once, answers
+in the same order:
+
+    open_logs(events)        → {event id: LogRow}
+    identities([(run, NeedIdentity)])  → [LinkedUser or None]
+    fetch([(run, NeedFetch)])          → [(OrdersResult or None, PanelError or None, ms)]
+    balances([(run, NeedBalance)])     → [(balance or None, PanelError or None)]
+    claims([(run, NeedClaims)])        → [{(order id, action): (held, seconds left, simulated)}]
+    link([(run, NeedLink)])            → [reply text]
+    write(runs)                        → the driver's result of the whole batch
+
+* `BatchDriver`: the worker's. Reads in the job's transaction, claims cooldowns for real
+  (app/store.py), makes the logs durable before panels are asked, writes every row of the
+  batch with one statement per kind and returns the messages to send after the caller's
+  commit (app/jobs/outbound.py `Deferred`). `fail(exc)` records a failed attempt in the runs'
+  logs. `run_event(event)` runs one event outside a job (tools, tests) and commits.
+* `PreviewDriver`: the Playground's. Reads like the batch driver (the panel fetch is a real,
+  logged read) but writes nothing: cooldowns are only read (the trace says `would_claim`),
+  `link`/`verify` are not simulated (they would open a panel ticket), and `write` returns a
+  `Preview` of the reply and the dispatches.
+
+A new kind of work (panel tickets, broadcasts) gets its own driver; the run stays the same.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, tuple_
+
+from app.extensions import db
+from app.models import ChatIdentity, LinkedUser
+from app.store import (CooldownRequest, claim_cooldowns, insert_outbound, open_command_logs,
+                       outbound_row, peek_cooldowns, save_order_rows, update_command_logs)
+from app.jobs.pipeline import EVENT_MAX_ATTEMPTS, CommandRun, LogRow, NeedFetch, run_commands
+
+NOT_SIMULATED = "(link and verify are not simulated in the playground: they open panel tickets)"
+
+
+def linked_users(chats: list[tuple[int, str]]) -> dict[tuple[int, str], LinkedUser]:
+    """(channel id, chat id) → the linked user of that chat, for several chats in one query.
+    A linked user speaks through a private chat or a linked group: the chat itself must be
+    linked; the oldest link wins."""
+    pairs = list(dict.fromkeys((channel_id, chat_id) for channel_id, chat_id in chats
+                               if chat_id))
+    if not pairs:
+        return {}
+    rows = db.session.execute(
+        select(ChatIdentity.channel_id, ChatIdentity.chat_id, LinkedUser)
+        .join(LinkedUser, ChatIdentity.linked_user_id == LinkedUser.id)
+        .where(tuple_(ChatIdentity.channel_id, ChatIdentity.chat_id).in_(pairs))
+        .order_by(ChatIdentity.id)).all()
+    found: dict[tuple[int, str], LinkedUser] = {}
+    for channel_id, chat_id, user in rows:
+        found.setdefault((channel_id, chat_id), user)
+    return found
+
+
+def _cooldown_requests(asking) -> list[CooldownRequest]:
+    return [CooldownRequest(run.event.workspace_id, claim.order_id, claim.action, claim.seconds,
+                            claim.now, run.log.id)
+            for run, need in asking for claim in need.claims]
+
+
+def _per_run(asking, answers: list[tuple[bool, float]], simulated: bool) -> list[dict]:
+    answers = iter(answers)
+    return [{(claim.order_id, claim.action): (*next(answers), simulated)
+             for claim in need.claims} for _run, need in asking]
+
+
+class _Reads:
+    """What both drivers answer alike: reads."""
+
+    runs: list[CommandRun]
+
+    def identities(self, asking) -> list:
+        users = linked_users([(run.event.channel_id, run.event.chat_id) for run, _ in asking])
+        return [users.get((run.event.channel_id, run.event.chat_id)) for run, _ in asking]
+
+    def balances(self, asking) -> list:
+        return [need.fetch() for _run, need in asking]
+
+
+class BatchDriver(_Reads):
+    """The worker's driver (see the module docstring). `in_job`: the caller sends the
+    messages itself right after its commit (app/jobs/outbound.py `deferred_sends`), so they
+    are written claimed; else they are written pending, for send jobs."""
+
+    def __init__(self, in_job: bool | None = None) -> None:
+        from app.jobs.outbound import deferring
+
+        self.in_job = deferring() if in_job is None else in_job
+        self.runs: list[CommandRun] = []
+
+    def open_logs(self, events) -> dict[int, LogRow]:
+        return {event_id: LogRow(found.id, found.state, found.trace)
+                for event_id, found in open_command_logs(events).items()}
+
+    def fetch(self, asking) -> list:
+        self.save([run for run, _need in asking])
+        db.session.commit()  # the attempt is visible, no transaction open while panels answer
+        return fetch_all([need for _run, need in asking])
+
+    def claims(self, asking) -> list[dict]:
+        return _per_run(asking, claim_cooldowns(_cooldown_requests(asking)), simulated=False)
+
+    def link(self, asking) -> list[str]:
+        from app.jobs.linking import handle_link_command
+
+        return [handle_link_command(run, need.command) for run, need in asking]
+
+    def write(self, runs: list[CommandRun]) -> list:
+        """Write what the runs produced, a statement per kind of row: their messages (once
+        per idempotency key), their per-order verdicts and their logs. Does not commit.
+        Returns the app.jobs.outbound.Deferred items to send once committed, in the runs'
+        order (a message written before, by an earlier attempt, is handed on unclaimed: its
+        sender finds out whether it was sent)."""
+        from app.jobs.outbound import Deferred
+
+        messages = [m for run in runs for m in run.messages]
+        rows = [outbound_row(m.channel, m.chat_id, m.text, m.key, m.purpose, m.event_id,
+                             claimed=self.in_job) for m in messages]
+        for m, (row_id, new) in zip(messages, insert_outbound(rows), strict=True):
+            m.id, m.new = row_id, new
+            for place, name in m.refs:
+                place[name] = m.id
+        self.save(runs)
+        items = []
+        for m in messages:
+            if m.id is None:
+                continue
+            if m.new:
+                items.append(Deferred(m.id, self.in_job, m.channel, m.chat_id, m.text,
+                                      m.channel.workspace_id, m.purpose))
+            else:
+                items.append(Deferred(m.id, workspace_id=m.channel.workspace_id,
+                                      purpose=m.purpose))
+        return items
+
+    def save(self, runs: list[CommandRun]) -> None:
+        """Write the runs' pending per-order verdicts and their log changes, trace included."""
+        save_order_rows([row for run in runs for row in run.order_rows.values()])
+        for run in runs:
+            run.order_rows.clear()
+            run.log.trace = list(run.trace)
+        update_command_logs([(run.log.id, run.log.take_changes()) for run in runs])
+
+    def fail(self, exc: Exception) -> None:
+        """Keep the trace and the error of runs that raised (after a rollback): their events
+        will be retried; after an event's last attempt its command is `failed`. Commits."""
+        from app.integrations.calls import flush_call_log
+
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        runs = list(self.runs)
+        if not runs:
+            return
+        reopened = self.open_logs([run.event for run in runs])  # rows may have gone with it
+        for run in runs:
+            run.log = LogRow(reopened[run.event.id].id, reopened[run.event.id].state, [])
+            run.order_rows.clear()
+            run.messages.clear()
+            run.step("error", error=error[:500], attempt=run.event.attempts)
+            final = (run.event.attempts or 0) >= EVENT_MAX_ATTEMPTS
+            run.log.state = "failed" if final else "processing"
+            run.log.error = error
+        self.save(runs)
+        flush_call_log()
+        db.session.commit()
+
+
+def run_event(event) -> str:
+    """Run one message event with a `BatchDriver` outside a worker job (tools, tests): its
+    rows are committed here and its messages handed to send jobs."""
+    from app.integrations.calls import flush_call_log
+    from app.jobs.outbound import defer
+
+    driver = BatchDriver(in_job=False)
+    outcomes, items = run_commands([event], driver)
+    flush_call_log()
+    db.session.commit()
+    for item in items:
+        defer(item)
+    return outcomes[event.id]
+
+
+def fetch_all(needs: list[NeedFetch]) -> list[tuple]:
+    """Ask the panels for several runs at once: the fetches of a batch overlap instead of
+    adding up. They run side by side (app/jobs/threads.py: in a copy of this context, so their
+    call log rows join the job's); the per-panel rate limit still applies, shared in Redis.
+    One fetch runs here, without a thread."""
+    from app.jobs.threads import submit
+
+    if len(needs) == 1:
+        return [needs[0].fetch()]
+    keys = _take_panel_slots(needs)
+    futures = [submit("panel-fetch", _fetch, need, key)
+               for need, key in zip(needs, keys, strict=True)]
+    return [future.result() for future in futures]
+
+
+def _fetch(need: NeedFetch, prepaid_key: str | None) -> tuple:
+    from app.integrations.panels import use_prepaid_slot
+
+    if prepaid_key is not None:
+        use_prepaid_slot(prepaid_key)  # in this thread's own copy of the context
+    return need.fetch()
+
+
+def _take_panel_slots(needs: list[NeedFetch]) -> list[str | None]:
+    """The panel rate-limit slots of a batch's first call to each panel, in one request to
+    Redis (all or nothing): per fetch, the rate key it may call once without asking, or None:
+    it asks for itself (a second fetch of one panel: panels are paced without burst, two slots
+    at once would be refused; retries always ask)."""
+    from flask import current_app
+
+    from app.integrations.panels import slot_rule
+    from app.integrations.ratelimit import RateLimiter
+
+    rules: list = []
+    seen: set[str] = set()
+    for need in needs:
+        rule = slot_rule(need.adapter)
+        if rule is not None and rule[0] not in seen:
+            seen.add(rule[0])
+            rules.append(rule)
+        else:
+            rules.append(None)
+    wanted = [rule for rule in rules if rule is not None]
+    free = len(wanted) > 1 and RateLimiter(current_app.extensions["relaydesk_redis"]) \
+        .take_together(wanted, f"{len(wanted)} panel fetches")
+    return [rule[0] if free and rule is not None else None for rule in rules]
+
+
+# --- the Playground's -------------------------------------------------------------------------
+
+@dataclass
+class Preview:
+    outcome: str
+    reply: str | None
+    dispatches: list[dict] = field(default_factory=list)  # {"chat", "channel", "text"}
+    trace: list[dict] = field(default_factory=list)
+    language: str | None = None
+
+
+class PreviewDriver(_Reads):
+    """The Playground's driver (see the module docstring): reads, never writes."""
+
+    def __init__(self) -> None:
+        self.runs: list[CommandRun] = []
+
+    def open_logs(self, events) -> dict[int | None, LogRow]:
+        return {event.id: LogRow(None, "processing", []) for event in events}
+
+    def fetch(self, asking) -> list:
+        return [need.fetch() for _run, need in asking]
+
+    def claims(self, asking) -> list[dict]:
+        return _per_run(asking, peek_cooldowns(_cooldown_requests(asking)), simulated=True)
+
+    def link(self, asking) -> list[str]:
+        for run, need in asking:
+            run.step(need.command.action, simulated=False)
+        return [NOT_SIMULATED for _ in asking]
+
+    def write(self, runs: list[CommandRun]) -> list[Preview]:
+        previews = []
+        for run in runs:
+            dispatches = []
+            for message in run.messages:
+                for place, name in message.refs:
+                    if name == "outbound":
+                        place["preview"] = True
+                if message.purpose == "dispatch":
+                    dispatches.append({"chat": message.chat_id, "channel": message.channel.name,
+                                       "text": message.text})
+            reply = run.reply_text()
+            previews.append(Preview(outcome=getattr(run.log, "outcome", ""),
+                                    reply=reply if reply.strip() else None,
+                                    dispatches=dispatches, trace=run.trace,
+                                    language=run.book.language if run.book else None))
+        return previews

@@ -1,0 +1,369 @@
+"""The pipeline's rows, built and claimed in one place.
+
+Every row the pipeline writes is built here, and every statement that claims one:
+
+* inbound events: a worker claims an event (`claim_event`), takes fresh ones with it
+  (`steal_events`) and finishes them (`finish_events`); the claim returns an `EventRow`;
+* command logs: `open_command_logs(events)` creates each event's log or returns the existing
+  one (a retried command continues its log); `update_command_logs` writes their changes;
+* per-order verdicts: `order_row` builds one, `save_order_rows` writes them (a retry replaces
+  its own verdicts);
+* cooldown claims: `claim_cooldowns(requests)` takes them (`peek_cooldowns` only reads);
+* outbound messages: `outbound_row` builds one, `insert_outbound(rows)` writes them once per
+  (channel, idempotency key); `claim_outbound` hands one to a sender.
+
+Contract: nothing here commits; the caller owns the transaction. Rows of one kind go out as one
+statement (app/jobs/bulk.py), a single row as one plain parameterised statement. Texts are cut
+to their column's length (`cut`), so no value a platform sends can make an INSERT fail.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+
+from sqlalchemy import bindparam, or_, select, tuple_, update
+
+from app.extensions import db
+from app.jobs.bulk import insert_rows, update_rows
+from app.models import (CommandLog, CommandOrder, CooldownClaim, InboundEvent, OutboundMessage,
+                        Workspace)
+from app.models.base import utcnow
+
+
+def cut(value: str | None, column) -> str | None:
+    """`value` cut to the length of `column` (a Column of a String type), None kept."""
+    if value is None:
+        return None
+    return value[:column.type.length]
+
+
+def seconds_left(expires_at: datetime | None, now: datetime) -> float:
+    """Seconds until `expires_at` (0 when passed or unknown)."""
+    return max(0.0, (expires_at - now).total_seconds()) if expires_at is not None else 0.0
+
+
+# --- inbound events -------------------------------------------------------------------------
+
+class EventRow:
+    """An inbound event as its claim returned it (no ORM object, no second query). Handlers
+    that change the event row itself load their own ORM copy (`orm()`)."""
+
+    COLUMNS = ("id", "workspace_id", "channel_id", "kind", "type", "chat_id", "sender",
+               "sender_name", "is_group", "from_me", "from_bot", "text", "message_id",
+               "status", "error_code", "error_title", "occurred_at", "received_at",
+               "payload", "state", "attempts", "lease_until", "config_version")
+    # `parsed`: (configuration snapshot, parse result) once the text has been read
+    __slots__ = (*COLUMNS, "parsed")
+
+    def __init__(self, row) -> None:
+        for name in self.COLUMNS:
+            setattr(self, name, getattr(row, name))
+        self.parsed = None
+
+    def orm(self) -> InboundEvent | None:
+        return db.session.get(InboundEvent, self.id)
+
+
+def _claimed_columns():
+    """What a claim returns: the event's columns and its workspace's configuration version."""
+    table = InboundEvent.__table__
+    version = (select(Workspace.__table__.c.config_version)
+               .where(Workspace.__table__.c.id == table.c.workspace_id)
+               .scalar_subquery().label("config_version"))
+    return [*[table.c[name] for name in EventRow.COLUMNS if name != "config_version"], version]
+
+
+@cache
+def _claim_event_statement():
+    table = InboundEvent.__table__
+    now = bindparam("now")
+    return (update(table)
+            .where(table.c.id == bindparam("event_id"))
+            .where(or_(table.c.state == "queued",
+                       # a pending row waiting out its retry delay is not taken early by a
+                       # duplicate job; the sweep queues it when the delay has passed
+                       (table.c.state == "pending")
+                       & (table.c.lease_until.is_(None) | (table.c.lease_until <= now)),
+                       (table.c.state == "processing") & (table.c.lease_until < now)))
+            .values(state="processing", lease_until=bindparam("lease"),
+                    attempts=table.c.attempts + 1)
+            .returning(*_claimed_columns()))
+
+
+def claim_event(event_id: int, lease_until: datetime) -> EventRow | None:
+    """Take the event for this worker until `lease_until` (one UPDATE that only one worker can
+    win: queued, due for a retry, or abandoned by a worker whose lease passed); None when
+    another worker holds it or it is finished."""
+    row = db.session.connection().execute(_claim_event_statement(), {
+        "event_id": event_id, "now": utcnow(), "lease": lease_until}).first()
+    return EventRow(row) if row is not None else None
+
+
+@cache
+def _steal_statement():
+    table = InboundEvent.__table__
+    fresh = (select(table.c.id)
+             .where(table.c.state == "pending", table.c.lease_until.is_(None),
+                    table.c.id != bindparam("event_id"))
+             .order_by(table.c.id).limit(bindparam("limit"))
+             .with_for_update(skip_locked=True))
+    return (update(table)
+            .where(table.c.id.in_(fresh.scalar_subquery()))
+            .values(state="processing", lease_until=bindparam("lease"),
+                    attempts=table.c.attempts + 1)
+            .returning(*_claimed_columns()))
+
+
+def steal_events(besides: int, limit: int, lease_until: datetime) -> list[EventRow]:
+    """Claim up to `limit` fresh events (stored by a webhook, not yet taken: `pending` without
+    a lease) besides the event `besides`, oldest first, skipping rows another worker is
+    claiming (PostgreSQL only: SKIP LOCKED). Returned in id order."""
+    rows = db.session.connection().execute(_steal_statement(), {
+        "event_id": besides, "limit": limit, "lease": lease_until}).all()
+    return sorted((EventRow(row) for row in rows), key=lambda e: e.id)
+
+
+@cache
+def _finish_statement():
+    table = InboundEvent.__table__
+    return (update(table).where(table.c.id.in_(bindparam("event_ids", expanding=True)))
+            .values(state=bindparam("state"), processed_at=bindparam("now"),
+                    lease_until=None, last_error=None))
+
+
+def finish_events(outcomes: dict[int, str]) -> None:
+    """Mark handled events finished: `ignored` when that was their outcome, else `done`."""
+    now = utcnow()
+    by_state: dict[str, list[int]] = {}
+    for event_id, outcome in outcomes.items():
+        by_state.setdefault("ignored" if outcome == "ignored" else "done", []).append(event_id)
+    for state, ids in by_state.items():
+        db.session.connection().execute(_finish_statement(), {
+            "event_ids": ids, "now": now, "state": state})
+
+
+# --- command logs -----------------------------------------------------------------------------
+
+LOG_COLUMNS = ("workspace_id", "inbound_event_id", "channel_id", "chat_id", "text", "state",
+               "trace", "created_at")
+
+
+@dataclass
+class OpenLog:
+    """A command log as `open_command_logs` found or created it."""
+    id: int
+    state: str
+    trace: list
+
+
+def log_row(event, now: datetime) -> dict:
+    """The command log row of a message event, as a run starts it."""
+    table = CommandLog.__table__
+    return {"workspace_id": event.workspace_id, "inbound_event_id": event.id,
+            "channel_id": event.channel_id, "chat_id": cut(event.chat_id or "", table.c.chat_id),
+            "text": (event.text or "")[:4000], "state": "processing", "trace": [],
+            "created_at": now}
+
+
+def open_command_logs(events: Iterable) -> dict[int, OpenLog]:
+    """The command log of each event (by event id), created or the existing one: one
+    statement. An existing log keeps its state and trace (a retry continues it)."""
+    now = utcnow()
+    found = insert_rows(CommandLog.__table__, LOG_COLUMNS, [log_row(e, now) for e in events],
+                        "ON CONFLICT (inbound_event_id) DO UPDATE SET state = command_log.state",
+                        ("inbound_event_id", "id", "state", "trace"))
+    return {event_id: OpenLog(log_id, state, trace or [])
+            for event_id, log_id, state, trace in found}
+
+
+def update_command_logs(changes: list[tuple[int, dict]]) -> None:
+    """Write (log id, {column: value}) changes: one UPDATE per set of changed columns."""
+    groups: dict[tuple, list[dict]] = {}
+    for log_id, fields in changes:
+        groups.setdefault(tuple(sorted(fields)), []).append({"id": log_id, **fields})
+    for columns, rows in groups.items():
+        if columns:
+            update_rows(CommandLog.__table__, columns, rows)
+
+
+# --- per-order verdicts -----------------------------------------------------------------------
+
+ORDER_COLUMNS = ("workspace_id", "command_log_id", "order_id", "action", "ok", "reason", "detail",
+                 "provider_id", "route_id", "external_id", "outbound_message_id", "created_at")
+_ORDER_UPDATED = ("ok", "reason", "detail", "provider_id", "route_id", "external_id",
+                  "outbound_message_id")
+_ORDER_CONFLICT = ("ON CONFLICT (command_log_id, order_id, action) DO UPDATE SET "
+                   + ", ".join(f"{c} = excluded.{c}" for c in _ORDER_UPDATED))
+
+
+def order_row(workspace_id: int, command_log_id: int, order_id: str, action: str, reason: str,
+              detail: dict, *, provider_id: int | None = None, route_id: int | None = None,
+              external_id: str | None = None) -> dict:
+    """One (order, action) verdict of a command. `outbound_message_id` is filled in once the
+    dispatch that carries it is written."""
+    table = CommandOrder.__table__
+    return {"workspace_id": workspace_id, "command_log_id": command_log_id,
+            "order_id": cut(order_id, table.c.order_id), "action": action,
+            "ok": reason == "ok", "reason": cut(reason, table.c.reason), "detail": detail,
+            "provider_id": provider_id, "route_id": route_id,
+            "external_id": cut(external_id or None, table.c.external_id),
+            "outbound_message_id": None, "created_at": utcnow()}
+
+
+def save_order_rows(rows: list[dict]) -> None:
+    """Write verdicts; a verdict of the same (command, order, action) is replaced."""
+    insert_rows(CommandOrder.__table__, ORDER_COLUMNS, rows, _ORDER_CONFLICT)
+
+
+# --- cooldown claims --------------------------------------------------------------------------
+
+COOLDOWN_COLUMNS = ("workspace_id", "order_id", "action", "claimed_at", "expires_at",
+                    "command_log_id")
+# Taken unless another command holds it unexpired; the command holding it finds it again.
+_COOLDOWN_CONFLICT = ("ON CONFLICT (workspace_id, order_id, action) DO UPDATE SET"
+                      " claimed_at = excluded.claimed_at, expires_at = excluded.expires_at,"
+                      " command_log_id = excluded.command_log_id"
+                      " WHERE cooldown_claim.expires_at <= excluded.claimed_at"
+                      " OR cooldown_claim.command_log_id = excluded.command_log_id")
+
+
+@dataclass(frozen=True)
+class CooldownRequest:
+    """A command (`command_log_id`) asking for the cooldown of (order, action) for `seconds`
+    from `now`."""
+    workspace_id: int
+    order_id: str
+    action: str
+    seconds: int
+    now: datetime
+    command_log_id: int
+
+    @property
+    def key(self) -> tuple[int, str, str]:
+        return (self.workspace_id, self.order_id, self.action)
+
+
+def _claim_order(key: tuple[int, str, str]) -> tuple:
+    workspace_id, order_id, action = key
+    return (workspace_id, len(order_id), order_id, action)
+
+
+def claim_cooldowns(requests: list[CooldownRequest]) -> list[tuple[bool, float]]:
+    """Take cooldowns atomically: per request, (True, 0) when its command holds the claim
+    (newly, after expiry, or already: a retry of the same command), else (False, seconds
+    left).
+
+    One statement for all of them, in (workspace, order, action) order like every claimer, so
+    concurrent claimers cannot deadlock (claims stay locked until the caller commits). A key
+    asked twice goes to the first request; a later one of another command finds it held. Two
+    identical requests of two transactions at the same moment: the database lets exactly one
+    INSERT … ON CONFLICT DO UPDATE … WHERE expired win; the other waits for the winner's
+    commit, then finds the claim taken."""
+    first: dict[tuple, CooldownRequest] = {}
+    for request in requests:
+        first.setdefault(request.key, request)
+    keys = sorted(first, key=_claim_order)
+    rows = [{"workspace_id": r.workspace_id, "order_id": r.order_id, "action": r.action,
+             "claimed_at": r.now, "expires_at": r.now + timedelta(seconds=max(0, r.seconds)),
+             "command_log_id": r.command_log_id} for r in (first[k] for k in keys)]
+    won = {tuple(row) for row in insert_rows(
+        CooldownClaim.__table__, COOLDOWN_COLUMNS, rows, _COOLDOWN_CONFLICT,
+        ("workspace_id", "order_id", "action"))}
+
+    def holds(request: CooldownRequest) -> bool:
+        return (request.key in won
+                and first[request.key].command_log_id == request.command_log_id)
+
+    lost = [r for r in requests if not holds(r)]
+    expires = _expiries([r.key for r in lost]) if lost else {}
+    return [(True, 0.0) if holds(r) else (False, seconds_left(expires.get(r.key), r.now))
+            for r in requests]
+
+
+def peek_cooldowns(requests: list[CooldownRequest]) -> list[tuple[bool, float]]:
+    """What `claim_cooldowns` would answer now, without claiming (a preview): (True, 0) when
+    nobody holds the cooldown unexpired, else (False, seconds left)."""
+    expires = _expiries([r.key for r in requests]) if requests else {}
+    answers = []
+    for request in requests:
+        left = seconds_left(expires.get(request.key), request.now)
+        answers.append((True, 0.0) if left <= 0 else (False, left))
+    return answers
+
+
+def _expiries(keys: list[tuple[int, str, str]]) -> dict[tuple, datetime]:
+    table = CooldownClaim.__table__
+    return {(w, o, a): at for w, o, a, at in db.session.execute(
+        select(table.c.workspace_id, table.c.order_id, table.c.action, table.c.expires_at)
+        .where(tuple_(table.c.workspace_id, table.c.order_id, table.c.action)
+               .in_(list(dict.fromkeys(keys)))))}
+
+
+# --- outbound messages ------------------------------------------------------------------------
+
+OUTBOUND_COLUMNS = ("workspace_id", "channel_id", "idempotency_key", "purpose", "chat_id", "text",
+                    "state", "attempts", "lease_until", "parts_sent", "parts_total",
+                    "platform_message_ids", "created_at", "inbound_event_id")
+# a message its writer sends itself right after its commit (`claimed`); if that writer dies
+# first, the maintenance sweep hands the message to a send job once this has passed
+INLINE_LEASE = timedelta(seconds=30)
+
+
+def outbound_row(channel, chat_id: str, text: str, idempotency_key: str, purpose: str,
+                 inbound_event_id: int | None = None, claimed: bool = False,
+                 now: datetime | None = None) -> dict:
+    """A message to send through `channel`. `claimed`: written in state `sending` with
+    INLINE_LEASE, for its writer to send right after the commit; else `pending`, for a send
+    job."""
+    now = now or utcnow()
+    table = OutboundMessage.__table__
+    return {"workspace_id": channel.workspace_id, "channel_id": channel.id,
+            "idempotency_key": cut(idempotency_key, table.c.idempotency_key),
+            "purpose": purpose, "chat_id": cut(chat_id, table.c.chat_id), "text": text,
+            "state": "sending" if claimed else "pending", "attempts": 1 if claimed else 0,
+            "lease_until": now + INLINE_LEASE if claimed else None, "parts_sent": 0,
+            "parts_total": 1, "platform_message_ids": [], "created_at": now,
+            "inbound_event_id": inbound_event_id}
+
+
+def insert_outbound(rows: list[dict]) -> list[tuple[int | None, bool]]:
+    """Write messages once per (channel, idempotency key): per row, (its id, whether it is
+    new). A key written before (a retried command) gives that row's id, new=False; a row
+    repeating a key of an earlier row of `rows` is not new either."""
+    if not rows:
+        return []
+    table = OutboundMessage.__table__
+    new = {(channel_id, key): row_id for row_id, channel_id, key in insert_rows(
+        table, OUTBOUND_COLUMNS, rows, "ON CONFLICT (channel_id, idempotency_key) DO NOTHING",
+        ("id", "channel_id", "idempotency_key"))}
+    keys = [(row["channel_id"], row["idempotency_key"]) for row in rows]
+    missing = [key for key in keys if key not in new]
+    existing = {}
+    if missing:
+        existing = {(c, k): i for i, c, k in db.session.execute(
+            select(table.c.id, table.c.channel_id, table.c.idempotency_key)
+            .where(tuple_(table.c.channel_id, table.c.idempotency_key)
+                   .in_(list(dict.fromkeys(missing)))))}
+    answers, seen = [], set()
+    for key in keys:
+        is_new = key in new and key not in seen
+        seen.add(key)
+        answers.append((new[key] if key in new else existing.get(key), is_new))
+    return answers
+
+
+def claim_outbound(outbound_id: int, lease_until: datetime) -> bool:
+    """Take a message for sending until `lease_until`: pending or retrying and due, or
+    `sending` under a lease that passed (its sender died). False: not ours to send."""
+    now = utcnow()
+    table = OutboundMessage.__table__
+    return db.session.connection().execute(
+        update(table)
+        .where(table.c.id == outbound_id)
+        .where(or_((table.c.state.in_(("pending", "retrying")))
+                   & (or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now)),
+                   (table.c.state == "sending") & (table.c.lease_until < now)))
+        .values(state="sending", lease_until=lease_until, attempts=table.c.attempts + 1)
+    ).rowcount == 1
