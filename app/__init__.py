@@ -49,7 +49,7 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
     # FAB must not create tables itself: the schema belongs to Alembic (migrations/).
     app.config["FAB_CREATE_DB"] = False
 
-    csrf.init_app(app)  # before FAB, so FAB can exempt its APIs (CONVENTIONS pitfall 12)
+    csrf.init_app(app)  # before FAB, so FAB can exempt its APIs (FAB pitfall 12)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     _install_guard_once()

@@ -1,4 +1,4 @@
-"""Command-line interface: `flask --app run <command>` (DESIGN "Contracts")."""
+"""Command-line interface: `flask --app run <command>` (docs/contracts.md "Contracts")."""
 from __future__ import annotations
 
 

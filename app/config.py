@@ -1,8 +1,9 @@
 """Configuration from environment variables (a `.env` file is read if present).
 
-Every setting DESIGN.md lists has an entry here. Development defaults are embedded so that
-`make run` works on a fresh machine; keys that must stay stable across restarts (SECRET_KEY,
-ENCRYPTION_KEY) are generated once into `instance/` when the environment does not set them.
+Every setting docs/contracts.md "Set-up and processes" lists has an entry here. Development
+defaults are embedded so that `make run` works on a fresh machine; keys that must stay stable
+across restarts (SECRET_KEY, ENCRYPTION_KEY) are generated once into `instance/` when the
+environment does not set them.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Extension objects shared by the app factory, the CLI and the jobs.
 
 The AppBuilder is NOT a module-level singleton: FAB can only serve one Flask app per AppBuilder
-(CONVENTIONS pitfall 8), so `create_app` makes a fresh one each time and it is reached through
+(FAB pitfall 8), so `create_app` makes a fresh one each time and it is reached through
 `current_app.appbuilder`.
 """
 from __future__ import annotations

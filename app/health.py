@@ -1,4 +1,4 @@
-"""Liveness and readiness (DESIGN "Set-up and processes").
+"""Liveness and readiness (docs/contracts.md "Set-up and processes").
 
 `/healthz` touches nothing: the process answers, so it is alive. `/readyz` answers 200 only when
 the database and Redis both answer, 503 otherwise, with a per-dependency report and no secrets.

@@ -1,4 +1,4 @@
-"""Tenancy in one place (DESIGN "Tenancy").
+"""Tenancy in one place (docs/contracts.md "Tenancy").
 
 Who may see which workspace's rows is decided here and nowhere else:
 

@@ -1,4 +1,4 @@
-"""Chat command parser: a customer's message → structured commands (DESIGN "Command grammar").
+"""Chat command parser: a customer's message → commands (docs/contracts.md "Command grammar").
 
 Contract
 --------

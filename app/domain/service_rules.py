@@ -2,7 +2,7 @@
 
 Contract
 --------
-`parse_service_name(name) -> ServiceTerms` reads the wordings of EXTERNAL_APIS 1.5 and their
+`parse_service_name(name) -> ServiceTerms` reads the wordings of docs/external-apis.md 1.5 and their
 real-world variants (brackets, `|` separators, emojis, Spanish, Portuguese, Turkish, Russian,
 Indonesian and Arabic words), and says what it recognised and how sure it is:
 

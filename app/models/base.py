@@ -17,7 +17,7 @@ class Timestamps:
 
 
 class WorkspaceOwned:
-    """A row that belongs to exactly one workspace (DESIGN "Tenancy").
+    """A row that belongs to exactly one workspace (docs/contracts.md "Tenancy").
 
     Scoping of queries lives in app/tenancy.py; this mixin only marks the model and gives it the
     non-null, indexed `workspace_id` column and the `workspace` relationship.

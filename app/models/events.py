@@ -1,6 +1,6 @@
 """What the platforms tell us: one row per notification, committed before the webhook answers.
 
-`InboundEvent` rows are the durable queue of the product (DESIGN "Persist first, then process"):
+`InboundEvent` rows are the durable queue (docs/contracts.md "Persist first, then process"):
 the UNIQUE (channel_id, dedupe_key) makes duplicate deliveries harmless, and `state` + `lease_until`
 let the maintenance runner re-enqueue what a dead worker or a Redis outage left behind.
 """

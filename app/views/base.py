@@ -2,7 +2,7 @@
 
 * `WorkspaceModelView` / `WorkspaceRestApi`: scoped through `ScopedInterface` (app/tenancy.py),
   the workspace set from the signed-in member on add (the relationship itself, FAB pitfall 2),
-  related ids checked inside the workspace (pitfall 3), sensitive columns as declared on the
+  related ids checked inside the workspace (FAB pitfall 3), sensitive columns as declared on the
   model (app/models/sensitive.py): secrets write-only and shown masked, hashes never shown.
 * `SummaryConverter`: every REST answer dumps a related row as `{"id", "label"}`, never the row.
 * `admin_variant(view)`: the master admin's copy of a view, with the workspace column in lists,

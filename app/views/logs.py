@@ -28,7 +28,7 @@ LOG_ROLES_WITH_ACTIONS = {ROLE_MANAGER: WRITE, ROLE_AGENT: READ}
 
 
 def visible(items):
-    """FAB hands actions None for rows outside the scope (CONVENTIONS pitfall 1): drop them."""
+    """FAB hands actions None for rows outside the scope (FAB pitfall 1): drop them."""
     if not isinstance(items, list):
         items = [items]
     return [item for item in items if item is not None]

@@ -16,7 +16,7 @@ from app.views.logs import visible
 
 
 class PanelConnectionActionsMixin:
-    """Mixed into PanelConnectionView; rows come through the scoped interface (pitfall 1)."""
+    """Mixed into PanelConnectionView; rows come through the scoped interface (FAB pitfall 1)."""
 
     def _back(self):
         self.update_redirect()

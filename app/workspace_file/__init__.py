@@ -1,1 +1,1 @@
-"""The workspace file: import/export a whole workspace as YAML (DESIGN "Workspace file")."""
+"""The workspace file: import/export a workspace as YAML (docs/contracts.md "Workspace file")."""

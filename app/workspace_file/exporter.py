@@ -1,9 +1,9 @@
 """Exporting a workspace as a workspace file.
 
 The output is deterministic, so that export → import → export gives the same bytes and two
-exports can be diffed: keys in the order of DESIGN's example, rows in the order they were
+exports can be diffed: keys in the order of docs/examples/acme.yaml, rows in the order they were
 created (which is the order of the file they were imported from), durations written one way
-(`schema.format_duration`), no timestamps. Optional keys outside DESIGN's example (`enabled`,
+(`schema.format_duration`), no timestamps. Optional keys outside that example (`enabled`,
 `notes`, panel rate limits, the settings switches) are written only when they differ from the
 model default. Secrets are left out unless asked for; then they are decrypted only here, and are
 never logged.
@@ -28,10 +28,10 @@ from app.workspace_file.schema import CHANNEL_SECRETS, KIND_FIELDS, format_durat
 log = logging.getLogger(__name__)
 
 HEADER_WITHOUT_SECRETS = (
-    "# Relaydesk workspace file (DESIGN \"Workspace file\").\n"
+    "# Relaydesk workspace file (docs/workspace-file.md).\n"
     "# Secrets are left out: importing this file keeps the secrets already stored.\n")
 HEADER_WITH_SECRETS = (
-    "# Relaydesk workspace file (DESIGN \"Workspace file\").\n"
+    "# Relaydesk workspace file (docs/workspace-file.md).\n"
     "# CONTAINS SECRETS (exported with --include-secrets): store it like a password.\n")
 PANEL_DEFAULTS = {"requests_per_second": 5.0, "timeout_seconds": 15.0}
 
@@ -53,7 +53,7 @@ def _multiline_text(dumper, value: str):
 
 
 def _short_list(dumper, value: list):
-    # Lists of plain words (domains, actions, aliases) on one line, as DESIGN writes them.
+    # Lists of plain words (domains, actions, aliases) on one line, as in docs/examples/acme.yaml.
     flow = all(isinstance(v, str) and "\n" not in v for v in value)
     return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
 

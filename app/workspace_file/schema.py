@@ -1,4 +1,4 @@
-"""The shape of a workspace file (DESIGN "Workspace file") as marshmallow schemas.
+"""The shape of a workspace file (docs/contracts.md "Workspace file") as marshmallow schemas.
 
 Everything here is pure: it checks one file on its own, without the database. `validate_document`
 runs the schemas and then the file-wide checks (duplicates); the importer adds the checks that

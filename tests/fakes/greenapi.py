@@ -1,4 +1,5 @@
-"""Fake Green API instance (EXTERNAL_APIS.md §2, DESIGN.md "Outbound calls") + webhook builders.
+"""Fake Green API instance + webhook builders (docs/external-apis.md §2,
+docs/contracts.md "Outbound calls").
 
 Server: `FakeGreenAPI(id_instance="1101000001", api_token="green-token", state="authorized")`;
 point the channel's `api_url` at `fake.url`. Methods served under
@@ -20,7 +21,7 @@ Webhook builders (`incoming_message`, `outgoing_message_status`, `outgoing_messa
 `state_instance_changed`, `webhook_headers`) produce the payloads of §2 for tests to POST to
 `/webhooks/greenapi`.
 
-Invented details (not in EXTERNAL_APIS.md): bodies of the 401/429/5xx answers (plain text, as a
+Invented details (not in docs/external-apis.md): bodies of the 401/429/5xx answers (plain text, as a
 gateway would send), the 400 `{"code", "description"}` validation answer, 405 for a known method
 called with the wrong HTTP verb, the exact idMessage format ("3EB0" + 16 upper-case hex), the QR
 image itself (a 29×29 pattern drawn here, not a scannable code), the `error` answer's message for
@@ -171,7 +172,7 @@ class FakeGreenAPI(FakeServer):
 fake_greenapi = fake_fixture(FakeGreenAPI, "fake_greenapi")
 
 
-# ---- webhook payload builders (EXTERNAL_APIS.md §2) --------------------------------------------
+# ---- webhook payload builders (docs/external-apis.md §2) --------------------------------------
 _incoming_ids = itertools.count(1)
 
 

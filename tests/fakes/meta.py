@@ -1,4 +1,5 @@
-"""Fake Meta Graph API for the WhatsApp Cloud API (EXTERNAL_APIS.md §3) + notification builders.
+"""Fake Meta Graph API for the WhatsApp Cloud API + notification builders
+(docs/external-apis.md §3).
 
 Server: `FakeMetaGraph(phone_number_id="106540352242922", access_token="EAAG…",
 waba_id="102290129340398")`; point `META_GRAPH_URL` at `fake.url`. Any version path `vNN.N` is
@@ -13,9 +14,9 @@ same answer as for an object that does not exist (100, subcode 33, GraphMethodEx
   accepted sends are kept in `fake.sent` (the request body plus `"id"`).
 - `GET /{version}/{phone_number_id}` → the phone number object (`verified_name`,
   `display_phone_number`, `quality_rating`, `code_verification_status`, `id`; `?fields=`
-  narrows it, as in EXTERNAL_APIS §3 "Number and account checks");
+  narrows it, as in docs/external-apis.md §3 "Number and account checks");
   `GET /{version}/{waba_id}` → `{"id","name"}`.
-- `GET /{version}/{waba_id}/phone_numbers` (EXTERNAL_APIS §3, "Number and account checks") →
+- `GET /{version}/{waba_id}/phone_numbers` (docs/external-apis.md §3, "Number and account checks") →
   `{"data":[phone number objects],"paging":{"cursors":{"before","after"},"next"?}}`, pages of
   `?limit=` (default 25) continued with `?after=<cursor>`; `next` only when more follow.
 - Errors come in the Graph shape `{"error":{"message","type","code","error_subcode"?,
@@ -26,7 +27,7 @@ Builders: `text_message`, `status`, `status_error`, `messages_change`, `template
 `entry`, `notification`, `text_notification`, `status_notification`, `signature`, `signed_body`,
 `verification_params`.
 
-Invented details (from memory of Meta's pages, not in EXTERNAL_APIS.md): the HTTP status that goes
+Invented (from memory of Meta's pages, not in docs/external-apis.md): the HTTP status that goes
 with each error code (400 for most, 401 for 190, 500 for 131057/131000, 404 for 132001), the error
 message texts and `error_data.details`, the 190 error_subcode 463, the generic transient error
 (code 2, `is_transient`) for injected 5xx, the `GraphMethodException` code 100 / subcode 33 answer
@@ -312,7 +313,7 @@ def _missing_parameter(body: dict) -> str | None:
 fake_meta = fake_fixture(FakeMetaGraph, "fake_meta")
 
 
-# ---- notification builders (EXTERNAL_APIS.md §3) ---------------------------------------------
+# ---- notification builders (docs/external-apis.md §3) ---------------------------------------
 def _ts(timestamp: int | str | None) -> str:
     return str(int(time.time()) if timestamp is None else timestamp)
 

@@ -1,4 +1,4 @@
-"""Fake Perfect Panel admin API v2 (EXTERNAL_APIS.md §1.2).
+"""Fake Perfect Panel admin API v2 (docs/external-apis.md §1.2).
 
 Server: `FakePerfectPanel(api_key="pp-admin-key", base_path="/adminapi/v2", latency=0.02, …)`;
 the panel URL is `fake.url`, the API root `fake.api_url`. Each install answers under one base path
@@ -20,7 +20,7 @@ default 200: "failures may come as HTTP 200 with a non-zero error_code"); `cloud
 (HTTP 200 + non-zero error_code), `cloudflare_next(n)`, plus the base ones. Latency and the request
 counter come from the base (`latency=`, `request_count`).
 
-Invented (EXTERNAL_APIS.md is silent): the error codes/messages (401 "Invalid API key", 404 "Order
+Invented (not in docs/external-apis.md): the error codes/messages (401 "Invalid API key", 404 "Order
 not found"/"Ticket not found", 400 for bad parameters, including limit > 1000) and `data: null`
 on failure; the numeric status table beyond 2 = Completed (0 pending, 1 in_progress, 3 partial,
 4 canceled, 5 processing, 6 fail, 7 error) and the lower-case spelling `in_progress`; where

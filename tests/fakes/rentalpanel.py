@@ -1,4 +1,4 @@
-"""Fake Rental Panel admin API v1 (EXTERNAL_APIS.md §1.3).
+"""Fake Rental Panel admin API v1 (docs/external-apis.md §1.3).
 
 Server: `FakeRentalPanel(api_key="rp-admin-key", clock=datetime(…), latency=0.02)`; requests go to
 `GET {fake.url}/adminapi/v1?key=KEY&action=ACTION…` (`fake.api_url`).
@@ -10,7 +10,7 @@ Server: `FakeRentalPanel(api_key="rp-admin-key", clock=datetime(…), latency=0.
   `error_next(error, status_word, n=1)` injects one. No ticket actions.
 Store: `add_order(…)`, `seed_orders(n, …)`, `fake.orders`.
 
-Invented (EXTERNAL_APIS.md is silent): HTTP 200 for every JSON answer (including bad_auth);
+Invented (not in docs/external-apis.md): HTTP 200 for every JSON answer (including bad_auth);
 `provider`/`external_id` only when `provider=1` is sent; unknown ids silently left out of
 `orders`; ids and counters rendered as strings (PHP style); the `order_status` spellings
 (lower-case: "pending", "in progress", "processing", "completed", "partial", "canceled");

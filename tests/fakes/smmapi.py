@@ -1,4 +1,4 @@
-"""Fake standard reseller API "v2" of an SMM panel (EXTERNAL_APIS.md §1.1).
+"""Fake standard reseller API "v2" of an SMM panel (docs/external-apis.md §1.1).
 
 Server: `FakeSmmApi(api_key="user-api-key", capitalize_keys=False, latency=0.0)`; requests are
 `POST {fake.url}/api/v2` (`fake.api_url`), form-encoded, always `key` and `action`:
@@ -16,7 +16,7 @@ Server: `FakeSmmApi(api_key="user-api-key", capitalize_keys=False, latency=0.0)`
   `"Cancelled"` or `"completed"` to exercise normalisation.
 Store: `add_service(…)`, `add_order(…)`, `seed_orders(n, …)`; `fake.refills`, `fake.cancels`.
 
-Invented (EXTERNAL_APIS.md is silent): error texts other than "Incorrect order ID" ("Invalid API
+Invented (not in docs/external-apis.md): error texts other than "Incorrect order ID" ("Invalid API
 key", "Incorrect request", "Incorrect refill ID", "Too many orders", "Refill is disabled for this
 service", "Cancel is disabled for this service", "Order is already completed"); HTTP 200 for
 errors; `{"error":"Incorrect request"}` for a JSON body or a GET (PHP reads `$_POST` only);

@@ -1,4 +1,5 @@
-"""Fake Telegram Bot API server (EXTERNAL_APIS.md §4, DESIGN.md "Outbound calls") + update builders.
+"""Fake Telegram Bot API server + update builders (docs/external-apis.md §4,
+docs/contracts.md "Outbound calls").
 
 Server: `FakeTelegram(token="123456789:AAH…", username="relaydesk_test_bot")`; point the channel's
 `api_base` at `fake.url`. Methods under `/bot{token}/{method}` (GET or POST; parameters from the
@@ -19,7 +20,7 @@ Builders: `user`, `chat`, `message_update`, `edited_message_update`, `channel_po
 `my_chat_member_update`, `migrate_to_chat_update`, `migrate_from_chat_update`, `webhook_headers`;
 ids: `PRIVATE_CHAT_ID`, `GROUP_CHAT_ID`, `SUPERGROUP_CHAT_ID`/`CHANNEL_CHAT_ID` (beyond 32 bits).
 
-Invented or from memory (not in EXTERNAL_APIS.md): the description texts ("Bad Request: chat_id is
+Invented or from memory (not in docs/external-apis.md): description texts ("Bad Request: chat_id is
 empty", "Bad Request: message text is empty", "Bad Request: message is too long", "Bad Request:
 secret token contains unallowed characters", "Bad Request: bad webhook: An HTTPS URL must be
 provided for webhook", "Bad Request: group chat was upgraded to a supergroup chat", "Webhook was
@@ -240,7 +241,7 @@ def _result_chat(chat_id: int | str) -> dict:
 fake_telegram = fake_fixture(FakeTelegram, "fake_telegram")
 
 
-# ---- update builders (EXTERNAL_APIS.md §4) ---------------------------------------------------
+# ---- update builders (docs/external-apis.md §4) ---------------------------------------------
 _update_ids = itertools.count(721000001)
 _message_ids = itertools.count(1001)
 

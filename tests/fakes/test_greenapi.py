@@ -1,4 +1,4 @@
-"""FakeGreenAPI answers EXTERNAL_APIS.md §2 shapes; the builders produce §2 webhooks."""
+"""FakeGreenAPI answers docs/external-apis.md §2 shapes; the builders produce §2 webhooks."""
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,4 @@
-"""FakeMetaGraph answers EXTERNAL_APIS.md §3 shapes; the builders produce §3 notifications."""
+"""FakeMetaGraph answers docs/external-apis.md §3 shapes; the builders produce §3 notifications."""
 from __future__ import annotations
 
 import hashlib
@@ -132,7 +132,7 @@ def test_phone_number_lookup(fake_meta):
 
 
 def test_phone_number_fields_of_the_number_check():
-    """EXTERNAL_APIS §3: ?fields=display_phone_number,verified_name,quality_rating,
+    """docs/external-apis.md §3: ?fields=display_phone_number,verified_name,quality_rating,
     code_verification_status answers exactly those (and the id), as seeded."""
     with FakeMetaGraph(phone_number_id="42", access_token="tok", verified_name="Shop",
                        quality_rating="YELLOW", code_verification_status="EXPIRED") as fake:

@@ -1,4 +1,4 @@
-"""FakePerfectPanel answers the EXTERNAL_APIS.md §1.2 shapes and variants."""
+"""FakePerfectPanel answers the docs/external-apis.md §1.2 shapes and variants."""
 from __future__ import annotations
 
 import time

@@ -1,4 +1,4 @@
-"""FakeRentalPanel answers the EXTERNAL_APIS.md §1.3 shapes."""
+"""FakeRentalPanel answers the docs/external-apis.md §1.3 shapes."""
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,4 @@
-"""FakeSmmApi answers the EXTERNAL_APIS.md §1.1 shapes."""
+"""FakeSmmApi answers the docs/external-apis.md §1.1 shapes."""
 from __future__ import annotations
 
 import pytest

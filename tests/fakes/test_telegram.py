@@ -1,4 +1,4 @@
-"""FakeTelegram answers EXTERNAL_APIS.md §4 shapes; the builders produce §4 updates."""
+"""FakeTelegram answers docs/external-apis.md §4 shapes; the builders produce §4 updates."""
 from __future__ import annotations
 
 import json

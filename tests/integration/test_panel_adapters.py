@@ -1,5 +1,5 @@
 """Panel adapters against the local fakes over real HTTP, with PostgreSQL (ExternalCall rows) and
-Redis (the shared panel rate limit): every variant of EXTERNAL_APIS.md section 1."""
+Redis (the shared panel rate limit): every variant of docs/external-apis.md section 1."""
 from __future__ import annotations
 
 import datetime as dt

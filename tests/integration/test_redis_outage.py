@@ -1,4 +1,4 @@
-"""Nothing accepted is ever lost (DESIGN "Persist first, then process").
+"""Nothing accepted is ever lost (docs/contracts.md "Persist first, then process").
 
 A private redis-server (no persistence) is started for this module and an app is pointed at it.
 Redis is stopped in the middle of webhook traffic: every webhook still answers 200 and leaves its

@@ -1,4 +1,4 @@
-"""The tenancy matrix (DESIGN "Tenancy", CONVENTIONS "FAB pitfalls").
+"""The tenancy matrix (docs/contracts.md "Tenancy", docs/ARCHITECTURE.md "FAB pitfalls").
 
 A manager of workspace A works against the rows of workspace B through every registered screen
 and REST API, enumerated at run time from `app.appbuilder.baseviews`: a view added later is in the

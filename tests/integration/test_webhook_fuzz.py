@@ -1,4 +1,5 @@
-"""Property-based fuzzing of every webhook (DESIGN: "No 5xx for any input").
+"""Property-based fuzzing of every webhook: no 5xx for any input
+(docs/contracts.md "Webhook endpoints").
 
 Requests carry VALID authentication (the channel's token or secret, a correct Meta signature of
 the exact bytes sent) so that every body reaches the parser and the normaliser. Bodies are:

@@ -1,7 +1,8 @@
 """`flask --app run workspace import FILE` / `workspace export SLUG` against the real database.
 
-DESIGN "Workspace file": idempotent upsert keyed by slug and names, invalid files rejected whole
-with line-precise errors and nothing written, secrets left out of exports unless asked for.
+docs/contracts.md "Workspace file": idempotent upsert keyed by slug and names, invalid files
+rejected whole with line-precise errors and nothing written, secrets left out of exports unless
+asked for.
 """
 from __future__ import annotations
 

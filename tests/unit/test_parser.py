@@ -28,7 +28,7 @@ def read(text: str, **kwargs) -> ParseResult:
 
 # (message, what it means: `ParseResult.describe()`; "" = no command at all)
 TABLE: list[tuple[str, str]] = [
-    # --- the grammar of DESIGN, plain
+    # --- the grammar of docs/contracts.md "Command grammar", plain
     ("2274209 refill", "refill 2274209"),
     ("refill 2274209", "refill 2274209"),
     ("2274209,2274210 speed", "speed 2274209,2274210"),
@@ -519,7 +519,7 @@ def test_filler_alone_is_never_a_command(words):
 
 
 def test_domain_modules_import_only_the_standard_library_and_each_other():
-    """DESIGN: pure domain logic imports neither Flask nor the database."""
+    """docs/contracts.md "Pure domain logic": imports neither Flask nor the database."""
     import ast
     import sys
     from pathlib import Path

@@ -14,7 +14,7 @@ from app.domain.service_rules import (
 
 # (service name, refill_kind, refill_days, start_max_minutes, confidence)
 NAMES: list[tuple[str, str, int | None, int | None, str]] = [
-    # --- the wordings of EXTERNAL_APIS 1.5
+    # --- the wordings of docs/external-apis.md 1.5
     ("Instagram Followers [30 Days Refill]", "window", 30, None, "high"),
     ("Instagram Followers [30D Refill] | Start: 0-1 Hour", "window", 30, 60, "high"),
     ("IG Likes | R30 | 0-1H Start", "window", 30, 60, "high"),

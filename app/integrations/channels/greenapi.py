@@ -1,4 +1,4 @@
-"""Green API client (EXTERNAL_APIS.md section 2, DESIGN "Outbound calls")."""
+"""Green API client (docs/external-apis.md 2, docs/contracts.md "Outbound calls")."""
 from __future__ import annotations
 
 import base64

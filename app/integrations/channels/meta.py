@@ -1,4 +1,4 @@
-"""Meta WhatsApp Cloud API client (EXTERNAL_APIS.md section 3).
+"""Meta WhatsApp Cloud API client (docs/external-apis.md section 3).
 
 `test_connection()` is the ownership check a Meta channel passes before it receives anything
 (app/jobs/verification.py records its outcome): with the channel's own access token,
@@ -36,7 +36,7 @@ BSUID = re.compile(r"^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$")
 NUMBER_RATE = Rate(80, 1.0)  # 80 messages/s per number by default
 RECIPIENT_RATE = Rate(1, 6.0, burst=45)  # one per 6 s to the same user, bursts to 45
 
-# Graph error codes (EXTERNAL_APIS 3): which are worth retrying, and after how long at least.
+# Graph error codes (docs/external-apis.md 3): which are worth retrying and after how long at least.
 # Other codes are transient when Graph says so (`is_transient`, or an HTTP 5xx / 429 answer such
 # as the generic code 1/2 or 131000 "Something went wrong"), permanent otherwise.
 TRANSIENT_CODES = {130429: 2.0, 131056: 4.0, 131057: 30.0}

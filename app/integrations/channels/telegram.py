@@ -1,4 +1,4 @@
-"""Telegram Bot API client (EXTERNAL_APIS.md section 4)."""
+"""Telegram Bot API client (docs/external-apis.md section 4)."""
 from __future__ import annotations
 
 import re

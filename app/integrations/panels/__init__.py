@@ -1,4 +1,4 @@
-"""Panel adapters: one module per panel engine (DESIGN "Panels", EXTERNAL_APIS.md section 1).
+"""Panel adapters: one module per panel engine (docs/panels.md, docs/external-apis.md section 1).
 
     base.py          the interface (PanelAdapter, PanelOrder, PanelError, capability names)
     perfectpanel.py  Perfect Panel admin API v2        rentalpanel.py  Rental Panel admin API v1
@@ -94,7 +94,7 @@ def split_api_url(url: str) -> tuple[str, str | None]:
 
 # ---- transport ---------------------------------------------------------------------------------
 def panel_rate(requests_per_second: float | None):
-    """The GCRA rate of a panel: one call every 1/rps seconds, no burst (EXTERNAL_APIS 1.2:
+    """The GCRA rate of a panel: one call every 1/rps seconds, no burst (docs/external-apis.md 1.2:
     "clients keep to about 5 requests/second per panel")."""
     from app.integrations.ratelimit import Rate
 
@@ -426,8 +426,8 @@ def parse_actions(value: Any) -> dict[str, bool]:
 
 
 def parse_v2_order(item: Any, fallback_id: str | None = None) -> PanelOrder | None:
-    """A Perfect Panel admin API v2 order object (every variant of EXTERNAL_APIS 1.2), or None
-    when it is not an order at all (not an object, or no id)."""
+    """A Perfect Panel admin API v2 order object (every variant of docs/external-apis.md 1.2), or
+    None when it is not an order at all (not an object, or no id)."""
     data = ci(item)
     if not data:
         return None
@@ -464,7 +464,7 @@ def parse_v2_order(item: Any, fallback_id: str | None = None) -> PanelOrder | No
 
 
 def parse_service(item: Any) -> PanelService | None:
-    """A reseller API v2 `services` entry (EXTERNAL_APIS 1.1); None when it has no id."""
+    """A reseller API v2 `services` entry (docs/external-apis.md 1.1); None when it has no id."""
     data = ci(item)
     service_id = as_text(pick(data, "service", "id", "service_id"))
     if service_id is None:

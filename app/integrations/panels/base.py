@@ -1,6 +1,6 @@
 """The panel adapter interface: one adapter per engine, all returning the same shapes.
 
-Every adapter turns its engine's answers (EXTERNAL_APIS.md section 1, every variant listed
+Every adapter turns its engine's answers (docs/external-apis.md section 1, every variant listed
 there) into `PanelOrder` / `PanelService` / `PanelTicket`, and every failure into a `PanelError`
 whose `kind` the pipeline maps to a customer reply ("panel unavailable") while `detail` (the
 technical text) goes only to the logs.

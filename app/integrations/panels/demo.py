@@ -5,7 +5,7 @@ answers from here, so a newcomer can try commands without an SMM panel. Nothing 
 process.
 
 Orders have the shape of Perfect Panel's admin API v2 `GET /orders/{id}` `data` object
-(EXTERNAL_APIS.md 1.2), numbers partly as strings as real panels send them. Their `created` and
+(docs/external-apis.md 1.2), numbers partly as strings as real panels send them. Their `created` and
 `last_update` times are relative to `now` (default: the current UTC time), so refill windows and
 start times mean the same thing whenever the demo is opened: with a fixed `now` the answers are
 identical on every call.
@@ -39,7 +39,7 @@ DEMO_USERNAME = "demo_customer"
 OTHER_USERNAME = "maria_smm"
 PANEL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
-# The reseller API `services` shape (EXTERNAL_APIS.md 1.1): numbers as strings, `cancel` optional.
+# Reseller API `services` shape (docs/external-apis.md 1.1): numbers as strings, `cancel` optional.
 SERVICES: tuple[dict, ...] = (
     {"service": 101, "name": "Instagram Followers [30 Days Refill] | Start: 0-1 Hour",
      "type": "Default", "category": "Instagram Followers", "rate": "0.90", "min": "50",

@@ -1,4 +1,4 @@
-"""Perfect Panel admin API v2 (EXTERNAL_APIS.md 1.2): orders with owner and provider, tickets.
+"""Perfect Panel admin API v2 (docs/external-apis.md 1.2): orders with owner and provider, tickets.
 
 Base `{panel}/adminapi/v2`, on some installs `{panel}/admin/adminapi/v2`: when the connection has
 no stored `api_path` the adapter tries both, in that order, and remembers the one that answered

@@ -2,12 +2,12 @@
 
 `adapter_for(connection)` builds the adapter of `connection.panel_type` from its settings (URL,
 decrypted key, stored `api_path`, requests per second, timeout). `detect(url, api_key)` probes,
-in this order (EXTERNAL_APIS 1.4): Rental Panel admin API v1 (a JSON `status` success/fail/error
-or `bad_auth`), Perfect Panel admin API v2 under both base paths (the JSON envelope, not the
-panel's HTML page), then the reseller API v2 (`balance`). The first engine that answers wins,
-even when it refuses the key (then `ok` is False and `engine` says what was found). A transient
-failure that outlasts the retries (network, Cloudflare challenge) stops the probing: it says
-nothing about the engine.
+in this order (docs/external-apis.md 1.4): Rental Panel admin API v1 (a JSON `status`
+success/fail/error or `bad_auth`), Perfect Panel admin API v2 under both base paths (the JSON
+envelope, not the panel's HTML page), then the reseller API v2 (`balance`). The first engine
+that answers wins, even when it refuses the key (then `ok` is False and `engine` says what was
+found). A transient failure that outlasts the retries (network, Cloudflare challenge) stops the
+probing: it says nothing about the engine.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rental Panel admin API v1 (EXTERNAL_APIS.md 1.3): many orders in one call, the panel's clock.
+"""Rental Panel admin API v1 (docs/external-apis.md 1.3): many orders per call, the panel's clock.
 
 `GET {panel}/adminapi/v1?key=KEY&action=getOrders-by-id&orders=1,2,3&provider=1` answers
 `{"status":"success","orders":[{"id","username","order_status","service","provider",

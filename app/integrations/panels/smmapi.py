@@ -1,4 +1,4 @@
-"""The standard reseller API "v2" of any SMM panel, with a user key (EXTERNAL_APIS.md 1.1).
+"""The standard reseller API "v2" of any SMM panel, with a user key (docs/external-apis.md 1.1).
 
 `POST {panel}/api/v2`, form-encoded `key` and `action`. It never returns an order's customer,
 provider or provider order id, so Relaydesk can neither check ownership nor forward commands with
