@@ -225,7 +225,7 @@ CHAT_ID_SHAPES = {
     "telegram": re.compile(r"^-?\d{1,20}$"),
     # a phone number, or a business-scoped user id (US.13491208655302741918)
     "meta": re.compile(r"^\d{5,20}$|^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$"),
-    "webchat": re.compile(r"^[A-Za-z0-9_.:@-]{1,120}$"),
+    "webchat": re.compile(r"^[A-Za-z0-9_.:@-]{1,120}$"),  # within CHAT_ID_LENGTH
 }
 CHAT_ID_EXAMPLES = {"greenapi": "79001234567@c.us", "telegram": "-1001234567890",
                     "meta": "79001234567", "webchat": "visitor-3f2a"}
@@ -234,7 +234,8 @@ _CHAT_ID_MESSAGES = {
                    "group <digits>@g.us (120363000000000001@g.us)."),
     "telegram": _l("Not a Telegram chat id: a whole number, negative for groups "
                    "(-1001234567890)."),
-    "meta": _l("Not a WhatsApp number: digits only, with the country code (79001234567)."),
+    "meta": _l("Not a WhatsApp user: a number with its country code (79001234567) or a "
+               "business-scoped user id (US.13491208655302741918)."),
     "webchat": _l("Not a web chat id: letters, digits and - _ . : @ only, no spaces."),
 }
 

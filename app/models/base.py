@@ -7,6 +7,11 @@ from sqlalchemy import Column, DateTime, ForeignKey, Integer
 from sqlalchemy.orm import declared_attr, relationship
 
 
+# Every column holding a platform's chat id: the longest is a Meta parent business-scoped user
+# id (US.ENT. + up to 128 letters and digits: 135 characters).
+CHAT_ID_LENGTH = 160
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 

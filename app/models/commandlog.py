@@ -14,7 +14,7 @@ from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, ForeignKey, Inde
                         String, Text, UniqueConstraint)
 from sqlalchemy.orm import relationship
 
-from app.models.base import WorkspaceOwned, utcnow
+from app.models.base import CHAT_ID_LENGTH, WorkspaceOwned, utcnow
 from app.models.events import BigId
 from app.redaction import redacted
 from app.models.sensitive import HASH, sensitive
@@ -36,7 +36,7 @@ class CommandLog(WorkspaceOwned, Model):
     channel_id = Column(Integer, ForeignKey("channel.id", ondelete="CASCADE"), nullable=False,
                         index=True)
     channel = relationship("Channel")
-    chat_id = Column(String(120), nullable=False, index=True)
+    chat_id = Column(String(CHAT_ID_LENGTH), nullable=False, index=True)
     linked_user_id = Column(Integer, ForeignKey("linked_user.id", ondelete="SET NULL"),
                             nullable=True, index=True)
     linked_user = relationship("LinkedUser")
@@ -116,7 +116,7 @@ class LinkCode(WorkspaceOwned, Model):
     id = Column(Integer, primary_key=True)
     channel_id = Column(Integer, ForeignKey("channel.id", ondelete="CASCADE"), nullable=False)
     channel = relationship("Channel")
-    chat_id = Column(String(120), nullable=False)
+    chat_id = Column(String(CHAT_ID_LENGTH), nullable=False)
     username = Column(String(120), nullable=False)
     code_hash = Column(String(128), nullable=False, info=sensitive(HASH))
     expires_at = Column(DateTime, nullable=False)

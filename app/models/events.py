@@ -11,7 +11,7 @@ from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Enum, Forei
                         Integer, String, Text, UniqueConstraint)
 from sqlalchemy.orm import relationship
 
-from app.models.base import WorkspaceOwned, utcnow
+from app.models.base import CHAT_ID_LENGTH, WorkspaceOwned, utcnow
 from app.redaction import redacted
 from app.labels import code_label
 
@@ -41,8 +41,8 @@ class InboundEvent(WorkspaceOwned, Model):
                        create_constraint=True), nullable=False)
     type = Column(String(60), nullable=False)  # the platform's own name for it
     dedupe_key = Column(String(255), nullable=False)
-    chat_id = Column(String(120), nullable=True, index=True)
-    sender = Column(String(120), nullable=True)
+    chat_id = Column(String(CHAT_ID_LENGTH), nullable=True, index=True)
+    sender = Column(String(CHAT_ID_LENGTH), nullable=True)
     sender_name = Column(String(255), nullable=True)
     is_group = Column(Boolean, nullable=False, default=False)
     from_me = Column(Boolean, nullable=False, default=False)  # our own / the phone's sends
@@ -79,7 +79,7 @@ class DetectedChat(WorkspaceOwned, Model):
     channel_id = Column(Integer, ForeignKey("channel.id", ondelete="CASCADE"), nullable=False,
                         index=True)
     channel = relationship("Channel")
-    chat_id = Column(String(120), nullable=False)
+    chat_id = Column(String(CHAT_ID_LENGTH), nullable=False)
     title = Column(String(255), nullable=True)
     chat_type = Column(String(40), nullable=True)
     member_status = Column(String(40), nullable=True)  # member, administrator, left, kicked

@@ -11,7 +11,7 @@ from sqlalchemy import (JSON, Column, DateTime, Enum, Float, ForeignKey, Index, 
                         Text, UniqueConstraint)
 from sqlalchemy.orm import relationship
 
-from app.models.base import WorkspaceOwned, utcnow
+from app.models.base import CHAT_ID_LENGTH, WorkspaceOwned, utcnow
 from app.models.events import BigId
 from app.redaction import redacted
 from app.labels import code_label
@@ -39,7 +39,7 @@ class OutboundMessage(WorkspaceOwned, Model):
     idempotency_key = Column(String(200), nullable=False)
     purpose = Column(Enum(*OUTBOUND_PURPOSES, name="outbound_purpose", native_enum=False,
                           create_constraint=True), nullable=False, default="reply")
-    chat_id = Column(String(120), nullable=False)
+    chat_id = Column(String(CHAT_ID_LENGTH), nullable=False)
     text = Column(Text, nullable=False)
     parts_total = Column(Integer, nullable=False, default=1)
     parts_sent = Column(Integer, nullable=False, default=0)

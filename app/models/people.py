@@ -5,7 +5,7 @@ from flask_appbuilder import Model
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import relationship
 
-from app.models.base import Timestamps, WorkspaceOwned
+from app.models.base import CHAT_ID_LENGTH, Timestamps, WorkspaceOwned
 
 
 class LinkedUser(Timestamps, WorkspaceOwned, Model):
@@ -38,7 +38,7 @@ class ChatIdentity(Timestamps, WorkspaceOwned, Model):
     channel_id = Column(Integer, ForeignKey("channel.id", ondelete="CASCADE"), nullable=False,
                         index=True)
     channel = relationship("Channel")
-    chat_id = Column(String(120), nullable=False)
+    chat_id = Column(String(CHAT_ID_LENGTH), nullable=False)
     verified_at = Column(DateTime, nullable=True)
 
     def __str__(self) -> str:
@@ -55,7 +55,7 @@ class AdminIdentity(Timestamps, WorkspaceOwned, Model):
     channel_id = Column(Integer, ForeignKey("channel.id", ondelete="CASCADE"), nullable=False,
                         index=True)
     channel = relationship("Channel")
-    chat_id = Column(String(120), nullable=False)
+    chat_id = Column(String(CHAT_ID_LENGTH), nullable=False)
     name = Column(String(120), nullable=False, default="")
 
     def __str__(self) -> str:

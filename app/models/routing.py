@@ -6,7 +6,7 @@ from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Text, Uniqu
 from sqlalchemy.orm import relationship
 
 from app.domain.templates import DEFAULT_ROUTE_TEMPLATE
-from app.models.base import Timestamps, WorkspaceOwned, split_list
+from app.models.base import CHAT_ID_LENGTH, Timestamps, WorkspaceOwned, split_list
 
 ROUTE_ACTIONS = ("refill", "speed", "cancel")
 
@@ -47,7 +47,7 @@ class ProviderRoute(Timestamps, WorkspaceOwned, Model):
     channel_id = Column(Integer, ForeignKey("channel.id", ondelete="CASCADE"), nullable=False,
                         index=True)
     channel = relationship("Channel")
-    chat_id = Column(String(120), nullable=False)
+    chat_id = Column(String(CHAT_ID_LENGTH), nullable=False)
     template = Column(String(500), nullable=False, default=DEFAULT_ROUTE_TEMPLATE)
     actions = Column(String(120), nullable=False, default="refill, speed, cancel")
     enabled = Column(Boolean, nullable=False, default=True)

@@ -7,6 +7,7 @@ from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
 
 from app.models import AdminIdentity, Channel, ChatIdentity
+from app.models.base import CHAT_ID_LENGTH
 from app.security import ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.tenancy import get_scoped, scoped_query
 from app.views.formatting import language_name
@@ -30,7 +31,7 @@ class PlaygroundView(BaseView):
         known_chats += [(a.chat_id, f"{a.name or a.chat_id} — admin ({a.channel.name})")
                         for a in scoped_query(AdminIdentity).limit(50)]
         form = {"channel_id": request.form.get("channel_id", type=int),
-                "chat_id": (request.form.get("chat_id") or "").strip()[:120],
+                "chat_id": (request.form.get("chat_id") or "").strip()[:CHAT_ID_LENGTH],
                 "text": (request.form.get("text") or "")[:MAX_TEXT],
                 "is_group": bool(request.form.get("is_group"))}
         result, error = None, None

@@ -487,3 +487,29 @@ def test_test_connection_reading_authorized_releases_held_messages(client, green
         "pending"
     assert send_outbound(outbound_id) == "sent"
     assert [m["message"] for m in fake_greenapi.sent] == ["Held text"]
+
+
+LONGEST_BSUID = "US.ENT." + "A1" * 64  # a parent business-scoped id: 135 characters
+
+
+def test_the_longest_business_scoped_id_is_stored_whole_and_linked(client, factory, workspace,
+                                                                  meta_channel, fake_meta):
+    from app.models.base import CHAT_ID_LENGTH
+    from app.validation import chat_id_problem
+
+    assert len(LONGEST_BSUID) == 135 <= CHAT_ID_LENGTH
+    assert chat_id_problem(LONGEST_BSUID, "meta") is None  # what the forms accept fits
+    user = factory.linked_user(workspace, username="alice")
+    factory.identity(user, meta_channel, chat_id=LONGEST_BSUID)
+    body = fromless_button("help")
+    value_of(body)["messages"][0]["from_user_id"] = LONGEST_BSUID
+    assert post_meta(client, body).status_code == 200
+    event = last_event()
+    assert event.chat_id == event.sender == LONGEST_BSUID
+    process_new_events()
+    log = log_of(event.id)
+    assert log.linked_user_id == user.id and log.chat_id == LONGEST_BSUID
+    (sent,) = fake_meta.sent
+    assert sent["recipient"] == LONGEST_BSUID
+    outbound = db.session.query(OutboundMessage).one()
+    assert outbound.chat_id == LONGEST_BSUID and outbound.state == "sent"
