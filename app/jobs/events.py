@@ -26,7 +26,7 @@ from app.jobs.outbound import (Deferred, defer, deferred_sends, enqueue_deferred
                                send_deferred)
 from app.jobs.edits import is_edit
 from app.jobs.pipeline import EVENT_MAX_ATTEMPTS as MAX_ATTEMPTS
-from app.jobs import pipeline
+from app.jobs import pipeline, queues
 from app.models.channels import PAUSING_STATES
 from app.models.outbound import DELIVERY_RANK
 from app.status_words import Said
@@ -146,27 +146,9 @@ def claim_batch(event_id: int) -> list[EventRow]:
         "event_id": event_id, "limit": size - 1, "lease": now + lease}).all()
     db.session.commit()
     stolen = sorted((EventRow(row) for row in rows), key=lambda e: e.id)
-    if stolen:
-        _drop_jobs([e.id for e in stolen])
+    if stolen:  # their own jobs are still queued: no worker should spend one on them
+        queues.drop_event_jobs([e.id for e in stolen])
     return [event, *stolen]
-
-
-def _drop_jobs(event_ids: list[int]) -> None:
-    """The taken events' own jobs are still queued: take them off the queue so that no
-    worker spends a job on finding them done. A job already taken by a worker just finds its
-    event claimed ("skipped"); Redis trouble changes nothing else."""
-    from rq.job import Job
-
-    queue = current_app.extensions["relaydesk_queues"]["pipeline"]
-    try:
-        pipe = queue.connection.pipeline(transaction=False)
-        for event_id in event_ids:
-            pipe.lrem(queue.key, 1, f"event-{event_id}")
-            pipe.delete(Job.key_for(f"event-{event_id}"))
-        pipe.execute()
-    except Exception:  # noqa: BLE001 - the jobs then run and skip
-        log.warning("could not drop the jobs of %d taken event(s)", len(event_ids),
-                    exc_info=True)
 
 
 @cache

@@ -16,8 +16,9 @@
   The cache never decides a refusal or an error alone: a credential that does not match the
   cached one, or an INSERT that hits the channel's foreign key (channel deleted meanwhile),
   raises `StaleChannel` and the webhook looks the channel up again in the database.
-* `enqueue_events(ids)` hands the new ids to RQ. If Redis is down the rows stay `pending` and the
-  maintenance runner picks them up later: the webhook still answers 200, nothing is lost.
+* `app.jobs.queues.enqueue_events(ids)` hands the new ids to RQ. If Redis is down the rows stay
+  `pending` and the maintenance runner picks them up later: the webhook still answers 200,
+  nothing is lost.
 """
 from __future__ import annotations
 
@@ -36,8 +37,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, request
-from rq.job import JobStatus
-from rq.utils import now as rq_now
 from sqlalchemy import bindparam, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import event as orm_event
@@ -45,6 +44,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app.extensions import db
+from app.jobs import queues
 from app.models import Channel, InboundEvent
 from app.models.base import utcnow
 from app.webhooks.groupcommit import BatchFailed, GroupCommit
@@ -339,7 +339,7 @@ def store_events(rows: list[dict]) -> None:
         return
     writer = _ingest_writer()
     if writer is None:
-        enqueue_events(_store_inline(rows))
+        queues.enqueue_events(_store_inline(rows))
         return
     try:
         writer.group.submit(rows)  # the batch's leader queues the new rows' jobs
@@ -459,7 +459,7 @@ class PostgresIngest:
                     and time.monotonic() - self._unqueued_since < self.DEFER_SECONDS):
                 return
             ids, self._unqueued = self._unqueued, []
-        enqueue_events(ids)
+        queues.enqueue_events(ids)
 
     # --- one batch
     def _flush(self, items: list[list[dict]]) -> tuple[list, list[int]]:
@@ -677,39 +677,3 @@ def from_epoch(value) -> datetime | None:
 def _cut(value: str | None, length: int) -> str | None:
     return value[:length] if isinstance(value, str) else value
 
-
-PROCESS_EVENT = "app.jobs.events.process_event"
-
-
-def enqueue_events(event_ids: list[int]) -> int:
-    """Queue one `process_event(id)` job per id (job id `event-<id>`, queue "pipeline") in one
-    round trip; returns how many were queued (0 when Redis is unavailable: the rows stay
-    pending and the maintenance sweep queues them later).
-
-    What `Queue.enqueue` writes, in fewer commands: each job is made by RQ (`create_job`) and
-    saved by RQ (`Job.save`, status included), then ONE RPUSH hands all the ids to the queue
-    (enqueue_many would add a status HSET and an RPUSH per job). Not a MULTI/EXEC: a job left
-    half-written by a dropped connection is re-queued by the sweep like any job lost with Redis;
-    enqueuing twice is harmless (the event is claimed)."""
-    if not event_ids:
-        return 0
-    queue = current_app.extensions["relaydesk_queues"]["pipeline"]
-    try:
-        pipe = queue.connection.pipeline(transaction=False)
-        enqueued_at = rq_now()
-        job_ids = []
-        for event_id in event_ids:
-            job = queue.create_job(PROCESS_EVENT, args=(event_id,), job_id=f"event-{event_id}",
-                                   description=f"{PROCESS_EVENT}({event_id})",
-                                   result_ttl=300, failure_ttl=86400, status=JobStatus.QUEUED)
-            job.enqueued_at = enqueued_at
-            job.save(pipeline=pipe)
-            job_ids.append(job.id)
-        pipe.sadd(queue.redis_queues_keys, queue.key)
-        pipe.rpush(queue.key, *job_ids)
-        pipe.execute()
-        return len(event_ids)
-    except Exception:  # noqa: BLE001 - Redis down: rows stay pending, maintenance re-enqueues
-        log.warning("could not enqueue %d event(s); they stay pending", len(event_ids),
-                    exc_info=True)
-        return 0

@@ -22,6 +22,7 @@ from sqlalchemy import exc as sa_exc
 
 from app.extensions import db
 from app.models import Channel, InboundEvent
+from app.jobs import queues
 from app.webhooks import intake
 from app.webhooks.groupcommit import BatchFailed, GroupCommit
 from tests.conftest import BACKENDS
@@ -448,13 +449,13 @@ def test_a_batch_leaves_its_jobs_to_the_batch_right_behind_it(app, factory, writ
                                                                monkeypatch, redis_conn):
     channel = factory.channel(factory.workspace("defer"), kind="greenapi")
     calls = []
-    real = intake.enqueue_events
+    real = queues.enqueue_events
 
     def recording(ids):
         calls.append(sorted(ids))
         return real(ids)
 
-    monkeypatch.setattr(intake, "enqueue_events", recording)
+    monkeypatch.setattr(queues, "enqueue_events", recording)
     answers: dict = {}
     one_batch(writer, held, green_post(app, channel, message(channel, "1"), answers, "1"), [
         green_post(app, channel, message(channel, "2"), answers, "2"),
@@ -471,9 +472,9 @@ def test_jobs_are_what_rq_enqueue_writes(app, redis_conn):
     once: the stored job must be the one Queue.enqueue would have written."""
     queue = app.extensions["relaydesk_queues"]["pipeline"]
     with app.app_context():
-        assert intake.enqueue_events([101, 102]) == 2
-    queue.enqueue(intake.PROCESS_EVENT, 103, job_id="event-103", result_ttl=300,
-                  failure_ttl=86400, description=f"{intake.PROCESS_EVENT}(103)")
+        assert queues.enqueue_events([101, 102]) == 2
+    queue.enqueue(queues.PROCESS_EVENT, 103, job_id="event-103", result_ttl=300,
+                  failure_ttl=86400, description=f"{queues.PROCESS_EVENT}(103)")
     assert queue.job_ids == ["event-101", "event-102", "event-103"]
     assert queue.key.encode() in redis_conn.smembers("rq:queues")
 
