@@ -120,11 +120,11 @@ def enqueue_send(outbound_id: int, delay: float = 0.0) -> bool:
     queue = _queue("default")
     try:
         if delay > 0:
-            queue.enqueue_in(timedelta(seconds=delay), SEND_OUTBOUND,
-                             outbound_id, job_id=f"send-{outbound_id}-{utcnow().timestamp():.0f}")
+            queue.enqueue_in(timedelta(seconds=delay), SEND_OUTBOUND, outbound_id,
+                             job_id=f"send-{outbound_id}-{utcnow().timestamp():.0f}")
         else:
-            queue.enqueue(SEND_OUTBOUND, outbound_id,
-                          job_id=f"send-{outbound_id}", result_ttl=300, failure_ttl=86400)
+            queue.enqueue(SEND_OUTBOUND, outbound_id, job_id=f"send-{outbound_id}",
+                          result_ttl=300, failure_ttl=86400)
         return True
     except Exception:  # noqa: BLE001 - Redis down: the maintenance sweep finds the row later
         log.warning("could not enqueue outbound %s", outbound_id, exc_info=True)
