@@ -1,4 +1,4 @@
-"""Group commit of webhook rows (app/webhooks/groupcommit.py, intake.PostgresIngest).
+"""Group commit of webhook rows (app/webhooks/groupcommit.py, store_group.PostgresIngest).
 
 First the leader/follower mechanics on their own (no database): one batch for the requests that
 arrive while a flush runs, each with its own outcome, and no request left waiting whatever
@@ -23,7 +23,8 @@ from sqlalchemy import exc as sa_exc
 from app.extensions import db
 from app.models import Channel, InboundEvent
 from app.jobs import queues
-from app.webhooks import intake
+from app.webhooks import intake, store_group
+from app.webhooks.channels import channel_cache
 from app.webhooks.groupcommit import BatchFailed, GroupCommit
 from tests.conftest import BACKENDS
 from tests.fakes import greenapi as green
@@ -179,7 +180,7 @@ needs_postgres = pytest.mark.skipif(
 @pytest.fixture
 def writer(app):
     with app.app_context():
-        writer = intake._ingest_writer()
+        writer = store_group.ingest_writer()
     assert writer is not None
     return writer
 
@@ -376,12 +377,12 @@ def test_a_forked_process_makes_its_own_writer_and_never_closes_the_inherited_on
     inherited = Inherited()
     monkeypatch.setitem(app.extensions, "relaydesk_ingest", (-1, inherited))  # "the parent's"
     with app.app_context():
-        writer = intake._ingest_writer()
+        writer = store_group.ingest_writer()
         assert writer is not inherited
-        assert app.extensions["relaydesk_ingest"][0] == intake.os.getpid()
-        assert intake._ingest_writer() is writer  # one per process
-    assert inherited in intake._INHERITED and closed == []
-    intake._INHERITED.remove(inherited)
+        assert app.extensions["relaydesk_ingest"][0] == store_group.os.getpid()
+        assert store_group.ingest_writer() is writer  # one per process
+    assert inherited in store_group._INHERITED and closed == []
+    store_group._INHERITED.remove(inherited)
     if writer is not None:
         writer.close()
 
@@ -394,7 +395,7 @@ def test_closing_the_writer_releases_its_connection_and_the_next_webhook_opens_o
     assert client.post(url, data=json.dumps(tg.message_update("one")),
                        headers=headers).status_code == 200
     connection = writer._connection
-    intake.close_ingest_writer(app)
+    store_group.close_ingest_writer(app)
     assert connection.closed
     assert client.post(url, data=json.dumps(tg.message_update("two")),
                        headers=headers).status_code == 200
@@ -432,7 +433,7 @@ def test_without_group_commit_a_failed_commit_answers_503_and_stores_nothing(
 
 def test_database_unreachable_at_the_channel_lookup_answers_503(client, factory, monkeypatch):
     channel = factory.channel(factory.workspace("lookup"), kind="greenapi")
-    intake.channel_cache.clear()
+    channel_cache.clear()
 
     def unreachable(_id_instance):
         raise sa_exc.OperationalError("SELECT", {}, Exception("connection refused"))
