@@ -1,4 +1,5 @@
-"""Outbound sending against the faithful fakes (DESIGN "Outbound calls", EXTERNAL_APIS 2-4).
+"""Outbound sending against the faithful fakes (docs/contracts.md "Outbound calls",
+docs/external-apis.md 2-4).
 
 Outbound: 429 and backoff honoured, long text split, permanent errors not retried, no duplicate
 send after a retry.

@@ -1,4 +1,4 @@
-"""Property-based fuzzing of every webhook (DESIGN: "No 5xx for any input").
+"""Property-based fuzzing of every webhook (docs/contracts.md: "No 5xx for any input").
 
 Requests carry VALID authentication (the channel's token or secret, a correct Meta signature of
 the exact bytes sent) so that every body reaches the parser and the normaliser. Bodies are:

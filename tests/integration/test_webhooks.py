@@ -1,4 +1,4 @@
-"""Webhook endpoints (DESIGN "Webhook endpoints", EXTERNAL_APIS.md sections 2-4).
+"""Webhook endpoints (docs/contracts.md "Webhook endpoints", docs/external-apis.md 2-4).
 
 Every notification kind of every platform is posted through the Flask test client as the platform
 sends it (payloads from the fakes' builders) and the committed `inbound_event` row is checked field
