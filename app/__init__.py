@@ -155,14 +155,13 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 
 def _init_redis(app: Flask) -> None:
     from redis import Redis
-    from rq import Queue
+
+    from app.jobs.queues import init_queues
 
     connection = Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2,
                                 socket_timeout=5, health_check_interval=30)
     app.extensions["relaydesk_redis"] = connection
-    app.extensions["relaydesk_queues"] = {
-        name: Queue(name, connection=connection) for name in ("default", "pipeline", "low")
-    }
+    init_queues(app, connection)
 
 
 def _register_blueprints(app: Flask) -> set[str]:

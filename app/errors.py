@@ -3,9 +3,9 @@
 - Screens (everything else): 400, 403, 404, 405, 429 and 500 render relaydesk/error.html inside
   the layout, with a way back (home, previous page, sign-in for anonymous people), translated.
   A 404 is answered as a 404 to anonymous people too: no redirect to the sign-in page.
-- `/api/…`: `{"error": true, "message": "…", "code": "NOT_FOUND"}` (docs/contracts.md "Public API");
-  FAB's REST answers it writes itself (`{"message": …}`) are untouched.
-- `/webhooks/…`: `{"ok": false, "error": "…"}`, the shape of app/webhooks/intake.py's `refuse`.
+- `/api/…`: `{"error": true, "message": "…", "code": "NOT_FOUND"}` (docs/contracts.md
+  "Public API"); FAB's REST answers it writes itself (`{"message": …}`) are untouched.
+- `/webhooks/…`: `{"ok": false, "error": "…"}`, the shape of app/webhooks/http.py's `refuse`.
 
 A 500 never shows a trace, an exception text or a secret: the page says what happened in general
 words; the exception goes to the log (which redacts secrets, app/redaction.py).

@@ -2,8 +2,9 @@
 
 Every row the pipeline writes is built here, and every statement that claims one:
 
-* inbound events: a worker claims an event (`claim_event`), takes fresh ones with it
-  (`steal_events`) and finishes them (`finish_events`); the claim returns an `EventRow`;
+* inbound events: a webhook builds their rows (`event_rows`); a worker claims an event
+  (`claim_event`), takes fresh ones with it (`steal_events`) and finishes them
+  (`finish_events`); the claim returns an `EventRow`;
 * command logs: `open_command_logs(events)` creates each event's log or returns the existing
   one (a retried command continues its log); `update_command_logs` writes their changes;
 * per-order verdicts: `order_row` builds one, `save_order_rows` writes them (a retry replaces
@@ -33,10 +34,9 @@ from app.models.base import utcnow
 
 
 def cut(value: str | None, column) -> str | None:
-    """`value` cut to the length of `column` (a Column of a String type), None kept."""
-    if value is None:
-        return None
-    return value[:column.type.length]
+    """`value` cut to the length of `column` (a Column of a String type); anything but text
+    (None) is kept as it is."""
+    return value[:column.type.length] if isinstance(value, str) else value
 
 
 def seconds_left(expires_at: datetime | None, now: datetime) -> float:
@@ -45,6 +45,54 @@ def seconds_left(expires_at: datetime | None, now: datetime) -> float:
 
 
 # --- inbound events -------------------------------------------------------------------------
+
+EVENT_COLUMNS = ("workspace_id", "channel_id", "platform", "kind", "type", "dedupe_key",
+                 "chat_id", "sender", "sender_name", "is_group", "from_me", "from_bot", "text",
+                 "message_id", "status", "error_code", "error_title", "occurred_at",
+                 "received_at", "payload", "state", "attempts")
+
+
+def event_rows(channel, platform: str, events: Iterable,
+               now: datetime | None = None) -> list[dict]:
+    """The inbound_event rows (EVENT_COLUMNS) of a channel's notifications (webhooks'
+    `NormalisedEvent`s): new rows are `pending` with no attempt; texts are cut to their
+    columns; the same notification twice (by `dedupe_key`) is one row."""
+    now = now or utcnow()
+    c = InboundEvent.__table__.c
+    rows, seen = [], set()
+    for event in events:
+        if event.dedupe_key in seen:
+            continue
+        seen.add(event.dedupe_key)
+        rows.append({
+            "workspace_id": channel.workspace_id, "channel_id": channel.id,
+            "platform": platform, "kind": event.kind, "type": cut(event.type, c.type),
+            "dedupe_key": cut(event.dedupe_key, c.dedupe_key),
+            "chat_id": cut(event.chat_id, c.chat_id), "sender": cut(event.sender, c.sender),
+            "sender_name": cut(event.sender_name, c.sender_name),
+            "is_group": event.is_group, "from_me": event.from_me, "from_bot": event.from_bot,
+            "text": event.text, "message_id": cut(event.message_id, c.message_id),
+            "status": cut(event.status, c.status),
+            "error_code": cut(event.error_code, c.error_code),
+            "error_title": cut(event.error_title, c.error_title),
+            "occurred_at": event.occurred_at, "received_at": now, "payload": event.payload,
+            "state": "pending", "attempts": 0})
+    return rows
+
+
+def unique_event_rows(rows: list[dict]) -> list[dict]:
+    """One row per (channel, dedupe key): concurrent deliveries of one notification may be
+    stored by one statement."""
+    if len(rows) < 2:
+        return rows
+    seen, unique = set(), []
+    for row in rows:
+        key = (row["channel_id"], row["dedupe_key"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(row)
+    return unique
+
 
 class EventRow:
     """An inbound event as its claim returned it (no ORM object, no second query). Handlers

@@ -15,7 +15,7 @@ from flask import current_app
 
 from app.extensions import db
 from app.integrations.calls import buffered_call_log, flush_call_log
-from app.jobs import pipeline
+from app.jobs import pipeline, queues
 from app.jobs.chats import migrate_chat
 from app.jobs.drivers import BatchDriver
 from app.jobs.edits import is_edit
@@ -77,27 +77,9 @@ def claim_batch(event_id: int) -> list[EventRow]:
         return [event] if event is not None else []
     stolen = steal_events(event_id, size - 1, utcnow() + lease)
     db.session.commit()
-    if stolen:
-        _drop_jobs([e.id for e in stolen])
+    if stolen:  # their own jobs are still queued: no worker should spend one on them
+        queues.drop_event_jobs([e.id for e in stolen])
     return [event, *stolen]
-
-
-def _drop_jobs(event_ids: list[int]) -> None:
-    """The taken events' own jobs are still queued: take them off the queue so that no
-    worker spends a job on finding them done. A job already taken by a worker just finds its
-    event claimed ("skipped"); Redis trouble changes nothing else."""
-    from rq.job import Job
-
-    queue = current_app.extensions["relaydesk_queues"]["pipeline"]
-    try:
-        pipe = queue.connection.pipeline(transaction=False)
-        for event_id in event_ids:
-            pipe.lrem(queue.key, 1, f"event-{event_id}")
-            pipe.delete(Job.key_for(f"event-{event_id}"))
-        pipe.execute()
-    except Exception:  # noqa: BLE001 - the jobs then run and skip
-        log.warning("could not drop the jobs of %d taken event(s)", len(event_ids),
-                    exc_info=True)
 
 
 def process_event(event_id: int) -> str:

@@ -11,43 +11,28 @@ scheduler).
 """
 from __future__ import annotations
 
-import logging
-
 from flask import current_app
 from flask_babel import force_locale, gettext
-from rq import Retry
 from sqlalchemy import func
 
 from app.auth.password_links import INVITATION, RESET, lifetime_hours, link_for, make_token
 from app.extensions import db
+from app.jobs import queues
 from app.mail import Message, send_message
 from app.models import Workspace, WorkspaceMember
-
-log = logging.getLogger(__name__)
 
 JOB = "app.jobs.mail.send_password_link"
 RESET_JOB = "app.jobs.mail.send_reset_link"
 
 
-def _enqueue(job: str, *args) -> bool:
-    queue = current_app.extensions["relaydesk_queues"]["default"]
-    try:
-        queue.enqueue(job, *args, job_timeout=120, result_ttl=0, failure_ttl=7 * 86400,
-                      retry=Retry(max=3, interval=[30, 120, 600]))
-        return True
-    except Exception:  # noqa: BLE001 - Redis down: the caller says the mail was not sent
-        log.warning("could not queue the mail job %s", job, exc_info=True)
-        return False
-
-
 def queue_password_link(user_id: int, purpose: str, language: str | None = None) -> bool:
     """Queue the mail; False when the queue is not reachable (logged)."""
-    return _enqueue(JOB, int(user_id), purpose, language or "en")
+    return queues.enqueue_mail(JOB, int(user_id), purpose, language or "en")
 
 
 def queue_reset_link(email: str, language: str | None = None) -> bool:
     """Queue "send a reset link to the login with this address, if there is one"."""
-    return _enqueue(RESET_JOB, email.strip().lower(), language or "en")
+    return queues.enqueue_mail(RESET_JOB, email.strip().lower(), language or "en")
 
 
 def _language(language: str | None) -> str:

@@ -15,9 +15,9 @@ from datetime import timedelta
 from sqlalchemy import and_, or_, select, update
 
 from app.extensions import db
+from app.jobs import queues
 from app.models import InboundEvent, OutboundMessage
 from app.models.base import utcnow
-from app.webhooks.intake import enqueue_events
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def requeue_stale_events() -> int:
     them alone while their job waits in a backlogged queue (and pick them up again if the job
     is lost: the lease expires)."""
     ids = stale_event_ids()
-    queued = enqueue_events(ids)
+    queued = queues.enqueue_events(ids)
     if ids and queued:
         db.session.execute(
             update(InboundEvent).where(InboundEvent.id.in_(ids))
@@ -86,10 +86,8 @@ def stale_outbound_ids(limit: int = BATCH) -> list[int]:
 
 
 def requeue_stale_outbound() -> int:
-    from app.jobs.outbound import enqueue_send
-
     ids = stale_outbound_ids()
-    queued = sum(1 for outbound_id in ids if enqueue_send(outbound_id))
+    queued = sum(1 for outbound_id in ids if queues.enqueue_send(outbound_id))
     if ids:
         log.info("maintenance re-enqueued %d of %d stale outbound message(s)", queued, len(ids))
     return queued

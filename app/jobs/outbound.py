@@ -27,6 +27,7 @@ from sqlalchemy import select, update
 from app.extensions import db
 from app.integrations.channels import SendResult, client_for, split_text
 from app.integrations.ratelimit import RateLimited, RateLimiter
+from app.jobs import queues
 from app.jobs.chats import migrate_chat
 from app.models import Channel, OutboundMessage
 from app.models.base import utcnow
@@ -84,7 +85,7 @@ def defer(item: Deferred) -> None:
     if collected is not None:
         collected.append(item)
     else:
-        enqueue_send(item.outbound_id)
+        queues.enqueue_send(item.outbound_id)
 
 
 def send_deferred(items: list[Deferred]) -> None:
@@ -236,7 +237,7 @@ def take_slots(items: list[Deferred], clients: dict) -> None:
 def enqueue_deferred(items: list[Deferred]) -> None:
     """The job that deferred these sends failed: let send jobs take the rows that exist."""
     for outbound_id in dict.fromkeys(item.outbound_id for item in items):
-        enqueue_send(outbound_id)
+        queues.enqueue_send(outbound_id)
 
 
 MARK_COLUMNS = ("state", "parts_sent", "parts_total", "platform_message_ids",
@@ -376,21 +377,6 @@ def queue_message(channel: Channel, chat_id: str, text: str, idempotency_key: st
     return outbound_id
 
 
-def enqueue_send(outbound_id: int, delay: float = 0.0) -> bool:
-    queue = current_app.extensions["relaydesk_queues"]["default"]
-    try:
-        if delay > 0:
-            queue.enqueue_in(timedelta(seconds=delay), "app.jobs.outbound.send_outbound",
-                             outbound_id, job_id=f"send-{outbound_id}-{utcnow().timestamp():.0f}")
-        else:
-            queue.enqueue("app.jobs.outbound.send_outbound", outbound_id,
-                          job_id=f"send-{outbound_id}", result_ttl=300, failure_ttl=86400)
-        return True
-    except Exception:  # noqa: BLE001 - Redis down: the maintenance sweep finds the row later
-        log.warning("could not enqueue outbound %s", outbound_id, exc_info=True)
-        return False
-
-
 def claim(outbound_id: int) -> OutboundMessage | None:
     """Take the message for this sender (app/store.py `claim_outbound`) and commit; its row,
     or None when it is not ours to send."""
@@ -507,7 +493,7 @@ def _retry(message: OutboundMessage, result: SendResult | None, retry_after: flo
         message.error_code = result.error_code
         message.last_error = result.error
     db.session.commit()
-    enqueue_send(message.id, delay=delay)
+    queues.enqueue_send(message.id, delay=delay)
     return "retrying"
 
 

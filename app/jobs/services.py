@@ -8,7 +8,7 @@ the name parser read (`refill_kind`, `refill_days`, `start_minutes_max`, `recogn
 `service_name` and `fetched_at`. Services the panel no longer lists are left as they are (old
 orders still name them).
 
-Enqueue by dotted path with the id: `queue.enqueue("app.jobs.services.refresh_services", 7)`.
+Queued by `app.jobs.queues.enqueue_services_refresh(workspace_id)`.
 Returns a summary dict; panel failures are returned too (`state: "failed"`), not raised, so a
 manager's "refresh now" can show them.
 """

@@ -4,8 +4,8 @@ access token confirmed it controls its phone number and its WhatsApp Business ac
 * A Meta channel saved new, or with a changed number, account id, access token, app secret or
   kind, has `verified_at` NULL (app/models/channels.py sets it in the same write).
 * After such a save the screens, their REST twins and the workspace file queue
-  `verify_meta_channel(channel_id)` ("default" queue, job id `verify-channel-<id>`); the
-  channel's "Test connection" runs the same check at once (`verify_channel`).
+  `verify_meta_channel(channel_id)` (`app.jobs.queues.enqueue_verification`); the channel's
+  "Test connection" runs the same check at once (`verify_channel`).
 * `verify_channel` makes the Graph calls (MetaClient.test_connection) and then records the
   outcome under a row lock, only if the number, account, credentials and kind are still the
   ones it checked: a save made while the calls were under way is never marked verified by a
@@ -13,10 +13,7 @@ access token confirmed it controls its phone number and its WhatsApp Business ac
 """
 from __future__ import annotations
 
-import logging
 from types import SimpleNamespace
-
-from flask import current_app
 
 from app.extensions import db
 from app.integrations.channels import ActionResult
@@ -25,26 +22,9 @@ from app.models import Channel
 from app.models.channels import META_VERIFIED_COLUMNS
 from app.tenancy import workspace_scope
 
-log = logging.getLogger(__name__)
-
-JOB = "app.jobs.verification.verify_meta_channel"
-
 
 def needs_verification(channel: Channel) -> bool:
     return channel.kind == "meta" and channel.verified_at is None
-
-
-def queue_verification(channel_id: int) -> bool:
-    """Queue the channel's verification; False when the queue is not reachable (the channel
-    stays unverified until "Test connection" or a later save)."""
-    queue = current_app.extensions["relaydesk_queues"]["default"]
-    try:
-        queue.enqueue(JOB, channel_id, job_id=f"verify-channel-{channel_id}", job_timeout=120,
-                      result_ttl=300, failure_ttl=86400)
-        return True
-    except Exception:  # noqa: BLE001 - Redis down: the channel simply stays unverified
-        log.warning("could not queue the verification of channel %s", channel_id, exc_info=True)
-        return False
 
 
 def verify_meta_channel(channel_id: int) -> dict:

@@ -20,6 +20,7 @@ from rq import SimpleWorker
 from app import dbpool
 from app.extensions import db
 from app.jobs.maintenance import SWEEP_SECONDS, sweep
+from app.jobs.queues import worker_queues
 
 log = logging.getLogger(__name__)
 CRON_LOCK = "relaydesk:cron:sweep"
@@ -45,10 +46,10 @@ def run_worker(queues: list[str], burst: bool = False, with_scheduler: bool = Tr
     dbpool.PING_IDLE_SECONDS = dbpool.WORKER_PING_IDLE_SECONDS
     app = current_app._get_current_object()
     connection = app.extensions["relaydesk_redis"]
-    known = app.extensions["relaydesk_queues"]
+    listened = worker_queues(app, queues)
     db.session.remove()
     db.session.configure(expire_on_commit=False)  # this process only: it runs jobs, not views
-    worker = RelaydeskWorker([known[name] for name in queues], connection=connection)
+    worker = RelaydeskWorker(listened, connection=connection)
     stop = threading.Event()
     if with_scheduler and not burst:
         threading.Thread(target=cron_loop, args=(app, stop), daemon=True,

@@ -19,7 +19,8 @@ from app.domain.templates import problem as template_problem
 from app.extensions import db
 from app.redaction import flash
 from app.integrations.channels import LiveAnswer, client_for
-from app.jobs.verification import needs_verification, queue_verification, verify_channel
+from app.jobs import queues
+from app.jobs.verification import needs_verification, verify_channel
 from app.models import ChatIdentity, DetectedChat, LinkedUser, Provider, ProviderRoute
 from app.models.channels import CHANNEL_KINDS, REQUIRED_FIELDS
 from app.models.routing import DEFAULT_ROUTE_TEMPLATE, ROUTE_ACTIONS
@@ -62,9 +63,7 @@ class ChannelActionsMixin:
                 released = _instance_state(channel, operation, result)
                 db.session.commit()
                 for outbound_id in released:
-                    from app.jobs.outbound import enqueue_send
-
-                    enqueue_send(outbound_id)
+                    queues.enqueue_send(outbound_id)
             category = "danger" if not result.ok else "warning" if result.warning else "success"
             flash(f"{name}: {result.words()}", category)
         self.update_redirect()
@@ -522,7 +521,7 @@ def verify_after_save(channel) -> tuple[str, str] | None:
     """ChannelView.after_save: a Meta channel awaiting verification gets it queued at once."""
     if not needs_verification(channel):
         return None
-    if queue_verification(channel.id):
+    if queues.enqueue_verification(channel.id):
         return (_("%(name)s is awaiting verification: Relaydesk asks Meta whether its access "
                   "token controls this number and WhatsApp Business account. It receives "
                   "messages once verified; its status shows the answer.", name=channel.name),

@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 
 from app.redaction import flash
 from app.extensions import db
+from app.jobs import queues
 from app.models import CommandLog, CommandOrder, ExternalCall, InboundEvent, OutboundMessage
 from app.models.base import utcnow
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
@@ -72,14 +73,12 @@ class InboundEventView(WorkspaceModelView):
     @action("reprocess", _l("Process again"), _l("Process the selected events again?"),
             "fa-refresh")
     def reprocess(self, items):
-        from app.webhooks.intake import enqueue_events
-
         rows = visible(items)
         for row in rows:
             row.state = "pending"
             row.lease_until = None
         db.session.commit()
-        queued = enqueue_events([row.id for row in rows])
+        queued = queues.enqueue_events([row.id for row in rows])
         flash(ngettext("%(num)d event queued again.", "%(num)d events queued again.", queued),
               "success")
         self.update_redirect()
@@ -116,8 +115,6 @@ class OutboundMessageView(WorkspaceModelView):
     @action("retry", _l("Retry now"), _l("Send the selected failed messages again?"),
             "fa-repeat")
     def retry(self, items):
-        from app.jobs.outbound import enqueue_send
-
         rows = [row for row in visible(items) if row.state in ("failed", "retrying")]
         for row in rows:
             row.state = "retrying"
@@ -127,7 +124,7 @@ class OutboundMessageView(WorkspaceModelView):
             row.attempts = 0
         db.session.commit()
         for row in rows:
-            enqueue_send(row.id)
+            queues.enqueue_send(row.id)
         flash(ngettext("%(num)d message queued again.", "%(num)d messages queued again.",
                        len(rows)), "success")
         self.update_redirect()

@@ -1,7 +1,7 @@
 """Panel connection actions: test the connection, detect the engine, refresh the services."""
 from __future__ import annotations
 
-from flask import current_app, redirect
+from flask import redirect
 from flask_appbuilder.actions import action
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from app.redaction import flash
 from app.extensions import db
 from app.integrations.panels.base import PanelError
+from app.jobs import queues
 from app.labels import code_label
 from app.models.base import utcnow
 from app.status_words import panel_problem
@@ -66,7 +67,6 @@ class PanelConnectionActionsMixin:
     @action("refresh_services", _l("Refresh services"),
             _l("Fetch the panel's services into the service rules now?"), "fa-refresh")
     def refresh_services(self, items):
-        queue = current_app.extensions["relaydesk_queues"]["low"]
         for connection in visible(items):
             if connection.service_rules_mode != "cached":
                 flash(_("Service rules come from the service names: set \"%(field)s\" to "
@@ -74,12 +74,10 @@ class PanelConnectionActionsMixin:
                         field=_("Service rules from"),
                         option=code_label("service_rules_mode", "cached")), "info")
                 continue
-            try:
-                queue.enqueue("app.jobs.services.refresh_services", connection.workspace_id,
-                              job_id=f"services-{connection.workspace_id}", job_timeout=600)
+            if queues.enqueue_services_refresh(connection.workspace_id):
                 flash(_("Refreshing services in the background; the service rules list fills "
                         "in within a minute."), "success")
-            except Exception:  # noqa: BLE001 - Redis down: say so, change nothing
+            else:  # Redis down: say so, change nothing
                 flash(_("The job queue is not reachable right now; try again shortly."),
                       "danger")
         return self._back()

@@ -1,5 +1,5 @@
-"""Webhook blueprints, one per platform (DESIGN "Webhook endpoints"). CSRF does not apply:
-each platform authenticates with its own token or signature, checked in constant time."""
+"""Webhook blueprints, one per platform (docs/contracts.md "Webhook endpoints"). CSRF does not
+apply: each platform authenticates with its own token or signature, checked in constant time."""
 from __future__ import annotations
 
 from flask import Flask

@@ -1,4 +1,4 @@
-"""POST /webhooks/greenapi — Green API notifications (EXTERNAL_APIS.md section 2).
+"""POST /webhooks/greenapi — Green API notifications (docs/external-apis.md 2).
 
 Authenticates with the `Authorization` header equal to the channel's webhook token (raw or
 `Bearer <token>`), routes by `instanceData.idInstance`. Dedupe keys: `chatId:idMessage` for
@@ -12,12 +12,13 @@ import json
 from flask import request
 from marshmallow import INCLUDE, Schema, fields
 
-from app.crypto import constant_time_equals
 from app.extensions import db
 from app.models import Channel
-from app.webhooks.intake import (MiB, BadPayload, ChannelRef, NormalisedEvent, StaleChannel,
-                                 ack, cached_then_fresh, channel_cache, event_rows, from_epoch,
-                                 parse_json, read_body, refuse, store_events, webhook_blueprint)
+from app.webhooks.channels import ChannelRef, authenticated, cached_then_fresh
+from app.webhooks.http import MiB, BadPayload, ack, parse_json, read_body, refuse, webhook_blueprint
+from app.store import event_rows
+from app.webhooks.intake import NormalisedEvent, from_epoch
+from app.webhooks.persist import store_events
 
 greenapi_bp = webhook_blueprint("webhooks_greenapi", __name__)
 
@@ -25,7 +26,6 @@ BODY_LIMIT = 1 * MiB
 INCOMING = "incomingMessageReceived"
 OUTGOING = ("outgoingMessageReceived", "outgoingAPIMessageReceived")
 EDITED = "editedMessage"  # messageData.typeMessage of an edit (editedMessageData)
-_DUMMY_TOKEN = "x" * 32  # compared against when the instance is unknown: same timing
 
 
 # The shape a notification must have, as a schema (the reference) and as the equivalent
@@ -95,12 +95,8 @@ def receive():
 
 
 def _accept(payload: dict, id_instance: str, given: str, fresh: bool):
-    channel = channel_cache.lookup(("greenapi", id_instance), lambda: _load(id_instance),
-                                   fresh=fresh)
-    expected = channel.token if channel is not None else None
-    if not constant_time_equals(given, expected or _DUMMY_TOKEN) or not expected:
-        if channel is not None and not fresh:
-            raise StaleChannel(channel.id)  # the token may have just changed: ask the database
+    channel = authenticated(("greenapi", id_instance), lambda: _load(id_instance), given, fresh)
+    if channel is None:
         return refuse(403, "forbidden")
     if not channel.enabled:
         return ack(ignored="channel disabled")

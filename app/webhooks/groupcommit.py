@@ -20,7 +20,7 @@ that batch's leader).
   runs (so that work left to this batch by an earlier one is not stranded).
 * Nothing outlives the object: no thread to stop at exit, nothing to join. It is not fork-safe
   by itself (a lock held at fork time stays held in the child): owners keep one per process
-  (see `app.webhooks.intake._ingest_writer`, which checks os.getpid()).
+  (see `app.webhooks.persist_group.ingest_writer`, which checks os.getpid()).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GET/POST /webhooks/meta — WhatsApp Cloud API notifications (EXTERNAL_APIS.md section 3).
+"""GET/POST /webhooks/meta — WhatsApp Cloud API notifications (docs/external-apis.md 3).
 
 GET answers the verification challenge when `hub.verify_token` equals META_VERIFY_TOKEN.
 POST requires `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app secret, raw body)>`; the secret is
@@ -26,9 +26,12 @@ from marshmallow import INCLUDE, Schema, fields, validate
 
 from app.extensions import db
 from app.models import Channel
-from app.webhooks.intake import (MiB, BadPayload, ChannelRef, NormalisedEvent, StaleChannel,
-                                 ack, cached_then_fresh, channel_cache, event_rows, from_epoch,
-                                 parse_json, read_body, refuse, store_events, webhook_blueprint)
+from app.webhooks.channels import (ChannelRef, cached_then_fresh, channel_cache,
+                                   credential_matches, stale_unless_fresh)
+from app.webhooks.http import MiB, BadPayload, ack, parse_json, read_body, refuse, webhook_blueprint
+from app.store import event_rows
+from app.webhooks.intake import NormalisedEvent, from_epoch
+from app.webhooks.persist import store_events
 
 log = logging.getLogger(__name__)
 meta_bp = webhook_blueprint("webhooks_meta", __name__)
@@ -122,8 +125,7 @@ def _accept(payload: dict, body: bytes, signature: str, fresh: bool):
     channels = _channels_named_in(payload, fresh)
     platform_signed, signed_by = _signature_check(body, signature, channels.values())
     if not platform_signed and not signed_by:
-        if channels and not fresh:
-            raise StaleChannel(None)  # an app secret may have just changed: ask the database
+        stale_unless_fresh(bool(channels), fresh)  # an app secret may have just changed
         return refuse(403, "forbidden")
     try:
         per_channel = normalise(payload, channels)
@@ -181,7 +183,7 @@ def _signature_check(body: bytes, header: str, channels) -> tuple[bool, set[int]
         if not secret:
             return False
         digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
-        return hmac.compare_digest(digest, given)
+        return credential_matches(given, digest)
 
     # Every candidate is checked (no early exit): timing does not tell which secret matched.
     platform_signed = matches(current_app.config.get("META_APP_SECRET"))

@@ -1,4 +1,4 @@
-"""POST /webhooks/telegram/<bot_id> — Telegram Bot API updates (EXTERNAL_APIS.md section 4).
+"""POST /webhooks/telegram/<bot_id> — Telegram Bot API updates (docs/external-apis.md 4).
 
 `<bot_id>` is the number before ':' in the bot token; the request must carry
 `X-Telegram-Bot-Api-Secret-Token` equal to the channel's secret token. Dedupe on `update_id`.
@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from flask import request
 
-from app.crypto import constant_time_equals
 from app.extensions import db
 from app.models import Channel
-from app.webhooks.intake import (MiB, BadPayload, ChannelRef, NormalisedEvent, StaleChannel,
-                                 ack, cached_then_fresh, channel_cache, event_rows, from_epoch,
-                                 parse_json, read_body, refuse, store_events, webhook_blueprint)
+from app.webhooks.channels import ChannelRef, authenticated, cached_then_fresh
+from app.webhooks.http import MiB, BadPayload, ack, parse_json, read_body, refuse, webhook_blueprint
+from app.store import event_rows
+from app.webhooks.intake import NormalisedEvent, from_epoch
+from app.webhooks.persist import store_events
 
 telegram_bp = webhook_blueprint("webhooks_telegram", __name__)
 
 BODY_LIMIT = 1 * MiB
 MESSAGE_KEYS = ("message", "edited_message", "channel_post", "edited_channel_post")
 GROUP_TYPES = {"group", "supergroup"}
-_DUMMY_TOKEN = "x" * 32
 
 
 @telegram_bp.post("/webhooks/telegram/<bot_id>")
@@ -34,13 +34,9 @@ def receive(bot_id: str):
 
 
 def _accept(bot_id: str, given: str, fresh: bool, body: list[bytes]):
-    channel = None
-    if bot_id.isdigit() and len(bot_id) <= 32:
-        channel = channel_cache.lookup(("telegram", bot_id), lambda: _load(bot_id), fresh=fresh)
-    expected = channel.token if channel is not None else None
-    if not constant_time_equals(given, expected or _DUMMY_TOKEN) or not expected:
-        if channel is not None and not fresh:
-            raise StaleChannel(channel.id)  # the secret may have just changed: ask the database
+    key = ("telegram", bot_id) if bot_id.isdigit() and len(bot_id) <= 32 else None
+    channel = authenticated(key, lambda: _load(bot_id), given, fresh)
+    if channel is None:
         return refuse(403, "forbidden")
 
     if not body:

@@ -174,9 +174,9 @@ def _raise_taken_identifier(exc: Exception, loaded: dict, root, filename: str) -
 
 
 def _queue_verifications(channels: list[tuple[int, str]]) -> dict[str, bool]:
-    from app.jobs.verification import queue_verification
+    from app.jobs import queues
 
-    return {name: queue_verification(channel_id) for channel_id, name in channels}
+    return {name: queues.enqueue_verification(channel_id) for channel_id, name in channels}
 
 
 def _refusal(exc: Exception) -> str:

@@ -18,7 +18,7 @@ from rq import Queue
 
 from app.extensions import db
 from app.integrations.channels.meta import MetaClient
-from app.jobs import verification
+from app.jobs import queues
 from app.jobs.verification import verify_channel, verify_meta_channel
 from app.models import Channel, ExternalCall, InboundEvent
 from app.models.channels import AWAITING_VERIFICATION
@@ -75,7 +75,7 @@ def fresh(channel) -> Channel:
 def queued_verification(redis_conn, channel_id: int):
     job = Queue("default", connection=redis_conn).fetch_job(f"verify-channel-{channel_id}")
     assert job is not None, "no verification queued"
-    assert job.func_name == verification.JOB and job.args == (channel_id,)
+    assert job.func_name == queues.VERIFY_CHANNEL and job.args == (channel_id,)
     return job
 
 

@@ -28,7 +28,7 @@ import app.integrations.channels.telegram as telegram_module
 from app.extensions import db
 from app.integrations.channels import client_for, split_text
 from app.integrations.ratelimit import Rate, RateLimiter
-from app.jobs import outbound
+from app.jobs import outbound, queues
 from app.jobs.outbound import MAX_ATTEMPTS, backoff_seconds, claim, queue_message, send_outbound
 from app.models import Channel, ExternalCall, OutboundMessage
 from app.models.base import utcnow
@@ -767,7 +767,7 @@ def test_a_retry_queued_while_redis_is_down_is_swept_later(client, auth, factory
     outbound_id = green.queue("swept")
     send_outbound(outbound_id)
     _manager_of(factory, auth, green.channel)
-    monkeypatch.setattr(outbound, "enqueue_send", lambda *a, **kw: False)  # Redis is down
+    monkeypatch.setattr(queues, "enqueue_send", lambda *a, **kw: False)  # Redis is down
     client.post("/outboundmessageview/action_post",
                 data={"action": "retry", "rowid": [str(outbound_id)]})
     assert row(outbound_id).state == "retrying"

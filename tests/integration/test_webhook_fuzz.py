@@ -399,7 +399,7 @@ def test_shape_check_matches_the_schema_on_every_edge_value(platform):
                                  HealthCheck.large_base_example])
 @given(data=st.data())
 def test_shape_check_matches_the_schema_on_fuzzed_documents(platform, data):
-    from app.webhooks.intake import BadPayload, parse_json
+    from app.webhooks.http import BadPayload, parse_json
 
     check, schema, builders = _shapes()[platform]
     if data.draw(st.booleans(), label="random"):

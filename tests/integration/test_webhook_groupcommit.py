@@ -1,4 +1,4 @@
-"""Group commit of webhook rows (app/webhooks/groupcommit.py, intake.PostgresIngest).
+"""Group commit of webhook rows (app/webhooks/groupcommit.py, persist_group.PostgresIngest).
 
 First the leader/follower mechanics on their own (no database): one batch for the requests that
 arrive while a flush runs, each with its own outcome, and no request left waiting whatever
@@ -22,7 +22,10 @@ from sqlalchemy import exc as sa_exc
 
 from app.extensions import db
 from app.models import Channel, InboundEvent
-from app.webhooks import intake
+from app.jobs import queues
+from app import store
+from app.webhooks import persist_group
+from app.webhooks.channels import channel_cache
 from app.webhooks.groupcommit import BatchFailed, GroupCommit
 from tests.conftest import BACKENDS
 from tests.fakes import greenapi as green
@@ -178,7 +181,7 @@ needs_postgres = pytest.mark.skipif(
 @pytest.fixture
 def writer(app):
     with app.app_context():
-        writer = intake._ingest_writer()
+        writer = persist_group.ingest_writer()
     assert writer is not None
     return writer
 
@@ -287,7 +290,7 @@ def test_a_channel_deleted_meanwhile_refuses_only_its_own_request(app, factory, 
 def test_a_row_the_database_refuses_fails_only_its_own_request(app, factory, writer, held,
                                                                 monkeypatch, redis_conn):
     channel = factory.channel(factory.workspace("poison"), kind="greenapi")
-    rows_of = intake.event_rows
+    rows_of = store.event_rows
 
     def poisoned(channel, platform, events, now=None):  # violates the CHECK on `kind`
         rows = rows_of(channel, platform, events, now)
@@ -375,12 +378,12 @@ def test_a_forked_process_makes_its_own_writer_and_never_closes_the_inherited_on
     inherited = Inherited()
     monkeypatch.setitem(app.extensions, "relaydesk_ingest", (-1, inherited))  # "the parent's"
     with app.app_context():
-        writer = intake._ingest_writer()
+        writer = persist_group.ingest_writer()
         assert writer is not inherited
-        assert app.extensions["relaydesk_ingest"][0] == intake.os.getpid()
-        assert intake._ingest_writer() is writer  # one per process
-    assert inherited in intake._INHERITED and closed == []
-    intake._INHERITED.remove(inherited)
+        assert app.extensions["relaydesk_ingest"][0] == persist_group.os.getpid()
+        assert persist_group.ingest_writer() is writer  # one per process
+    assert inherited in persist_group._INHERITED and closed == []
+    persist_group._INHERITED.remove(inherited)
     if writer is not None:
         writer.close()
 
@@ -393,7 +396,7 @@ def test_closing_the_writer_releases_its_connection_and_the_next_webhook_opens_o
     assert client.post(url, data=json.dumps(tg.message_update("one")),
                        headers=headers).status_code == 200
     connection = writer._connection
-    intake.close_ingest_writer(app)
+    persist_group.close_ingest_writer(app)
     assert connection.closed
     assert client.post(url, data=json.dumps(tg.message_update("two")),
                        headers=headers).status_code == 200
@@ -431,7 +434,7 @@ def test_without_group_commit_a_failed_commit_answers_503_and_stores_nothing(
 
 def test_database_unreachable_at_the_channel_lookup_answers_503(client, factory, monkeypatch):
     channel = factory.channel(factory.workspace("lookup"), kind="greenapi")
-    intake.channel_cache.clear()
+    channel_cache.clear()
 
     def unreachable(_id_instance):
         raise sa_exc.OperationalError("SELECT", {}, Exception("connection refused"))
@@ -448,13 +451,13 @@ def test_a_batch_leaves_its_jobs_to_the_batch_right_behind_it(app, factory, writ
                                                                monkeypatch, redis_conn):
     channel = factory.channel(factory.workspace("defer"), kind="greenapi")
     calls = []
-    real = intake.enqueue_events
+    real = queues.enqueue_events
 
     def recording(ids):
         calls.append(sorted(ids))
         return real(ids)
 
-    monkeypatch.setattr(intake, "enqueue_events", recording)
+    monkeypatch.setattr(queues, "enqueue_events", recording)
     answers: dict = {}
     one_batch(writer, held, green_post(app, channel, message(channel, "1"), answers, "1"), [
         green_post(app, channel, message(channel, "2"), answers, "2"),
@@ -471,9 +474,9 @@ def test_jobs_are_what_rq_enqueue_writes(app, redis_conn):
     once: the stored job must be the one Queue.enqueue would have written."""
     queue = app.extensions["relaydesk_queues"]["pipeline"]
     with app.app_context():
-        assert intake.enqueue_events([101, 102]) == 2
-    queue.enqueue(intake.PROCESS_EVENT, 103, job_id="event-103", result_ttl=300,
-                  failure_ttl=86400, description=f"{intake.PROCESS_EVENT}(103)")
+        assert queues.enqueue_events([101, 102]) == 2
+    queue.enqueue(queues.PROCESS_EVENT, 103, job_id="event-103", result_ttl=300,
+                  failure_ttl=86400, description=f"{queues.PROCESS_EVENT}(103)")
     assert queue.job_ids == ["event-101", "event-102", "event-103"]
     assert queue.key.encode() in redis_conn.smembers("rq:queues")
 

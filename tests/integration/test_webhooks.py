@@ -16,7 +16,7 @@ from sqlalchemy import delete, update
 
 from app.extensions import db
 from app.models import Channel, InboundEvent
-from app.webhooks.intake import MiB
+from app.webhooks.http import MiB
 from tests.fakes import greenapi as green
 from tests.fakes import meta
 from tests.fakes import telegram as tg

@@ -1,0 +1,175 @@
+"""The one module that talks to RQ to queue work (the worker process, app/jobs/worker.py, runs it).
+
+RQ is a doorbell, never the record: every job names a row the database already holds, so a job
+that could not be queued (Redis down) or was lost is queued again by the maintenance sweep
+(app/jobs/maintenance.py) or by the person who asked for it, and a job queued twice finds its
+work claimed or done. Hence the contract shared by every function here: none raises when Redis
+is unreachable; each logs a warning and answers how much it queued (a count or a bool).
+
+Queues (created by `init_queues`, at start-up, on the app's Redis connection):
+
+* `pipeline`: `process_event(id)`, one job per inbound event (`enqueue_events`).
+* `default`: sending (`enqueue_send`), mail (`enqueue_mail`), Meta channel verification
+  (`enqueue_verification`).
+* `low`: the services refresh (`enqueue_services_refresh`).
+
+Jobs name their function by dotted path (the constants below), so this module imports none of
+them. tests/unit/test_rq_seam.py fails when any other module of app/ (the worker excepted)
+imports `rq` or reads the queues.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Flask, current_app
+from rq import Queue, Retry
+from rq.job import Job, JobStatus
+from rq.utils import now as rq_now
+
+from app.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+QUEUES_KEY = "relaydesk_queues"  # app.extensions[QUEUES_KEY]: {name: Queue}
+QUEUE_NAMES = ("default", "pipeline", "low")
+
+PROCESS_EVENT = "app.jobs.events.process_event"
+SEND_OUTBOUND = "app.jobs.outbound.send_outbound"
+VERIFY_CHANNEL = "app.jobs.verification.verify_meta_channel"
+REFRESH_SERVICES = "app.jobs.services.refresh_services"
+
+
+def init_queues(app: Flask, connection) -> None:
+    """Create the app's queues ("default", "pipeline", "low") on `connection` (the app's Redis
+    client); called by create_app, and again whenever the Redis client is replaced."""
+    app.extensions[QUEUES_KEY] = {
+        name: Queue(name, connection=connection) for name in QUEUE_NAMES
+    }
+
+
+def worker_queues(app: Flask, names: list[str]) -> list[Queue]:
+    """The app's queues of these names, in this order, for a worker to listen on (KeyError for
+    a name that is not one of QUEUE_NAMES)."""
+    known = app.extensions[QUEUES_KEY]
+    return [known[name] for name in names]
+
+
+def _queue(name: str) -> Queue:
+    return current_app.extensions[QUEUES_KEY][name]
+
+
+def enqueue_events(event_ids: list[int]) -> int:
+    """Queue one `process_event(id)` job per id (job id `event-<id>`, queue "pipeline",
+    result_ttl 300 s, failure_ttl 1 day) in one round trip; returns how many were queued (0 when
+    Redis is unavailable: the rows stay pending and the maintenance sweep queues them later).
+
+    What `Queue.enqueue` writes, in fewer commands: each job is made by RQ (`create_job`) and
+    saved by RQ (`Job.save`, status included), then ONE RPUSH hands all the ids to the queue
+    (enqueue_many would add a status HSET and an RPUSH per job). Not a MULTI/EXEC: a job left
+    half-written by a dropped connection is re-queued by the sweep like any job lost with Redis;
+    enqueuing twice is harmless (the event is claimed)."""
+    if not event_ids:
+        return 0
+    queue = current_app.extensions[QUEUES_KEY]["pipeline"]
+    try:
+        pipe = queue.connection.pipeline(transaction=False)
+        enqueued_at = rq_now()
+        job_ids = []
+        for event_id in event_ids:
+            job = queue.create_job(PROCESS_EVENT, args=(event_id,), job_id=f"event-{event_id}",
+                                   description=f"{PROCESS_EVENT}({event_id})",
+                                   result_ttl=300, failure_ttl=86400, status=JobStatus.QUEUED)
+            job.enqueued_at = enqueued_at
+            job.save(pipeline=pipe)
+            job_ids.append(job.id)
+        pipe.sadd(queue.redis_queues_keys, queue.key)
+        pipe.rpush(queue.key, *job_ids)
+        pipe.execute()
+        return len(event_ids)
+    except Exception:  # noqa: BLE001 - Redis down: rows stay pending, maintenance re-enqueues
+        log.warning("could not enqueue %d event(s); they stay pending", len(event_ids),
+                    exc_info=True)
+        return 0
+
+
+def drop_event_jobs(event_ids: list[int]) -> None:
+    """Take the queued `event-<id>` jobs of events another job has claimed off the "pipeline"
+    queue (LREM + delete of the job hash, one round trip), so that no worker spends a job on
+    finding them done. A job already taken by a worker just finds its event claimed
+    ("skipped"); with Redis unavailable nothing happens but a warning (the jobs then run and
+    skip)."""
+    queue = _queue("pipeline")
+    try:
+        pipe = queue.connection.pipeline(transaction=False)
+        for event_id in event_ids:
+            pipe.lrem(queue.key, 1, f"event-{event_id}")
+            pipe.delete(Job.key_for(f"event-{event_id}"))
+        pipe.execute()
+    except Exception:  # noqa: BLE001 - the jobs then run and skip
+        log.warning("could not drop the jobs of %d taken event(s)", len(event_ids),
+                    exc_info=True)
+
+
+def enqueue_send(outbound_id: int, delay: float = 0.0) -> bool:
+    """Queue `send_outbound(outbound_id)` on "default": at once with job id `send-<id>`
+    (result_ttl 300 s, failure_ttl 1 day), or, with `delay` > 0 seconds, scheduled after that
+    delay with job id `send-<id>-<timestamp>` (RQ's default ttls; run by a worker with the
+    scheduler). False when Redis is unavailable (logged): the row stays pending/retrying and
+    the maintenance sweep queues it later."""
+    queue = _queue("default")
+    try:
+        if delay > 0:
+            queue.enqueue_in(timedelta(seconds=delay), SEND_OUTBOUND, outbound_id,
+                             job_id=f"send-{outbound_id}-{utcnow().timestamp():.0f}")
+        else:
+            queue.enqueue(SEND_OUTBOUND, outbound_id, job_id=f"send-{outbound_id}",
+                          result_ttl=300, failure_ttl=86400)
+        return True
+    except Exception:  # noqa: BLE001 - Redis down: the maintenance sweep finds the row later
+        log.warning("could not enqueue outbound %s", outbound_id, exc_info=True)
+        return False
+
+
+def enqueue_mail(job: str, *args) -> bool:
+    """Queue the mail job `job` (a dotted path, app/jobs/mail.py) with `args` on "default":
+    RQ's own job id, job_timeout 120 s, no result kept, failure_ttl 7 days, retried after 30 s,
+    2 min and 10 min (by a worker with the scheduler). False when Redis is unavailable (logged):
+    nothing is recorded elsewhere, the caller tells the person the mail was not sent."""
+    queue = _queue("default")
+    try:
+        queue.enqueue(job, *args, job_timeout=120, result_ttl=0, failure_ttl=7 * 86400,
+                      retry=Retry(max=3, interval=[30, 120, 600]))
+        return True
+    except Exception:  # noqa: BLE001 - Redis down: the caller says the mail was not sent
+        log.warning("could not queue the mail job %s", job, exc_info=True)
+        return False
+
+
+def enqueue_verification(channel_id: int) -> bool:
+    """Queue `verify_meta_channel(channel_id)` on "default" (job id `verify-channel-<id>`,
+    job_timeout 120 s, result_ttl 300 s, failure_ttl 1 day). False when Redis is unavailable
+    (logged): the channel stays unverified until "Test connection" or a later save."""
+    queue = _queue("default")
+    try:
+        queue.enqueue(VERIFY_CHANNEL, channel_id, job_id=f"verify-channel-{channel_id}",
+                      job_timeout=120, result_ttl=300, failure_ttl=86400)
+        return True
+    except Exception:  # noqa: BLE001 - Redis down: the channel simply stays unverified
+        log.warning("could not queue the verification of channel %s", channel_id, exc_info=True)
+        return False
+
+
+def enqueue_services_refresh(workspace_id: int) -> bool:
+    """Queue `refresh_services(workspace_id)` on "low" (job id `services-<workspace id>`,
+    job_timeout 600 s, RQ's default ttls). False when Redis is unavailable (logged): nothing
+    changes, the caller says so and the manager may try again."""
+    queue = _queue("low")
+    try:
+        queue.enqueue(REFRESH_SERVICES, workspace_id, job_id=f"services-{workspace_id}",
+                      job_timeout=600)
+        return True
+    except Exception:  # noqa: BLE001 - Redis down: say so, change nothing
+        log.warning("could not queue the services refresh of workspace %s", workspace_id,
+                    exc_info=True)
+        return False
