@@ -4,10 +4,10 @@ The corpus is tests/data/parser_corpus.yaml (its header says how an entry reads)
 corpus tests/data/parser_heldout.yaml has the same format and was written without looking at
 the parser's results, to estimate how its rules generalise (do not tune the parser to its lines).
 
-Prints, for each corpus, per language and per category, how many messages were understood (the parse equals the
-expected one) and how many produced an unrequested dispatch (a refill, speed or cancel of an
-order the customer did not ask for); asserts at least 97 % understood and no unrequested
-dispatch at all, and that parsing the whole corpus stays fast.
+Prints, for each corpus, per language and per category, how many messages were understood (the
+parse equals the expected one) and how many produced an unrequested dispatch (a refill, speed or
+cancel of an order the customer did not ask for); asserts at least 97 % understood and no
+unrequested dispatch at all, and that parsing the whole corpus stays fast.
 """
 from __future__ import annotations
 
