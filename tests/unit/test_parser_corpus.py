@@ -23,6 +23,8 @@ from app.domain.replies import ACTION_WORDS, ask_choices
 
 CORPUS_PATH = Path(__file__).resolve().parents[1] / "data" / "parser_corpus.yaml"
 HELDOUT_PATH = CORPUS_PATH.with_name("parser_heldout.yaml")
+# 40 more held-out messages, written after the parser was fixed against parser_heldout.yaml
+FRESH_PATH = CORPUS_PATH.with_name("parser_heldout_fresh.yaml")
 LANGUAGES = ("en", "es", "pt", "ru", "tr", "id", "ar", "hi")
 CATEGORIES = (
     "plain", "count", "date", "service", "username", "phone", "amount", "question", "advice",
@@ -41,8 +43,9 @@ def load_corpus(path: Path = CORPUS_PATH) -> list[dict]:
 
 CORPUS = load_corpus()
 HELDOUT = load_corpus(HELDOUT_PATH)
-#: name → (entries, the least number of entries)
-CORPORA = {"corpus": (CORPUS, 300), "held-out": (HELDOUT, 200)}
+FRESH = load_corpus(FRESH_PATH)
+#: name → (entries, the least number of entries); the larger ones hold every category
+CORPORA = {"corpus": (CORPUS, 300), "held-out": (HELDOUT, 200), "fresh held-out": (FRESH, 40)}
 
 
 def canonical(result: ParseResult) -> frozenset[tuple]:
@@ -89,14 +92,18 @@ def test_the_corpus_is_well_formed(name):
         assert entry["cat"] in CATEGORIES, entry
         expected_parts(entry["expect"])  # parses
     assert {e["lang"] for e in entries} == set(LANGUAGES)
-    assert {e["cat"] for e in entries} == set(CATEGORIES)
+    if least >= 200:
+        assert {e["cat"] for e in entries} == set(CATEGORIES)
 
 
-def test_the_held_out_corpus_is_new():
-    assert not {e["text"] for e in HELDOUT} & {e["text"] for e in CORPUS}
+def test_the_held_out_corpora_are_new():
+    texts = [{e["text"] for e in entries} for entries, _ in CORPORA.values()]
+    assert all(not a & b for k, a in enumerate(texts) for b in texts[k + 1:])
 
 
 def _row(name: str, total: int, ok: int, wrong: int) -> str:
+    if not total:
+        return f"  {name:<18} {total:>4} {'-':>8} {wrong:>4}"
     return f"  {name:<18} {total:>4} {100 * ok / total:6.1f} % {wrong:>4}"
 
 
