@@ -44,10 +44,12 @@ What it reads
   also one edit away: `востановите`), except past forms (a state: `отменили`, `отменился`) and
   Turkish negative imperatives (`hızlandırmayın`); Arabic words are also looked up without a
   leading `و`, `ال`, `ب`, `ل` (`والتعويض`) and without a trailing pronoun or plural ending
-  (`كنسلوا`, `الغوه`); Spanish and Portuguese imperatives without a glued pronoun (`cancélame`,
-  `repónganme`); Indonesian words without the passive `di-` (`dicancel`). `NOT_COMMAND_PHRASES`
-  hold an action word but mean something else (`paise wapas`: money back, not a refill), as
-  does a word that also means "give back" next to money (`верните средства`, `amount wapas`).
+  (`كنسلوا`, `الغوه`, `تعوضون`); Spanish and Portuguese imperatives without a glued pronoun
+  (`cancélame`, `repónganme`); English gerunds and the Indonesian `-nya` without their ending
+  (`refilling`, `refillnya`); Indonesian words without the passive `di-` (`dicancel`).
+  `NOT_COMMAND_PHRASES` hold an action word but mean something else (`paise wapas`: money
+  back, not a refill), as does a word that also means "give back" next to money (`верните
+  средства`, `amount wapas`).
 - `force` (`FORCE_WORDS`) marks the nearest order action in its line (`2274209 refill force`);
   the parser only reports it: honouring it is for admin identities only (eligibility).
 
@@ -76,6 +78,9 @@ How the pieces are grouped
   gives its ids to a neighbouring sentence that asks for an action and names no ids (`my order
   4456781 is stuck at 0 for 2 days now. Please speed it up`), not to a question (`… but only
   got 500. Can you refill?`); otherwise it is conversation.
+- A sentence that starts with a correction word and asks for an action with no ids (`cancel
+  2274209? no wait, refill it`, `sorry, I mean speed`) replaces the last earlier request with
+  ids: it takes those ids, the earlier action is dropped.
 
 What it ignores or reports
 - Conversation: a sentence whose unexplained fragments outnumber `max(3, 2 × its ids and
@@ -95,19 +100,22 @@ What it ignores or reports
     negated id is left out of every action (`refill 8812034 only, not 8812035` → refill
     8812034; details 8812035); `no` negates an id only after a pause (`refill order no
     2274209` is an id);
-  - a sentence that asks why/how/when or for news (`any update on …`, `¿cómo va …?`), a
-    question about a state (a `?` or question particle with `STATE_WORDS`, a past form or a
-    question tag: `refill done?`, `iptal oldu mu?`, `отменились?`, `cancelaram?`, `… or not?`,
-    `udah di refill belum?`, `هل تم …`; an Indonesian passive with no request marker:
-    `dibatalkan?`) — but a polite request giving a negated state as its reason is a request
-    (`not started yet, can you speed up?`) —, a condition (`if it does not start, cancel …`;
-    not `if possible`; a condition naming its own id reaches only from its phrase on: `isi
+  - a sentence that asks why/how/when or for news (`any update on …`, `¿cómo va …?`) or
+    whether a service offers an action (`do you offer refill for …?`), a question (a `?`, a
+    question particle, an English auxiliary first: `did u refill 2274209`, a final `belum`)
+    about a state (`STATE_WORDS`, a past form or a question tag: `refill done?`, `iptal oldu
+    mu?`, `отменились?`, `cancelaram?`, `… or not?`, `udah di refill belum?`, `هل تم …`; an
+    Indonesian passive with no request marker: `dibatalkan?`) — but a polite request giving a
+    negated state as its reason is a request (`not started yet, can you speed up?`) —, a
+    condition (`if it does not start, cancel …`, `si no empieza`, `başlamazsa`; not `if
+    possible`, `لو سمحت`; a condition naming its own id reaches only from its phrase on: `isi
     ulang 8810283, kalau 8810284 biarin`), a mistake or mention in a phrase with no id
     (`galti se cancel likha`), a past report (`REPORT_WORDS`: `Refill requested: …`,
     `запрошена`, `iptal talebim`; not a ticket-form label starting a line: `Request: Refill`)
     and a line quoting one of our replies in English or any shipped language (three words or
     more of one, `app.domain.reply_texts`); our question pasted back (`ask_action`) is asked
-    again;
+    again, as is asking whether an action is possible (`is it possible to cancel …`, `iptal
+    edilebilir mi?`, `bisa dibatalkan gak?`) or recommended (`¿me recomiendan cancelar …?`);
   - an action right next to a details word (`refill status 2274209`, `estado de la recarga`)
     asks for the status; a refill word next to a balance word is a top-up (`recarga de
     saldo`, `isi ulang saldo`, `تعبئة رصيد`) and neither is read; nor is a balance word in a
@@ -204,7 +212,7 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
         "refillkan", "refill in",
         # Arabic
         "إعادة تعبئة", "اعادة تعبئة", "تعبئة", "ريفيل", "ريفل", "تعويض", "عوض", "عوضني",
-        "عوضوني", "عوضوا", "عوضو", "تعويضي",
+        "عوضوني", "عوضوا", "عوضو", "تعويضي", "تعوض", "يعوض",
     ),
     "speed": (
         "speed", "speedup", "speed up", "speedy", "spd", "fast", "faster", "hurry", "hurry up",
@@ -363,8 +371,12 @@ NEGATION_TRANSPARENT: frozenset[str] = frozenset(norm(w) for w in (
     "pra", "para", "to",
     # a modal (`cannot be canceled`, `tidak bisa dibatalkan`, `no se puede cancelar`)
     "can", "could", "bisa", "boleh", "puede", "pode", "podem", "pueden", "يمكن",
-    # don't touch it (`а 6630196 не трогайте`)
-    "трогайте", "трогать", "трогай",
+    # don't touch it (`а 6630196 не трогайте`), don't bother (`don't bother refilling`)
+    "трогайте", "трогать", "трогай", "bother", "want", "try", "quero", "quiero", "хочу",
+    "mau", "ingin", "pengen", "chahta", "chahti", "ابي", "ابغى", "اريد",
+    # intensifiers (`cancel bilkul mat karna`, `asla iptal etmeyin`)
+    "bilkul", "kabhi", "absolutely", "at", "all", "asla", "sakın", "jamais", "nunca", "أبدا",
+    "ابدا", "sama", "sekali",
 ))
 # A line that asks why/how/when is talking about an action, not asking for one.
 QUESTION_WORDS: frozenset[str] = frozenset(norm(w) for w in (
@@ -378,6 +390,9 @@ QUESTION_WORDS: frozenset[str] = frozenset(norm(w) for w in (
 # `as`).
 QUESTION_WORDS_IF_ASKED: frozenset[str] = frozenset(norm(w) for w in (
     "como", "cómo", "gimana",
+    # asking whether a service offers an action (`do you offer refill for 2274209?`)
+    "offer", "offers", "provide", "available", "disponible", "disponível", "доступен",
+    "доступна",
 ))
 # Question particles: with them (or `?`) a sentence asks something.
 QUESTION_PARTICLES: frozenset[str] = frozenset(norm(w) for w in (
@@ -414,8 +429,21 @@ STATE_WORDS: frozenset[str] = frozenset(norm(w) for w in (
 # di refill belum?`, `تسرع ولا لسه؟`, `отменился или нет?`).
 STATE_TAGS: frozenset[str] = frozenset(norm(w) for w in (
     "not", "yet", "no", "não", "nao", "нет", "nahi", "nahin", "nhi", "belum", "blm", "değil",
-    "degil", "لسه", "لسا", "للحين", "لا",
+    "degil", "gak", "ga", "nggak", "ngga", "enggak", "tidak", "لسه", "لسا", "للحين", "لا",
 ))
+# An English sentence that starts with one of these asks something, `?` or not (`did u refill
+# 2274209`, `is 2274209 canceled already`).
+AUX_QUESTION_STARTERS: frozenset[str] = frozenset({
+    "did", "does", "is", "was", "has", "have", "were", "are", "will", "didnt", "isnt", "hasnt"})
+# A sentence that starts with one of these corrects the one before it (`cancel 2274209? no
+# wait, refill it`): see `_is_correction`.
+CORRECTION_STARTERS: frozenset[str] = frozenset(norm(w) for w in (
+    "wait", "sorry", "actually", "oops", "correction", "mean", "meant", "perdón", "perdona",
+    "desculpa", "desculpe", "ой", "извините", "точнее", "вернее", "pardon", "aslında", "maaf",
+    "maksudnya", "matlab", "اقصد", "قصدي", "عفوا",
+))
+# These tags make a question even without a question mark (`udah masuk belum ya`).
+QUESTION_TAGS: frozenset[str] = frozenset(norm(w) for w in ("belum", "blm"))
 # A polite request (`can you speed up 2274209?`, `consegue acelerar?`, `ممكن تسريع؟`): a state
 # it gives as its reason (`not started yet`) does not make it a question about that state.
 REQUEST_MARKERS: frozenset[str] = frozenset(norm(w) for w in (
@@ -446,10 +474,18 @@ MODAL_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "стоило", "лучше", "karu", "karun", "karoon", "kru", "edeyim", "yapayım",
     "yapayim", "mıyım", "miyim", "sebaiknya", "mending", "perlu", "أفضل", "افضل", "الافضل",
     "etsem", "etsek", "yapsam", "yapsak", "انصحني", "تنصحني", "conviene",
+    # asking for a recommendation (`¿me recomiendan cancelar …?`)
+    "recommend", "advise", "suggest", "recomiendan", "recomienda", "recomiendas",
+    "recomendam", "recomenda", "recomendaria", "sugieren", "посоветуйте", "советуете",
+    "önerirsiniz", "önerir", "sarankan", "saranin", "تنصح", "تنصحوني",
+    # can it be done (`iptal edilebilir mi?`)
+    "edilebilir", "yapılabilir", "olabilir",
 ))
 # Two words that ask for advice together (`стоит ли отменять`, `vale a pena cancelar`).
 MODAL_PAIRS: frozenset[tuple[str, str]] = frozenset(
-    (norm(a), norm(b)) for a, b in (("стоит", "ли"), ("vale", "a"), ("worth", "it")))
+    (norm(a), norm(b)) for a, b in (
+        ("стоит", "ли"), ("vale", "a"), ("worth", "it"), ("it", "possible"), ("es", "posible"),
+        ("é", "possível"), ("e", "possivel"), ("mümkün", "mü"), ("возможно", "ли")))
 # `can I`, `could we`, `may I`: a modal verb followed by I/we.
 MODAL_VERBS: frozenset[str] = frozenset({"can", "could", "may", "might", "do", "shall"})
 FIRST_PERSON: frozenset[str] = frozenset({"i", "we"})
@@ -458,6 +494,9 @@ OR_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "or", "o", "ou", "или", "либо", "ya", "yaa", "veya", "yoksa", "ya da", "atau", "ato",
     "أو", "او", "ولا",
 ))
+# `o` is `or` in Spanish and the article in Portuguese (`cancelar o 2274209`): before a number
+# it is the article.
+_ARTICLE_OR: frozenset[str] = frozenset({"o"})
 WAIT_STEMS: tuple[str, ...] = tuple(norm(w) for w in (
     "wait", "espero", "esperar", "espere", "aguard", "подожд", "ждать", "жду", "bekle",
     "tunggu", "انتظر", "ننتظر", "استنى",
@@ -487,11 +526,18 @@ TOPUP_WORDS: frozenset[str] = frozenset(norm(w) for w in (
 # A condition makes what follows hypothetical (`cancel 2274209 if it does not start`)...
 CONDITION_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "if", "unless", "otherwise", "agar", "eğer", "если", "jika", "kalau", "kalo", "klo",
-    "إذا", "اذا", "إن",
+    "إذا", "اذا", "إن", "لو",
 ))
-# ...except the polite ones (`if possible`, `si es posible`, `если можно`, `agar ho sake`).
+# `si`/`se` are also `yes` and a pronoun: they make a condition before a negation (`si no
+# empieza`, `se não começar`).
+CONDITION_IF_NEGATED: frozenset[str] = frozenset(norm(w) for w in ("si", "se"))
+# Turkish conditional endings of a negative verb (`başlamazsa`, `gelmezse`).
+_TURKISH_CONDITIONAL_ENDINGS: tuple[str, ...] = ("mazsa", "mezse", "mazsak", "mezsek")
+# ...except the polite ones (`if possible`, `si es posible`, `если можно`, `agar ho sake`,
+# `لو سمحت`).
 POLITE_AFTER_CONDITION: frozenset[str] = frozenset(norm(w) for w in (
     "possible", "posible", "possível", "можно", "bisa", "mümkünse", "ممكن", "ho", "you",
+    "سمحت", "سمحتوا", "سمحتو", "تكرمت", "تكرمتوا", "تكرمتو",
 ))
 FORCE_WORDS: frozenset[str] = frozenset({"force", "forced"})
 # A number right before one of these is a quantity, not an order id.
@@ -570,6 +616,12 @@ COUNT_SKIP_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "com", "con", "with", "у", "di", "pada", "no", "na", "em", "sa",
     "hanya", "sirf", "фактически", "من", "فقط", "sólo", "solo", "só", "la", "el", "o", "de",
     "its", "it's", "it", "pra", "para", "to", "about", "like",
+))
+# Words before a number that make it *probably* a count (`ordered 5000 on 2274209`), as the
+# words of `COUNT_BEFORE_WORDS` do up to three words before it; see `_weak_count`.
+WEAK_COUNT_BEFORE_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "ordered", "bought", "start", "started", "compré", "comprei", "pedí", "заказал", "заказывал",
+    "aldım", "beli", "mangaye", "liye", "طلبت", "اشتريت",
 ))
 # Words right after a number that make it *probably* a count (`3100 geldi`, `1200 aaye`,
 # `700 left`); see `_weak_count`.
@@ -851,6 +903,8 @@ def _squeezed(word: str, keep: int) -> str:
 _ARABIC_PREFIXES = ("وال", "بال", "فال", "لل", "ال", "و", "ب", "ل", "ف")
 # Object pronouns and the plural of imperatives (`كنسلوا`, `عوضوه`, `الغيها`, `وصلني`).
 _ARABIC_SUFFIXES = ("وها", "وني", "وه", "وا", "ها", "ني", "نا", "هم", "كم", "لي", "ه")
+# ...and the plural of a present verb under it (`تعوضون`, `تسرعونه`).
+_ARABIC_PLURAL_ENDINGS = ("ون", "ين")
 
 
 def _arabic_variants(word: str) -> list[str]:
@@ -868,6 +922,10 @@ def _arabic_variants(word: str) -> list[str]:
                     variants.append(stem)
                     if stem.endswith("و"):
                         variants.append(stem + "ا")  # `الغوه` → `الغوا`
+        for base in list(variants):
+            for ending in _ARABIC_PLURAL_ENDINGS:
+                if base.endswith(ending) and len(base) - len(ending) >= 3:
+                    variants.append(base[:-len(ending)])
     return variants
 
 
@@ -876,19 +934,24 @@ def _arabic_variants(word: str) -> list[str]:
 _ENCLITICS = ("melo", "mela", "selo", "sela", "noslo", "los", "las", "les", "nos", "me", "lo",
               "la", "le")
 _ROMANCE_MIN_LETTERS = 7
+# The English gerund (`refilling`, `canceling`) and the Indonesian `-nya` (`refillnya`).
+_OTHER_SUFFIXES = ("ing", "nya")
 # Indonesian passive `di-` glued to a word of another language (`dicancel`, `dispeedup`).
 _PASSIVE_PREFIX = "di"
 
 
 def _latin_variants(word: str) -> list[str]:
-    """Forms of a Latin-script word without an enclitic pronoun (Spanish, Portuguese) or the
-    Indonesian passive prefix `di-`; none for shorter words."""
+    """Forms of a Latin-script word without an enclitic pronoun (Spanish, Portuguese), the
+    English `-ing`, the Indonesian `-nya` or passive prefix `di-`; none for shorter words."""
     variants: list[str] = []
     if len(word) >= _ROMANCE_MIN_LETTERS and word.isascii() and word.isalpha():
         for suffix in _ENCLITICS:
             if word.endswith(suffix):
                 variants.append(word[:-len(suffix)])
                 break
+        for suffix in _OTHER_SUFFIXES:
+            if word.endswith(suffix):
+                variants.append(word[:-len(suffix)])
     if word.startswith(_PASSIVE_PREFIX) and len(word) >= 6 and word.isascii() and word.isalpha():
         variants.append(word[len(_PASSIVE_PREFIX):])
     return variants
@@ -1121,7 +1184,8 @@ def _weak_count(tokens: list[_Token], i: int, counts: set[int] = frozenset()) ->
         tok = tokens[k]
         if tok.kind == "num":
             break
-        if any(v in COUNT_BEFORE_WORDS for v in _word_variants(tok.norm)):
+        if any(v in COUNT_BEFORE_WORDS or v in WEAK_COUNT_BEFORE_WORDS
+               for v in _word_variants(tok.norm)):
             return True
     prev = tokens[i - 1] if i > 0 else None
     nxt = tokens[i + 1] if i + 1 < len(tokens) else None
@@ -1379,8 +1443,9 @@ def _is_postfix_negation(word: str) -> bool:
                for stem in _TURKISH_LIGHT_VERBS)
 
 
-def _negation_target(items: list[_Item], pos: int) -> _Item | None:
-    """The action or id a negation word points at (see NEGATION_PREFIX)."""
+def _negation_target(items: list[_Item], pos: int, asks: bool = False) -> _Item | None:
+    """The action or id a negation word points at (see NEGATION_PREFIX); in a question a
+    negation that ends its phrase is a tag (`bisa dibatalkan gak?`), it points at nothing."""
     word = _fold_word(items[pos].text)
     before = _neighbour(items, pos, -1, NEGATION_TRANSPARENT)
     after = _neighbour(items, pos, 1, NEGATION_TRANSPARENT)
@@ -1394,7 +1459,8 @@ def _negation_target(items: list[_Item], pos: int) -> _Item | None:
                 and not items[pos].pause_before:
             return None  # `refill order no 2274209`: `no` is "number"
         if after is None:
-            target = before  # it ends its phrase: `el 7309012 no`, `отменять не нужно`
+            # it ends its phrase: `el 7309012 no`, `отменять не нужно`
+            target = None if asks else before
     if target is not None and target.kind in ("act", "id"):
         return target
     return None
@@ -1461,12 +1527,25 @@ def _state_question(words: list[str], variants: set[str], items: list[_Item]) ->
     return any(it.state for it in items)
 
 
-def _ends_with_state_tag(words: list[str]) -> bool:
+def _ends_with_state_tag(words: list[str], tags: frozenset[str] = STATE_TAGS) -> bool:
     """`… or not?`, `udah di refill belum min?`: the last word but filler is a state tag."""
     for word in reversed(words):
         if word in FILLER_WORDS:
             continue
-        return word in STATE_TAGS
+        return word in tags
+    return False
+
+
+def _is_correction(tokens: list[_Token]) -> bool:
+    """A sentence that starts (after `no`, filler) with a correction word (`no wait, refill
+    it`, `sorry, I mean speed`)."""
+    for tok in tokens:
+        if tok.kind != "word":
+            return False
+        if tok.norm in CORRECTION_STARTERS:
+            return True
+        if tok.norm not in FILLER_WORDS and tok.norm not in NEGATION_BEFORE_ONLY:
+            return False
     return False
 
 
@@ -1497,7 +1576,9 @@ def _disarm(items: list[_Item], text: str = "", quoted: bool = False,
     words = [t.norm for t in word_tokens]
     variants = {v for w in words for v in _arabic_variants(w)}
     info = _Sentence(quoted=quoted)
-    info.asks = "?" in text or "؟" in text or bool(variants & QUESTION_PARTICLES)
+    first = next((t.norm for t in tokens if t.kind == "num" or t.norm not in FILLER_WORDS), "")
+    info.asks = ("?" in text or "؟" in text or bool(variants & QUESTION_PARTICLES)
+                 or _ends_with_state_tag(words, QUESTION_TAGS) or first in AUX_QUESTION_STARTERS)
     phrases = _phrases(items)
 
     def acting() -> list[tuple[int, _Item]]:
@@ -1515,7 +1596,7 @@ def _disarm(items: list[_Item], text: str = "", quoted: bool = False,
             drop(it)
     for pos, it in enumerate(items):
         if it.kind == "neg":
-            target = _negation_target(items, pos)
+            target = _negation_target(items, pos, info.asks)
             if target is not None and target.kind == "act" and target.action in ACTING_ACTIONS:
                 drop(target)
             elif target is not None and target.kind == "id":
@@ -1524,20 +1605,24 @@ def _disarm(items: list[_Item], text: str = "", quoted: bool = False,
         if it.kind == "neg":
             it.kind = "filler"
 
-    has_or = any(t.norm in OR_WORDS for t in word_tokens) or sum(
+    ors = [t for k, t in enumerate(tokens) if t.kind == "word" and t.norm in OR_WORDS
+           and not (t.norm in _ARTICLE_OR and k + 1 < len(tokens) and tokens[k + 1].kind == "num")]
+    has_or = bool(ors) or sum(
         t.norm in QUESTION_PARTICLES for t in word_tokens) >= 2  # `iptal mi telafi mi?`
     waits = any(w.startswith(WAIT_STEMS) for v in words for w in _arabic_variants(v))
     modal = bool(variants & MODAL_WORDS) or any(
         (a in MODAL_VERBS and b in FIRST_PERSON) or (a, b) in MODAL_PAIRS
         for a, b in zip(words, words[1:], strict=False))
-    advice = modal or (waits and has_or)
+    request = bool(variants & REQUEST_MARKERS)
+    tagged = info.asks and _ends_with_state_tag(words)
+    # `bisa dibatalkan gak?`, `can you cancel it or not?`: asks whether it is possible
+    advice = modal or (waits and has_or) or (request and tagged)
 
     why = any(it.kind == "unknown" and _fold_word(it.text) in QUESTION_WORDS for it in items) \
         or (info.asks and bool(set(words) & QUESTION_WORDS_IF_ASKED))
     report = _is_report(word_tokens, text)
-    request = bool(variants & REQUEST_MARKERS)
     state = info.asks and (_state_question(words, variants, items) or (not advice and (
-        _ends_with_state_tag(words)
+        tagged
         or (not request and not any(t.norm in OR_WORDS for t in word_tokens[:-1]) and any(
             _is_passive(it, text) for _, it in acting())))))
     if why or report or quoted or state:
@@ -1546,8 +1631,10 @@ def _disarm(items: list[_Item], text: str = "", quoted: bool = False,
             drop(it)
     id_phrases = {p for it, p in zip(items, phrases, strict=True) if it.kind == "id"}
     for k, tok in enumerate(word_tokens):
-        if tok.norm in CONDITION_WORDS and (k + 1 >= len(words)
-                                            or words[k + 1] not in POLITE_AFTER_CONDITION):
+        following = words[k + 1] if k + 1 < len(words) else ""
+        if (tok.norm in CONDITION_WORDS and following not in POLITE_AFTER_CONDITION) or (
+                tok.norm in CONDITION_IF_NEGATED and following in NEGATION_WORDS) or (
+                tok.norm.endswith(_TURKISH_CONDITIONAL_ENDINGS)):
             # a condition about an order of its own phrase reaches from that phrase on
             # (`isi ulang 8810283, kalau 8810284 biarin`), else the whole sentence
             phrase = _phrase_at(items, phrases, tok.start)
@@ -1590,7 +1677,7 @@ def _disarm(items: list[_Item], text: str = "", quoted: bool = False,
             info.ask_actions = candidates
     elif candidates:
         first, last = remaining[0][1].start, remaining[-1][1].start
-        or_between = any(first < t.start < last and t.norm in OR_WORDS for t in word_tokens)
+        or_between = any(first < t.start < last for t in ors)
         if (len(candidates) >= 2 and (or_between or info.asks)) or advice:
             info.ask_actions = candidates
             for _, it in remaining:
@@ -1697,6 +1784,23 @@ def _clauses_of_line(items: list[_Item], pure: bool) -> list[_Clause]:
     return clauses
 
 
+def _correct(earlier: list[_Clause], correction: list[_Clause]) -> None:
+    """A correction asking for an acting action with no ids of its own (`no wait, refill it`)
+    replaces the last earlier clause that asked for one with ids: it takes those ids, and the
+    earlier action is dropped."""
+    acting = [c for c in correction if not c.ids
+              and any(a.action in ACTING_ACTIONS for a in c.acts)]
+    if not acting:
+        return
+    for k in range(len(earlier) - 1, -1, -1):
+        clause = earlier[k]
+        if clause.ids and any(a.action in ACTING_ACTIONS for a in clause.acts):
+            acting[0].ids = list(clause.ids)
+            acting[0].seq = clause.seq
+            del earlier[k]
+            return
+
+
 def _join_lines(clauses: list[_Clause], ids_first: bool) -> list[_Clause]:
     """Give id-only clauses to a neighbouring action (see the module docstring)."""
     merged: list[_Clause] = []
@@ -1776,10 +1880,17 @@ _DIGIT_GROUPS_RE = re.compile(r"(?<![\w+])\d{1,13}(?:[ .-]\d{1,13}){0,4}(?![\w])
 _WORD_RE = re.compile(r"[^\W\d_]+")
 
 
-def _near_phone_word(line: str, start: int, end: int) -> bool:
-    """Whether a phone word is among the two words before `start` or after `end`."""
+# `my number is 311 456 7890`: a word for "number" says phone for three groups or more.
+_NUMBER_WORDS_PHONE: frozenset[str] = frozenset(norm(w) for w in (
+    "number", "número", "numero", "nomor", "номер", "numara", "رقم", "رقمي"))
+
+
+def _near_phone_word(line: str, start: int, end: int, groups: int = 0) -> bool:
+    """Whether a phone word is among the two words before `start` or after `end` (a word for
+    "number" counts for three digit groups or more)."""
     around = _WORD_RE.findall(line[:start])[-2:] + _WORD_RE.findall(line[end:])[:2]
-    return any(_fold_word(word) in PHONE_WORDS for word in around)
+    words = {_fold_word(word) for word in around}
+    return bool(words & PHONE_WORDS) or (groups >= 3 and bool(words & _NUMBER_WORDS_PHONE))
 
 
 def _scrub(line: str, notes: list[tuple[int, str]]) -> str:
@@ -1800,7 +1911,7 @@ def _scrub(line: str, notes: list[tuple[int, str]]) -> str:
         digits = sum(ch.isdigit() for ch in text)
         groups = len(re.findall(r"\d+", text))
         if (_PHONE_MIN_DIGITS <= digits <= _PHONE_MAX_DIGITS and (groups >= 2 or digits >= 10)
-                and _near_phone_word(line, m.start(), m.end())):
+                and _near_phone_word(line, m.start(), m.end(), groups)):
             return " " * len(text)
         return text
 
@@ -2012,6 +2123,8 @@ def parse(
             line_clauses = _clauses_of_line(ordered, pure)
             for clause in line_clauses:
                 clause.asks = info.asks
+            if _is_correction(tokens):
+                _correct(clauses, line_clauses)
             clauses.extend(line_clauses)
 
     joined = _join_lines(clauses, bool(ids_first))
