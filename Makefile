@@ -60,6 +60,7 @@ i18n: venv
 	$(PYBABEL) extract -F babel/babel.cfg -k lazy_gettext -k _l -k N_ -k Nn_:1,2 -o translations/messages.pot .
 	$(PYBABEL) update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
 	$(PYBABEL) compile -f -d translations
+	$(PY) babel/reply_texts.py
 
 # Flask-AppBuilder's own strings (the `fab` domain): after upgrading FAB, refresh the template
 # from the installed package, then translate every new entry of translations/*/LC_MESSAGES/fab.po.

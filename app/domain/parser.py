@@ -31,17 +31,25 @@ What it reads
   `verify <code>` are only read as the first word of a line followed by exactly one argument.
   `/start` (Telegram) means `help`.
 - Aliases: `DEFAULT_ALIASES` (multilingual data) < workspace `custom_keywords` < workspace
-  `aliases` (alias → action). Matching is on folded text (`app.domain.text.fold`: case, Latin
-  diacritics, Arabic letter forms), multi-word aliases match across spaces and hyphens
-  (`speed up`, `speed-up`, `isi ulang`), runs of a repeated letter are squeezed
-  (`refilllll`). A word of six letters or more one edit away from exactly one default alias
-  of that length is that alias (`cancelarr`, `batalkn`, `التعويظ`; the English names from five
-  letters: `balnce`), as are two words one edit away from a two-word alias (`spead up`), except
-  real words listed in `FUZZY_BLOCKLIST`. Russian, Turkish and Indonesian verbs are read by their
-  stem (`ACTION_STEMS`: `восстановите`, `hızlandırın`, `dibatalin`), except past forms (a state:
-  `отменили`) and Turkish negative imperatives (`hızlandırmayın`); Arabic words are also looked
-  up without a leading `و`, `ال`, `ب`, `ل` (`والتعويض`). `NOT_COMMAND_PHRASES` hold an action
-  word but mean something else (`paise wapas`: money back, not a refill).
+  `aliases` (alias → action). Matching is on folded text (`norm`: `app.domain.text.fold` — case,
+  Latin diacritics, Arabic letter forms — and the Arabic hamza written or not), multi-word
+  aliases match across spaces and hyphens (`speed up`, `speed-up`, `isi ulang`), runs of a
+  repeated letter are squeezed (`refilllll`). Hinglish pairs a noun with a light verb
+  (`HINGLISH_VERB_WORDS` × `HINGLISH_LIGHT_VERBS`: `band karwa do`, `tez kijiye`). A word of
+  six letters or more one edit away from exactly one default alias of that length is that
+  alias (`cancelarr`, `batalkn`, `التعويظ`; the English names from five letters: `balnce`), as
+  are two words one edit away from a two-word alias (`spead up`), except real words listed in
+  `FUZZY_BLOCKLIST`. Russian, Turkish and Indonesian verbs are read by their stem
+  (`ACTION_STEMS`: `восстановите`, `hızlandırın`, `dibatalin`; a stem of eight letters or more
+  also one edit away: `востановите`), except past forms (a state: `отменили`, `отменился`) and
+  Turkish negative imperatives (`hızlandırmayın`); Arabic words are also looked up without a
+  leading `و`, `ال`, `ب`, `ل` (`والتعويض`) and without a trailing pronoun or plural ending
+  (`كنسلوا`, `الغوه`, `تعوضون`); Spanish and Portuguese imperatives without a glued pronoun
+  (`cancélame`, `repónganme`); English gerunds and the Indonesian `-nya` without their ending
+  (`refilling`, `refillnya`); Indonesian words without the passive `di-` (`dicancel`).
+  `NOT_COMMAND_PHRASES` hold an action word but mean something else (`paise wapas`: money
+  back, not a refill), as does a word that also means "give back" next to money (`верните
+  средства`, `amount wapas`).
 - `force` (`FORCE_WORDS`) marks the nearest order action in its line (`2274209 refill force`);
   the parser only reports it: honouring it is for admin identities only (eligibility).
 
@@ -66,28 +74,52 @@ How the pieces are grouped
 - An order action with no ids at all (`refill`, `status?`) is kept only when its line holds no
   unexplained word (the pipeline then asks for the order id); a lone `how to refill?` is no
   command.
+- Chatty text around ids (a sentence with ids, no action and too many unexplained words)
+  gives its ids to a neighbouring sentence that asks for an action and names no ids (`my order
+  4456781 is stuck at 0 for 2 days now. Please speed it up`), not to a question (`… but only
+  got 500. Can you refill?`); otherwise it is conversation.
+- A sentence that starts with a correction word and asks for an action with no ids (`cancel
+  2274209? no wait, refill it`, `sorry, I mean speed`) replaces the last earlier request with
+  ids: it takes those ids, the earlier action is dropped.
 
 What it ignores or reports
 - Conversation: a sentence whose unexplained fragments outnumber `max(3, 2 × its ids and
-  action words)` — `max(12, 4 × …)` when it names both ids and an order action, no limit for a
-  quote — or that has no id and no action, is conversation and yields nothing (its text goes to
-  `ParseResult.ignored`, for the trace). Numbers read as counts, years, references or names
-  are explained fragments.
+  action words)` — `max(12, 4 × …)` when it names both ids and an order action,
+  `max(CHATTY_ROOM, 6 × …)` when that action is a refill, speed or cancel asked for (a chatty
+  request), no limit for a quote — or that has no id and no action, is conversation and yields
+  nothing (its text goes to `ParseResult.ignored`, for the trace). Numbers read as counts,
+  years, references or names are explained fragments.
 - Not requests (refill/speed/cancel become unknown words; their ids fall back to `details`):
   - a negated action: prefix negations point at the next action or id (`don't cancel`,
-    `не отменяйте`, `jangan dibatalkan`, `لا تلغي`), postfix ones at the previous one
-    (`iptal etmeyin`, `cancel mat karo`, `iptal değil`), `nahi`/`jangan`/`yok` at the previous
-    one when there is one (`cancel nahi, refill karo`); a negated id is left out of every
-    action (`refill 8812034 only, not 8812035` → refill 8812034; details 8812035); `no` negates
-    an id only after a pause (`refill order no 2274209` is an id);
-  - a sentence that asks why/how/when, a question about a state (a `?` or question particle
-    with `STATE_WORDS` or a past form: `refill done?`, `iptal oldu mu?`, `отменили?`, `sudah
-    dibatalkan?`, `هل تم …`), a condition (`if it does not start, cancel …`; not `if
-    possible`), a past report (`REPORT_WORDS`: `Refill requested: …`, `запрошена`) and a line
-    quoting one of our English replies (three words or more of one);
+    `не отменяйте`, `jangan dibatalkan`, `لا تلغي`, through pronouns, `to` and modals: `no lo
+    aceleren`, `não é pra cancelar`, `tidak bisa dibatalkan`), or at the previous one when they
+    end their phrase (`el 7309012 no`, `отменять не нужно`); postfix ones at the previous one
+    (`iptal etmeyin`, `iptal edilmesin`, `cancel mat karo`, `iptal değil`); `nahi`/`jangan`/
+    `yok` and the words for "leave it" (`kalsın`, `biarin`, `chhod do`) at the previous one
+    when it is an action or id, else the next (`cancel nahi, refill karo`, `leave 8812035`); a
+    negated id is left out of every action (`refill 8812034 only, not 8812035` → refill
+    8812034; details 8812035); `no` negates an id only after a pause (`refill order no
+    2274209` is an id);
+  - a sentence that asks why/how/when or for news (`any update on …`, `¿cómo va …?`) or
+    whether a service offers an action (`do you offer refill for …?`), a question (a `?`, a
+    question particle, an English auxiliary first: `did u refill 2274209`, a final `belum`)
+    about a state (`STATE_WORDS`, a past form or a question tag: `refill done?`, `iptal oldu
+    mu?`, `отменились?`, `cancelaram?`, `… or not?`, `udah di refill belum?`, `هل تم …`; an
+    Indonesian passive with no request marker: `dibatalkan?`) — but a polite request giving a
+    negated state as its reason is a request (`not started yet, can you speed up?`) —, a
+    condition (`if it does not start, cancel …`, `si no empieza`, `başlamazsa`; not `if
+    possible`, `لو سمحت`; a condition naming its own id reaches only from its phrase on: `isi
+    ulang 8810283, kalau 8810284 biarin`), a mistake or mention in a phrase with no id
+    (`galti se cancel likha`), a past report (`REPORT_WORDS`: `Refill requested: …`,
+    `запрошена`, `iptal talebim`; not a ticket-form label starting a line: `Request: Refill`)
+    and a line quoting one of our replies in English or any shipped language (three words or
+    more of one, `app.domain.reply_texts`); our question pasted back (`ask_action`) is asked
+    again, as is asking whether an action is possible (`is it possible to cancel …`, `iptal
+    edilebilir mi?`, `bisa dibatalkan gak?`) or recommended (`¿me recomiendan cancelar …?`);
   - an action right next to a details word (`refill status 2274209`, `estado de la recarga`)
     asks for the status; a refill word next to a balance word is a top-up (`recarga de
-    saldo`, `isi ulang saldo`, `تعبئة رصيد`) and neither is read.
+    saldo`, `isi ulang saldo`, `تعبئة رصيد`) and neither is read; nor is a balance word in a
+    sentence about paying or topping up (`пополнил баланс`, `I paid 5000 but balance …`).
 - Not ids: digit runs shorter than 4 or longer than 12, `+` directly followed by 8 or more
   digits, phone numbers (international or local groups: `+62 812-3456-7890`, `0812-3456-7890`,
   `0532 123 45 67`, `8-912-345-67-89`, `(11) 98765-4321`; a run of 10 or more digits starting
@@ -95,10 +127,15 @@ What it ignores or reports
   six digits, or round), counts (a number after a count word: `start count 1520, now 1490`,
   `было 1520 стало 1490`, `antes 5230 agora 4870`, `önce … şimdi …`, `كان … الآن …`; the second
   of `from 5230 to 4870` or `1520 → 1490`; words such as `was`/`had`/`from` count only numbers
-  of up to five digits or round ones), a year after (or before) a month name (`March 2024`,
-  `5 de enero 2025`, `марта 2024`), a number next to a reference word (`service 4232`,
-  `4232 servisi`, `ticket 5521`), percentages, decimals (`10.50`), dates and times, and digits
-  inside links, e-mail addresses and @mentions (`@maria.2001`).
+  of up to five digits or round ones), numbers shorter than the message's longest id in a
+  weaker count context (`_weak_count`: a count word up to three words before, `3100 geldi`,
+  `takipçi 12800`, `600 of 2000`, `12800'den 12100'e`, a pair with a count), a year after (or
+  before) a month name (`March 2024`, `5 de enero 2025`, `марта 2024`), a number next to a
+  reference word (`service 4232`, `4232 servisi`, `2210 id'li servisten`, `ticket 5521`),
+  digit groups next to a phone word (`PHONE_WORDS`: `whatsapp 98765 43210`, `тел
+  89123456789`), an amount after a top-up (`пополнил баланс на 5000`), percentages, decimals
+  (`10.50`), dates and times, and digits inside links, e-mail addresses and @mentions
+  (`@maria.2001`).
 - `unknown` lists, without repeats, the fragments of command lines it could not explain:
   wrong-length digit runs, money, quantities, percentages, dates, and words that are neither
   actions nor filler (`FILLER_WORDS`: greetings, `please`, `order`, `my`, …). `invalid_ids` is
@@ -119,6 +156,19 @@ from functools import lru_cache
 
 from app.domain.text import ascii_digits, fold
 
+_ARABIC_HAMZA_SEATS = str.maketrans({"ئ": "ي", "ؤ": "و"})
+
+
+def norm(text: str) -> str:
+    """The form words are compared in: `fold` (case, Latin diacritics, Arabic letter forms), and
+    for Arabic the hamza spelled on a seat or left out alike (`تعبئة` = `تعبيه`, `الغاء` =
+    `الغا`), as customers type it both ways."""
+    folded = fold(text)
+    if not any("\u0600" <= ch <= "\u06ff" for ch in folded):
+        return folded
+    words = folded.translate(_ARABIC_HAMZA_SEATS).split(" ")
+    return " ".join(w[:-1] if len(w) > 3 and w.endswith("ء") else w for w in words)
+
 ORDER_ACTIONS: tuple[str, ...] = ("refill", "speed", "cancel", "details")
 STANDALONE_ACTIONS: tuple[str, ...] = ("balance", "help")
 ACCOUNT_ACTIONS: tuple[str, ...] = ("link", "verify")
@@ -132,6 +182,9 @@ ACTING_ACTIONS: frozenset[str] = frozenset({"refill", "speed", "cancel"})
 
 MIN_ID_DIGITS = 4
 MAX_ID_DIGITS = 12
+# A sentence that names ids and asks for a refill, speed-up or cancel may hold this many
+# unexplained words (a chatty request); see "What it ignores" in the module docstring.
+CHATTY_ROOM = 30
 # Longer input is cut: no chat platform delivers more than a few thousand characters.
 MAX_TEXT_CHARS = 20_000
 
@@ -159,13 +212,15 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
         "refillkan", "refill in",
         # Arabic
         "إعادة تعبئة", "اعادة تعبئة", "تعبئة", "ريفيل", "ريفل", "تعويض", "عوض", "عوضني",
-        "عوضوني", "عوضوا", "عوضو", "تعويضي",
+        "عوضوني", "عوضوا", "عوضو", "تعويضي", "تعوض", "يعوض",
     ),
     "speed": (
         "speed", "speedup", "speed up", "speedy", "spd", "fast", "faster", "hurry", "hurry up",
+        "expedite", "accelerate",
         "hızlandır", "hızlandırma", "hızlan",
         "acelerar", "acelera", "acelere", "agilizar", "aceleración", "aceleração", "aceleren",
-        "acelerenlo", "aceleralo", "agiliza", "agilizem", "agilicen",
+        "acelerenlo", "aceleralo", "agiliza", "agilizem", "agilicen", "aceleras", "aceleram",
+        "uma acelerada", "una acelerada", "dar uma acelerada",
         "ускорить", "ускорение", "ускорьте",
         "percepat", "dipercepat", "cepetin", "dicepetin", "percepatkan", "cepatkan",
         "jaldi", "jaldi karo", "speed karo", "speed kar do", "speed kardo", "tez karo",
@@ -181,6 +236,7 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
         "отмена", "отменить", "отмените",
         "batal", "batalkan", "dibatalkan", "dibatalin", "batalin", "pembatalan",
         "band karo", "band kar do", "band kardo", "bnd karo", "rok do", "rok dijiye", "rokdo",
+        "roko", "rokiye", "rok lo",
         "radd", "radd karo",
         "إلغاء", "الإلغاء", "كنسل", "كنسله", "الغي", "الغيه", "الغوا", "تلغي", "تلغيه",
         "रद्द",
@@ -209,14 +265,34 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
         "помощь", "помогите", "меню",
         "bantuan",
         "madad",
-        "مساعدة", "ساعدني",
+        "مساعدة", "ساعدني", "ساعدوني", "ساعدونا",
     ),
     "link": ("link", "vincular", "bağla", "привязать"),
     "verify": ("verify", "verificar", "doğrula", "подтвердить"),
 }
+# Hinglish asks with a noun or an adverb and a light verb (`band karwa do`, `tez kijiye`,
+# `bhar dijiye`): every pair of these is an alias of its action.
+HINGLISH_VERB_WORDS: dict[str, tuple[str, ...]] = {
+    "refill": ("refill", "refil", "bhar", "wapas bhar"),
+    "speed": ("speed", "speed up", "fast", "tez", "jaldi"),
+    "cancel": ("cancel", "band", "bnd", "rok", "radd"),
+}
+HINGLISH_LIGHT_VERBS: tuple[str, ...] = (
+    "karo", "kro", "kar do", "kardo", "kr do", "krdo", "kar dijiye", "kar dena", "karna",
+    "karwa do", "karwado", "karwao", "karwa dijiye", "kijiye", "karein", "karen", "kariye",
+)
+for _action, _words in HINGLISH_VERB_WORDS.items():
+    DEFAULT_ALIASES[_action] += tuple(
+        phrase for phrase in (f"{w} {v}" for w in _words for v in HINGLISH_LIGHT_VERBS)
+        if phrase not in DEFAULT_ALIASES[_action])
+del _action, _words
+# A single-word default alias → its action (number contexts ask "is this a balance word?").
+DEFAULT_ALIAS_ACTIONS: dict[str, str] = {
+    norm(alias): action for action, aliases in DEFAULT_ALIASES.items() for alias in aliases
+    if " " not in alias}
 
 # Glue words that carry no command meaning; they are neither actions nor "unknown".
-FILLER_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+FILLER_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     # English
     "pls", "plz", "plzz", "pleas", "please", "plss", "kindly", "order", "orders", "id", "ids",
     "nr", "num", "my", "the", "a", "an", "for", "and", "to", "of", "this", "these", "those",
@@ -236,14 +312,15 @@ FILLER_WORDS: frozenset[str] = frozenset(fold(w) for w in (
     "спасибо", "мой", "мои", "по", "для", "сделайте", "сделать", "нужно", "на", "и",
     # Indonesian
     "halo", "hai", "kak", "min", "mohon", "tolong", "pesanan", "ya", "dong", "terima", "kasih",
-    "gan", "saya", "untuk", "nomor",
+    "gan", "saya", "untuk", "nomor", "di",
     # Hindi / Urdu (Latin script)
     "bhai", "bhaiya", "ji", "mera", "meri", "mere", "karo", "kar", "kardo", "krdo", "hai",
     "ka", "ki", "ko", "yeh", "ye", "jii", "salam", "salaam", "assalam", "walaikum", "abhi",
     "tak", "hua", "hui", "bhi", "aur", "se",
     # Arabic
     "مرحبا", "السلام", "عليكم", "طلب", "الطلب", "طلبي", "رقم", "من", "فضلك", "لو", "سمحت",
-    "شكرا", "يا", "اخي",
+    "شكرا", "يا", "اخي", "ابي", "ابغى", "ابغي", "اريد", "أريد", "حق", "على", "في", "عندي", "بس",
+    "ممكن", "لو", "تكرمت", "تكرمتوا",
     # neutral words (`only`, `just`, `need`), so that a negation reaches its action
     "only", "just", "solo", "sólo", "só", "только", "надо", "нужно", "sadece", "aja", "saja",
     "sirf", "فقط", "usah", "karna", "karni", "karne", "а", "pfv", "pfvr", "plz",
@@ -253,48 +330,83 @@ FILLER_WORDS: frozenset[str] = frozenset(fold(w) for w in (
 # Negation. A word negates the action, or the id, it points at: prefix words the next one
 # (`don't cancel`, `не отменяйте`, `no 2274210`), postfix words the previous one (`iptal
 # etmeyin`, `cancel mat karo`, `8812035 değil`), words of both kinds the previous one when
-# there is one, else the next (`cancel nahi, refill`, `nahi cancel`).
-NEGATION_PREFIX: frozenset[str] = frozenset(fold(w) for w in (
+# there is one, else the next (`cancel nahi, refill`, `nahi cancel`). A prefix word that ends
+# its phrase points at the previous one (`cancelar solo 7309011, el 7309012 no`, `отменять не
+# нужно`).
+NEGATION_PREFIX: frozenset[str] = frozenset(norm(w) for w in (
     "dont", "don't", "do't", "not", "never", "no", "cannot", "can't", "cant", "não", "nao",
     "nunca", "sin", "sem", "не", "нет", "ни", "bukan", "tidak", "tdk", "gak", "ga", "nggak",
     "ngga", "enggak", "لا", "ليس", "مو", "مش", "ما", "بدون",
 ))
-NEGATION_POSTFIX: frozenset[str] = frozenset(fold(w) for w in (
+NEGATION_POSTFIX: frozenset[str] = frozenset(norm(w) for w in (
     "mat", "mt", "etme", "yapma", "etmeyin", "etmeyiniz", "etmesin", "yapmayın", "yapmayınız",
     "istemiyorum", "istemiyoruz", "istemiyom", "değil", "degil", "olmasın",
 ))
-NEGATION_EITHER: frozenset[str] = frozenset(fold(w) for w in (
+NEGATION_EITHER: frozenset[str] = frozenset(norm(w) for w in (
     "nahi", "nahin", "nhi", "nai", "na", "yok", "jangan", "jgn",
+    # leave it as it is (`9910284 kalsın`, `8810284 ko chhod do`, `leave 8812035`)
+    "leave", "kalsın", "kalsin", "dursun", "biarin", "biarkan", "biar", "chhod", "chod",
+    "chhodo", "chodo", "оставьте", "оставь", "خليه", "خلوه", "اتركه", "اتركوه",
 ))
+# Turkish verbs of doing in a negative form (`iptal edilmesin`, `telafi yapılmasın`): light
+# verb stems and the negative endings that may follow them.
+_TURKISH_LIGHT_VERBS: tuple[str, ...] = tuple(norm(w) for w in (
+    "et", "ed", "edil", "yap", "yapıl", "ol", "olun"))
+_TURKISH_NEGATIVE_ENDINGS: frozenset[str] = frozenset(norm(w) for w in (
+    "me", "ma", "meyin", "mayın", "meyiniz", "mayınız", "mesin", "masın", "meyelim",
+    "mayalım", "miyorum", "mıyorum", "meyin", "mem", "mam", "meyiz", "mayız"))
 NEGATION_WORDS: frozenset[str] = NEGATION_PREFIX | NEGATION_POSTFIX | NEGATION_EITHER
 # `no` is also filler (`refill order no 2274209`): before an action it negates it, before an
 # id only after a pause (`refill 8812034, no 8812035`).
 NEGATION_BEFORE_ONLY: frozenset[str] = frozenset({"no"})
 # Words a negation looks through for its target (`não é cancelar`, `it is not cancel`).
-NEGATION_TRANSPARENT: frozenset[str] = frozenset(fold(w) for w in (
+NEGATION_TRANSPARENT: frozenset[str] = frozenset(norm(w) for w in (
     "é", "e", "es", "is", "it", "its", "be", "a", "а", "ser", "that", "this", "de",
     # `no need to`, `não precisa`, `no hace falta`, `gerek yok`, `zaroorat nahi`
     "need", "needs", "necessary", "precisa", "preciso", "precisam", "necesita", "necesito",
     "hace", "falta", "gerek", "chahiye", "zarurat", "zaroorat", "perlu", "usah",
+    # pronouns before a Spanish or Portuguese verb (`no lo aceleren`, `não me cancela`), `to`
+    # (`não é pra cancelar`, `not to cancel`)
+    "lo", "la", "los", "las", "le", "les", "me", "te", "se", "nos", "lhe", "lhes", "o",
+    "pra", "para", "to",
+    # a modal (`cannot be canceled`, `tidak bisa dibatalkan`, `no se puede cancelar`)
+    "can", "could", "bisa", "boleh", "puede", "pode", "podem", "pueden", "يمكن",
+    # don't touch it (`а 6630196 не трогайте`), don't bother (`don't bother refilling`)
+    "трогайте", "трогать", "трогай", "bother", "want", "try", "quero", "quiero", "хочу",
+    "mau", "ingin", "pengen", "chahta", "chahti", "ابي", "ابغى", "اريد",
+    # intensifiers (`cancel bilkul mat karna`, `asla iptal etmeyin`)
+    "bilkul", "kabhi", "absolutely", "at", "all", "asla", "sakın", "jamais", "nunca", "أبدا",
+    "ابدا", "sama", "sekali",
 ))
 # A line that asks why/how/when is talking about an action, not asking for one.
-QUESTION_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+QUESTION_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "why", "how", "when", "neden", "niye", "nasıl", "почему", "как", "когда",
     "kyun", "kyu", "kaise", "kab", "kenapa", "bagaimana", "kapan", "لماذا", "كيف", "متى",
     "cuando", "quando", "cuánto", "quanto",
+    # asking for news of a request (`any update on the refill of 2274209?`)
+    "update", "updates", "progress",
+))
+# These ask how/what only in a question (`¿cómo va la reposición del 2274209?`; `como` is also
+# `as`).
+QUESTION_WORDS_IF_ASKED: frozenset[str] = frozenset(norm(w) for w in (
+    "como", "cómo", "gimana",
+    # asking whether a service offers an action (`do you offer refill for 2274209?`)
+    "offer", "offers", "provide", "available", "disponible", "disponível", "доступен",
+    "доступна",
 ))
 # Question particles: with them (or `?`) a sentence asks something.
-QUESTION_PARTICLES: frozenset[str] = frozenset(fold(w) for w in (
+QUESTION_PARTICLES: frozenset[str] = frozenset(norm(w) for w in (
     "mı", "mi", "mu", "mü", "mısınız", "ли", "kya", "kia", "apakah", "apa", "هل",
 ))
 # In a question these words ask about the state of an action already asked for (`2274209
 # refill done?`, `iptal oldu mu?`, `отменили?`): the ids mean details.
-STATE_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+STATE_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     # English
     "done", "completed", "complete", "finished", "started", "working", "processed", "success",
     "successful", "yet", "already", "did", "was", "were", "has", "happened", "gone", "went",
     "refilled", "canceled", "cancelled", "canceld", "sped", "accepted", "approved", "received",
     # Spanish / Portuguese
+    "certo",
     "hecho", "hecha", "hizo", "hicieron", "completado", "completada", "terminado", "cancelado",
     "cancelada", "realizado", "realizada", "realizó", "listo", "feito", "feita", "fez",
     "fizeram", "foi", "concluído", "concluido", "terminou", "completo", "pronto", "já",
@@ -308,47 +420,128 @@ STATE_WORDS: frozenset[str] = frozenset(fold(w) for w in (
     # Indonesian
     "sudah", "udah", "sdh", "dah", "selesai", "berhasil", "masuk",
     # Arabic
-    "تم", "اكتمل", "انتهى", "خلص", "صار", "نجح",
+    "تم", "اكتمل", "انتهى", "خلص", "صار", "نجح", "نزل", "وصل", "اشتغل", "بدا", "انلغى",
+    "اتلغى",
     # Hinglish
     "hua", "hui", "hue", "gaya", "gayi", "gya", "kiya", "kiye", "hogaya", "hogya",
 ))
+# A question that ends with one of these asks whether something happened (`… or not?`, `udah
+# di refill belum?`, `تسرع ولا لسه؟`, `отменился или нет?`).
+STATE_TAGS: frozenset[str] = frozenset(norm(w) for w in (
+    "not", "yet", "no", "não", "nao", "нет", "nahi", "nahin", "nhi", "belum", "blm", "değil",
+    "degil", "gak", "ga", "nggak", "ngga", "enggak", "tidak", "لسه", "لسا", "للحين", "لا",
+))
+# An English sentence that starts with one of these asks something, `?` or not (`did u refill
+# 2274209`, `is 2274209 canceled already`).
+AUX_QUESTION_STARTERS: frozenset[str] = frozenset({
+    "did", "does", "is", "was", "has", "have", "were", "are", "will", "didnt", "isnt", "hasnt"})
+# A sentence that starts with one of these corrects the one before it (`cancel 2274209? no
+# wait, refill it`): see `_is_correction`.
+CORRECTION_STARTERS: frozenset[str] = frozenset(norm(w) for w in (
+    "wait", "sorry", "actually", "oops", "correction", "mean", "meant", "perdón", "perdona",
+    "desculpa", "desculpe", "ой", "извините", "точнее", "вернее", "pardon", "aslında", "maaf",
+    "maksudnya", "matlab", "اقصد", "قصدي", "عفوا",
+))
+# These tags make a question even without a question mark (`udah masuk belum ya`).
+QUESTION_TAGS: frozenset[str] = frozenset(norm(w) for w in ("belum", "blm"))
+# A polite request (`can you speed up 2274209?`, `consegue acelerar?`, `ممكن تسريع؟`): a state
+# it gives as its reason (`not started yet`) does not make it a question about that state.
+REQUEST_MARKERS: frozenset[str] = frozenset(norm(w) for w in (
+    "pode", "podem", "consegue", "conseguem", "puede", "pueden", "podrían", "podrias",
+    "можете", "сможете", "bisa", "bisakah", "tolong", "minta", "mohon", "tlg", "ممكن", "تقدر",
+    "تقدرون", "sakte", "sakta", "skte", "please", "pls", "plz",
+))
+# An Indonesian passive (`dibatalkan`, `di refill`) in a question with no request marker asks
+# whether it happened (`pesanan 2274209 dibatalkan?`), unless actions are offered as choices.
+_PASSIVE_TEXT_RE = re.compile(r"^di[a-z\s-]", re.IGNORECASE)
+_PASSIVE_BEFORE_RE = re.compile(r"(?:^|\W)di[\s-]*$", re.IGNORECASE)
+
+
+def _is_passive(item: _Item, text: str) -> bool:
+    """An Indonesian passive action: `dibatalkan`, `di refill`, `di-cancel`."""
+    return bool(_PASSIVE_TEXT_RE.match(item.text) or _PASSIVE_BEFORE_RE.search(text[:item.start]))
 # Past reports of a request (the bot's own `Refill requested: …` pasted back, `запрошена`):
 # a sentence holding one asks for nothing new.
-REPORT_WORDS: frozenset[str] = frozenset(fold(w) for w in (
-    "requested", "request", "запрошена", "запрошено", "запрошен", "solicitada", "solicitado",
-    "solicitud", "solicitação", "talep", "diminta", "permintaan", "طلبت", "تم طلب",
+REPORT_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "requested", "request", "asked", "запрошена", "запрошено", "запрошен", "просил",
+    "просила", "solicitada", "solicitado", "solicitud", "solicitação", "pedí", "talep",
+    "talebim", "talebi", "talebimiz", "istendi", "istedim", "diminta", "permintaan",
 ))
 # Asking for advice or permission (`should I cancel 2274209?`, `can I cancel …`, `можно
 # отменить …?`, `cancel karu?`): the customer is asked back.
-MODAL_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+MODAL_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "should", "shall", "shld", "devo", "debo", "deberia", "debería", "deveria", "можно",
     "стоило", "лучше", "karu", "karun", "karoon", "kru", "edeyim", "yapayım",
     "yapayim", "mıyım", "miyim", "sebaiknya", "mending", "perlu", "أفضل", "افضل", "الافضل",
+    "etsem", "etsek", "yapsam", "yapsak", "انصحني", "تنصحني", "conviene",
+    # asking for a recommendation (`¿me recomiendan cancelar …?`)
+    "recommend", "advise", "suggest", "recomiendan", "recomienda", "recomiendas",
+    "recomendam", "recomenda", "recomendaria", "sugieren", "посоветуйте", "советуете",
+    "önerirsiniz", "önerir", "sarankan", "saranin", "تنصح", "تنصحوني",
+    # can it be done (`iptal edilebilir mi?`)
+    "edilebilir", "yapılabilir", "olabilir",
 ))
+# Two words that ask for advice together (`стоит ли отменять`, `vale a pena cancelar`).
+MODAL_PAIRS: frozenset[tuple[str, str]] = frozenset(
+    (norm(a), norm(b)) for a, b in (
+        ("стоит", "ли"), ("vale", "a"), ("worth", "it"), ("it", "possible"), ("es", "posible"),
+        ("é", "possível"), ("e", "possivel"), ("mümkün", "mü"), ("возможно", "ли")))
 # `can I`, `could we`, `may I`: a modal verb followed by I/we.
 MODAL_VERBS: frozenset[str] = frozenset({"can", "could", "may", "might", "do", "shall"})
 FIRST_PERSON: frozenset[str] = frozenset({"i", "we"})
 # `or` between two actions (`cancel or refill?`), or between an action and waiting.
-OR_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+OR_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "or", "o", "ou", "или", "либо", "ya", "yaa", "veya", "yoksa", "ya da", "atau", "ato",
     "أو", "او", "ولا",
 ))
-WAIT_STEMS: tuple[str, ...] = tuple(fold(w) for w in (
+# `o` is `or` in Spanish and the article in Portuguese (`cancelar o 2274209`): before a number
+# it is the article.
+_ARTICLE_OR: frozenset[str] = frozenset({"o"})
+WAIT_STEMS: tuple[str, ...] = tuple(norm(w) for w in (
     "wait", "espero", "esperar", "espere", "aguard", "подожд", "ждать", "жду", "bekle",
     "tunggu", "انتظر", "ننتظر", "استنى",
 ))
-# A condition makes what follows hypothetical (`cancel 2274209 if it does not start`)...
-CONDITION_WORDS: frozenset[str] = frozenset(fold(w) for w in (
-    "if", "unless", "otherwise", "agar", "eğer", "если", "jika", "kalau", "kalo", "klo",
-    "إذا", "اذا", "إن",
+# A mistake or a mention (`galti se cancel likha`, `I typed cancel by mistake`): an action in
+# the same phrase, when that phrase names no id, is a word talked about, not asked for.
+MENTION_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "mistake", "mistakenly", "accidentally", "wrongly", "typed", "wrote", "galti", "galtise",
+    "likha", "likh", "error", "engano", "querer", "ошибке", "ошибочно", "написал", "написала",
+    "yanlışlıkla", "yanlislikla", "yazdım", "keliru", "ketik", "بالغلط", "غلط", "كتبت",
+    "escribí", "escrevi",
 ))
-# ...except the polite ones (`if possible`, `si es posible`, `если можно`, `agar ho sake`).
-POLITE_AFTER_CONDITION: frozenset[str] = frozenset(fold(w) for w in (
+# Money (`верните средства`, `amount wapas`, `استرجاع فلوسي`): with it a word that also means
+# "give back" asks for a refund, not a refill.
+MONEY_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "money", "amount", "payment", "funds", "refund", "paisa", "paise", "paisay", "rupees",
+    "деньги", "денег", "средства", "оплату", "para", "paramı", "ücret", "dinero", "plata",
+    "dinheiro", "grana", "uang", "dana", "duit", "فلوس", "فلوسي", "المبلغ", "مبلغ", "فلوسي",
+))
+# Topping up the balance (`пополнил баланс`, `bakiye yükledim`, `شحنت رصيد`): the balance word
+# next to one of these is not a request to see the balance.
+TOPUP_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "topup", "top", "added", "add", "deposit", "deposited", "loaded", "recargué", "recargue",
+    "recarreguei", "depositei", "пополнил", "пополнила", "пополнение", "пополнить", "закинул",
+    "yükledim", "yükleme", "yükle", "yatırdım", "isi", "شحنت", "شحن", "حولت",
+))
+# A condition makes what follows hypothetical (`cancel 2274209 if it does not start`)...
+CONDITION_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "if", "unless", "otherwise", "agar", "eğer", "если", "jika", "kalau", "kalo", "klo",
+    "إذا", "اذا", "إن", "لو",
+))
+# `si`/`se` are also `yes` and a pronoun: they make a condition before a negation (`si no
+# empieza`, `se não começar`).
+CONDITION_IF_NEGATED: frozenset[str] = frozenset(norm(w) for w in ("si", "se"))
+# Turkish conditional endings of a negative verb (`başlamazsa`, `gelmezse`).
+_TURKISH_CONDITIONAL_ENDINGS: tuple[str, ...] = ("mazsa", "mezse", "mazsak", "mezsek")
+# ...except the polite ones (`if possible`, `si es posible`, `если можно`, `agar ho sake`,
+# `لو سمحت`).
+POLITE_AFTER_CONDITION: frozenset[str] = frozenset(norm(w) for w in (
     "possible", "posible", "possível", "можно", "bisa", "mümkünse", "ممكن", "ho", "you",
+    "سمحت", "سمحتوا", "سمحتو", "تكرمت", "تكرمتوا", "تكرمتو",
 ))
 FORCE_WORDS: frozenset[str] = frozenset({"force", "forced"})
 # A number right before one of these is a quantity, not an order id.
-QUANTITY_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+QUANTITY_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "followers", "follower", "likes", "like", "views", "view", "subscribers", "subs",
     "members", "member", "comments", "comment", "shares", "plays", "reactions", "votes",
     "impressions", "saves", "reels", "fans", "retweets", "pcs", "seguidores", "seguidor",
@@ -358,24 +551,34 @@ QUANTITY_WORDS: frozenset[str] = frozenset(fold(w) for w in (
     "просмотров", "просмотра", "просмотры", "шт", "pengikut", "suka", "متابع", "متابعين",
     "متابعه", "لايك", "لايكات", "مشاهده", "مشاهدات",
 ))
+# Quantity nouns long enough to be recognised with a case ending (`beğeniden`).
+_LONG_QUANTITY_WORDS: tuple[str, ...] = tuple(sorted(w for w in QUANTITY_WORDS
+                                                     if w.isascii() and len(w) >= 5))
 # Letters glued to the end of a number that make it a quantity (`10k`, `2m`).
 QUANTITY_SUFFIXES: frozenset[str] = frozenset({"k", "m", "x", "rb", "jt"})
-CURRENCY_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+CURRENCY_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "usd", "dollar", "dollars", "rs", "inr", "rupees", "rupee", "pkr", "tl", "lira", "eur",
     "euro", "euros", "rub", "руб", "рублей", "рубля", "idr", "rp", "brl", "reais", "real",
     "sar", "riyal", "ريال", "pesos", "peso", "usdt", "dolar", "dólares", "dolares", "ribu",
     "rb", "rupiah", "دولار", "جنيه", "درهم", "rupaye", "rupay", "₹",
 ))
 # A number right after one of these is an amount of money.
-PAYMENT_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+PAYMENT_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "paid", "pay", "payment", "deposit", "deposited", "added", "add", "sent", "transfer",
     "transferred", "charged", "spent", "price", "cost", "amount", "fund", "recharge",
     "ödedim", "yatırdım", "pague", "paguei", "pagué", "оплатил", "заплатил", "bayar",
     "دفعت", "diye", "bheje",
+    # topping up the balance (`пополнил баланс на 5000`, `bakiye yükledim`)
+    "topup", "top", "recargué", "recarreguei", "depositei", "deposité", "пополнил",
+    "пополнила", "пополнение", "закинул", "yükledim", "yükleme", "شحنت", "حولت",
+))
+# Looked through between a payment word and its amount (`пополнил баланс на 5000`).
+PAYMENT_SKIP_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "на", "of", "to", "de", "ke", "em", "en", "a", "with", "rs", "my", "mi", "meu",
 ))
 # A number right after one of these (or in `from N to M`, `N → M`) is a count, not an id:
 # `start count 1520, now 1490`, `было 1520 стало 1490`, `antes 5230 agora 4870`.
-COUNT_BEFORE_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+COUNT_BEFORE_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     # English
     "count", "startcount", "was", "were", "now", "had", "have", "has", "got", "get", "getting",
     "remains", "remain", "remaining", "left", "lost", "lose", "dropped", "drop", "drops",
@@ -386,34 +589,58 @@ COUNT_BEFORE_WORDS: frozenset[str] = frozenset(fold(w) for w in (
     "perdí", "perdi", "empezó", "empezo", "inicio", "inicial", "agora", "depois", "tinha",
     "tem", "caiu", "era", "estava", "ficou", "começou", "comecou", "faltan", "faltam", "quedan",
     "restam", "desde",
+    "llegaron", "llegó", "entregaron", "entregó", "entregou", "entregaram", "chegou",
+    "chegaram", "recibí", "recebi", "quedó", "quedaron", "quedan",
     # Russian
     "было", "стало", "сейчас", "теперь", "осталось", "количество", "упало", "списалось",
-    "пришло", "начало", "старт", "стартовое", "с", "из",
+    "пришло", "начало", "старт", "стартовое", "с", "из", "был", "была", "были",
     # Turkish
     "önce", "şimdi", "başlangıç", "vardı", "kaldı", "sayısı", "düştü", "geldi", "eksik",
     # Indonesian
-    "awal", "sekarang", "tadinya", "tadi", "sebelumnya", "tinggal", "sisa", "kurang", "dari",
-    "jadi", "turun", "masuk",
+    "awal", "sekarang", "skrg", "skrng", "skg", "tadinya", "tadi", "sebelumnya", "tinggal",
+    "sisa", "kurang", "dari", "jadi", "turun", "masuk",
     # Arabic
     "كان", "الان", "الآن", "صار", "باقي", "نقص", "نزل", "وصل", "اصبح", "أصبح", "بقي",
     # Hinglish
     "tha", "the", "thi", "ab", "pehle", "aaye", "aya", "mile", "kam",
 ))
 # `from N to M`, `N → M`: the second number of a pair whose first is a count.
-COUNT_LINK_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+COUNT_LINK_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "to", "a", "até", "ate", "до", "на", "ke", "hingga", "sampai", "jadi", "den", "dan", "ten",
     "tan", "ye", "ya", "e", "الى", "إلى", "ل", "then", "and", "y", "и", "ve", "aur", "و",
 ))
 # Words looked through between a count word and its number (`está en 1490`, `now only 11980`).
-COUNT_SKIP_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+COUNT_SKIP_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "only", "just", "is", "are", "at", "on", "en", "em", "in", "está", "esta", "ta", "tá",
     "de", "da", "was", "about", "around", "approx", "в", "на", "только", "sadece", "cuma",
     "com", "con", "with", "у", "di", "pada", "no", "na", "em", "sa",
     "hanya", "sirf", "фактически", "من", "فقط", "sólo", "solo", "só", "la", "el", "o", "de",
+    "its", "it's", "it", "pra", "para", "to", "about", "like",
+))
+# Words before a number that make it *probably* a count (`ordered 5000 on 2274209`), as the
+# words of `COUNT_BEFORE_WORDS` do up to three words before it; see `_weak_count`.
+WEAK_COUNT_BEFORE_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "ordered", "bought", "start", "started", "compré", "comprei", "pedí", "заказал", "заказывал",
+    "aldım", "beli", "mangaye", "liye", "طلبت", "اشتريت",
+))
+# Words right after a number that make it *probably* a count (`3100 geldi`, `1200 aaye`,
+# `700 left`); see `_weak_count`.
+COUNT_AFTER_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "left", "remaining", "remain", "dropped", "lost", "came", "arrived", "delivered",
+    "llegaron", "llegó", "faltan", "chegou", "chegaram", "faltam", "пришло", "осталось",
+    "упало", "ушло", "списалось", "geldi", "düştü", "kaldı", "gitti", "eksik", "masuk",
+    "turun", "tersisa", "hilang", "ilang", "kurang", "aaye", "aaya", "aye", "mile", "gaye",
+    "bache", "reh", "oldu", "olmuş", "iken", "وصل", "وصلت", "نقص", "باقي", "راح", "بقي",
+))
+# Links of a pair of numbers (`600 of 2000`, `12800'den 12100'e`, `14500 se 13900`): with the
+# other number of the pair, a number is *probably* a count.
+PAIR_LINK_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "of", "de", "из", "dari", "se", "से", "من", "out", "den", "dan", "ten", "tan", "to", "a",
+    "até", "до", "ke", "hingga", "sampai", "الى", "إلى", "->",
 ))
 # A number next to one of these names something else than an order (`service 4232`,
 # `4232 servisi`, `ticket 5521`).
-REFERENCE_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+REFERENCE_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "service", "services", "serviceid", "servis", "servisi", "servisin", "hizmet", "servicio",
     "serviço", "servico", "услуга", "услуги", "услугу", "сервис", "сервиса", "layanan",
     "خدمة", "الخدمة", "خدمه", "ticket", "tiket", "тикет", "bilet", "category", "categoria",
@@ -421,7 +648,7 @@ REFERENCE_WORDS: frozenset[str] = frozenset(fold(w) for w in (
     "cantidad", "quantidade", "количество", "miktar", "jumlah",
 ))
 # Month names: a year (19xx, 20xx) right after one is a date (`March 2024`, `марта 2024`).
-MONTH_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+MONTH_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "january", "february", "march", "april", "may", "june", "july", "august", "september",
     "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
     "sept", "oct", "nov", "dec",
@@ -449,21 +676,25 @@ NOT_COMMAND_PHRASES: tuple[str, ...] = (
 # Russian, Turkish, Indonesian and Arabic verbs take many endings: a word that starts with
 # one of these stems is its action (`восстановите`, `отменяйте`, `hızlandırın`)...
 ACTION_STEMS: dict[str, str] = {
-    fold(stem): action for stem, action in (
+    norm(stem): action for stem, action in (
         ("восстанов", "refill"), ("докрут", "refill"), ("рефил", "refill"),
         ("отмен", "cancel"), ("ускор", "speed"),
         ("hızlandır", "speed"), ("iptal", "cancel"), ("telafi", "refill"),
         ("dibatal", "cancel"), ("batalin", "cancel"), ("batalkan", "cancel"),
         ("dipercepat", "speed"), ("percepat", "speed"), ("cepetin", "speed"),
         ("dicepetin", "speed"), ("direfill", "refill"),
+        ("durum", "details"),
     )
 }
+# A stem of this many letters or more is also recognised one edit away (`востановите`).
+FUZZY_STEM_MIN_LETTERS = 8
 # ...unless its ending makes it a past form (a state: `отменен`, `восстановили`) or a
 # negative imperative (`hızlandırmayın`).
-_PAST_ENDINGS_RU = ("ен", "ена", "ено", "ены", "или", "ил", "ила", "ило", "ли", "ло")
-_NEGATIVE_ENDINGS_TR_FOLDED = tuple(fold(w) for w in (
+_PAST_ENDINGS_RU = ("ен", "ена", "ено", "ены", "или", "ил", "ила", "ило", "ли", "ло",
+                    "лся", "лась", "лось", "лись")
+_NEGATIVE_ENDINGS_TR_FOLDED = tuple(norm(w) for w in (
     "mayın", "meyin", "mayınız", "meyiniz", "masın", "mesin", "mıyorum", "miyorum"))
-_PAST_ENDINGS_TR = tuple(fold(w) for w in ("dı", "di", "du", "dü", "tı", "ti", "tu", "tü",
+_PAST_ENDINGS_TR = tuple(norm(w) for w in ("dı", "di", "du", "dü", "tı", "ti", "tu", "tü",
                                            "dımı", "dimi", "dumu", "dümü"))
 # Typo tolerance (one edit) for words of six letters or more close to one single-word default
 # alias of that length (and to these English names)...
@@ -473,7 +704,7 @@ FUZZY_TARGETS: dict[str, str] = {
 }
 FUZZY_MIN_LETTERS = 6
 # ...and never for real words one edit away from them.
-FUZZY_BLOCKLIST: frozenset[str] = frozenset(fold(w) for w in (
+FUZZY_BLOCKLIST: frozenset[str] = frozenset(norm(w) for w in (
     "states", "statue", "statues", "statut", "retail", "detain", "refile", "refit", "balanced",
     "cancer", "candel", "canceled", "speedo", "canceld", "refiled", "recargo", "recargos",
     "balances", "balancer", "helper",
@@ -628,7 +859,7 @@ def _category(ch: str) -> str:
 
 @lru_cache(maxsize=8192)
 def _fold_word(text: str) -> str:
-    return fold(text)
+    return norm(text)
 
 
 def _tokenise(line: str) -> list[_Token]:
@@ -670,15 +901,59 @@ def _squeezed(word: str, keep: int) -> str:
 
 
 _ARABIC_PREFIXES = ("وال", "بال", "فال", "لل", "ال", "و", "ب", "ل", "ف")
+# Object pronouns and the plural of imperatives (`كنسلوا`, `عوضوه`, `الغيها`, `وصلني`).
+_ARABIC_SUFFIXES = ("وها", "وني", "وه", "وا", "ها", "ني", "نا", "هم", "كم", "لي", "ه")
+# ...and the plural of a present verb under it (`تعوضون`, `تسرعونه`).
+_ARABIC_PLURAL_ENDINGS = ("ون", "ين")
 
 
 def _arabic_variants(word: str) -> list[str]:
-    """The word, and for Arabic without a leading conjunction or article."""
+    """The word, and for Arabic without a leading conjunction or article, and without a
+    trailing object pronoun or plural ending (the stem keeps three letters or more)."""
     variants = [word]
     if word and "\u0600" <= word[0] <= "\u06ff":
         for prefix in _ARABIC_PREFIXES:
             if word.startswith(prefix) and len(word) - len(prefix) >= 3:
                 variants.append(word[len(prefix):])
+        for base in list(variants):
+            for suffix in _ARABIC_SUFFIXES:
+                if base.endswith(suffix) and len(base) - len(suffix) >= 3:
+                    stem = base[:-len(suffix)]
+                    variants.append(stem)
+                    if stem.endswith("و"):
+                        variants.append(stem + "ا")  # `الغوه` → `الغوا`
+        for base in list(variants):
+            for ending in _ARABIC_PLURAL_ENDINGS:
+                if base.endswith(ending) and len(base) - len(ending) >= 3:
+                    variants.append(base[:-len(ending)])
+    return variants
+
+
+# Spanish and Portuguese pronouns glued to an imperative (`cancélame`, `repónganme`,
+# `aceléramelo`): the verb is looked up without them.
+_ENCLITICS = ("melo", "mela", "selo", "sela", "noslo", "los", "las", "les", "nos", "me", "lo",
+              "la", "le")
+_ROMANCE_MIN_LETTERS = 7
+# The English gerund (`refilling`, `canceling`) and the Indonesian `-nya` (`refillnya`).
+_OTHER_SUFFIXES = ("ing", "nya")
+# Indonesian passive `di-` glued to a word of another language (`dicancel`, `dispeedup`).
+_PASSIVE_PREFIX = "di"
+
+
+def _latin_variants(word: str) -> list[str]:
+    """Forms of a Latin-script word without an enclitic pronoun (Spanish, Portuguese), the
+    English `-ing`, the Indonesian `-nya` or passive prefix `di-`; none for shorter words."""
+    variants: list[str] = []
+    if len(word) >= _ROMANCE_MIN_LETTERS and word.isascii() and word.isalpha():
+        for suffix in _ENCLITICS:
+            if word.endswith(suffix):
+                variants.append(word[:-len(suffix)])
+                break
+        for suffix in _OTHER_SUFFIXES:
+            if word.endswith(suffix):
+                variants.append(word[:-len(suffix)])
+    if word.startswith(_PASSIVE_PREFIX) and len(word) >= 6 and word.isascii() and word.isalpha():
+        variants.append(word[len(_PASSIVE_PREFIX):])
     return variants
 
 
@@ -687,7 +962,7 @@ def _word_variants(word: str) -> tuple[str, ...]:
     """The forms a word is looked up in: as typed, with letter runs squeezed, and for Arabic
     without a leading conjunction or article (`والآن` → `الان`, `التعويض` → `تعويض`)."""
     variants = [word, _squeezed(word, 2), _squeezed(word, 1)] + _arabic_variants(word)[1:]
-    return tuple(dict.fromkeys(variants))
+    return tuple(dict.fromkeys(variants + _latin_variants(word)))
 
 
 def _within_one_edit(a: str, b: str) -> bool:
@@ -717,7 +992,7 @@ def _fuzzy_targets() -> dict[int, list[tuple[str, str]]]:
     for action, words in DEFAULT_ALIASES.items():
         if action in ORDER_ACTIONS or action in STANDALONE_ACTIONS:
             for alias in words:
-                folded = fold(alias)
+                folded = norm(alias)
                 if folded.isalpha() and len(folded) >= FUZZY_MIN_LETTERS - 1:
                     targets.setdefault(folded, action)
     by_length: dict[int, list[tuple[str, str]]] = {}
@@ -745,11 +1020,14 @@ def _fuzzy_action(word: str, typed_length: int | None = None) -> str | None:
 
 @lru_cache(maxsize=1)
 def _joined_targets() -> dict[str, str]:
-    """Multi-word default aliases written as one word (`speedup`, `isiulang`)."""
-    return {"".join(fold(alias).split()): action
+    """Multi-word default aliases written as one word (`speedup`, `isiulang`); not the Hinglish
+    pairs with a light verb (`band karo`: the light verb says nothing of the action)."""
+    light = {norm(w) for verb in HINGLISH_LIGHT_VERBS for w in verb.split()}
+    return {"".join(norm(alias).split()): action
             for action, words in DEFAULT_ALIASES.items()
             if action in ORDER_ACTIONS or action in STANDALONE_ACTIONS
-            for alias in words if " " in alias and len("".join(alias.split())) >= 6}
+            for alias in words if " " in alias and len("".join(alias.split())) >= 6
+            and not light & set(norm(alias).split()[1:])}
 
 
 @lru_cache(maxsize=4096)
@@ -763,19 +1041,34 @@ def _fuzzy_joined(word: str) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
+def _stem_form(word: str, rest: str) -> str:
+    """"state" for a past form (`отменили`, `отменился`, `iptal edildi`), "negated" for a
+    Turkish negative imperative (`hızlandırmayın`), else "act"."""
+    if rest and "\u0400" <= word[0] <= "\u04ff" and rest.endswith(_PAST_ENDINGS_RU):
+        return "state"
+    if rest.startswith(_NEGATIVE_ENDINGS_TR_FOLDED):
+        return "negated"
+    if rest and word.isascii() and rest.endswith(_PAST_ENDINGS_TR):
+        return "state"
+    return "act"
+
+
+@lru_cache(maxsize=4096)
 def _stem_action(word: str) -> tuple[str, str] | None:
     """(`ACTION_STEMS` action, "act" | "state" | "negated") for a word built on an action
-    stem (`отмените` → cancel act, `отменили` → state, `hızlandırmayın` → negated)."""
+    stem (`отмените` → cancel act, `отменили` → state, `hızlandırmayın` → negated), or on a
+    stem of `FUZZY_STEM_MIN_LETTERS` or more typed one edit away (`востановите`)."""
     for stem, action in ACTION_STEMS.items():
         if word.startswith(stem):
-            rest = word[len(stem):]
-            if rest and "\u0400" <= word[0] <= "\u04ff" and rest.endswith(_PAST_ENDINGS_RU):
-                return action, "state"
-            if rest.startswith(_NEGATIVE_ENDINGS_TR_FOLDED):
-                return action, "negated"
-            if rest and word.isascii() and rest.endswith(_PAST_ENDINGS_TR):
-                return action, "state"
-            return action, "act"
+            return action, _stem_form(word, word[len(stem):])
+    if len(word) < FUZZY_STEM_MIN_LETTERS or not word.isalpha():
+        return None
+    for stem, action in ACTION_STEMS.items():
+        if len(stem) < FUZZY_STEM_MIN_LETTERS:
+            continue
+        for cut in (len(stem), len(stem) - 1, len(stem) + 1):
+            if cut <= len(word) and _within_one_edit(word[:cut], stem):
+                return action, _stem_form(word, word[cut:])
     return None
 
 
@@ -818,7 +1111,7 @@ def _char_after(line: str, pos: int) -> str:
 
 # Count words that make a number a count only when it is short (at most 5 digits) or round:
 # they also come before order ids (`was 5512098 refilled?`, `ab 2274209 refill karo`).
-_WEAK_COUNT_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+_WEAK_COUNT_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "was", "were", "had", "have", "has", "got", "get", "getting", "from", "received",
     "delivered", "showing", "shows", "total", "era", "estava", "tem", "tiene", "tengo",
     "dari", "jadi", "masuk", "с", "из", "the", "tha", "thi", "ab", "mile", "aya", "aaye",
@@ -826,13 +1119,18 @@ _WEAK_COUNT_WORDS: frozenset[str] = frozenset(fold(w) for w in (
 ))
 _ARROWS = ("->", "→", "=>", "⇒", "➡", ">")
 # Words between a reference word and its number (`service id 4232`, `услуга № 4232`).
-_NUMBER_WORDS: frozenset[str] = frozenset(fold(w) for w in (
+_NUMBER_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "id", "no", "nr", "num", "number", "numara", "номер", "nomor", "رقم", "numero", "número",
 ))
 # Turkish puts the noun after the number (`4232 servisi`).
-_REFERENCE_AFTER: frozenset[str] = frozenset(fold(w) for w in (
+_REFERENCE_AFTER: frozenset[str] = frozenset(norm(w) for w in (
     "servisi", "servisin", "servisinde", "servisine", "hizmeti", "paketi", "kategorisi",
 ))
+# ...with any case ending (`servisten`, `hizmetinden`), possibly after `id'li`, `nolu`.
+_REFERENCE_AFTER_STEMS: tuple[str, ...] = tuple(norm(w) for w in (
+    "servis", "hizmet", "paket", "kategori"))
+_NUMBER_WORDS_AFTER: frozenset[str] = frozenset(norm(w) for w in (
+    "id'li", "idli", "nolu", "no'lu", "numaralı", "numarali", "#"))
 
 
 def _is_count(tokens: list[_Token], i: int, counts: set[int]) -> bool:
@@ -859,6 +1157,51 @@ def _is_count(tokens: list[_Token], i: int, counts: set[int]) -> bool:
     return (prev.norm in COUNT_LINK_WORDS and k - 1 >= 0 and (k - 1) in counts)
 
 
+def _is_quantity_word(word: str) -> bool:
+    """A quantity noun (`followers`), also with a Turkish case ending (`beğeniden`,
+    `takipçiden`)."""
+    if word in QUANTITY_WORDS:
+        return True
+    return word.isascii() and any(word.startswith(q) and len(word) - len(q) <= 4
+                                  for q in _LONG_QUANTITY_WORDS)
+
+
+def _weak_count(tokens: list[_Token], i: int, counts: set[int] = frozenset()) -> bool:
+    """Whether the number at tokens[i] has a context that makes it *probably* a count: a count
+    word up to three words before it (`start count was 18400 and now its 17950`), a count word
+    right after it (`3100 geldi`, `1200 aaye`), a quantity noun right before it (`takipçi
+    12800`), or another number it is paired with (`600 of 2000`, `12800'den 12100'e`, `14500 se
+    13900`), or a count of the same sentence it pairs with (as many digits, at most twice or
+    half its value: `tenía 3300 y quedó en 3050`). Only numbers shorter than the message's
+    longest id are read so (`_read_number`): order ids of one panel have one length, counts
+    are smaller."""
+    value = int(tokens[i].norm)
+    for j in counts:
+        other = tokens[j].norm
+        if len(other) == len(tokens[i].norm) and value <= 2 * int(other) <= 4 * value:
+            return True
+    for k in range(i - 1, max(-1, i - 4), -1):
+        tok = tokens[k]
+        if tok.kind == "num":
+            break
+        if any(v in COUNT_BEFORE_WORDS or v in WEAK_COUNT_BEFORE_WORDS
+               for v in _word_variants(tok.norm)):
+            return True
+    prev = tokens[i - 1] if i > 0 else None
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+    if nxt is not None and nxt.kind == "word" and (
+            any(v in COUNT_AFTER_WORDS for v in _word_variants(nxt.norm))
+            or _is_quantity_word(nxt.norm)
+            or (nxt.norm in PAIR_LINK_WORDS and i + 2 < len(tokens)
+                and tokens[i + 2].kind == "num")):
+        return True
+    if prev is not None and prev.kind == "word" and (
+            _is_quantity_word(prev.norm)
+            or (prev.norm in PAIR_LINK_WORDS and i >= 2 and tokens[i - 2].kind == "num")):
+        return True
+    return False
+
+
 def _is_year(tokens: list[_Token], i: int) -> bool:
     tok = tokens[i]
     if len(tok.norm) != 4 or tok.norm[:2] not in ("19", "20"):
@@ -875,13 +1218,18 @@ def _is_year(tokens: list[_Token], i: int) -> bool:
 
 
 def _is_reference(tokens: list[_Token], i: int) -> bool:
+    """A number next to a reference word (`service 4232`, `услуга № 4232`, `4232 servisi`,
+    `2210 id'li servisten`): it names a service, a ticket, a package, not an order."""
     k = i - 1
     while k >= 0 and tokens[k].kind == "word" and tokens[k].norm in _NUMBER_WORDS:
         k -= 1
     if k >= 0 and tokens[k].kind == "word" and tokens[k].norm in REFERENCE_WORDS:
         return True
-    return (i + 1 < len(tokens) and tokens[i + 1].kind == "word"
-            and tokens[i + 1].norm in _REFERENCE_AFTER)
+    k = i + 1
+    if k < len(tokens) and tokens[k].kind == "word" and tokens[k].norm in _NUMBER_WORDS_AFTER:
+        k += 1
+    return k < len(tokens) and tokens[k].kind == "word" and (
+        tokens[k].norm in _REFERENCE_AFTER or tokens[k].norm.startswith(_REFERENCE_AFTER_STEMS))
 
 
 def _known_word(word: str, index: _Index) -> bool:
@@ -909,9 +1257,28 @@ def _is_glued(line: str, tokens: list[_Token], i: int, index: _Index) -> bool:
         len(after) == 2 and after[0] == "_" and after[1].isalnum())
 
 
-def _read_number(line: str, tokens: list[_Token], i: int, index: _Index, counts: set[int]
-                 ) -> tuple[list[_Item], int]:
-    """Read the number at tokens[i]; return its items and the index after what it consumed."""
+def _paid_before(tokens: list[_Token], i: int) -> bool:
+    """Whether a payment word comes right before the number at tokens[i], through a balance
+    word or a preposition (`paid 5000`, `пополнил баланс на 5000`), unless it closes an amount
+    already given (`2500 tl ödedim 4433221`)."""
+    k, skipped = i - 1, 0
+    while (k >= 0 and skipped < 2 and tokens[k].kind == "word"
+           and (tokens[k].norm in PAYMENT_SKIP_WORDS
+                or DEFAULT_ALIAS_ACTIONS.get(tokens[k].norm) == "balance")):
+        k -= 1
+        skipped += 1
+    if k < 0 or tokens[k].kind != "word":
+        return False
+    if tokens[k].norm in CURRENCY_WORDS:
+        return True
+    return tokens[k].norm in PAYMENT_WORDS and not (
+        k >= 1 and tokens[k - 1].kind == "word" and tokens[k - 1].norm in CURRENCY_WORDS)
+
+
+def _read_number(line: str, tokens: list[_Token], i: int, index: _Index, counts: set[int],
+                 longest: int = 0) -> tuple[list[_Item], int]:
+    """Read the number at tokens[i]; return its items and the index after what it consumed.
+    `longest`: the digits of the message's longest possible order id (see `_weak_count`)."""
     tok = tokens[i]
     # dotted group: 10.50 (money) or 2274209.2274210 (ids)
     group = [tok]
@@ -936,7 +1303,7 @@ def _read_number(line: str, tokens: list[_Token], i: int, index: _Index, counts:
 
     if nxt is not None and nxt.kind == "word" and (
         (glued_next and nxt.norm in QUANTITY_SUFFIXES)
-        or (nxt.norm in QUANTITY_WORDS and (len(digits) <= 6 or digits.endswith("00")))
+        or (_is_quantity_word(nxt.norm) and (len(digits) <= 6 or digits.endswith("00")))
     ):
         counts.add(i)
         return [_Item("unknown", line[tok.start:nxt.end])], i + 2
@@ -946,13 +1313,7 @@ def _read_number(line: str, tokens: list[_Token], i: int, index: _Index, counts:
         return [_Item("unknown", tok.text)], i + 1
     if tok.end < len(line) and line[tok.end] == "%":
         return [_Item("unknown", tok.text + "%")], i + 1
-    if prev is not None and prev.kind == "word" and (
-        prev.norm in CURRENCY_WORDS or (
-            prev.norm in PAYMENT_WORDS
-            # `2500 tl ödedim 4433221`: the payment word closes an amount already given
-            and not (i >= 2 and tokens[i - 2].kind == "word"
-                     and tokens[i - 2].norm in CURRENCY_WORDS))
-    ):
+    if _paid_before(tokens, i):
         return [_Item("unknown", tok.text)], i + 1
     if tok.start > 0 and line[tok.start - 1] == "+" and len(digits) >= 8:
         sep_before = _char_before(line, tok.start - 1)
@@ -970,6 +1331,9 @@ def _read_number(line: str, tokens: list[_Token], i: int, index: _Index, counts:
         return [_Item("unknown", tok.text, explained=True)], i + 1
     if (_is_year(tokens, i) or _is_reference(tokens, i) or _is_glued(line, tokens, i, index)
             or (digits.startswith("0") and len(digits) >= 10)):
+        return [_Item("unknown", tok.text, explained=True)], i + 1
+    if _is_valid_id(digits) and len(digits) < longest and _weak_count(tokens, i, counts):
+        counts.add(i)
         return [_Item("unknown", tok.text, explained=True)], i + 1
     if _is_valid_id(digits):
         return [_Item("id", digits)], i + 1
@@ -994,12 +1358,12 @@ def _match_phrase(tokens: list[_Token], i: int, index: _Index) -> tuple[_Meaning
     return None
 
 
-def _read_token(line: str, tokens: list[_Token], i: int, index: _Index, counts: set[int]
-                ) -> tuple[list[_Item], int]:
+def _read_token(line: str, tokens: list[_Token], i: int, index: _Index, counts: set[int],
+                longest: int = 0) -> tuple[list[_Item], int]:
     """Read what starts at tokens[i]; return its items and the index after what it consumed."""
     tok = tokens[i]
     if tok.kind == "num":
-        return _read_number(line, tokens, i, index, counts)
+        return _read_number(line, tokens, i, index, counts, longest)
     if tok.norm in COUNT_BEFORE_WORDS and i + 1 < len(tokens) and tokens[i + 1].kind == "num" \
             and _is_count(tokens, i + 1, counts):
         return [_Item("filler", tok.text)], i + 1  # `start count 1520`: explained by its number
@@ -1012,7 +1376,7 @@ def _read_token(line: str, tokens: list[_Token], i: int, index: _Index, counts: 
             return [_Item("unknown", text)], i + size
         return [_Item("act", text, meaning.action, meaning.argument)], i + size
     variants = _word_variants(tok.norm)
-    if any(v in NEGATION_WORDS for v in variants):
+    if any(v in NEGATION_WORDS for v in variants) or _is_postfix_negation(tok.norm):
         return [_Item("neg", tok.text)], i + 1
     if tok.norm in FORCE_WORDS:
         return [_Item("force", tok.text)], i + 1
@@ -1038,13 +1402,14 @@ def _read_token(line: str, tokens: list[_Token], i: int, index: _Index, counts: 
     return [_Item("unknown", tok.text)], i + 1
 
 
-def _read_line(line: str, index: _Index, tokens: list[_Token] | None = None) -> list[_Item]:
+def _read_line(line: str, index: _Index, tokens: list[_Token] | None = None,
+               longest: int = 0) -> list[_Item]:
     tokens = _tokenise(line) if tokens is None else tokens
     items: list[_Item] = []
     counts: set[int] = set()
     i, last_end = 0, 0
     while i < len(tokens):
-        found, after = _read_token(line, tokens, i, index, counts)
+        found, after = _read_token(line, tokens, i, index, counts, longest)
         found[0].pause_before = bool(_PAUSE_RE.search(line[last_end:tokens[i].start]))
         for item in found:
             item.start = tokens[i].start
@@ -1070,20 +1435,32 @@ def _neighbour(items: list[_Item], pos: int, step: int, through: frozenset[str] 
         return item
 
 
-def _negation_target(items: list[_Item], pos: int) -> _Item | None:
-    """The action or id a negation word points at (see NEGATION_PREFIX)."""
+def _is_postfix_negation(word: str) -> bool:
+    """A word that negates the action or id before it (`etmeyin`, `mat`, `edilmesin`)."""
+    if word in NEGATION_POSTFIX:
+        return True
+    return any(word.startswith(stem) and word[len(stem):] in _TURKISH_NEGATIVE_ENDINGS
+               for stem in _TURKISH_LIGHT_VERBS)
+
+
+def _negation_target(items: list[_Item], pos: int, asks: bool = False) -> _Item | None:
+    """The action or id a negation word points at (see NEGATION_PREFIX); in a question a
+    negation that ends its phrase is a tag (`bisa dibatalkan gak?`), it points at nothing."""
     word = _fold_word(items[pos].text)
     before = _neighbour(items, pos, -1, NEGATION_TRANSPARENT)
     after = _neighbour(items, pos, 1, NEGATION_TRANSPARENT)
-    if word in NEGATION_POSTFIX:
+    if _is_postfix_negation(word):
         target = before
     elif word in NEGATION_EITHER:
-        target = before if before is not None else after
+        target = before if before is not None and before.kind in ("act", "id") else after
     else:
         target = after
         if word in NEGATION_BEFORE_ONLY and target is not None and target.kind == "id" \
                 and not items[pos].pause_before:
             return None  # `refill order no 2274209`: `no` is "number"
+        if after is None:
+            # it ends its phrase: `el 7309012 no`, `отменять не нужно`
+            target = None if asks else before
     if target is not None and target.kind in ("act", "id"):
         return target
     return None
@@ -1098,52 +1475,185 @@ class _Sentence:
     quoted: bool = False  # the bot's own reply, or a report of a past request
 
 
+def _phrases(items: list[_Item]) -> list[int]:
+    """The phrase of each item: phrases are separated by `,.;!?` (`_Item.pause_before`)."""
+    numbers, phrase = [], 0
+    for k, it in enumerate(items):
+        if it.pause_before and k > 0:
+            phrase += 1
+        numbers.append(phrase)
+    return numbers
+
+
+def _phrase_at(items: list[_Item], phrases: list[int], start: int) -> int:
+    """The phrase of the text at `start` (a position in the sentence)."""
+    found = 0
+    for it, phrase in zip(items, phrases, strict=True):
+        if it.start > start:
+            break
+        found = phrase
+    return found
+
+
+def _is_past_form(word: str) -> bool:
+    """A past verb by its ending: Russian (`запустили`, `отменился`), Spanish and Portuguese
+    plural (`cancelaram`, `aceleraron`). In a question it asks about a state."""
+    if len(word) >= 6 and "\u0400" <= word[0] <= "\u04ff":
+        return word.endswith(_PAST_PLURAL_RU)
+    return len(word) >= 7 and word.isascii() and word.endswith(_PAST_PLURAL_ROMANCE)
+
+
+_PAST_PLURAL_RU = ("али", "яли", "ели", "или", "ыли", "ули", "лся", "лась", "лось", "лись")
+_PAST_PLURAL_ROMANCE = ("aram", "eram", "iram", "aron", "ieron", "eron")
+# Words that also mean "give back": next to money (`MONEY_WORDS`) they ask for a refund.
+_GIVE_BACK_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "верните", "вернуть", "wapas", "wapis", "vapas"))
+
+
+def _state_question(words: list[str], variants: set[str], items: list[_Item]) -> bool:
+    """Whether a question asks about the state of an action (`refill done?`, `отменили?`,
+    `… or not?`) rather than for it. A polite request (`can you …?`) that gives a negated
+    state as its reason (`not started yet, can you speed up?`) is not such a question."""
+    request = bool(variants & REQUEST_MARKERS) or any(
+        a in ("can", "could", "would") and b in ("you", "u")
+        for a, b in zip(words, words[1:], strict=False))
+    for k, word in enumerate(words):
+        if not (word in STATE_WORDS or _is_past_form(word)
+                or any(v in STATE_WORDS for v in _arabic_variants(word)[1:])):
+            continue
+        if request and any(w in NEGATION_WORDS for w in words[max(0, k - 2):k]):
+            continue  # `not started yet` as the reason of a request
+        return True
+    return any(it.state for it in items)
+
+
+def _ends_with_state_tag(words: list[str], tags: frozenset[str] = STATE_TAGS) -> bool:
+    """`… or not?`, `udah di refill belum min?`: the last word but filler is a state tag."""
+    for word in reversed(words):
+        if word in FILLER_WORDS:
+            continue
+        return word in tags
+    return False
+
+
+def _is_correction(tokens: list[_Token]) -> bool:
+    """A sentence that starts (after `no`, filler) with a correction word (`no wait, refill
+    it`, `sorry, I mean speed`)."""
+    for tok in tokens:
+        if tok.kind != "word":
+            return False
+        if tok.norm in CORRECTION_STARTERS:
+            return True
+        if tok.norm not in FILLER_WORDS and tok.norm not in NEGATION_BEFORE_ONLY:
+            return False
+    return False
+
+
+def _is_report(tokens: list[_Token], text: str) -> bool:
+    """A report of a past request (`Refill requested: …`, `iptal talebim`), not the label of a
+    ticket form that starts a line (`Request: Refill`)."""
+    for k, tok in enumerate(tokens):
+        if tok.kind == "word" and any(v in REPORT_WORDS for v in _arabic_variants(tok.norm)):
+            if k == 0 and text[tok.end:tok.end + 3].lstrip().startswith(":"):
+                continue
+            return True
+    return False
+
+
 def _disarm(items: list[_Item], text: str = "", quoted: bool = False,
-            tokens: list[_Token] | None = None) -> _Sentence:
-    """Apply the trust rule to one sentence: negated actions and ids, acting actions in a why/
-    how/when sentence, a question about a state (`refill done?`), a condition (`if`), a quote
-    of our reply or a past report, a status of an action (`refill status`) and a top-up
-    (`recarga de saldo`) are not requests; two actions offered as alternatives, or advice asked
-    for (`should I cancel … or wait?`), make the sentence ambiguous (`_Sentence.ask_actions`).
-    Also drops a details word that only introduces a standalone action (`check my balance`)."""
-    word_tokens = [t for t in (_tokenise(text) if tokens is None else tokens)
-                   if t.kind == "word"]
+            tokens: list[_Token] | None = None, quote_keys: frozenset[str] = frozenset()
+            ) -> _Sentence:
+    """Apply the trust rule to one sentence: refunds (`верните средства`), negated actions and
+    ids, acting actions in a why/how/when sentence, a question about a state (`refill done?`,
+    `… or not?`), a condition (`if`, within its scope), a mistake or mention (`galti se cancel
+    likha`), a quote of our reply or a past report, a status of an action (`refill status`)
+    and a top-up (`recarga de saldo`, `пополнил баланс`) are not requests; two actions offered
+    as alternatives, advice asked for (`should I cancel … or wait?`), or our question pasted
+    back, make the sentence ambiguous (`_Sentence.ask_actions`). Also drops a details word
+    that only introduces a standalone action (`check my balance`)."""
+    tokens = _tokenise(text) if tokens is None else tokens
+    word_tokens = [t for t in tokens if t.kind == "word"]
     words = [t.norm for t in word_tokens]
     variants = {v for w in words for v in _arabic_variants(w)}
     info = _Sentence(quoted=quoted)
-    info.asks = "?" in text or "؟" in text or bool(variants & QUESTION_PARTICLES)
+    first = next((t.norm for t in tokens if t.kind == "num" or t.norm not in FILLER_WORDS), "")
+    info.asks = ("?" in text or "؟" in text or bool(variants & QUESTION_PARTICLES)
+                 or _ends_with_state_tag(words, QUESTION_TAGS) or first in AUX_QUESTION_STARTERS)
+    phrases = _phrases(items)
 
     def acting() -> list[tuple[int, _Item]]:
         return [(p, it) for p, it in enumerate(items)
                 if it.kind == "act" and it.action in ACTING_ACTIONS]
 
+    def drop(it: _Item) -> None:
+        it.kind, it.explained = "unknown", True
+
+    for pos, it in acting():
+        # `верните средства`, `amount wapas chahiye`: money back, not a refill
+        if _fold_word(it.text) in _GIVE_BACK_WORDS and any(
+                _fold_word(other.text) in MONEY_WORDS
+                for other in items[max(0, pos - 2):pos + 3]):
+            drop(it)
     for pos, it in enumerate(items):
         if it.kind == "neg":
-            target = _negation_target(items, pos)
+            target = _negation_target(items, pos, info.asks)
             if target is not None and target.kind == "act" and target.action in ACTING_ACTIONS:
-                target.kind, target.explained = "unknown", True
+                drop(target)
             elif target is not None and target.kind == "id":
                 target.negated = True
     for it in items:
         if it.kind == "neg":
             it.kind = "filler"
 
-    why = any(it.kind == "unknown" and _fold_word(it.text) in QUESTION_WORDS for it in items)
-    condition = any(w in CONDITION_WORDS and (k + 1 >= len(words)
-                                              or words[k + 1] not in POLITE_AFTER_CONDITION)
-                    for k, w in enumerate(words))
-    report = bool(variants & REPORT_WORDS)
-    state = info.asks and (bool(variants & STATE_WORDS) or any(it.state for it in items))
-    if why or condition or report or quoted or state:
+    ors = [t for k, t in enumerate(tokens) if t.kind == "word" and t.norm in OR_WORDS
+           and not (t.norm in _ARTICLE_OR and k + 1 < len(tokens) and tokens[k + 1].kind == "num")]
+    has_or = bool(ors) or sum(
+        t.norm in QUESTION_PARTICLES for t in word_tokens) >= 2  # `iptal mi telafi mi?`
+    waits = any(w.startswith(WAIT_STEMS) for v in words for w in _arabic_variants(v))
+    modal = bool(variants & MODAL_WORDS) or any(
+        (a in MODAL_VERBS and b in FIRST_PERSON) or (a, b) in MODAL_PAIRS
+        for a, b in zip(words, words[1:], strict=False))
+    request = bool(variants & REQUEST_MARKERS)
+    tagged = info.asks and _ends_with_state_tag(words)
+    # `bisa dibatalkan gak?`, `can you cancel it or not?`: asks whether it is possible
+    advice = modal or (waits and has_or) or (request and tagged)
+
+    why = any(it.kind == "unknown" and _fold_word(it.text) in QUESTION_WORDS for it in items) \
+        or (info.asks and bool(set(words) & QUESTION_WORDS_IF_ASKED))
+    report = _is_report(word_tokens, text)
+    state = info.asks and (_state_question(words, variants, items) or (not advice and (
+        tagged
+        or (not request and not any(t.norm in OR_WORDS for t in word_tokens[:-1]) and any(
+            _is_passive(it, text) for _, it in acting())))))
+    if why or report or quoted or state:
         info.quoted = info.quoted or report
         for _, it in acting():
-            it.kind, it.explained = "unknown", True
+            drop(it)
+    id_phrases = {p for it, p in zip(items, phrases, strict=True) if it.kind == "id"}
+    for k, tok in enumerate(word_tokens):
+        following = words[k + 1] if k + 1 < len(words) else ""
+        if (tok.norm in CONDITION_WORDS and following not in POLITE_AFTER_CONDITION) or (
+                tok.norm in CONDITION_IF_NEGATED and following in NEGATION_WORDS) or (
+                tok.norm.endswith(_TURKISH_CONDITIONAL_ENDINGS)):
+            # a condition about an order of its own phrase reaches from that phrase on
+            # (`isi ulang 8810283, kalau 8810284 biarin`), else the whole sentence
+            phrase = _phrase_at(items, phrases, tok.start)
+            own_id = phrase in id_phrases
+            for pos, it in acting():
+                if not own_id or phrases[pos] >= phrase:
+                    drop(it)
+        elif tok.norm in MENTION_WORDS:
+            phrase = _phrase_at(items, phrases, tok.start)
+            if phrase not in id_phrases:
+                for pos, it in acting():
+                    if phrases[pos] == phrase:
+                        drop(it)
     for pos, it in acting():
         before, after = _neighbour(items, pos, -1), _neighbour(items, pos, 1)
         # `refill status 2274209`, `estado de la recarga`: a question about the refill
         if any(n is not None and n.kind == "act" and n.action == "details"
                for n in (before, after)):
-            it.kind, it.explained = "unknown", True
+            drop(it)
         # `recarga de saldo`, `isi ulang saldo`, `تعبئة رصيد`: topping up the balance
         elif it.action == "refill" and any(n is not None and n.kind == "act"
                                            and n.action == "balance" for n in (before, after)):
@@ -1151,18 +1661,24 @@ def _disarm(items: list[_Item], text: str = "", quoted: bool = False,
             for n in (before, after):
                 if n is not None and n.kind == "act" and n.action == "balance":
                     n.kind = "unknown"
+    paying = bool(variants & (TOPUP_WORDS | PAYMENT_WORDS))
+    for it in items:
+        # `пополнил баланс`, `I paid 5000 but balance not updated`: a sentence about paying
+        # or topping up talks about the balance, it does not ask to see it
+        if it.kind == "act" and it.action == "balance" and paying:
+            it.kind = "unknown"
 
     remaining = acting()
     candidates = tuple(dict.fromkeys(it.action for _, it in remaining))
-    if candidates:
+    if "ask_action" in quote_keys:  # our question pasted back: ask it again
+        candidates = tuple(dict.fromkeys(it.action for it in items if it.kind == "unknown"
+                                         and it.action in ACTING_ACTIONS)) or candidates
+        if len(candidates) >= 2:
+            info.ask_actions = candidates
+    elif candidates:
         first, last = remaining[0][1].start, remaining[-1][1].start
-        or_between = any(first < t.start < last and t.norm in OR_WORDS for t in word_tokens)
-        has_or = any(t.norm in OR_WORDS for t in word_tokens)
-        waits = any(w.startswith(WAIT_STEMS) for v in words for w in _arabic_variants(v))
-        modal = bool(variants & MODAL_WORDS) or any(
-            a in MODAL_VERBS and b in FIRST_PERSON
-            for a, b in zip(words, words[1:], strict=False))
-        if (len(candidates) >= 2 and (or_between or info.asks)) or (waits and has_or) or modal:
+        or_between = any(first < t.start < last for t in ors)
+        if (len(candidates) >= 2 and (or_between or info.asks)) or advice:
             info.ask_actions = candidates
             for _, it in remaining:
                 it.kind = "filler"
@@ -1216,6 +1732,8 @@ class _Clause:
     open_back: bool = False  # may take ids from the preceding id-only lines
     pure: bool = True  # its line had no unexplained word
     took_back: bool = False
+    asks: bool = False  # its sentence is a question
+    context: str = ""  # ids of chatty text (the text): kept only if an action takes them
 
 
 @dataclass
@@ -1266,11 +1784,29 @@ def _clauses_of_line(items: list[_Item], pure: bool) -> list[_Clause]:
     return clauses
 
 
+def _correct(earlier: list[_Clause], correction: list[_Clause]) -> None:
+    """A correction asking for an acting action with no ids of its own (`no wait, refill it`)
+    replaces the last earlier clause that asked for one with ids: it takes those ids, and the
+    earlier action is dropped."""
+    acting = [c for c in correction if not c.ids
+              and any(a.action in ACTING_ACTIONS for a in c.acts)]
+    if not acting:
+        return
+    for k in range(len(earlier) - 1, -1, -1):
+        clause = earlier[k]
+        if clause.ids and any(a.action in ACTING_ACTIONS for a in clause.acts):
+            acting[0].ids = list(clause.ids)
+            acting[0].seq = clause.seq
+            del earlier[k]
+            return
+
+
 def _join_lines(clauses: list[_Clause], ids_first: bool) -> list[_Clause]:
     """Give id-only clauses to a neighbouring action (see the module docstring)."""
     merged: list[_Clause] = []
     for clause in clauses:  # consecutive id-only clauses form one group
-        if merged and not clause.acts and not merged[-1].acts:
+        if merged and not clause.acts and not merged[-1].acts \
+                and bool(clause.context) == bool(merged[-1].context):
             merged[-1].ids.extend(clause.ids)
         else:
             merged.append(clause)
@@ -1286,6 +1822,11 @@ def _join_lines(clauses: list[_Clause], ids_first: bool) -> list[_Clause]:
         nxt = merged[k + 1] if k + 1 < len(merged) and merged[k + 1].acts else None
         take_prev = prev is not None and prev.open_fwd and not prev.took_back
         take_next = nxt is not None and nxt.open_back
+        if clause.context:
+            # ids of chatty text only go with an action that has no ids of its own and is
+            # asked for, not asked about (`… but only got 500. Can you refill?` is not taken)
+            take_prev = take_prev and prev is not None and not prev.ids and not prev.asks
+            take_next = take_next and nxt is not None and not nxt.ids and not nxt.asks
         if take_prev and take_next:
             take_prev = not ids_first
             take_next = ids_first
@@ -1308,7 +1849,7 @@ def _account_command(line: str, index: _Index) -> Command | None:
     match = _ACCOUNT_RE.match(line)
     if match is None:
         return None
-    meaning = index.phrases.get((fold(match.group(1)),))
+    meaning = index.phrases.get((norm(match.group(1)),))
     if meaning is None or meaning.action not in ACCOUNT_ACTIONS:
         return None
     argument = (match.group(2) or "").strip(_ARGUMENT_STRIP).lstrip("@").strip(_ARGUMENT_STRIP)
@@ -1319,12 +1860,37 @@ def _account_command(line: str, index: _Index) -> Command | None:
 # groups (`0812-3456-7890`, `0532 123 45 67`), dashed groups (`8-912-345-67-89`).
 _PHONE_RES = (
     re.compile(r"\+\d{1,4}(?:[\s().-]+\d{1,6}){2,}"),
-    re.compile(r"(?<![\w+])0\d{1,5}(?:[ .-]\d{2,6}){1,4}(?!\d)"),
+    re.compile(r"(?<![\w+])0\d{1,5}(?:[ .-]\d{2,8}){1,4}(?!\d)"),
     re.compile(r"(?<![\w+])\d{1,5}(?:-\d{1,5}){2,}(?!\d)"),
     re.compile(r"\(\d{2,4}\)\s*\d{3,5}[\s.-]?\d{3,5}(?!\d)"),
     re.compile(r"(?<![\w+-])\d{4,5}-\d{4}(?![\d-])"),
 )
 _PHONE_MIN_DIGITS = 9
+# Next to one of these words (two words before or after), digit groups of 9 to 13 digits are a
+# phone number (`whatsapp 98765 43210`, `55 1234 5678 por whatsapp`, `тел 89123456789`): two
+# groups or more, or one run of 10 digits or more.
+PHONE_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "whatsapp", "whats", "watsap", "wa", "wpp", "zap", "zapzap", "tel", "telp", "telf", "phone",
+    "mobile", "mob", "cell", "celular", "telefone", "telefono", "teléfono", "call", "hp",
+    "телефон", "тел", "телефона", "вотсап", "ватсап", "numaram", "numaramdan", "واتس",
+    "واتساب", "واتسب", "جوال", "جوالي", "هاتف", "موبايل",
+))
+_PHONE_MAX_DIGITS = 13
+_DIGIT_GROUPS_RE = re.compile(r"(?<![\w+])\d{1,13}(?:[ .-]\d{1,13}){0,4}(?![\w])")
+_WORD_RE = re.compile(r"[^\W\d_]+")
+
+
+# `my number is 311 456 7890`: a word for "number" says phone for three groups or more.
+_NUMBER_WORDS_PHONE: frozenset[str] = frozenset(norm(w) for w in (
+    "number", "número", "numero", "nomor", "номер", "numara", "رقم", "رقمي"))
+
+
+def _near_phone_word(line: str, start: int, end: int, groups: int = 0) -> bool:
+    """Whether a phone word is among the two words before `start` or after `end` (a word for
+    "number" counts for three digit groups or more)."""
+    around = _WORD_RE.findall(line[:start])[-2:] + _WORD_RE.findall(line[end:])[:2]
+    words = {_fold_word(word) for word in around}
+    return bool(words & PHONE_WORDS) or (groups >= 3 and bool(words & _NUMBER_WORDS_PHONE))
 
 
 def _scrub(line: str, notes: list[tuple[int, str]]) -> str:
@@ -1339,6 +1905,18 @@ def _scrub(line: str, notes: list[tuple[int, str]]) -> str:
 
     for pattern in _PHONE_RES:
         line = pattern.sub(phone, line)
+
+    def phone_by_word(m: re.Match[str]) -> str:
+        text = m.group(0)
+        digits = sum(ch.isdigit() for ch in text)
+        groups = len(re.findall(r"\d+", text))
+        if (_PHONE_MIN_DIGITS <= digits <= _PHONE_MAX_DIGITS and (groups >= 2 or digits >= 10)
+                and _near_phone_word(line, m.start(), m.end(), groups)):
+            return " " * len(text)
+        return text
+
+    if any(ch.isdigit() for ch in line):
+        line = _DIGIT_GROUPS_RE.sub(phone_by_word, line)
 
     def note(m: re.Match[str]) -> str:
         notes.append((m.start(), m.group(0)))
@@ -1371,30 +1949,56 @@ def _sentences(line: str) -> list[tuple[int, int]]:
     return [(a, b) for a, b in spans if line[a:b].strip()]
 
 
+_DIGIT_RUN_RE = re.compile(r"\d+")
+
+
+def _longest_id(lines: Iterable[str]) -> int:
+    """The digits of the longest run that could be an order id (4 to 12 digits) in `lines`."""
+    return max((len(run) for line in lines for run in _DIGIT_RUN_RE.findall(ascii_digits(line))
+                if _is_valid_id(run)), default=0)
+
+
 def _flat(text: str) -> str:
     return " ".join(re.sub(r"[\W_]+", " ", fold(text)).split())
 
 
-@lru_cache(maxsize=1)
-def _quote_pieces() -> tuple[str, ...]:
-    """Fragments of our own English replies (3 words or more, between placeholders and
-    quotes): a line holding one is the customer quoting us back."""
-    from app.domain.replies import DEFAULT_REPLIES  # pure, imports no parser
+_QUOTE_SPLIT_RE = re.compile(r"\{[^}]*\}|[\"“”«».:;؛]")
 
-    pieces: set[str] = set()
-    for key, reply in DEFAULT_REPLIES.items():
+
+@lru_cache(maxsize=1)
+def _quote_index() -> dict[tuple[str, ...], tuple[tuple[tuple[str, ...], str], ...]]:
+    """Fragments of our own replies, in English (`app.domain.replies`) and in every shipped
+    translation (`app.domain.reply_texts`): 3 words or more between placeholders, quotes and
+    stops, without the examples of the help text (`2274209 refill`). Indexed by their first
+    three words: fragment words → the reply key."""
+    from app.domain.replies import DEFAULT_REPLIES, base_key  # pure, imports no parser
+    from app.domain.reply_texts import REPLY_TEXTS
+
+    texts = [(base_key(key), reply) for key, reply in DEFAULT_REPLIES.items()]
+    texts += [(key, reply) for key, replies in REPLY_TEXTS.items() for reply in replies]
+    index: dict[tuple[str, ...], set[tuple[tuple[str, ...], str]]] = {}
+    for key, reply in texts:
         if key == "details_line":
             continue
-        for piece in re.split(r"\{[^}]*\}|[\"“”.:;]", reply):
-            flat = _flat(piece)
-            if len(flat.split()) >= 3 and not any(ch.isdigit() for ch in flat):
-                pieces.add(flat)  # not the examples of the help text (`2274209 refill`)
-    return tuple(sorted(pieces))
+        for piece in _QUOTE_SPLIT_RE.split(reply):
+            words = tuple(_flat(piece).split())
+            if len(words) >= 3 and not any(ch.isdigit() for w in words for ch in w):
+                index.setdefault(words[:3], set()).add((words, key))
+    return {head: tuple(sorted(found)) for head, found in index.items()}
 
 
-def _is_quote(line: str) -> bool:
-    flat = f" {_flat(line)} "
-    return any(f" {piece} " in flat for piece in _quote_pieces())
+def _quoted_keys(line: str) -> frozenset[str]:
+    """The keys of our replies a line quotes back (it holds one of their fragments)."""
+    words = _flat(line).split()
+    if len(words) < 3:
+        return frozenset()
+    index = _quote_index()
+    keys = set()
+    for k in range(len(words) - 2):
+        for piece, key in index.get(tuple(words[k:k + 3]), ()):
+            if tuple(words[k:k + len(piece)]) == piece:
+                keys.add(key)
+    return frozenset(keys)
 
 
 def parse(
@@ -1430,7 +2034,13 @@ def parse(
     questions: list[tuple[int, list[str], tuple[str, ...]]] = []
     ids_first: bool | None = None
 
+    scrubbed: list[tuple[str, str, list[tuple[int, str]]]] = []
     for raw_line in text.splitlines():
+        notes: list[tuple[int, str]] = []
+        scrubbed.append((raw_line, _scrub(raw_line, notes) if raw_line.strip() else "", notes))
+    longest = _longest_id(line for _, line, _ in scrubbed)
+
+    for raw_line, line, notes in scrubbed:
         if not raw_line.strip():
             continue
         if _START_RE.match(raw_line):
@@ -1441,15 +2051,13 @@ def parse(
             standalone.append(_Standalone(next_seq(), account))
             continue
 
-        notes: list[tuple[int, str]] = []
-        line = _scrub(raw_line, notes)
-        quoted_line = _is_quote(raw_line)
+        quote_keys = _quoted_keys(raw_line)
         for start, end in _sentences(line):
             raw_sentence = raw_line[start:end].strip()
             sentence = line[start:end]
             tokens = _tokenise(sentence)
-            items = _read_line(sentence, index, tokens)
-            info = _disarm(items, sentence, quoted_line, tokens)
+            items = _read_line(sentence, index, tokens, longest)
+            info = _disarm(items, sentence, bool(quote_keys), tokens, quote_keys)
             _attach_force(items)
             _short_ids(items)
             line_unknown = [text for pos, text in notes if start <= pos < end]
@@ -1479,12 +2087,22 @@ def parse(
                     ignored.append(raw_sentence)
                 continue
             # conversation: more unexplained words than a command line carries (more room for
-            # a sentence that names both ids and an order action; none for a quote)
+            # a sentence that names both ids and an order action, most for an acting one;
+            # none for a quote)
             room = max(3, 2 * len(commandish))
-            if ids and any(it.action in ORDER_ACTIONS for it in items):
+            if ids and any(it.kind == "act" and it.action in ACTING_ACTIONS for it in items):
+                room = max(CHATTY_ROOM, 6 * len(commandish))
+            elif ids and any(it.action in ORDER_ACTIONS for it in items):
                 room = max(12, 4 * len(commandish))
             if weight > room and not info.quoted:
-                ignored.append(raw_sentence)
+                if len(ids) == len(commandish):
+                    # chatty text around ids: they may go with an action of the next or
+                    # previous sentence (`… stuck at 0 for 2 days. Please speed it up`)
+                    negated.update(it.text for it in ids if it.negated)
+                    clauses.append(_Clause(next_seq(), [], [it.text for it in ids], pure=False,
+                                           context=raw_sentence))
+                else:
+                    ignored.append(raw_sentence)
                 continue
 
             unknown.extend(line_unknown)
@@ -1502,9 +2120,16 @@ def parse(
                     ordered.append(it)
                     if ids_first is None:
                         ids_first = it.kind == "id"
-            clauses.extend(_clauses_of_line(ordered, pure))
+            line_clauses = _clauses_of_line(ordered, pure)
+            for clause in line_clauses:
+                clause.asks = info.asks
+            if _is_correction(tokens):
+                _correct(clauses, line_clauses)
+            clauses.extend(line_clauses)
 
     joined = _join_lines(clauses, bool(ids_first))
+    ignored.extend(c.context for c in joined if c.context)
+    joined = [c for c in joined if not c.context]
     return _assemble(joined, standalone, unknown, invalid, ignored, max_ids, negated, questions)
 
 

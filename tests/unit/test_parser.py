@@ -539,3 +539,36 @@ def test_domain_modules_import_only_the_standard_library_and_each_other():
                 top = name.split(".")[0]
                 assert top in sys.stdlib_module_names or name.startswith("app.domain"), (
                     path.name, name)
+
+
+def test_the_reply_texts_the_parser_reads_match_the_catalogues():
+    """app/domain/reply_texts.py is generated from the catalogues (`make i18n` rewrites it)."""
+    import importlib.util
+    from pathlib import Path
+
+    from app.domain.reply_texts import REPLY_TEXTS
+
+    script = Path(__file__).resolve().parents[2] / "babel" / "reply_texts.py"
+    spec = importlib.util.spec_from_file_location("reply_texts_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert REPLY_TEXTS == module.collect(), "run: .venv/bin/python babel/reply_texts.py"
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    ("Refill requested: 2274209", "details 2274209"),
+    ("«Докрутка запрошена для 1 заказа: 2274209» — и где подписчики", "details 2274209"),
+    ('"2 sipariş için iptal istendi: 2274209, 2274210" yazıyor', "details 2274209,2274210"),
+    ("Pesanan ini tidak sedang berjalan, jadi tidak bisa dipercepat: 2274209", "details 2274209"),
+    ("طُلب إلغاء هذا الطلب: 2274209", "details 2274209"),
+])
+def test_our_replies_pasted_back_in_any_language_ask_nothing(message, expected):
+    assert read(message).describe() == expected
+
+
+def test_our_question_pasted_back_is_asked_again():
+    result = read('Qual você quer? Nada foi feito ainda. Envie uma destas mensagens: '
+                  '"2274209 reposição" · "2274209 cancelar"')
+    assert result.commands == []
+    assert [(a.order_ids, a.actions) for a in result.ambiguous] == [
+        (("2274209",), ("refill", "cancel"))]
