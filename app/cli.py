@@ -24,10 +24,15 @@ def register_cli(app: Flask) -> None:
 @click.option("--demo/--no-demo", default=False, help="Also create the demo workspace.")
 @with_appcontext
 def init_command(demo: bool) -> None:
-    """First run: roles, the master admin (password printed once) and optionally the demo."""
+    """First run: roles, the default plans, the master admin (password printed once) and
+    optionally the demo. Run again, it creates only what is missing and changes nothing."""
     from app.bootstrap import ensure_master_admin, ensure_roles
+    from app.plans import ensure_default_plans
 
     ensure_roles()
+    created_plans = ensure_default_plans()
+    if created_plans:
+        click.echo(f"Default plans created: {', '.join(created_plans)}.")
     created, password = ensure_master_admin()
     username = current_app.config["ADMIN_USERNAME"]
     if created and password is not None:

@@ -46,9 +46,10 @@ from wtforms.validators import ValidationError
 
 from app.config import LANGUAGES
 from app.models import (AdminIdentity, Channel, ChatIdentity, GlobalReplyTemplate, Invoice,
-                        LinkedUser, PanelConnection, Plan, ProviderRoute, ReplyTemplate,
+                        LinkedUser, PanelConnection, Plan, PlanPrice, ProviderRoute, ReplyTemplate,
                         ServiceRule, Workspace, WorkspaceSettings)
 from app.models.base import split_list
+from app.models.billing import PLAN_LIMITS
 from app.models.routing import ROUTE_ACTIONS
 
 Other = Callable[[str], Any]
@@ -318,8 +319,8 @@ START_MINUTES = in_range("start_minutes", 0, 525_600, valid="60", invalid="-1")
 #: which rules each column obeys, per model (screens, REST API and workspace file alike)
 COLUMN_RULES: dict[type, dict[str, tuple[Rule, ...]]] = {
     Workspace: {"slug": (SLUG,), "language": (LANGUAGE,), "timezone": (TIMEZONE,)},
-    Plan: {"price_cents": (PRICE,), "currency": (CURRENCY,), "max_channels": (PLAN_LIMIT,),
-           "max_linked_users": (PLAN_LIMIT,), "max_commands_per_month": (PLAN_LIMIT,)},
+    Plan: {name: (PLAN_LIMIT,) for name in PLAN_LIMITS},
+    PlanPrice: {"amount_cents": (PRICE,), "currency": (CURRENCY,)},
     Invoice: {"amount_cents": (AMOUNT,), "currency": (CURRENCY,)},
     Channel: {"id_instance": (INSTANCE_ID,), "phone_number_id": (META_ID,),
               "waba_id": (META_ID,), "bot_token": (BOT_TOKEN,)},

@@ -1,11 +1,12 @@
-"""Plans, subscriptions and invoices: the fields only (billing behaviour comes later)."""
+"""Plans and their prices, subscriptions and invoices."""
 from __future__ import annotations
 
 from flask_appbuilder import Model
-from sqlalchemy import Boolean, Column, DateTime, Enum, ForeignKey, Integer, String, Text
+from sqlalchemy import (Boolean, Column, DateTime, Enum, ForeignKey, Integer, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import relationship
 
-from app.models.base import Timestamps, WorkspaceOwned
+from app.models.base import Timestamps, WorkspaceOwned, split_list
 from app.models.sensitive import PAYMENT_ID, sensitive
 from app.labels import code_label
 
@@ -15,14 +16,64 @@ INVOICE_STATUSES = ("draft", "pending", "paid", "void")
 PAYMENT_METHODS = ("manual", "stripe")
 
 
+#: the channel kinds a plan may allow (Channel.kind)
+PLAN_MEDIUMS = ("greenapi", "meta", "telegram", "webchat")
+#: the modules a plan may include; the inbox and marketing modules join as they are built
+PLAN_MODULES = ("tickets", "broadcasts", "service_cache", "api", "inbox", "marketing")
+#: a plan's limits (None: unlimited); what each counts is app/plans.py's
+PLAN_LIMITS = ("max_channels", "max_linked_users", "max_team_members",
+               "max_broadcasts_per_month", "log_retention_days", "api_requests_per_minute",
+               "api_requests_per_day")
+
+
 class Plan(Timestamps, Model):
+    """What a workspace may use: mediums, modules and limits; its prices are `PlanPrice` rows
+    (per currency and billing interval). A change applies at once to every workspace on it:
+    the limits are read from the plan whenever they are checked (app/plans.py)."""
+
     __tablename__ = "plan"
 
     id = Column(Integer, primary_key=True)
     code = Column(String(40), unique=True, nullable=False)
     name = Column(String(120), nullable=False)
     description = Column(Text, nullable=True)
-    price_cents = Column(Integer, nullable=False, default=0)
+    mediums = Column(Text, nullable=False, default=",".join(PLAN_MEDIUMS))
+    modules = Column(Text, nullable=False, default="api")
+    max_channels = Column(Integer, nullable=True, default=1)
+    max_linked_users = Column(Integer, nullable=True, default=100)
+    max_team_members = Column(Integer, nullable=True, default=2)
+    max_broadcasts_per_month = Column(Integer, nullable=True, default=0)
+    log_retention_days = Column(Integer, nullable=True, default=30)
+    api_requests_per_minute = Column(Integer, nullable=True, default=30)
+    api_requests_per_day = Column(Integer, nullable=True, default=1000)
+    is_public = Column(Boolean, nullable=False, default=True)
+    sort_order = Column(Integer, nullable=False, default=0)
+    prices = relationship("PlanPrice", back_populates="plan", cascade="all, delete-orphan",
+                          order_by="PlanPrice.currency, PlanPrice.interval")
+
+    @property
+    def medium_list(self) -> list[str]:
+        return split_list(self.mediums)
+
+    @property
+    def module_list(self) -> list[str]:
+        return split_list(self.modules)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlanPrice(Timestamps, Model):
+    """A plan's price in one currency for one billing interval."""
+
+    __tablename__ = "plan_price"
+    __table_args__ = (UniqueConstraint("plan_id", "currency", "interval",
+                                       name="uq_plan_price"),)
+
+    id = Column(Integer, primary_key=True)
+    plan_id = Column(Integer, ForeignKey("plan.id", ondelete="CASCADE"), nullable=False,
+                     index=True)
+    plan = relationship("Plan", back_populates="prices")
     currency = Column(String(3), nullable=False, default="USD")
     interval = Column(
         Enum(*BILLING_INTERVALS, name="billing_interval", native_enum=False,
@@ -30,14 +81,13 @@ class Plan(Timestamps, Model):
         nullable=False,
         default="month",
     )
-    max_channels = Column(Integer, nullable=False, default=1)
-    max_linked_users = Column(Integer, nullable=False, default=500)
-    max_commands_per_month = Column(Integer, nullable=False, default=5000)
+    amount_cents = Column(Integer, nullable=False, default=0)
     stripe_price_id = Column(String(120), nullable=True)
-    is_public = Column(Boolean, nullable=False, default=True)
+    razorpay_plan_id = Column(String(120), nullable=True)
 
     def __str__(self) -> str:
-        return self.name
+        return f"{self.plan} · {self.amount_cents / 100:.2f} {self.currency} / " \
+               f"{code_label('billing_interval', self.interval)}"
 
 
 class Subscription(Timestamps, WorkspaceOwned, Model):

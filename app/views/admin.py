@@ -50,20 +50,25 @@ class PlanView(CheckedModelView):
     datamodel = RelaydeskInterface(Plan)
     relaydesk_roles: dict = {}
     page_size = 25
-    list_columns = ["code", "name", "price_cents", "currency", "interval", "max_channels",
-                    "max_linked_users", "max_commands_per_month", "is_public"]
-    show_columns = list_columns + ["description", "stripe_price_id"]
-    add_columns = ["code", "name", "description", "price_cents", "currency", "interval",
-                   "max_channels", "max_linked_users", "max_commands_per_month",
-                   "stripe_price_id", "is_public"]
+    list_columns = ["code", "name", "max_channels", "max_linked_users", "max_team_members",
+                    "is_public"]
+    show_columns = ["code", "name", "description", "mediums", "modules", "max_channels",
+                    "max_linked_users", "max_team_members", "max_broadcasts_per_month",
+                    "log_retention_days", "api_requests_per_minute", "api_requests_per_day",
+                    "is_public", "sort_order"]
+    add_columns = show_columns
     edit_columns = add_columns
-    search_columns = ["code", "name", "interval", "is_public"]
-    label_columns = {"price_cents": _l("Price (cents)"), "max_channels": _l("Channels"),
-                     "max_linked_users": _l("Linked users"),
-                     "max_commands_per_month": _l("Commands per month"),
+    search_columns = ["code", "name", "is_public"]
+    label_columns = {"max_channels": _l("Channels"), "max_linked_users": _l("Linked users"),
+                     "max_team_members": _l("Team members"),
+                     "max_broadcasts_per_month": _l("Broadcasts a month"),
+                     "log_retention_days": _l("Log retention (days)"),
+                     "api_requests_per_minute": _l("API requests a minute"),
+                     "api_requests_per_day": _l("API requests a day"),
+                     "mediums": _l("Mediums"), "modules": _l("Modules"),
+                     "sort_order": _l("Order"),
                      "code": _l("Code"), "name": _l("Name"), "description": _l("Description"),
-                     "currency": _l("Currency"), "interval": _l("Billing interval"),
-                     "is_public": _l("Public"), "stripe_price_id": _l("Stripe price id")}
+                     "is_public": _l("Public")}
 
 
 def _global_reply_kind(form):

@@ -37,19 +37,19 @@ def test_master_admin_creates_plan_workspace_and_its_manager(app, factory, new_p
     problems = Problems(admin)
     sign_in(admin, root, password_for(root))
 
-    # 1. a plan; a price below zero is refused beside its field, everything typed kept
+    # 1. a plan; a limit below zero is refused beside its field, everything typed kept
     admin.goto("/planview/add")
     form = admin.locator("#model_form")
     form.locator("#code").fill("growth")
     form.locator("#name").fill("Growth")
-    form.locator("#price_cents").fill("-500")
-    form.locator("#currency").fill("USD")
+    form.locator("#max_channels").fill("-1")
+    form.locator("#max_linked_users").fill("500")
     save(admin)
     form = admin.locator("#model_form")
-    assert form.locator(".form-group.has-error #price_cents").count() == 1
+    assert form.locator(".form-group.has-error #max_channels").count() == 1
     assert form.locator("#name").input_value() == "Growth"
-    assert form.locator("#currency").input_value() == "USD"
-    form.locator("#price_cents").fill("4900")
+    assert form.locator("#max_linked_users").input_value() == "500"
+    form.locator("#max_channels").fill("3")
     save(admin)
     assert "/planview/add" not in admin.url, admin.locator("#model_form").inner_text()
     shot(admin, artifacts_dir, "1-plan")
@@ -78,7 +78,7 @@ def test_master_admin_creates_plan_workspace_and_its_manager(app, factory, new_p
     with app.app_context():
         workspace = db.session.query(Workspace).filter_by(slug="acme-smm").one()
         assert workspace.name == "Acme SMM" and workspace.plan.code == "growth"
-        assert db.session.query(Plan).filter_by(code="growth").one().price_cents == 4900
+        assert db.session.query(Plan).filter_by(code="growth").one().max_channels == 3
         member = db.session.query(WorkspaceMember).filter_by(workspace_id=workspace.id).one()
         assert member.role == "manager"
         db.session.remove()

@@ -75,7 +75,7 @@ def test_a_refused_channel_form_keeps_what_was_typed(new_page, factory, artifact
 def test_a_subscription_period_is_chosen_with_one_calendar_and_saved(new_page, factory,
                                                                      artifacts_dir):
     workspace = factory.workspace("acme", "Acme")
-    _db.session.add(Plan(code="pro", name="Pro", price_cents=1900, currency="USD"))
+    _db.session.add(Plan(code="pro", name="Pro"))
     _db.session.commit()
     admin = factory.admin("root")
     page = new_page()

@@ -75,9 +75,9 @@ def test_a_second_and_third_channel_through_the_form(client, manager, db):
 def test_a_plan_can_be_made_not_public(client, auth, workspace, db):
     auth.login("root")
     response = client.post("/planview/add", data={
-        "code": "hidden", "name": "Hidden", "price_cents": "0", "currency": "USD",
-        "interval": "month", "max_channels": "1", "max_linked_users": "10",
-        "max_commands_per_month": "100", "description": ""})  # is_public left off
+        "code": "hidden", "name": "Hidden", "mediums": "greenapi", "modules": "api",
+        "max_channels": "1", "max_linked_users": "10", "sort_order": "0",
+        "description": ""})  # is_public left off
     assert response.status_code == 302, response.get_data(as_text=True)[:3000]
     plan = db.session.query(Plan).filter_by(code="hidden").one()
     assert plan.is_public is False and plan.description is None

@@ -310,19 +310,18 @@ def test_the_error_is_in_the_users_language(client, acme):
 def root(factory, auth):
     factory.admin("root")
     auth.login("root")
-    _db.session.add(Plan(code="pro", name="Pro", price_cents=1900, currency="USD"))
+    _db.session.add(Plan(code="pro", name="Pro"))
     _db.session.commit()
 
 
-PLAN = {"code": "pro2", "name": "Pro 2", "description": "", "price_cents": "1900",
-        "currency": "USD", "interval": "month", "max_channels": "2", "max_linked_users": "10",
-        "max_commands_per_month": "100", "stripe_price_id": ""}
+PLAN = {"code": "pro2", "name": "Pro 2", "description": "", "mediums": "greenapi",
+        "modules": "api", "max_channels": "2", "max_linked_users": "10",
+        "max_team_members": "3", "sort_order": "0"}
 
 
 @pytest.mark.parametrize("field, bad, says", [
-    ("price_cents", "-500", "Enter a number from 0 to"),
-    ("currency", "dollars", "Not a currency code"),
-    ("currency", "usd", "Not a currency code"),
+    ("max_channels", "-1", "Enter a number from 0 to"),
+    ("api_requests_per_day", "-5", "Enter a number from 0 to"),
     ("name", "Pro", "already used"),
     ("code", "pro", "Already exists"),  # FAB's own check of a UNIQUE column
 ])
@@ -333,13 +332,15 @@ def test_plan_fields_are_refused_beside_the_field(client, root, field, bad, says
     assert count(Plan) == before
 
 
-def test_a_plan_edit_keeps_currency_uncut(client, root):
+def test_a_refused_plan_edit_changes_nothing(client, root):
     plan = _db.session.query(Plan).one()
+    before = plan.max_linked_users
     screen = client.post(f"/planview/edit/{plan.id}", data=dict(PLAN, code="pro", name="Pro",
-                                                                currency="dollars"))
-    refused_on_screen(screen, "currency", "Not a currency code", {"currency": "dollars"})
+                                                                max_linked_users="-3"))
+    refused_on_screen(screen, "max_linked_users", "Enter a number from 0 to",
+                      {"max_linked_users": "-3"})
     _db.session.expire_all()
-    assert _db.session.get(Plan, plan.id).currency == "USD"
+    assert _db.session.get(Plan, plan.id).max_linked_users == before
 
 
 @pytest.mark.parametrize("field, bad, says", [
