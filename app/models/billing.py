@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from flask_appbuilder import Model
 from sqlalchemy import (Boolean, Column, DateTime, Enum, ForeignKey, Integer, String, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, event)
 from sqlalchemy.orm import relationship
 
 from app.models.base import Timestamps, WorkspaceOwned, split_list
 from app.models.sensitive import PAYMENT_ID, sensitive
 from app.labels import code_label
+from app.money import from_minor, money_text
 
 BILLING_INTERVALS = ("month", "year")
 SUBSCRIPTION_STATUSES = ("trialing", "pending_payment", "active", "past_due", "canceled")
@@ -25,6 +26,11 @@ PLAN_LIMITS = ("max_channels", "max_linked_users", "max_team_members",
                "max_broadcasts_per_month", "log_retention_days", "api_requests_per_minute",
                "api_requests_per_day")
 
+#: the limits a new plan starts with when it is not given them (the free plan's, roughly)
+PLAN_LIMIT_DEFAULTS = {"max_channels": 1, "max_linked_users": 100, "max_team_members": 2,
+                       "max_broadcasts_per_month": 0, "log_retention_days": 30,
+                       "api_requests_per_minute": 30, "api_requests_per_day": 1000}
+
 
 class Plan(Timestamps, Model):
     """What a workspace may use: mediums, modules and limits; its prices are `PlanPrice` rows
@@ -39,13 +45,15 @@ class Plan(Timestamps, Model):
     description = Column(Text, nullable=True)
     mediums = Column(Text, nullable=False, default=",".join(PLAN_MEDIUMS))
     modules = Column(Text, nullable=False, default="api")
-    max_channels = Column(Integer, nullable=True, default=1)
-    max_linked_users = Column(Integer, nullable=True, default=100)
-    max_team_members = Column(Integer, nullable=True, default=2)
-    max_broadcasts_per_month = Column(Integer, nullable=True, default=0)
-    log_retention_days = Column(Integer, nullable=True, default=30)
-    api_requests_per_minute = Column(Integer, nullable=True, default=30)
-    api_requests_per_day = Column(Integer, nullable=True, default=1000)
+    # no column defaults: SQLAlchemy writes a column's default in place of an explicit None,
+    # so "unlimited" could not be inserted; a new Plan() gets PLAN_LIMIT_DEFAULTS instead
+    max_channels = Column(Integer, nullable=True)
+    max_linked_users = Column(Integer, nullable=True)
+    max_team_members = Column(Integer, nullable=True)
+    max_broadcasts_per_month = Column(Integer, nullable=True)
+    log_retention_days = Column(Integer, nullable=True)
+    api_requests_per_minute = Column(Integer, nullable=True)
+    api_requests_per_day = Column(Integer, nullable=True)
     is_public = Column(Boolean, nullable=False, default=True)
     sort_order = Column(Integer, nullable=False, default=0)
     prices = relationship("PlanPrice", back_populates="plan", cascade="all, delete-orphan",
@@ -61,6 +69,14 @@ class Plan(Timestamps, Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+@event.listens_for(Plan, "init")
+def _limit_defaults(target, args, kwargs) -> None:
+    """A new plan starts with `PLAN_LIMIT_DEFAULTS` for every limit it is not given; a limit
+    given as None stays None (unlimited)."""
+    for name, value in PLAN_LIMIT_DEFAULTS.items():
+        kwargs.setdefault(name, value)
 
 
 class PlanPrice(Timestamps, Model):
@@ -85,9 +101,20 @@ class PlanPrice(Timestamps, Model):
     stripe_price_id = Column(String(120), nullable=True)
     razorpay_plan_id = Column(String(120), nullable=True)
 
-    def __str__(self) -> str:
-        return f"{self.plan} · {self.amount_cents / 100:.2f} {self.currency} / " \
+    @property
+    def amount(self):
+        """The amount as money (a Decimal with the currency's decimals: 19.00), read by the
+        screens' money field; `amount_cents` holds it in the currency's minor units
+        (app/money.py)."""
+        return from_minor(self.amount_cents, self.currency)
+
+    def price_text(self) -> str:
+        """"19.00 USD / Monthly", in the reader's language."""
+        return f"{money_text(self.amount_cents or 0, self.currency)} / " \
                f"{code_label('billing_interval', self.interval)}"
+
+    def __str__(self) -> str:
+        return f"{self.plan} · {self.price_text()}"
 
 
 class Subscription(Timestamps, WorkspaceOwned, Model):
