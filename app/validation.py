@@ -49,7 +49,8 @@ from app.models import (AdminIdentity, Channel, ChatIdentity, GlobalReplyTemplat
                         LinkedUser, PanelConnection, Plan, PlanPrice, ProviderRoute, ReplyTemplate,
                         ServiceRule, Workspace, WorkspaceSettings)
 from app.models.base import split_list
-from app.models.billing import PLAN_LIMITS
+from app.models.billing import PLAN_LIMITS, PLAN_MEDIUMS, PLAN_MODULES
+from app.money import MAX_MINOR
 from app.models.routing import ROUTE_ACTIONS
 
 Other = Callable[[str], Any]
@@ -89,9 +90,15 @@ class Rule:
     depends: tuple[str, ...] = ()
     #: more passing examples, by the value of the column the check depends on
     examples_by: dict = field(default_factory=dict)
+    #: the codes a comma-list column accepts (`code_list`): its form offers them as choices
+    codes: tuple[str, ...] = ()
+    #: a blank value is checked too (else blank is the business of "required")
+    checks_blank: bool = False
 
     def problem(self, value: Any, other: Other | None = None) -> str | None:
-        if value is None or (isinstance(value, str) and not value.strip()):
+        blank = value is None or (isinstance(value, str) and not value.strip()) or \
+            (isinstance(value, (list, tuple)) and not value)
+        if blank and not self.checks_blank:
             return None
         message = self.check(value, other or (lambda name: None))
         return None if message is None else str(message)
@@ -221,6 +228,41 @@ def actions_problem(value, other: Other | None = None):
     return None
 
 
+def code_list(name: str, codes: Iterable[str], *, at_least_one: bool = False, valid: str,
+              invalid: str) -> Rule:
+    """A comma list of codes (or the list a form's multiple choice gives): each one of `codes`,
+    each once; with `at_least_one`, not empty."""
+    codes = tuple(codes)
+
+    def check(value, other):
+        if isinstance(value, (list, tuple, set)):
+            words = [str(w).strip() for w in value if str(w).strip()]
+        else:
+            words = split_list(str(value or ""))
+        unknown = [w for w in words if w not in codes]
+        if unknown:
+            return _l("Not offered: %(codes)s. Choose among %(known)s.",
+                      codes=", ".join(unknown), known=", ".join(codes))
+        twice = sorted({w for i, w in enumerate(words) if w in words[:i]})
+        if twice:
+            return _l("Listed twice: %(words)s.", words=", ".join(twice))
+        if at_least_one and not words:
+            return _l("Choose at least one.")
+        return None
+
+    return Rule(name, check, valid, invalid, codes=codes, checks_blank=at_least_one)
+
+
+def pattern_rule(name: str, pattern: str, message, *, valid: str, invalid: str) -> Rule:
+    """A text matching `pattern` (whole), else `message`."""
+    compiled = re.compile(pattern)
+
+    def check(value, other):
+        return None if compiled.fullmatch(str(value).strip()) else message
+
+    return Rule(name, check, valid, invalid)
+
+
 CHAT_ID_SHAPES = {
     "greenapi": re.compile(r"^\d{5,20}@c\.us$|^\d{5,20}(?:-\d{5,20})?@g\.us$"),
     "telegram": re.compile(r"^-?\d{1,20}$"),
@@ -308,19 +350,49 @@ CHAT_ID = Rule("chat_id", _chat_id, CHAT_ID_EXAMPLES["greenapi"], "hello world",
                depends=("channel",), examples_by=dict(CHAT_ID_EXAMPLES))
 COOLDOWN = in_range("cooldown", 0, MAX_COOLDOWN, valid="3600", invalid="-5")
 MAX_IDS = in_range("max_ids", 1, 1000, valid="50", invalid="0")
-PRICE = in_range("price", 0, 100_000_000, valid="1900", invalid="-500")
+PRICE = in_range("price", 0, MAX_MINOR, valid="1900", invalid="-500")
 AMOUNT = in_range("amount", 0, 100_000_000, above=True, valid="1900", invalid="-100")
 REQUESTS_PER_SECOND = in_range("requests_per_second", 0.1, 100, valid="5", invalid="0")
 TIMEOUT = in_range("timeout", 1, 300, valid="15", invalid="0")
 PLAN_LIMIT = in_range("plan_limit", 0, 10_000_000, valid="10", invalid="-1")
 REFILL_DAYS = in_range("refill_days", 0, 3650, valid="30", invalid="-1")
 START_MINUTES = in_range("start_minutes", 0, 525_600, valid="60", invalid="-1")
+PLAN_MEDIUMS_RULE = code_list("plan_mediums", PLAN_MEDIUMS, at_least_one=True,
+                              valid="greenapi,telegram", invalid="sms")
+PLAN_MODULES_RULE = code_list("plan_modules", PLAN_MODULES, valid="api,tickets",
+                              invalid="crm")
+# a code files and links name the plan by (`plan: pro`); four digits so that the form matrix
+# can vary it
+PLAN_CODE = pattern_rule(
+    "plan_code", r"[a-z0-9](?:[a-z0-9_-]{0,38}[a-z0-9])?",
+    _l("Use lowercase letters, digits, hyphens and underscores only (e.g. pro or team-2026), "
+       "starting and ending with a letter or digit."),
+    valid="team-2026", invalid="Pro Plan!")
+# a name people read on pages and, later, at sign-up: plain text (it is always shown escaped;
+# markup typed into it is a mistake or a probe). Four digits so that the form matrix can vary it
+PLAIN_NAME = Rule(
+    "plain_name",
+    lambda value, other: _l("Use plain text: no HTML tags such as <b>.")
+    if re.search(r"<[A-Za-z/!?]", str(value)) else None,
+    "Growth 2026", "<b>Gold</b>")
+STRIPE_PRICE_ID = pattern_rule(
+    "stripe_price_id", r"price_[A-Za-z0-9]{1,100}",
+    _l("Not a Stripe price id: it starts with price_ (Stripe shows it on the product's price, "
+       "e.g. price_1MoBy5LkdIwHu7ix); a product id (prod_…) is not a price."),
+    valid="price_1MoBy5LkdIwHu7ix", invalid="prod_NZKdYqrwEYx6iK")
+RAZORPAY_PLAN_ID = pattern_rule(
+    "razorpay_plan_id", r"plan_[A-Za-z0-9]{1,100}",
+    _l("Not a Razorpay plan id: it starts with plan_ (Razorpay → Subscriptions → Plans, "
+       "e.g. plan_NkFzqNqLZRsYfX)."),
+    valid="plan_NkFzqNqLZRsYfX", invalid="sub_NkFzqNqLZRsYfX")
 
 #: which rules each column obeys, per model (screens, REST API and workspace file alike)
 COLUMN_RULES: dict[type, dict[str, tuple[Rule, ...]]] = {
     Workspace: {"slug": (SLUG,), "language": (LANGUAGE,), "timezone": (TIMEZONE,)},
-    Plan: {name: (PLAN_LIMIT,) for name in PLAN_LIMITS},
-    PlanPrice: {"amount_cents": (PRICE,), "currency": (CURRENCY,)},
+    Plan: {"code": (PLAN_CODE,), "name": (PLAIN_NAME,), "mediums": (PLAN_MEDIUMS_RULE,),
+           "modules": (PLAN_MODULES_RULE,), **{name: (PLAN_LIMIT,) for name in PLAN_LIMITS}},
+    PlanPrice: {"amount_cents": (PRICE,), "currency": (CURRENCY,),
+                "stripe_price_id": (STRIPE_PRICE_ID,), "razorpay_plan_id": (RAZORPAY_PLAN_ID,)},
     Invoice: {"amount_cents": (AMOUNT,), "currency": (CURRENCY,)},
     Channel: {"id_instance": (INSTANCE_ID,), "phone_number_id": (META_ID,),
               "waba_id": (META_ID,), "bot_token": (BOT_TOKEN,)},
@@ -486,9 +558,20 @@ def blamed_column(columns: tuple[str, ...], shown: Iterable[str] | None = None) 
     return next((f for f in reversed(fields) if f in shown), fields[-1])
 
 
+#: what a duplicate of a unique set says when the generic sentence would not be clear
+DUPLICATE_MESSAGES: dict[tuple[type, tuple[str, ...]], Any] = {
+    (PlanPrice, ("plan_id", "currency", "interval")): _l(
+        "This plan already has a price in this currency for this billing interval: change "
+        "that price instead."),
+}
+
+
 def duplicate_message(columns: tuple[str, ...], blamed: str,
                       labels: Mapping[str, Any] | None = None,
-                      shown: Iterable[str] | None = None) -> str:
+                      shown: Iterable[str] | None = None, model: type | None = None) -> str:
+    own = DUPLICATE_MESSAGES.get((model, tuple(columns)))
+    if own is not None:
+        return str(own)
     labels, shown = labels or {}, set(shown or ())
     others = [_field_of(c, shown) for c in columns if c != "workspace_id"]
     others = [f for f in others if f != blamed]
@@ -524,7 +607,7 @@ def unique_problems(item, labels: Mapping[str, Any] | None = None,
             if db.session.execute(query.limit(1)).first() is not None:
                 blamed = blamed_column(columns, shown)
                 problems.setdefault(blamed, []).append(
-                    duplicate_message(columns, blamed, labels, shown))
+                    duplicate_message(columns, blamed, labels, shown, model))
     return problems
 
 

@@ -19,6 +19,9 @@ def test_every_rule_passes_its_valid_example_and_refuses_its_invalid_one(rule):
 
 @pytest.mark.parametrize("rule", sorted(ALL_RULES, key=lambda r: r.name), ids=lambda r: r.name)
 def test_blank_is_left_to_required(rule):
+    if rule.checks_blank:  # declared: a list that may not be empty ("Choose at least one.")
+        assert rule.problem("  ") and rule.problem([])
+        return
     assert rule.problem(None) is None and rule.problem("  ") is None
 
 
@@ -42,6 +45,18 @@ RULES = {rule.name: rule for rule in ALL_RULES}
     ("amount", [1, 1900], [0, -100]),
     ("requests_per_second", [0.1, 5, 100], [0, 0.05, 101]),
     ("timeout", [1, 300], [0, 301]),
+    ("plan_limit", [0, 1, 10_000_000], [-1, 10_000_001, 10**20, "many"]),
+    ("plan_mediums", ["greenapi", "greenapi,meta,telegram,webchat", ["telegram", "webchat"]],
+     ["sms", "greenapi,sms", "greenapi,greenapi", ["meta", "meta"], "", []]),
+    ("plan_modules", ["api", "tickets,broadcasts,service_cache,api,inbox,marketing",
+                      ["tickets"], "", []],
+     ["crm", "api,api", ["api", "API"]]),
+    ("plan_code", ["free", "pro", "team-2026", "pro_yearly", "x"],
+     ["Pro", "pro plan", "-pro", "pro-", "a" * 41, "<b>"]),
+    ("plain_name", ["Pro", "Pro & Co", "A < B", "Pro (yearly)"],
+     ["<b>Gold</b>", "<script>alert(1)</script>", "x</p>", "<!-- -->", "<img src=x>"]),
+    ("stripe_price_id", ["price_1MoBy5LkdIwHu7ix"], ["prod_NZKdYqrwEYx6iK", "price_", "1234"]),
+    ("razorpay_plan_id", ["plan_NkFzqNqLZRsYfX"], ["sub_NkFzqNqLZRsYfX", "plan_", "plan x"]),
 ])
 def test_rule_values(name, good, bad):
     rule = RULES[name]
