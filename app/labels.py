@@ -67,6 +67,12 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
         "cached": _l("From the panel's service list"),
     },
     "billing_interval": {"month": _l("Monthly"), "year": _l("Yearly")},
+    # a plan's modules (app/models/billing.py PLAN_MODULES; stored as a comma list)
+    "plan_module": {
+        "tickets": _l("Ticket workflow"), "broadcasts": _l("Broadcasts"),
+        "service_cache": _l("Cached service rules"), "api": _l("API access"),
+        "inbox": _l("Inbox"), "marketing": _l("Marketing"),
+    },
     "refill_kind": {
         "unknown": _l("Not known"), "none": _l("No refill"),
         "window": _l("Refill for a number of days"), "lifetime": _l("Lifetime refill"),
@@ -93,6 +99,15 @@ CODE_COLUMNS = {
     ("ExternalCall", "outcome"): "call_outcome",
     ("DetectedChat", "member_status"): "chat_member_status",
     ("PanelConnection", "status"): "panel_status",
+}
+
+# Text columns holding a comma list of codes (`greenapi,telegram`): (model class name, column) →
+# ENUM_LABELS key. Forms offer them as a multiple choice by label (app/views/base.py
+# `code_list_choices`), lists and show pages read them as labels ("WhatsApp (Green API),
+# Telegram"); the codes a column accepts are its rule's (app/validation.py `code_list`).
+CODE_LIST_COLUMNS = {
+    ("Plan", "mediums"): "channel_kind",
+    ("Plan", "modules"): "plan_module",
 }
 
 

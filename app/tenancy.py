@@ -159,6 +159,10 @@ class ScopedInterface(SQLAInterface):
         return super()._get_base_query(query, filters, order_column, order_direction)
 
     def get_related_obj(self, col_name, value):
+        if isinstance(value, (list, tuple)):  # a relation filter's value (`?_flt_0_plan=3`)
+            if len(value) != 1:
+                return None
+            value = value[0]
         rel_model = self.get_related_model(col_name)
         query = scope_query(self.session.query(rel_model), rel_model)
         return query.filter(inspect(rel_model).primary_key[0] == value).one_or_none()

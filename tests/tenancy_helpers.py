@@ -105,7 +105,10 @@ def make_row(model, workspace_id: int | None, tag: str, depth: int = 0):
             elif not column.nullable:
                 assert target is not None, f"{model.__name__}.{key}: unknown target table"
                 existing = db.session.query(inspect(target).primary_key[0]).first()
-                values[key] = existing[0] if existing else make_row(target, None, tag, depth + 1)
+                # a reference in a unique set (a plan price's plan) gets a row of its own, so
+                # that a second row does not repeat the set
+                values[key] = existing[0] if existing and not _in_unique_set(column) \
+                    else make_row(target, None, tag, depth + 1)
             continue
         if column.nullable or column.default is not None or column.server_default is not None:
             continue
@@ -114,6 +117,11 @@ def make_row(model, workspace_id: int | None, tag: str, depth: int = 0):
     db.session.add(row)
     db.session.commit()
     return inspect(row).identity[0]
+
+
+def _in_unique_set(column) -> bool:
+    return any(isinstance(c, sa.UniqueConstraint) and column.name in c.columns.keys()
+               for c in column.table.constraints)
 
 
 def dummy_value(column, tag: str):

@@ -13,7 +13,8 @@ from flask_appbuilder.menu import MenuItem
 from flask_babel import lazy_gettext as _l
 
 from app.views.account import MyApiKeysView
-from app.views.admin import GlobalReplyTemplateView, MyWorkspaceView, PlanView, WorkspaceAdminView
+from app.views.admin import (GlobalReplyTemplateView, MyWorkspaceView, PlanPriceView, PlanView,
+                             WorkspaceAdminView)
 from app.views.base import admin_variant, api_for
 from app.views.channels import DetectedChatView
 from app.views.formatting import make_readable
@@ -41,6 +42,18 @@ EXTRA_SCREENS = [
     ("External calls", _l("External calls"), "Logs", "fa-exchange", ExternalCallView,
      "external_call"),
 ]
+
+# The REST API takes and gives a price's amount in minor units (the screens type it as money).
+PLAN_PRICE_API_COLUMNS = {
+    "list_columns": ["plan", "currency", "interval", "amount_cents", "stripe_price_id",
+                     "razorpay_plan_id"],
+    "show_columns": ["plan", "currency", "interval", "amount_cents", "stripe_price_id",
+                     "razorpay_plan_id", "created_at", "updated_at"],
+    "add_columns": ["plan", "currency", "interval", "amount_cents", "stripe_price_id",
+                    "razorpay_plan_id"],
+    "edit_columns": ["plan", "currency", "interval", "amount_cents", "stripe_price_id",
+                     "razorpay_plan_id"],
+}
 
 CATEGORY_LABELS = {
     "Setup": _l("Setup"),
@@ -94,6 +107,13 @@ def register_views(appbuilder) -> None:
     add_screen(appbuilder, WorkspaceAdminView, "Workspaces", _l("Workspaces"), "Master admin",
                "fa-building")
     add_screen(appbuilder, PlanView, "Plans", _l("Plans"), "Master admin", "fa-tags")
+    # a plan's prices: on the plan's page (PlanView.related_views), no menu entry of their own
+    screen_titles(PlanPriceView, _l("Plan prices"))
+    make_readable(PlanPriceView)
+    appbuilder.add_view_no_menu(PlanPriceView)
+    appbuilder.add_api(api_for(PlanView, "plan", show_columns=[*PlanView.show_columns,
+                                                                "prices"]))
+    appbuilder.add_api(api_for(PlanPriceView, "plan_price", **PLAN_PRICE_API_COLUMNS))
     add_screen(appbuilder, GlobalReplyTemplateView, "Default replies", _l("Default replies"),
                "Master admin", "fa-comment-o")
     appbuilder.add_link("Built-in replies catalogue", label=_l("Built-in replies"),

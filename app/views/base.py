@@ -17,30 +17,33 @@ from flask import abort, g, request
 from flask_appbuilder import ModelRestApi, ModelView
 from flask_appbuilder.api.convert import Model2SchemaConverter
 from flask_appbuilder.fields import EnumField
-from flask_appbuilder.urltools import get_filter_args
+from flask_appbuilder.urltools import (get_filter_args, get_order_args, get_page_args,
+                                      get_page_size_args)
 from flask_babel import lazy_gettext as _l
 from markupsafe import escape
 from marshmallow import fields
 from sqlalchemy import inspect
 from sqlalchemy import types as sa_types
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from flask_appbuilder.fieldwidgets import Select2Widget
-from wtforms import DateField, DateTimeField, SelectField, StringField
+from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, Select2ManyWidget, Select2Widget
+from wtforms import DateField, DateTimeField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.core import UnboundField
-from wtforms.validators import ValidationError
+from wtforms.validators import DataRequired, InputRequired, ValidationError
 from wtforms.widgets import PasswordInput
 
 from app.redaction import flash
 from app.crypto import mask
 from app.extensions import db
-from app.labels import ENUM_LABELS
+from app.labels import CODE_LIST_COLUMNS, ENUM_LABELS
+from app.models.base import is_workspace_owned, split_list
 from app.models.sensitive import HASH, sensitive_columns, write_only_columns
+from app.money import amount_problem, to_minor
 from app.ownership import IdentifierTaken, identifier_in_violation
 from app.status_words import status_detail_text
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.tenancy import ScopedInterface, TenancyError, check_references, current_scope
 from app.validation import FieldErrors, blamed_column, duplicate_message, unique_sets
-from app.validation import attach_rules, language_problem
+from app.validation import FormCheck, Rule, attach_rules, language_problem, rules_for
 from app.validation import check_item as check_values
 from app.validation import form_validators as checked_columns
 from app.views.formatting import LANGUAGE_COLUMNS, language_choices, language_name
@@ -97,7 +100,7 @@ def _unique_refusal(exc: SQLAlchemyError, model) -> FieldErrors | None:
         listed = ", ".join(f"{table.name}.{c}" for c in columns)
         if name in named or f"failed: {listed}" in text:
             blamed = blamed_column(columns)
-            return FieldErrors({blamed: [duplicate_message(columns, blamed)]})
+            return FieldErrors({blamed: [duplicate_message(columns, blamed, model=model)]})
     return None
 
 
@@ -247,6 +250,104 @@ class LabelledEnumField(EnumField):
         self.choices = [(code, labels.get(code, shown)) for code, shown in self.choices]
 
 
+class LabelledCodeListField(SelectMultipleField):
+    """A text column holding a comma list of codes (`CODE_LIST_COLUMNS`: a plan's mediums and
+    modules) as a multiple choice: each option's value is a code, its text the code's label
+    ("WhatsApp (Green API)", "Ticket workflow"); stored as the comma list again, in the
+    order of the options. The codes offered are the column's rule's (`Rule.codes`), which also
+    refuses, beside the field, a code posted by hand that the form does not offer."""
+
+    widget = Select2ManyWidget()
+
+    def __init__(self, label=None, validators=None, codes=(), labels=None, **kwargs):
+        for unused in ("choices", "widget", "filters", "coerce"):
+            kwargs.pop(unused, None)
+        labels = labels or {}
+        super().__init__(label, validators, choices=[(code, labels.get(code, code))
+                                                     for code in codes], **kwargs)
+
+    def process_data(self, value):
+        if isinstance(value, str):
+            self.data = split_list(value)
+        else:
+            self.data = [str(v) for v in value or ()]
+
+    def process_formdata(self, valuelist):
+        self.data = [str(v) for v in valuelist]
+
+    def pre_validate(self, form):
+        """A code the form does not offer is the column rule's to refuse (its message names
+        it), not WTForms' "not a valid choice"."""
+
+    def populate_obj(self, obj, name):
+        offered = [code for code, _label in self.choices]
+        chosen = list(dict.fromkeys(self.data or ()))
+        ordered = [c for c in offered if c in chosen] + [c for c in chosen if c not in offered]
+        setattr(obj, name, ",".join(ordered))
+
+
+def code_list_choices(form_cls, model) -> None:
+    """Make the comma-list columns of a FAB form class (`CODE_LIST_COLUMNS`) multiple choices
+    of their rule's codes by label (`LabelledCodeListField`). A list that may be empty is not
+    required (FAB requires every non-null column), one that may not keeps the requirement."""
+    if form_cls is None:
+        return
+    for name, rules in rules_for(model).items():
+        key = CODE_LIST_COLUMNS.get((model.__name__, name))
+        unbound = getattr(form_cls, name, None)
+        rule = next((r for r in rules if r.codes), None)
+        if key is None or rule is None or not isinstance(unbound, UnboundField):
+            continue
+        if not issubclass(unbound.field_class, LabelledCodeListField):
+            unbound.field_class = LabelledCodeListField
+            unbound.kwargs.pop("widget", None)
+        unbound.kwargs["codes"] = rule.codes
+        unbound.kwargs["labels"] = ENUM_LABELS.get(key, {})
+        if not rule.checks_blank:
+            unbound.kwargs["validators"] = [
+                v for v in unbound.kwargs.get("validators") or ()
+                if not isinstance(v, (InputRequired, DataRequired))]
+
+
+class MoneyField(StringField):
+    """An amount of money typed as money ("19.00"), for a column holding whole minor units of
+    the currency chosen in the same form (app/money.py): `amount_cents` of a plan price. The
+    field shows the stored amount with the currency's decimals; on save it writes the minor
+    units, with the currency the form was saved with. Refused amounts (not a number, below 0,
+    above the maximum, more decimals than the currency has) are refused beside the field."""
+
+    def __init__(self, label=None, validators=None, column: str = "amount_cents",
+                 currency_field: str = "currency", **kwargs):
+        for unused in ("filters", "widget"):
+            kwargs.pop(unused, None)
+        super().__init__(label, validators, widget=BS3TextFieldWidget(), **kwargs)
+        self.column = column
+        self.currency_field = currency_field
+        self._currency = None
+
+    def process_data(self, value):
+        self.data = None if value is None else str(value)
+
+    def pre_validate(self, form):
+        if self.currency_field in form:
+            self._currency = form[self.currency_field].data
+
+    def populate_obj(self, obj, name):
+        currency = self._currency or getattr(obj, self.currency_field, None)
+        if self.data is None or not str(self.data).strip():
+            setattr(obj, self.column, None)
+        elif amount_problem(self.data, currency) is None:
+            setattr(obj, self.column, to_minor(self.data, currency))
+
+
+class MoneyCheck(FormCheck):
+    """The money field's check, with the currency typed beside it."""
+
+    def __init__(self, currency_field: str = "currency") -> None:
+        super().__init__(Rule("money", lambda value, other: amount_problem(
+            value, other(currency_field)), "19.00", "-5", depends=(currency_field,)))
+
+
 class LanguageField(SelectField):
     """A language column's select: the shipped languages (`LANGUAGES`), each by its name in the
     reader's language; the option's value is the code, stored unchanged. A row holding another
@@ -374,6 +475,7 @@ class FormRefusals:
         for form in (self.add_form, self.edit_form):
             accept_dates(form)
             label_choices(form, self.datamodel.obj)
+            code_list_choices(form, self.datamodel.obj)
             language_selects(form, self.datamodel.obj)
             attach_rules(form, self.datamodel.obj)
         form_defaults(self.add_form, self.add_defaults)
@@ -450,7 +552,10 @@ class FormRefusals:
         if self._saved(form, item, new=False):
             return None
         self._secrets_not_kept(form)
-        return self._get_edit_widget(form=form, exclude_cols=exclude_cols)
+        widgets = self._get_edit_widget(form=form, exclude_cols=exclude_cols)
+        return self._get_related_views_widgets(  # as FAB's own edit page (related_views)
+            item, filters={}, orders=get_order_args(), pages=get_page_args(),
+            page_sizes=get_page_size_args(), widgets=widgets)
 
 
 class CheckedModelView(FormRefusals, ModelView):
@@ -785,6 +890,19 @@ class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
         return self._refusing(lambda: super(WorkspaceRestApi, self).delete_headless(pk))
 
 
+class PlatformRestApi(WorkspaceRestApi):
+    """REST API over platform data that belongs to no workspace (plans and their prices): the
+    master admin's only (`relaydesk_roles` empty), the same checks as its screen on every add
+    and update (declared rules, unique sets, `item_validators`: 422 naming the field), related
+    rows as summaries. No workspace is set or checked: the rows have none."""
+
+    def pre_add(self, item):
+        validate_item(self, item, new=True)
+
+    def pre_update(self, item):
+        validate_item(self, item, new=False)
+
+
 def admin_variant(view_cls: type) -> type:
     """The master admin's copy of a workspace view: workspace visible and editable."""
 
@@ -820,16 +938,19 @@ def _unmasked(columns, secret_columns):
     return [bases.get(c, c) for c in columns or []]
 
 
-def api_for(view_cls: type, resource_name: str) -> type:
-    """The REST API twin of a screen: same model, columns, roles and scope."""
-    secrets = view_cls.secret_columns
+def api_for(view_cls: type, resource_name: str, **columns) -> type:
+    """The REST API twin of a screen: same model, columns, roles and scope. `columns`
+    replaces a column list where the API takes another column than the screen (a plan price's
+    `amount_cents` for the screen's money field). A model that belongs to no workspace gets a
+    `PlatformRestApi`."""
+    secrets = getattr(view_cls, "secret_columns", ())
     attrs = {
         "__module__": view_cls.__module__,
         "resource_name": resource_name,
         "datamodel": view_cls.datamodel,
         "relaydesk_roles": view_cls.relaydesk_roles,
         "item_validators": view_cls.item_validators,
-        "after_save": view_cls.after_save,
+        "after_save": getattr(view_cls, "after_save", ()),
         "label_columns": dict(getattr(view_cls, "label_columns", None) or {}),
         "description_columns": dict(getattr(view_cls, "description_columns", None) or {}),
     }
@@ -837,10 +958,12 @@ def api_for(view_cls: type, resource_name: str) -> type:
         value = view_cls.__dict__.get(name) or getattr(view_cls, name, None)
         if value:
             attrs[name] = _unmasked(value, secrets)
+    attrs.update({name: list(value) for name, value in columns.items()})
     if view_cls.__dict__.get("base_permissions"):
         perms = set()
         for perm in view_cls.base_permissions:
             perms.update(VIEW_TO_API_PERMISSIONS.get(perm, ()))
         attrs["base_permissions"] = sorted(perms)
     name = view_cls.__name__.removesuffix("View") + "Api"
-    return type(name, (WorkspaceRestApi,), attrs)
+    owned = is_workspace_owned(view_cls.datamodel.obj)
+    return type(name, (WorkspaceRestApi if owned else PlatformRestApi,), attrs)

@@ -4,7 +4,8 @@
 `formatters_columns` that formats any column it is asked about:
 
 * a code of an enumerated column (the model's `Enum` type, or a column listed in
-  `CODE_COLUMNS`) becomes its translated label (`greenapi` → "WhatsApp (Green API)");
+  `CODE_COLUMNS`) becomes its translated label (`greenapi` → "WhatsApp (Green API)"), and a
+  comma list of codes (`CODE_LIST_COLUMNS`) the list of their labels;
   a language code its name in the reader's language;
 * booleans become a translated "Yes"/"No"; None, "" and empty lists become "—"; FAB's roles
   their words (`ROLE_LABELS`: "WorkspaceManager" → "Workspace manager");
@@ -36,7 +37,8 @@ from markupsafe import Markup
 from sqlalchemy import Enum, inspect
 from sqlalchemy.exc import NoInspectionAvailable
 
-from app.labels import CODE_COLUMNS, ENUM_LABELS, role_label
+from app.labels import CODE_COLUMNS, CODE_LIST_COLUMNS, ENUM_LABELS, role_label
+from app.models.base import split_list
 
 EMPTY = "—"
 UTC = dt.UTC
@@ -174,6 +176,10 @@ def column_formatter(model: type | None, column: str) -> Formatter:
     """The generic formatter of `model.column`, chosen once from the column's declaration."""
     labels = None
     name = getattr(model, "__name__", "")
+    if (name, column) in CODE_LIST_COLUMNS:  # "greenapi,telegram" → each code's label
+        listed = ENUM_LABELS[CODE_LIST_COLUMNS[(name, column)]]
+        return lambda value: readable(
+            split_list(value) if isinstance(value, str) else value, listed)
     if (name, column) in CODE_COLUMNS:
         labels = ENUM_LABELS[CODE_COLUMNS[(name, column)]]
     elif model is not None:

@@ -5,9 +5,9 @@
 * the REST twin: 422 `{"message": {field: [text]}}`, nothing stored;
 * the workspace file: the import is refused with the problem at the field's path.
 
-Plans, workspaces and invoices have no REST write (plans and workspaces have no REST API;
-invoices are read-only there) and plans and invoices are not part of a workspace file: those
-doors do not exist, so they are not tested.
+Workspaces and invoices have no REST write (workspaces have no REST API; invoices are read-only
+there) and plans and invoices are not part of a workspace file: those doors do not exist, so they
+are not tested. Plans and their prices through the screens and the REST API: test_plans.py.
 """
 from __future__ import annotations
 
