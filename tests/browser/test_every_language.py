@@ -24,6 +24,7 @@ import pytest
 from flask_appbuilder.baseviews import BaseCRUDView
 
 from app.config import LANGUAGES
+from app.plans import ensure_default_plans
 from tests.tenancy_helpers import fill_every_owned_table
 from tests.browser.support import sign_in
 
@@ -77,6 +78,7 @@ def every_screen_has_a_row(app, factory):
         fill_every_owned_table(workspace.id, "acme")
         factory.admin_identity(workspace, factory.channel(workspace, name="Owner line"),
                                chat_id=CHAT_ID, name="Owner phone")
+        ensure_default_plans()  # plans and their prices: the plan page lists them
         admin = factory.admin("root")
         return admin.username
 

@@ -26,6 +26,7 @@ from sqlalchemy import UniqueConstraint, inspect
 
 from app.extensions import db
 from app.models import Workspace
+from app.models.base import split_list
 from app.security import ROLE_AGENT, ROLE_MANAGER
 from tests.browser.support import sign_in
 from tests.browser.matrix import (ADD, EDIT, FORM, FormSpec, PageWatch, alerts, allows, fill,
@@ -105,6 +106,8 @@ def check_stored(model, pk, spec: FormSpec, typed: dict, left_empty: list[str]) 
         elif field.kind == "datetime":
             assert actual.strftime("%Y-%m-%d %H:%M:%S") == value, (spec.view_name, name, actual)
         elif field.kind == "multiselect":
+            if isinstance(actual, str):  # a comma list of codes (a plan's mediums, modules)
+                actual = sorted(split_list(actual))
             assert actual == sorted(value), (spec.view_name, name, actual, value)
         else:
             assert str(actual) == value, (spec.view_name, name, actual, value)
