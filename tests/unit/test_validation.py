@@ -99,8 +99,8 @@ def test_field_errors_carry_fields():
     error = FieldErrors({"name": ["taken"], "slug": ["bad", "worse"]})
     assert error.problems == {"name": ["taken"], "slug": ["bad", "worse"]}
     assert str(error) == "taken bad worse"
-    one = FieldError("price_cents", "negative")
-    assert one.field == "price_cents" and one.problems == {"price_cents": ["negative"]}
+    one = FieldError("amount_cents", "negative")
+    assert one.field == "amount_cents" and one.problems == {"amount_cents": ["negative"]}
     assert isinstance(one, ValueError)
 
 
