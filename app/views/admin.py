@@ -129,6 +129,14 @@ class PlanPriceView(CheckedModelView):
         return widget
 
 
+def plan_not_in_use(plan) -> None:
+    """A plan that workspaces are on is not deleted: they would be left without a plan, which
+    limits nothing (app/plans.py)."""
+    if db.session.query(Workspace.id).filter(Workspace.plan_id == plan.id).first() is not None:
+        raise ValueError(str(_l("Workspaces are still on this plan: move them to another plan "
+                                "before deleting it.")))
+
+
 class PlanView(CheckedModelView):
     """Plans the platform sells: mediums, modules and limits (empty: unlimited); the show page
     lists the plan's prices, where they are added, edited and deleted."""
@@ -170,6 +178,7 @@ class PlanView(CheckedModelView):
     }
     formatters_columns = {limit: unlimited for limit in PLAN_LIMITS}
     add_defaults = dict(PLAN_LIMIT_DEFAULTS)  # a new plan starts limited, never unlimited
+    delete_validators = (plan_not_in_use,)
 
 
 def _global_reply_kind(form):

@@ -564,6 +564,13 @@ class CheckedModelView(FormRefusals, ModelView):
     refused form kept (FormRefusals)."""
 
     item_validators: tuple = ()
+    #: checks run before a delete, by the screen (flashed) and its REST twin (422) alike; each
+    #: takes the row and raises ValueError with a message fit for the person
+    delete_validators: tuple = ()
+
+    def pre_delete(self, item):
+        for check in self.delete_validators:
+            check(item)
 
     def __init__(self, **kwargs):
         self._init_checked_columns()
@@ -896,11 +903,17 @@ class PlatformRestApi(WorkspaceRestApi):
     and update (declared rules, unique sets, `item_validators`: 422 naming the field), related
     rows as summaries. No workspace is set or checked: the rows have none."""
 
+    delete_validators: tuple = ()
+
     def pre_add(self, item):
         validate_item(self, item, new=True)
 
     def pre_update(self, item):
         validate_item(self, item, new=False)
+
+    def pre_delete(self, item):
+        for check in self.delete_validators:
+            check(item)
 
 
 def admin_variant(view_cls: type) -> type:
@@ -951,6 +964,7 @@ def api_for(view_cls: type, resource_name: str, **columns) -> type:
         "relaydesk_roles": view_cls.relaydesk_roles,
         "item_validators": view_cls.item_validators,
         "after_save": getattr(view_cls, "after_save", ()),
+        "delete_validators": getattr(view_cls, "delete_validators", ()),
         "label_columns": dict(getattr(view_cls, "label_columns", None) or {}),
         "description_columns": dict(getattr(view_cls, "description_columns", None) or {}),
     }

@@ -359,6 +359,23 @@ def test_only_the_master_admin_reaches_plans(factory, auth, client):
     assert client.get("/planpriceview/list/").status_code == 403
 
 
+def test_a_plan_workspaces_are_on_is_not_deleted(client, growth, factory):
+    add_price(client, growth)
+    factory.workspace("acme", "Acme", plan_id=growth.id)
+    response = client.post(f"/planview/delete/{growth.id}", follow_redirects=True)
+    assert "Workspaces are still on this plan" in words(response)
+    response = client.delete(f"/api/v1/plan/{growth.id}")
+    assert response.status_code == 422, response.json
+    assert "move them to another plan" in response.json["message"]
+    assert count(Plan) == 1 and count(PlanPrice) == 1
+    assert plan_named("growth").prices  # nothing half-deleted
+
+    _db.session.query(Workspace).update({"plan_id": None})
+    _db.session.commit()
+    assert client.delete(f"/api/v1/plan/{growth.id}").status_code == 200
+    assert count(Plan) == 0 and count(PlanPrice) == 0  # its prices go with it
+
+
 # --- workspaces show their plan -----------------------------------------------------------------
 
 def test_the_workspace_list_shows_each_workspaces_plan(client, root, factory):
