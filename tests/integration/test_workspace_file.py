@@ -17,6 +17,7 @@ from werkzeug.security import check_password_hash
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, LinkedUser,
                         PanelConnection, Plan, Provider, ProviderRoute, Workspace,
                         WorkspaceMember, WorkspaceSettings)
+from app.plans import DEFAULT_PLANS
 
 SAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "acme.yaml"
 SAMPLE_TEXT = SAMPLE.read_text()
@@ -51,9 +52,15 @@ def cli(app, db):
     return invoke
 
 
+def new_pro_plan() -> Plan:
+    """The default `pro` plan (app/plans.py: room for the sample's three channels)."""
+    (pro,) = [p for p in DEFAULT_PLANS if p.code == "pro"]
+    return Plan(code="pro", name="Pro", modules=",".join(pro.modules), **pro.limits)
+
+
 @pytest.fixture
 def pro_plan(db):
-    plan = Plan(code="pro", name="Pro")
+    plan = new_pro_plan()
     db.session.add(plan)
     db.session.commit()
     return plan
@@ -382,7 +389,7 @@ def test_round_trip_with_secrets_into_an_empty_database(cli, db, pro_plan, tmp_p
     assert "routes:" in first.stdout and "enabled: false" in first.stdout
 
     wipe(db)
-    db.session.add(Plan(code="pro", name="Pro"))
+    db.session.add(new_pro_plan())
     db.session.commit()
     path = write(tmp_path, first.stdout, "backup.yaml")
     imported = cli("import", path)
