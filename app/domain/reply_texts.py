@@ -596,4 +596,12 @@ REPLY_TEXTS: dict[str, tuple[str, ...]] = {
         'Этот чат уже привязан к аккаунту панели {username}.',
         'Bu sohbet zaten {username} panel hesabına bağlı.',
     ),
+    'link_unavailable': (
+        'ربط هذه المحادثة غير متاح الآن. يرجى المحاولة لاحقًا أو التواصل مع الدعم.',
+        'Ahora mismo no se puede vincular este chat. Inténtalo más tarde o contacta a soporte.',
+        'Menghubungkan chat ini belum bisa dilakukan saat ini. Silakan coba lagi nanti atau hubungi admin.',
+        'No momento não é possível vincular este chat. Tente novamente mais tarde ou fale com o suporte.',
+        'Сейчас привязать этот чат нельзя. Попробуйте позже или обратитесь в поддержку.',
+        'Bu sohbet şu anda bağlanamıyor. Lütfen daha sonra tekrar deneyin veya destekle iletişime geçin.',
+    ),
 }

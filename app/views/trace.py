@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from app.domain.replies import COUNTED_REPLIES, format_duration, render_reply
+from app.plans import limit_message
 from app.views.formatting import language_name
 
 #: A command's outcome (CommandLog.outcome, the "done" step) in words.
@@ -248,6 +249,12 @@ def _link(step, preview):
 def _verify(step, preview):
     if step.get("simulated") is False:
         return _("Linking is not simulated in the Playground (it opens a panel ticket).")
+    if step.get("error") == "plan_limit":  # no room for another linked user in the plan
+        return _("Code verified, but the chat was not linked to %(name)s: %(refusal)s The "
+                 "customer was told that linking is not available right now; the same code "
+                 "works until it expires.", name=step.get("username") or "—",
+                 refusal=limit_message(step.get("plan") or "—", "max_linked_users",
+                                       step.get("limit"), step.get("used")))
     if step.get("error"):
         return _("Verification refused: %(reason)s.", reason=step["error"])
     if step.get("ok"):
