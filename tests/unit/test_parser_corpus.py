@@ -35,8 +35,9 @@ CATEGORIES = (
     "vocabulary", "typo", "chatty", "conversation",
 )
 MIN_UNDERSTOOD = 0.97
-# the whole corpus, parsed once, after a warm-up (generous: a shared 2-core machine)
-MAX_CORPUS_MS = 250.0
+# each corpus, parsed once after a warm-up, per message (generous: a shared 2-core machine; the
+# bound was 250 ms for the 454 messages of the first corpus)
+MAX_MESSAGE_US = 550.0
 
 
 def load_corpus(path: Path = CORPUS_PATH) -> list[dict]:
@@ -136,11 +137,11 @@ def test_corpus_figures(name, capsys):
     for text in texts:  # warm-up (alias index, regexes)
         parse(text)
     timings = []
-    for _ in range(3):  # the best of three: the machine is shared
-        started = time.perf_counter()
+    for _ in range(3):  # the best of three, in CPU time: the machine is shared
+        started = time.process_time()
         for text in texts:
             parse(text)
-        timings.append((time.perf_counter() - started) * 1000)
+        timings.append((time.process_time() - started) * 1000)
     elapsed_ms = min(timings)
 
     total = len(entries)
@@ -161,7 +162,7 @@ def test_corpus_figures(name, capsys):
             print("\n".join(failures))
     assert wrong_total == 0, "unrequested dispatches (see the list above)"
     assert understood / total >= MIN_UNDERSTOOD
-    assert elapsed_ms < MAX_CORPUS_MS
+    assert 1000 * elapsed_ms / total < MAX_MESSAGE_US
 
 
 def _catalogue_word(code: str, msgid: str) -> str:
