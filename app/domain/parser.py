@@ -48,17 +48,18 @@ What it reads
   `востановите`), except past forms (a state: `отменили`, `otmenili`, `отменился`) and
   Turkish negative imperatives (`hızlandırmayın`); stopping an order is cancelling it (`stop
   order`, `durdurun`, `hentikan`); common Hinglish words typed in Devanagari are read as their
-  Latin spelling (`DEVANAGARI_WORDS`: `जल्दी करो` = `jaldi karo`); Arabic words are also
-  looked up without a leading `و`, `ال`, `ب`, `ل` (`والتعويض`) and without a trailing pronoun
-  or plural ending (`كنسلوا`, `الغوه`, `تعوضون`); Spanish and Portuguese imperatives without
-  a glued pronoun (`cancélame`, `repónganme`); English gerunds and the Indonesian `-nya`
-  without their ending (`refilling`, `refillnya`); Indonesian words without the passive `di-`
-  (`dicancel`).
-  `NOT_COMMAND_PHRASES` hold an action word but mean something else (`paise wapas`: money
-  back, not a refill; a refund is an explained topic: `quiero que me devuelvan el dinero del
-  …` means details), as does a word that also means "give back" next to money (`верните
-  средства`, `amount wapas`); a refill word next to a guarantee (`GUARANTEE_WORDS`, a number
-  of days: `Followers [Refill 30D]`, `lifetime refill`) names a service's guarantee.
+  Latin spelling (`DEVANAGARI_WORDS`: `जल्दी करो` = `jaldi karo`); Arabic in Latin letters
+  keeps its digits inside the word (`ta3weed`, `2lgha2`, `sama7t`: `_join_arabizi`); Arabic
+  words are also looked up without a leading `و`, `ال`, `ب`, `ل` (`والتعويض`) and without a
+  trailing pronoun or plural ending (`كنسلوا`, `الغوه`, `تعوضون`); Spanish and Portuguese
+  imperatives without a glued pronoun (`cancélame`, `repónganme`); English gerunds and the
+  Indonesian `-nya` without their ending (`refilling`, `refillnya`); Indonesian words without
+  the passive `di-` (`dicancel`). `NOT_COMMAND_PHRASES` hold an action word but mean
+  something else (`paise wapas`: money back, not a refill; a refund is an explained topic:
+  `quiero que me devuelvan el dinero del …` means details), as does a word that also means
+  "give back" next to money (`верните средства`, `amount wapas`); a refill word next to a
+  guarantee (`GUARANTEE_WORDS`, a number of days: `Followers [Refill 30D]`, `lifetime
+  refill`) names a service's guarantee.
 - `force` (`FORCE_WORDS`) marks the nearest order action in its line (`2274209 refill force`);
   the parser only reports it: honouring it is for admin identities only (eligibility).
 
@@ -69,11 +70,12 @@ How the pieces are grouped
   action takes the ids that follow it (`refill 1111 2222 cancel 3333`), otherwise every action
   takes the ids before it (`1111, 2222 speed 3333 cancel`); ids left after the last action of an
   ids-first line mean `details`. A phrase (after `,`) that turns this order around starts a
-  segment read on its own (`2274209 refill, cancel 2274210`, `refill 2274209, 2274210 cancel`:
-  `_turns_around`). Adjacent actions share their ids (`1111 refill speed`), unless
-  one is a details word (`refill status 1111` asks for the status). A leading `details` word
-  before ids that another action follows only introduces them (`check 1111 refill` is a
-  refill).
+  segment read on its own (`2274209 refill, cancel 2274210`, `refill 2274209, 2274210 cancel`,
+  `2274326 tamamlandı, 2274327 iptal edin`: `_turns_around`). Adjacent actions share their
+  ids (`1111 refill speed`), except a speed word that is an adverb of manner beside a refill or
+  cancel (`refill kar do jaldi`, `cancel 2274209 fast`: `SPEED_ADVERBS`), and unless one is
+  a details word (`refill status 1111` asks for the status). A leading `details` word before
+  ids that another action follows only introduces them (`check 1111 refill` is a refill).
 - Lines with only ids attach to a neighbouring line: to the previous line's action when that
   line ends with an action that takes following ids (`refill\\n1111\\n2222`,
   `refill 1111\\n2222`), else to the next line's action when that line starts with ids-then-action
@@ -135,10 +137,12 @@ What it ignores or reports
     mistake or mention in a phrase with no id (`galti se cancel likha`, `me equivoqué`), a past
     report (`REPORT_WORDS`: `Refill requested: …`, `запрошена`, `iptal talebim`; not a
     ticket-form label starting a line: `Request: Refill`; with the customer as its subject it
-    reaches only what follows: `6120354 refill i asked 3 times already` is a refill)
-    and a line quoting one of our replies in English or any shipped language (three words or
-    more of one, `app.domain.reply_texts`); our question pasted back (`ask_action`) is asked
-    again, as is asking whether an action is possible (`is it possible to cancel …`, `iptal
+    reaches only what follows: `6120354 refill i asked 3 times already` is a refill) and a
+    line quoting one of our replies in English or any shipped language (three words or
+    more of one, `app.domain.reply_texts`; between quotation marks, only the sentence holding
+    the quotation: `"Refill requested …: 6210009, 6210010" … pls refill 6210010 again` refills
+    6210010 and shows 6210009 only); our question pasted back (`ask_action`) is asked again,
+    as is asking whether an action is possible (`is it possible to cancel …`, `iptal
     edilebilir mi?`, `bisa dibatalkan gak?`) or recommended (`¿me recomiendan cancelar …?`) —
     advice is asked about an action the modal comes before or shares a phrase with, not in
     the past (`should have been`), and then only that phrase's state words make it a question
@@ -161,13 +165,13 @@ What it ignores or reports
   weaker count context (`_weak_count`: a count word up to three words before, `3100 geldi`,
   `takipçi 12800`, `600 of 2000`, `12800'den 12100'e`, a pair with a count), numbers of up to
   five digits two or more shorter than their sentence's longest id and next to neither an id
-  nor an action (`refill 2290312 pls 4500 gone`: `_short_numbers`), a year after (or
-  before) a month name (`March 2024`, `5 de enero 2025`, `марта 2024`), a number next to a
+  nor an action (`refill 2290312 pls 4500 gone`: `_short_numbers`), a year after (or before)
+  a month name (`March 2024`, `5 de enero 2025`, `марта 2024`), a number next to a
   reference word (`service 4232`, `4232 servisi`, `2210 id'li servisten`, `ticket 5521`),
   digit groups next to a phone word (`PHONE_WORDS`: `whatsapp 98765 43210`, `тел
   89123456789`), an amount after a top-up (`пополнил баланс на 5000`), percentages, decimals
   (`10.50`), dates and times, and digits inside links, e-mail addresses and @mentions
-  (`@maria.2001`).
+  (`@maria.2001`). `no.` before a number abbreviates "number" (`order no. 2274312`).
 - `unknown` lists, without repeats, the fragments of command lines it could not explain:
   wrong-length digit runs, money, quantities, percentages, dates, and words that are neither
   actions nor filler (`FILLER_WORDS`: greetings, `please`, `order`, `my`, …). `invalid_ids` is
@@ -255,6 +259,8 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
         "refillkan", "refill in",
         # Arabic
         "إعادة تعبئة", "اعادة تعبئة", "تعبئة", "ريفيل", "ريفل", "تعويض", "عوض", "عوضني",
+        # Arabic in Latin letters (Arabizi)
+        "ta3weed", "ta3wid", "t3weed", "ta3wed", "3awed", "3awdo", "3awedni", "3awdoni",
         "عوضوني", "عوضوا", "عوضو", "تعويضي", "تعوض", "يعوض",
     ),
     "speed": (
@@ -269,6 +275,8 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
         "jaldi", "jaldi karo", "speed karo", "speed kar do", "speed kardo", "tez karo",
         "tez kar do", "tez kardo", "fast karo", "fast kar do", "fast kardo",
         "تسريع", "سرع", "سرعوا", "سرعو", "تسرع", "استعجال",
+        # Arabic in Latin letters (Arabizi)
+        "tasree3", "tasri3", "tasre3", "sarri3", "sarre3", "sare3", "sar3o", "sarr3o",
         "स्पीड",
     ),
     "cancel": (
@@ -286,6 +294,8 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
         "roko", "rokiye", "rok lo",
         "radd", "radd karo",
         "إلغاء", "الإلغاء", "كنسل", "كنسله", "الغي", "الغيه", "الغوا", "تلغي", "تلغيه",
+        # Arabic in Latin letters (Arabizi)
+        "elgha2", "ilgha2", "2lgha2", "el8a2", "elghi", "2elghi", "alghi", "elghoo", "kansel",
         "रद्द",
     ),
     "details": (
@@ -399,6 +409,9 @@ FILLER_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "مرحبا", "السلام", "عليكم", "طلب", "الطلب", "طلبي", "رقم", "من", "فضلك", "لو", "سمحت",
     "شكرا", "يا", "اخي", "ابي", "ابغى", "ابغي", "اريد", "أريد", "حق", "على", "في", "عندي", "بس",
     "ممكن", "لو", "تكرمت", "تكرمتوا",
+    # Arabic in Latin letters (Arabizi)
+    "talab", "sama7t", "samaht", "sam7t", "tsm7", "momken", "mumkin", "mmkn", "e3mlo", "3mlo",
+    "akhi", "5ayi", "shukran", "yalla",
     # neutral words (`only`, `just`, `need`), so that a negation reaches its action
     "only", "just", "solo", "sólo", "só", "только", "надо", "нужно", "sadece", "aja", "saja",
     "sirf", "فقط", "usah", "karna", "karni", "karne", "а", "pfv", "pfvr", "plz",
@@ -573,7 +586,8 @@ QUESTION_TAGS: frozenset[str] = frozenset(norm(w) for w in ("belum", "blm"))
 # A polite request (`can you speed up 2274209?`, `consegue acelerar?`, `ممكن تسريع؟`): a state
 # it gives as its reason (`not started yet`) does not make it a question about that state.
 REQUEST_MARKERS: frozenset[str] = frozenset(norm(w) for w in (
-    "pode", "podem", "consegue", "conseguem", "puede", "pueden", "podrían", "podrias",
+    "pode", "podem", "consegue", "conseguem", "puede", "pueden", "podrían", "podrias", "momken",
+    "mumkin", "mmkn",
     "можете", "сможете", "bisa", "bisakah", "tolong", "minta", "mohon", "tlg", "ممكن", "تقدر",
     "تقدرون", "sakte", "sakta", "skte", "please", "pls", "plz",
 ))
@@ -661,7 +675,7 @@ TOPUP_WORDS: frozenset[str] = frozenset(norm(w) for w in (
 ))
 # A condition makes what follows hypothetical (`cancel 2274209 if it does not start`)...
 CONDITION_WORDS: frozenset[str] = frozenset(norm(w) for w in (
-    "if", "unless", "otherwise", "agar", "eğer", "если", "jika", "kalau", "kalo", "klo",
+    "if", "unless", "otherwise", "agar", "eğer", "если", "jika", "kalau", "kalo", "klo", "law",
     "إذا", "اذا", "إن", "لو",
 ))
 # `si`/`se` are also `yes` and a pronoun: they make a condition before a negation (`si no
@@ -681,7 +695,8 @@ _TURKISH_CONDITIONAL_ENDINGS: tuple[str, ...] = ("mazsa", "mezse", "mazsak", "me
 POLITE_AFTER_CONDITION: frozenset[str] = frozenset(norm(w) for w in (
     "possible", "posible", "possível", "можно", "bisa", "mümkünse", "ممكن", "ho", "you",
     "puedes", "pueden", "puede", "podes", "pode", "podem", "es", "fuera", "fueras", "gustan",
-    "سمحت", "سمحتوا", "سمحتو", "تكرمت", "تكرمتوا", "تكرمتو",
+    "سمحت", "سمحتوا", "سمحتو", "تكرمت", "تكرمتوا", "تكرمتو", "sama7t", "samaht", "sam7t",
+    "tsm7",
 ))
 FORCE_WORDS: frozenset[str] = frozenset({"force", "forced"})
 # A number right before one of these is a quantity, not an order id.
@@ -1062,7 +1077,43 @@ def _tokenise(line: str) -> list[_Token]:
             i = j
         else:
             i += 1
+    if any(t.kind == "num" and t.text in _ARABIZI_DIGITS for t in tokens):
+        return _join_arabizi(line, tokens)
     return tokens
+
+
+# Arabic typed in Latin letters writes some sounds as digits (`ta3weed`, `2lgha2`, `sama7t`):
+# a single digit 2–9 glued to Latin letters (three or more) is part of the word. A one-digit
+# number is never an order id, so nothing is lost (`5k`, `3rd` keep fewer letters).
+_ARABIZI_DIGITS = frozenset("23456789")
+_ARABIZI_MIN_LETTERS = 3
+
+
+def _arabizi_glue(a: _Token, b: _Token) -> bool:
+    """Two adjacent tokens of an Arabizi word: Latin letters and a single digit 2–9."""
+    if a.end != b.start or a.kind == b.kind:
+        return False
+    return all(t.text in _ARABIZI_DIGITS if t.kind == "num" else t.text.isascii()
+               for t in (a, b))
+
+
+def _join_arabizi(line: str, tokens: list[_Token]) -> list[_Token]:
+    """`tokens` with each Arabizi word (`_arabizi_glue`) made one word token."""
+    joined: list[_Token] = []
+    k = 0
+    while k < len(tokens):
+        j = k + 1
+        while j < len(tokens) and _arabizi_glue(tokens[j - 1], tokens[j]):
+            j += 1
+        group = tokens[k:j]
+        letters = sum(len(t.text) for t in group if t.kind == "word")
+        if len(group) > 1 and letters >= _ARABIZI_MIN_LETTERS:
+            text = line[group[0].start:group[-1].end]
+            joined.append(_Token("word", text, _fold_word(text), group[0].start, group[-1].end))
+        else:
+            joined.extend(group)
+        k = j
+    return joined
 
 
 _REPEATS = {1: re.compile(r"(.)\1+"), 2: re.compile(r"(.)\1{2,}")}
@@ -1286,6 +1337,7 @@ class _Item:
     start: int = 0  # where it starts in its sentence
     state: bool = False  # an "unknown" past form of an action (`отменили`, `refilled`)
     phrase: int = 0  # its phrase in the sentence (phrases are separated by `,.;!?`)
+    talks: bool = False  # its phrase says something unexplained (`2274326 tamamlandı`)
 
 
 def _is_valid_id(digits: str) -> bool:
@@ -1730,6 +1782,40 @@ def _negation_target(items: list[_Item], pos: int, asks: bool = False) -> _Item 
     return None
 
 
+# Speed words that are also adverbs of manner (`refill kar do jaldi`, "refill it quickly";
+# `cancel fast`): beside another refill or cancel of their phrase they say how, not what.
+SPEED_ADVERBS: frozenset[str] = frozenset(norm(w) for w in (
+    "fast", "faster", "quick", "quickly", "speedy", "jaldi", "jldi", "jaldii", "rápido",
+    "rapido", "быстро", "hızlı", "hizli", "cepat", "بسرعة", "بسرعه",
+))
+
+
+def _manner_adverbs(items: list[_Item], phrases: list[int]) -> None:
+    """In a sentence asking for a refill or cancel, a speed word of `SPEED_ADVERBS` only says
+    how it should be done, and becomes filler, when it stands right beside that action
+    (`refill kar do jaldi`), in a phrase with no id (`2274209 refill, jaldi`), or last in the
+    phrase of that action in an action-first sentence, where it would take no id (`cancel
+    2274209 fast pls`); not after ids of its own (`2274209 refill 2274210 fast`, `refill
+    2274209, 2274210 fast` speed 2274210 up)."""
+    asked = {phrases[pos] for pos, it in enumerate(items)
+             if it.kind == "act" and it.action in ("refill", "cancel")}
+    if not asked:
+        return
+    with_ids = {phrases[pos] for pos, it in enumerate(items) if it.kind == "id"}
+    commandish = [pos for pos, it in enumerate(items) if it.kind in ("id", "act")]
+    action_first = bool(commandish) and items[commandish[0]].kind == "act"
+    for pos, it in enumerate(items):
+        if not (it.kind == "act" and it.action == "speed"
+                and _fold_word(it.text) in SPEED_ADVERBS):
+            continue
+        beside = [n for n in (_neighbour(items, pos, -1), _neighbour(items, pos, 1))
+                  if n is not None]
+        if (any(n.kind == "act" and n.action in ("refill", "cancel") for n in beside)
+                or phrases[pos] not in with_ids
+                or (action_first and pos == commandish[-1] and phrases[pos] in asked)):
+            it.kind = "filler"
+
+
 def _mark_fine_ids(items: list[_Item]) -> None:
     """An id said to be fine (`o 8340522 tá ok`, `2274210 is fine`, `2274210 нормально`, `ok
     hai`) is left out of every action like a negated id: the words after it in its phrase,
@@ -1781,6 +1867,17 @@ def _phrase_at(items: list[_Item], phrases: list[int], start: int) -> int:
             break
         found = phrase
     return found
+
+
+def _mark_phrases(items: list[_Item]) -> None:
+    """Set each item's phrase (`_phrases`), and whether that phrase says something unexplained
+    (`_Item.talks`: `2274326 tamamlandı`, "… is completed")."""
+    for it, phrase in zip(items, _phrases(items), strict=True):
+        it.phrase = phrase
+    talking = {it.phrase for it in items
+               if it.kind == "unknown" and not it.explained and not it.invalid_id}
+    for it in items:
+        it.talks = it.phrase in talking
 
 
 def _is_past_form(word: str) -> bool:
@@ -2040,6 +2137,7 @@ def _disarm(items: list[_Item], text: str = "", quoted: bool = False,
                 paying or phrases[pos] in negated_phrases or phrases[pos] in return_phrases):
             it.kind = "unknown"
 
+    _manner_adverbs(items, phrases)
     remaining = acting()
     candidates = tuple(dict.fromkeys(it.action for _, it in remaining))
     if "ask_action" in quote_keys:  # our question pasted back: ask it again
@@ -2106,6 +2204,7 @@ class _Clause:
     took_back: bool = False
     asks: bool = False  # its sentence is a question
     context: str = ""  # ids of chatty text (the text): kept only if an action takes them
+    quoted: bool = False  # its sentence quotes our reply or reports a past request
 
 
 @dataclass
@@ -2120,15 +2219,21 @@ def _seq(*runs: list[_Item]) -> int:
 
 def _turns_around(segment: list[_Item], rest: list[_Item]) -> bool:
     """Whether a new phrase (`rest` starts it) turns the order of ids and actions around after a
-    `segment` that already pairs ids with an action: it starts with an action that names ids
-    after it (`2274209 refill, cancel 2274210`), or, after an action-first start, with ids
-    that its own action follows (`refill 2274209, 2274210 cancel`)."""
-    if not (any(it.kind == "id" for it in segment) and any(it.kind == "act" for it in segment)):
+    `segment` that names ids: it starts with an action that names ids after it (`2274209
+    refill, cancel 2274210`; `2274209 stuck, cancel 2274210` cancels only 2274210), or with
+    ids that its own action follows, after an action-first start (`refill 2274209, 2274210
+    cancel`) or after ids of a phrase that says something of them (`2274326 tamamlandı,
+    2274327 iptal edin`: the first order is done, only the second is cancelled)."""
+    ids = [it for it in segment if it.kind == "id"]
+    if not ids:
         return False
     phrase = [it for it in rest if it.phrase == rest[0].phrase]
     if rest[0].kind == "act":
         return any(it.kind == "id" for it in phrase)
-    return segment[0].kind == "act" and any(it.kind == "act" for it in phrase)
+    if not any(it.kind == "act" for it in phrase):
+        return False
+    return segment[0].kind == "act" or (
+        ids[-1].talks and not any(it.kind == "act" for it in segment))
 
 
 def _clauses_of_line(items: list[_Item], pure: bool) -> list[_Clause]:
@@ -2333,11 +2438,16 @@ def _near_phone_word(line: str, start: int, end: int, groups: int = 0) -> bool:
     return bool(words & PHONE_WORDS) or (groups >= 3 and bool(words & _NUMBER_WORDS_PHONE))
 
 
+_NUMBER_ABBREVIATION_RE = re.compile(r"(?<!\w)(no|nr|nro|num|núm|n)\.(?=\s*\d)", re.IGNORECASE)
+
+
 def _scrub(line: str, notes: list[tuple[int, str]]) -> str:
     """Blank out links, e-mail addresses, mentions, phone numbers (ignored) and dates/times
     (unknown, noted with their position)."""
     for pattern in (_URL_RE, _EMAIL_RE, _MENTION_RE):
         line = pattern.sub(lambda m: " " * len(m.group(0)), line)
+    # `order no. 2274312`: the dot of an abbreviation of "number" ends no sentence
+    line = _NUMBER_ABBREVIATION_RE.sub(lambda m: m.group(1) + " ", line)
 
     def phone(m: re.Match[str]) -> str:
         digits = sum(ch.isdigit() for ch in m.group(0))
@@ -2368,9 +2478,10 @@ def _scrub(line: str, notes: list[tuple[int, str]]) -> str:
 _SENTENCE_ENDS = ".!?;。؟"
 
 
-def _sentences(line: str) -> list[tuple[int, int]]:
+def _sentences(line: str, cuts: Iterable[int] = ()) -> list[tuple[int, int]]:
     """Spans of the sentences of a line: they end at `.!?;` followed by a space, a symbol or the
-    end of the line (`2274209.2274210` and `10.50` do not end one)."""
+    end of the line (`2274209.2274210` and `10.50` do not end one), where a correction starts
+    after a comma (`_correction_cuts`), and at `cuts` (the end of a quotation)."""
     spans: list[tuple[int, int]] = []
     start, i, n = 0, 0, len(line)
     while i < n:
@@ -2386,7 +2497,7 @@ def _sentences(line: str) -> list[tuple[int, int]]:
             i += 1
     if start < n:
         spans.append((start, n))
-    cut = _correction_cuts(line)
+    cut = sorted([*_correction_cuts(line), *cuts])
     if cut:
         spans = [piece for a, b in spans for piece in _cut_span(a, b, cut)]
     return [(a, b) for a, b in spans if line[a:b].strip()]
@@ -2452,6 +2563,24 @@ def _quote_index() -> dict[tuple[str, ...], tuple[tuple[tuple[str, ...], str], .
             if len(words) >= 3 and not any(ch.isdigit() for w in words for ch in w):
                 index.setdefault(words[:3], set()).add((words, key))
     return {head: tuple(sorted(found)) for head, found in index.items()}
+
+
+_QUOTATION_RE = re.compile(r'["“”«»„]([^"“”«»„\n]{6,})["“”«»„]')
+
+
+def _quote_spans(line: str) -> list[tuple[int, int, frozenset[str]]]:
+    """Quotations of our replies between quotation marks (`"Refill requested for 2 orders: …"
+    but only one got refilled, pls refill 6210010 again`): (start, end, reply keys). When the
+    line quotes us only there, the text after a quotation is read as a sentence of its own,
+    not as a quote; [] when our reply is quoted without quotation marks."""
+    spans = []
+    for match in _QUOTATION_RE.finditer(line):
+        keys = _quoted_keys(match.group(1))
+        if keys:
+            spans.append((match.start(), match.end(), keys))
+    if not spans or frozenset().union(*(k for _, _, k in spans)) != _quoted_keys(line):
+        return []
+    return spans
 
 
 def _quoted_keys(line: str) -> frozenset[str]:
@@ -2522,14 +2651,18 @@ def parse(
         if "help" in quote_keys:  # our help text pasted back: its ids are our examples
             ignored.append(raw_line.strip())
             continue
-        for start, end in _sentences(line):
+        quotes = _quote_spans(raw_line) if quote_keys else []
+        for start, end in _sentences(line, [q_end for _, q_end, _ in quotes]):
             raw_sentence = raw_line[start:end].strip()
             sentence = line[start:end]
             tokens = _tokenise(sentence)
             items = _read_line(sentence, index, tokens, longest)
-            info = _disarm(items, sentence, bool(quote_keys), tokens, quote_keys)
-            for it, phrase in zip(items, _phrases(items), strict=True):
-                it.phrase = phrase
+            keys = quote_keys
+            if quotes:  # only the sentences holding a quotation of our reply quote it
+                keys = frozenset().union(*(k for q_start, q_end, k in quotes
+                                           if q_start < end and start < q_end))
+            info = _disarm(items, sentence, bool(keys), tokens, keys)
+            _mark_phrases(items)
             _attach_force(items)
             _short_ids(items)
             line_unknown = [text for pos, text in notes if start <= pos < end]
@@ -2608,6 +2741,7 @@ def parse(
             for clause in line_clauses:
                 # a polite request is asked for, not asked about: it may take the ids of
                 # chatty text before it (`… only got 500. Could you please refill it?`)
+                clause.quoted = info.quoted
                 clause.asks = info.asks and not _is_polite_request(
                     [t.norm for t in tokens if t.kind == "word"],
                     {v for t in tokens if t.kind == "word" for v in _arabic_variants(t.norm)})
@@ -2652,8 +2786,16 @@ def _assemble(
 ) -> ParseResult:
     # (action, force, argument) → [seq, ids]
     merged: dict[tuple[str, bool, str | None], list] = {}
+    # an id of a quotation of our reply asked for again is not also only shown (`"Refill
+    # requested: 6210009, 6210010" … pls refill 6210010 again`)
+    acted = {i for clause in clauses if not clause.quoted
+             and any(a.action in ACTING_ACTIONS for a in clause.acts) for i in clause.ids}
     for clause in clauses:
         acts = clause.acts or [_Item("act", "", "details")]
+        if clause.quoted and not clause.acts:
+            clause.ids = [i for i in clause.ids if i not in acted]
+            if not clause.ids:
+                continue
         if not clause.ids and not clause.pure:
             continue
         for act in acts:
