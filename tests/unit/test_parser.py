@@ -280,6 +280,15 @@ TABLE: list[tuple[str, str]] = [
     # corrections after a comma, and `only`
     ("cancel 2274209, sorry, I meant speed", "speed 2274209"),
     ("refill 2274209 and 2274210. wait no, only 2274209", "refill 2274209; details 2274210"),
+    # a speed word that says how, an id said to be done, a quotation followed by a request
+    ("refill kar do jaldi 2274209", "refill 2274209"),
+    ("2274209 refill 2274210 fast", "refill 2274209; speed 2274210"),
+    ("2274209 tamamlandı, 2274210 iptal edin", "details 2274209; cancel 2274210"),
+    ("2274209 stuck, cancel 2274210", "details 2274209; cancel 2274210"),
+    ('"Refill requested for 2 orders: 2274209, 2274210" but only 2274209 moved, refill 2274210',
+     "details 2274209; refill 2274210"),
+    ("el talab 2274209 ta3weed law sama7t", "refill 2274209"),
+    ("kindly expedite order no. 2274209", "speed 2274209"),
     # our help text pasted back: its ids are our examples
     ('Send an order id and what you need, for example "2274209 refill", "2274209 speed" or '
      '"2274209 cancel".', ""),
