@@ -81,6 +81,9 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
     from app.errors import init_error_pages
 
     init_error_pages(app)
+    from app.api_limits import init_api_limits
+
+    init_api_limits(app)
     _register_favicon(app)
     from app.views.list_args import install_list_arg_checks
 
