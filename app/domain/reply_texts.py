@@ -596,4 +596,12 @@ REPLY_TEXTS: dict[str, tuple[str, ...]] = {
         'Этот чат уже привязан к аккаунту панели {username}.',
         'Bu sohbet zaten {username} panel hesabına bağlı.',
     ),
+    'service_paused': (
+        'هذه الخدمة متوقفة مؤقتًا الآن، لذلك لم تتم معالجة رسالتك. يرجى التواصل معنا لاحقًا.',
+        'Este servicio está en pausa en este momento, así que tu mensaje no se ha atendido. Por favor, contáctanos más tarde.',
+        'Layanan ini sedang dijeda, jadi pesan Anda tidak diproses. Silakan hubungi kami nanti.',
+        'Este serviço está pausado no momento, por isso sua mensagem não foi atendida. Por favor, fale conosco mais tarde.',
+        'Сервис сейчас приостановлен, поэтому ваше сообщение не обработано. Пожалуйста, свяжитесь с нами позже.',
+        'Bu hizmet şu anda duraklatıldı, bu yüzden mesajınız işlenmedi. Lütfen daha sonra bizimle iletişime geçin.',
+    ),
 }
