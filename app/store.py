@@ -134,9 +134,11 @@ def _claimed_columns():
         return (select(column).where(workspace.c.id == table.c.workspace_id)
                 .scalar_subquery().label(name))
 
-    mediums = (select(plan.c.mediums)
-               .select_from(workspace.join(plan, plan.c.id == workspace.c.plan_id))
-               .where(workspace.c.id == table.c.workspace_id)
+    # no JOIN: SQLite writes RETURNING's columns unqualified, so every name must resolve to
+    # one table of its own subquery (`id` of a join of workspace and plan would be ambiguous)
+    plan_id = (select(workspace.c.plan_id).where(workspace.c.id == table.c.workspace_id)
+               .correlate(table).scalar_subquery())
+    mediums = (select(plan.c.mediums).where(plan.c.id == plan_id)
                .scalar_subquery().label("plan_mediums"))
     return [*[table.c[name] for name in EventRow.COLUMNS if name not in EventRow._READ_ALONG],
             of_workspace(workspace.c.config_version, "config_version"),
