@@ -64,6 +64,12 @@ def downgrade():
     with op.batch_alter_table('workspace', schema=None) as batch_op:
         batch_op.drop_column('suspended_reason')
     with op.batch_alter_table('inbound_event', schema=None) as batch_op:
-        batch_op.drop_column('skip_reason')  # its CHECK constraint goes with it
+        if op.get_bind().dialect.name == 'sqlite':  # the batch copy would keep its CHECK
+            batch_op.alter_column('skip_reason', existing_nullable=True, type_=sa.String(9),
+                                  existing_type=sa.Enum('plan', 'suspended',
+                                                        name='event_skip_reason',
+                                                        native_enum=False,
+                                                        create_constraint=True))
+        batch_op.drop_column('skip_reason')  # on PostgreSQL its CHECK constraint goes with it
     _replace_check('inbound_event', 'state', 'event_state', (*EVENT_STATES, 'skipped'),
                    EVENT_STATES)
