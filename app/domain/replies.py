@@ -160,6 +160,10 @@ PLAIN_REPLIES: dict[str, str] = {
     # manager; the customer is not told about plans)
     "link_unavailable": N_("Linking this chat is not available right now. Please try again "
                            "later or contact support."),
+    # the workspace is suspended: nothing is done (at most one a chat an hour; off in the
+    # workspace's settings: silence)
+    "service_paused": N_("This service is paused right now, so your message was not handled. "
+                         "Please contact us later."),
 }
 
 #: Every reply key a workspace (ReplyTemplate) or the master admin (GlobalReplyTemplate) may

@@ -36,6 +36,7 @@ OUTCOMES: dict[str, object] = {
     "done": _l("already finished"),
     "edit_not_acted": _l("not acted on: an edit of a message already handled"),
     "number_changed": _l("the chat moved to the new number"),
+    "paused": _l("not handled: the workspace is suspended"),
 }
 
 ACTIONS: dict[str, object] = {
@@ -282,6 +283,27 @@ def _number_changed(step, preview):
              name=step.get("linked_user") or "—")
 
 
+def _paused(step, preview):
+    reply = step.get("reply")
+    if reply == "told":
+        return _("The workspace is suspended: nothing was done for this message; the customer "
+                 "is told that the service is paused.")
+    if reply == "told_recently":
+        return _("The workspace is suspended: nothing was done for this message; this chat was "
+                 "already told within the hour that the service is paused.")
+    if reply == "off":
+        return _("The workspace is suspended: nothing was done for this message; the paused "
+                 "reply is turned off in the settings.")
+    if reply == "edit":
+        return _("The workspace is suspended: nothing was done for this edited message.")
+    return _("The workspace is suspended: nothing was done; the message is not a command, so "
+             "there is no reply.")
+
+
+def _unpaused(step, preview):
+    return _("Processed again after the workspace was resumed.")
+
+
 SENTENCES: dict[str, Callable[[Mapping, bool], str]] = {
     "parse": _parse, "identity": _identity, "ignored": _ignored, "panel": _panel,
     "panel_fetch": _panel_fetch, "order": _order, "rule": _rule, "rule_invalid": _rule_invalid,
@@ -290,7 +312,8 @@ SENTENCES: dict[str, Callable[[Mapping, bool], str]] = {
     "template_fallback": _template_fallback, "parse_config_error": _parse_config_error,
     "help": _standalone, "balance": _standalone, "custom": _standalone,
     "balance_error": _balance_error, "link": _link, "verify": _verify,
-    "edit": _edit, "number_changed": _number_changed,
+    "edit": _edit, "number_changed": _number_changed, "paused": _paused,
+    "unpaused": _unpaused,
 }
 
 

@@ -191,11 +191,11 @@ class WorkspaceSettingsView(WorkspaceModelView):
     base_permissions = NO_ADD_DELETE
     list_columns = ["cooldown_refill_seconds", "cooldown_speed_seconds",
                     "cooldown_cancel_seconds", "max_ids_per_message", "allow_partial_refill",
-                    "fallback_reply_enabled"]
+                    "fallback_reply_enabled", "paused_reply_enabled"]
     show_columns = list_columns
     add_columns = list_columns
     edit_columns = list_columns
-    search_columns = ["allow_partial_refill", "fallback_reply_enabled"]
+    search_columns = ["allow_partial_refill", "fallback_reply_enabled", "paused_reply_enabled"]
     label_columns = labels(
         cooldown_refill_seconds=_l("Refill cooldown (seconds)"),
         cooldown_speed_seconds=_l("Speed cooldown (seconds)"),
@@ -203,7 +203,11 @@ class WorkspaceSettingsView(WorkspaceModelView):
         max_ids_per_message=_l("Most order ids in one message"),
         allow_partial_refill=_l("Allow refill of partial orders"),
         fallback_reply_enabled=_l("Answer messages that are not commands"),
+        paused_reply_enabled=_l("Tell customers when the service is paused"),
     )
+    description_columns = {"paused_reply_enabled": _l(
+        "While the workspace is suspended, a customer who writes gets the “service paused” "
+        "reply, at most once an hour (its text is a reply template). Off: no reply at all.")}
 
 
 class MemberView(TeamMixin, WorkspaceModelView):

@@ -578,7 +578,8 @@ class Upsert:
         section = self.data.get("settings", {})
         values = present(section, {"max_ids_per_message": "max_ids_per_message",
                                    "allow_partial_refill": "allow_partial_refill",
-                                   "fallback_reply_enabled": "fallback_reply_enabled"})
+                                   "fallback_reply_enabled": "fallback_reply_enabled",
+                                   "paused_reply_enabled": "paused_reply_enabled"})
         for action, seconds in section.get("cooldowns", {}).items():
             values[f"cooldown_{action}_seconds"] = seconds
         row = self._owned(WorkspaceSettings).one_or_none()

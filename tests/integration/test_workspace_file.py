@@ -606,3 +606,16 @@ def test_dry_run_of_an_invalid_file_fails_the_same_way(cli, db, pro_plan, tmp_pa
     result = cli("import", write(tmp_path, _bad("refill: 24h", "refill: 24x")), "--dry-run")
     assert result.exit_code == 1
     assert "settings.cooldowns.refill: Not a valid duration" in stderr(result)
+
+
+def test_paused_reply_switch_is_written_only_when_off_and_read_back(cli, db, pro_plan, tmp_path):
+    assert cli("import", SAMPLE).exit_code == 0
+    assert "paused_reply_enabled" not in cli("export", "acme").stdout  # on: the default
+    text = SAMPLE.read_text().replace("settings:\n", "settings:\n  paused_reply_enabled: false\n",
+                                      1)
+    assert cli("import", write(tmp_path, text)).exit_code == 0
+    settings = db.session.query(WorkspaceSettings).filter_by(workspace_id=acme(db).id).one()
+    assert settings.paused_reply_enabled is False
+    exported = cli("export", "acme").stdout
+    assert "paused_reply_enabled: false" in exported
+    assert cli("import", write(tmp_path, exported, "again.yaml")).stdout.count("Nothing to change")
