@@ -29,7 +29,9 @@ PLAN_LIMITS = ("max_channels", "max_linked_users", "max_team_members",
 class Plan(Timestamps, Model):
     """What a workspace may use: mediums, modules and limits; its prices are `PlanPrice` rows
     (per currency and billing interval). A change applies at once to every workspace on it:
-    the limits are read from the plan whenever they are checked (app/plans.py)."""
+    the limits are read from the plan whenever they are checked (app/plans.py). A limit left
+    empty (NULL) is unlimited: the limit columns have no default, since the ORM would write a
+    column's default in place of an explicit None."""
 
     __tablename__ = "plan"
 
@@ -39,13 +41,13 @@ class Plan(Timestamps, Model):
     description = Column(Text, nullable=True)
     mediums = Column(Text, nullable=False, default=",".join(PLAN_MEDIUMS))
     modules = Column(Text, nullable=False, default="api")
-    max_channels = Column(Integer, nullable=True, default=1)
-    max_linked_users = Column(Integer, nullable=True, default=100)
-    max_team_members = Column(Integer, nullable=True, default=2)
-    max_broadcasts_per_month = Column(Integer, nullable=True, default=0)
-    log_retention_days = Column(Integer, nullable=True, default=30)
-    api_requests_per_minute = Column(Integer, nullable=True, default=30)
-    api_requests_per_day = Column(Integer, nullable=True, default=1000)
+    max_channels = Column(Integer, nullable=True)
+    max_linked_users = Column(Integer, nullable=True)
+    max_team_members = Column(Integer, nullable=True)
+    max_broadcasts_per_month = Column(Integer, nullable=True)
+    log_retention_days = Column(Integer, nullable=True)
+    api_requests_per_minute = Column(Integer, nullable=True)
+    api_requests_per_day = Column(Integer, nullable=True)
     is_public = Column(Boolean, nullable=False, default=True)
     sort_order = Column(Integer, nullable=False, default=0)
     prices = relationship("PlanPrice", back_populates="plan", cascade="all, delete-orphan",
