@@ -81,6 +81,9 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
     from app.errors import init_error_pages
 
     init_error_pages(app)
+    from app.api_limits import init_api_limits
+
+    init_api_limits(app)
     _register_favicon(app)
     from app.views.list_args import install_list_arg_checks
 
@@ -235,14 +238,31 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["as_text"] = as_text
     @app.context_processor
     def workspace_helpers():
-        def relaydesk_workspace_name() -> str:
+        def current_workspace():
             scope = current_scope()
             if scope.workspace_id is None:
-                return ""
+                return None
             from app.models import Workspace
 
-            workspace = db.session.get(Workspace, scope.workspace_id)
+            return db.session.get(Workspace, scope.workspace_id)
+
+        def relaydesk_workspace_name() -> str:
+            workspace = current_workspace()
             return workspace.name if workspace else ""
+
+        def relaydesk_suspension() -> dict | None:
+            """What the banner of a suspended workspace says to its members: the reason the
+            master admin stored, and the subscription screen when the reader may open it."""
+            workspace = current_workspace()
+            if workspace is None or workspace.status != "suspended":
+                return None
+            from flask import current_app, url_for
+
+            link = None
+            if current_app.appbuilder.sm.has_access("can_list", "SubscriptionView"):
+                link = url_for("SubscriptionView.list")
+            return {"reason": (workspace.suspended_reason or "").strip(),
+                    "subscription_url": link}
 
         def relaydesk_locale() -> str:
             from flask_babel import get_locale
@@ -250,4 +270,5 @@ def _register_template_helpers(app: Flask) -> None:
             return str(get_locale() or "en")
 
         return {"relaydesk_workspace_name": relaydesk_workspace_name,
+                "relaydesk_suspension": relaydesk_suspension,
                 "relaydesk_locale": relaydesk_locale}

@@ -97,8 +97,8 @@ def machine_answer(status: int, error: HTTPException | None):
             "internal error" if status >= 500 else (error.name.lower() if error else "error"))
         response = jsonify(ok=False, error=message)
     else:
-        message = (error.name if error is not None and status < 500
-                   else "Internal server error")
+        message = ((getattr(error, "api_message", None) or error.name)
+                   if error is not None and status < 500 else "Internal server error")
         response = jsonify(error=True, message=message, code=CODES.get(status, f"HTTP_{status}"))
     response.status_code = status
     if error is not None and status != 500:

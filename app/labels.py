@@ -41,6 +41,11 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
     "event_state": {
         "pending": _l("Waiting"), "queued": _l("Queued"), "processing": _l("Processing"),
         "done": _l("Done"), "failed": _l("Failed"), "ignored": _l("Ignored"),
+        "skipped": _l("Skipped"),
+    },
+    "event_skip_reason": {
+        "plan": _l("The workspace's plan does not include this channel's platform"),
+        "suspended": _l("The workspace is suspended"),
     },
     "outbound_purpose": {
         "reply": _l("Reply to a customer"), "dispatch": _l("Request to a provider"),

@@ -25,6 +25,7 @@ from sqlalchemy.orm.attributes import get_history
 from app.auth import revocation
 from app.extensions import db
 from app.models import WorkspaceMember
+from app.plans import check_room
 from app.security import MEMBER_ROLE_TO_FAB
 
 ROLES = tuple(MEMBER_ROLE_TO_FAB)
@@ -110,10 +111,14 @@ def invite(workspace_id: int, email: str, full_name: str | None, role: str):
     """Create the login (username = e-mail address, an unguessable password nobody is told)
     and its membership, committed. The caller queues the invitation mail.
 
+    :raise PlanLimitReached: when the workspace's plan has no room for another member
+        (`max_team_members`; the workspace's row stays locked until the commit, so two
+        invitations at the limit cannot both pass). Nothing is written; the caller rolls back.
     :raise TeamError: EMAIL_TAKEN, or an unknown role.
     """
     if role not in ROLES:
         raise TeamError(f"unknown role {role!r}")
+    check_room(workspace_id, "max_team_members")
     email = email.strip().lower()
     if email_taken(email):
         raise TeamError(str(EMAIL_TAKEN))

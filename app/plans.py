@@ -9,10 +9,15 @@ Contract
 * `allows_medium(workspace, kind)`, `has_module(workspace, module)`.
 * `limit_of(workspace, name)`: a limit of `PLAN_LIMITS` (None: unlimited).
 * `check_room(workspace, name, adding=1)`: raises `PlanLimitReached` when `adding` more would
-  pass the limit `name` (counted by `COUNTERS` from the database, now); `check_medium` raises
+  pass the limit `name` (counted by `COUNTERS` from the database, now, after locking the
+  workspace's row until the caller's transaction ends: `lock_workspace`); `check_medium` raises
   `PlanExcludes` for a medium the plan does not allow, `check_module` for a module.
   Both are `PlanRefusal`s: their `message` names the plan and the limit, in the reader's
-  language; screens show it, the REST API answers 403 with it.
+  language; screens show it, the REST API answers 403 with it. `room_refusal`,
+  `medium_refusal` and `module_refusal` answer the same for a given plan and count without
+  raising or reading the database (the workspace file judges the plan the file names).
+* Where each check is called: docs/ARCHITECTURE.md "Plan enforcement". None of them flushes the
+  session.
 
 Everything is read from the plan when it is checked, so a plan change applies at once to the
 workspaces on it.
@@ -23,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
 from app.extensions import db
 from app.labels import code_label
@@ -128,9 +134,22 @@ MODULE_NAMES = {
 
 
 class PlanRefusal(Exception):
-    """What the plan does not allow; `message` names the plan and the limit."""
+    """What the plan does not allow; `message` names the plan and the limit. The facts stay on
+    the exception (`plan`, `limit_name`, `limit`, `used`, `kind`, `module`) for a trace or a log
+    that is read later in another language."""
 
     status = 403
+
+    def __init__(self, message, *, plan: str = "", limit_name: str | None = None,
+                 limit: int | None = None, used: int | None = None, kind: str | None = None,
+                 module: str | None = None):
+        super().__init__(message)
+        self.plan = plan
+        self.limit_name = limit_name
+        self.limit = limit
+        self.used = used
+        self.kind = kind
+        self.module = module
 
     @property
     def message(self) -> str:
@@ -146,10 +165,12 @@ class PlanExcludes(PlanRefusal):
 
 
 def plan_of(workspace) -> Plan | None:
-    """The workspace's plan (a Workspace or its id), or None."""
-    if not isinstance(workspace, Workspace):
-        workspace = db.session.get(Workspace, workspace)
-    return workspace.plan if workspace is not None else None
+    """The workspace's plan (a Workspace or its id), or None. Never flushes: a check runs
+    while the row it judges may sit half-made (or half-moved) in the session."""
+    with db.session.no_autoflush:
+        if not isinstance(workspace, Workspace):
+            workspace = db.session.get(Workspace, workspace)
+        return workspace.plan if workspace is not None else None
 
 
 def _workspace_id(workspace) -> int:
@@ -173,28 +194,78 @@ def has_module(workspace, module: str) -> bool:
     return plan is None or module in plan.module_list
 
 
+def lock_workspace(workspace) -> None:
+    """Hold the workspace's row until the transaction ends (`FOR NO KEY UPDATE` on
+    PostgreSQL; SQLite writes one transaction at a time anyway), so that two adds counting
+    the same limit run one after the other: the second counts what the first added. Rows
+    referencing the workspace (webhooks' events, say) are not held up: their foreign-key
+    check takes `FOR KEY SHARE`, which this lock lets through. Never flushes."""
+    with db.session.no_autoflush:
+        db.session.execute(select(Workspace.id).where(Workspace.id == _workspace_id(workspace))
+                           .with_for_update(key_share=True))
+
+
+def limit_message(plan_name: str, name: str, limit: int, used: int):
+    """The sentence of a limit reached, in the reader's language (lazy). Worded so that no
+    noun has to agree with the number ("allows 1 channels")."""
+    return _l("The %(plan)s plan's limit of %(what)s is %(limit)s, and this workspace has "
+              "%(used)s. Choose a larger plan to add more.", plan=plan_name, limit=limit,
+              what=LIMIT_NAMES[name], used=used)
+
+
+def room_refusal(plan: Plan | None, name: str, used: int,
+                 adding: int = 1) -> PlanLimitReached | None:
+    """The refusal of adding `adding` more of `name` to `used` under `plan` (None: fits)."""
+    limit = getattr(plan, name) if plan is not None else None
+    if limit is None or used + adding <= limit:
+        return None
+    return PlanLimitReached(limit_message(plan.name, name, limit, used), plan=plan.name,
+                            limit_name=name, limit=limit, used=used)
+
+
+def medium_refusal(plan: Plan | None, kind: str) -> PlanExcludes | None:
+    if plan is None or kind in plan.medium_list:
+        return None
+    return PlanExcludes(_l("The %(plan)s plan does not include %(medium)s channels.",
+                           plan=plan.name, medium=code_label("channel_kind", kind)),
+                        plan=plan.name, kind=kind)
+
+
+def module_refusal(plan: Plan | None, module: str) -> PlanExcludes | None:
+    if plan is None or module in plan.module_list:
+        return None
+    return PlanExcludes(_l("The %(plan)s plan does not include %(module)s.",
+                           plan=plan.name, module=MODULE_NAMES[module]),
+                        plan=plan.name, module=module)
+
+
+def count_of(workspace, name: str) -> int:
+    """How many of `name` the workspace has now (`COUNTERS`; never flushes)."""
+    with db.session.no_autoflush:
+        return COUNTERS[name](_workspace_id(workspace))
+
+
 def check_room(workspace, name: str, adding: int = 1) -> None:
-    """Raise PlanLimitReached when `adding` more of `name` would pass the plan's limit."""
-    limit = limit_of(workspace, name)
-    if limit is None:
+    """Raise PlanLimitReached when `adding` more of `name` would pass the plan's limit.
+
+    When the plan limits `name`, the workspace's row is locked first (`lock_workspace`) and
+    stays locked until the caller's transaction ends: the caller adds its rows in the same
+    transaction, so concurrent adds at the limit cannot both pass."""
+    if limit_of(workspace, name) is None:
         return
-    used = COUNTERS[name](_workspace_id(workspace))
-    if used + adding > limit:
-        plan = plan_of(workspace)
-        raise PlanLimitReached(_l(
-            "The %(plan)s plan allows %(limit)s %(what)s; this workspace has %(used)s. "
-            "Choose a larger plan to add more.", plan=plan.name, limit=limit,
-            what=LIMIT_NAMES[name], used=used))
+    lock_workspace(workspace)
+    refusal = room_refusal(plan_of(workspace), name, count_of(workspace, name), adding)
+    if refusal is not None:
+        raise refusal
 
 
 def check_medium(workspace, kind: str) -> None:
-    if not allows_medium(workspace, kind):
-        raise PlanExcludes(_l("The %(plan)s plan does not include %(medium)s channels.",
-                              plan=plan_of(workspace).name,
-                              medium=code_label("channel_kind", kind)))
+    refusal = medium_refusal(plan_of(workspace), kind)
+    if refusal is not None:
+        raise refusal
 
 
 def check_module(workspace, module: str) -> None:
-    if not has_module(workspace, module):
-        raise PlanExcludes(_l("The %(plan)s plan does not include %(module)s.",
-                              plan=plan_of(workspace).name, module=MODULE_NAMES[module]))
+    refusal = module_refusal(plan_of(workspace), module)
+    if refusal is not None:
+        raise refusal

@@ -18,6 +18,7 @@ from flask_login import user_logged_in
 from sqlalchemy import func, update
 from werkzeug.security import check_password_hash
 
+from app.api_limits import limit_api_request
 from app.auth import revocation
 from app.auth.api import SecurityApi
 from app.auth.limits import LoginLocked, client_address, login_limits
@@ -114,10 +115,20 @@ class RelaydeskSecurityManager(SecurityManager):
         return user
 
     def load_user_jwt(self, _jwt_header, jwt_data):
-        """The token's login (its epoch was checked by the blocklist loader)."""
+        """The token's login (its epoch was checked by the blocklist loader). The call counts
+        against the workspace's API rate limit (app/api_limits.py)."""
         user = super().load_user(jwt_data["sub"])
         if user is not None:
             g.user = user
+            limit_api_request(user)
+        return user
+
+    def validate_api_key(self, api_key_string):
+        """FAB's API-key check; a call with a valid key counts against the workspace's API rate
+        limit (app/api_limits.py)."""
+        user = super().validate_api_key(api_key_string)
+        if user is not None:
+            limit_api_request(user)
         return user
 
     # --- signing in ----------------------------------------------------------------------------

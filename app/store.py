@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, or_, select, tuple_, update
 from app.extensions import db
 from app.jobs.bulk import insert_rows, update_rows
 from app.models import (CommandLog, CommandOrder, CooldownClaim, InboundEvent, OutboundMessage,
-                        Workspace)
+                        Plan, Workspace)
 from app.models.base import utcnow
 
 
@@ -96,31 +96,53 @@ def unique_event_rows(rows: list[dict]) -> list[dict]:
 
 class EventRow:
     """An inbound event as its claim returned it (no ORM object, no second query). Handlers
-    that change the event row itself load their own ORM copy (`orm()`)."""
+    that change the event row itself load their own ORM copy (`orm()`).
 
-    COLUMNS = ("id", "workspace_id", "channel_id", "kind", "type", "chat_id", "sender",
-               "sender_name", "is_group", "from_me", "from_bot", "text", "message_id",
-               "status", "error_code", "error_title", "occurred_at", "received_at",
-               "payload", "state", "attempts", "lease_until", "config_version")
-    # `parsed`: (configuration snapshot, parse result) once the text has been read
-    __slots__ = (*COLUMNS, "parsed")
+    Besides the event's columns the claim reads, as they are at that moment, its workspace's
+    configuration version, status (`workspace_status`) and plan's mediums (`plan_mediums`,
+    None without a plan): whether the event is skipped is decided on them
+    (app/jobs/events.py `skip_reason`)."""
+
+    COLUMNS = ("id", "workspace_id", "channel_id", "platform", "kind", "type", "chat_id",
+               "sender", "sender_name", "is_group", "from_me", "from_bot", "text",
+               "message_id", "status", "error_code", "error_title", "occurred_at",
+               "received_at", "payload", "state", "attempts", "lease_until", "config_version",
+               "workspace_status", "plan_mediums")
+    _READ_ALONG = ("config_version", "workspace_status", "plan_mediums")
+    # `parsed`: (configuration snapshot, parse result) once the text has been read;
+    # `paused`: the workspace is suspended — the pipeline's gate of paused replies
+    # (app/jobs/pipeline.py `PausedReplies`), else None
+    __slots__ = (*COLUMNS, "parsed", "paused")
 
     def __init__(self, row) -> None:
         for name in self.COLUMNS:
             setattr(self, name, getattr(row, name))
         self.parsed = None
+        self.paused = None
 
     def orm(self) -> InboundEvent | None:
         return db.session.get(InboundEvent, self.id)
 
 
 def _claimed_columns():
-    """What a claim returns: the event's columns and its workspace's configuration version."""
+    """What a claim returns: the event's columns and its workspace's configuration version,
+    status and plan mediums."""
     table = InboundEvent.__table__
-    version = (select(Workspace.__table__.c.config_version)
-               .where(Workspace.__table__.c.id == table.c.workspace_id)
-               .scalar_subquery().label("config_version"))
-    return [*[table.c[name] for name in EventRow.COLUMNS if name != "config_version"], version]
+    workspace, plan = Workspace.__table__, Plan.__table__
+
+    def of_workspace(column, name: str):
+        return (select(column).where(workspace.c.id == table.c.workspace_id)
+                .scalar_subquery().label(name))
+
+    # no JOIN: SQLite writes RETURNING's columns unqualified, so every name must resolve to
+    # one table of its own subquery (`id` of a join of workspace and plan would be ambiguous)
+    plan_id = (select(workspace.c.plan_id).where(workspace.c.id == table.c.workspace_id)
+               .correlate(table).scalar_subquery())
+    mediums = (select(plan.c.mediums).where(plan.c.id == plan_id)
+               .scalar_subquery().label("plan_mediums"))
+    return [*[table.c[name] for name in EventRow.COLUMNS if name not in EventRow._READ_ALONG],
+            of_workspace(workspace.c.config_version, "config_version"),
+            of_workspace(workspace.c.status, "workspace_status"), mediums]
 
 
 @cache
@@ -178,18 +200,23 @@ def _finish_statement():
     table = InboundEvent.__table__
     return (update(table).where(table.c.id.in_(bindparam("event_ids", expanding=True)))
             .values(state=bindparam("state"), processed_at=bindparam("now"),
-                    lease_until=None, last_error=None))
+                    lease_until=None, last_error=None, skip_reason=bindparam("reason")))
 
 
-def finish_events(outcomes: dict[int, str]) -> None:
-    """Mark handled events finished: `ignored` when that was their outcome, else `done`."""
+def finish_events(outcomes: dict[int, str], skipped: dict[int, str] | None = None) -> None:
+    """Mark handled events finished: `skipped` with its reason when `skipped` names the event
+    (event id → reason, app/models/events.py SKIP_REASONS), else `ignored` when that was its
+    outcome, else `done`."""
     now = utcnow()
-    by_state: dict[str, list[int]] = {}
+    skipped = skipped or {}
+    by_state: dict[tuple[str, str | None], list[int]] = {}
     for event_id, outcome in outcomes.items():
-        by_state.setdefault("ignored" if outcome == "ignored" else "done", []).append(event_id)
-    for state, ids in by_state.items():
+        reason = skipped.get(event_id)
+        state = "skipped" if reason else "ignored" if outcome == "ignored" else "done"
+        by_state.setdefault((state, reason), []).append(event_id)
+    for (state, reason), ids in by_state.items():
         db.session.connection().execute(_finish_statement(), {
-            "event_ids": ids, "now": now, "state": state})
+            "event_ids": ids, "now": now, "state": state, "reason": reason})
 
 
 # --- command logs -----------------------------------------------------------------------------

@@ -110,15 +110,30 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            render_item=render_item,
-            **conf_args
-        )
+        # SQLite: batch operations recreate a table (copy, DROP, rename), and with foreign keys
+        # on (app/__init__.py turns them on for every connection) SQLite's DROP TABLE first
+        # deletes the rows, firing ON DELETE CASCADE / SET NULL in every child table: a
+        # migration would empty or unlink them. Off for the run (a PRAGMA outside any
+        # transaction), on again afterwards, before the connection goes back to the pool.
+        sqlite = connection.dialect.name == 'sqlite'
+        if sqlite:
+            connection.exec_driver_sql('PRAGMA foreign_keys=OFF')
+            connection.commit()
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=get_metadata(),
+                render_item=render_item,
+                **conf_args
+            )
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if sqlite:
+                connection.rollback()
+                connection.exec_driver_sql('PRAGMA foreign_keys=ON')
+                connection.commit()
 
 
 if context.is_offline_mode():

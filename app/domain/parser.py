@@ -28,8 +28,10 @@ What it reads
   before or after them. Ids with no action mean `details`. Standalone actions: `balance`, `help`
   and workspace custom commands (`Command("custom", argument=<keyword as configured>)`); they
   take no ids (ids next to them become `details`). Account actions: `link <username>` and
-  `verify <code>` are only read as the first word of a line followed by exactly one argument.
-  `/start` (Telegram) means `help`.
+  `verify <code>` are only read as the first word of a line followed by exactly one argument
+  (not a link: `Link: instagram.com/p/…` is a ticket form's field). `/start` (Telegram) means
+  `help`; a question of how much is in the customer's account (`كم باقي في حسابي؟`, `hesabımda
+  ne kadar var`: `HOW_MUCH_WORDS` and `ACCOUNT_WORDS`, no id) means `balance`.
 - Aliases: `DEFAULT_ALIASES` (multilingual data) < workspace `custom_keywords` < workspace
   `aliases` (alias → action). Matching is on folded text (`norm`: `app.domain.text.fold` — case,
   Latin diacritics, Arabic letter forms — and the Arabic hamza written or not), multi-word
@@ -39,17 +41,25 @@ What it reads
   six letters or more one edit away from exactly one default alias of that length is that
   alias (`cancelarr`, `batalkn`, `التعويظ`; the English names from five letters: `balnce`), as
   are two words one edit away from a two-word alias (`spead up`), except real words listed in
-  `FUZZY_BLOCKLIST`. Russian, Turkish and Indonesian verbs are read by their stem
-  (`ACTION_STEMS`: `восстановите`, `hızlandırın`, `dibatalin`; a stem of eight letters or more
-  also one edit away: `востановите`), except past forms (a state: `отменили`, `отменился`) and
-  Turkish negative imperatives (`hızlandırmayın`); Arabic words are also looked up without a
-  leading `و`, `ال`, `ب`, `ل` (`والتعويض`) and without a trailing pronoun or plural ending
-  (`كنسلوا`, `الغوه`, `تعوضون`); Spanish and Portuguese imperatives without a glued pronoun
-  (`cancélame`, `repónganme`); English gerunds and the Indonesian `-nya` without their ending
-  (`refilling`, `refillnya`); Indonesian words without the passive `di-` (`dicancel`).
-  `NOT_COMMAND_PHRASES` hold an action word but mean something else (`paise wapas`: money
-  back, not a refill), as does a word that also means "give back" next to money (`верните
-  средства`, `amount wapas`).
+  `FUZZY_BLOCKLIST` and every word another table knows (`_vocabulary_words`: `yazdım`, "I
+  wrote", is not `yardım`). Russian (also in Latin letters: `otmenite`, `uskorte`), Turkish and
+  Indonesian verbs are read by their stem (`ACTION_STEMS`: `восстановите`, `hızlandırın`,
+  `dibatalin`, `остановите`; a stem of eight letters or more also one edit away:
+  `востановите`), except past forms (a state: `отменили`, `otmenili`, `отменился`) and
+  Turkish negative imperatives (`hızlandırmayın`); stopping an order is cancelling it (`stop
+  order`, `durdurun`, `hentikan`); common Hinglish words typed in Devanagari are read as their
+  Latin spelling (`DEVANAGARI_WORDS`: `जल्दी करो` = `jaldi karo`); Arabic in Latin letters
+  keeps its digits inside the word (`ta3weed`, `2lgha2`, `sama7t`: `_join_arabizi`); Arabic
+  words are also looked up without a leading `و`, `ال`, `ب`, `ل` (`والتعويض`) and without a
+  trailing pronoun or plural ending (`كنسلوا`, `الغوه`, `تعوضون`); Spanish and Portuguese
+  imperatives without a glued pronoun (`cancélame`, `repónganme`); English gerunds and the
+  Indonesian `-nya` without their ending (`refilling`, `refillnya`); Indonesian words without
+  the passive `di-` (`dicancel`). `NOT_COMMAND_PHRASES` hold an action word but mean
+  something else (`paise wapas`: money back, not a refill; a refund is an explained topic:
+  `quiero que me devuelvan el dinero del …` means details), as does a word that also means
+  "give back" next to money (`верните средства`, `amount wapas`); a refill word next to a
+  guarantee (`GUARANTEE_WORDS`, a number of days: `Followers [Refill 30D]`, `lifetime
+  refill`) names a service's guarantee.
 - `force` (`FORCE_WORDS`) marks the nearest order action in its line (`2274209 refill force`);
   the parser only reports it: honouring it is for admin identities only (eligibility).
 
@@ -59,10 +69,13 @@ How the pieces are grouped
   "line" means such a sentence. In a line with ids and actions, if an action comes first every
   action takes the ids that follow it (`refill 1111 2222 cancel 3333`), otherwise every action
   takes the ids before it (`1111, 2222 speed 3333 cancel`); ids left after the last action of an
-  ids-first line mean `details`. Adjacent actions share their ids (`1111 refill speed`), unless
-  one is a details word (`refill status 1111` asks for the status). A leading `details` word
-  before ids that another action follows only introduces them (`check 1111 refill` is a
-  refill).
+  ids-first line mean `details`. A phrase (after `,`) that turns this order around starts a
+  segment read on its own (`2274209 refill, cancel 2274210`, `refill 2274209, 2274210 cancel`,
+  `2274326 tamamlandı, 2274327 iptal edin`: `_turns_around`). Adjacent actions share their
+  ids (`1111 refill speed`), except a speed word that is an adverb of manner beside a refill or
+  cancel (`refill kar do jaldi`, `cancel 2274209 fast`: `SPEED_ADVERBS`), and unless one is
+  a details word (`refill status 1111` asks for the status). A leading `details` word before
+  ids that another action follows only introduces them (`check 1111 refill` is a refill).
 - Lines with only ids attach to a neighbouring line: to the previous line's action when that
   line ends with an action that takes following ids (`refill\\n1111\\n2222`,
   `refill 1111\\n2222`), else to the next line's action when that line starts with ids-then-action
@@ -76,11 +89,17 @@ How the pieces are grouped
   command.
 - Chatty text around ids (a sentence with ids, no action and too many unexplained words)
   gives its ids to a neighbouring sentence that asks for an action and names no ids (`my order
-  4456781 is stuck at 0 for 2 days now. Please speed it up`), not to a question (`… but only
-  got 500. Can you refill?`); otherwise it is conversation.
-- A sentence that starts with a correction word and asks for an action with no ids (`cancel
-  2274209? no wait, refill it`, `sorry, I mean speed`) replaces the last earlier request with
-  ids: it takes those ids, the earlier action is dropped.
+  4456781 is stuck at 0 for 2 days now. Please speed it up`), or to a polite request (`… but
+  only got 500. Can you refill?`), not to another question; ids no action takes mean details
+  when the text names them as orders (`order`, `pedido`, `#`, …) or they have six digits or
+  more (`LONG_ID_DIGITS`); otherwise it is conversation (`the next 2025 sale`). A sentence
+  that asks for an action with no ids has more room after such text (`ACTION_ONLY_ROOM`).
+- A sentence (or a phrase after `,` or a dash) that starts with a correction word and asks for
+  an action with no ids (`cancel 2274209? no wait, refill it`, `cancelar el 3320004, perdón,
+  quise decir acelerar`) replaces the last earlier request with ids: it takes those ids, the
+  earlier action is dropped. One that names only ids with `only` (`refill 2290319 and
+  2290320. wait no, only 2290319`) keeps just those ids of the request before it; the others
+  mean details.
 
 What it ignores or reports
 - Conversation: a sentence whose unexplained fragments outnumber `max(3, 2 × its ids and
@@ -96,10 +115,14 @@ What it ignores or reports
     end their phrase (`el 7309012 no`, `отменять не нужно`); postfix ones at the previous one
     (`iptal etmeyin`, `iptal edilmesin`, `cancel mat karo`, `iptal değil`); `nahi`/`jangan`/
     `yok` and the words for "leave it" (`kalsın`, `biarin`, `chhod do`) at the previous one
-    when it is an action or id, else the next (`cancel nahi, refill karo`, `leave 8812035`); a
+    when it is an action or id, else the next (`cancel nahi, refill karo`, `leave 8812035`),
+    but at the verb when they stand between an id and it (`6670819 jangan dibatalin`); a
     negated id is left out of every action (`refill 8812034 only, not 8812035` → refill
-    8812034; details 8812035); `no` negates an id only after a pause (`refill order no
-    2274209` is an id);
+    8812034; details 8812035), as is an id said to be fine (`o 8340522 tá ok`, `2274210 is
+    fine`: `FINE_WORDS`); `no` negates an id only after a pause (`refill order no 2274209` is
+    an id); Hinglish `na` after an imperative softens it (`tez karo na`), Turkish `ne kadar`,
+    `ne zaman` are questions, not Russian `ne`, and a negation looks through a past copula
+    (`no era cancelar`) and `never mind`, `no longer needed`;
   - a sentence that asks why/how/when or for news (`any update on …`, `¿cómo va …?`) or
     whether a service offers an action (`do you offer refill for …?`), a question (a `?`, a
     question particle, an English auxiliary first: `did u refill 2274209`, a final `belum`)
@@ -108,18 +131,29 @@ What it ignores or reports
     Indonesian passive with no request marker: `dibatalkan?`) — but a polite request giving a
     negated state as its reason is a request (`not started yet, can you speed up?`) —, a
     condition (`if it does not start, cancel …`, `si no empieza`, `başlamazsa`; not `if
-    possible`, `لو سمحت`; a condition naming its own id reaches only from its phrase on: `isi
-    ulang 8810283, kalau 8810284 biarin`), a mistake or mention in a phrase with no id
-    (`galti se cancel likha`), a past report (`REPORT_WORDS`: `Refill requested: …`,
-    `запрошена`, `iptal talebim`; not a ticket-form label starting a line: `Request: Refill`)
-    and a line quoting one of our replies in English or any shipped language (three words or
-    more of one, `app.domain.reply_texts`); our question pasted back (`ask_action`) is asked
-    again, as is asking whether an action is possible (`is it possible to cancel …`, `iptal
-    edilebilir mi?`, `bisa dibatalkan gak?`) or recommended (`¿me recomiendan cancelar …?`);
+    possible`, `لو سمحت`; Spanish `si` before any word but a polite one: `si mañana sigue
+    igual`, Portuguese `se` before `CONDITION_AFTER_SE`: `se amanhã`; a condition naming its
+    own id reaches only from its phrase on: `isi ulang 8810283, kalau 8810284 biarin`), a
+    mistake or mention in a phrase with no id (`galti se cancel likha`, `me equivoqué`), a past
+    report (`REPORT_WORDS`: `Refill requested: …`, `запрошена`, `iptal talebim`; not a
+    ticket-form label starting a line: `Request: Refill`; with the customer as its subject it
+    reaches only what follows: `6120354 refill i asked 3 times already` is a refill) and a
+    line quoting one of our replies in English or any shipped language (three words or
+    more of one, `app.domain.reply_texts`; between quotation marks, only the sentence holding
+    the quotation: `"Refill requested …: 6210009, 6210010" … pls refill 6210010 again` refills
+    6210010 and shows 6210009 only); our question pasted back (`ask_action`) is asked again,
+    as is asking whether an action is possible (`is it possible to cancel …`, `iptal
+    edilebilir mi?`, `bisa dibatalkan gak?`) or recommended (`¿me recomiendan cancelar …?`) —
+    advice is asked about an action the modal comes before or shares a phrase with, not in
+    the past (`should have been`), and then only that phrase's state words make it a question
+    of state (`6120357 has been at 0 for 2 days, should i wait or cancel?` asks); our help text
+    pasted back is no command at all (its ids are our examples);
   - an action right next to a details word (`refill status 2274209`, `estado de la recarga`)
     asks for the status; a refill word next to a balance word is a top-up (`recarga de
     saldo`, `isi ulang saldo`, `تعبئة رصيد`) and neither is read; nor is a balance word in a
-    sentence about paying or topping up (`пополнил баланс`, `I paid 5000 but balance …`).
+    sentence about paying or topping up (`пополнил баланс`, `I paid 5000 but balance …`), in
+    a negated phrase (`o saldo não voltou`) or in one of money going back (`RETURN_WORDS`,
+    refunds: `iptal edip bakiyeme iade edin`).
 - Not ids: digit runs shorter than 4 or longer than 12, `+` directly followed by 8 or more
   digits, phone numbers (international or local groups: `+62 812-3456-7890`, `0812-3456-7890`,
   `0532 123 45 67`, `8-912-345-67-89`, `(11) 98765-4321`; a run of 10 or more digits starting
@@ -129,13 +163,15 @@ What it ignores or reports
   of `from 5230 to 4870` or `1520 → 1490`; words such as `was`/`had`/`from` count only numbers
   of up to five digits or round ones), numbers shorter than the message's longest id in a
   weaker count context (`_weak_count`: a count word up to three words before, `3100 geldi`,
-  `takipçi 12800`, `600 of 2000`, `12800'den 12100'e`, a pair with a count), a year after (or
-  before) a month name (`March 2024`, `5 de enero 2025`, `марта 2024`), a number next to a
+  `takipçi 12800`, `600 of 2000`, `12800'den 12100'e`, a pair with a count), numbers of up to
+  five digits two or more shorter than their sentence's longest id and next to neither an id
+  nor an action (`refill 2290312 pls 4500 gone`: `_short_numbers`), a year after (or before)
+  a month name (`March 2024`, `5 de enero 2025`, `марта 2024`), a number next to a
   reference word (`service 4232`, `4232 servisi`, `2210 id'li servisten`, `ticket 5521`),
   digit groups next to a phone word (`PHONE_WORDS`: `whatsapp 98765 43210`, `тел
   89123456789`), an amount after a top-up (`пополнил баланс на 5000`), percentages, decimals
   (`10.50`), dates and times, and digits inside links, e-mail addresses and @mentions
-  (`@maria.2001`).
+  (`@maria.2001`). `no.` before a number abbreviates "number" (`order no. 2274312`).
 - `unknown` lists, without repeats, the fragments of command lines it could not explain:
   wrong-length digit runs, money, quantities, percentages, dates, and words that are neither
   actions nor filler (`FILLER_WORDS`: greetings, `please`, `order`, `my`, …). `invalid_ids` is
@@ -182,9 +218,20 @@ ACTING_ACTIONS: frozenset[str] = frozenset({"refill", "speed", "cancel"})
 
 MIN_ID_DIGITS = 4
 MAX_ID_DIGITS = 12
+# The order ids of one panel have (about) one length: a number of up to SHORT_NUMBER_DIGITS
+# digits, ID_LENGTH_GAP or more shorter than the longest id of the message, is a count or an
+# amount (`refill 2290312 pls 4500 gone`), not an order id — unless it stands next to an id or
+# an action (`2290312, 4500 refill`, `cancel 4500`): see `_short_numbers`.
+SHORT_NUMBER_DIGITS = 5
+ID_LENGTH_GAP = 2
+# In chatty text no action takes, an id of this many digits or more (or any id named as an
+# order) still means the order's details; a shorter one (`the next 2025 sale`) is conversation.
+LONG_ID_DIGITS = 6
 # A sentence that names ids and asks for a refill, speed-up or cancel may hold this many
 # unexplained words (a chatty request); see "What it ignores" in the module docstring.
 CHATTY_ROOM = 30
+# ...and a sentence asking for one with no ids (they may come from the sentence before).
+ACTION_ONLY_ROOM = 6
 # Longer input is cut: no chat platform delivers more than a few thousand characters.
 MAX_TEXT_CHARS = 20_000
 
@@ -212,6 +259,8 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
         "refillkan", "refill in",
         # Arabic
         "إعادة تعبئة", "اعادة تعبئة", "تعبئة", "ريفيل", "ريفل", "تعويض", "عوض", "عوضني",
+        # Arabic in Latin letters (Arabizi)
+        "ta3weed", "ta3wid", "t3weed", "ta3wed", "3awed", "3awdo", "3awedni", "3awdoni",
         "عوضوني", "عوضوا", "عوضو", "تعويضي", "تعوض", "يعوض",
     ),
     "speed": (
@@ -226,11 +275,17 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
         "jaldi", "jaldi karo", "speed karo", "speed kar do", "speed kardo", "tez karo",
         "tez kar do", "tez kardo", "fast karo", "fast kar do", "fast kardo",
         "تسريع", "سرع", "سرعوا", "سرعو", "تسرع", "استعجال",
+        # Arabic in Latin letters (Arabizi)
+        "tasree3", "tasri3", "tasre3", "sarri3", "sarre3", "sare3", "sar3o", "sarr3o",
         "स्पीड",
     ),
     "cancel": (
         "cancel", "cancell", "cancle", "cancl", "cancel karo", "cancel kar do", "cancel kardo",
         "iptal", "iptal et",
+        # stopping an order is cancelling it (`pls stop order 6630912`, `остановите`)
+        "stop order", "stop the order", "stop my order", "stop this order", "stop orders",
+        "parar o pedido", "parem o pedido", "pare o pedido", "detener el pedido",
+        "detengan el pedido", "paren el pedido",
         "cancelar", "cancela", "cancele", "anular", "cancelación", "cancelamento", "cancelen",
         "cancelenlo", "cancelalo", "cancelala", "cancelem",
         "отмена", "отменить", "отмените",
@@ -239,6 +294,8 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
         "roko", "rokiye", "rok lo",
         "radd", "radd karo",
         "إلغاء", "الإلغاء", "كنسل", "كنسله", "الغي", "الغيه", "الغوا", "تلغي", "تلغيه",
+        # Arabic in Latin letters (Arabizi)
+        "elgha2", "ilgha2", "2lgha2", "el8a2", "elghi", "2elghi", "alghi", "elghoo", "kansel",
         "रद्द",
     ),
     "details": (
@@ -286,6 +343,37 @@ for _action, _words in HINGLISH_VERB_WORDS.items():
         phrase for phrase in (f"{w} {v}" for w in _words for v in HINGLISH_LIGHT_VERBS)
         if phrase not in DEFAULT_ALIASES[_action])
 del _action, _words
+# Hinglish is also typed in Devanagari (`ऑर्डर 2274209 रिफिल कर दो`, `जल्दी करो`): its common words
+# are read as their usual Latin spelling, so every table in Latin letters applies to them.
+DEVANAGARI_WORDS: dict[str, str] = {
+    # actions and their light verbs
+    "रिफिल": "refill", "रीफिल": "refill", "रिफ़िल": "refill", "भर": "bhar", "भरो": "bharo",
+    "वापस": "wapas", "स्पीड": "speed", "जल्दी": "jaldi", "तेज": "tez", "फास्ट": "fast",
+    "कैंसल": "cancel", "कैंसिल": "cancel", "केंसल": "cancel", "कैन्सल": "cancel", "बंद": "band",
+    "बन्द": "band", "रोक": "rok", "रोको": "roko", "रद्द": "radd", "स्टेटस": "status",
+    "चेक": "check", "डिटेल": "details", "डिटेल्स": "details", "बैलेंस": "balance",
+    "बैलेन्स": "balance", "मदद": "madad", "हेल्प": "help",
+    "करो": "karo", "कर": "kar", "दो": "do", "दीजिए": "dijiye", "दीजिये": "dijiye",
+    "कीजिए": "kijiye", "कीजिये": "kijiye", "करिए": "kariye", "करें": "karen", "करना": "karna",
+    "करवा": "karwa", "करवाओ": "karwao", "करवादो": "karwado", "देना": "dena", "कराओ": "karwao",
+    # negation, questions, conditions
+    "नहीं": "nahi", "नही": "nahi", "मत": "mat", "ना": "na", "न": "na", "क्या": "kya",
+    "कब": "kab", "क्यों": "kyun", "क्यूं": "kyun", "कैसे": "kaise", "अगर": "agar", "या": "ya",
+    "हुआ": "hua", "हुई": "hui", "हुए": "hue", "गया": "gaya", "गई": "gayi", "गयी": "gayi",
+    "किया": "kiya", "किये": "kiye", "किए": "kiye",
+    # filler and counts
+    "को": "ko", "का": "ka", "की": "ki", "के": "ke", "है": "hai", "हैं": "hai", "भाई": "bhai",
+    "भैया": "bhaiya", "जी": "ji", "प्लीज": "please", "कृपया": "please", "ऑर्डर": "order",
+    "आर्डर": "order", "ऑडर": "order", "मेरा": "mera", "मेरी": "meri", "मेरे": "mere",
+    "अभी": "abhi", "तक": "tak", "और": "aur", "भी": "bhi", "से": "se", "ये": "ye", "यह": "yeh",
+    "लिए": "liye", "सिर्फ": "sirf", "चाहिए": "chahiye", "पैसा": "paisa", "पैसे": "paise",
+    "था": "tha", "थे": "the", "थी": "thi", "अब": "ab", "पहले": "pehle", "कम": "kam",
+    "फॉलोअर्स": "followers", "फॉलोवर्स": "followers", "लाइक्स": "likes", "व्यूज": "views",
+    "धन्यवाद": "thanks", "शुक्रिया": "thanks", "आईडी": "id", "नंबर": "number",
+}
+_NUKTA = "\u093c"
+_DEVANAGARI_FOLDED: dict[str, str] = {
+    norm(word).replace(_NUKTA, ""): latin for word, latin in DEVANAGARI_WORDS.items()}
 # A single-word default alias → its action (number contexts ask "is this a balance word?").
 DEFAULT_ALIAS_ACTIONS: dict[str, str] = {
     norm(alias): action for action, aliases in DEFAULT_ALIASES.items() for alias in aliases
@@ -321,10 +409,22 @@ FILLER_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "مرحبا", "السلام", "عليكم", "طلب", "الطلب", "طلبي", "رقم", "من", "فضلك", "لو", "سمحت",
     "شكرا", "يا", "اخي", "ابي", "ابغى", "ابغي", "اريد", "أريد", "حق", "على", "في", "عندي", "بس",
     "ممكن", "لو", "تكرمت", "تكرمتوا",
+    # Arabic in Latin letters (Arabizi)
+    "talab", "sama7t", "samaht", "sam7t", "tsm7", "momken", "mumkin", "mmkn", "e3mlo", "3mlo",
+    "akhi", "5ayi", "shukran", "yalla",
     # neutral words (`only`, `just`, `need`), so that a negation reaches its action
     "only", "just", "solo", "sólo", "só", "только", "надо", "нужно", "sadece", "aja", "saja",
     "sirf", "فقط", "usah", "karna", "karni", "karne", "а", "pfv", "pfvr", "plz",
     "заказу", "заказе", "плз", "wale", "wala", "liye", "nih", "yaar", "yar", "dong",
+    # urgency and verbs of doing (`faz a reposição agora`, `hemen iptal`, `فورا`)
+    "faz", "faça", "faca", "fazer", "haz", "hagan", "haga", "hacer", "make", "agora", "ahora",
+    "immediately", "today", "hoy", "hoje", "срочно", "сейчас", "hemen", "acil", "şimdi",
+    "segera", "sekarang", "turant", "الحين", "فورا", "quero", "quiero", "que",
+    # Russian in Latin letters
+    "zdravstvuyte", "zdravstvuite", "zdrastvuyte", "zdrastvuite", "privet", "zakaz", "zakaza",
+    "zakazy", "zakazu", "nomer", "pozhaluysta", "pozhalujsta", "pojaluysta", "pozhalusta",
+    "pozhaluista", "spasibo", "sdelayte", "sdelaite", "mne", "moy", "moi", "dlya", "nuzhno",
+    "nado", "srochno",
 ))
 
 # Negation. A word negates the action, or the id, it points at: prefix words the next one
@@ -335,8 +435,8 @@ FILLER_WORDS: frozenset[str] = frozenset(norm(w) for w in (
 # нужно`).
 NEGATION_PREFIX: frozenset[str] = frozenset(norm(w) for w in (
     "dont", "don't", "do't", "not", "never", "no", "cannot", "can't", "cant", "não", "nao",
-    "nunca", "sin", "sem", "не", "нет", "ни", "bukan", "tidak", "tdk", "gak", "ga", "nggak",
-    "ngga", "enggak", "لا", "ليس", "مو", "مش", "ما", "بدون",
+    "nunca", "sin", "sem", "не", "нет", "ни", "ne", "net", "bukan", "forget", "nevermind",
+    "tidak", "tdk", "gak", "ga", "nggak", "ngga", "enggak", "لا", "ليس", "مو", "مش", "ما", "بدون",
 ))
 NEGATION_POSTFIX: frozenset[str] = frozenset(norm(w) for w in (
     "mat", "mt", "etme", "yapma", "etmeyin", "etmeyiniz", "etmesin", "yapmayın", "yapmayınız",
@@ -356,12 +456,44 @@ _TURKISH_NEGATIVE_ENDINGS: frozenset[str] = frozenset(norm(w) for w in (
     "me", "ma", "meyin", "mayın", "meyiniz", "mayınız", "mesin", "masın", "meyelim",
     "mayalım", "miyorum", "mıyorum", "meyin", "mem", "mam", "meyiz", "mayız"))
 NEGATION_WORDS: frozenset[str] = NEGATION_PREFIX | NEGATION_POSTFIX | NEGATION_EITHER
+# Hinglish `na` after an imperative softens it (`tez karo na`: "do speed it up, won't you");
+# before the verb it negates (`cancel na karo`).
+HINGLISH_SOFTENERS: frozenset[str] = frozenset({"na", "naa", "na?"})
+HINGLISH_IMPERATIVES: frozenset[str] = frozenset({
+    "karo", "kro", "do", "kardo", "krdo", "dijiye", "kijiye", "karein", "karen", "kariye",
+    "karwao", "karwado", "dena", "dijie", "kijie", "karwaiye"})
+# An id said to be fine (`o 8340522 tá ok`, `2274210 is fine`, `а 2274210 нормально`) is left
+# out of every action, like a negated id: see `_fine_ids`. These words say so on their own...
+FINE_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "fine", "good", "normal", "normally", "bien", "bem", "certo", "normalmente", "нормально",
+    "норм", "нормальный", "порядке", "sorunsuz", "düzgün", "aman", "beres", "normal",
+    "theek", "thik", "sahi", "سليم", "مضبوط", "زين", "طبيعي", "ماشي",
+))
+# ...these only after a copula (`tá ok`, `is ok`, `udah oke`, `ok hai` — `ok` alone is also
+# an acknowledgement: `refill 2274209 ok`).
+FINE_AFTER_COPULA: frozenset[str] = frozenset(norm(w) for w in (
+    "ok", "okay", "oke", "okey", "bom", "tamam", "تمام", "ок", "окей",
+))
+COPULAS: frozenset[str] = frozenset(norm(w) for w in (
+    "is", "are", "its", "it's", "looks", "seems", "tá", "ta", "está", "esta", "estão", "es",
+    "é", "ficou", "quedó", "udah", "sudah", "sdh", "dah", "hai", "he", "h", "всё", "все",
+    "уже", "zaten", "artık", "already", "now", "agora", "ahora", "ab",
+))
+# The customer as the subject (`6120354 refill, I asked 3 times already`): what they report
+# of their own past requests starts at this word, it does not reach back to a request made
+# before it in the sentence (see `_report_start`).
+FIRST_PERSON_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "i", "we", "ive", "i've", "yo", "eu", "я", "мы", "ben", "biz", "aku", "saya", "gue", "gw",
+    "maine", "mene", "humne", "hamne", "انا", "أنا", "احنا", "نحن",
+))
 # `no` is also filler (`refill order no 2274209`): before an action it negates it, before an
 # id only after a pause (`refill 8812034, no 8812035`).
 NEGATION_BEFORE_ONLY: frozenset[str] = frozenset({"no"})
 # Words a negation looks through for its target (`não é cancelar`, `it is not cancel`).
 NEGATION_TRANSPARENT: frozenset[str] = frozenset(norm(w) for w in (
     "é", "e", "es", "is", "it", "its", "be", "a", "а", "ser", "that", "this", "de",
+    # a copula in the past (`no era cancelar`, `não foi cancelar`, `было не отменить`)
+    "era", "was", "fue", "foi", "было", "был", "была",
     # `no need to`, `não precisa`, `no hace falta`, `gerek yok`, `zaroorat nahi`
     "need", "needs", "necessary", "precisa", "preciso", "precisam", "necesita", "necesito",
     "hace", "falta", "gerek", "chahiye", "zarurat", "zaroorat", "perlu", "usah",
@@ -374,17 +506,21 @@ NEGATION_TRANSPARENT: frozenset[str] = frozenset(norm(w) for w in (
     # don't touch it (`а 6630196 не трогайте`), don't bother (`don't bother refilling`)
     "трогайте", "трогать", "трогай", "bother", "want", "try", "quero", "quiero", "хочу",
     "mau", "ingin", "pengen", "chahta", "chahti", "ابي", "ابغى", "اريد",
+    # `never mind cancelling`, `no longer needed`, `forget about the refill`
+    "mind", "longer", "needed", "about", "more",
     # intensifiers (`cancel bilkul mat karna`, `asla iptal etmeyin`)
     "bilkul", "kabhi", "absolutely", "at", "all", "asla", "sakın", "jamais", "nunca", "أبدا",
     "ابدا", "sama", "sekali",
 ))
 # A line that asks why/how/when is talking about an action, not asking for one.
 QUESTION_WORDS: frozenset[str] = frozenset(norm(w) for w in (
-    "why", "how", "when", "neden", "niye", "nasıl", "почему", "как", "когда",
-    "kyun", "kyu", "kaise", "kab", "kenapa", "bagaimana", "kapan", "لماذا", "كيف", "متى",
+    "why", "how", "when", "neden", "niye", "nasıl", "ne zaman", "почему", "как", "когда",
+    "kyun", "kyu", "kaise", "kab", "kenapa", "pochemu", "kogda", "bagaimana", "kapan", "لماذا",
+    "كيف", "متى",
     "cuando", "quando", "cuánto", "quanto",
     # asking for news of a request (`any update on the refill of 2274209?`)
-    "update", "updates", "progress",
+    "update", "updates", "progress", "news", "noticias", "novedades", "novidades", "novidade",
+    "новости", "новостей", "haber", "kabar", "khabar", "اخبار", "أخبار",
 ))
 # These ask how/what only in a question (`¿cómo va la reposición del 2274209?`; `como` is also
 # `as`).
@@ -417,6 +553,8 @@ STATE_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     # Turkish
     "yapıldı", "yapıldımı", "oldu", "oldumu", "tamamlandı", "bitti", "edildi", "edildimi",
     "başladı", "yaptınız", "yaptiniz", "geldi",
+    # Russian in Latin letters
+    "uzhe", "sdelali", "sdelano", "gotovo", "vypolnen", "vypolnili",
     # Indonesian
     "sudah", "udah", "sdh", "dah", "selesai", "berhasil", "masuk",
     # Arabic
@@ -439,6 +577,7 @@ AUX_QUESTION_STARTERS: frozenset[str] = frozenset({
 # wait, refill it`): see `_is_correction`.
 CORRECTION_STARTERS: frozenset[str] = frozenset(norm(w) for w in (
     "wait", "sorry", "actually", "oops", "correction", "mean", "meant", "perdón", "perdona",
+    "quise", "quis",
     "desculpa", "desculpe", "ой", "извините", "точнее", "вернее", "pardon", "aslında", "maaf",
     "maksudnya", "matlab", "اقصد", "قصدي", "عفوا",
 ))
@@ -447,7 +586,8 @@ QUESTION_TAGS: frozenset[str] = frozenset(norm(w) for w in ("belum", "blm"))
 # A polite request (`can you speed up 2274209?`, `consegue acelerar?`, `ممكن تسريع؟`): a state
 # it gives as its reason (`not started yet`) does not make it a question about that state.
 REQUEST_MARKERS: frozenset[str] = frozenset(norm(w) for w in (
-    "pode", "podem", "consegue", "conseguem", "puede", "pueden", "podrían", "podrias",
+    "pode", "podem", "consegue", "conseguem", "puede", "pueden", "podrían", "podrias", "momken",
+    "mumkin", "mmkn",
     "можете", "сможете", "bisa", "bisakah", "tolong", "minta", "mohon", "tlg", "ممكن", "تقدر",
     "تقدرون", "sakte", "sakta", "skte", "please", "pls", "plz",
 ))
@@ -471,7 +611,9 @@ REPORT_WORDS: frozenset[str] = frozenset(norm(w) for w in (
 # отменить …?`, `cancel karu?`): the customer is asked back.
 MODAL_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "should", "shall", "shld", "devo", "debo", "deberia", "debería", "deveria", "можно",
-    "стоило", "лучше", "karu", "karun", "karoon", "kru", "edeyim", "yapayım",
+    "mozhno", "luchshe",
+    "стоило", "лучше", "karu", "karun", "karoon", "kru", "du", "doon", "kardu", "krdu",
+    "edeyim", "yapayım",
     "yapayim", "mıyım", "miyim", "sebaiknya", "mending", "perlu", "أفضل", "افضل", "الافضل",
     "etsem", "etsek", "yapsam", "yapsak", "انصحني", "تنصحني", "conviene",
     # asking for a recommendation (`¿me recomiendan cancelar …?`)
@@ -491,9 +633,13 @@ MODAL_VERBS: frozenset[str] = frozenset({"can", "could", "may", "might", "do", "
 FIRST_PERSON: frozenset[str] = frozenset({"i", "we"})
 # `or` between two actions (`cancel or refill?`), or between an action and waiting.
 OR_WORDS: frozenset[str] = frozenset(norm(w) for w in (
-    "or", "o", "ou", "или", "либо", "ya", "yaa", "veya", "yoksa", "ya da", "atau", "ato",
+    "or", "o", "ou", "или", "либо", "ili", "ya", "yaa", "veya", "yoksa", "ya da", "atau", "ato",
     "أو", "او", "ولا",
 ))
+# Arabic `ولا` is also "nor" (`ما تحرك ولا شي`, "it did not move at all"): before these it is no
+# alternative.
+_NOTHING_AFTER_OR: frozenset[str] = frozenset(norm(w) for w in (
+    "شي", "شيء", "شى", "حاجه", "حاجة", "اي", "أي", "واحد"))
 # `o` is `or` in Spanish and the article in Portuguese (`cancelar o 2274209`): before a number
 # it is the article.
 _ARTICLE_OR: frozenset[str] = frozenset({"o"})
@@ -508,6 +654,9 @@ MENTION_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "likha", "likh", "error", "engano", "querer", "ошибке", "ошибочно", "написал", "написала",
     "yanlışlıkla", "yanlislikla", "yazdım", "keliru", "ketik", "بالغلط", "غلط", "كتبت",
     "escribí", "escrevi",
+    # owning up to a mistake (`perdón me equivoqué, no era cancelar`)
+    "equivoqué", "equivoque", "equivocado", "equivocada", "errei", "enganei", "confundi",
+    "ошибся", "ошиблась", "перепутал", "перепутала", "karıştırdım",
 ))
 # Money (`верните средства`, `amount wapas`, `استرجاع فلوسي`): with it a word that also means
 # "give back" asks for a refund, not a refill.
@@ -521,23 +670,33 @@ MONEY_WORDS: frozenset[str] = frozenset(norm(w) for w in (
 TOPUP_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "topup", "top", "added", "add", "deposit", "deposited", "loaded", "recargué", "recargue",
     "recarreguei", "depositei", "пополнил", "пополнила", "пополнение", "пополнить", "закинул",
-    "yükledim", "yükleme", "yükle", "yatırdım", "isi", "شحنت", "شحن", "حولت",
+    "yükledim", "yükleme", "yükle", "yatırdım", "isi", "شحنت", "شحن", "حولت", "اشحن", "نشحن",
+    "recharge",
 ))
 # A condition makes what follows hypothetical (`cancel 2274209 if it does not start`)...
 CONDITION_WORDS: frozenset[str] = frozenset(norm(w) for w in (
-    "if", "unless", "otherwise", "agar", "eğer", "если", "jika", "kalau", "kalo", "klo",
+    "if", "unless", "otherwise", "agar", "eğer", "если", "jika", "kalau", "kalo", "klo", "law",
     "إذا", "اذا", "إن", "لو",
 ))
 # `si`/`se` are also `yes` and a pronoun: they make a condition before a negation (`si no
-# empieza`, `se não começar`).
+# empieza`, `se não começar`); Spanish `si` (not `sí`, yes) before any word but a polite one
+# (`si mañana sigue igual`, not `si es posible`), Portuguese `se` before one of
+# `CONDITION_AFTER_SE` (`se amanhã`, `se o pedido`, `se ainda`: Spanish `se` is a pronoun).
 CONDITION_IF_NEGATED: frozenset[str] = frozenset(norm(w) for w in ("si", "se"))
+CONDITION_SI: frozenset[str] = frozenset({"si"})
+CONDITION_AFTER_SE: frozenset[str] = frozenset(norm(w) for w in (
+    "amanhã", "hoje", "até", "ainda", "o", "a", "os", "as", "meu", "minha", "tiver", "estiver",
+    "for", "der", "continuar", "demorar", "passar", "caso",
+))
 # Turkish conditional endings of a negative verb (`başlamazsa`, `gelmezse`).
 _TURKISH_CONDITIONAL_ENDINGS: tuple[str, ...] = ("mazsa", "mezse", "mazsak", "mezsek")
 # ...except the polite ones (`if possible`, `si es posible`, `если можно`, `agar ho sake`,
 # `لو سمحت`).
 POLITE_AFTER_CONDITION: frozenset[str] = frozenset(norm(w) for w in (
     "possible", "posible", "possível", "можно", "bisa", "mümkünse", "ممكن", "ho", "you",
-    "سمحت", "سمحتوا", "سمحتو", "تكرمت", "تكرمتوا", "تكرمتو",
+    "puedes", "pueden", "puede", "podes", "pode", "podem", "es", "fuera", "fueras", "gustan",
+    "سمحت", "سمحتوا", "سمحتو", "تكرمت", "تكرمتوا", "تكرمتو", "sama7t", "samaht", "sam7t",
+    "tsm7",
 ))
 FORCE_WORDS: frozenset[str] = frozenset({"force", "forced"})
 # A number right before one of these is a quantity, not an order id.
@@ -550,6 +709,7 @@ QUANTITY_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "adet", "подписчиков", "подписчика", "подписчики", "подписчик", "лайков", "лайка", "лайки",
     "просмотров", "просмотра", "просмотры", "шт", "pengikut", "suka", "متابع", "متابعين",
     "متابعه", "لايك", "لايكات", "مشاهده", "مشاهدات",
+    "podpischikov", "podpischiki", "laykov", "prosmotrov",
 ))
 # Quantity nouns long enough to be recognised with a case ending (`beğeniden`).
 _LONG_QUANTITY_WORDS: tuple[str, ...] = tuple(sorted(w for w in QUANTITY_WORDS
@@ -668,11 +828,24 @@ MONTH_WORDS: frozenset[str] = frozenset(norm(w) for w in (
 ))
 # Phrases that hold an action word but mean something else: money back (`paise wapas`,
 # `верните деньги`) is a refund, not a refill. They are read as one unexplained fragment.
+# A refund asked about an order names the order: the phrase is explained (its ids mean details).
 NOT_COMMAND_PHRASES: tuple[str, ...] = (
     "paise wapas", "paisa wapas", "paise wapis", "paisa wapis", "paise vapas", "paisa vapas",
-    "money back", "refund", "верните деньги", "вернуть деньги", "возврат денег",
-    "возврат средств", "para iadesi", "para iade", "uang kembali", "dana kembali",
+    "money back", "refund", "refunded", "верните деньги", "вернуть деньги", "возврат денег",
+    "возврат средств", "возврат", "para iadesi", "para iade", "paramı geri", "iade",
+    "uang kembali", "dana kembali", "kembalikan uang", "balikin uang",
+    "devuelvan el dinero", "devuelvan mi dinero", "devolver el dinero", "devuelvanme el dinero",
+    "reembolso", "reembolsar", "reembolsen", "estorno", "estornar", "estornem",
+    "dinheiro de volta", "devolver o dinheiro", "devolvam o dinheiro", "devolvam meu dinheiro",
+    "استرجاع", "استرداد", "استرجاع المبلغ", "ارجاع المبلغ", "رجعوا فلوسي",
 )
+# Money going back: a balance word next to one is where a refund goes, not a request to see it.
+RETURN_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "back", "return", "returned", "geri", "iade", "kembali", "kembalikan", "balik", "balikin",
+    "wapas", "wapis", "вернуть", "верните", "вернули", "вернулись", "devolver", "devuelvan",
+    "devolvam", "devolução", "devolucion", "volta", "voltou", "voltar", "volvió", "ارجاع",
+    "رجعوا", "ترجع", "يرجع", "رجع",
+))
 # Russian, Turkish, Indonesian and Arabic verbs take many endings: a word that starts with
 # one of these stems is its action (`восстановите`, `отменяйте`, `hızlandırın`)...
 ACTION_STEMS: dict[str, str] = {
@@ -684,8 +857,18 @@ ACTION_STEMS: dict[str, str] = {
         ("dipercepat", "speed"), ("percepat", "speed"), ("cepetin", "speed"),
         ("dicepetin", "speed"), ("direfill", "refill"),
         ("durum", "details"),
+        # Russian typed in Latin letters (`otmenite zakaz`, `uskorte`, `vosstanovite`)
+        ("останов", "cancel"), ("durdur", "cancel"), ("hentikan", "cancel"),
+        ("dihentikan", "cancel"),
+        ("otmen", "cancel"), ("uskor", "speed"), ("vosstanov", "refill"), ("vostanov", "refill"),
+        ("dokrut", "refill"),
     )
 }
+# The Russian stems in Latin letters, and the endings of their past forms (`otmenili`,
+# `uskoreno`): a state, as `отменили` is.
+_LATIN_RU_STEMS: frozenset[str] = frozenset({"otmen", "uskor", "vosstanov", "vostanov", "dokrut"})
+_PAST_ENDINGS_RU_LATIN = ("en", "ena", "eno", "eny", "ili", "il", "ila", "ilo", "li", "lo",
+                          "lsya", "las", "los", "lis")
 # A stem of this many letters or more is also recognised one edit away (`востановите`).
 FUZZY_STEM_MIN_LETTERS = 8
 # ...unless its ending makes it a past form (a state: `отменен`, `восстановили`) or a
@@ -859,7 +1042,12 @@ def _category(ch: str) -> str:
 
 @lru_cache(maxsize=8192)
 def _fold_word(text: str) -> str:
-    return norm(text)
+    """The form a word is compared in: `norm`, and a common Hinglish word typed in Devanagari
+    in its Latin spelling (`DEVANAGARI_WORDS`, with or without a nukta: `तेज़` = `tez`)."""
+    folded = norm(text)
+    if folded and "\u0900" <= folded[0] <= "\u097f":
+        return _DEVANAGARI_FOLDED.get(folded.replace(_NUKTA, ""), folded)
+    return folded
 
 
 def _tokenise(line: str) -> list[_Token]:
@@ -889,7 +1077,43 @@ def _tokenise(line: str) -> list[_Token]:
             i = j
         else:
             i += 1
+    if any(t.kind == "num" and t.text in _ARABIZI_DIGITS for t in tokens):
+        return _join_arabizi(line, tokens)
     return tokens
+
+
+# Arabic typed in Latin letters writes some sounds as digits (`ta3weed`, `2lgha2`, `sama7t`):
+# a single digit 2–9 glued to Latin letters (three or more) is part of the word. A one-digit
+# number is never an order id, so nothing is lost (`5k`, `3rd` keep fewer letters).
+_ARABIZI_DIGITS = frozenset("23456789")
+_ARABIZI_MIN_LETTERS = 3
+
+
+def _arabizi_glue(a: _Token, b: _Token) -> bool:
+    """Two adjacent tokens of an Arabizi word: Latin letters and a single digit 2–9."""
+    if a.end != b.start or a.kind == b.kind:
+        return False
+    return all(t.text in _ARABIZI_DIGITS if t.kind == "num" else t.text.isascii()
+               for t in (a, b))
+
+
+def _join_arabizi(line: str, tokens: list[_Token]) -> list[_Token]:
+    """`tokens` with each Arabizi word (`_arabizi_glue`) made one word token."""
+    joined: list[_Token] = []
+    k = 0
+    while k < len(tokens):
+        j = k + 1
+        while j < len(tokens) and _arabizi_glue(tokens[j - 1], tokens[j]):
+            j += 1
+        group = tokens[k:j]
+        letters = sum(len(t.text) for t in group if t.kind == "word")
+        if len(group) > 1 and letters >= _ARABIZI_MIN_LETTERS:
+            text = line[group[0].start:group[-1].end]
+            joined.append(_Token("word", text, _fold_word(text), group[0].start, group[-1].end))
+        else:
+            joined.extend(group)
+        k = j
+    return joined
 
 
 _REPEATS = {1: re.compile(r"(.)\1+"), 2: re.compile(r"(.)\1{2,}")}
@@ -907,26 +1131,28 @@ _ARABIC_SUFFIXES = ("وها", "وني", "وه", "وا", "ها", "ني", "نا", 
 _ARABIC_PLURAL_ENDINGS = ("ون", "ين")
 
 
-def _arabic_variants(word: str) -> list[str]:
+@lru_cache(maxsize=8192)
+def _arabic_variants(word: str) -> tuple[str, ...]:
     """The word, and for Arabic without a leading conjunction or article, and without a
     trailing object pronoun or plural ending (the stem keeps three letters or more)."""
+    if not word or not "\u0600" <= word[0] <= "\u06ff":
+        return (word,)
     variants = [word]
-    if word and "\u0600" <= word[0] <= "\u06ff":
-        for prefix in _ARABIC_PREFIXES:
-            if word.startswith(prefix) and len(word) - len(prefix) >= 3:
-                variants.append(word[len(prefix):])
-        for base in list(variants):
-            for suffix in _ARABIC_SUFFIXES:
-                if base.endswith(suffix) and len(base) - len(suffix) >= 3:
-                    stem = base[:-len(suffix)]
-                    variants.append(stem)
-                    if stem.endswith("و"):
-                        variants.append(stem + "ا")  # `الغوه` → `الغوا`
-        for base in list(variants):
-            for ending in _ARABIC_PLURAL_ENDINGS:
-                if base.endswith(ending) and len(base) - len(ending) >= 3:
-                    variants.append(base[:-len(ending)])
-    return variants
+    for prefix in _ARABIC_PREFIXES:
+        if word.startswith(prefix) and len(word) - len(prefix) >= 3:
+            variants.append(word[len(prefix):])
+    for base in list(variants):
+        for suffix in _ARABIC_SUFFIXES:
+            if base.endswith(suffix) and len(base) - len(suffix) >= 3:
+                stem = base[:-len(suffix)]
+                variants.append(stem)
+                if stem.endswith("و"):
+                    variants.append(stem + "ا")  # `الغوه` → `الغوا`
+    for base in list(variants):
+        for ending in _ARABIC_PLURAL_ENDINGS:
+            if base.endswith(ending) and len(base) - len(ending) >= 3:
+                variants.append(base[:-len(ending)])
+    return tuple(variants)
 
 
 # Spanish and Portuguese pronouns glued to an imperative (`cancélame`, `repónganme`,
@@ -961,7 +1187,7 @@ def _latin_variants(word: str) -> list[str]:
 def _word_variants(word: str) -> tuple[str, ...]:
     """The forms a word is looked up in: as typed, with letter runs squeezed, and for Arabic
     without a leading conjunction or article (`والآن` → `الان`, `التعويض` → `تعويض`)."""
-    variants = [word, _squeezed(word, 2), _squeezed(word, 1)] + _arabic_variants(word)[1:]
+    variants = [word, _squeezed(word, 2), _squeezed(word, 1), *_arabic_variants(word)[1:]]
     return tuple(dict.fromkeys(variants + _latin_variants(word)))
 
 
@@ -1001,12 +1227,30 @@ def _fuzzy_targets() -> dict[int, list[tuple[str, str]]]:
     return by_length
 
 
+@lru_cache(maxsize=1)
+def _vocabulary_words() -> frozenset[str]:
+    """Every word the parser's tables already know as something else than an action (state,
+    mention, count, question, modal, report, condition, filler, negation words…): a real word
+    of the customer's language, never read as a typo of an alias (`yazdım` "I wrote" is not
+    `yardım`, `geldi` is not `telafi`)."""
+    tables = (FILLER_WORDS, NEGATION_WORDS, NEGATION_TRANSPARENT, QUESTION_WORDS,
+              QUESTION_WORDS_IF_ASKED, QUESTION_PARTICLES, STATE_WORDS, STATE_TAGS,
+              CORRECTION_STARTERS, REQUEST_MARKERS, REPORT_WORDS, MODAL_WORDS, MENTION_WORDS,
+              MONEY_WORDS, TOPUP_WORDS, CONDITION_WORDS, POLITE_AFTER_CONDITION, QUANTITY_WORDS,
+              CURRENCY_WORDS, PAYMENT_WORDS, COUNT_BEFORE_WORDS, WEAK_COUNT_BEFORE_WORDS,
+              COUNT_AFTER_WORDS, REFERENCE_WORDS, MONTH_WORDS, FINE_WORDS, FIRST_PERSON_WORDS)
+    known = frozenset().union(*tables)
+    return known - set(DEFAULT_ALIAS_ACTIONS)
+
+
 @lru_cache(maxsize=4096)
 def _fuzzy_action(word: str, typed_length: int | None = None) -> str | None:
     """The action of a default alias one edit away from `word` (a word of six letters or more;
-    the English names from five), None when there is none or more than one."""
+    the English names from five), None when there is none or more than one, or when `word` is
+    a word the parser knows as something else (`_vocabulary_words`)."""
     typed_length = len(word) if typed_length is None else typed_length
-    if typed_length < 5 or not word.isalpha() or word in FUZZY_BLOCKLIST:
+    if (typed_length < 5 or not word.isalpha() or word in FUZZY_BLOCKLIST
+            or word in _vocabulary_words()):
         return None
     by_length = _fuzzy_targets()
     found = set()
@@ -1042,9 +1286,12 @@ def _fuzzy_joined(word: str) -> str | None:
 
 
 def _stem_form(word: str, rest: str) -> str:
-    """"state" for a past form (`отменили`, `отменился`, `iptal edildi`), "negated" for a
-    Turkish negative imperative (`hızlandırmayın`), else "act"."""
+    """"state" for a past form (`отменили`, `отменился`, `otmenili`, `iptal edildi`),
+    "negated" for a Turkish negative imperative (`hızlandırmayın`), else "act"."""
     if rest and "\u0400" <= word[0] <= "\u04ff" and rest.endswith(_PAST_ENDINGS_RU):
+        return "state"
+    if rest and word[:len(word) - len(rest)] in _LATIN_RU_STEMS \
+            and rest.endswith(_PAST_ENDINGS_RU_LATIN):
         return "state"
     if rest.startswith(_NEGATIVE_ENDINGS_TR_FOLDED):
         return "negated"
@@ -1089,6 +1336,8 @@ class _Item:
     negated: bool = False  # an id the customer excluded (`refill 1111, not 2222`)
     start: int = 0  # where it starts in its sentence
     state: bool = False  # an "unknown" past form of an action (`отменили`, `refilled`)
+    phrase: int = 0  # its phrase in the sentence (phrases are separated by `,.;!?`)
+    talks: bool = False  # its phrase says something unexplained (`2274326 tamamlandı`)
 
 
 def _is_valid_id(digits: str) -> bool:
@@ -1358,6 +1607,40 @@ def _match_phrase(tokens: list[_Token], i: int, index: _Index) -> tuple[_Meaning
     return None
 
 
+_NE_QUESTION_PREFIX: frozenset[str] = frozenset({"ne"})
+_NE_QUESTION_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "kadar", "zaman", "oldu", "durumda", "var", "yapayım", "yapalım"))
+
+
+# A refill word next to a guarantee names a service's guarantee (`Followers [Refill 30D]`,
+# `refill 30 days`, `lifetime refill`, `garantia de reposição`), not a request.
+GUARANTEE_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "lifetime", "guarantee", "guaranteed", "warranty", "garantia", "garantía", "garanti",
+    "garantili", "гарантия", "гарантией", "гарантии", "garansi", "ضمان", "مضمون",
+))
+DAY_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "d", "day", "days", "dia", "dias", "días", "gün", "gun", "день", "дня", "дней", "hari",
+    "يوم", "ايام", "أيام", "din",
+))
+
+
+def _is_guarantee(tokens: list[_Token], start: int, end: int) -> bool:
+    """Whether the refill word at tokens[start:end] names a guarantee: a guarantee word right
+    before or after it, or a number of days (`30D`, `30 days`, `365 gün`) right after it, or
+    right before it (`30 days refill`)."""
+    before = tokens[start - 1] if start > 0 else None
+    after = tokens[end] if end < len(tokens) else None
+    unit_after = tokens[end + 1] if end + 1 < len(tokens) else None
+    if any(t is not None and t.kind == "word" and t.norm in GUARANTEE_WORDS
+           for t in (before, after)):
+        return True
+    if after is not None and after.kind == "num" and unit_after is not None \
+            and unit_after.kind == "word" and unit_after.norm in DAY_WORDS:
+        return True
+    return (before is not None and before.kind == "word" and before.norm in DAY_WORDS
+            and start >= 2 and tokens[start - 2].kind == "num")
+
+
 def _read_token(line: str, tokens: list[_Token], i: int, index: _Index, counts: set[int],
                 longest: int = 0) -> tuple[list[_Item], int]:
     """Read what starts at tokens[i]; return its items and the index after what it consumed."""
@@ -1371,10 +1654,20 @@ def _read_token(line: str, tokens: list[_Token], i: int, index: _Index, counts: 
     if matched is not None:
         meaning, size = matched
         text = line[tok.start:tokens[i + size - 1].end]
+        if meaning.action == "refill" and _is_guarantee(tokens, i, i + size):
+            # a service's guarantee (`Followers [Refill 30D]`, `lifetime refill`): no request
+            return [_Item("unknown", text, explained=True)], i + size
         if meaning.action in ACCOUNT_ACTIONS or meaning.action == NOT_COMMAND:
-            # link/verify only count at the start of a line (handled before tokenising)
-            return [_Item("unknown", text)], i + size
+            # link/verify only count at the start of a line (handled before tokenising); a
+            # refund is a known topic (`quiero que me devuelvan el dinero del 7230426`)
+            refund = meaning.action == NOT_COMMAND
+            return [_Item("unknown", text, NOT_COMMAND if refund else "", explained=refund)], \
+                i + size
         return [_Item("act", text, meaning.action, meaning.argument)], i + size
+    if tok.norm in _NE_QUESTION_PREFIX and i + 1 < len(tokens) \
+            and tokens[i + 1].norm in _NE_QUESTION_WORDS:
+        # Turkish `ne kadar` (how much), `ne zaman` (when): `ne` is not Russian "not"
+        return [_Item("unknown", line[tok.start:tokens[i + 1].end])], i + 2
     variants = _word_variants(tok.norm)
     if any(v in NEGATION_WORDS for v in variants) or _is_postfix_negation(tok.norm):
         return [_Item("neg", tok.text)], i + 1
@@ -1416,7 +1709,24 @@ def _read_line(line: str, index: _Index, tokens: list[_Token] | None = None,
         items.extend(found)
         last_end = tokens[after - 1].end
         i = after
+    _short_numbers(items)
     return items
+
+
+def _short_numbers(items: list[_Item]) -> None:
+    """Ids of up to `SHORT_NUMBER_DIGITS` digits, `ID_LENGTH_GAP` or more shorter than the
+    longest id of their sentence, with neither an id nor an action right before or after them
+    (`refill 2290312 pls 4500 gone`, `cancel 4410502 i only need 2000 not 5000`), are counts or
+    amounts (explained numbers); in a list of ids (`2290312, 4500 refill`), after an action
+    (`cancel 4500`) or with no longer id beside them they stay ids."""
+    longest = max((len(it.text) for it in items if it.kind == "id"), default=0)
+    for pos, it in enumerate(items):
+        if it.kind != "id" or len(it.text) > SHORT_NUMBER_DIGITS \
+                or longest - len(it.text) < ID_LENGTH_GAP:
+            continue
+        around = items[max(0, pos - 1):pos] + items[pos + 1:pos + 2]
+        if not any(other.kind in ("id", "act") for other in around):
+            it.kind, it.explained = "unknown", True
 
 
 def _neighbour(items: list[_Item], pos: int, step: int, through: frozenset[str] = frozenset()
@@ -1451,8 +1761,14 @@ def _negation_target(items: list[_Item], pos: int, asks: bool = False) -> _Item 
     after = _neighbour(items, pos, 1, NEGATION_TRANSPARENT)
     if _is_postfix_negation(word):
         target = before
+    elif word in HINGLISH_SOFTENERS and before is not None and before.kind == "act" \
+            and _fold_word(before.text.split()[-1]) in HINGLISH_IMPERATIVES:
+        return None  # `tez karo na`: "do speed it up, won't you"
     elif word in NEGATION_EITHER:
         target = before if before is not None and before.kind in ("act", "id") else after
+        if before is not None and target is before and before.kind == "id" and after is not None \
+                and after.kind == "act" and after.action in ACTING_ACTIONS:
+            target = after  # `6670819 jangan dibatalin`: the verb is what is negated
     else:
         target = after
         if word in NEGATION_BEFORE_ONLY and target is not None and target.kind == "id" \
@@ -1464,6 +1780,64 @@ def _negation_target(items: list[_Item], pos: int, asks: bool = False) -> _Item 
     if target is not None and target.kind in ("act", "id"):
         return target
     return None
+
+
+# Speed words that are also adverbs of manner (`refill kar do jaldi`, "refill it quickly";
+# `cancel fast`): beside another refill or cancel of their phrase they say how, not what.
+SPEED_ADVERBS: frozenset[str] = frozenset(norm(w) for w in (
+    "fast", "faster", "quick", "quickly", "speedy", "jaldi", "jldi", "jaldii", "rápido",
+    "rapido", "быстро", "hızlı", "hizli", "cepat", "بسرعة", "بسرعه",
+))
+
+
+def _manner_adverbs(items: list[_Item], phrases: list[int]) -> None:
+    """In a sentence asking for a refill or cancel, a speed word of `SPEED_ADVERBS` only says
+    how it should be done, and becomes filler, when it stands right beside that action
+    (`refill kar do jaldi`), in a phrase with no id (`2274209 refill, jaldi`), or last in the
+    phrase of that action in an action-first sentence, where it would take no id (`cancel
+    2274209 fast pls`); not after ids of its own (`2274209 refill 2274210 fast`, `refill
+    2274209, 2274210 fast` speed 2274210 up)."""
+    asked = {phrases[pos] for pos, it in enumerate(items)
+             if it.kind == "act" and it.action in ("refill", "cancel")}
+    if not asked:
+        return
+    with_ids = {phrases[pos] for pos, it in enumerate(items) if it.kind == "id"}
+    commandish = [pos for pos, it in enumerate(items) if it.kind in ("id", "act")]
+    action_first = bool(commandish) and items[commandish[0]].kind == "act"
+    for pos, it in enumerate(items):
+        if not (it.kind == "act" and it.action == "speed"
+                and _fold_word(it.text) in SPEED_ADVERBS):
+            continue
+        beside = [n for n in (_neighbour(items, pos, -1), _neighbour(items, pos, 1))
+                  if n is not None]
+        if (any(n.kind == "act" and n.action in ("refill", "cancel") for n in beside)
+                or phrases[pos] not in with_ids
+                or (action_first and pos == commandish[-1] and phrases[pos] in asked)):
+            it.kind = "filler"
+
+
+def _mark_fine_ids(items: list[_Item]) -> None:
+    """An id said to be fine (`o 8340522 tá ok`, `2274210 is fine`, `2274210 нормально`, `ok
+    hai`) is left out of every action like a negated id: the words after it in its phrase,
+    through copulas and filler, say so (`FINE_WORDS`; `FINE_AFTER_COPULA` after a copula)."""
+    for pos, it in enumerate(items):
+        if it.kind != "id":
+            continue
+        copula = False
+        following = items[pos + 1:]
+        for k, other in enumerate(following):
+            if other.pause_before or other.kind in ("act", "id"):
+                break
+            word = _fold_word(other.text)
+            after = _fold_word(following[k + 1].text) if k + 1 < len(following) else ""
+            if word in FINE_WORDS or (word in FINE_AFTER_COPULA
+                                      and (copula or after in ("hai", "he", "h"))):
+                it.negated = True
+                break
+            if word in COPULAS:
+                copula = True
+            elif other.kind != "filler":
+                break
 
 
 @dataclass
@@ -1495,6 +1869,17 @@ def _phrase_at(items: list[_Item], phrases: list[int], start: int) -> int:
     return found
 
 
+def _mark_phrases(items: list[_Item]) -> None:
+    """Set each item's phrase (`_phrases`), and whether that phrase says something unexplained
+    (`_Item.talks`: `2274326 tamamlandı`, "… is completed")."""
+    for it, phrase in zip(items, _phrases(items), strict=True):
+        it.phrase = phrase
+    talking = {it.phrase for it in items
+               if it.kind == "unknown" and not it.explained and not it.invalid_id}
+    for it in items:
+        it.talks = it.phrase in talking
+
+
 def _is_past_form(word: str) -> bool:
     """A past verb by its ending: Russian (`запустили`, `отменился`), Spanish and Portuguese
     plural (`cancelaram`, `aceleraron`). In a question it asks about a state."""
@@ -1510,13 +1895,19 @@ _GIVE_BACK_WORDS: frozenset[str] = frozenset(norm(w) for w in (
     "верните", "вернуть", "wapas", "wapis", "vapas"))
 
 
+def _is_polite_request(words: list[str], variants: set[str]) -> bool:
+    """A request worded as a question (`can you …?`, `could you please …?`, `consegue …?`,
+    `bisa …?`): `REQUEST_MARKERS`, or `can`/`could`/`would` before `you`."""
+    return bool(variants & REQUEST_MARKERS) or any(
+        a in ("can", "could", "would") and b in ("you", "u")
+        for a, b in zip(words, words[1:], strict=False))
+
+
 def _state_question(words: list[str], variants: set[str], items: list[_Item]) -> bool:
     """Whether a question asks about the state of an action (`refill done?`, `отменили?`,
     `… or not?`) rather than for it. A polite request (`can you …?`) that gives a negated
     state as its reason (`not started yet, can you speed up?`) is not such a question."""
-    request = bool(variants & REQUEST_MARKERS) or any(
-        a in ("can", "could", "would") and b in ("you", "u")
-        for a, b in zip(words, words[1:], strict=False))
+    request = _is_polite_request(words, variants)
     for k, word in enumerate(words):
         if not (word in STATE_WORDS or _is_past_form(word)
                 or any(v in STATE_WORDS for v in _arabic_variants(word)[1:])):
@@ -1536,6 +1927,53 @@ def _ends_with_state_tag(words: list[str], tags: frozenset[str] = STATE_TAGS) ->
     return False
 
 
+# "How much is in my account?" (`كم باقي في حسابي؟`, `hesabımda ne kadar var`, `berapa di akun
+# saya`): a question of these words with no id asks for the balance.
+HOW_MUCH_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "cuánto", "cuanto", "quanto", "сколько", "kaç", "berapa", "kitna", "kitne", "كم"))
+HOW_MUCH_PAIRS: frozenset[tuple[str, str]] = frozenset({("how", "much"), ("ne", "kadar")})
+ACCOUNT_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "account", "wallet", "cuenta", "conta", "carteira", "счету", "счёту", "счете", "счёте",
+    "кошельке", "аккаунте", "hesap", "hesabım", "hesabımda", "hesapta", "hesabimda", "akun",
+    "akunku", "dompet", "khate", "khata", "wallet", "حساب", "حسابي", "الحساب", "محفظتي",
+    "المحفظة", "المحفظه", "محفظتي",
+))
+
+
+def _asks_money_left(tokens: list[_Token]) -> bool:
+    """A sentence with no id that asks how much is in the customer's account or wallet
+    (`HOW_MUCH_WORDS` and `ACCOUNT_WORDS`), and is not about paying."""
+    if any(t.kind == "num" for t in tokens):
+        return False
+    words = [t.norm for t in tokens if t.kind == "word"]
+    variants = {v for w in words for v in _arabic_variants(w)}
+    how_much = bool(variants & HOW_MUCH_WORDS) or any(
+        pair in HOW_MUCH_PAIRS for pair in zip(words, words[1:], strict=False))
+    return how_much and bool(variants & ACCOUNT_WORDS) and not (
+        variants & (TOPUP_WORDS | PAYMENT_WORDS))
+
+
+# A modal in the past (`should have been`, `deveria ter`) regrets something, it asks no advice.
+_PAST_MODAL_NEXT: frozenset[str] = frozenset(norm(w) for w in (
+    "have", "ve", "been", "haber", "ter", "tido"))
+
+
+def _modal_starts(tokens: list[_Token]) -> list[int]:
+    """Where the sentence asks for advice or permission (`MODAL_WORDS`, `can I`, `MODAL_PAIRS`;
+    not a modal in the past: `should have been`): the positions of those words."""
+    words = [t.norm for t in tokens]
+    starts = []
+    for k, tok in enumerate(tokens):
+        following = words[k + 1] if k + 1 < len(words) else ""
+        if following in _PAST_MODAL_NEXT:
+            continue
+        if (any(v in MODAL_WORDS for v in _arabic_variants(tok.norm))
+                or (tok.norm in MODAL_VERBS and following in FIRST_PERSON)
+                or (tok.norm, following) in MODAL_PAIRS):
+            starts.append(tok.start)
+    return starts
+
+
 def _is_correction(tokens: list[_Token]) -> bool:
     """A sentence that starts (after `no`, filler) with a correction word (`no wait, refill
     it`, `sorry, I mean speed`)."""
@@ -1549,15 +1987,21 @@ def _is_correction(tokens: list[_Token]) -> bool:
     return False
 
 
-def _is_report(tokens: list[_Token], text: str) -> bool:
-    """A report of a past request (`Refill requested: …`, `iptal talebim`), not the label of a
-    ticket form that starts a line (`Request: Refill`)."""
+def _report_start(tokens: list[_Token], text: str) -> int | None:
+    """Where a report of a past request starts in the sentence (`Refill requested: …`, `iptal
+    talebim`: 0, the whole sentence), None when there is none; the label of a ticket form that
+    starts a line (`Request: Refill`) is not one. When the customer is its subject (`…, I asked
+    3 times already`, `I already requested`), it starts at that word: a request written before
+    it stands (`6120354 refill i asked 3 times already`)."""
     for k, tok in enumerate(tokens):
         if tok.kind == "word" and any(v in REPORT_WORDS for v in _arabic_variants(tok.norm)):
             if k == 0 and text[tok.end:tok.end + 3].lstrip().startswith(":"):
                 continue
-            return True
-    return False
+            for j in range(k - 1, max(-1, k - 3), -1):
+                if tokens[j].kind == "word" and tokens[j].norm in FIRST_PERSON_WORDS:
+                    return tokens[j].start
+            return 0
+    return None
 
 
 def _disarm(items: list[_Item], text: str = "", quoted: bool = False,
@@ -1601,27 +2045,40 @@ def _disarm(items: list[_Item], text: str = "", quoted: bool = False,
                 drop(target)
             elif target is not None and target.kind == "id":
                 target.negated = True
+    negated_phrases = {phrases[pos] for pos, it in enumerate(items) if it.kind == "neg"}
+    # money going back (`bakiyeme iade`, `refund to my balance`, `o saldo não voltou`)
+    return_phrases = {phrases[pos] for pos, it in enumerate(items)
+                      if _fold_word(it.text) in RETURN_WORDS or it.action == NOT_COMMAND}
     for it in items:
         if it.kind == "neg":
             it.kind = "filler"
+    _mark_fine_ids(items)
 
     ors = [t for k, t in enumerate(tokens) if t.kind == "word" and t.norm in OR_WORDS
-           and not (t.norm in _ARTICLE_OR and k + 1 < len(tokens) and tokens[k + 1].kind == "num")]
+           and not (t.norm in _ARTICLE_OR and k + 1 < len(tokens) and tokens[k + 1].kind == "num")
+           and not (k + 1 < len(tokens) and tokens[k + 1].norm in _NOTHING_AFTER_OR)]
     has_or = bool(ors) or sum(
         t.norm in QUESTION_PARTICLES for t in word_tokens) >= 2  # `iptal mi telafi mi?`
     waits = any(w.startswith(WAIT_STEMS) for v in words for w in _arabic_variants(v))
-    modal = bool(variants & MODAL_WORDS) or any(
-        (a in MODAL_VERBS and b in FIRST_PERSON) or (a, b) in MODAL_PAIRS
-        for a, b in zip(words, words[1:], strict=False))
+    # advice is asked about an action the modal comes before, or shares a phrase with (`…, should
+    # i wait or cancel?`), not about one it follows (`cancel 2274209 wrong link, should …`)
+    modal = any(m < it.start or _phrase_at(items, phrases, m) == phrases[pos]
+                for m in _modal_starts(word_tokens) for pos, it in acting())
     request = bool(variants & REQUEST_MARKERS)
     tagged = info.asks and _ends_with_state_tag(words)
     # `bisa dibatalkan gak?`, `can you cancel it or not?`: asks whether it is possible
     advice = modal or (waits and has_or) or (request and tagged)
+    state_words, state_items = words, items
+    if advice:  # the reason given for asking (`it has been at 0 for days, should I …?`)
+        asked = {phrases[pos] for pos, _ in acting()}
+        state_words = [t.norm for t in word_tokens if _phrase_at(items, phrases, t.start) in asked]
+        state_items = [it for it, p in zip(items, phrases, strict=True) if p in asked]
 
     why = any(it.kind == "unknown" and _fold_word(it.text) in QUESTION_WORDS for it in items) \
         or (info.asks and bool(set(words) & QUESTION_WORDS_IF_ASKED))
-    report = _is_report(word_tokens, text)
-    state = info.asks and (_state_question(words, variants, items) or (not advice and (
+    report_from = _report_start(word_tokens, text)
+    report = report_from == 0
+    state = info.asks and (_state_question(state_words, variants, state_items) or (not advice and (
         tagged
         or (not request and not any(t.norm in OR_WORDS for t in word_tokens[:-1]) and any(
             _is_passive(it, text) for _, it in acting())))))
@@ -1629,11 +2086,20 @@ def _disarm(items: list[_Item], text: str = "", quoted: bool = False,
         info.quoted = info.quoted or report
         for _, it in acting():
             drop(it)
+    elif report_from is not None:  # `…, I asked 3 times already`: what follows is history
+        for _, it in acting():
+            if it.start >= report_from:
+                drop(it)
     id_phrases = {p for it, p in zip(items, phrases, strict=True) if it.kind == "id"}
     for k, tok in enumerate(word_tokens):
         following = words[k + 1] if k + 1 < len(words) else ""
+        same_phrase = k + 1 < len(word_tokens) and not _PAUSE_RE.search(
+            text[tok.end:word_tokens[k + 1].start])
         if (tok.norm in CONDITION_WORDS and following not in POLITE_AFTER_CONDITION) or (
                 tok.norm in CONDITION_IF_NEGATED and following in NEGATION_WORDS) or (
+                tok.norm in CONDITION_SI and tok.text.lower() == "si" and same_phrase
+                and following not in POLITE_AFTER_CONDITION) or (
+                tok.norm == "se" and same_phrase and following in CONDITION_AFTER_SE) or (
                 tok.norm.endswith(_TURKISH_CONDITIONAL_ENDINGS)):
             # a condition about an order of its own phrase reaches from that phrase on
             # (`isi ulang 8810283, kalau 8810284 biarin`), else the whole sentence
@@ -1662,12 +2128,16 @@ def _disarm(items: list[_Item], text: str = "", quoted: bool = False,
                 if n is not None and n.kind == "act" and n.action == "balance":
                     n.kind = "unknown"
     paying = bool(variants & (TOPUP_WORDS | PAYMENT_WORDS))
-    for it in items:
+    for pos, it in enumerate(items):
         # `пополнил баланс`, `I paid 5000 but balance not updated`: a sentence about paying
-        # or topping up talks about the balance, it does not ask to see it
-        if it.kind == "act" and it.action == "balance" and paying:
+        # or topping up talks about the balance, it does not ask to see it; nor does a negated
+        # phrase (`o saldo não voltou`, `balance not updated`) or one of money going back
+        # (`iptal edip bakiyeme iade eder misiniz`)
+        if it.kind == "act" and it.action == "balance" and (
+                paying or phrases[pos] in negated_phrases or phrases[pos] in return_phrases):
             it.kind = "unknown"
 
+    _manner_adverbs(items, phrases)
     remaining = acting()
     candidates = tuple(dict.fromkeys(it.action for _, it in remaining))
     if "ask_action" in quote_keys:  # our question pasted back: ask it again
@@ -1734,6 +2204,7 @@ class _Clause:
     took_back: bool = False
     asks: bool = False  # its sentence is a question
     context: str = ""  # ids of chatty text (the text): kept only if an action takes them
+    quoted: bool = False  # its sentence quotes our reply or reports a past request
 
 
 @dataclass
@@ -1746,7 +2217,47 @@ def _seq(*runs: list[_Item]) -> int:
     return min(it.seq for run in runs for it in run)
 
 
+def _turns_around(segment: list[_Item], rest: list[_Item]) -> bool:
+    """Whether a new phrase (`rest` starts it) turns the order of ids and actions around after a
+    `segment` that names ids: it starts with an action that names ids after it (`2274209
+    refill, cancel 2274210`; `2274209 stuck, cancel 2274210` cancels only 2274210), or with
+    ids that its own action follows, after an action-first start (`refill 2274209, 2274210
+    cancel`) or after ids of a phrase that says something of them (`2274326 tamamlandı,
+    2274327 iptal edin`: the first order is done, only the second is cancelled)."""
+    ids = [it for it in segment if it.kind == "id"]
+    if not ids:
+        return False
+    phrase = [it for it in rest if it.phrase == rest[0].phrase]
+    if rest[0].kind == "act":
+        return any(it.kind == "id" for it in phrase)
+    if not any(it.kind == "act" for it in phrase):
+        return False
+    return segment[0].kind == "act" or (
+        ids[-1].talks and not any(it.kind == "act" for it in segment))
+
+
 def _clauses_of_line(items: list[_Item], pure: bool) -> list[_Clause]:
+    """The clauses of a sentence's ids and actions (`_Item.kind` "id" or "act"), in segments
+    cut where a phrase turns their order around (`_turns_around`: `2274209 refill, cancel
+    2274210` is a refill of one and a cancel of the other); each segment reads action-first or
+    ids-first by itself. Only the first segment may take ids from a line before, only the last
+    from a line after."""
+    segments: list[list[_Item]] = [[]]
+    for k, it in enumerate(items):
+        if k and it.phrase != items[k - 1].phrase and _turns_around(segments[-1], items[k:]):
+            segments.append([])
+        segments[-1].append(it)
+    clauses: list[_Clause] = []
+    for k, segment in enumerate(segments):
+        found = _clauses_of_segment(segment, pure)
+        for clause in found:
+            clause.open_back = clause.open_back and k == 0
+            clause.open_fwd = clause.open_fwd and k == len(segments) - 1
+        clauses.extend(found)
+    return clauses
+
+
+def _clauses_of_segment(items: list[_Item], pure: bool) -> list[_Clause]:
     runs: list[tuple[str, list[_Item]]] = []
     for it in items:
         kind = "id" if it.kind == "id" else "act"
@@ -1801,6 +2312,37 @@ def _correct(earlier: list[_Clause], correction: list[_Clause]) -> None:
             return
 
 
+# `only` (`wait no, only 2290319`): a correction naming ids with no action keeps just those ids
+# of the request before it.
+ONLY_WORDS: frozenset[str] = frozenset(norm(w) for w in (
+    "only", "just", "solo", "sólo", "só", "somente", "apenas", "только", "лишь", "sadece",
+    "yalnız", "yalnızca", "aja", "saja", "cuma", "hanya", "sirf", "bas", "فقط",
+))
+
+
+def _restricts(tokens: list[_Token]) -> bool:
+    """A sentence that starts with a correction word or `only` and says `only` (`wait no, only
+    2290319, the other one is fine`, `only 2274209 pls`)."""
+    words = [t.norm for t in tokens if t.kind == "word"]
+    first = next((w for w in words if w not in FILLER_WORDS or w in ONLY_WORDS), "")
+    return bool(set(words) & ONLY_WORDS) and (first in ONLY_WORDS or _is_correction(tokens))
+
+
+def _restrict(earlier: list[_Clause], correction: list[_Clause]) -> list[str]:
+    """A correction naming only ids (`wait no, only 2290319`) after a request for more ids
+    (`refill 2290319 and 2290320`) keeps just those ids: returns the others (to be shown, not
+    acted on), or [] when it restricts nothing."""
+    if not correction or any(c.acts for c in correction):
+        return []
+    kept = {i for c in correction for i in c.ids}
+    for clause in reversed(earlier):
+        if clause.ids and any(a.action in ACTING_ACTIONS for a in clause.acts):
+            if kept < set(clause.ids):
+                return [i for i in clause.ids if i not in kept]
+            return []
+    return []
+
+
 def _join_lines(clauses: list[_Clause], ids_first: bool) -> list[_Clause]:
     """Give id-only clauses to a neighbouring action (see the module docstring)."""
     merged: list[_Clause] = []
@@ -1824,7 +2366,8 @@ def _join_lines(clauses: list[_Clause], ids_first: bool) -> list[_Clause]:
         take_next = nxt is not None and nxt.open_back
         if clause.context:
             # ids of chatty text only go with an action that has no ids of its own and is
-            # asked for, not asked about (`… but only got 500. Can you refill?` is not taken)
+            # asked for, not asked about (`… only got 500. Is it refilled?` is not taken; a polite
+            # request is asked for: `… only got 500. Can you refill?`)
             take_prev = take_prev and prev is not None and not prev.ids and not prev.asks
             take_next = take_next and nxt is not None and not nxt.ids and not nxt.asks
         if take_prev and take_next:
@@ -1853,6 +2396,8 @@ def _account_command(line: str, index: _Index) -> Command | None:
     if meaning is None or meaning.action not in ACCOUNT_ACTIONS:
         return None
     argument = (match.group(2) or "").strip(_ARGUMENT_STRIP).lstrip("@").strip(_ARGUMENT_STRIP)
+    if "/" in argument:
+        return None  # `Link: instagram.com/p/Cx12ab` (a ticket form's field): no panel username
     return Command(meaning.action, argument=argument or None)
 
 
@@ -1893,11 +2438,16 @@ def _near_phone_word(line: str, start: int, end: int, groups: int = 0) -> bool:
     return bool(words & PHONE_WORDS) or (groups >= 3 and bool(words & _NUMBER_WORDS_PHONE))
 
 
+_NUMBER_ABBREVIATION_RE = re.compile(r"(?<!\w)(no|nr|nro|num|núm|n)\.(?=\s*\d)", re.IGNORECASE)
+
+
 def _scrub(line: str, notes: list[tuple[int, str]]) -> str:
     """Blank out links, e-mail addresses, mentions, phone numbers (ignored) and dates/times
     (unknown, noted with their position)."""
     for pattern in (_URL_RE, _EMAIL_RE, _MENTION_RE):
         line = pattern.sub(lambda m: " " * len(m.group(0)), line)
+    # `order no. 2274312`: the dot of an abbreviation of "number" ends no sentence
+    line = _NUMBER_ABBREVIATION_RE.sub(lambda m: m.group(1) + " ", line)
 
     def phone(m: re.Match[str]) -> str:
         digits = sum(ch.isdigit() for ch in m.group(0))
@@ -1928,9 +2478,10 @@ def _scrub(line: str, notes: list[tuple[int, str]]) -> str:
 _SENTENCE_ENDS = ".!?;。؟"
 
 
-def _sentences(line: str) -> list[tuple[int, int]]:
+def _sentences(line: str, cuts: Iterable[int] = ()) -> list[tuple[int, int]]:
     """Spans of the sentences of a line: they end at `.!?;` followed by a space, a symbol or the
-    end of the line (`2274209.2274210` and `10.50` do not end one)."""
+    end of the line (`2274209.2274210` and `10.50` do not end one), where a correction starts
+    after a comma (`_correction_cuts`), and at `cuts` (the end of a quotation)."""
     spans: list[tuple[int, int]] = []
     start, i, n = 0, 0, len(line)
     while i < n:
@@ -1946,7 +2497,34 @@ def _sentences(line: str) -> list[tuple[int, int]]:
             i += 1
     if start < n:
         spans.append((start, n))
+    cut = sorted([*_correction_cuts(line), *cuts])
+    if cut:
+        spans = [piece for a, b in spans for piece in _cut_span(a, b, cut)]
     return [(a, b) for a, b in spans if line[a:b].strip()]
+
+
+_CORRECTION_PAUSES = ",-—–"
+
+
+_CORRECTION_CUT_RE = re.compile(r"[,\-—–]\s*([^\W\d_]+)(?:[\s,]+([^\W\d_]+))?")
+
+
+def _correction_cuts(line: str) -> list[int]:
+    """Where a correction starts after a comma or a dash (`cancelar el 3320004, perdón, quise
+    decir acelerar`, `2274209 cancel, no wait, refill`): it is read as a sentence of its own."""
+    cuts = []
+    for match in _CORRECTION_CUT_RE.finditer(line):
+        first = _fold_word(match.group(1))
+        second = _fold_word(match.group(2)) if match.group(2) else ""
+        if first in CORRECTION_STARTERS or (
+                first in NEGATION_BEFORE_ONLY and second in CORRECTION_STARTERS):
+            cuts.append(match.start(1))
+    return cuts
+
+
+def _cut_span(a: int, b: int, cuts: list[int]) -> list[tuple[int, int]]:
+    points = [a] + [c for c in cuts if a < c < b] + [b]
+    return list(zip(points, points[1:], strict=False))
 
 
 _DIGIT_RUN_RE = re.compile(r"\d+")
@@ -1985,6 +2563,24 @@ def _quote_index() -> dict[tuple[str, ...], tuple[tuple[tuple[str, ...], str], .
             if len(words) >= 3 and not any(ch.isdigit() for w in words for ch in w):
                 index.setdefault(words[:3], set()).add((words, key))
     return {head: tuple(sorted(found)) for head, found in index.items()}
+
+
+_QUOTATION_RE = re.compile(r'["“”«»„]([^"“”«»„\n]{6,})["“”«»„]')
+
+
+def _quote_spans(line: str) -> list[tuple[int, int, frozenset[str]]]:
+    """Quotations of our replies between quotation marks (`"Refill requested for 2 orders: …"
+    but only one got refilled, pls refill 6210010 again`): (start, end, reply keys). When the
+    line quotes us only there, the text after a quotation is read as a sentence of its own,
+    not as a quote; [] when our reply is quoted without quotation marks."""
+    spans = []
+    for match in _QUOTATION_RE.finditer(line):
+        keys = _quoted_keys(match.group(1))
+        if keys:
+            spans.append((match.start(), match.end(), keys))
+    if not spans or frozenset().union(*(k for _, _, k in spans)) != _quoted_keys(line):
+        return []
+    return spans
 
 
 def _quoted_keys(line: str) -> frozenset[str]:
@@ -2052,12 +2648,21 @@ def parse(
             continue
 
         quote_keys = _quoted_keys(raw_line)
-        for start, end in _sentences(line):
+        if "help" in quote_keys:  # our help text pasted back: its ids are our examples
+            ignored.append(raw_line.strip())
+            continue
+        quotes = _quote_spans(raw_line) if quote_keys else []
+        for start, end in _sentences(line, [q_end for _, q_end, _ in quotes]):
             raw_sentence = raw_line[start:end].strip()
             sentence = line[start:end]
             tokens = _tokenise(sentence)
             items = _read_line(sentence, index, tokens, longest)
-            info = _disarm(items, sentence, bool(quote_keys), tokens, quote_keys)
+            keys = quote_keys
+            if quotes:  # only the sentences holding a quotation of our reply quote it
+                keys = frozenset().union(*(k for q_start, q_end, k in quotes
+                                           if q_start < end and start < q_end))
+            info = _disarm(items, sentence, bool(keys), tokens, keys)
+            _mark_phrases(items)
             _attach_force(items)
             _short_ids(items)
             line_unknown = [text for pos, text in notes if start <= pos < end]
@@ -2079,6 +2684,9 @@ def parse(
                 else:
                     ignored.append(raw_sentence)
                     continue
+            if not commandish and _asks_money_left(tokens):
+                standalone.append(_Standalone(next_seq(), Command("balance")))
+                continue
             if not commandish:
                 if line_invalid and len(line_invalid) == len(line_unknown):
                     unknown.extend(line_unknown)  # a lone mistyped id deserves an answer
@@ -2090,11 +2698,20 @@ def parse(
             # a sentence that names both ids and an order action, most for an acting one;
             # none for a quote)
             room = max(3, 2 * len(commandish))
+            if not ids and not info.asks and any(
+                    it.kind == "act" and it.action in ACTING_ACTIONS for it in items):
+                # a request without ids after chatty text with them (`caiu tudo do 8340524!!! faz
+                # a reposição agora ou vou pedir chargeback`); alone it asks for an order id
+                room = max(ACTION_ONLY_ROOM, 2 * len(commandish))
             if ids and any(it.kind == "act" and it.action in ACTING_ACTIONS for it in items):
                 room = max(CHATTY_ROOM, 6 * len(commandish))
             elif ids and any(it.action in ORDER_ACTIONS for it in items):
                 room = max(12, 4 * len(commandish))
             if weight > room and not info.quoted:
+                if len(ids) == len(commandish) and _restricts(tokens) and (left_out := _restrict(
+                        clauses, [_Clause(0, [], [it.text for it in ids])])):
+                    negated.update(left_out)  # `wait no, only 2290319, the other one is fine`
+                    continue
                 if len(ids) == len(commandish):
                     # chatty text around ids: they may go with an action of the next or
                     # previous sentence (`… stuck at 0 for 2 days. Please speed it up`)
@@ -2122,15 +2739,39 @@ def parse(
                         ids_first = it.kind == "id"
             line_clauses = _clauses_of_line(ordered, pure)
             for clause in line_clauses:
-                clause.asks = info.asks
+                # a polite request is asked for, not asked about: it may take the ids of
+                # chatty text before it (`… only got 500. Could you please refill it?`)
+                clause.quoted = info.quoted
+                clause.asks = info.asks and not _is_polite_request(
+                    [t.norm for t in tokens if t.kind == "word"],
+                    {v for t in tokens if t.kind == "word" for v in _arabic_variants(t.norm)})
             if _is_correction(tokens):
                 _correct(clauses, line_clauses)
+            if _restricts(tokens) and (left_out := _restrict(clauses, line_clauses)):
+                negated.update(left_out)
+                continue
             clauses.extend(line_clauses)
 
     joined = _join_lines(clauses, bool(ids_first))
+    for clause in joined:
+        # ids of chatty text no action took: the order's details, when they are named as
+        # orders (an order word, or an id of six digits or more); else conversation
+        if clause.context and (_names_orders(clause.context)
+                               or any(len(i) >= LONG_ID_DIGITS for i in clause.ids)):
+            clause.context = ""
     ignored.extend(c.context for c in joined if c.context)
     joined = [c for c in joined if not c.context]
     return _assemble(joined, standalone, unknown, invalid, ignored, max_ids, negated, questions)
+
+
+_ORDER_WORDS_RE = re.compile(
+    r"(?:#|№|\b(?:order|orders|id|pedido|pedidos|orden|заказ\w*|sipariş\w*|siparis\w*|"
+    r"pesanan\w*|طلب\w*|الطلب\w*)\b)", re.IGNORECASE)
+
+
+def _names_orders(text: str) -> bool:
+    """Whether chatty text names its numbers as orders (`order`, `pedido`, `заказ`, `#`, …)."""
+    return bool(_ORDER_WORDS_RE.search(text))
 
 
 def _assemble(
@@ -2145,8 +2786,16 @@ def _assemble(
 ) -> ParseResult:
     # (action, force, argument) → [seq, ids]
     merged: dict[tuple[str, bool, str | None], list] = {}
+    # an id of a quotation of our reply asked for again is not also only shown (`"Refill
+    # requested: 6210009, 6210010" … pls refill 6210010 again`)
+    acted = {i for clause in clauses if not clause.quoted
+             and any(a.action in ACTING_ACTIONS for a in clause.acts) for i in clause.ids}
     for clause in clauses:
         acts = clause.acts or [_Item("act", "", "details")]
+        if clause.quoted and not clause.acts:
+            clause.ids = [i for i in clause.ids if i not in acted]
+            if not clause.ids:
+                continue
         if not clause.ids and not clause.pure:
             continue
         for act in acts:
@@ -2156,7 +2805,8 @@ def _assemble(
                 ids = [i for i in clause.ids if i not in negated]
                 shown = [i for i in clause.ids if i in negated]
                 if shown:
-                    slot = merged.setdefault(("details", False, None), [clause.seq, []])
+                    # shown after the request they were left out of
+                    slot = merged.setdefault(("details", False, None), [clause.seq + 0.5, []])
                     slot[1].extend(shown)
                 if clause.ids and not ids:
                     continue

@@ -156,6 +156,14 @@ PLAIN_REPLIES: dict[str, str] = {
     "link_verified": N_("Done: this chat is now linked to the panel account {username}."),
     "link_failed": N_("That code is not valid or has expired."),
     "link_already": N_("This chat is already linked to the panel account {username}."),
+    # the workspace's plan has no room for another linked user (the trace says so to the
+    # manager; the customer is not told about plans)
+    "link_unavailable": N_("Linking this chat is not available right now. Please try again "
+                           "later or contact support."),
+    # the workspace is suspended: nothing is done (at most one a chat an hour; off in the
+    # workspace's settings: silence)
+    "service_paused": N_("This service is paused right now, so your message was not handled. "
+                         "Please contact us later."),
 }
 
 #: Every reply key a workspace (ReplyTemplate) or the master admin (GlobalReplyTemplate) may

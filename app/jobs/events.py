@@ -5,6 +5,13 @@ on PostgreSQL together with other fresh events waiting in the queue (a batch, `c
 handles them by kind and marks them done. A worker that dies mid-way leaves the lease to expire; the
 maintenance runner then re-enqueues the row (app/jobs/maintenance.py). Handlers are idempotent, so
 processing an event twice is harmless.
+
+Plans and suspension (docs/contracts.md "SaaS contracts"): a message for a medium the
+workspace's plan excludes, or of a suspended workspace, is not processed: it is finished as
+`skipped` with its reason (`skip_reason`, decided on the workspace's status and plan read by
+the claim itself), never retried. A suspended workspace's customers may get the paused reply
+(app/jobs/pipeline.py `CommandRun._while_paused`, gated by `told_recently`). Delivery
+statuses, channel states and membership changes are applied as always.
 """
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ import logging
 from datetime import timedelta
 
 from flask import current_app
+from sqlalchemy import select, tuple_
 
 from app.extensions import db
 from app.integrations.calls import buffered_call_log, flush_call_log
@@ -22,9 +30,10 @@ from app.jobs.edits import is_edit
 from app.jobs.outbound import (Deferred, defer, deferred_sends, enqueue_deferred, release_held,
                                send_deferred)
 from app.jobs.pipeline import EVENT_MAX_ATTEMPTS as MAX_ATTEMPTS
+from app.jobs.pipeline import PAUSED_KEY_PREFIX, PausedReplies
 from app.models import (AdminIdentity, Channel, ChatIdentity, DetectedChat,
                         InboundEvent, LinkedUser, OutboundMessage)
-from app.models.base import utcnow
+from app.models.base import split_list, utcnow
 from app.models.channels import PAUSING_STATES
 from app.models.outbound import DELIVERY_RANK
 from app.status_words import Said
@@ -37,6 +46,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 BATCH_LEASE_PER_EVENT = timedelta(seconds=10)  # a batch's lease grows with its size
 RETRY_BACKOFF = (5, 30, 120, 600)  # seconds before the maintenance runner retries
+PAUSED_REPLY_EVERY = timedelta(hours=1)  # a suspended workspace's chat is told at most this often
 
 # outgoingMessageStatus values that mean the message was not delivered
 GREEN_FAILED_STATUSES = {
@@ -194,9 +204,23 @@ def _handle(events: list[EventRow], driver: BatchDriver) -> tuple[dict[int, str]
     """Handle the events, mark them finished and commit; returns (outcome per event, the
     messages to send now)."""
     outcomes: dict[int, str] = {}
+    skipped: dict[int, str] = {}
     commands = []
+    paused: PausedReplies | None = None
     for event in events:
-        if event.kind == "message" and is_command_candidate(event):
+        reason = skip_reason(event)
+        if reason is not None:
+            skipped[event.id] = reason
+        if reason == "suspended" and is_command_candidate(event):
+            # not processed; the run only tells the chat, at most once an hour
+            if paused is None:
+                paused = PausedReplies(told_recently(
+                    [e for e in events if skip_reason(e) == "suspended"]))
+            event.paused = paused
+            commands.append(event)
+        elif reason is not None:
+            outcomes[event.id] = "skipped"
+        elif event.kind == "message" and is_command_candidate(event):
             commands.append(event)
         else:
             with workspace_scope(event.workspace_id):
@@ -205,7 +229,7 @@ def _handle(events: list[EventRow], driver: BatchDriver) -> tuple[dict[int, str]
     if commands:
         found, items = pipeline.run_commands(commands, driver)
         outcomes.update(found)
-    finish_events(outcomes)
+    finish_events(outcomes, skipped)
     flush_call_log()
     db.session.commit()
     return outcomes, items
@@ -225,6 +249,44 @@ def _record_failure(event_id: int, exc: Exception) -> None:
         event.lease_until = utcnow() + timedelta(seconds=delay)
     db.session.commit()
     log.exception("event %s failed (attempt %s)", event_id, event.attempts)
+
+
+# --- plans and suspension -------------------------------------------------------------------
+
+def skip_reason(event) -> str | None:
+    """Why a claimed event is skipped (stored, never processed, never retried), or None:
+    `suspended` (its workspace is suspended) before `plan` (the workspace's plan does not
+    include the medium the event came through), as the claim read them.
+
+    Only messages are skipped. Delivery statuses, channel states (a Green API instance's
+    authorisation), membership changes (a group moved, a number changed) and other
+    notifications record what happened to things that exist already — messages we sent, the
+    channel, links — and are applied as always, so the workspace is accurate when it
+    resumes."""
+    if event.kind != "message":
+        return None
+    if getattr(event, "workspace_status", None) == "suspended":
+        return "suspended"
+    mediums = getattr(event, "plan_mediums", None)
+    if mediums is not None and getattr(event, "platform", None) not in split_list(mediums):
+        return "plan"
+    return None
+
+
+def told_recently(events) -> set[tuple[int, str]]:
+    """(channel id, chat id) of the events' chats that got the paused reply within the last
+    PAUSED_REPLY_EVERY (one query)."""
+    pairs = list({(e.channel_id, e.chat_id) for e in events if e.chat_id})
+    if not pairs:
+        return set()
+    table = OutboundMessage.__table__
+    rows = db.session.execute(
+        select(table.c.channel_id, table.c.chat_id).distinct()
+        .where(table.c.workspace_id.in_(sorted({e.workspace_id for e in events})),
+               table.c.created_at >= utcnow() - PAUSED_REPLY_EVERY,
+               table.c.idempotency_key.startswith(PAUSED_KEY_PREFIX, autoescape=True),
+               tuple_(table.c.channel_id, table.c.chat_id).in_(pairs)))
+    return {(channel_id, chat_id) for channel_id, chat_id in rows}
 
 
 # --- handlers ---------------------------------------------------------------------------------

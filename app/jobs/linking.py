@@ -2,9 +2,12 @@
 
 `link <username>` makes the panel open a support ticket for that username carrying a one-time
 code (only the panel account's owner can read it); `verify <code>` sent back in the same chat
-links the chat to the username. Codes are stored as HMACs, expire after CODE_TTL, allow
-MAX_VERIFY_ATTEMPTS tries each, and a chat may ask for MAX_LINKS_PER_HOUR codes an hour. The
-answer never says whether a username exists. Every step goes to the command trace.
+links the chat to the username. A new linked user needs room in the workspace's plan
+(`max_linked_users`): without it the customer is told linking is not available now
+(`link_unavailable`), the trace tells the manager why, and the code stays usable until it
+expires. Codes are stored as HMACs, expire after CODE_TTL, allow MAX_VERIFY_ATTEMPTS tries
+each, and a chat may ask for MAX_LINKS_PER_HOUR codes an hour. The answer never says whether a
+username exists. Every step goes to the command trace.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from app.extensions import db
 from app.integrations.panels.base import PanelError
 from app.models import ChatIdentity, LinkCode, LinkedUser
 from app.models.base import utcnow
+from app.plans import PlanLimitReached, check_room
 
 CODE_TTL = timedelta(minutes=15)
 MAX_LINKS_PER_HOUR = 3
@@ -123,9 +127,20 @@ def _verify(run, code: str) -> str:
         db.session.commit()
         run.step("verify", ok=False)
         return book.render("link_failed")
-    match.used_at = now
     user = (db.session.query(LinkedUser)
             .filter_by(workspace_id=event.workspace_id, username=match.username).one_or_none())
+    if user is None:
+        try:  # a new linked user needs room in the plan (the workspace stays locked till commit)
+            check_room(event.workspace_id, "max_linked_users")
+        except PlanLimitReached as refusal:
+            # The code stays usable until it expires: once the manager makes room (a larger
+            # plan, fewer linked users) the same message links the chat. The manager reads why
+            # in the trace; the customer is only told that linking is not available now.
+            db.session.commit()  # the other codes' attempts
+            run.step("verify", ok=False, error="plan_limit", username=match.username,
+                     plan=refusal.plan, limit=refusal.limit, used=refusal.used)
+            return book.render("link_unavailable")
+    match.used_at = now
     if user is None:
         user = LinkedUser(workspace_id=event.workspace_id, username=match.username,
                           language=run.book.language)

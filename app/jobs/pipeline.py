@@ -177,6 +177,34 @@ class LogRow:
         return changes
 
 
+class PausedReplies:
+    """While a workspace is suspended its customers' messages are not handled; a chat that
+    writes is told so (the `service_paused` reply) at most once an hour. The gate of one batch
+    wave: the chats told within the hour (`recent`, from the database) and those told by an
+    earlier run of the wave. `take(channel id, chat id)` answers whether this run may tell
+    its chat, and remembers it did."""
+
+    def __init__(self, recent: set[tuple[int, str]]) -> None:
+        self.told = set(recent)
+
+    def take(self, channel_id: int, chat_id: str) -> bool:
+        key = (channel_id, chat_id)
+        if key in self.told:
+            return False
+        self.told.add(key)
+        return True
+
+
+PAUSED_KEY_PREFIX = "paused:"
+
+
+def paused_reply_key(chat_id: str, now) -> str:
+    """The paused reply's idempotency key: `paused:<UTC hour>:<chat>`. Two workers telling the
+    same chat in the same hour write one message (the UNIQUE key); the rolling hour is checked
+    before (app/jobs/events.py `told_recently`)."""
+    return f"{PAUSED_KEY_PREFIX}{now:%Y%m%d%H}:{chat_id}"
+
+
 # --- the run --------------------------------------------------------------------------------
 
 class CommandRun:
@@ -199,6 +227,8 @@ class CommandRun:
         self.reply_parts: list[str] = []
         self.outcomes: list[Outcome] = []
         self.technical: list[str] = []  # errors only an admin identity is shown
+        # the workspace is suspended: app/jobs/events.py sets the wave's gate of paused replies
+        self.paused: PausedReplies | None = getattr(event, "paused", None)
 
     def step(self, name: str, **data) -> dict:
         """Add a trace step (values None are left out); upstream texts (panel answers, errors)
@@ -212,9 +242,15 @@ class CommandRun:
         """The pipeline for this message, as a generator of requests (see the module
         docstring); returns the outcome."""
         if self.log.state == "done":
-            return "done"
-        if self.trace:
+            # handled, unless only told it was paused and processed again since the workspace
+            # was resumed (the manager's "Process again" on the inbound events screen)
+            if self.paused is not None or _outcome_of(self.trace) != "paused":
+                return "done"
+            self.step("unpaused")
+        elif self.trace:
             self.step("resumed", after=len(self.trace))
+        if self.paused is not None:
+            return (yield from self._while_paused())
         if is_edit(self.event):  # acted on only if no earlier version was a command
             act, facts = decide_edit(self.event)
             self.step("edit", **facts)
@@ -264,6 +300,39 @@ class CommandRun:
             outcome = yield from self._orders(order_commands)
         self._reply()
         return self._finish(outcome)
+
+    def _while_paused(self):
+        """The workspace is suspended: nothing is done for the message (no panel call, no
+        dispatch). A message that would have been answered (it reads as a command, or the
+        fallback reply is on; in a private chat or a linked group) gets the `service_paused`
+        reply instead, at most once a chat an hour, unless the workspace turned it off
+        (`paused_reply_enabled`). Edits are never answered."""
+        if is_edit(self.event):
+            self.step("paused", reply="edit")
+            return self._finish("paused")
+        if self.event.is_group and self._is_provider_group():
+            self.step("ignored", reason="provider group")
+            return self._finish("ignored")
+        result = self._parse()
+        if not (result.is_command or result.invalid_ids or result.too_many_ids
+                or result.ambiguous or (self.settings.fallback_reply_enabled
+                                        and (self.event.text or "").strip())):
+            self.step("paused", reply="not_a_command")
+            return self._finish("paused")
+        yield from self._identify()
+        if self.event.is_group and not self.identity.known:
+            self.step("ignored", reason="group not linked")
+            return self._finish("ignored")
+        if not self.settings.paused_reply_enabled:
+            self.step("paused", reply="off")
+        elif not self.event.chat_id or not self.paused.take(self.event.channel_id,
+                                                             self.event.chat_id):
+            self.step("paused", reply="told_recently")
+        else:
+            self.step("paused", reply="told")
+            self.reply_parts.append(self.book.render("service_paused"))
+            self._reply(paused_reply_key(self.event.chat_id, utcnow()))
+        return self._finish("paused")
 
     def _is_provider_group(self) -> bool:
         """Providers' groups receive our commands; what is said there is never a command."""
@@ -488,7 +557,8 @@ class CommandRun:
             text += "\n\n— " + "\n".join(technical)
         return clip(text, REPLY_LIMIT)
 
-    def _reply(self) -> None:
+    def _reply(self, key: str | None = None) -> None:
+        """Queue the reply (idempotency key `reply:<event>`, or `key`)."""
         text = self.reply_text()
         if not text.strip() or not self.event.chat_id:
             self.step("reply", skipped="nothing to say")
@@ -498,7 +568,7 @@ class CommandRun:
             self.step("reply", skipped="channel deleted")
             return
         message = self._queue(self.channel, self.event.chat_id, text,
-                              f"reply:{self.event.id}", "reply")
+                              key or f"reply:{self.event.id}", "reply")
         message.refs.append((self.step("reply", language=self.book.language), "outbound"))
 
 
@@ -541,6 +611,14 @@ def run_commands(events: list, driver) -> tuple[dict[int, str], object]:
 
 
 # --- helpers used by the run ----------------------------------------------------------------
+
+def _outcome_of(trace) -> str | None:
+    """The outcome of the last finished attempt written in a trace."""
+    for step in reversed(trace or []):
+        if isinstance(step, dict) and step.get("step") == "done":
+            return step.get("outcome")
+    return None
+
 
 def parse_event(event, config) -> tuple[ParseResult, str | None]:
     """The event's text read with its workspace's aliases and custom keywords: (result, the

@@ -25,6 +25,7 @@ from app.integrations.panels.base import PanelError, PanelService
 from app.integrations.panels.registry import adapter_for
 from app.models import PanelConnection, ServiceRule
 from app.models.base import utcnow
+from app.plans import module_refusal, plan_of
 from app.tenancy import scoped_query, workspace_scope
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,9 @@ def refresh_services(workspace_id: int) -> dict:
     """Fetch the workspace panel's services into its ServiceRule rows (cached mode only).
 
     Returns {"state": "ok", "fetched", "created", "updated", "overrides_kept"}, or
-    {"state": "skipped", "reason"} (no panel, not in cached mode), or
-    {"state": "failed", "error": PanelError.kind, "detail"}.
+    {"state": "skipped", "reason"} (no panel, not in cached mode; `reason` "plan" with the
+    plan's sentence as `detail` when the workspace's plan lacks the `service_cache` module:
+    the panel is not asked), or {"state": "failed", "error": PanelError.kind, "detail"}.
     """
     with workspace_scope(workspace_id):
         connection = scoped_query(PanelConnection, workspace_id).one_or_none()
@@ -48,6 +50,11 @@ def refresh_services(workspace_id: int) -> dict:
             return {"state": "skipped", "reason": "no panel connection"}
         if connection.service_rules_mode != "cached":
             return {"state": "skipped", "reason": "service rules come from names"}
+        refusal = module_refusal(plan_of(workspace_id), "service_cache")
+        if refusal is not None:  # queued before a plan change, or by hand
+            log.info("services refresh of workspace %s refused: %s", workspace_id,
+                     refusal.message)
+            return {"state": "skipped", "reason": "plan", "detail": refusal.message}
         try:
             services = adapter_for(connection).services()
         except PanelError as exc:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_appbuilder import Model
 from sqlalchemy import (Boolean, Column, DateTime, Enum, ForeignKey, Integer, String, Text,
-                        UniqueConstraint, event)
+                        UniqueConstraint)
 from sqlalchemy.orm import relationship
 
 from app.models.base import Timestamps, WorkspaceOwned, split_list
@@ -26,7 +26,8 @@ PLAN_LIMITS = ("max_channels", "max_linked_users", "max_team_members",
                "max_broadcasts_per_month", "log_retention_days", "api_requests_per_minute",
                "api_requests_per_day")
 
-#: the limits a new plan starts with when it is not given them (the free plan's, roughly)
+#: the limits the master admin's add form starts with (the free plan's, roughly): a new plan is
+#: limited unless its limits are emptied; a plan made without limits (REST, code) is unlimited
 PLAN_LIMIT_DEFAULTS = {"max_channels": 1, "max_linked_users": 100, "max_team_members": 2,
                        "max_broadcasts_per_month": 0, "log_retention_days": 30,
                        "api_requests_per_minute": 30, "api_requests_per_day": 1000}
@@ -35,7 +36,9 @@ PLAN_LIMIT_DEFAULTS = {"max_channels": 1, "max_linked_users": 100, "max_team_mem
 class Plan(Timestamps, Model):
     """What a workspace may use: mediums, modules and limits; its prices are `PlanPrice` rows
     (per currency and billing interval). A change applies at once to every workspace on it:
-    the limits are read from the plan whenever they are checked (app/plans.py)."""
+    the limits are read from the plan whenever they are checked (app/plans.py). A limit left
+    empty (NULL) is unlimited: the limit columns have no default, since the ORM would write a
+    column's default in place of an explicit None."""
 
     __tablename__ = "plan"
 
@@ -45,8 +48,6 @@ class Plan(Timestamps, Model):
     description = Column(Text, nullable=True)
     mediums = Column(Text, nullable=False, default=",".join(PLAN_MEDIUMS))
     modules = Column(Text, nullable=False, default="api")
-    # no column defaults: SQLAlchemy writes a column's default in place of an explicit None,
-    # so "unlimited" could not be inserted; a new Plan() gets PLAN_LIMIT_DEFAULTS instead
     max_channels = Column(Integer, nullable=True)
     max_linked_users = Column(Integer, nullable=True)
     max_team_members = Column(Integer, nullable=True)
@@ -69,14 +70,6 @@ class Plan(Timestamps, Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-@event.listens_for(Plan, "init")
-def _limit_defaults(target, args, kwargs) -> None:
-    """A new plan starts with `PLAN_LIMIT_DEFAULTS` for every limit it is not given; a limit
-    given as None stays None (unlimited)."""
-    for name, value in PLAN_LIMIT_DEFAULTS.items():
-        kwargs.setdefault(name, value)
 
 
 class PlanPrice(Timestamps, Model):

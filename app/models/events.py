@@ -16,7 +16,10 @@ from app.redaction import redacted
 from app.labels import code_label
 
 EVENT_KINDS = ("message", "status", "state", "membership", "other")
-EVENT_STATES = ("pending", "queued", "processing", "done", "failed", "ignored")
+EVENT_STATES = ("pending", "queued", "processing", "done", "failed", "ignored", "skipped")
+# why an event was `skipped` (stored, never processed, never retried: app/jobs/events.py
+# `skip_reason`): the plan does not include the channel's medium, or the workspace is suspended
+SKIP_REASONS = ("plan", "suspended")
 PLATFORMS = ("greenapi", "meta", "telegram", "webchat")
 
 # BIGINT on PostgreSQL, INTEGER on SQLite (which only autoincrements INTEGER PRIMARY KEY).
@@ -63,6 +66,8 @@ class InboundEvent(WorkspaceOwned, Model):
     job_id = Column(String(64), nullable=True)
     processed_at = Column(DateTime, nullable=True)
     last_error = Column(Text, nullable=True, info=redacted())
+    skip_reason = Column(Enum(*SKIP_REASONS, name="event_skip_reason", native_enum=False,
+                              create_constraint=True), nullable=True)
 
     def __str__(self) -> str:
         return (f"{code_label('event_platform', self.platform)} "

@@ -21,6 +21,9 @@ class WorkspaceSettings(Timestamps, WorkspaceOwned, Model):
     max_ids_per_message = Column(Integer, nullable=False, default=100)
     allow_partial_refill = Column(Boolean, nullable=False, default=False)
     fallback_reply_enabled = Column(Boolean, nullable=False, default=False)
+    # while the workspace is suspended, customers who write get the `service_paused` reply (at
+    # most one per chat an hour; app/jobs/events.py); off: silence
+    paused_reply_enabled = Column(Boolean, nullable=False, default=True)
 
     def __str__(self) -> str:
         return f"Settings of {self.workspace}"

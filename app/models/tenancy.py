@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 
 from flask_appbuilder import Model
-from sqlalchemy import Column, DateTime, Enum, ForeignKey, Integer, String
+from sqlalchemy import Column, DateTime, Enum, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import relationship
 
 from app.models.base import Timestamps, WorkspaceOwned, utcnow
@@ -35,6 +35,8 @@ class Workspace(Timestamps, Model):
         nullable=False,
         default="active",
     )
+    # why the workspace is suspended, in the master admin's words (its members see it)
+    suspended_reason = Column(Text, nullable=True)
     # Bumped whenever this workspace's configuration changes (app/jobs/workspace_config.py):
     # workers keep a snapshot of the configuration and reload it when this moves. A new
     # workspace starts at a random value, so one that reuses a deleted workspace's id (SQLite

@@ -25,14 +25,17 @@ class WorkspaceAdminView(CheckedModelView):
     relaydesk_roles: dict = {}
     page_size = 25
     list_columns = ["slug", "name", "plan", "status", "language", "timezone", "created_at"]
-    show_columns = list_columns + ["updated_at"]
-    add_columns = ["slug", "name", "plan", "status", "language", "timezone"]
+    show_columns = list_columns + ["suspended_reason", "updated_at"]
+    add_columns = ["slug", "name", "plan", "status", "suspended_reason", "language", "timezone"]
     edit_columns = add_columns
     search_columns = ["slug", "name", "plan", "status", "language"]
     label_columns = {"slug": _l("Slug"), "name": _l("Name"), "plan": _l("Plan"),
                      "status": _l("Status"), "language": _l("Language"),
                      "timezone": _l("Time zone"), "created_at": _l("Created"),
-                     "updated_at": _l("Updated")}
+                     "updated_at": _l("Updated"),
+                     "suspended_reason": _l("Why it is suspended")}
+    description_columns = {"suspended_reason": _l(
+        "Shown to the workspace's members while it is suspended, with how to resume.")}
 
 
 class MyWorkspaceView(CheckedModelView):

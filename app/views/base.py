@@ -39,6 +39,7 @@ from app.models.base import is_workspace_owned, split_list
 from app.models.sensitive import HASH, sensitive_columns, write_only_columns
 from app.money import amount_problem, to_minor
 from app.ownership import IdentifierTaken, identifier_in_violation
+from app.plans import PlanRefusal
 from app.status_words import status_detail_text
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.tenancy import ScopedInterface, TenancyError, check_references, current_scope
@@ -47,6 +48,7 @@ from app.validation import FormCheck, Rule, attach_rules, language_problem, rule
 from app.validation import check_item as check_values
 from app.validation import form_validators as checked_columns
 from app.views.formatting import LANGUAGE_COLUMNS, language_choices, language_name
+from app.views.plan_checks import api_refusal
 from app.views.tenant_urls import check_item, form_validators, secret_validators, submitted
 
 log = logging.getLogger(__name__)
@@ -597,6 +599,12 @@ class WorkspaceWriteMixin:
     #: run after a successful add or update (the row is committed), by the screen and its REST
     #: twin alike; each takes the row and may return (message, flash category) for the screen
     after_save: tuple = ()
+    #: what the workspace's plan allows (app/views/plan_checks.py), run on every add and update
+    #: by the screen and its REST twin alike, before the other checks; each takes the row and
+    #: raises PlanRefusal (the screen keeps the form and shows the message above it, the REST
+    #: twin answers 403 `{"message": …}`). A check that counts a limit locks the workspace's
+    #: row until the write commits (app/plans.py `check_room`).
+    plan_checks: tuple = ()
 
     def _place_in_workspace(self, item) -> None:
         scope = current_scope()
@@ -638,17 +646,24 @@ class WorkspaceWriteMixin:
     def _validate(self, item, *, new: bool = True) -> None:
         validate_item(self, item, new=new)
 
+    def _fits_plan(self, item) -> None:
+        """:raise PlanRefusal: from the first of `plan_checks` that refuses."""
+        for check in self.plan_checks or ():
+            check(item)
+
     def pre_add(self, item):
         for column in self.secret_columns:
             if getattr(item, column) == "":
                 setattr(item, column, None)
         self._place_in_workspace(item)
+        self._fits_plan(item)
         self._validate(item, new=True)
         check_item(item, submitted(), new=True)  # the outbound URL policy (tenant_urls)
 
     def pre_update(self, item):
         self._keep_blank_secrets(item)
         check_references(item)
+        self._fits_plan(item)
         self._validate(item, new=False)
         check_item(item, submitted(), new=False)  # a changed URL needs its secrets again
 
@@ -877,9 +892,38 @@ class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
                 data[column] = current[column]
         return data
 
+    def _plan_gate(self):
+        """None, or the 403 answer `{"message": …}` to a member of a workspace whose plan
+        lacks the REST API (module `api`, app/views/plan_checks.py `api_refusal`). Runs after
+        FAB has authenticated the call (JWT, X-API-Key or session) and before it reads or writes
+        anything: every headless method of this class starts with it."""
+        refusal = api_refusal()
+        if refusal is None:
+            return None
+        db.session.rollback()
+        return self.response(403, message=refusal.message)
+
+    def get_list_headless(self, **kwargs):
+        gate = self._plan_gate()
+        return gate if gate is not None else super().get_list_headless(**kwargs)
+
+    def get_headless(self, pk, **kwargs):
+        gate = self._plan_gate()
+        return gate if gate is not None else super().get_headless(pk, **kwargs)
+
+    def info_headless(self, **kwargs):
+        gate = self._plan_gate()
+        return gate if gate is not None else super().info_headless(**kwargs)
+
     def _refusing(self, call):
+        gate = self._plan_gate()
+        if gate is not None:
+            return gate
         try:
             return call()
+        except PlanRefusal as exc:  # app/views/plan_checks.py: the plan's words, 403
+            db.session.rollback()
+            return self.response(403, message=exc.message)
         except FieldErrors as exc:  # declared checks, URL policy, identifiers: fields named
             db.session.rollback()
             return self.response_422(message=exc.problems)
@@ -963,6 +1007,7 @@ def api_for(view_cls: type, resource_name: str, **columns) -> type:
         "datamodel": view_cls.datamodel,
         "relaydesk_roles": view_cls.relaydesk_roles,
         "item_validators": view_cls.item_validators,
+        "plan_checks": getattr(view_cls, "plan_checks", ()),
         "after_save": getattr(view_cls, "after_save", ()),
         "delete_validators": getattr(view_cls, "delete_validators", ()),
         "label_columns": dict(getattr(view_cls, "label_columns", None) or {}),

@@ -49,13 +49,13 @@ class InboundEventView(WorkspaceModelView):
     relaydesk_roles = LOG_ROLES_WITH_ACTIONS
     base_order = ("id", "desc")
     list_columns = ["received_at", "channel", "kind", "type", "chat_id", "sender_name", "text",
-                    "state", "attempts"]
+                    "state", "skip_reason", "attempts"]
     show_columns = ["received_at", "occurred_at", "channel", "platform", "kind", "type",
                     "chat_id", "sender", "sender_name", "is_group", "from_me", "from_bot", "text",
-                    "message_id", "status", "error_code", "error_title", "state", "attempts",
-                    "processed_at", "last_error", "payload"]
+                    "message_id", "status", "error_code", "error_title", "state", "skip_reason",
+                    "attempts", "processed_at", "last_error", "payload"]
     search_columns = ["channel", "kind", "type", "chat_id", "sender", "text", "state",
-                      "received_at"]
+                      "skip_reason", "received_at"]
     order_columns = ["received_at", "kind", "state", "attempts"]
     label_columns = {"received_at": _l("Received"), "occurred_at": _l("Happened"),
                      "chat_id": _l("Chat"), "sender_name": _l("From"), "text": _l("Text"),
@@ -67,7 +67,7 @@ class InboundEventView(WorkspaceModelView):
                      "message_id": _l("Message id"), "status": _l("Status"),
                      "error_code": _l("Error code"), "error_title": _l("Error title"),
                      "state": _l("State"), "attempts": _l("Attempts"),
-                     "processed_at": _l("Processed")}
+                     "processed_at": _l("Processed"), "skip_reason": _l("Why skipped")}
     formatters_columns = {"text": lambda t: (t or "")[:120], "payload": pretty_json}
 
     @action("reprocess", _l("Process again"), _l("Process the selected events again?"),

@@ -12,6 +12,7 @@ from app.integrations.panels.base import PanelError
 from app.jobs import queues
 from app.labels import code_label
 from app.models.base import utcnow
+from app.plans import module_refusal, plan_of
 from app.status_words import panel_problem
 from app.views.logs import visible
 
@@ -73,6 +74,10 @@ class PanelConnectionActionsMixin:
                         "\"%(option)s\" to keep a per-service list.",
                         field=_("Service rules from"),
                         option=code_label("service_rules_mode", "cached")), "info")
+                continue
+            refusal = module_refusal(plan_of(connection.workspace_id), "service_cache")
+            if refusal is not None:  # the plan lacks cached service rules: nothing is queued
+                flash(refusal.message, "danger")
                 continue
             if queues.enqueue_services_refresh(connection.workspace_id):
                 flash(_("Refreshing services in the background; the service rules list fills "

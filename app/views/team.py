@@ -35,6 +35,7 @@ from app.auth.views import confirm_password_field, new_password_field
 from app.extensions import db
 from app.jobs.mail import queue_password_link, queue_reset_link
 from app.models import Workspace, WorkspaceMember
+from app.plans import PlanRefusal
 from app.redaction import flash
 from app.tenancy import current_scope
 
@@ -147,6 +148,9 @@ class TeamMixin:
             except members.TeamError as exc:
                 db.session.rollback()
                 form.email.errors = [*form.email.errors, str(exc)]
+            except PlanRefusal as exc:  # no room in the plan: above the form, values kept
+                db.session.rollback()
+                flash(exc.message, "danger")
             else:
                 if queue_password_link(user.id, INVITATION, _language()):
                     flash(gettext("Invitation sent to %(email)s. The link works for %(hours)d "

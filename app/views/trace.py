@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from app.domain.replies import COUNTED_REPLIES, format_duration, render_reply
+from app.plans import limit_message
 from app.views.formatting import language_name
 
 #: A command's outcome (CommandLog.outcome, the "done" step) in words.
@@ -35,6 +36,7 @@ OUTCOMES: dict[str, object] = {
     "done": _l("already finished"),
     "edit_not_acted": _l("not acted on: an edit of a message already handled"),
     "number_changed": _l("the chat moved to the new number"),
+    "paused": _l("not handled: the workspace is suspended"),
 }
 
 ACTIONS: dict[str, object] = {
@@ -248,6 +250,12 @@ def _link(step, preview):
 def _verify(step, preview):
     if step.get("simulated") is False:
         return _("Linking is not simulated in the Playground (it opens a panel ticket).")
+    if step.get("error") == "plan_limit":  # no room for another linked user in the plan
+        return _("Code verified, but the chat was not linked to %(name)s: %(refusal)s The "
+                 "customer was told that linking is not available right now; the same code "
+                 "works until it expires.", name=step.get("username") or "—",
+                 refusal=limit_message(step.get("plan") or "—", "max_linked_users",
+                                       step.get("limit"), step.get("used")))
     if step.get("error"):
         return _("Verification refused: %(reason)s.", reason=step["error"])
     if step.get("ok"):
@@ -275,6 +283,27 @@ def _number_changed(step, preview):
              name=step.get("linked_user") or "—")
 
 
+def _paused(step, preview):
+    reply = step.get("reply")
+    if reply == "told":
+        return _("The workspace is suspended: nothing was done for this message; the customer "
+                 "is told that the service is paused.")
+    if reply == "told_recently":
+        return _("The workspace is suspended: nothing was done for this message; this chat was "
+                 "already told within the hour that the service is paused.")
+    if reply == "off":
+        return _("The workspace is suspended: nothing was done for this message; the paused "
+                 "reply is turned off in the settings.")
+    if reply == "edit":
+        return _("The workspace is suspended: nothing was done for this edited message.")
+    return _("The workspace is suspended: nothing was done; the message is not a command, so "
+             "there is no reply.")
+
+
+def _unpaused(step, preview):
+    return _("Processed again after the workspace was resumed.")
+
+
 SENTENCES: dict[str, Callable[[Mapping, bool], str]] = {
     "parse": _parse, "identity": _identity, "ignored": _ignored, "panel": _panel,
     "panel_fetch": _panel_fetch, "order": _order, "rule": _rule, "rule_invalid": _rule_invalid,
@@ -283,7 +312,8 @@ SENTENCES: dict[str, Callable[[Mapping, bool], str]] = {
     "template_fallback": _template_fallback, "parse_config_error": _parse_config_error,
     "help": _standalone, "balance": _standalone, "custom": _standalone,
     "balance_error": _balance_error, "link": _link, "verify": _verify,
-    "edit": _edit, "number_changed": _number_changed,
+    "edit": _edit, "number_changed": _number_changed, "paused": _paused,
+    "unpaused": _unpaused,
 }
 
 

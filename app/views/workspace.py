@@ -26,6 +26,8 @@ from app.labels import code_label
 from app.views.channels import (FIELD_HELP, ChannelActionsMixin, ChannelSetupMixin, JoinedText,
                                 platform_words, verification_words, verify_after_save)
 from app.views.panel import PanelConnectionActionsMixin
+from app.views.plan_checks import (channel_fits_plan, linked_user_fits_plan, member_fits_plan,
+                                   panel_fits_plan)
 from app.views.team import TeamMixin
 from app.views.template_fields import (CUSTOM_REPLY_HELP, REPLY_HELP, ROUTE_HELP, TemplateText,
                                        custom_reply_valid, reply_key_field, reply_kind_in_form,
@@ -93,6 +95,7 @@ class ChannelView(ChannelSetupMixin, ChannelActionsMixin, WorkspaceModelView):
     datamodel = RelaydeskInterface(Channel)
     # the REST twin (api_for) runs these too
     item_validators = (_require_kind_fields, require_free_identifiers)
+    plan_checks = (channel_fits_plan,)  # the plan's mediums and `max_channels`
     after_save = (verify_after_save,)
     list_columns = ["name", "kind", "enabled", "status", "verification", "last_webhook_at"]
     show_columns = ["name", "kind", "enabled", "status", "status_detail", "verification",
@@ -143,6 +146,7 @@ class PanelConnectionView(PanelConnectionActionsMixin, WorkspaceModelView):
 
     datamodel = RelaydeskInterface(PanelConnection)
     relaydesk_roles = MANAGER_ONLY
+    plan_checks = (panel_fits_plan,)  # cached service rules need the `service_cache` module
     list_columns = ["panel_type", "url", "service_rules_mode", "status", "last_checked_at"]
     show_columns = ["panel_type", "url", "api_key", "user_api_key", "service_rules_mode",
                     "requests_per_second",
@@ -187,11 +191,11 @@ class WorkspaceSettingsView(WorkspaceModelView):
     base_permissions = NO_ADD_DELETE
     list_columns = ["cooldown_refill_seconds", "cooldown_speed_seconds",
                     "cooldown_cancel_seconds", "max_ids_per_message", "allow_partial_refill",
-                    "fallback_reply_enabled"]
+                    "fallback_reply_enabled", "paused_reply_enabled"]
     show_columns = list_columns
     add_columns = list_columns
     edit_columns = list_columns
-    search_columns = ["allow_partial_refill", "fallback_reply_enabled"]
+    search_columns = ["allow_partial_refill", "fallback_reply_enabled", "paused_reply_enabled"]
     label_columns = labels(
         cooldown_refill_seconds=_l("Refill cooldown (seconds)"),
         cooldown_speed_seconds=_l("Speed cooldown (seconds)"),
@@ -199,7 +203,11 @@ class WorkspaceSettingsView(WorkspaceModelView):
         max_ids_per_message=_l("Most order ids in one message"),
         allow_partial_refill=_l("Allow refill of partial orders"),
         fallback_reply_enabled=_l("Answer messages that are not commands"),
+        paused_reply_enabled=_l("Tell customers when the service is paused"),
     )
+    description_columns = {"paused_reply_enabled": _l(
+        "While the workspace is suspended, a customer who writes gets the “service paused” "
+        "reply, at most once an hour (its text is a reply template). Off: no reply at all.")}
 
 
 class MemberView(TeamMixin, WorkspaceModelView):
@@ -208,6 +216,7 @@ class MemberView(TeamMixin, WorkspaceModelView):
     master admin does the same in every workspace (its copy of this screen)."""
 
     datamodel = RelaydeskInterface(WorkspaceMember)
+    plan_checks = (member_fits_plan,)  # a member moved to another workspace: its room
     base_permissions = ["can_list", "can_show", "can_invite", "can_change_role", "can_remove"]
     relaydesk_roles = {ROLE_MANAGER: WRITE}
     list_columns = ["username", "full_name", "email", "role", "status", "last_login"]
@@ -326,6 +335,7 @@ class LinkedUserView(WorkspaceModelView):
     """Panel usernames and the chats trusted to speak for them."""
 
     datamodel = RelaydeskInterface(LinkedUser)
+    plan_checks = (linked_user_fits_plan,)  # `max_linked_users`
     list_columns = ["username", "language", "created_at"]
     show_columns = ["username", "language", "notes", "created_at", "updated_at"]
     add_columns = ["username", "language", "notes"]

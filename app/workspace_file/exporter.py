@@ -221,6 +221,8 @@ class WorkspaceDocument:
         for switch in ("allow_partial_refill", "fallback_reply_enabled"):
             if getattr(row, switch):
                 section[switch] = True
+        if not row.paused_reply_enabled:  # on by default
+            section["paused_reply_enabled"] = False
         return section
 
     def aliases(self) -> dict:

@@ -9,7 +9,11 @@ The order is fixed and nothing is written before the last check passed:
    identifiers another channel owns (app/ownership.py: the same check and the same message as
    the screens, whichever workspace the other channel is in), required secrets, logins of
    other workspaces, the outbound URL policy for every URL the file sets (`_url_problems`: a
-   URL that changes needs its secret in the same file);
+   URL that changes needs its secret in the same file), and what the workspace's plan allows
+   (`_plan_problems`: the plan the file names, else the stored one; new channels of a medium
+   it excludes, channels, linked users and members beyond its limits, cached service rules
+   without its `service_cache` module, each at its line with the screens' sentence; the
+   workspace's row stays locked from this count to the commit, app/plans.py `check_room`);
 4. the upsert (`Upsert`), keyed by the workspace slug and by names, in one transaction that is
    committed at the end, or rolled back for a dry run or on any error. An identifier taken by
    a concurrent save between 3 and 4 (the UNIQUE constraint refuses the write) is reported like
@@ -45,6 +49,7 @@ from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, Link
 from app.models.base import join_list, split_list
 from app.models.channels import REQUIRED_FIELDS, telegram_bot_id
 from app.ownership import INPUT_FIELD, identifier_in_violation, taken, taken_message
+from app.plans import count_of, lock_workspace, medium_refusal, module_refusal, room_refusal
 from app.security import MEMBER_ROLE_TO_FAB, ROLE_ADMIN
 from app.tenancy import TenancyError, scoped_query, workspace_scope
 from app.workspace_file.errors import LocatedProblem, Problem, WorkspaceFileInvalid
@@ -220,6 +225,75 @@ def database_problems(data: dict, found: Found) -> list[Problem]:
     problems += _panel_problems(data, found)
     problems += _url_problems(data, found)
     problems += _member_problems(data, found)
+    problems += _plan_problems(data, found)
+    return problems
+
+
+def _file_plan(data: dict, found: Found) -> Plan | None:
+    """The plan the import would leave the workspace on: the file's (`plan:`), else the
+    stored one. None: no plan, nothing is limited (an unknown code is reported apart)."""
+    if "plan" in data["workspace"]:
+        return found.plan
+    return found.workspace.plan if found.workspace is not None else None
+
+
+def _plan_problems(data: dict, found: Found) -> list[Problem]:
+    """What the file adds beyond the plan: each new channel of a medium the plan excludes
+    (at its `kind`), the first new channel, linked user and member beyond a limit (at its name:
+    nothing is half-imported, the whole file is refused), and cached service rules without the
+    `service_cache` module. A row the workspace already has never counts again."""
+    plan = _file_plan(data, found)
+    if plan is None:
+        return []
+    workspace = found.workspace
+    if workspace is not None:
+        lock_workspace(workspace)  # held until the import commits or rolls back
+    problems: list[Problem] = []
+
+    def count(name: str) -> int:
+        return count_of(workspace, name) if workspace is not None else 0
+
+    def room(name: str, new_items: list[tuple]) -> None:
+        used = count(name)
+        for path in new_items:
+            refusal = room_refusal(plan, name, used)
+            if refusal is not None:
+                problems.append(Problem(path, refusal.message))
+                return
+            used += 1
+
+    new_channels = [(i, c) for i, c in enumerate(data.get("channels", ()))
+                    if c["name"] not in found.channels]
+    for i, channel in new_channels:
+        refusal = medium_refusal(plan, channel["kind"])
+        if refusal is not None:
+            problems.append(Problem(("channels", i, "kind"), refusal.message))
+    room("max_channels", [("channels", i, "name") for i, _channel in new_channels])
+
+    known_users: set[str] = set()
+    if workspace is not None:
+        known_users = {name for (name,) in db.session.query(LinkedUser.username)
+                       .filter_by(workspace_id=workspace.id)}
+    room("max_linked_users", [("linked_users", i, "username")
+                              for i, user in enumerate(data.get("linked_users", ()))
+                              if user["username"] not in known_users])
+
+    sm = current_app.appbuilder.sm
+    joining = []
+    for i, member in enumerate(data.get("members", ())):
+        user = sm.find_user(username=member["username"])
+        if user is None or workspace is None or db.session.query(WorkspaceMember.id).filter_by(
+                workspace_id=workspace.id, user_id=user.id).first() is None:
+            joining.append(("members", i, "username"))
+    room("max_team_members", joining)
+
+    panel = data.get("panel") or {}
+    stored = _stored_panel(found)
+    if panel.get("service_rules") == "cached" and (
+            stored is None or stored.service_rules_mode != "cached"):
+        refusal = module_refusal(plan, "service_cache")
+        if refusal is not None:
+            problems.append(Problem(("panel", "service_rules"), refusal.message))
     return problems
 
 
@@ -504,7 +578,8 @@ class Upsert:
         section = self.data.get("settings", {})
         values = present(section, {"max_ids_per_message": "max_ids_per_message",
                                    "allow_partial_refill": "allow_partial_refill",
-                                   "fallback_reply_enabled": "fallback_reply_enabled"})
+                                   "fallback_reply_enabled": "fallback_reply_enabled",
+                                   "paused_reply_enabled": "paused_reply_enabled"})
         for action, seconds in section.get("cooldowns", {}).items():
             values[f"cooldown_{action}_seconds"] = seconds
         row = self._owned(WorkspaceSettings).one_or_none()

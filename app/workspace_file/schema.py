@@ -377,6 +377,7 @@ class SettingsSection(Strict):
     max_ids_per_message = fields.Integer(strict=True, validate=checked(MAX_IDS))
     allow_partial_refill = fields.Boolean()
     fallback_reply_enabled = fields.Boolean()
+    paused_reply_enabled = fields.Boolean()
 
 
 AliasesSection = Strict.from_dict(

@@ -61,6 +61,13 @@ def upgrade():
         batch_op.alter_column('max_linked_users', existing_type=sa.Integer(), nullable=True)
         batch_op.drop_column('price_cents')
         batch_op.drop_column('currency')
+        if op.get_bind().dialect.name == 'sqlite':
+            # the batch copy would keep the Enum's CHECK constraint on the dropped column
+            # ("no such column: interval"): a plain type first drops it
+            batch_op.alter_column('interval', existing_nullable=False, type_=sa.String(5),
+                                  existing_type=sa.Enum('month', 'year', name='billing_interval',
+                                                        native_enum=False,
+                                                        create_constraint=True))
         batch_op.drop_column('interval')
         batch_op.drop_column('stripe_price_id')
         batch_op.drop_column('max_commands_per_month')

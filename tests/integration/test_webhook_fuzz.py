@@ -314,6 +314,35 @@ def test_damaged_bytes_never_5xx(request, target, data):
     post(damage(data, json.dumps(base).encode()))
 
 
+@pytest.mark.parametrize("target", TARGETS)
+@settings(FUZZ, max_examples=20)
+@given(data=st.data())
+def test_a_suspended_workspace_answers_as_before_and_skips_what_it_stored(request, target,
+                                                                         data):
+    """A suspended workspace's webhooks answer every body as an active one's do (its events
+    are stored, 200), and the worker finishes each stored event without an error: messages
+    `skipped` (reason `suspended`), the rest applied (docs/contracts.md "SaaS contracts")."""
+    from app.jobs.events import process_event
+    from app.models import Workspace, WorkspaceSettings
+
+    post, builders, protected, _iid = request.getfixturevalue(target)
+    db.session.query(Workspace).update({"status": "suspended"})
+    db.session.query(WorkspaceSettings).update({"paused_reply_enabled": False})  # no sends
+    db.session.commit()
+    base = data.draw(st.sampled_from(builders), label="base")()
+    post(serialise(mutate(data, base, protected)) if data.draw(st.booleans(), label="mutate")
+         else json.dumps(base).encode())
+    for (event_id,) in db.session.query(InboundEvent.id).filter_by(state="pending").all():
+        process_event(event_id)
+    db.session.expire_all()
+    for kind, state, reason in db.session.query(InboundEvent.kind, InboundEvent.state,
+                                                InboundEvent.skip_reason):
+        if kind == "message":
+            assert (state, reason) == ("skipped", "suspended")
+        else:
+            assert state in ("done", "ignored") and reason is None
+
+
 # --- the hand-written shape checks accept exactly what the marshmallow schemas accept --------
 # (app/webhooks/greenapi.py and meta.py keep the schemas as the reference; the endpoints run the
 # cheaper `check_shape`.) Pure functions: no request, no database.

@@ -17,6 +17,7 @@ from werkzeug.security import check_password_hash
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, LinkedUser,
                         PanelConnection, Plan, Provider, ProviderRoute, Workspace,
                         WorkspaceMember, WorkspaceSettings)
+from app.plans import DEFAULT_PLANS
 
 SAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "acme.yaml"
 SAMPLE_TEXT = SAMPLE.read_text()
@@ -51,9 +52,15 @@ def cli(app, db):
     return invoke
 
 
+def new_pro_plan() -> Plan:
+    """The default `pro` plan (app/plans.py: room for the sample's three channels)."""
+    (pro,) = [p for p in DEFAULT_PLANS if p.code == "pro"]
+    return Plan(code="pro", name="Pro", modules=",".join(pro.modules), **pro.limits)
+
+
 @pytest.fixture
 def pro_plan(db):
-    plan = Plan(code="pro", name="Pro")
+    plan = new_pro_plan()
     db.session.add(plan)
     db.session.commit()
     return plan
@@ -382,7 +389,7 @@ def test_round_trip_with_secrets_into_an_empty_database(cli, db, pro_plan, tmp_p
     assert "routes:" in first.stdout and "enabled: false" in first.stdout
 
     wipe(db)
-    db.session.add(Plan(code="pro", name="Pro"))
+    db.session.add(new_pro_plan())
     db.session.commit()
     path = write(tmp_path, first.stdout, "backup.yaml")
     imported = cli("import", path)
@@ -599,3 +606,16 @@ def test_dry_run_of_an_invalid_file_fails_the_same_way(cli, db, pro_plan, tmp_pa
     result = cli("import", write(tmp_path, _bad("refill: 24h", "refill: 24x")), "--dry-run")
     assert result.exit_code == 1
     assert "settings.cooldowns.refill: Not a valid duration" in stderr(result)
+
+
+def test_paused_reply_switch_is_written_only_when_off_and_read_back(cli, db, pro_plan, tmp_path):
+    assert cli("import", SAMPLE).exit_code == 0
+    assert "paused_reply_enabled" not in cli("export", "acme").stdout  # on: the default
+    text = SAMPLE.read_text().replace("settings:\n", "settings:\n  paused_reply_enabled: false\n",
+                                      1)
+    assert cli("import", write(tmp_path, text)).exit_code == 0
+    settings = db.session.query(WorkspaceSettings).filter_by(workspace_id=acme(db).id).one()
+    assert settings.paused_reply_enabled is False
+    exported = cli("export", "acme").stdout
+    assert "paused_reply_enabled: false" in exported
+    assert cli("import", write(tmp_path, exported, "again.yaml")).stdout.count("Nothing to change")

@@ -263,9 +263,35 @@ TABLE: list[tuple[str, str]] = [
     ("is the speed service good for tiktok", ""),
     ("When is the next 2025 sale", ""),
     ("I will cancel my subscription if this keeps happening", ""),
-    ("Hi, I ordered 1000 followers yesterday (order 2274209) but only got 500. Can you refill?",
-     ""),
     ("12:30", ""),
+    # a polite request takes the ids of the chatty sentence before it
+    ("Hi, I ordered 1000 followers yesterday (order 2274209) but only got 500. Can you refill?",
+     "refill 2274209"),
+    # chatty ids no action takes: the order's details when named as orders, else nothing
+    ("Hi, I ordered 1000 followers yesterday (order 2274209) but only got 500. Is that normal?",
+     "details 2274209"),
+    # --- a phrase that turns the order of ids and actions around is read on its own
+    ("2274209 refill, cancel 2274210", "refill 2274209; cancel 2274210"),
+    ("refill 2274209, 2274210 cancel", "refill 2274209; cancel 2274210"),
+    ("refill 2274209, 2274210, 2274211", "refill 2274209,2274210,2274211"),
+    # short numbers beside long ids are counts, in a list of ids they stay ids
+    ("refill 2274209 pls 4500 gone", "refill 2274209"),
+    ("2274209, 4500 refill", "refill 2274209,4500"),
+    # corrections after a comma, and `only`
+    ("cancel 2274209, sorry, I meant speed", "speed 2274209"),
+    ("refill 2274209 and 2274210. wait no, only 2274209", "refill 2274209; details 2274210"),
+    # a speed word that says how, an id said to be done, a quotation followed by a request
+    ("refill kar do jaldi 2274209", "refill 2274209"),
+    ("2274209 refill 2274210 fast", "refill 2274209; speed 2274210"),
+    ("2274209 tamamlandı, 2274210 iptal edin", "details 2274209; cancel 2274210"),
+    ("2274209 stuck, cancel 2274210", "details 2274209; cancel 2274210"),
+    ('"Refill requested for 2 orders: 2274209, 2274210" but only 2274209 moved, refill 2274210',
+     "details 2274209; refill 2274210"),
+    ("el talab 2274209 ta3weed law sama7t", "refill 2274209"),
+    ("kindly expedite order no. 2274209", "speed 2274209"),
+    # our help text pasted back: its ids are our examples
+    ('Send an order id and what you need, for example "2274209 refill", "2274209 speed" or '
+     '"2274209 cancel".', ""),
     # --- refusals of the grammar: negations, questions
     ("don't cancel 2274209", "details 2274209"),
     ("Don't worry. Cancel 2274209", "cancel 2274209"),
