@@ -8,13 +8,8 @@ not answering lets calls through.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from redis import Redis
@@ -22,38 +17,21 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app.extensions import db
-from tests.conftest import BACKENDS
+from tests.integration import api_process, web_process
 from tests.factories import password_for
 
-ROOT = Path(__file__).resolve().parents[2]
 PATH = "/api/v1/provider/"
 
 
-class SecondProcess:
+class SecondProcess(web_process.SecondProcess):
     """Another web process (tests/integration/api_process.py) on the same database and Redis."""
 
     def __init__(self):
-        env = {**os.environ, "RELAYDESK_PROBE_DATABASE_URL": BACKENDS.database_url,
-               "RELAYDESK_PROBE_REDIS_URL": BACKENDS.redis_url, "LOG_LEVEL": "WARNING"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.api_process"], cwd=ROOT, env=env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        ready = json.loads(self.process.stdout.readline() or "{}")
-        assert ready.get("ready") and ready["ready"] != os.getpid(), "second process did not start"
+        super().__init__("api_process")
 
     def get(self, headers: dict) -> tuple[int, dict | None, dict]:
-        self.process.stdin.write(json.dumps({"path": PATH, "headers": headers}) + "\n")
-        self.process.stdin.flush()
-        answer = json.loads(self.process.stdout.readline())
+        answer = self.ask({"path": PATH, "headers": headers})
         return answer["status"], answer["body"], answer["headers"]
-
-    def close(self):
-        self.process.stdin.close()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 class Here:
@@ -66,7 +44,7 @@ class Here:
         response = self.client.get(PATH, headers=headers)
         return response.status_code, response.get_json(silent=True), {
             h: response.headers.get(h)
-            for h in ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining")}
+            for h in api_process.HEADERS}
 
 
 def redis_now(app) -> int:

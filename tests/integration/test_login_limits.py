@@ -7,25 +7,19 @@ two web processes that see the same counts, the counter shown to the master admi
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from redis import Redis
 
 from app.auth.limits import client_address, login_limits
 from app.security import ROLE_ADMIN
+from tests.integration import web_process
 from tests.integration.login_support import people_maker, user_id_of
-from tests.conftest import BACKENDS
 from tests.factories import password_for
 
-ROOT = Path(__file__).resolve().parents[2]
 API = "/api/v1/security/login"
 HOME = "127.0.0.1"
 LOCKED_TEXT = "Too many failed sign-in attempts. Try again in"
@@ -301,32 +295,16 @@ def test_the_address_comes_from_x_forwarded_for_only_behind_trusted_proxies(app,
 
 # --- two web processes -------------------------------------------------------------------------
 
-class SecondProcess:
-    """Another web process (tests/integration/login_process.py) on the same database and Redis."""
+class SecondProcess(web_process.SecondProcess):
+    """Another web process (tests/integration/login_process.py) on the same database and
+    Redis."""
 
     def __init__(self):
-        env = {**os.environ, "RELAYDESK_PROBE_DATABASE_URL": BACKENDS.database_url,
-               "RELAYDESK_PROBE_REDIS_URL": BACKENDS.redis_url, "LOG_LEVEL": "WARNING"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.login_process"], cwd=ROOT, env=env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        ready = json.loads(self.process.stdout.readline() or "{}")
-        assert ready.get("ready") and ready["ready"] != os.getpid(), "second process did not start"
+        super().__init__("login_process")
 
     def attempt(self, path: str, username: str, password: str) -> tuple[int, str | None]:
-        line = json.dumps({"path": path, "username": username, "password": password})
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-        answer = json.loads(self.process.stdout.readline())
+        answer = self.ask({"path": path, "username": username, "password": password})
         return answer["status"], answer["retry_after"]
-
-    def close(self):
-        self.process.stdin.close()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.mark.slow
