@@ -230,7 +230,10 @@ class PageWatch:
             f"console error on {page.url}: {m.text}", (m.location or {}).get("url", "")))
         page.on("pageerror", lambda exc: self.problems.append(
             f"JavaScript error on {page.url}: {exc}"))
-        page.on("requestfailed", lambda r: self._note(
+        # net::ERR_ABORTED is the page itself dropping a request it no longer needs (a
+        # background fetch when the test moves on); a server failing answers an error status
+        # (below) or resets the connection, which still count
+        page.on("requestfailed", lambda r: r.failure != "net::ERR_ABORTED" and self._note(
             f"request failed: {r.method} {r.url} ({r.failure})", r.url))
         page.on("response", lambda r: r.status >= 400 and self._note(
             f"{r.status} answer: {r.request.method} {r.url}", r.url))
