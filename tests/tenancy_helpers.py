@@ -327,7 +327,8 @@ def form_data_from_row(view, row, columns) -> dict[str, str]:
 
 #: String columns whose values come from a fixed list checked on save (a reply text's key is one
 #: of the replies that exist): a copy varies the other columns of their unique constraint.
-CLOSED_VOCABULARY = {("reply_template", "key"), ("global_reply_template", "key")}
+CLOSED_VOCABULARY = {("reply_template", "key"), ("global_reply_template", "key"),
+                     ("email_template", "key")}
 
 
 def vary_unique_fields(model, data: dict) -> dict:

@@ -21,10 +21,11 @@ VALUE_LIMIT = 2000
 class MailTextError(ValueError):
     """A text names a placeholder its mail does not offer, or writes one badly."""
 
-    def __init__(self, written: str, allowed: Iterable[str]) -> None:
+    def __init__(self, written: str, allowed: Iterable[str], *, syntax: bool = False) -> None:
         super().__init__(written)
         self.written = written[:60]
         self.allowed = tuple(allowed)
+        self.syntax = syntax  # written badly (`{{ a.b }}`), rather than a name not offered
 
 
 def placeholders(text: str) -> list[str]:
@@ -34,7 +35,7 @@ def placeholders(text: str) -> list[str]:
     for match in _PLACEHOLDER.finditer(text or ""):
         name = _NAME.match(match.group(1))
         if name is None:
-            raise MailTextError(match.group(0), ())
+            raise MailTextError(match.group(0), (), syntax=True)
         names.append(name.group(1))
     return names
 
@@ -45,7 +46,7 @@ def check(text: str, allowed: Iterable[str]) -> None:
     try:
         names = placeholders(text)
     except MailTextError as error:
-        raise MailTextError(error.written, allowed) from None
+        raise MailTextError(error.written, allowed, syntax=True) from None
     for name in names:
         if name not in allowed:
             raise MailTextError("{{" + name + "}}", allowed)

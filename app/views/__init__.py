@@ -21,6 +21,7 @@ from app.views.formatting import make_readable
 from app.views.playground import PlaygroundView
 from app.views.titles import screen_titles
 from app.views.replies_catalogue import BuiltInRepliesView
+from app.views.mail_templates import EmailTemplateView
 from app.views.logs import (CommandLogView, CommandOrderView, ExternalCallView,
                             InboundEventView, OutboundMessageView)
 from app.views.workspace import WORKSPACE_SCREENS, InvoiceView, MemberView, SubscriptionView
@@ -116,6 +117,9 @@ def register_views(appbuilder) -> None:
     appbuilder.add_api(api_for(PlanPriceView, "plan_price", **PLAN_PRICE_API_COLUMNS))
     add_screen(appbuilder, GlobalReplyTemplateView, "Default replies", _l("Default replies"),
                "Master admin", "fa-comment-o")
+    add_screen(appbuilder, EmailTemplateView, "E-mail templates", _l("E-mail templates"),
+               "Master admin", "fa-envelope-o")
+    appbuilder.add_api(api_for(EmailTemplateView, "email_template"))
     appbuilder.add_link("Built-in replies catalogue", label=_l("Built-in replies"),
                         href="/replies/built-in/", icon="fa-book", category="Master admin",
                         category_label=CATEGORY_LABELS["Master admin"],

@@ -14,6 +14,7 @@ from __future__ import annotations
 from sqlalchemy import inspect
 
 from app.extensions import db
+from app.models import Channel
 from app.plans import PlanExcludes, check_medium, check_module, check_room, module_refusal, \
     plan_of
 from app.tenancy import current_scope
@@ -46,6 +47,21 @@ def channel_fits_plan(channel) -> None:
         check_medium(workspace_id, channel.kind)
         check_room(workspace_id, "max_channels")
     elif _changed(channel, "kind"):
+        check_medium(channel.workspace_id, channel.kind)
+
+
+def route_fits_plan(route) -> None:
+    """A provider route sends through its channel: a route added, or moved to another channel,
+    must use a channel whose medium the plan includes (a channel kept from a larger plan is no
+    way round the plan's mediums)."""
+    if route.channel is None and route.channel_id is None:
+        return  # the form says the channel is required
+    if arriving_workspace(route) is None and not _changed(route, "channel_id") \
+            and not _changed(route, "channel"):
+        return
+    with db.session.no_autoflush:
+        channel = route.channel or db.session.get(Channel, route.channel_id)
+    if channel is not None:
         check_medium(channel.workspace_id, channel.kind)
 
 

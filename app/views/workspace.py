@@ -27,7 +27,7 @@ from app.views.channels import (FIELD_HELP, ChannelActionsMixin, ChannelSetupMix
                                 platform_words, verification_words, verify_after_save)
 from app.views.panel import PanelConnectionActionsMixin
 from app.views.plan_checks import (channel_fits_plan, linked_user_fits_plan, member_fits_plan,
-                                   panel_fits_plan)
+                                   panel_fits_plan, route_fits_plan)
 from app.views.team import TeamMixin
 from app.views.template_fields import (CUSTOM_REPLY_HELP, REPLY_HELP, ROUTE_HELP, TemplateText,
                                        custom_reply_valid, reply_key_field, reply_kind_in_form,
@@ -293,6 +293,7 @@ class ProviderRouteView(WorkspaceModelView):
     """Where each provider's commands are sent, and in what words."""
 
     datamodel = RelaydeskInterface(ProviderRoute)
+    plan_checks = (route_fits_plan,)  # only through a channel of a medium the plan includes
     item_validators = (route_template_valid,)
     validators_columns = {"template": [TemplateText(ROUTE)]}
     list_columns = ["provider", "channel", "chat_id", "template", "actions", "enabled"]

@@ -267,6 +267,49 @@ def test_workspace_file_within_the_plan_imports_and_a_file_plan_counts(app):
                for m in messages), messages
 
 
+def test_routes_go_only_through_a_channel_of_a_medium_the_plan_includes(app):
+    """A channel kept from a larger plan is no way round the plan's mediums: a provider route
+    through it is refused (screen and REST); routes through allowed channels pass, and a route
+    that stays on its channel stays editable."""
+    from app.models import Provider, ProviderRoute
+
+    desk = make_desk(app, max_channels=5, mediums="greenapi,telegram,meta")
+    with app.app_context():
+        factory = Factory(app)
+        workspace = db.session.get(Workspace, desk.workspace_id)
+        meta = factory.channel(workspace, name="Cloud number", kind="meta")
+        provider = factory.provider(workspace, name="SMM Rush")
+        kept = factory.route(provider, meta, chat_id="79001234501")
+        ids = (meta.id, provider.id, kept.id)
+    meta_id, provider_id, kept_id = ids
+    set_plan(app, desk.plan_id, mediums="greenapi,telegram")
+    no_meta = "The Free plan does not include WhatsApp (Meta Cloud API) channels."
+    manager = signed_in(app, desk.manager)
+
+    page = page_of(manager.post("/providerrouteview/add", data={
+        "provider": str(provider_id), "channel": str(meta_id),
+        "chat_id": "79001234502", "template": "{external_id} {action}",
+        "actions": "refill", "enabled": "y"}))
+    assert flashed_danger(page) == [no_meta]
+    assert value_of(page, "chat_id") == "79001234502"
+    client = api(app, desk)
+    refused = client.post("/api/v1/provider_route/", json={
+        "provider": provider_id, "channel": meta_id, "chat_id": "79001234503"})
+    assert refused.status_code == 403 and refused.get_json() == {"message": no_meta}
+    assert count(app, ProviderRoute, channel_id=meta_id) == 1
+    moved = client.put(f"/api/v1/provider_route/{kept_id}", json={
+        "channel": desk.channel_id, "chat_id": "120363025000000001@g.us"})
+    assert moved.status_code == 200, moved.get_json()
+    back = client.put(f"/api/v1/provider_route/{kept_id}", json={
+        "channel": meta_id, "chat_id": "79001234501"})
+    assert back.status_code == 403
+    allowed = client.post("/api/v1/provider_route/", json={
+        "provider": provider_id, "channel": desk.channel_id,
+        "chat_id": "120363025000000004@g.us"})
+    assert allowed.status_code == 201, allowed.get_json()
+    assert count(app, Provider) == 1
+
+
 # --- linked users -------------------------------------------------------------------------------
 
 def test_linked_user_screen_and_rest_refuse_beyond_the_limit(app):
