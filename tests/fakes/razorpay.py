@@ -30,7 +30,7 @@ DAYS = {"monthly": 30, "yearly": 365, "weekly": 7, "daily": 1}
 class FakeRazorpay(FakeServer):
     name = "razorpay"
 
-    def __init__(self, key_id: str = "rzp_test_fake", key_secret: str = "fake-secret",
+    def __init__(self, key_id: str = "rzp_test_fake", key_secret: str = "fake-secret",  # noqa: S107
                  *, now: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.key_id, self.key_secret, self.clock = key_id, key_secret, now

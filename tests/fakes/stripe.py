@@ -64,7 +64,7 @@ def decode_form(pairs: dict[str, str]) -> dict[str, Any]:
 class FakeStripe(FakeServer):
     name = "stripe"
 
-    def __init__(self, secret_key: str = "sk_test_fake", *, now: int | None = None,
+    def __init__(self, secret_key: str = "sk_test_fake", *, now: int | None = None,  # noqa: S107
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.secret_key, self.clock = secret_key, now
