@@ -169,7 +169,6 @@ def activate(subscription: Subscription, start: datetime | None, end: datetime |
     if workspace.status == "suspended" and _is_canceled_reason(workspace.suspended_reason):
         billing.resume(workspace)
     subscription.payment_method = method
-    subscription.cancel_at_period_end = subscription.cancel_at_period_end and bool(end)
     billing.activate(subscription, start=start or utcnow(), end=end, price=price)
 
 
