@@ -318,3 +318,13 @@ def test_payment_ids_reach_no_answer_no_log_line_and_no_page(app, db, client, st
     texts += [record.getMessage() for record in caplog.records]
     for secret in secrets:
         assert not any(secret in text for text in texts), secret
+
+
+@pytest.mark.parametrize("url", ["/webhooks/stripe", "/webhooks/razorpay"])
+def test_a_body_over_one_mib_answers_413(app, db, client, url):
+    answer = client.post(url, data=b"{" + b" " * (1024 * 1024) + b"}",
+                         headers={"Content-Type": "application/json",
+                                  "Stripe-Signature": "t=1,v1=00",
+                                  "X-Razorpay-Signature": "00"})
+    assert answer.status_code == 413
+    assert db.session.query(PaymentEvent).count() == 0
