@@ -93,6 +93,15 @@ class Config:
     META_GRAPH_VERSION = _env("META_GRAPH_VERSION", "v21.0")
     STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY", "")
     STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET", "")
+    # Card payments (app/payments/): unset keys hide the provider. The API bases are for tests
+    # (local fakes) and proxies; the timeouts bound every call to the provider.
+    STRIPE_API_BASE = _env("STRIPE_API_BASE", "https://api.stripe.com")
+    STRIPE_TIMEOUT_SECONDS = float(_env("STRIPE_TIMEOUT_SECONDS", "20"))
+    RAZORPAY_KEY_ID = _env("RAZORPAY_KEY_ID", "")
+    RAZORPAY_KEY_SECRET = _env("RAZORPAY_KEY_SECRET", "")
+    RAZORPAY_WEBHOOK_SECRET = _env("RAZORPAY_WEBHOOK_SECRET", "")
+    RAZORPAY_API_BASE = _env("RAZORPAY_API_BASE", "https://api.razorpay.com")
+    RAZORPAY_TIMEOUT_SECONDS = float(_env("RAZORPAY_TIMEOUT_SECONDS", "20"))
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
 
     # E-mail (app/mail.py): invitations and password resets, sent by a job (app/jobs/mail.py).

@@ -18,6 +18,7 @@ from app.views.admin import (GlobalReplyTemplateView, MyWorkspaceView, PlanPrice
 from app.views.base import admin_variant, api_for
 from app.views.channels import DetectedChatView
 from app.views.formatting import make_readable
+from app.views.payments import PaymentsView
 from app.views.playground import PlaygroundView
 from app.views.titles import screen_titles
 from app.views.replies_catalogue import BuiltInRepliesView
@@ -112,6 +113,8 @@ def register_views(appbuilder) -> None:
     screen_titles(PlanPriceView, _l("Plan prices"))
     make_readable(PlanPriceView)
     appbuilder.add_view_no_menu(PlanPriceView)
+    # the card-payment buttons' POST routes (/billing/...), shown on the billing page
+    appbuilder.add_view_no_menu(PaymentsView)
     appbuilder.add_api(api_for(PlanView, "plan", show_columns=[*PlanView.show_columns,
                                                                 "prices"]))
     appbuilder.add_api(api_for(PlanPriceView, "plan_price", **PLAN_PRICE_API_COLUMNS))

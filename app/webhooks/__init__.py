@@ -10,9 +10,11 @@ def register_webhooks(app: Flask) -> set[str]:
     from app.extensions import csrf
     from app.webhooks.greenapi import greenapi_bp
     from app.webhooks.meta import meta_bp
+    from app.webhooks.razorpay import razorpay_bp
+    from app.webhooks.stripe import stripe_bp
     from app.webhooks.telegram import telegram_bp
 
-    blueprints = (greenapi_bp, meta_bp, telegram_bp)
+    blueprints = (greenapi_bp, meta_bp, telegram_bp, stripe_bp, razorpay_bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
         csrf.exempt(blueprint)

@@ -7,9 +7,11 @@ crashed). Tests outside tests/fakes/ can enable them with
 from tests.fakes.greenapi import fake_greenapi
 from tests.fakes.meta import fake_meta
 from tests.fakes.perfectpanel import fake_perfectpanel
+from tests.fakes.razorpay import fake_razorpay
 from tests.fakes.rentalpanel import fake_rentalpanel
 from tests.fakes.smmapi import fake_smmapi
+from tests.fakes.stripe import fake_stripe
 from tests.fakes.telegram import fake_telegram
 
-__all__ = ["fake_greenapi", "fake_meta", "fake_perfectpanel", "fake_rentalpanel", "fake_smmapi",
-           "fake_telegram"]
+__all__ = ["fake_greenapi", "fake_meta", "fake_perfectpanel", "fake_razorpay", "fake_rentalpanel",
+           "fake_smmapi", "fake_stripe", "fake_telegram"]
