@@ -95,6 +95,13 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
     "submission_status": {"pending": _l("Waiting for approval"), "approved": _l("Approved"),
                           "rejected": _l("Rejected")},
     "payment_provider": {"stripe": "Stripe", "razorpay": "Razorpay"},
+    # PaymentEvent.outcome (a plain column: app/payments/events.py OUTCOMES)
+    "payment_event_outcome": {
+        "applied": _l("Applied"), "recorded": _l("Recorded"),
+        "ignored": _l("Ignored: older than what is stored"),
+        "unknown_workspace": _l("No workspace of ours"), "unhandled": _l("Not an event we use"),
+        "malformed": _l("Could not be read"),
+    },
     "panel_status": {"unknown": _l("Not checked yet"), "ok": _l("Working"), "error": _l("Error")},
     "member_role": {"manager": _l("Manager"), "agent": _l("Agent")},
     "call_outcome": {

@@ -13,8 +13,8 @@ from flask_appbuilder.menu import MenuItem
 from flask_babel import lazy_gettext as _l
 
 from app.views.account import MyApiKeysView
-from app.views.admin import (GlobalReplyTemplateView, MyWorkspaceView, PlanPriceView, PlanView,
-                             WorkspaceAdminView)
+from app.views.admin import (GlobalReplyTemplateView, MyWorkspaceView, PaymentEventView,
+                             PlanPriceView, PlanView, WorkspaceAdminView)
 from app.views.base import admin_variant, api_for
 from app.views.channels import DetectedChatView
 from app.views.formatting import make_readable
@@ -120,6 +120,9 @@ def register_views(appbuilder) -> None:
     appbuilder.add_api(api_for(PlanPriceView, "plan_price", **PLAN_PRICE_API_COLUMNS))
     add_screen(appbuilder, GlobalReplyTemplateView, "Default replies", _l("Default replies"),
                "Master admin", "fa-comment-o")
+    add_screen(appbuilder, PaymentEventView, "Payment events", _l("Payment events"),
+               "Master admin", "fa-exchange")
+    appbuilder.add_api(api_for(PaymentEventView, "payment_event"))
     add_screen(appbuilder, EmailTemplateView, "E-mail templates", _l("E-mail templates"),
                "Master admin", "fa-envelope-o")
     appbuilder.add_api(api_for(EmailTemplateView, "email_template"))

@@ -8,7 +8,8 @@ from wtforms.validators import InputRequired
 
 from app.domain.templates import reply_kind
 from app.extensions import db
-from app.models import GlobalReplyTemplate, Plan, PlanPrice, Workspace
+from app.labels import code_label
+from app.models import GlobalReplyTemplate, PaymentEvent, Plan, PlanPrice, Workspace
 from app.models.billing import PLAN_LIMIT_DEFAULTS, PLAN_LIMITS
 from app.security import ROLE_MANAGER, ROLE_TRANSLATOR, WRITE
 from app.views.base import CheckedModelView, MoneyCheck, MoneyField, RelaydeskInterface
@@ -213,3 +214,24 @@ class GlobalReplyTemplateView(CheckedModelView):
 
     item_validators = (reply_template_valid,)
 
+
+
+class PaymentEventView(CheckedModelView):
+    """Every Stripe and Razorpay webhook event received, once each, with what was done."""
+
+    datamodel = RelaydeskInterface(PaymentEvent)
+    relaydesk_roles: dict = {}
+    base_permissions = ["can_list", "can_show"]
+    page_size = 50
+    base_order = ("received_at", "desc")
+    list_columns = ["received_at", "provider", "event_type", "workspace", "outcome"]
+    show_columns = ["received_at", "provider", "event_type", "event_id", "created", "workspace",
+                    "outcome", "detail", "processed_at"]
+    search_columns = ["provider", "event_type", "workspace", "outcome", "event_id",
+                      "received_at"]
+    label_columns = {"received_at": _l("Received"), "provider": _l("Provider"),
+                     "event_type": _l("Event"), "event_id": _l("Event id"),
+                     "created": _l("Sent by the provider"), "workspace": _l("Workspace"),
+                     "outcome": _l("What was done"), "detail": _l("Detail"),
+                     "processed_at": _l("Handled")}
+    formatters_columns = {"outcome": lambda value: code_label("payment_event_outcome", value)}
