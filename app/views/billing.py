@@ -282,7 +282,7 @@ class SubscriptionAdminMixin:
                 item, intervals=form.intervals.data, unit=form.unit.data))
             if done is not None:
                 return done
-        return self._form_page(item, form, gettext("Subscriptions › Extend"),
+        return self._form_page(item, form, gettext("Subscription › Extend"),
                                gettext("Extend"))
 
     @expose("/suspend/<int:pk>", methods=["GET", "POST"])
@@ -296,7 +296,7 @@ class SubscriptionAdminMixin:
                                                                        form.reason.data))
             if done is not None:
                 return done
-        return self._form_page(item, form, gettext("Subscriptions › Suspend"),
+        return self._form_page(item, form, gettext("Subscription › Suspend"),
                                gettext("Suspend"))
 
     @expose("/change_plan/<int:pk>", methods=["GET", "POST"])
@@ -318,7 +318,7 @@ class SubscriptionAdminMixin:
             done = self._apply(form, lambda: billing.change_plan(item, price))
             if done is not None:
                 return done
-        return self._form_page(item, form, gettext("Subscriptions › Change plan"),
+        return self._form_page(item, form, gettext("Subscription › Change plan"),
                                gettext("Change plan"))
 
 

@@ -273,7 +273,7 @@ class InvoiceView(WorkspaceModelView):
                            payment_reference=_l("Payment reference"), plan=_l("Plan"),
                            period_start=_l("Period start"), period_end=_l("Period end"),
                            stripe_invoice_id=_l("Stripe invoice id"),
-                           subscription=_l("Subscription"), pdf_path=_l("PDF"))
+                           subscription=_l("Subscription"), pdf_path=_l("File"))
     formatters_columns = {"pdf_path": pdf_link}
 
 
