@@ -40,7 +40,7 @@ def test_admin_approves_a_pending_payment_and_the_manager_gets_the_invoice(
     assert "WIRE-778899" in page.content()
     page.locator(f"a[href*='/paymentsubmissionview/show/{pending}']").first.click()
     page.wait_for_load_state()
-    page.locator("a, button", has_text="Approve").first.click()
+    page.locator("a[id^='btn-action-'][id$='-approve']").first.click()
     page.wait_for_load_state()
     assert f"/paymentsubmissionview/review/{pending}" in page.url
     page.fill("#note", "Received with thanks")
