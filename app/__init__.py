@@ -251,17 +251,20 @@ def _register_template_helpers(app: Flask) -> None:
             return workspace.name if workspace else ""
 
         def relaydesk_suspension() -> dict | None:
-            """What the banner of a suspended workspace says to its members: the reason the
-            master admin stored, and the subscription screen when the reader may open it."""
+            """What the banner of a suspended workspace says to its members: the reason (the
+            master admin's words, or the expiry's in the reader's language), and the Billing
+            page when the reader may open it."""
             workspace = current_workspace()
             if workspace is None or workspace.status != "suspended":
                 return None
             from flask import current_app, url_for
 
+            from app.billing import reason_words
+
             link = None
-            if current_app.appbuilder.sm.has_access("can_list", "SubscriptionView"):
-                link = url_for("SubscriptionView.list")
-            return {"reason": (workspace.suspended_reason or "").strip(),
+            if current_app.appbuilder.sm.has_access("can_index", "BillingView"):
+                link = url_for("BillingView.index")
+            return {"reason": reason_words((workspace.suspended_reason or "").strip()),
                     "subscription_url": link}
 
         def relaydesk_locale() -> str:

@@ -104,6 +104,17 @@ class Config:
     RAZORPAY_TIMEOUT_SECONDS = float(_env("RAZORPAY_TIMEOUT_SECONDS", "20"))
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
 
+    # Billing (app/billing.py, app/invoice_pdf.py, app/jobs/billing.py). The seller printed on
+    # every invoice; the expiry reminders go REMINDER_DAYS days before a period ends (comma
+    # list, e.g. "7,1"); an unpaid period expires GRACE_DAYS days after its end; the billing
+    # clock runs every BILLING_CLOCK_SECONDS.
+    INVOICE_PREFIX = _env("INVOICE_PREFIX", "RD")
+    INVOICE_SELLER_NAME = _env("INVOICE_SELLER_NAME", "Relaydesk")
+    INVOICE_SELLER_ADDRESS = _env("INVOICE_SELLER_ADDRESS", "")
+    REMINDER_DAYS = _env("REMINDER_DAYS", "7,1")
+    GRACE_DAYS = _env("GRACE_DAYS", "0")
+    BILLING_CLOCK_SECONDS = _env("BILLING_CLOCK_SECONDS", "3600")
+
     # E-mail (app/mail.py): invitations and password resets, sent by a job (app/jobs/mail.py).
     # MAIL_BACKEND: "smtp" (the SMTP_* settings), "console" (written to the worker's log, for
     # development) or "memory" (kept in the process, for tests). Unset: smtp when SMTP_HOST is

@@ -46,8 +46,8 @@ from wtforms.validators import ValidationError
 
 from app.config import LANGUAGES
 from app.models import (AdminIdentity, Channel, ChatIdentity, GlobalReplyTemplate, Invoice,
-                        LinkedUser, PanelConnection, Plan, PlanPrice, ProviderRoute, ReplyTemplate,
-                        ServiceRule, Workspace, WorkspaceSettings)
+                        LinkedUser, PanelConnection, PaymentMethod, Plan, PlanPrice,
+                        ProviderRoute, ReplyTemplate, ServiceRule, Workspace, WorkspaceSettings)
 from app.models.base import split_list
 from app.models.billing import PLAN_LIMITS, PLAN_MEDIUMS, PLAN_MODULES
 from app.money import MAX_MINOR
@@ -200,6 +200,17 @@ def currency_problem(value: str, other: Other | None = None):
     return None
 
 
+def currency_list_problem(value: str, other: Other | None = None):
+    """A comma list of ISO 4217 codes in capitals, none twice (a payment method's currencies)."""
+    codes = [part.strip() for part in str(value).split(",")]
+    if any(code not in CURRENCIES for code in codes):
+        return _l("Use three-letter ISO 4217 codes in capitals separated by commas, such as "
+                  "USD, EUR, INR.")
+    if len(set(codes)) != len(codes):
+        return _l("Each currency once, please.")
+    return None
+
+
 def slug_problem(value: str, other: Other | None = None):
     if not SLUG_RE.match(str(value)):
         return _l("Use lowercase letters, digits and hyphens only (e.g. acme-smm), starting "
@@ -341,6 +352,7 @@ URL = Rule("url", url_problem, "https://api.green-api.com", "not a url")
 LANGUAGE = Rule("language", language_problem, "es", "klingon")
 TIMEZONE = Rule("timezone", timezone_problem, "Europe/Istanbul", "Mars/Olympus")
 CURRENCY = Rule("currency", currency_problem, "EUR", "dollars")
+CURRENCY_LIST = Rule("currency_list", currency_list_problem, "USD, EUR", "dollars, euros")
 SLUG = Rule("slug", slug_problem, "acme-smm", "Acme Shop!")
 INSTANCE_ID = Rule("instance_id", digits_problem, "1101000001", "abc")
 META_ID = Rule("meta_id", meta_id_problem, "106540352242922", "abc")
@@ -394,6 +406,7 @@ COLUMN_RULES: dict[type, dict[str, tuple[Rule, ...]]] = {
     PlanPrice: {"amount_cents": (PRICE,), "currency": (CURRENCY,),
                 "stripe_price_id": (STRIPE_PRICE_ID,), "razorpay_plan_id": (RAZORPAY_PLAN_ID,)},
     Invoice: {"amount_cents": (AMOUNT,), "currency": (CURRENCY,)},
+    PaymentMethod: {"name": (PLAIN_NAME,), "currencies": (CURRENCY_LIST,)},
     Channel: {"id_instance": (INSTANCE_ID,), "phone_number_id": (META_ID,),
               "waba_id": (META_ID,), "bot_token": (BOT_TOKEN,)},
     PanelConnection: {"requests_per_second": (REQUESTS_PER_SECOND,),

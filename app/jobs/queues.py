@@ -11,7 +11,8 @@ Queues (created by `init_queues`, at start-up, on the app's Redis connection):
 * `pipeline`: `process_event(id)`, one job per inbound event (`enqueue_events`).
 * `default`: sending (`enqueue_send`), mail (`enqueue_mail`), Meta channel verification
   (`enqueue_verification`).
-* `low`: the services refresh (`enqueue_services_refresh`).
+* `low`: the services refresh (`enqueue_services_refresh`), the billing clock
+  (`enqueue_billing_clock`).
 
 Jobs name their function by dotted path (the constants below), so this module imports none of
 them. tests/unit/test_rq_seam.py fails when any other module of app/ (the worker excepted)
@@ -38,6 +39,7 @@ PROCESS_EVENT = "app.jobs.events.process_event"
 SEND_OUTBOUND = "app.jobs.outbound.send_outbound"
 VERIFY_CHANNEL = "app.jobs.verification.verify_meta_channel"
 REFRESH_SERVICES = "app.jobs.services.refresh_services"
+BILLING_CLOCK = "app.jobs.billing.run_billing_clock"
 
 
 def init_queues(app: Flask, connection) -> None:
@@ -172,4 +174,17 @@ def enqueue_services_refresh(workspace_id: int) -> bool:
     except Exception:  # noqa: BLE001 - Redis down: say so, change nothing
         log.warning("could not queue the services refresh of workspace %s", workspace_id,
                     exc_info=True)
+        return False
+
+
+def enqueue_billing_clock() -> bool:
+    """Queue `run_billing_clock()` on "low" (job id `billing-clock`, job_timeout 600 s,
+    result_ttl 300 s). False when Redis is unavailable (logged): the next tick tries again."""
+    queue = _queue("low")
+    try:
+        queue.enqueue(BILLING_CLOCK, job_id="billing-clock", job_timeout=600, result_ttl=300,
+                      failure_ttl=86400)
+        return True
+    except Exception:  # noqa: BLE001 - Redis down: the next cron tick queues it
+        log.warning("could not queue the billing clock", exc_info=True)
         return False

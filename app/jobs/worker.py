@@ -7,7 +7,8 @@ database and the maintenance sweep re-enqueues abandoned work.
 
 With the scheduler on, the worker also runs RQ's scheduler (delayed jobs, retries) and a small
 cron thread that runs the maintenance sweep every SWEEP_SECONDS; a Redis lock makes only one
-worker of the fleet sweep at a time.
+worker of the fleet sweep at a time. The same thread queues the billing clock
+(app/jobs/billing.py) once every BILLING_CLOCK_SECONDS across the fleet (`billing_tick`).
 """
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ from rq import SimpleWorker
 from app import dbpool
 from app.extensions import db
 from app.jobs.maintenance import SWEEP_SECONDS, sweep
-from app.jobs.queues import worker_queues
+from app.jobs.queues import enqueue_billing_clock, worker_queues
 
 log = logging.getLogger(__name__)
 CRON_LOCK = "relaydesk:cron:sweep"
+BILLING_LOCK = "relaydesk:cron:billing"
 
 
 class RelaydeskWorker(SimpleWorker):
@@ -71,5 +73,18 @@ def cron_loop(app: Flask, stop: threading.Event) -> None:
                 continue
             with app.app_context():
                 sweep()
+                billing_tick(connection)
         except Exception:  # noqa: BLE001 - Redis or the database may be down; try next tick
             log.warning("maintenance sweep failed; retrying next tick", exc_info=True)
+
+
+def billing_tick(connection) -> bool:
+    """Queue the billing clock when no worker of the fleet did in the last
+    BILLING_CLOCK_SECONDS (a Redis key with that lifetime); True when it was queued."""
+    seconds = max(60, int(current_app.config.get("BILLING_CLOCK_SECONDS") or 3600))
+    if not connection.set(BILLING_LOCK, "1", nx=True, ex=seconds):
+        return False
+    if enqueue_billing_clock():
+        return True
+    connection.delete(BILLING_LOCK)  # not queued: try again at the next tick
+    return False

@@ -212,6 +212,11 @@ class Invoice(Timestamps, WorkspaceOwned, Model):
     def amount_text(self) -> str:
         return money_text(self.amount_cents or 0, self.currency)
 
+    @property
+    def pdf_path(self) -> str:
+        """Where its PDF is downloaded (app/views/billing.py, tenancy-checked)."""
+        return f"/billing/invoices/{self.id}.pdf"
+
     def __str__(self) -> str:
         return self.number
 
@@ -294,6 +299,21 @@ class PaymentSubmission(Timestamps, WorkspaceOwned, Model):
 
     def amount_text(self) -> str:
         return money_text(self.amount_cents or 0, self.currency)
+
+    @property
+    def reference_seen_before(self) -> int:
+        """How many other submissions (any workspace) carry the same reference, compared
+        without regard to case and surrounding spaces: a warning for the reviewer."""
+        from sqlalchemy import func
+        from sqlalchemy.orm import object_session
+
+        session = object_session(self)
+        if session is None or not self.reference:
+            return 0
+        cls = type(self)
+        return session.query(func.count(cls.id)).filter(
+            func.lower(func.trim(cls.reference)) == self.reference.strip().lower(),
+            cls.id != self.id).scalar() or 0
 
     def __str__(self) -> str:
         return f"{self.reference} · {self.amount_text()}"

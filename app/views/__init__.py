@@ -16,6 +16,8 @@ from app.views.account import MyApiKeysView
 from app.views.admin import (GlobalReplyTemplateView, MyWorkspaceView, PaymentEventView,
                              PlanPriceView, PlanView, WorkspaceAdminView)
 from app.views.base import admin_variant, api_for
+from app.views.billing import (PENDING_LIST, BillingView, PaymentMethodView,
+                               PaymentSubmissionView, SubscriptionAdminMixin)
 from app.views.channels import DetectedChatView
 from app.views.formatting import make_readable
 from app.views.payments import PaymentsView
@@ -29,6 +31,8 @@ from app.views.workspace import WORKSPACE_SCREENS, InvoiceView, MemberView, Subs
 
 # Read-only in a workspace, but the master admin creates and edits these rows.
 ADMIN_MANAGES = {MemberView, SubscriptionView, InvoiceView}
+# What the master admin's copy of a screen adds (actions and their pages).
+ADMIN_EXTRAS = {SubscriptionView: SubscriptionAdminMixin}
 
 # Screens registered after the workspace ones: (menu name, label, category, icon, view, resource)
 EXTRA_SCREENS = [
@@ -126,16 +130,37 @@ def register_views(appbuilder) -> None:
     add_screen(appbuilder, EmailTemplateView, "E-mail templates", _l("E-mail templates"),
                "Master admin", "fa-envelope-o")
     appbuilder.add_api(api_for(EmailTemplateView, "email_template"))
+    register_billing(appbuilder)
     appbuilder.add_link("Built-in replies catalogue", label=_l("Built-in replies"),
                         href="/replies/built-in/", icon="fa-book", category="Master admin",
                         category_label=CATEGORY_LABELS["Master admin"],
                         category_icon=CATEGORY_ICONS["Master admin"])
     for name, label, _category, icon, view, _resource in WORKSPACE_SCREENS + EXTRA_SCREENS:
         full = admin_variant(view)
+        if view in ADMIN_EXTRAS:
+            full = type(full.__name__, (ADMIN_EXTRAS[view], full),
+                        {"__module__": full.__module__, "__doc__": full.__doc__})
         if view in ADMIN_MANAGES:
             full.base_permissions = None  # read-only for members, full CRUD for the master admin
         add_screen(appbuilder, full, f"All {name.lower()}", label, "All workspaces", icon)
     group_menus(appbuilder)
+
+
+def register_billing(appbuilder) -> None:
+    """Master admin › Payment methods and Pending approvals (the submissions list, opened
+    filtered to pending); the manager's Billing page under Setup; invoice PDFs."""
+    add_screen(appbuilder, PaymentMethodView, "Payment methods", _l("Payment methods"),
+               "Master admin", "fa-university")
+    screen_titles(PaymentSubmissionView, _l("Pending approvals"))
+    make_readable(PaymentSubmissionView)
+    appbuilder.add_view_no_menu(PaymentSubmissionView)
+    appbuilder.add_link("Pending approvals", label=_l("Pending approvals"), href=PENDING_LIST,
+                        icon="fa-check-square-o", category="Master admin",
+                        category_label=CATEGORY_LABELS["Master admin"],
+                        category_icon=CATEGORY_ICONS["Master admin"])
+    appbuilder.add_view(BillingView, "Billing", label=_l("Billing"), icon="fa-money",
+                        category="Setup", category_label=CATEGORY_LABELS["Setup"],
+                        category_icon=CATEGORY_ICONS["Setup"])
 
 
 def group_menus(appbuilder) -> None:

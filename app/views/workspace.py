@@ -22,6 +22,7 @@ from app.security import READ, ROLE_MANAGER, WRITE
 from app.status_words import status_detail_words
 from app.validation import FieldErrors
 from app.views.base import RelaydeskInterface, WorkspaceModelView, secret_field
+from app.views.billing import pdf_link
 from app.labels import code_label
 from app.views.channels import (FIELD_HELP, ChannelActionsMixin, ChannelSetupMixin, JoinedText,
                                 platform_words, verification_words, verify_after_save)
@@ -251,24 +252,29 @@ class SubscriptionView(WorkspaceModelView):
 
 
 class InvoiceView(WorkspaceModelView):
-    """Invoices of the workspace (read-only for members)."""
+    """Invoices of the workspace (read-only for members), each with its PDF."""
 
     datamodel = RelaydeskInterface(Invoice)
     base_permissions = READ_ONLY
     relaydesk_roles = {ROLE_MANAGER: READ}
-    list_columns = ["number", "amount_cents", "currency", "status", "payment_method", "issued_at",
-                    "paid_at"]
-    show_columns = list_columns + ["payment_reference", "stripe_invoice_id", "subscription"]
+    list_columns = ["number", "amount_text", "status", "payment_method", "issued_at", "paid_at",
+                    "pdf_path"]
+    show_columns = ["number", "amount_text", "status", "payment_method", "payment_reference",
+                    "plan", "period_start", "period_end", "issued_at", "paid_at",
+                    "stripe_invoice_id", "subscription", "pdf_path"]
     add_columns = ["number", "subscription", "amount_cents", "currency", "status",
                    "payment_method", "payment_reference", "issued_at", "paid_at"]
     edit_columns = add_columns
     search_columns = ["number", "status", "payment_method", "payment_reference"]
     label_columns = labels(number=_l("Number"), amount_cents=_l("Amount (cents)"),
-                           currency=_l("Currency"), status=_l("Status"),
-                           payment_method=_l("Payment method"), issued_at=_l("Issued"),
-                           paid_at=_l("Paid"), payment_reference=_l("Payment reference"),
+                           amount_text=_l("Amount"), currency=_l("Currency"),
+                           status=_l("Status"), payment_method=_l("Payment method"),
+                           issued_at=_l("Issued"), paid_at=_l("Paid"),
+                           payment_reference=_l("Payment reference"), plan=_l("Plan"),
+                           period_start=_l("Period start"), period_end=_l("Period end"),
                            stripe_invoice_id=_l("Stripe invoice id"),
-                           subscription=_l("Subscription"))
+                           subscription=_l("Subscription"), pdf_path=_l("File"))
+    formatters_columns = {"pdf_path": pdf_link}
 
 
 # --- Routing ----------------------------------------------------------------------------------

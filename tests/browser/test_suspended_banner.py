@@ -42,7 +42,7 @@ def test_the_suspended_workspaces_manager_sees_the_banner_on_every_screen(new_pa
         assert "contact the platform's administrator" in text, path
     page.locator("#suspended-subscription-link").click()
     page.wait_for_load_state()
-    assert page.url.endswith("/subscriptionview/list/")
+    assert page.url.endswith("/billing/")
     assert page.locator("#suspended-banner").is_visible()
 
     page.goto("/lang/es")

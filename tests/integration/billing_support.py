@@ -1,0 +1,40 @@
+"""Helpers for the billing tests (not a test module): a paying workspace, its mails."""
+from __future__ import annotations
+
+from app.jobs.mail import TEMPLATED_JOB
+from app.mail import outbox
+from app.models import PaymentMethod
+from tests.integration.test_billing_core import price_of
+
+
+def deliver_billing_mail(app) -> list:
+    """Run the queued templated mail jobs here (memory backend); returns the new mails."""
+    with app.app_context():
+        queue = app.extensions["relaydesk_queues"]["default"]
+        before = len(outbox(app))
+        for job in queue.get_jobs():
+            if job.func_name == TEMPLATED_JOB:
+                queue.remove(job)
+                job.perform()
+        return outbox(app)[before:]
+
+
+def bank(db, currencies="USD,EUR", active=True, name="Bank transfer") -> PaymentMethod:
+    method = PaymentMethod(name=name, instructions="IBAN XX00 0000", currencies=currencies,
+                           active=active)
+    db.session.add(method)
+    db.session.commit()
+    return method
+
+
+def paying_workspace(db, factory, slug="payer", manager="payer-manager", code="starter",
+                     interval="month"):
+    """A workspace with a manager and a pending subscription to `code` (not paid yet)."""
+    from app import billing
+
+    workspace = factory.workspace(slug, name=f"{slug.title()} Panel")
+    factory.member(workspace, manager, "manager")
+    price = price_of(db, code, interval)
+    billing.choose_plan(workspace, price, "manual")
+    db.session.commit()
+    return workspace, price
