@@ -154,6 +154,14 @@ def register_billing(appbuilder) -> None:
     screen_titles(PaymentSubmissionView, _l("Pending approvals"))
     make_readable(PaymentSubmissionView)
     appbuilder.add_view_no_menu(PaymentSubmissionView)
+    # its REST twin reads (approving and rejecting are the review page's, with a note)
+    submission_columns = ["workspace", "plan", "interval", "amount_cents", "currency",
+                          "reference", "customer_note", "status", "review_note", "reviewed_at",
+                          "invoice", "created_at"]
+    appbuilder.add_api(api_for(PaymentSubmissionView, "payment_submission",
+                               list_columns=submission_columns,
+                               show_columns=submission_columns,
+                               search_columns=["workspace", "status", "reference", "plan"]))
     appbuilder.add_link("Pending approvals", label=_l("Pending approvals"), href=PENDING_LIST,
                         icon="fa-check-square-o", category="Master admin",
                         category_label=CATEGORY_LABELS["Master admin"],

@@ -377,11 +377,14 @@ class BillingView(BaseView):
         invoices = scoped_query(Invoice).order_by(Invoice.issued_at.desc(),
                                                   Invoice.id.desc()).limit(100).all()
         step, may_pay = next_step(subscription, workspace, pending)
+        from app.views.payments import card_prices, payment_options
+
         return self.render_template(
             "relaydesk/billing.html", workspace=workspace, subscription=subscription,
             pending=pending, rejected=rejected, invoices=invoices, step=step,
             pay_url="/" + PAY_PATH if may_pay else None, code_label=code_label,
-            when=in_reader_zone, reason=billing.reason_words(workspace.suspended_reason))
+            when=in_reader_zone, reason=billing.reason_words(workspace.suspended_reason),
+            options=payment_options(subscription), prices=card_prices(subscription))
 
     @expose("/invoices/<int:pk>.pdf")
     @has_access

@@ -35,7 +35,7 @@ from app.tenancy import current_scope
 log = logging.getLogger(__name__)
 
 #: where the buttons live and the providers send the customer back to
-BILLING_ENDPOINT = "SubscriptionView.list"
+BILLING_ENDPOINT = "BillingView.index"
 RUNNING = ("active", "trialing", "past_due")
 
 
@@ -53,6 +53,17 @@ def payment_options(subscription) -> dict:
             "razorpay": razorpay_gateway.configured(),
             "portal": bool(stripe_gateway.configured() and subscription is not None
                            and subscription.stripe_customer_id)}
+
+
+def card_prices(subscription) -> list[PlanPrice]:
+    """The prices a card payment may start with: the public plans' paid prices (in the
+    subscription's currency once it has one), each with the provider's id it needs."""
+    query = db.session.query(PlanPrice).join(Plan, PlanPrice.plan_id == Plan.id).filter(
+        Plan.is_public.is_(True), PlanPrice.amount_cents > 0)
+    if subscription is not None and subscription.currency:
+        query = query.filter(PlanPrice.currency == subscription.currency)
+    prices = query.order_by(Plan.sort_order, Plan.id, PlanPrice.interval).all()
+    return [price for price in prices if price.stripe_price_id or price.razorpay_plan_id]
 
 
 class PaymentsView(BaseView):

@@ -12,7 +12,7 @@ from app.models import Subscription, Workspace
 from tests.integration.payment_support import (configure, pro_price, stripe_post,
                                                waiting_workspace)
 
-BILLING = "/subscriptionview/list/"
+BILLING = "/billing/"
 
 
 @pytest.fixture
