@@ -15,6 +15,10 @@ from app.signup.journey import slug_taken, valid_slug
 from app.validation import slug_problem
 
 
+#: WTForms' own message comes from its catalogues, which lack some shipped languages; ours have it
+REQUIRED = _l("This field is required.")
+
+
 def _languages() -> list[tuple[str, str]]:
     return [(code, info["name"]) for code, info in current_app.config["LANGUAGES"].items()]
 
@@ -47,9 +51,9 @@ class FreeSlug:
 
 class SignupForm(FlaskForm):
     full_name = StringField(_l("Your name"), filters=[_strip],
-                            validators=[DataRequired(), Length(max=128)])
+                            validators=[DataRequired(message=REQUIRED), Length(max=128)])
     email = StringField(_l("E-mail"), filters=[_strip],
-                        validators=[DataRequired(), Length(max=254),
+                        validators=[DataRequired(message=REQUIRED), Length(max=254),
                                     Email(message=_l("Enter an e-mail address like "
                                                      "name@example.com."))],
                         description=_l("We send a link there to confirm it; it is also your "
@@ -57,13 +61,13 @@ class SignupForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[StrongPassword()],
                              description=POLICY_HINT)
     workspace_name = StringField(_l("Workspace name"), filters=[_strip],
-                                 validators=[DataRequired(), Length(max=120)],
+                                 validators=[DataRequired(message=REQUIRED), Length(max=120)],
                                  description=_l("Usually your panel's name, e.g. Acme SMM."))
     slug = StringField(_l("Workspace address"), filters=[_strip, lambda v: v.lower() if v else v],
                        validators=[Optional(), Length(max=64), FreeSlug()],
                        description=_l("Lowercase letters, digits and hyphens, e.g. acme-smm. "
                                       "Leave it empty to make it from the workspace name."))
-    language = SelectField(_l("Language"), validators=[DataRequired()])
+    language = SelectField(_l("Language"), validators=[DataRequired(message=REQUIRED)])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -87,9 +91,10 @@ class PlanForm(FlaskForm):
 class PaymentForm(FlaskForm):
     method = RadioField(_l("How you paid"), validators=[DataRequired(
         message=_l("Choose how you paid."))], coerce=str)
-    amount = StringField(_l("Amount"), filters=[_strip], validators=[DataRequired()])
+    amount = StringField(_l("Amount"), filters=[_strip],
+                         validators=[DataRequired(message=REQUIRED)])
     reference = StringField(_l("Payment reference"), filters=[_strip],
-                            validators=[DataRequired(), Length(max=200)],
+                            validators=[DataRequired(message=REQUIRED), Length(max=200)],
                             description=_l("The transaction id or reference your bank or "
                                            "wallet shows for the payment."))
     note = TextAreaField(_l("Note (optional)"), filters=[_strip],
