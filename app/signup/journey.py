@@ -124,7 +124,8 @@ def _names(full_name: str, email: str) -> tuple[str, str]:
 def register(*, full_name: str, email: str, password: str, workspace_name: str, slug: str,
              language: str) -> str:
     """Record a sign-up and queue its mail; returns what happened ("new", "again",
-    "existing"), which the page never tells. Commits."""
+    "existing", or "failed" when a concurrent sign-up took the address), which the page never
+    tells. Commits."""
     sm = current_app.appbuilder.sm
     email = email.strip().lower()
     existing = _login_with_address(email)
@@ -141,8 +142,9 @@ def register(*, full_name: str, email: str, password: str, workspace_name: str, 
     if existing is None:
         user = sm.add_user(email, first, last, email, sm.find_role(MEMBER_ROLE_TO_FAB["manager"]),
                            password=password, commit=False)
-        if not user:  # FAB logged why and rolled back
-            raise RuntimeError("the login could not be created")
+        if not user:  # FAB logged why and rolled back (another request took the address)
+            log.warning("a sign-up's login could not be created")
+            return "failed"
         user.active = False
         outcome = "new"
     else:
