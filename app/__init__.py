@@ -84,6 +84,9 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
     from app.api_limits import init_api_limits
 
     init_api_limits(app)
+    from app.signup import init_signup
+
+    init_signup(app)
     _register_favicon(app)
     from app.views.list_args import install_list_arg_checks
 

@@ -138,6 +138,15 @@ class Config:
     PASSWORD_RESET_MAX_PER_ADDRESS = int(_env("PASSWORD_RESET_MAX_PER_ADDRESS", "10"))
     PASSWORD_RESET_WINDOW_SECONDS = int(_env("PASSWORD_RESET_WINDOW_SECONDS", "3600"))
 
+    # Sign-up (app/signup/): on unless SIGNUP_ENABLED=false (then /signup/ says so, no form).
+    # The confirmation link works SIGNUP_CONFIRM_HOURS; sign-up requests per e-mail address /
+    # per client address within SIGNUP_WINDOW_SECONDS before further ones are refused (429).
+    SIGNUP_ENABLED = _env_bool("SIGNUP_ENABLED", True)
+    SIGNUP_CONFIRM_HOURS = int(_env("SIGNUP_CONFIRM_HOURS", "48"))
+    SIGNUP_MAX_PER_ACCOUNT = int(_env("SIGNUP_MAX_PER_ACCOUNT", "3"))
+    SIGNUP_MAX_PER_ADDRESS = int(_env("SIGNUP_MAX_PER_ADDRESS", "10"))
+    SIGNUP_WINDOW_SECONDS = int(_env("SIGNUP_WINDOW_SECONDS", "3600"))
+
     ADMIN_USERNAME = _env("ADMIN_USERNAME", "admin")
     ADMIN_EMAIL = _env("ADMIN_EMAIL", "admin@relaydesk.local")
     ADMIN_PASSWORD = _env("ADMIN_PASSWORD")  # generated and printed once when unset

@@ -71,6 +71,14 @@ register(Mail(
        "If you did not sign up, ignore this mail.\n"),
     ("name", "link", "hours")))
 register(Mail(
+    "signup_existing", _l("Sign-up: the address already has an account"),
+    N_("You already have an account on {{app}}"),
+    N_("Hello {{name}},\n\nSomeone (we hope you) tried to sign up to {{app}} with this e-mail "
+       "address, which already has an account. Sign in here:\n\n{{login_link}}\n\n"
+       "Forgot your password? Choose a new one here:\n\n{{reset_link}}\n\n"
+       "If you did not try to sign up, ignore this mail: nothing was changed.\n"),
+    ("name", "login_link", "reset_link")))
+register(Mail(
     "payment_received", _l("Payment reference received"),
     N_("We received your payment reference for {{workspace}}"),
     N_("Hello {{name}},\n\nWe received your payment of {{amount}} (reference {{reference}}) "

@@ -14,7 +14,9 @@ def setup_steps() -> list[dict]:
     works through it: each step with whether it is done and the screen that completes it."""
     has_channel = _count(Channel) > 0
     steps = [
-        ("panel", _count(PanelConnection) > 0, _("Connect your panel"),
+        # a connection made at sign-up names the engine only: done once it has its URL
+        ("panel", scoped_query(PanelConnection).filter(PanelConnection.url != "").count() > 0,
+         _("Connect your panel"),
          "PanelConnectionView.list"),
         ("channel", has_channel, _("Add a WhatsApp or Telegram channel"), "ChannelView.add"),
         ("webhook", has_channel and scoped_query(Channel).filter(
