@@ -19,11 +19,12 @@ from rq import SimpleWorker
 
 from app import dbpool
 from app.extensions import db
+from app.jobs.cron import SWEEP, take_turn
 from app.jobs.maintenance import SWEEP_SECONDS, sweep
 from app.jobs.queues import worker_queues
 
 log = logging.getLogger(__name__)
-CRON_LOCK = "relaydesk:cron:sweep"
+CRON_LOCK = SWEEP.lock
 
 
 class RelaydeskWorker(SimpleWorker):
@@ -67,7 +68,7 @@ def cron_loop(app: Flask, stop: threading.Event) -> None:
     while not stop.wait(SWEEP_SECONDS):
         try:
             connection = app.extensions["relaydesk_redis"]
-            if not connection.set(CRON_LOCK, "1", nx=True, ex=SWEEP_SECONDS - 1):
+            if not take_turn(connection, SWEEP):  # another worker's turn (app/jobs/cron.py)
                 continue
             with app.app_context():
                 sweep()

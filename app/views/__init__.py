@@ -19,6 +19,7 @@ from app.views.base import admin_variant, api_for
 from app.views.channels import DetectedChatView
 from app.views.formatting import make_readable
 from app.views.playground import PlaygroundView
+from app.views.runtime import RuntimeApi, RuntimeView
 from app.views.titles import screen_titles
 from app.views.replies_catalogue import BuiltInRepliesView
 from app.views.logs import (CommandLogView, CommandOrderView, ExternalCallView,
@@ -120,6 +121,8 @@ def register_views(appbuilder) -> None:
                         href="/replies/built-in/", icon="fa-book", category="Master admin",
                         category_label=CATEGORY_LABELS["Master admin"],
                         category_icon=CATEGORY_ICONS["Master admin"])
+    add_screen(appbuilder, RuntimeView, "Runtime", _l("Runtime"), "Master admin", "fa-heartbeat")
+    appbuilder.add_api(RuntimeApi)
     for name, label, _category, icon, view, _resource in WORKSPACE_SCREENS + EXTRA_SCREENS:
         full = admin_variant(view)
         if view in ADMIN_MANAGES:
