@@ -20,6 +20,7 @@ from app.views.channels import DetectedChatView
 from app.views.formatting import make_readable
 from app.views.playground import PlaygroundView
 from app.views.runtime import RuntimeApi, RuntimeView
+from app.views.saas_api import SubscriptionApi, WorkspaceApi
 from app.views.titles import screen_titles
 from app.views.replies_catalogue import BuiltInRepliesView
 from app.views.logs import (CommandLogView, CommandOrderView, ExternalCallView,
@@ -28,6 +29,8 @@ from app.views.workspace import WORKSPACE_SCREENS, InvoiceView, MemberView, Subs
 
 # Read-only in a workspace, but the master admin creates and edits these rows.
 ADMIN_MANAGES = {MemberView, SubscriptionView, InvoiceView}
+# Screens whose REST twin is written out (app/views/saas_api.py) rather than made by api_for.
+OWN_APIS = {SubscriptionView: SubscriptionApi}
 
 # Screens registered after the workspace ones: (menu name, label, category, icon, view, resource)
 EXTRA_SCREENS = [
@@ -91,7 +94,7 @@ def register_views(appbuilder) -> None:
                "fa-building")
     for name, label, category, icon, view, resource in WORKSPACE_SCREENS + EXTRA_SCREENS:
         add_screen(appbuilder, view, name, label, category, icon)
-        appbuilder.add_api(api_for(view, resource))
+        appbuilder.add_api(OWN_APIS.get(view) or api_for(view, resource))
 
     # the catalogue of built-in replies, beside the workspace's Reply templates; the master admin
     # (who does not see Templates) reaches it under Master admin, next to Default replies
@@ -107,6 +110,7 @@ def register_views(appbuilder) -> None:
 
     add_screen(appbuilder, WorkspaceAdminView, "Workspaces", _l("Workspaces"), "Master admin",
                "fa-building")
+    appbuilder.add_api(WorkspaceApi)
     add_screen(appbuilder, PlanView, "Plans", _l("Plans"), "Master admin", "fa-tags")
     # a plan's prices: on the plan's page (PlanView.related_views), no menu entry of their own
     screen_titles(PlanPriceView, _l("Plan prices"))

@@ -16,8 +16,16 @@ from app.views.template_fields import (REPLY_HELP, TemplateText, reply_key_field
                                        reply_kind_in_form, reply_template_valid)
 
 
+def forget_reason_when_active(workspace) -> None:
+    """An active workspace has no suspension reason: resuming forgets it, so a later
+    suspension never shows its members a reason from an earlier one."""
+    if workspace.status == "active":
+        workspace.suspended_reason = None
+
+
 class WorkspaceAdminView(CheckedModelView):
-    """Every workspace on the platform."""
+    """Every workspace on the platform; suspending is its status (members then read the
+    reason on every page), resuming forgets the reason."""
 
     # Scoped like every view over tenant data: the master admin's scope is every workspace, and
     # the view stays safe even if a role were ever granted it by mistake.
@@ -36,6 +44,14 @@ class WorkspaceAdminView(CheckedModelView):
                      "suspended_reason": _l("Why it is suspended")}
     description_columns = {"suspended_reason": _l(
         "Shown to the workspace's members while it is suspended, with how to resume.")}
+
+    def pre_add(self, item):
+        forget_reason_when_active(item)
+        super().pre_add(item)
+
+    def pre_update(self, item):
+        forget_reason_when_active(item)
+        super().pre_update(item)
 
 
 class MyWorkspaceView(CheckedModelView):
