@@ -360,3 +360,12 @@ def delete_failed(job_ids: list[str]) -> int | None:
     except RedisError:
         log.warning("could not delete failed jobs", exc_info=True)
         return None
+
+
+def failed_job_count() -> int | None:
+    """How many failed jobs all the queues hold, or None when Redis is unavailable (logged)."""
+    try:
+        return sum(FailedJobRegistry(queue=queue).count for queue in _queues())
+    except RedisError:
+        log.warning("could not count the failed jobs", exc_info=True)
+        return None
