@@ -46,6 +46,7 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
     "event_skip_reason": {
         "plan": _l("The workspace's plan does not include this channel's platform"),
         "suspended": _l("The workspace is suspended"),
+        "pending": _l("The workspace waits for its first payment"),
     },
     "outbound_purpose": {
         "reply": _l("Reply to a customer"), "dispatch": _l("Request to a provider"),
@@ -60,7 +61,8 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
         "draft": _l("Draft"), "pending": _l("Awaiting payment"), "paid": _l("Paid"),
         "void": _l("Void"),
     },
-    "payment_method": {"manual": _l("Manual"), "stripe": _l("Stripe")},
+    "payment_method": {"manual": _l("Manual"), "stripe": "Stripe", "razorpay": "Razorpay",
+                       "free": _l("Free plan")},
     "panel_type": {
         "perfectpanel_v2": _l("Perfect Panel (API v2)"),
         "rentalpanel_v1": _l("Rental Panel (API v1)"),
@@ -84,9 +86,15 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
     },
     "subscription_status": {
         "trialing": _l("Trial"), "pending_payment": _l("Awaiting payment"),
-        "active": _l("Active"), "past_due": _l("Payment overdue"), "canceled": _l("Canceled"),
+        "pending_approval": _l("Payment waiting for approval"),
+        "active": _l("Active"), "past_due": _l("Payment overdue"), "expired": _l("Expired"),
+        "canceled": _l("Canceled"),
     },
-    "workspace_status": {"active": _l("Active"), "suspended": _l("Suspended")},
+    "workspace_status": {"pending": _l("Waiting for payment"), "active": _l("Active"),
+                         "suspended": _l("Suspended")},
+    "submission_status": {"pending": _l("Waiting for approval"), "approved": _l("Approved"),
+                          "rejected": _l("Rejected")},
+    "payment_provider": {"stripe": "Stripe", "razorpay": "Razorpay"},
     "panel_status": {"unknown": _l("Not checked yet"), "ok": _l("Working"), "error": _l("Error")},
     "member_role": {"manager": _l("Manager"), "agent": _l("Agent")},
     "call_outcome": {

@@ -255,7 +255,8 @@ def _record_failure(event_id: int, exc: Exception) -> None:
 
 def skip_reason(event) -> str | None:
     """Why a claimed event is skipped (stored, never processed, never retried), or None:
-    `suspended` (its workspace is suspended) before `plan` (the workspace's plan does not
+    `suspended` (its workspace is suspended) or `pending` (it waits for its first payment)
+    before `plan` (the workspace's plan does not
     include the medium the event came through), as the claim read them.
 
     Only messages are skipped. Delivery statuses, channel states (a Green API instance's
@@ -265,8 +266,9 @@ def skip_reason(event) -> str | None:
     resumes."""
     if event.kind != "message":
         return None
-    if getattr(event, "workspace_status", None) == "suspended":
-        return "suspended"
+    status = getattr(event, "workspace_status", None)
+    if status in ("suspended", "pending"):
+        return status
     mediums = getattr(event, "plan_mediums", None)
     if mediums is not None and getattr(event, "platform", None) not in split_list(mediums):
         return "plan"

@@ -12,13 +12,13 @@ scheduler).
 from __future__ import annotations
 
 from flask import current_app
-from flask_babel import force_locale, gettext
 from sqlalchemy import func
 
 from app.auth.password_links import INVITATION, RESET, lifetime_hours, link_for, make_token
 from app.extensions import db
 from app.jobs import queues
 from app.mail import Message, send_message
+from app.mail_templates import MAILS, message
 from app.models import Workspace, WorkspaceMember
 
 JOB = "app.jobs.mail.send_password_link"
@@ -35,49 +35,19 @@ def queue_reset_link(email: str, language: str | None = None) -> bool:
     return queues.enqueue_mail(RESET_JOB, email.strip().lower(), language or "en")
 
 
-def _language(language: str | None) -> str:
-    known = current_app.config.get("LANGUAGES") or {}
-    return language if language in known else current_app.config.get("BABEL_DEFAULT_LOCALE", "en")
-
-
 def password_link_message(user, purpose: str, language: str | None = None,
                           workspace_name: str | None = None) -> Message:
-    """The mail for `user`, in `language`, with a fresh link."""
+    """The mail for `user`, in `language`, with a fresh link (the `invitation` or
+    `password_reset` e-mail template, app/mail_templates.py)."""
     link = link_for(make_token(user, purpose), purpose)
-    hours = lifetime_hours(purpose)
-    app_name = current_app.config.get("APP_NAME", "Relaydesk")
-    with force_locale(_language(language)):
-        if purpose == INVITATION:
-            subject = gettext("You are invited to %(workspace)s on %(app)s",
-                              workspace=workspace_name or app_name, app=app_name)
-            lines = [
-                gettext("Hello %(name)s,", name=user.first_name or user.username),
-                "",
-                gettext("You have been invited to work in %(workspace)s on %(app)s.",
-                        workspace=workspace_name or app_name, app=app_name),
-                gettext("Choose your password here (the link works once, for %(hours)d hours):",
-                        hours=hours),
-                "",
-                link,
-                "",
-                gettext("Then sign in with your e-mail address: %(email)s", email=user.email),
-            ]
-        else:
-            subject = gettext("Set a new password for %(app)s", app=app_name)
-            lines = [
-                gettext("Hello %(name)s,", name=user.first_name or user.username),
-                "",
-                gettext("Someone (we hope you) asked to set a new password for your login "
-                        "%(username)s.", username=user.username),
-                gettext("Choose it here (the link works once, for %(hours)d hours):",
-                        hours=hours),
-                "",
-                link,
-                "",
-                gettext("If you did not ask for this, ignore this mail: your password stays "
-                        "as it is."),
-            ]
-    return Message(to=user.email, subject=subject, body="\n".join(lines) + "\n")
+    name = user.first_name or user.username
+    if purpose == INVITATION:
+        app_name = current_app.config.get("APP_NAME", "Relaydesk")
+        return message("invitation", user.email, language, name=name,
+                       workspace=workspace_name or app_name, link=link,
+                       hours=lifetime_hours(purpose), email=user.email)
+    return message("password_reset", user.email, language, name=name, username=user.username,
+                   link=link, hours=lifetime_hours(purpose))
 
 
 def send_password_link(user_id: int, purpose: str, language: str | None = None) -> str:
@@ -91,9 +61,9 @@ def send_password_link(user_id: int, purpose: str, language: str | None = None) 
         member = db.session.query(WorkspaceMember).filter_by(user_id=user.id).one_or_none()
         workspace = db.session.get(Workspace, member.workspace_id) if member else None
         workspace_name = workspace.name if workspace else None
-    message = password_link_message(user, purpose, language, workspace_name)
+    mail = password_link_message(user, purpose, language, workspace_name)
     db.session.rollback()  # nothing written: release the read transaction before the network
-    send_message(message)
+    send_message(mail)
     return "sent"
 
 
@@ -107,3 +77,17 @@ def send_reset_link(email: str, language: str | None = None) -> str:
         db.session.rollback()
         return "skipped"
     return send_password_link(user.id, RESET, language)
+
+
+TEMPLATED_JOB = "app.jobs.mail.send_templated"
+
+
+def send_templated(key: str, to: str, language: str, values: dict) -> str:
+    """The job of `app.mail_templates.queue_mail`: renders mail `key` now and sends it.
+    "sent", or "skipped" for a mail that no longer exists or an empty address."""
+    if key not in MAILS or not (to or "").strip():
+        return "skipped"
+    mail = message(key, to.strip(), language, **(values or {}))
+    db.session.rollback()  # nothing written: release the read transaction before the network
+    send_message(mail)
+    return "sent"

@@ -1,6 +1,7 @@
 """All models, imported so that metadata (and Alembic) sees every table."""
 from app.models.auth import UserAuthState
-from app.models.billing import Invoice, Plan, PlanPrice, Subscription
+from app.models.billing import (EmailTemplate, Invoice, InvoiceCounter, PaymentEvent,
+                                 PaymentMethod, PaymentSubmission, Plan, PlanPrice, Subscription)
 from app.models.channels import Channel
 from app.models.events import DetectedChat, InboundEvent
 from app.models.outbound import ExternalCall, OutboundMessage
@@ -18,8 +19,8 @@ __all__ = [
     "AdminIdentity", "Channel", "ChatIdentity", "CommandAlias", "CustomCommand", "DetectedChat",
     "ExternalCall", "InboundEvent", "OutboundMessage", "CommandLog", "CommandOrder",
     "CooldownClaim", "LinkCode",
-    "GlobalReplyTemplate", "Invoice", "LinkedUser", "PanelConnection", "Plan", "PlanPrice",
-    "Provider",
+    "EmailTemplate", "GlobalReplyTemplate", "Invoice", "InvoiceCounter", "LinkedUser", "PanelConnection", "PaymentEvent",
+    "PaymentMethod", "PaymentSubmission", "Plan", "PlanPrice", "Provider",
     "ProviderRoute", "ReplyTemplate", "ServiceRule", "Subscription", "UserAuthState", "Workspace",
     "WorkspaceMember", "WorkspaceSettings",
 ]

@@ -6,15 +6,22 @@ from sqlalchemy import (Boolean, Column, DateTime, Enum, ForeignKey, Integer, St
                         UniqueConstraint)
 from sqlalchemy.orm import relationship
 
-from app.models.base import Timestamps, WorkspaceOwned, split_list
+from app.models.base import Timestamps, WorkspaceOwned, split_list, utcnow
 from app.models.sensitive import PAYMENT_ID, sensitive
 from app.labels import code_label
 from app.money import from_minor, money_text
 
 BILLING_INTERVALS = ("month", "year")
-SUBSCRIPTION_STATUSES = ("trialing", "pending_payment", "active", "past_due", "canceled")
+#: `pending_payment`: chosen, not paid yet (Checkout not finished, no reference submitted);
+#: `pending_approval`: a manual payment reference waits for the master admin; `expired`: the
+#: period ended unpaid (the workspace is suspended); `canceled`: ended for good.
+SUBSCRIPTION_STATUSES = ("trialing", "pending_payment", "pending_approval", "active", "past_due",
+                         "expired", "canceled")
 INVOICE_STATUSES = ("draft", "pending", "paid", "void")
-PAYMENT_METHODS = ("manual", "stripe")
+#: how a subscription is paid; `free`: a plan without a price needs no payment
+PAYMENT_METHODS = ("manual", "stripe", "razorpay", "free")
+SUBMISSION_STATUSES = ("pending", "approved", "rejected")
+PAYMENT_PROVIDERS = ("stripe", "razorpay")
 
 
 #: the channel kinds a plan may allow (Channel.kind)
@@ -111,7 +118,13 @@ class PlanPrice(Timestamps, Model):
 
 
 class Subscription(Timestamps, WorkspaceOwned, Model):
+    """A workspace's subscription to a plan: one row per workspace (UNIQUE), changed in place
+    by app/billing.py (approval, extension, plan change, the payment providers' webhooks); the
+    history is its invoices and the audit trail. `amount_cents`/`currency`/`interval` are the
+    price agreed when it was chosen (a later price change of the plan does not reprice it)."""
+
     __tablename__ = "subscription"
+    __table_args__ = (UniqueConstraint("workspace_id", name="uq_subscription_workspace"),)
 
     id = Column(Integer, primary_key=True)
     plan_id = Column(Integer, ForeignKey("plan.id", ondelete="RESTRICT"), nullable=False,
@@ -123,17 +136,45 @@ class Subscription(Timestamps, WorkspaceOwned, Model):
         nullable=False,
         default="trialing",
     )
+    interval = Column(
+        Enum(*BILLING_INTERVALS, name="billing_interval", native_enum=False,
+             create_constraint=True),
+        nullable=False,
+        default="month",
+    )
+    amount_cents = Column(Integer, nullable=False, default=0)
+    currency = Column(String(3), nullable=False, default="USD")
+    payment_method = Column(
+        Enum(*PAYMENT_METHODS, name="payment_method", native_enum=False, create_constraint=True),
+        nullable=False,
+        default="manual",
+    )
     current_period_start = Column(DateTime, nullable=True)
     current_period_end = Column(DateTime, nullable=True)
+    cancel_at_period_end = Column(Boolean, nullable=False, default=False)
+    # the expiry reminder sent for this period end (None: not yet); a new period sends again
+    reminder_sent_for = Column(DateTime, nullable=True)
+    # the creation time of the newest payment-provider event applied: an older event arriving
+    # later (Stripe and Razorpay do not keep order) does not undo a newer state
+    provider_event_at = Column(DateTime, nullable=True)
     stripe_customer_id = Column(String(120), nullable=True, info=sensitive(PAYMENT_ID))
     stripe_subscription_id = Column(String(120), nullable=True, unique=True,
                                     info=sensitive(PAYMENT_ID))
+    razorpay_subscription_id = Column(String(120), nullable=True, unique=True,
+                                      info=sensitive(PAYMENT_ID))
+
+    def price_text(self) -> str:
+        return f"{money_text(self.amount_cents or 0, self.currency)} / " \
+               f"{code_label('billing_interval', self.interval)}"
 
     def __str__(self) -> str:
         return f"{self.workspace} · {self.plan} ({code_label('subscription_status', self.status)})"
 
 
 class Invoice(Timestamps, WorkspaceOwned, Model):
+    """A numbered invoice, for every payment path (manual, Stripe, Razorpay). Its number comes
+    from `InvoiceCounter` (app/billing.py `next_invoice_number`), never reused."""
+
     __tablename__ = "invoice"
 
     id = Column(Integer, primary_key=True)
@@ -141,6 +182,10 @@ class Invoice(Timestamps, WorkspaceOwned, Model):
     subscription_id = Column(Integer, ForeignKey("subscription.id", ondelete="SET NULL"),
                              nullable=True, index=True)
     subscription = relationship("Subscription")
+    plan_id = Column(Integer, ForeignKey("plan.id", ondelete="SET NULL"), nullable=True,
+                     index=True)
+    plan = relationship("Plan")
+    description = Column(String(300), nullable=True)
     amount_cents = Column(Integer, nullable=False, default=0)
     currency = Column(String(3), nullable=False, default="USD")
     status = Column(
@@ -155,10 +200,147 @@ class Invoice(Timestamps, WorkspaceOwned, Model):
         default="manual",
     )
     payment_reference = Column(String(200), nullable=True)
+    period_start = Column(DateTime, nullable=True)
+    period_end = Column(DateTime, nullable=True)
     stripe_invoice_id = Column(String(120), nullable=True, unique=True,
                                info=sensitive(PAYMENT_ID))
+    razorpay_payment_id = Column(String(120), nullable=True, unique=True,
+                                 info=sensitive(PAYMENT_ID))
     issued_at = Column(DateTime, nullable=True)
     paid_at = Column(DateTime, nullable=True)
 
+    def amount_text(self) -> str:
+        return money_text(self.amount_cents or 0, self.currency)
+
     def __str__(self) -> str:
         return self.number
+
+
+class InvoiceCounter(Model):
+    """The last invoice number given in a year (locked while the next one is taken)."""
+
+    __tablename__ = "invoice_counter"
+
+    year = Column(Integer, primary_key=True, autoincrement=False)
+    last_number = Column(Integer, nullable=False, default=0)
+
+
+class PaymentMethod(Timestamps, Model):
+    """A manual way to pay (bank transfer, a wallet...) set by the master admin: its
+    instructions are shown to the customer, who then submits the payment's reference."""
+
+    __tablename__ = "payment_method"
+
+    id = Column(Integer, primary_key=True)
+    name = Column(String(120), nullable=False)
+    instructions = Column(Text, nullable=False)
+    # the currencies it takes (comma separated; empty: every currency)
+    currencies = Column(String(200), nullable=True)
+    active = Column(Boolean, nullable=False, default=True)
+    sort_order = Column(Integer, nullable=False, default=0)
+
+    @property
+    def currency_list(self) -> list[str]:
+        return [c.upper() for c in split_list(self.currencies)]
+
+    def takes(self, currency: str) -> bool:
+        return not self.currency_list or currency.upper() in self.currency_list
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PaymentSubmission(Timestamps, WorkspaceOwned, Model):
+    """A customer's "I paid": the reference and amount of a manual payment, waiting for the
+    master admin's approval (app/billing.py `approve_submission` / `reject_submission`)."""
+
+    __tablename__ = "payment_submission"
+
+    id = Column(Integer, primary_key=True)
+    subscription_id = Column(Integer, ForeignKey("subscription.id", ondelete="CASCADE"),
+                             nullable=False, index=True)
+    subscription = relationship("Subscription")
+    payment_method_id = Column(Integer, ForeignKey("payment_method.id", ondelete="SET NULL"),
+                               nullable=True, index=True)
+    payment_method = relationship("PaymentMethod")
+    plan_id = Column(Integer, ForeignKey("plan.id", ondelete="RESTRICT"), nullable=False,
+                     index=True)
+    plan = relationship("Plan")
+    interval = Column(
+        Enum(*BILLING_INTERVALS, name="billing_interval", native_enum=False,
+             create_constraint=True),
+        nullable=False,
+        default="month",
+    )
+    amount_cents = Column(Integer, nullable=False)
+    currency = Column(String(3), nullable=False)
+    reference = Column(String(200), nullable=False)
+    customer_note = Column(Text, nullable=True)
+    status = Column(
+        Enum(*SUBMISSION_STATUSES, name="submission_status", native_enum=False,
+             create_constraint=True),
+        nullable=False,
+        default="pending",
+        index=True,
+    )
+    # the master admin's note to the customer (required to reject)
+    review_note = Column(Text, nullable=True)
+    reviewed_by_id = Column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"),
+                            nullable=True)
+    reviewed_by = relationship("User")
+    reviewed_at = Column(DateTime, nullable=True)
+    invoice_id = Column(Integer, ForeignKey("invoice.id", ondelete="SET NULL"), nullable=True)
+    invoice = relationship("Invoice")
+
+    def amount_text(self) -> str:
+        return money_text(self.amount_cents or 0, self.currency)
+
+    def __str__(self) -> str:
+        return f"{self.reference} · {self.amount_text()}"
+
+
+class PaymentEvent(Model):
+    """A payment provider's webhook event, kept once (UNIQUE provider + event id): a repeated
+    delivery finds its row and does nothing. Platform-level: the workspace it concerned, when
+    known, is recorded but the row is the master admin's."""
+
+    __tablename__ = "payment_event"
+    __table_args__ = (UniqueConstraint("provider", "event_id", name="uq_payment_event"),)
+
+    id = Column(Integer, primary_key=True)
+    provider = Column(
+        Enum(*PAYMENT_PROVIDERS, name="payment_provider", native_enum=False,
+             create_constraint=True),
+        nullable=False,
+    )
+    event_id = Column(String(255), nullable=False)
+    event_type = Column(String(120), nullable=False)
+    created = Column(DateTime, nullable=True)  # the provider's creation time of the event
+    workspace_id = Column(Integer, ForeignKey("workspace.id", ondelete="SET NULL"),
+                          nullable=True, index=True)
+    workspace = relationship("Workspace")
+    received_at = Column(DateTime, nullable=False, default=utcnow)
+    processed_at = Column(DateTime, nullable=True)
+    # what was done: applied, ignored (older than the state), unknown (no such workspace)...
+    outcome = Column(String(40), nullable=True)
+    detail = Column(Text, nullable=True)
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_type}"
+
+
+class EmailTemplate(Timestamps, Model):
+    """The master admin's text of one e-mail (`key`) in one language, with `{{name}}`
+    placeholders (app/mail_templates.py); without a row the built-in text is used."""
+
+    __tablename__ = "email_template"
+    __table_args__ = (UniqueConstraint("key", "language", name="uq_email_template"),)
+
+    id = Column(Integer, primary_key=True)
+    key = Column(String(60), nullable=False)
+    language = Column(String(10), nullable=False, default="en")
+    subject = Column(String(300), nullable=False)
+    body = Column(Text, nullable=False)
+
+    def __str__(self) -> str:
+        return f"{self.key} [{self.language}]"

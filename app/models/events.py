@@ -18,8 +18,9 @@ from app.labels import code_label
 EVENT_KINDS = ("message", "status", "state", "membership", "other")
 EVENT_STATES = ("pending", "queued", "processing", "done", "failed", "ignored", "skipped")
 # why an event was `skipped` (stored, never processed, never retried: app/jobs/events.py
-# `skip_reason`): the plan does not include the channel's medium, or the workspace is suspended
-SKIP_REASONS = ("plan", "suspended")
+# `skip_reason`): the plan does not include the channel's medium, the workspace is suspended, or
+# it waits for its first payment
+SKIP_REASONS = ("plan", "suspended", "pending")
 PLATFORMS = ("greenapi", "meta", "telegram", "webchat")
 
 # BIGINT on PostgreSQL, INTEGER on SQLite (which only autoincrements INTEGER PRIMARY KEY).

@@ -9,7 +9,9 @@ from sqlalchemy.orm import relationship
 
 from app.models.base import Timestamps, WorkspaceOwned, utcnow
 
-WORKSPACE_STATUSES = ("active", "suspended")
+#: `pending`: signed up on a paid plan, waiting for its first payment (or its approval); it is
+#: set up but handles no message until it is `active` (app/billing.py)
+WORKSPACE_STATUSES = ("pending", "active", "suspended")
 
 
 def _initial_config_version() -> int:
