@@ -47,7 +47,7 @@ from wtforms.validators import ValidationError
 from app.config import LANGUAGES
 from app.models import (AdminIdentity, Channel, ChatIdentity, GlobalReplyTemplate, Invoice,
                         LinkedUser, PanelConnection, Plan, PlanPrice, ProviderRoute, ReplyTemplate,
-                        ServiceRule, Workspace, WorkspaceSettings)
+                        ServiceRule, Subscription, Workspace, WorkspaceSettings)
 from app.models.base import split_list
 from app.models.billing import PLAN_LIMITS, PLAN_MEDIUMS, PLAN_MODULES
 from app.money import MAX_MINOR
@@ -394,6 +394,7 @@ COLUMN_RULES: dict[type, dict[str, tuple[Rule, ...]]] = {
     PlanPrice: {"amount_cents": (PRICE,), "currency": (CURRENCY,),
                 "stripe_price_id": (STRIPE_PRICE_ID,), "razorpay_plan_id": (RAZORPAY_PLAN_ID,)},
     Invoice: {"amount_cents": (AMOUNT,), "currency": (CURRENCY,)},
+    Subscription: {"amount_cents": (PRICE,), "currency": (CURRENCY,)},
     Channel: {"id_instance": (INSTANCE_ID,), "phone_number_id": (META_ID,),
               "waba_id": (META_ID,), "bot_token": (BOT_TOKEN,)},
     PanelConnection: {"requests_per_second": (REQUESTS_PER_SECOND,),

@@ -19,6 +19,7 @@ from app.views.base import admin_variant, api_for
 from app.views.channels import DetectedChatView
 from app.views.formatting import make_readable
 from app.views.playground import PlaygroundView
+from app.views.dashboard import DashboardApi, DashboardView
 from app.views.runtime import RuntimeApi, RuntimeView
 from app.views.saas_api import SubscriptionApi, WorkspaceApi
 from app.views.titles import screen_titles
@@ -108,6 +109,9 @@ def register_views(appbuilder) -> None:
                         category_label=CATEGORY_LABELS["Support tools"],
                         category_icon=CATEGORY_ICONS["Support tools"])
 
+    add_screen(appbuilder, DashboardView, "Dashboard", _l("Dashboard"), "Master admin",
+               "fa-tachometer")
+    appbuilder.add_api(DashboardApi)
     add_screen(appbuilder, WorkspaceAdminView, "Workspaces", _l("Workspaces"), "Master admin",
                "fa-building")
     appbuilder.add_api(WorkspaceApi)

@@ -36,7 +36,7 @@ class WorkspaceAdminView(CheckedModelView):
     show_columns = list_columns + ["suspended_reason", "updated_at"]
     add_columns = ["slug", "name", "plan", "status", "suspended_reason", "language", "timezone"]
     edit_columns = add_columns
-    search_columns = ["slug", "name", "plan", "status", "language"]
+    search_columns = ["slug", "name", "plan", "status", "language", "created_at"]
     label_columns = {"slug": _l("Slug"), "name": _l("Name"), "plan": _l("Plan"),
                      "status": _l("Status"), "language": _l("Language"),
                      "timezone": _l("Time zone"), "created_at": _l("Created"),

@@ -20,12 +20,11 @@ from flask_appbuilder.api import BaseApi
 from flask_appbuilder.models.sqla.filters import FilterEqual, FilterGreater, FilterSmaller
 from flask_appbuilder.security.decorators import has_access, protect
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from app.dashboard import EXPIRING_DAYS, DashboardFigures, dashboard_figures
 from app.models import PaymentSubmission, Subscription, Workspace
 from app.models.base import utcnow
-from app.money import money_text
+from app.money import from_minor, money_text
 
 
 def list_url(model, *filters) -> str | None:
@@ -100,8 +99,6 @@ def chart_data(figures: DashboardFigures) -> dict:
     currencies = sorted({r.currency for r in figures.mrr_by_plan})
     plans = list(dict.fromkeys(r.plan_name for r in figures.mrr_by_plan))
     amounts = {(r.plan_name, r.currency): r.amount_cents for r in figures.mrr_by_plan}
-    from app.money import from_minor
-
     return {
         "signups": {"title": _("Sign-ups per day, last 30 days"),
                     "label": _("Sign-ups"),
@@ -179,7 +176,3 @@ class DashboardApi(BaseApi):
               $ref: '#/components/responses/403'
         """
         return self.response(200, **as_json(dashboard_figures(utcnow())))
-
-
-#: the label of the menu entry (app/views/__init__.py)
-DASHBOARD_LABEL = _l("Dashboard")

@@ -28,8 +28,17 @@ from app.views.workspace import SubscriptionView
 WRITABLE_BY_ADMIN = ["can_get", "can_info", "can_post", "can_put"]
 
 
+#: the price a subscription was agreed at, and how it is paid
+PRICE_COLUMNS = ("interval", "amount_cents", "currency", "payment_method")
+
+
 def _unmasked(columns) -> list[str]:
     return [c.removesuffix("_masked") for c in columns]
+
+
+def _columns(*names: str) -> list[str]:
+    """The names in order, each once (the screen may list a price column too, one day)."""
+    return list(dict.fromkeys(names))
 
 
 class WorkspaceApi(PlatformRestApi):
@@ -60,17 +69,24 @@ class WorkspaceApi(PlatformRestApi):
 
 
 class SubscriptionApi(WorkspaceRestApi):
-    """Every subscription for the master admin; a manager's own workspace's, read-only."""
+    """Every subscription for the master admin; a manager's own workspace's, read-only. Besides
+    the screen's columns it carries the agreed price (`interval`, `amount_cents` in the
+    currency's minor units, `currency`: what the dashboard's MRR counts) and how it is paid."""
 
     resource_name = "subscription"
     datamodel = SubscriptionView.datamodel
     relaydesk_roles = dict(SubscriptionView.relaydesk_roles)
     base_permissions = WRITABLE_BY_ADMIN
-    list_columns = ["id", "workspace", *_unmasked(SubscriptionView.list_columns)]
-    show_columns = ["id", "workspace", *_unmasked(SubscriptionView.show_columns)]
-    add_columns = ["workspace", *SubscriptionView.add_columns]
-    edit_columns = list(SubscriptionView.edit_columns)  # a subscription stays in its workspace
-    search_columns = ["workspace", *SubscriptionView.search_columns]
+    list_columns = _columns("id", "workspace", *_unmasked(SubscriptionView.list_columns),
+                            *PRICE_COLUMNS)
+    show_columns = _columns("id", "workspace", *_unmasked(SubscriptionView.show_columns),
+                            *PRICE_COLUMNS, "cancel_at_period_end")
+    add_columns = _columns("workspace", *SubscriptionView.add_columns, *PRICE_COLUMNS,
+                           "cancel_at_period_end")
+    # a subscription stays in its workspace
+    edit_columns = _columns(*SubscriptionView.edit_columns, *PRICE_COLUMNS,
+                            "cancel_at_period_end")
+    search_columns = _columns("workspace", *SubscriptionView.search_columns)
     label_columns = {**SubscriptionView.label_columns, "workspace": _l("Workspace")}
     item_validators = SubscriptionView.item_validators
     plan_checks = getattr(SubscriptionView, "plan_checks", ())

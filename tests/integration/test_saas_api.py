@@ -20,6 +20,7 @@ def world(factory, redis_conn):
     plan = factory.plan("pro", name="Pro")
     acme = factory.workspace("acme", plan_id=plan.id)
     other = factory.workspace("other", plan_id=plan.id)
+    third = factory.workspace("third")  # no subscription yet
     manager = factory.member(acme, "acme-manager")
     agent = factory.member(acme, "acme-agent", "agent")
     admin = factory.admin("root")
@@ -27,7 +28,8 @@ def world(factory, redis_conn):
                                            status="active", stripe_subscription_id=PAYMENT_ID))
     other_sub = factory.commit(Subscription(workspace_id=other.id, plan_id=plan.id,
                                             status="trialing"))
-    return {"plan": plan.id, "acme": acme.id, "other": other.id, "acme_sub": acme_sub.id,
+    return {"plan": plan.id, "acme": acme.id, "other": other.id, "third": third.id,
+            "acme_sub": acme_sub.id,
             "other_sub": other_sub.id, "admin": factory.api_key(admin),
             "manager": factory.api_key(manager), "agent": factory.api_key(agent)}
 
@@ -46,8 +48,8 @@ def stored(model, pk):
 def test_the_master_admin_lists_adds_edits_suspends_and_resumes(client, world):
     key = world["admin"]
     listed = call(client, "GET", "/api/v1/workspace/", key).json
-    assert {row["slug"] for row in listed["result"]} == {"acme", "other"}
-    assert listed["count"] == 2
+    assert {row["slug"] for row in listed["result"]} == {"acme", "other", "third"}
+    assert listed["count"] == 3
     row = next(r for r in listed["result"] if r["slug"] == "acme")
     assert row["plan"] == {"id": world["plan"], "label": "Pro"} and row["status"] == "active"
     assert "config_version" not in row
@@ -75,7 +77,7 @@ def test_the_master_admin_lists_adds_edits_suspends_and_resumes(client, world):
 
     filtered = call(client, "GET", "/api/v1/workspace/?q=(filters:!((col:status,opr:eq,"
                                    "value:active)))", key).json
-    assert filtered["count"] == 3
+    assert filtered["count"] == 4
     assert call(client, "DELETE", f"/api/v1/workspace/{zeta}", key).status_code in (403, 405)
     assert stored(Workspace, zeta) is not None
 
@@ -144,15 +146,20 @@ def test_the_master_admin_adds_and_edits_subscriptions(client, world):
     listed = call(client, "GET", "/api/v1/subscription/", key).json
     assert {row["workspace"]["label"] for row in listed["result"]} == {"Acme", "Other"}
     added = call(client, "POST", "/api/v1/subscription/", key,
-                 json={"workspace": world["other"], "plan": world["plan"],
-                       "status": "pending_payment",
+                 json={"workspace": world["third"], "plan": world["plan"],
+                       "status": "pending_payment", "interval": "year",
+                       "amount_cents": 19000, "currency": "EUR",
                        "current_period_end": "2027-01-31T00:00:00",
                        "stripe_customer_id": "cus_SECRET_123456"})
     assert added.status_code == 201, added.json
     assert "cus_SECRET_123456" not in added.get_data(as_text=True)
     row = stored(Subscription, added.json["id"])
     assert (row.workspace_id, row.status, row.stripe_customer_id) == (
-        world["other"], "pending_payment", "cus_SECRET_123456")
+        world["third"], "pending_payment", "cus_SECRET_123456")
+    assert (row.interval, row.amount_cents, row.currency) == ("year", 19000, "EUR")
+    second = call(client, "POST", "/api/v1/subscription/", key,
+                  json={"workspace": world["third"], "plan": world["plan"]})
+    assert second.status_code == 422 and "workspace" in second.json["message"], second.json
 
     edited = call(client, "PUT", f"/api/v1/subscription/{row.id}", key,
                   json={"status": "active"})
@@ -171,13 +178,16 @@ def test_the_master_admin_adds_and_edits_subscriptions(client, world):
     ({"plan": 987654}, "plan"),
     ({"workspace": 987654}, "workspace"),
     ({"current_period_end": "next tuesday"}, "current_period_end"),
+    ({"interval": "weekly"}, "interval"),
+    ({"amount_cents": -5}, "amount_cents"),
+    ({"currency": "usd"}, "currency"),
 ])
 def test_bad_subscription_input_is_refused(client, world, body, field):
     key = world["admin"]
-    new = {"workspace": world["acme"], "plan": world["plan"], "status": "active", **body}
+    new = {"workspace": world["third"], "plan": world["plan"], "status": "active", **body}
     answer = call(client, "POST", "/api/v1/subscription/", key, json=new)
     assert answer.status_code in (400, 422), (answer.status_code, answer.json)
-    assert field in answer.json["message"], answer.json
+    assert list(answer.json["message"]) == [field], answer.json
     assert db.session.query(Subscription).count() == 2
     edit = {k: v for k, v in body.items() if k != "workspace"}
     if edit:
