@@ -22,13 +22,15 @@ from app.extensions import db
 from app.jobs.cron import SWEEP, take_turn
 from app.jobs.maintenance import SWEEP_SECONDS, sweep
 from app.jobs.queues import worker_queues
+from app.redaction import redact
 
 log = logging.getLogger(__name__)
 CRON_LOCK = SWEEP.lock
 
 
 class RelaydeskWorker(SimpleWorker):
-    """Every job starts with a fresh database session and leaves none behind.
+    """Every job starts with a fresh database session and leaves none behind; a failure's
+    traceback is redacted before RQ stores it.
 
     Within a job, commits do not expire what the job has loaded (`expire_on_commit=False`; why:
     docs/ARCHITECTURE.md "Throughput"). Where a job needs another transaction's writes it
@@ -41,6 +43,13 @@ class RelaydeskWorker(SimpleWorker):
             return super().perform_job(job, queue)
         finally:
             db.session.remove()
+
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string=""):
+        """RQ keeps a failed job's traceback in Redis, where the Runtime screen reads it: it
+        passes the one redaction step first (app/redaction.py), in this process, which knows
+        the secrets the job had in play (a web process may never have seen them)."""
+        super().handle_job_failure(job, queue, started_job_registry=started_job_registry,
+                                   exc_string=redact(exc_string or ""))
 
 
 def run_worker(queues: list[str], burst: bool = False, with_scheduler: bool = True) -> bool:

@@ -14,13 +14,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from rq import SimpleWorker
 
 from app.dashboard import dashboard_figures, monthly_equivalent
 from app.extensions import db
 from app.models import PaymentSubmission, Subscription, Workspace
 from app.models.base import utcnow
-from tests.integration.test_runtime import FLAKY, _failing, redis_gone  # noqa: F401 - fixture
+from tests.integration.test_runtime import _failing, burst, default_queue, redis_gone  # noqa: F401
+from tests.integration.test_runtime import FLAKY
 
 DAY = timedelta(days=1)
 
@@ -167,11 +167,9 @@ def test_the_page_and_where_its_tiles_lead(app, platform, client, auth):
 
 def test_failed_jobs_are_counted_and_redis_down_is_said(app, platform, client, auth,
                                                         request):
-    queue = app.extensions["relaydesk_queues"]["default"]
     _failing["on"] = True
-    queue.enqueue(FLAKY, "dashboard", failure_ttl=3600)
-    with app.app_context():
-        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    default_queue(app).enqueue(FLAKY, "dashboard", failure_ttl=3600)
+    burst(app)
     auth.login("root")
     assert client.get("/api/v1/dashboard").json["failed_jobs"] == 1
 

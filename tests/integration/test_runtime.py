@@ -12,12 +12,14 @@ from datetime import datetime, timedelta, UTC
 
 import pytest
 from redis import Redis
-from rq import SimpleWorker, Worker
+from rq import Worker
+from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
 from app.extensions import db
 from app.jobs import queues
 from app.jobs.cron import SWEEP, take_turn
+from app.jobs.worker import RelaydeskWorker
 from app.models import InboundEvent, OutboundMessage
 from app.redaction import remember
 from app.views.runtime import error_line, job_workspaces
@@ -50,9 +52,10 @@ def default_queue(app):
 
 
 def burst(app) -> None:
+    """The app's own worker class, as `flask worker --burst` runs it."""
     with app.app_context():
         queue = default_queue(app)
-        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        RelaydeskWorker([queue], connection=queue.connection).work(burst=True)
 
 
 def failed_ids(app) -> list[str]:
@@ -63,6 +66,8 @@ def test_a_failed_job_is_listed_retried_and_run(app, admin, client):
     job = default_queue(app).enqueue(FLAKY, "order 2274209", failure_ttl=3600)
     burst(app)
     assert failed_ids(app) == [job.id]
+    stored = Job.fetch(job.id, connection=job.connection).latest_result().exc_string
+    assert "with token ****" in stored and SECRET not in stored  # redacted by the worker
 
     page = client.get("/runtime/")
     assert page.status_code == 200
