@@ -72,7 +72,7 @@ def _rounded(amount: Decimal) -> int:
     return int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def revenue(now: datetime) -> tuple[dict[str, int], list[PlanRevenue]]:
+def revenue() -> tuple[dict[str, int], list[PlanRevenue]]:
     """MRR per currency, and per plan and currency (largest first), of the active
     subscriptions."""
     rows = db.session.execute(
@@ -117,7 +117,7 @@ def dashboard_figures(now: datetime) -> DashboardFigures:
     figures = DashboardFigures(now=now)
     figures.active_workspaces = _count(select(func.count(Workspace.id))
                                        .where(Workspace.status == "active"))
-    figures.mrr, figures.mrr_by_plan = revenue(now)
+    figures.mrr, figures.mrr_by_plan = revenue()
     figures.signups_7_days = _count(select(func.count(Workspace.id))
                                     .where(Workspace.created_at >= figures.signups_since(7)))
     figures.signups_30_days = _count(select(func.count(Workspace.id))

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta, UTC
 from flask import Flask, current_app
 from redis.exceptions import RedisError
 from rq import Queue, Retry, Worker
-from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.exceptions import DeserializationError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.utils import now as rq_now
@@ -268,13 +268,25 @@ def _failed_jobs(queue: Queue, limit: int) -> list[JobState]:
     registry = FailedJobRegistry(queue=queue)
     ids = registry.get_job_ids(0, limit - 1, desc=True)
     jobs = []
-    for job_id, job in zip(ids, Job.fetch_many(ids, connection=queue.connection), strict=False):
+    for job_id, job in zip(ids, Job.fetch_many(ids, connection=queue.connection), strict=True):
+        function, args = _call_of(job)
         if job is None:  # its hash expired before the registry entry
             jobs.append(JobState(job_id, queue.name, None))
             continue
-        jobs.append(JobState(job.id, queue.name, job.func_name, tuple(job.args or ()),
-                             _utc(job.ended_at), _failure_text(job)))
+        jobs.append(JobState(job.id, queue.name, function, args, _utc(job.ended_at),
+                             _failure_text(job)))
     return jobs
+
+
+def _call_of(job: Job | None) -> tuple[str | None, tuple]:
+    """The job's function (dotted path) and arguments; (None, ()) when the job is gone or its
+    data cannot be read back (a class its arguments named no longer exists)."""
+    if job is None:
+        return None, ()
+    try:
+        return job.func_name, tuple(job.args or ())
+    except DeserializationError:
+        return None, ()
 
 
 def _scheduled_jobs(queue: Queue, limit: int) -> list[JobState]:
@@ -285,8 +297,8 @@ def _scheduled_jobs(queue: Queue, limit: int) -> list[JobState]:
     fetched = Job.fetch_many(ids, connection=queue.connection)
     for job_id, (_entry, score), job in zip(ids, entries, fetched, strict=True):
         due = datetime.fromtimestamp(score, tz=UTC)
-        jobs.append(JobState(job_id, queue.name, job.func_name if job else None,
-                             tuple(job.args or ()) if job else (), due))
+        function, args = _call_of(job)
+        jobs.append(JobState(job_id, queue.name, function, args, due))
     return jobs
 
 
@@ -335,8 +347,8 @@ def retry_failed(job_ids: list[str] | None = None) -> int | None:
                     queued += 1
                 except NoSuchJobError:
                     registry.remove(job_id)
-                except InvalidJobOperation:  # retried meanwhile by someone else
-                    continue
+                except (InvalidJobOperation, DeserializationError):
+                    continue  # retried meanwhile by someone else, or its data is unreadable
         return queued
     except RedisError:
         log.warning("could not retry failed jobs", exc_info=True)
@@ -351,10 +363,11 @@ def delete_failed(job_ids: list[str]) -> int | None:
         for queue in _queues():
             registry = FailedJobRegistry(queue=queue)
             for job_id in _failed_ids(queue, job_ids):
+                registry.remove(job_id)
                 try:
-                    registry.remove(job_id, delete_job=True)
-                except NoSuchJobError:  # its data expired already: the entry goes alone
-                    registry.remove(job_id)
+                    Job.fetch(job_id, connection=queue.connection).delete()
+                except (NoSuchJobError, DeserializationError):  # expired, or unreadable
+                    queue.connection.delete(Job.key_for(job_id))
                 deleted += 1
         return deleted
     except RedisError:

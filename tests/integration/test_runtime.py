@@ -123,6 +123,25 @@ def test_retry_all_and_delete(app, admin, client):
     assert "Choose a failed job first." in nothing.get_data(as_text=True)
 
 
+def test_a_job_whose_data_cannot_be_read_is_still_listed(app, admin, client):
+    jobs = [default_queue(app).enqueue(FLAKY, f"order {n}", failure_ttl=3600) for n in (1, 2)]
+    burst(app)
+    for job in jobs:
+        job.connection.hset(job.key, "data", b"no longer a pickle")
+    report = client.get("/api/v1/runtime").json
+    assert sorted((f["id"], f["function"]) for f in report["failed"]) == sorted(
+        (job.id, None) for job in jobs)
+    page = client.get("/runtime/")
+    assert page.status_code == 200 and "Unknown job" in page.get_data(as_text=True)
+    deleted = client.post("/runtime/delete", data={"job_id": jobs[0].id},
+                          follow_redirects=True)
+    assert "1 failed job was deleted." in deleted.get_data(as_text=True)
+    assert not jobs[0].connection.exists(jobs[0].key)
+    retried = client.post("/runtime/retry", data={"job_id": jobs[1].id}, follow_redirects=True)
+    assert "1 job was queued again." in retried.get_data(as_text=True)
+    assert failed_ids(app) == []
+
+
 def test_workers_scheduled_jobs_and_the_sweep_are_listed(app, admin, client, factory):
     workspace = factory.workspace("acme")
     outbound_id = make_row(OutboundMessage, workspace.id, "rt")
