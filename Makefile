@@ -8,7 +8,7 @@ FLASK := $(VENV)/bin/flask --app run
 PYBABEL := $(VENV)/bin/pybabel
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-sqlite lint i18n i18n-fab compile-catalogues migrate venv worker bench clean help chromium
+.PHONY: run test test-sqlite lint i18n i18n-fab compile-catalogues migrate venv worker bench clean help chromium vendor
 
 help:
 	@echo "make run      start web + worker + scheduler on http://127.0.0.1:5000 (demo workspace)"
@@ -68,6 +68,20 @@ i18n-fab: venv
 	$(PYBABEL) extract -F babel/fab.cfg -k lazy_gettext --no-location --omit-header -o translations/fab.pot $$($(PY) -c "import flask_appbuilder, os; print(os.path.dirname(flask_appbuilder.__file__))")
 	$(PYBABEL) update -D fab -i translations/fab.pot -d translations --no-fuzzy-matching --ignore-obsolete
 	$(PYBABEL) compile -f -D fab -d translations
+
+# Browser libraries the app serves itself (never from a CDN: app/security_headers.py allows
+# only this site's scripts). npm installs the versions pinned in package-lock.json; the built
+# files are copied, with their licences, into app/static/vendor/ and committed, so neither
+# `make run` nor the tests need npm. Run after changing a version in package.json.
+VENDOR_CHARTJS := app/static/vendor/chartjs
+
+vendor:
+	npm ci --no-audit --no-fund
+	mkdir -p $(VENDOR_CHARTJS)
+	grep -v '^//# sourceMappingURL=' node_modules/chart.js/dist/chart.umd.min.js > $(VENDOR_CHARTJS)/chart.umd.min.js
+	cp node_modules/chart.js/LICENSE.md $(VENDOR_CHARTJS)/LICENSE.md
+	cp node_modules/@kurkle/color/LICENSE.md $(VENDOR_CHARTJS)/LICENSE-kurkle-color.md
+	node -e 'console.log(require("./node_modules/chart.js/package.json").version)' > $(VENDOR_CHARTJS)/VERSION
 
 bench: venv
 	$(PY) bench/webhook_ingest.py

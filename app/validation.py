@@ -47,7 +47,8 @@ from wtforms.validators import ValidationError
 from app.config import LANGUAGES
 from app.models import (AdminIdentity, Channel, ChatIdentity, GlobalReplyTemplate, Invoice,
                         LinkedUser, PanelConnection, PaymentMethod, Plan, PlanPrice,
-                        ProviderRoute, ReplyTemplate, ServiceRule, Workspace, WorkspaceSettings)
+                        ProviderRoute, ReplyTemplate, ServiceRule, Subscription, Workspace,
+                        WorkspaceSettings)
 from app.models.base import split_list
 from app.models.billing import PLAN_LIMITS, PLAN_MEDIUMS, PLAN_MODULES
 from app.money import MAX_MINOR
@@ -407,6 +408,7 @@ COLUMN_RULES: dict[type, dict[str, tuple[Rule, ...]]] = {
                 "stripe_price_id": (STRIPE_PRICE_ID,), "razorpay_plan_id": (RAZORPAY_PLAN_ID,)},
     Invoice: {"amount_cents": (AMOUNT,), "currency": (CURRENCY,)},
     PaymentMethod: {"name": (PLAIN_NAME,), "currencies": (CURRENCY_LIST,)},
+    Subscription: {"amount_cents": (PRICE,), "currency": (CURRENCY,)},
     Channel: {"id_instance": (INSTANCE_ID,), "phone_number_id": (META_ID,),
               "waba_id": (META_ID,), "bot_token": (BOT_TOKEN,)},
     PanelConnection: {"requests_per_second": (REQUESTS_PER_SECOND,),

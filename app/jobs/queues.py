@@ -17,15 +17,24 @@ Queues (created by `init_queues`, at start-up, on the app's Redis connection):
 Jobs name their function by dotted path (the constants below), so this module imports none of
 them. tests/unit/test_rq_seam.py fails when any other module of app/ (the worker excepted)
 imports `rq` or reads the queues.
+
+Reading the runtime (the master admin's Runtime screen, app/views/runtime.py) goes through here
+too: `runtime_state()` (queues, workers, failed and scheduled jobs, as plain dataclasses),
+`retry_failed()` and `delete_failed()`. They follow the same contract: with Redis unreachable
+`runtime_state()` answers `reachable=False` and the others None, never an exception.
 """
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, UTC
 
 from flask import Flask, current_app
-from rq import Queue, Retry
+from redis.exceptions import RedisError
+from rq import Queue, Retry, Worker
+from rq.exceptions import DeserializationError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.utils import now as rq_now
 
 from app.models.base import utcnow
@@ -188,3 +197,201 @@ def enqueue_billing_clock() -> bool:
     except Exception:  # noqa: BLE001 - Redis down: the next cron tick queues it
         log.warning("could not queue the billing clock", exc_info=True)
         return False
+# --- reading the runtime (the master admin's Runtime screen) ---------------------------------
+
+#: the most failed and scheduled jobs `runtime_state` reads per queue (newest failures first)
+RUNTIME_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class QueueState:
+    name: str
+    depth: int
+    oldest_enqueued_at: datetime | None  # UTC; None when empty (or its first job is gone)
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    name: str
+    state: str  # RQ's: "idle", "busy", "started", "suspended", "stopped"
+    current_job_id: str | None
+    last_heartbeat: datetime | None  # UTC
+    birth: datetime | None  # UTC
+    queues: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A failed or scheduled job: its id, queue, function (dotted path) and arguments; `at`
+    is when it failed (failed jobs) or when it is due (scheduled ones), UTC; `error` the
+    failure's traceback as RQ stored it (unredacted: the caller redacts what it shows)."""
+
+    id: str
+    queue: str
+    function: str | None
+    args: tuple = ()
+    at: datetime | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RuntimeState:
+    reachable: bool
+    queues: list[QueueState] = field(default_factory=list)
+    workers: list[WorkerState] = field(default_factory=list)
+    failed: list[JobState] = field(default_factory=list)
+    scheduled: list[JobState] = field(default_factory=list)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else \
+        value.astimezone(UTC)
+
+
+def _queues() -> list[Queue]:
+    known = current_app.extensions[QUEUES_KEY]
+    return [known[name] for name in QUEUE_NAMES]
+
+
+def _queue_state(queue: Queue) -> QueueState:
+    depth = queue.count
+    oldest = None
+    first = queue.get_job_ids(0, 1)
+    if first:
+        job = Job.fetch_many(first, connection=queue.connection)[0]
+        oldest = _utc(job.enqueued_at) if job is not None else None
+    return QueueState(queue.name, depth, oldest)
+
+
+def _worker_state(worker: Worker) -> WorkerState:
+    return WorkerState(worker.name, worker.get_state(), worker.get_current_job_id(),
+                       _utc(worker.last_heartbeat), _utc(worker.birth_date),
+                       tuple(worker.queue_names()))
+
+
+def _failure_text(job: Job) -> str | None:
+    result = job.latest_result()
+    text = getattr(result, "exc_string", None) if result is not None else None
+    return text or job._exc_info or None  # noqa: SLF001 - RQ keeps it there before results
+
+
+def _failed_jobs(queue: Queue, limit: int) -> list[JobState]:
+    registry = FailedJobRegistry(queue=queue)
+    ids = registry.get_job_ids(0, limit - 1, desc=True)
+    jobs = []
+    for job_id, job in zip(ids, Job.fetch_many(ids, connection=queue.connection), strict=True):
+        function, args = _call_of(job)
+        if job is None:  # its hash expired before the registry entry
+            jobs.append(JobState(job_id, queue.name, None))
+            continue
+        jobs.append(JobState(job.id, queue.name, function, args, _utc(job.ended_at),
+                             _failure_text(job)))
+    return jobs
+
+
+def _call_of(job: Job | None) -> tuple[str | None, tuple]:
+    """The job's function (dotted path) and arguments; (None, ()) when the job is gone or its
+    data cannot be read back (a class its arguments named no longer exists)."""
+    if job is None:
+        return None, ()
+    try:
+        return job.func_name, tuple(job.args or ())
+    except DeserializationError:
+        return None, ()
+
+
+def _scheduled_jobs(queue: Queue, limit: int) -> list[JobState]:
+    registry = ScheduledJobRegistry(queue=queue)
+    entries = queue.connection.zrange(registry.key, 0, limit - 1, withscores=True)
+    ids = [entry.decode() if isinstance(entry, bytes) else entry for entry, _score in entries]
+    jobs = []
+    fetched = Job.fetch_many(ids, connection=queue.connection)
+    for job_id, (_entry, score), job in zip(ids, entries, fetched, strict=True):
+        due = datetime.fromtimestamp(score, tz=UTC)
+        function, args = _call_of(job)
+        jobs.append(JobState(job_id, queue.name, function, args, due))
+    return jobs
+
+
+def runtime_state(limit: int = RUNTIME_LIMIT) -> RuntimeState:
+    """What RQ holds right now: each queue's depth and the enqueue time of its oldest waiting
+    job, every registered worker, the failed jobs of every queue (newest first, at most `limit`
+    per queue) and the scheduled ones (soonest first: delayed sends, retries waiting for their
+    interval). `reachable=False` (and nothing else) when Redis does not answer (logged)."""
+    try:
+        queues = _queues()
+        connection = queues[0].connection
+        workers = sorted((_worker_state(w) for w in Worker.all(connection=connection)),
+                         key=lambda w: w.name)
+        return RuntimeState(
+            reachable=True,
+            queues=[_queue_state(q) for q in queues],
+            workers=workers,
+            failed=sorted((j for q in queues for j in _failed_jobs(q, limit)),
+                          key=lambda j: j.at or datetime.min.replace(tzinfo=UTC),
+                          reverse=True),
+            scheduled=sorted((j for q in queues for j in _scheduled_jobs(q, limit)),
+                             key=lambda j: j.at),
+        )
+    except RedisError:
+        log.warning("could not read the queues' state", exc_info=True)
+        return RuntimeState(reachable=False)
+
+
+def _failed_ids(queue: Queue, job_ids: list[str] | None) -> list[str]:
+    listed = FailedJobRegistry(queue=queue).get_job_ids()
+    return listed if job_ids is None else [j for j in listed if j in set(job_ids)]
+
+
+def retry_failed(job_ids: list[str] | None = None) -> int | None:
+    """Put these failed jobs (None: every failed job) back on their own queue, at the end, as
+    RQ's `FailedJobRegistry.requeue` does; an id that is not (or no longer) a failed job is
+    skipped, and a failed job whose data expired is dropped from the registry. Answers how many
+    were queued again, or None when Redis is unavailable (logged)."""
+    try:
+        queued = 0
+        for queue in _queues():
+            registry = FailedJobRegistry(queue=queue)
+            for job_id in _failed_ids(queue, job_ids):
+                try:
+                    registry.requeue(job_id)
+                    queued += 1
+                except NoSuchJobError:
+                    registry.remove(job_id)
+                except (InvalidJobOperation, DeserializationError):
+                    continue  # retried meanwhile by someone else, or its data is unreadable
+        return queued
+    except RedisError:
+        log.warning("could not retry failed jobs", exc_info=True)
+        return None
+
+
+def delete_failed(job_ids: list[str]) -> int | None:
+    """Forget these failed jobs (registry entry and job data); ids that are not failed jobs
+    are skipped. Answers how many were deleted, or None when Redis is unavailable (logged)."""
+    try:
+        deleted = 0
+        for queue in _queues():
+            registry = FailedJobRegistry(queue=queue)
+            for job_id in _failed_ids(queue, job_ids):
+                registry.remove(job_id)
+                try:
+                    Job.fetch(job_id, connection=queue.connection).delete()
+                except (NoSuchJobError, DeserializationError):  # expired, or unreadable
+                    queue.connection.delete(Job.key_for(job_id))
+                deleted += 1
+        return deleted
+    except RedisError:
+        log.warning("could not delete failed jobs", exc_info=True)
+        return None
+
+
+def failed_job_count() -> int | None:
+    """How many failed jobs all the queues hold, or None when Redis is unavailable (logged)."""
+    try:
+        return sum(FailedJobRegistry(queue=queue).count for queue in _queues())
+    except RedisError:
+        log.warning("could not count the failed jobs", exc_info=True)
+        return None

@@ -20,16 +20,18 @@ from rq import SimpleWorker
 
 from app import dbpool
 from app.extensions import db
+from app.jobs.cron import BILLING_CLOCK, SWEEP, take_turn
 from app.jobs.maintenance import SWEEP_SECONDS, sweep
 from app.jobs.queues import enqueue_billing_clock, worker_queues
+from app.redaction import redact
 
 log = logging.getLogger(__name__)
-CRON_LOCK = "relaydesk:cron:sweep"
-BILLING_LOCK = "relaydesk:cron:billing"
+CRON_LOCK = SWEEP.lock
 
 
 class RelaydeskWorker(SimpleWorker):
-    """Every job starts with a fresh database session and leaves none behind.
+    """Every job starts with a fresh database session and leaves none behind; a failure's
+    traceback is redacted before RQ stores it.
 
     Within a job, commits do not expire what the job has loaded (`expire_on_commit=False`; why:
     docs/ARCHITECTURE.md "Throughput"). Where a job needs another transaction's writes it
@@ -42,6 +44,13 @@ class RelaydeskWorker(SimpleWorker):
             return super().perform_job(job, queue)
         finally:
             db.session.remove()
+
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string=""):
+        """RQ keeps a failed job's traceback in Redis, where the Runtime screen reads it: it
+        passes the one redaction step first (app/redaction.py), in this process, which knows
+        the secrets the job had in play (a web process may never have seen them)."""
+        super().handle_job_failure(job, queue, started_job_registry=started_job_registry,
+                                   exc_string=redact(exc_string or ""))
 
 
 def run_worker(queues: list[str], burst: bool = False, with_scheduler: bool = True) -> bool:
@@ -69,7 +78,7 @@ def cron_loop(app: Flask, stop: threading.Event) -> None:
     while not stop.wait(SWEEP_SECONDS):
         try:
             connection = app.extensions["relaydesk_redis"]
-            if not connection.set(CRON_LOCK, "1", nx=True, ex=SWEEP_SECONDS - 1):
+            if not take_turn(connection, SWEEP):  # another worker's turn (app/jobs/cron.py)
                 continue
             with app.app_context():
                 sweep()
@@ -80,11 +89,11 @@ def cron_loop(app: Flask, stop: threading.Event) -> None:
 
 def billing_tick(connection) -> bool:
     """Queue the billing clock when no worker of the fleet did in the last
-    BILLING_CLOCK_SECONDS (a Redis key with that lifetime); True when it was queued."""
+    BILLING_CLOCK_SECONDS (the cron entry's lock, app/jobs/cron.py); True when it was queued."""
     seconds = max(60, int(current_app.config.get("BILLING_CLOCK_SECONDS") or 3600))
-    if not connection.set(BILLING_LOCK, "1", nx=True, ex=seconds):
+    if not take_turn(connection, BILLING_CLOCK, seconds + 1):
         return False
     if enqueue_billing_clock():
         return True
-    connection.delete(BILLING_LOCK)  # not queued: try again at the next tick
+    connection.delete(BILLING_CLOCK.lock)  # not queued: try again at the next tick
     return False

@@ -22,6 +22,9 @@ from app.views.channels import DetectedChatView
 from app.views.formatting import make_readable
 from app.views.payments import PaymentsView
 from app.views.playground import PlaygroundView
+from app.views.dashboard import DashboardApi, DashboardView
+from app.views.runtime import RuntimeApi, RuntimeView
+from app.views.saas_api import SubscriptionApi, WorkspaceApi
 from app.views.titles import screen_titles
 from app.views.replies_catalogue import BuiltInRepliesView
 from app.views.mail_templates import EmailTemplateView
@@ -33,6 +36,8 @@ from app.views.workspace import WORKSPACE_SCREENS, InvoiceView, MemberView, Subs
 ADMIN_MANAGES = {MemberView, SubscriptionView, InvoiceView}
 # What the master admin's copy of a screen adds (actions and their pages).
 ADMIN_EXTRAS = {SubscriptionView: SubscriptionAdminMixin}
+# Screens whose REST twin is written out (app/views/saas_api.py) rather than made by api_for.
+OWN_APIS = {SubscriptionView: SubscriptionApi}
 
 # Screens registered after the workspace ones: (menu name, label, category, icon, view, resource)
 EXTRA_SCREENS = [
@@ -96,7 +101,7 @@ def register_views(appbuilder) -> None:
                "fa-building")
     for name, label, category, icon, view, resource in WORKSPACE_SCREENS + EXTRA_SCREENS:
         add_screen(appbuilder, view, name, label, category, icon)
-        appbuilder.add_api(api_for(view, resource))
+        appbuilder.add_api(OWN_APIS.get(view) or api_for(view, resource))
 
     # the catalogue of built-in replies, beside the workspace's Reply templates; the master admin
     # (who does not see Templates) reaches it under Master admin, next to Default replies
@@ -110,8 +115,12 @@ def register_views(appbuilder) -> None:
                         category_label=CATEGORY_LABELS["Support tools"],
                         category_icon=CATEGORY_ICONS["Support tools"])
 
+    add_screen(appbuilder, DashboardView, "Dashboard", _l("Dashboard"), "Master admin",
+               "fa-tachometer")
+    appbuilder.add_api(DashboardApi)
     add_screen(appbuilder, WorkspaceAdminView, "Workspaces", _l("Workspaces"), "Master admin",
                "fa-building")
+    appbuilder.add_api(WorkspaceApi)
     add_screen(appbuilder, PlanView, "Plans", _l("Plans"), "Master admin", "fa-tags")
     # a plan's prices: on the plan's page (PlanView.related_views), no menu entry of their own
     screen_titles(PlanPriceView, _l("Plan prices"))
@@ -135,6 +144,8 @@ def register_views(appbuilder) -> None:
                         href="/replies/built-in/", icon="fa-book", category="Master admin",
                         category_label=CATEGORY_LABELS["Master admin"],
                         category_icon=CATEGORY_ICONS["Master admin"])
+    add_screen(appbuilder, RuntimeView, "Runtime", _l("Runtime"), "Master admin", "fa-heartbeat")
+    appbuilder.add_api(RuntimeApi)
     for name, label, _category, icon, view, _resource in WORKSPACE_SCREENS + EXTRA_SCREENS:
         full = admin_variant(view)
         if view in ADMIN_EXTRAS:

@@ -17,8 +17,16 @@ from app.views.template_fields import (REPLY_HELP, TemplateText, reply_key_field
                                        reply_kind_in_form, reply_template_valid)
 
 
+def forget_reason_when_active(workspace) -> None:
+    """An active workspace has no suspension reason: resuming forgets it, so a later
+    suspension never shows its members a reason from an earlier one."""
+    if workspace.status == "active":
+        workspace.suspended_reason = None
+
+
 class WorkspaceAdminView(CheckedModelView):
-    """Every workspace on the platform."""
+    """Every workspace on the platform; suspending is its status (members then read the
+    reason on every page), resuming forgets the reason."""
 
     # Scoped like every view over tenant data: the master admin's scope is every workspace, and
     # the view stays safe even if a role were ever granted it by mistake.
@@ -29,7 +37,7 @@ class WorkspaceAdminView(CheckedModelView):
     show_columns = list_columns + ["suspended_reason", "updated_at"]
     add_columns = ["slug", "name", "plan", "status", "suspended_reason", "language", "timezone"]
     edit_columns = add_columns
-    search_columns = ["slug", "name", "plan", "status", "language"]
+    search_columns = ["slug", "name", "plan", "status", "language", "created_at"]
     label_columns = {"slug": _l("Slug"), "name": _l("Name"), "plan": _l("Plan"),
                      "status": _l("Status"), "language": _l("Language"),
                      "timezone": _l("Time zone"), "created_at": _l("Created"),
@@ -37,6 +45,14 @@ class WorkspaceAdminView(CheckedModelView):
                      "suspended_reason": _l("Why it is suspended")}
     description_columns = {"suspended_reason": _l(
         "Shown to the workspace's members while it is suspended, with how to resume.")}
+
+    def pre_add(self, item):
+        forget_reason_when_active(item)
+        super().pre_add(item)
+
+    def pre_update(self, item):
+        forget_reason_when_active(item)
+        super().pre_update(item)
 
 
 class MyWorkspaceView(CheckedModelView):

@@ -100,7 +100,8 @@ def _unique_refusal(exc: SQLAlchemyError, model) -> FieldErrors | None:
                           None)
         named = {str(constraint or ""), f"{table.name}_{'_'.join(columns)}_key"}
         listed = ", ".join(f"{table.name}.{c}" for c in columns)
-        if name in named or f"failed: {listed}" in text:
+        # (a violation the database names no constraint of, NOT NULL, is not a unique one)
+        if (name and name in named) or f"failed: {listed}" in text:
             blamed = blamed_column(columns)
             return FieldErrors({blamed: [duplicate_message(columns, blamed, model=model)]})
     return None
@@ -430,13 +431,56 @@ def label_choices(form_cls, model) -> None:
             unbound.kwargs["labels"] = ENUM_LABELS.get(column.type.name, {})
 
 
+UNKNOWN_REFERENCE = _l("“%(field)s” names a row that does not exist.")
+REQUIRED = _l("This field is required.")
+
+
+def unknown_references(item, labels) -> dict[str, list[str]]:
+    """{relationship: [message]} for every many-to-one reference to an id that does not exist.
+    FAB's REST schemas (marshmallow-sqlalchemy's `Related`) answer an unknown id with a new,
+    empty row of that id (pending in the session once attached to a loaded row), which the
+    flush would then try to insert: refused here, by name, before anything is flushed."""
+    problems = {}
+    for relationship in inspect(type(item)).relationships:
+        target = item.__dict__.get(relationship.key)
+        if relationship.direction.name == "MANYTOONE" and target is not None \
+                and (inspect(target).transient or inspect(target).pending):
+            label = labels.get(relationship.key, relationship.key)
+            problems[relationship.key] = [str(UNKNOWN_REFERENCE % {"field": label})]
+    return problems
+
+
+def blank_required(item, shown, *, new: bool) -> dict[str, list[str]]:
+    """{column: [message]} for required text columns (not null, no default) of the form or
+    schema (`shown`) left blank: the screens' fields require them, FAB's REST schemas take
+    `""`. On an update only the columns that change are checked."""
+    problems = {}
+    state = inspect(item)
+    for column in item.__table__.columns:
+        key = column.key
+        if key not in shown or column.nullable or column.default is not None \
+                or column.server_default is not None \
+                or not isinstance(column.type, (sa_types.String, sa_types.Text)):
+            continue
+        value = getattr(item, key, None)
+        if isinstance(value, str) and not value.strip() and \
+                (new or state.attrs[key].history.has_changes()):
+            problems[key] = [str(REQUIRED)]
+    return problems
+
+
 def validate_item(view, item, *, new: bool) -> None:
-    """The checks of every add (`new`) and update through a screen or its REST twin: the
-    view's `item_validators`, then the declared rules and unique sets (app/validation.py).
-    Every refusal is collected, so a person sees all of them at once.
+    """The checks of every add (`new`) and update through a screen or its REST twin: references
+    to rows that do not exist (refused alone, first), the view's `item_validators`, required
+    texts left blank, then the declared rules and unique sets (app/validation.py). Every other
+    refusal is collected, so a person sees all of them at once.
 
     :raise FieldErrors: naming each refused field (an item validator's plain ValueError is
         raised as it is)."""
+    labels = view.label_columns or {}
+    unknown = unknown_references(item, labels)
+    if unknown:
+        raise FieldErrors(unknown)
     problems: dict[str, list[str]] = {}
 
     def collect(check) -> None:
@@ -449,8 +493,9 @@ def validate_item(view, item, *, new: bool) -> None:
     for validator in getattr(view, "item_validators", ()) or ():
         collect(lambda validator=validator: validator(item))
     shown = (getattr(view, "add_columns", None) if new else getattr(view, "edit_columns", None))
-    collect(lambda: check_values(item, new=new, labels=view.label_columns or {},
-                                 shown=shown or ()))
+    for column, messages in blank_required(item, shown or (), new=new).items():
+        problems.setdefault(column, []).extend(messages)
+    collect(lambda: check_values(item, new=new, labels=labels, shown=shown or ()))
     if problems:
         raise FieldErrors(problems)
 

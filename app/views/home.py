@@ -1,7 +1,7 @@
 """The landing page: the current workspace at a glance and what is left to set up."""
 from __future__ import annotations
 
-from flask import g, url_for
+from flask import g, redirect, url_for
 from flask_appbuilder import IndexView, expose
 from flask_babel import gettext as _
 
@@ -46,11 +46,18 @@ def _count(model) -> int:
 
 
 class HomeView(IndexView):
+    """`/`: a member's home (their workspace, its checklist); the master admin's landing page
+    is the dashboard (app/views/dashboard.py), where `/` sends them."""
+
     index_template = "relaydesk/index.html"
 
     @expose("/")
     def index(self):
         user = g.user
+        if user is not None and user.is_authenticated and current_scope().all_workspaces:
+            dashboard = _safe_url("DashboardView.index")
+            if dashboard:
+                return redirect(dashboard)
         context = {"workspace": None, "is_admin": False, "cards": [], "checklist": [],
                    "next_step": None}
         if user is not None and user.is_authenticated:

@@ -243,7 +243,7 @@ class SubscriptionView(WorkspaceModelView):
     add_columns = ["plan", "status", "current_period_start", "current_period_end",
                    "stripe_customer_id", "stripe_subscription_id"]
     edit_columns = add_columns
-    search_columns = ["status"]
+    search_columns = ["status", "current_period_end"]  # the dashboard links to renewals due
     label_columns = labels(plan=_l("Plan"), status=_l("Status"),
                            current_period_start=_l("Period start"),
                            current_period_end=_l("Period end"),
