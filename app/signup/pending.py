@@ -24,7 +24,8 @@ from app.tenancy import current_scope
 #: endpoints (or endpoint prefixes, ending in ".") a member of a pending workspace may open
 ALLOWED = ("signup.", "static", "appbuilder.static", "AuthDBView.", "LocaleView.",
            "UserDBModelView.userinfo", "UserInfoEditView.", "ResetMyPasswordView.",
-           "MyApiKeysView.", "PasswordLinkView.", "favicon")
+           "MyApiKeysView.", "PasswordLinkView.", "PaymentsView.", "BillingView.",
+           "favicon")
 NOT_SCREENS = ("/api/", "/webhooks/", "/healthz", "/readyz", "/static/")
 #: the REST paths a pending workspace's member may still call (signing in for a token)
 API_OPEN = ("/api/v1/security/",)
