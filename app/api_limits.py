@@ -189,7 +189,8 @@ def _refusal(workspace_id: int, verdict: Verdict) -> ApiRateLimited:
 def limit_api_request(user) -> None:
     """Count this REST request against its caller's workspace (once per request).
 
-    :raise ApiRateLimited: the plan allows no more calls now (429 with Retry-After)."""
+    :raise ApiRateLimited: the plan allows no more calls now (429 with Retry-After).
+    :raise WorkspacePending: the workspace waits for its first payment (403)."""
     # per request, in the request's environ: `g` lives as long as the app context, which a
     # test client (or any caller holding a context) shares between requests
     if user is None or request.environ.get(_COUNTED):
@@ -198,6 +199,9 @@ def limit_api_request(user) -> None:
     workspace_id = _workspace_of(user)
     if workspace_id is None:
         return
+    from app.signup.pending import refuse_pending_api
+
+    refuse_pending_api(workspace_id)  # a workspace waiting for its first payment: 403
     per_minute, per_day = _plan_limits(workspace_id)
     if per_minute is None and per_day is None:
         return

@@ -34,7 +34,7 @@ from datetime import datetime
 from flask import current_app, url_for
 from flask_babel import force_locale, lazy_gettext as _l
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from app import billing
 from app.extensions import db
@@ -76,7 +76,7 @@ def accept(provider: str, event_id: str, event_type: str, created: datetime | No
     try:
         with db.session.begin_nested():
             outcome, detail, workspace_id = run()
-    except (ValueError, TypeError, KeyError, AttributeError, LookupError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, LookupError, DataError) as exc:
         # the signature was right but the content is not what the provider documents
         log.warning("%s event %s could not be applied: %s", provider, event_type,
                     type(exc).__name__)
@@ -136,6 +136,20 @@ def price_by(column, value) -> PlanPrice | None:
     return db.session.execute(
         select(PlanPrice).where(column == value).order_by(PlanPrice.id).limit(1)
     ).scalar_one_or_none()
+
+
+#: the largest amount an invoice column holds (PostgreSQL integer)
+MAX_AMOUNT = 2**31 - 1
+
+
+def amount_of(value) -> int:
+    """A provider's amount in minor units: not a whole number → 0 (nothing known); a negative
+    one or one no invoice column holds → ValueError (the event is kept as `malformed`)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    if not 0 <= value <= MAX_AMOUNT:
+        raise ValueError("amount out of range")
+    return value
 
 
 def newer(subscription: Subscription, created: datetime | None) -> bool:

@@ -89,9 +89,7 @@ def charged(payload: dict, created: datetime | None) -> Result:
     payment_id = _str(payment.get("id"))
     if payment_id is None:
         return IGNORED, "a charge without its payment", subscription.workspace_id
-    amount = payment.get("amount")
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        amount = 0
+    amount = events.amount_of(payment.get("amount"))
     currency = _str(payment.get("currency"))
     invoice, done = events.record_payment(
         subscription, created=created, method="razorpay", amount_cents=amount,

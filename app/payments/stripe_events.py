@@ -128,9 +128,7 @@ def invoice_paid(invoice: dict, created: datetime | None) -> Result:
         return IGNORED, "an invoice without an id", subscription.workspace_id
     _link(subscription, _id(invoice.get("customer")), subscription_id)
     price_id, start, end = _line_price_and_period(invoice)
-    amount = invoice.get("amount_paid")
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        amount = 0
+    amount = events.amount_of(invoice.get("amount_paid"))
     currency = invoice.get("currency")
     currency = currency.upper()[:3] if isinstance(currency, str) and currency else \
         subscription.currency

@@ -49,11 +49,15 @@ class FreeSlug:
             raise ValidationError(str(_l("This address is taken: choose another one.")))
 
 
+#: the address is also the login name, which holds 128 characters (FAB's `ab_user.username`)
+EMAIL_MAX = 128
+
+
 class SignupForm(FlaskForm):
     full_name = StringField(_l("Your name"), filters=[_strip],
                             validators=[DataRequired(message=REQUIRED), Length(max=128)])
     email = StringField(_l("E-mail"), filters=[_strip],
-                        validators=[DataRequired(message=REQUIRED), Length(max=254),
+                        validators=[DataRequired(message=REQUIRED), Length(max=EMAIL_MAX),
                                     Email(message=_l("Enter an e-mail address like "
                                                      "name@example.com."))],
                         description=_l("We send a link there to confirm it; it is also your "

@@ -5,14 +5,18 @@ for a signed-in member of a `pending` workspace, every screen answers with a red
 `/signup/status` — which itself sends on to the plan or payment step when that is what is
 missing — except the pages they still need: this journey, signing in and out, their own
 account (profile, password, API keys, language), the set-password links, static files. The
-REST API, webhooks and health checks are not screens and are left alone (the workspace's
-events are skipped while it is pending: app/jobs/events.py).
+REST API is closed to them (`refuse_pending_api`: 403 in the REST error shape, for API keys and
+JWTs through app/api_limits.py, for a browser session here; the login resource stays open);
+webhooks and health checks are left alone (the workspace's events are skipped while it is
+pending: app/jobs/events.py).
 """
 from __future__ import annotations
 
 from flask import redirect, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
+from werkzeug.exceptions import Forbidden
 
 from app.extensions import db
 from app.tenancy import current_scope
@@ -20,8 +24,36 @@ from app.tenancy import current_scope
 #: endpoints (or endpoint prefixes, ending in ".") a member of a pending workspace may open
 ALLOWED = ("signup.", "static", "appbuilder.static", "AuthDBView.", "LocaleView.",
            "UserDBModelView.userinfo", "UserInfoEditView.", "ResetMyPasswordView.",
-           "MyApiKeysView.", "PasswordLinkView.", "favicon")
+           "MyApiKeysView.", "PasswordLinkView.", "PaymentsView.", "BillingView.",
+           "favicon")
 NOT_SCREENS = ("/api/", "/webhooks/", "/healthz", "/readyz", "/static/")
+#: the REST paths a pending workspace's member may still call (signing in for a token)
+API_OPEN = ("/api/v1/security/",)
+
+PENDING_API_MESSAGE = _l("This workspace waits for its first payment: the REST API opens once "
+                         "the plan is paid.")
+
+
+class WorkspacePending(Forbidden):
+    """403: the caller's workspace has not paid yet. `api_message`: the REST answer's words."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.api_message = str(PENDING_API_MESSAGE)
+
+
+def _status(workspace_id: int) -> str | None:
+    from app.models import Workspace
+
+    return db.session.execute(
+        select(Workspace.status).where(Workspace.id == workspace_id)).scalar_one_or_none()
+
+
+def refuse_pending_api(workspace_id: int | None) -> None:
+    """:raise WorkspacePending: a REST call for a workspace waiting for its first payment."""
+    if workspace_id is not None and not request.path.startswith(API_OPEN) \
+            and _status(workspace_id) == "pending":
+        raise WorkspacePending()
 
 
 def _allowed(endpoint: str | None) -> bool:
@@ -32,18 +64,16 @@ def _allowed(endpoint: str | None) -> bool:
 
 
 def send_pending_members_to_status():
+    if request.path.startswith("/api/"):  # a browser session calling the REST API
+        if current_user and current_user.is_authenticated:
+            refuse_pending_api(current_scope().workspace_id)
+        return None
     if request.path.startswith(NOT_SCREENS) or _allowed(request.endpoint):
         return None
     if not current_user or not current_user.is_authenticated:
         return None
     workspace_id = current_scope().workspace_id
-    if workspace_id is None:
-        return None
-    from app.models import Workspace
-
-    status = db.session.execute(
-        select(Workspace.status).where(Workspace.id == workspace_id)).scalar_one_or_none()
-    if status != "pending":
+    if workspace_id is None or _status(workspace_id) != "pending":
         return None
     return redirect(url_for("signup.status"))
 
@@ -52,4 +82,5 @@ def install(app) -> None:
     app.before_request(send_pending_members_to_status)
 
 
-__all__ = ["ALLOWED", "install", "send_pending_members_to_status"]
+__all__ = ["ALLOWED", "WorkspacePending", "install", "refuse_pending_api",
+           "send_pending_members_to_status"]
