@@ -99,5 +99,5 @@ def test_agent_reads_the_catalogue(factory, auth, client):
 
 def test_master_admin_menu_links_the_catalogue(factory, auth, client):
     auth.login(factory.admin("root").username)
-    html = client.get("/").get_data(as_text=True)
+    html = client.get("/", follow_redirects=True).get_data(as_text=True)
     assert 'href="/replies/built-in/"' in html

@@ -139,7 +139,7 @@ def test_the_page_and_where_its_tiles_lead(app, platform, client, auth):
     assert "34.83 USD" in tile(html, "mrr") and "9.00 EUR" in tile(html, "mrr")
     assert ">2<" in tile(html, "pending_approvals")
 
-    charts = json.loads(re.search(r'<script type="application/json" id="dashboard-charts">'
+    charts = json.loads(re.search(r'<script type="application/json" id="dashboard-charts"[^>]*>'
                                   r"(.*?)</script>", html, re.S)[1])
     assert charts["mrr"]["plans"] == ["Starter", "Pro"]
     assert charts["mrr"]["series"] == [{"currency": "EUR", "amounts": [9.0, 0.0]},

@@ -73,7 +73,7 @@ def test_embedded_queue_banner_is_shown_to_signed_in_people(app, factory, auth, 
     auth.login(admin.username)
     assert 'id="embedded-queue-banner"' not in client.get("/").get_data(as_text=True)
     monkeypatch.setitem(app.config, "EMBEDDED_QUEUE", True)
-    page = client.get("/").get_data(as_text=True)
+    page = client.get("/", follow_redirects=True).get_data(as_text=True)
     assert 'id="embedded-queue-banner"' in page and "not for production" in page
 
 

@@ -155,7 +155,7 @@ def test_every_menu_page_satisfies_the_policy(app, client, auth, people, who):
     """The menu as rendered for each person (found at run time): every page it leads to answers
     with the headers, and its markup needs nothing the policy refuses."""
     auth.login(people[who])
-    home = client.get("/")
+    home = client.get("/", follow_redirects=True)
     links = menu_links(home.get_data(as_text=True))
     assert len(links) >= (20 if who == "admin" else 10), links
     assert "/swagger/v1" in links
