@@ -41,7 +41,7 @@ SAME_EVERYWHERE = {"OK", "API", "Relaydesk", "WhatsApp", "Telegram", "Stripe", "
 SAME_IN = {
     # words these languages write like English ("Refill" and "Provider" are the SMM trade's own)
     "es": {"No", "Roles", "Chat", "Error", "Plan", "Refill"},
-    "pt_BR": {"Chat", "Status"},
+    "pt_BR": {"Chat", "Status", "E-mail"},
     "ru": set(),
     "tr": {"Plan"},
     "id": {"Detail", "Email", "Manual", "Label", "Chat", "Error", "Provider", "Refill", "Slug",

@@ -44,7 +44,6 @@ COLLECT = """([data, wanted]) => {
 }"""
 # product names of panel engines, kept as they are in some languages; words written like English
 KEPT = {"Perfect Panel (API v2)", "Rental Panel (API v1)"}
-ALSO_SAME_IN = {"pt_BR": {"E-mail"}}
 # the payment method's and plans' names appear inside buttons and labels as values
 VALUES = re.compile(r"\b(Starter|Free|Pro|Enterprise|Bank transfer|USD|EUR|INR)\b")
 
@@ -81,7 +80,8 @@ def walk(app, page, code: str, method_id: int) -> tuple[dict, str]:
     seen["check your mail"] = texts(page)
     page.goto("/signup/confirm/forged-link")
     seen["forged link"] = texts(page)
-    [mail] = deliver_signup_mail(app)
+    # the previous walk's payment may have queued a mail to the master admin: take ours
+    [mail] = [sent for sent in deliver_signup_mail(app) if sent.to == email]
     page.goto(confirm_path(mail))
     seen["plan"] = texts(page)
     submit(page, "#choose-starter")
@@ -106,7 +106,7 @@ def test_every_signup_screen_in_every_language(app, new_page, redis_conn):
     assert sum(len(found) for found in english.values()) > 60, english
     problems = []
     for code in LANGUAGES_CHECKED:
-        allowed = SAME_EVERYWHERE | SAME_IN[code] | KEPT | ALSO_SAME_IN.get(code, set())
+        allowed = SAME_EVERYWHERE | SAME_IN[code] | KEPT
         pages, subject = walk(app, new_page(), code, offer["method"])
         assert subject != english_subject, (code, subject)
         for name, found in pages.items():
