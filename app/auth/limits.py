@@ -216,6 +216,31 @@ def login_limits(app: Flask | None = None) -> LoginLimits:
     return limits
 
 
+def request_limits(app: Flask, name: str, config_prefix: str) -> LoginLimits:
+    """Limits on requests that are not sign-ins (sign-ups, "Forgot your password?"): so many per
+    e-mail address and per client address in a window, kept in Redis under their own prefix.
+
+    `<config_prefix>_WINDOW_SECONDS` (default 3600), `_MAX_PER_ACCOUNT` (3) and
+    `_MAX_PER_ADDRESS` (10) set them; a client over a limit waits the rest of the window.
+    Made once per app (`app.extensions["relaydesk_<name>_limits"]`).
+    """
+    key = f"relaydesk_{name}_limits"
+    limits = app.extensions.get(key)
+    if limits is None:
+        config = app.config
+        window = int(config.get(f"{config_prefix}_WINDOW_SECONDS", 3600))
+        limits = LoginLimits(app.extensions["relaydesk_redis"], {
+            "LOGIN_ACCOUNT_MAX_FAILURES": config.get(f"{config_prefix}_MAX_PER_ACCOUNT", 3),
+            "LOGIN_ADDRESS_MAX_FAILURES": config.get(f"{config_prefix}_MAX_PER_ADDRESS", 10),
+            "LOGIN_FAILURE_WINDOW_SECONDS": window,
+            "LOGIN_LOCK_SECONDS": window,
+            "LOGIN_LOCK_MAX_SECONDS": window * 24,
+            "LOGIN_LOCK_MEMORY_SECONDS": window * 24,
+        }, prefix=f"{PREFIX}:{name}")
+        app.extensions[key] = limits
+    return limits
+
+
 def client_address() -> str:
     """The client's address for the per-address limit (IPv6 by its /64 network).
 

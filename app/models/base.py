@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, UTC
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer
+from sqlalchemy import Column, DateTime, Enum, ForeignKey, Integer
 from sqlalchemy.orm import declared_attr, relationship
 
 
@@ -14,6 +14,14 @@ CHAT_ID_LENGTH = 160
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def code_column(codes, name: str, **column) -> Column:
+    """A column holding one of `codes`: VARCHAR with a CHECK constraint named `name` (no
+    database enum type, so adding a code is a plain migration on PostgreSQL and SQLite).
+    NOT NULL unless `nullable=True` is given."""
+    column.setdefault("nullable", False)
+    return Column(Enum(*codes, name=name, native_enum=False, create_constraint=True), **column)
 
 
 class Timestamps:

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from flask_appbuilder import Model
-from sqlalchemy import (Boolean, Column, DateTime, Enum, ForeignKey, Integer, String, Text,
+from sqlalchemy import (Boolean, Column, DateTime, ForeignKey, Integer, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import relationship
 
-from app.models.base import Timestamps, WorkspaceOwned, split_list, utcnow
+from app.models.base import Timestamps, WorkspaceOwned, code_column, split_list, utcnow
 from app.models.sensitive import PAYMENT_ID, sensitive
 from app.labels import code_label
 from app.money import from_minor, money_text
@@ -91,12 +91,7 @@ class PlanPrice(Timestamps, Model):
                      index=True)
     plan = relationship("Plan", back_populates="prices")
     currency = Column(String(3), nullable=False, default="USD")
-    interval = Column(
-        Enum(*BILLING_INTERVALS, name="billing_interval", native_enum=False,
-             create_constraint=True),
-        nullable=False,
-        default="month",
-    )
+    interval = code_column(BILLING_INTERVALS, "billing_interval", default="month")
     amount_cents = Column(Integer, nullable=False, default=0)
     stripe_price_id = Column(String(120), nullable=True)
     razorpay_plan_id = Column(String(120), nullable=True)
@@ -130,25 +125,11 @@ class Subscription(Timestamps, WorkspaceOwned, Model):
     plan_id = Column(Integer, ForeignKey("plan.id", ondelete="RESTRICT"), nullable=False,
                      index=True)
     plan = relationship("Plan")
-    status = Column(
-        Enum(*SUBSCRIPTION_STATUSES, name="subscription_status", native_enum=False,
-             create_constraint=True),
-        nullable=False,
-        default="trialing",
-    )
-    interval = Column(
-        Enum(*BILLING_INTERVALS, name="billing_interval", native_enum=False,
-             create_constraint=True),
-        nullable=False,
-        default="month",
-    )
+    status = code_column(SUBSCRIPTION_STATUSES, "subscription_status", default="trialing")
+    interval = code_column(BILLING_INTERVALS, "billing_interval", default="month")
     amount_cents = Column(Integer, nullable=False, default=0)
     currency = Column(String(3), nullable=False, default="USD")
-    payment_method = Column(
-        Enum(*PAYMENT_METHODS, name="payment_method", native_enum=False, create_constraint=True),
-        nullable=False,
-        default="manual",
-    )
+    payment_method = code_column(PAYMENT_METHODS, "payment_method", default="manual")
     current_period_start = Column(DateTime, nullable=True)
     current_period_end = Column(DateTime, nullable=True)
     cancel_at_period_end = Column(Boolean, nullable=False, default=False)
@@ -188,17 +169,8 @@ class Invoice(Timestamps, WorkspaceOwned, Model):
     description = Column(String(300), nullable=True)
     amount_cents = Column(Integer, nullable=False, default=0)
     currency = Column(String(3), nullable=False, default="USD")
-    status = Column(
-        Enum(*INVOICE_STATUSES, name="invoice_status", native_enum=False,
-             create_constraint=True),
-        nullable=False,
-        default="pending",
-    )
-    payment_method = Column(
-        Enum(*PAYMENT_METHODS, name="payment_method", native_enum=False, create_constraint=True),
-        nullable=False,
-        default="manual",
-    )
+    status = code_column(INVOICE_STATUSES, "invoice_status", default="pending")
+    payment_method = code_column(PAYMENT_METHODS, "payment_method", default="manual")
     payment_reference = Column(String(200), nullable=True)
     period_start = Column(DateTime, nullable=True)
     period_end = Column(DateTime, nullable=True)
@@ -271,23 +243,12 @@ class PaymentSubmission(Timestamps, WorkspaceOwned, Model):
     plan_id = Column(Integer, ForeignKey("plan.id", ondelete="RESTRICT"), nullable=False,
                      index=True)
     plan = relationship("Plan")
-    interval = Column(
-        Enum(*BILLING_INTERVALS, name="billing_interval", native_enum=False,
-             create_constraint=True),
-        nullable=False,
-        default="month",
-    )
+    interval = code_column(BILLING_INTERVALS, "billing_interval", default="month")
     amount_cents = Column(Integer, nullable=False)
     currency = Column(String(3), nullable=False)
     reference = Column(String(200), nullable=False)
     customer_note = Column(Text, nullable=True)
-    status = Column(
-        Enum(*SUBMISSION_STATUSES, name="submission_status", native_enum=False,
-             create_constraint=True),
-        nullable=False,
-        default="pending",
-        index=True,
-    )
+    status = code_column(SUBMISSION_STATUSES, "submission_status", default="pending", index=True)
     # the master admin's note to the customer (required to reject)
     review_note = Column(Text, nullable=True)
     reviewed_by_id = Column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"),
@@ -328,11 +289,7 @@ class PaymentEvent(Model):
     __table_args__ = (UniqueConstraint("provider", "event_id", name="uq_payment_event"),)
 
     id = Column(Integer, primary_key=True)
-    provider = Column(
-        Enum(*PAYMENT_PROVIDERS, name="payment_provider", native_enum=False,
-             create_constraint=True),
-        nullable=False,
-    )
+    provider = code_column(PAYMENT_PROVIDERS, "payment_provider")
     event_id = Column(String(255), nullable=False)
     event_type = Column(String(120), nullable=False)
     created = Column(DateTime, nullable=True)  # the provider's creation time of the event

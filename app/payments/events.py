@@ -86,6 +86,20 @@ def accept(provider: str, event_id: str, event_type: str, created: datetime | No
     return True
 
 
+def answer(provider: str, event_id: str, event_type: str, created: datetime | None, run):
+    """The webhook's answer to a verified event: 200 once it is stored and applied (or was
+    already), 503 with Retry-After when another delivery of the same payment is being applied
+    at this very moment (the provider delivers it again)."""
+    from app.webhooks.http import ack, unavailable
+
+    try:
+        accept(provider, event_id, event_type, created, run)
+    except IntegrityError:
+        db.session.rollback()
+        return unavailable()
+    return ack()
+
+
 def finish(event: PaymentEvent, outcome: str, detail: str = "",
            workspace_id: int | None = None) -> None:
     event.outcome = outcome

@@ -30,7 +30,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from werkzeug.security import generate_password_hash
 
-from app.auth.limits import LoginLimits
+from app.auth.limits import LoginLimits, request_limits
 from app.billing import choose_plan, subscription_of
 from app.extensions import db
 from app.mail_templates import queue_mail
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 
 #: the engines a person may pick at sign-up (the demo panel is for demonstrations)
 SIGNUP_PANEL_TYPES = tuple(t for t in PANEL_TYPES if t != "demo")
-LIMITS_KEY = "relaydesk_signup_limits"
 SLUG_MAX = 64
 
 
@@ -85,21 +84,8 @@ def valid_slug(slug: str) -> bool:
 
 def signup_limits(app) -> LoginLimits:
     """Sign-up requests per e-mail address and per client address (Redis, apart from the
-    sign-in and "Forgot your password?" limits)."""
-    limits = app.extensions.get(LIMITS_KEY)
-    if limits is None:
-        config = app.config
-        window = int(config.get("SIGNUP_WINDOW_SECONDS", 3600))
-        limits = LoginLimits(app.extensions["relaydesk_redis"], {
-            "LOGIN_ACCOUNT_MAX_FAILURES": config.get("SIGNUP_MAX_PER_ACCOUNT", 3),
-            "LOGIN_ADDRESS_MAX_FAILURES": config.get("SIGNUP_MAX_PER_ADDRESS", 10),
-            "LOGIN_FAILURE_WINDOW_SECONDS": window,
-            "LOGIN_LOCK_SECONDS": window,
-            "LOGIN_LOCK_MAX_SECONDS": window * 24,
-            "LOGIN_LOCK_MEMORY_SECONDS": window * 24,
-        }, prefix="relaydesk:login:signup")
-        app.extensions[LIMITS_KEY] = limits
-    return limits
+    sign-in and "Forgot your password?" limits; SIGNUP_* settings)."""
+    return request_limits(app, "signup", "SIGNUP")
 
 
 def _login_with_address(email: str):

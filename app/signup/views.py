@@ -169,6 +169,22 @@ def _may_pay(subscription, latest) -> bool:
         and (latest is None or latest.status == "rejected")
 
 
+def _payable():
+    """(workspace, subscription, None) when the signed-in visitor may pay now, else
+    (None, None, the redirect that answers instead): to sign in, to the plan page when no plan
+    is chosen, to the status page when nothing is to be paid or a payment reference already
+    waits for approval (no second payment, by reference or by card, beside it)."""
+    workspace, answer = _signed_in_workspace()
+    if answer is not None:
+        return None, None, answer
+    subscription = subscription_of(workspace)
+    if subscription is None:
+        return None, None, redirect(url_for("signup.plan"))
+    if not _may_pay(subscription, _latest_submission(workspace)):
+        return None, None, redirect(url_for("signup.status"))
+    return workspace, subscription, None
+
+
 # --- 3. the plan ---------------------------------------------------------------------------------
 
 @signup_bp.route("/plan", methods=["GET", "POST"])
@@ -271,14 +287,9 @@ def submit_reference(workspace, subscription, price, methods, form) -> bool:
 
 @signup_bp.route("/pay", methods=["GET", "POST"])
 def pay():
-    workspace, answer = _signed_in_workspace()
+    workspace, subscription, answer = _payable()
     if answer is not None:
         return answer
-    subscription, latest = subscription_of(workspace), _latest_submission(workspace)
-    if subscription is None:
-        return redirect(url_for("signup.plan"))
-    if not _may_pay(subscription, latest):
-        return redirect(url_for("signup.status"))
     price, methods, gateways = _pay_context(workspace, subscription)
     form = _payment_form(subscription, price, methods,
                          request.form if request.method == "POST" else None)
@@ -295,12 +306,9 @@ def pay():
 @signup_bp.post("/pay/<gateway_key>")
 def pay_with(gateway_key):
     """:raise 404: a gateway that is not offered for this price."""
-    workspace, answer = _signed_in_workspace()
+    workspace, subscription, answer = _payable()
     if answer is not None:
         return answer
-    subscription = subscription_of(workspace)
-    if subscription is None:
-        return redirect(url_for("signup.plan"))
     price = journey.current_price(subscription)
     gateway = next((g for g in payments.gateways(price) if g.key == gateway_key), None)
     if gateway is None:

@@ -15,6 +15,7 @@ import logging
 
 from flask import abort, g, request
 from flask_appbuilder import ModelRestApi, ModelView
+from flask_appbuilder.api import BaseApi
 from flask_appbuilder.api.convert import Model2SchemaConverter
 from flask_appbuilder.fields import EnumField
 from flask_appbuilder.urltools import (get_filter_args, get_order_args, get_page_args,
@@ -880,6 +881,16 @@ class SummaryConverter(Model2SchemaConverter):
                 f"{datamodel.obj.__name__}.{column.name} is declared sensitive ({kind})")
         return super()._column2field(datamodel, column, nested=nested,
                                      parent_schema_name=parent_schema_name)
+
+
+class MasterAdminApi(BaseApi):
+    """A JSON resource of the master admin's only (JWT, X-API-Key or the browser session):
+    no workspace role is given a permission on it, so everyone else gets 403; its `get`
+    needs the `can_get` permission."""
+
+    allow_browser_login = True
+    relaydesk_roles: dict = {}
+    method_permission_name = {"get": "get"}
 
 
 class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):

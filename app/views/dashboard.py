@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from flask import url_for
 from flask_appbuilder import BaseView, ModelView, expose
-from flask_appbuilder.api import BaseApi
 from flask_appbuilder.models.sqla.filters import FilterEqual, FilterGreater, FilterSmaller
 from flask_appbuilder.security.decorators import has_access, protect
 from flask_babel import gettext as _
@@ -25,6 +24,7 @@ from app.dashboard import EXPIRING_DAYS, DashboardFigures, dashboard_figures
 from app.models import PaymentSubmission, Subscription, Workspace
 from app.models.base import utcnow
 from app.money import from_minor, money_text
+from app.views.base import MasterAdminApi
 
 
 def list_url(model, *filters) -> str | None:
@@ -148,15 +148,12 @@ class DashboardView(BaseView):
                                     charts=chart_data(figures))
 
 
-class DashboardApi(BaseApi):
+class DashboardApi(MasterAdminApi):
     """`GET /api/v1/dashboard`: the dashboard's figures, the master admin's only (JWT,
     X-API-Key or the browser session; others 403)."""
 
     resource_name = "dashboard"
     route_base = "/api/v1/dashboard"
-    allow_browser_login = True
-    relaydesk_roles: dict = {}
-    method_permission_name = {"get": "get"}
 
     @expose("", methods=["GET"])
     @protect()

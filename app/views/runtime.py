@@ -16,7 +16,6 @@ from datetime import datetime, UTC
 
 from flask import redirect, request, url_for
 from flask_appbuilder import BaseView, expose
-from flask_appbuilder.api import BaseApi
 from flask_appbuilder.security.decorators import has_access, protect
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -31,6 +30,7 @@ from app.jobs.mail import JOB as MAIL_LINK_JOB
 from app.jobs.mail import RESET_JOB as MAIL_RESET_JOB
 from app.models import Channel, InboundEvent, OutboundMessage, Workspace
 from app.redaction import flash, redact
+from app.views.base import MasterAdminApi
 from app.views.formatting import format_time
 
 #: the longest error line shown
@@ -241,16 +241,13 @@ class RuntimeView(BaseView):
         return redirect(url_for("RuntimeView.index"))
 
 
-class RuntimeApi(BaseApi):
+class RuntimeApi(MasterAdminApi):
     """`GET /api/v1/runtime`: `runtime_report()` as JSON (times ISO 8601 UTC), the master
     admin's only (JWT, X-API-Key or the browser session; others 403). With Redis down it
     answers 200 `{"reachable": false, "checked_at", "message"}`."""
 
     resource_name = "runtime"
     route_base = "/api/v1/runtime"
-    allow_browser_login = True
-    relaydesk_roles: dict = {}
-    method_permission_name = {"get": "get"}
 
     @expose("", methods=["GET"])
     @protect()

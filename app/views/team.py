@@ -29,7 +29,7 @@ from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from app import members
-from app.auth.limits import LoginLimits, client_address, format_wait
+from app.auth.limits import LoginLimits, client_address, format_wait, request_limits
 from app.auth.password_links import INVITATION, RESET, LinkInvalid, lifetime_hours, user_for
 from app.auth.views import confirm_password_field, new_password_field
 from app.extensions import db
@@ -251,26 +251,10 @@ class NewPasswordForm(DynamicForm):
     conf_password = confirm_password_field()
 
 
-RESET_LIMITS_KEY = "relaydesk_password_reset_limits"
-
-
 def reset_limits(app) -> LoginLimits:
     """The "Forgot your password?" limits: requests per e-mail address and per client address
-    (kept in Redis apart from the sign-in limits)."""
-    limits = app.extensions.get(RESET_LIMITS_KEY)
-    if limits is None:
-        config = app.config
-        window = int(config.get("PASSWORD_RESET_WINDOW_SECONDS", 3600))
-        limits = LoginLimits(app.extensions["relaydesk_redis"], {
-            "LOGIN_ACCOUNT_MAX_FAILURES": config.get("PASSWORD_RESET_MAX_PER_ACCOUNT", 3),
-            "LOGIN_ADDRESS_MAX_FAILURES": config.get("PASSWORD_RESET_MAX_PER_ADDRESS", 10),
-            "LOGIN_FAILURE_WINDOW_SECONDS": window,
-            "LOGIN_LOCK_SECONDS": window,
-            "LOGIN_LOCK_MAX_SECONDS": window * 24,
-            "LOGIN_LOCK_MEMORY_SECONDS": window * 24,
-        }, prefix="relaydesk:login:reset")
-        app.extensions[RESET_LIMITS_KEY] = limits
-    return limits
+    (kept in Redis apart from the sign-in limits; PASSWORD_RESET_* settings)."""
+    return request_limits(app, "reset", "PASSWORD_RESET")
 
 
 LINK_PROBLEMS = {

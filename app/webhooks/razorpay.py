@@ -10,14 +10,11 @@ app/payments/razorpay_events.py.
 from __future__ import annotations
 
 from flask import request
-from sqlalchemy.exc import IntegrityError
 
-from app.extensions import db
 from app.payments import razorpay_events
-from app.payments.events import accept
+from app.payments.events import answer
 from app.payments.razorpay_gateway import signature_valid
-from app.webhooks.http import (MiB, BadPayload, ack, parse_json, read_body, refuse, unavailable,
-                               webhook_blueprint)
+from app.webhooks.http import (MiB, BadPayload, parse_json, read_body, refuse, webhook_blueprint)
 from app.webhooks.intake import from_epoch
 
 razorpay_bp = webhook_blueprint("webhooks_razorpay", __name__)
@@ -42,10 +39,5 @@ def receive():
         return refuse(400, "malformed event")
     event_type = payload["event"]
     created = from_epoch(payload.get("created_at"))
-    try:
-        accept("razorpay", event_id, event_type, created,
-               lambda: razorpay_events.handle(event_type, payload, created))
-    except IntegrityError:  # the same payment applied at this very moment by another delivery
-        db.session.rollback()
-        return unavailable()
-    return ack()
+    return answer("razorpay", event_id, event_type, created,
+                  lambda: razorpay_events.handle(event_type, payload, created))

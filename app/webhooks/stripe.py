@@ -14,13 +14,10 @@ from datetime import datetime
 
 import stripe
 from flask import current_app, request
-from sqlalchemy.exc import IntegrityError
 
-from app.extensions import db
 from app.payments import stripe_events
-from app.payments.events import accept
-from app.webhooks.http import (MiB, BadPayload, ack, parse_json, read_body, refuse, unavailable,
-                               webhook_blueprint)
+from app.payments.events import answer
+from app.webhooks.http import (MiB, BadPayload, parse_json, read_body, refuse, webhook_blueprint)
 from app.webhooks.intake import from_epoch
 
 log = logging.getLogger(__name__)
@@ -60,11 +57,6 @@ def receive():
         event_id, event_type, obj, created = _event_parts(parse_json(body))
     except BadPayload:
         return refuse(400, "malformed event")
-    try:
-        accept("stripe", event_id, event_type, created,
-               lambda: stripe_events.handle(event_type, obj, created))
-    except IntegrityError:  # the same payment applied at this very moment by another delivery
-        db.session.rollback()
-        return unavailable()
-    return ack()
+    return answer("stripe", event_id, event_type, created,
+                  lambda: stripe_events.handle(event_type, obj, created))
 

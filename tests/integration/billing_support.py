@@ -1,22 +1,12 @@
 """Helpers for the billing tests (not a test module): a paying workspace, its mails."""
 from __future__ import annotations
 
-from app.jobs.mail import TEMPLATED_JOB
-from app.mail import outbox
+from tests.integration.team_support import deliver_templated_mail
 from app.models import PaymentMethod
 from tests.integration.test_billing_core import price_of
 
 
-def deliver_billing_mail(app) -> list:
-    """Run the queued templated mail jobs here (memory backend); returns the new mails."""
-    with app.app_context():
-        queue = app.extensions["relaydesk_queues"]["default"]
-        before = len(outbox(app))
-        for job in queue.get_jobs():
-            if job.func_name == TEMPLATED_JOB:
-                queue.remove(job)
-                job.perform()
-        return outbox(app)[before:]
+deliver_billing_mail = deliver_templated_mail
 
 
 def bank(db, currencies="USD,EUR", active=True, name="Bank transfer") -> PaymentMethod:

@@ -3,24 +3,13 @@ from __future__ import annotations
 
 import re
 
-from app.jobs.mail import TEMPLATED_JOB
-from app.mail import outbox
+from tests.integration.team_support import deliver_templated_mail
 
 CONFIRM_LINK = re.compile(r"https?://\S+?(/signup/confirm/[A-Za-z0-9_.\-]+)")
 PASSWORD = "Amber-Lighthouse-7731"
 
 
-def deliver_signup_mail(app) -> list:
-    """Run the queued templated mail jobs here (the memory backend keeps them); returns the
-    new mails, oldest first."""
-    with app.app_context():
-        queue = app.extensions["relaydesk_queues"]["default"]
-        before = len(outbox(app))
-        for job in queue.get_jobs():
-            if job.func_name == TEMPLATED_JOB:
-                queue.remove(job)
-                job.perform()
-        return outbox(app)[before:]
+deliver_signup_mail = deliver_templated_mail
 
 
 def confirm_path(message) -> str:

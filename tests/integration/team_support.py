@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.jobs.mail import JOB, RESET_JOB
+from app.jobs.mail import JOB, RESET_JOB, TEMPLATED_JOB
 from app.mail import outbox
 from tests.factories import Factory, password_for
 
@@ -79,16 +79,22 @@ def login_of(app, username: str) -> dict | None:
                 "workspace_id": member.workspace_id if member else None}
 
 
-def deliver_mail(app) -> list:
-    """Run the queued mail jobs here (the memory backend keeps them); returns the new mails."""
+def deliver_mail(app, jobs=(JOB, RESET_JOB)) -> list:
+    """Run the queued mail jobs of the kinds `jobs` here (the memory backend keeps them);
+    returns the new mails, oldest first."""
     with app.app_context():
         queue = app.extensions["relaydesk_queues"]["default"]
         before = len(outbox(app))
         for job in queue.get_jobs():
-            if job.func_name in (JOB, RESET_JOB):
+            if job.func_name in jobs:
                 queue.remove(job)
                 job.perform()
         return outbox(app)[before:]
+
+
+def deliver_templated_mail(app) -> list:
+    """Run the queued mails written from e-mail templates (sign-up, billing, …) here."""
+    return deliver_mail(app, (TEMPLATED_JOB,))
 
 
 def link_in(message) -> str:

@@ -468,6 +468,26 @@ def test_a_gateway_failure_is_told_not_a_500(app, client, extras, monkeypatch, f
         as_text=True)
 
 
+def test_no_card_payment_beside_a_reference_waiting_for_approval(app, client, extras,
+                                                                monkeypatch, fake_stripe):
+    from app.models import PlanPrice
+
+    paid_plan(app, client, extras)
+    monkeypatch.setitem(app.config, "STRIPE_SECRET_KEY", "sk_test_123")
+    with app.app_context():
+        db.session.query(PlanPrice).filter_by(plan_id=extras["plans"]["starter"], currency="USD",
+                                              interval="year").one().stripe_price_id = "price_1"
+        db.session.commit()
+    client.post("/signup/pay", data={"method": str(extras["method"]), "amount": "190",
+                                     "reference": "TRX-9"})
+    response = client.post("/signup/pay/stripe")
+    assert response.status_code == 302 and response.headers["Location"].endswith(
+        "/signup/status")
+    assert fake_stripe == []  # no Checkout Session was created
+    with app.app_context():
+        assert db.session.query(Subscription).one().payment_method == "manual"
+
+
 # --- who may open the steps ---------------------------------------------------------------------
 
 def test_steps_need_a_pending_workspace(app, client, factory, extras):
