@@ -8,9 +8,10 @@ Unicode: text is written with the DejaVu Sans font of the Debian package fonts-d
 (INVOICE_FONT, INVOICE_FONT_BOLD; Cyrillic, Greek, Latin, Arabic letters...). Without those
 files the PDF uses a core font and every character it cannot hold is transliterated (accents
 dropped) or becomes "?", so a workspace named in Russian or Arabic never breaks an invoice.
-Decision: fpdf2 shapes right-to-left text only with the compiled uharfbuzz package, which we
-do not add; an Arabic workspace therefore gets its invoice labels in English (its own values,
-e.g. its name, are printed as stored).
+Right-to-left languages (Arabic...): fpdf2 shapes them (joined letters, the Unicode bidi
+order of mixed text) with the uharfbuzz package, a requirement; the page is then laid out
+from the right (labels on the right, values to their left). Where uharfbuzz or the fonts are
+missing, such a workspace gets its invoice labels in English (its own values as stored).
 """
 from __future__ import annotations
 
@@ -27,8 +28,18 @@ from app.money import money_text
 
 DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 DEJAVU_BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
-#: languages written right to left: their labels are printed in English (no shaping)
-RIGHT_TO_LEFT = {"ar", "he", "fa", "ur"}
+#: languages written right to left, with their script for the shaping engine
+RIGHT_TO_LEFT = {"ar": "arab", "fa": "arab", "ur": "arab", "he": "hebr"}
+LABEL_WIDTH = 55
+
+
+def shaping_available() -> bool:
+    """Whether fpdf2's text shaping engine (the uharfbuzz package) can be loaded."""
+    try:
+        import uharfbuzz  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _fonts() -> tuple[str, str] | None:
@@ -53,7 +64,10 @@ def latin1(text: str) -> str:
 
 
 class _Writer:
-    def __init__(self) -> None:
+    """Lines and label/value rows, left to right or, for `rtl_script`, shaped and from the
+    right."""
+
+    def __init__(self, language: str, rtl_script: str | None = None) -> None:
         self.pdf = FPDF(format="A4")
         self.pdf.set_auto_page_break(True, margin=15)
         self.pdf.add_page()
@@ -65,31 +79,52 @@ class _Writer:
             self.family = "DejaVu"
         else:
             self.family = "Helvetica"
+        self.rtl = bool(rtl_script and self.unicode)
+        if self.rtl:
+            self.pdf.set_text_shaping(use_shaping_engine=True, direction="rtl",
+                                      script=rtl_script, language=language)
+        self.align = "R" if self.rtl else "L"
 
     def text(self, value) -> str:
         return str(value or "") if self.unicode else latin1(value)
 
     def line(self, text, size=10, bold=False, height=6) -> None:
         self.pdf.set_font(self.family, "B" if bold else "", size)
-        self.pdf.multi_cell(0, height, self.text(text), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.multi_cell(0, height, self.text(text), align=self.align, new_x="LMARGIN",
+                            new_y="NEXT")
 
     def row(self, label, value) -> None:
+        value = self.text(value or "—")
+        if self.rtl:  # the value (one line) on the left, its label at the right margin
+            self.pdf.set_font(self.family, "", 10)
+            self.pdf.cell(self.pdf.epw - LABEL_WIDTH, 7, value, align="R")
+            self.pdf.set_font(self.family, "B", 10)
+            self.pdf.cell(LABEL_WIDTH, 7, self.text(label), align="R", new_x="LMARGIN",
+                          new_y="NEXT")
+            return
         self.pdf.set_font(self.family, "B", 10)
-        self.pdf.cell(55, 7, self.text(label))
+        self.pdf.cell(LABEL_WIDTH, 7, self.text(label))
         self.pdf.set_font(self.family, "", 10)
-        self.pdf.multi_cell(0, 7, self.text(value or "—"), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.multi_cell(0, 7, value, new_x="LMARGIN", new_y="NEXT")
 
 
-def _language(invoice) -> str:
+def _language(invoice) -> tuple[str, str | None]:
+    """The invoice's language and, when it is written right to left, its script; English
+    when such a language cannot be shaped here."""
     language = language_of(invoice.workspace)
-    return "en" if language in RIGHT_TO_LEFT else language
+    script = RIGHT_TO_LEFT.get(language)
+    if script is None:
+        return language, None
+    if shaping_available() and _fonts() is not None:
+        return language, script
+    return "en", None
 
 
 def invoice_pdf(invoice) -> bytes:
     """The invoice as PDF bytes (see the module's docstring for its content)."""
-    language = _language(invoice)
+    language, rtl_script = _language(invoice)
     config = current_app.config
-    writer = _Writer()
+    writer = _Writer(language, rtl_script)
     writer.pdf.set_title(invoice.number)  # also findable in the file as plain text
     writer.pdf.set_author(writer.text(config.get("INVOICE_SELLER_NAME") or "Relaydesk"))
     with force_locale(language):

@@ -7,6 +7,7 @@ context for the test client's requests, and the signed-in user would stay on `g`
 from __future__ import annotations
 
 import re
+import zlib
 from contextlib import contextmanager
 
 import pytest
@@ -263,6 +264,47 @@ def test_invoice_pdf_of_a_workspace_named_in_any_script(app, world, name, font):
     finally:
         app.config.pop("INVOICE_FONT", None)
     assert body.startswith(b"%PDF") and number.encode() in body
+
+
+def pdf_characters(body: bytes) -> set[str]:
+    """The characters a PDF's embedded fonts map to (their ToUnicode tables), read from the
+    file's compressed streams: what a reader copying the text would get."""
+    found = set()
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", body, re.S):
+        try:
+            text = zlib.decompress(stream)
+        except zlib.error:
+            text = stream
+        for block in re.findall(rb"beginbfchar(.*?)endbfchar", text, re.S):
+            for code in re.findall(rb"<[0-9A-Fa-f]+>\s*<([0-9A-Fa-f]+)>", block):
+                found.add(bytes.fromhex(code.decode()).decode("utf-16-be", "replace"))
+    return found
+
+
+@pytest.mark.parametrize("shaping", [True, False])
+def test_arabic_invoice_is_shaped_or_falls_back_to_english(app, world, monkeypatch, shaping):
+    from flask_babel import force_locale, gettext
+
+    from app import invoice_pdf as pdf_module
+
+    monkeypatch.setattr(pdf_module, "shaping_available", lambda: shaping)
+    number = approve_first(app, world)["number"]
+    with data(app) as db:
+        invoice = db.session.query(Invoice).filter_by(number=number).one()
+        invoice.workspace.language = "ar"
+        db.session.commit()
+        with app.test_request_context():
+            body = pdf_module.invoice_pdf(invoice)
+            with force_locale("ar"):
+                label = gettext("Payment method")
+    assert body.startswith(b"%PDF") and number.encode() in body
+    letters = {char for char in label if char.isalpha()}
+    assert letters and all("\u0600" <= char <= "\u06ff" for char in letters), label
+    characters = pdf_characters(body)
+    if shaping:  # the Arabic label's letters are in the file; no English label is
+        assert letters <= characters, letters - characters
+    else:
+        assert not letters & characters and {"P", "y", "m", "t"} <= characters
 
 
 def test_billing_page_says_what_to_do_next(app, world):
