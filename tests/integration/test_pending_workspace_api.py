@@ -32,7 +32,8 @@ def test_a_pending_workspace_member_gets_no_rest_api(app, factory, redis_conn):
     _refused(client.get("/api/v1/channel/", headers={"Authorization": f"Bearer {token}"}))
     _refused(signed_in(app, "acme-manager").get("/api/v1/channel/"))
 
-    billing.activate(db.session.get(type(subscription), subscription.id), start=datetime.utcnow(), end=None)
+    billing.activate(db.session.get(type(subscription), subscription.id),
+                     start=datetime.utcnow(), end=None)
     db.session.commit()
     assert db.session.get(Workspace, workspace.id).status == "active"
     assert client.get("/api/v1/channel/", headers=key).status_code == 200
