@@ -107,11 +107,11 @@ def begin(admin, workspace: Workspace, user) -> None:
                  row_id=target.id, row_label=audit.user_label(target),
                  actor=audit.Actor(via="screen", user_id=admin.id, label=admin_label))
     db.session.commit()
-    epoch = revocation.current_epoch(admin.id)
+    state = {"admin_id": admin.id, "admin_epoch": revocation.current_epoch(admin.id),
+             "user_id": target.id, "workspace_id": workspace.id, "admin_label": admin_label}
     login_user(target, remember=False)  # stamps the session with the manager's epoch
-    session[SESSION_KEY] = {"admin_id": admin.id, "admin_epoch": epoch, "user_id": target.id,
-                            "workspace_id": workspace.id, "admin_label": admin_label}
-    log.info("master admin %s signed in as %s (workspace %s)", admin.id, target.id,
+    session[SESSION_KEY] = state
+    log.info("master admin %s signed in as %s (workspace %s)", state["admin_id"], target.id,
              workspace.id)
 
 
@@ -209,7 +209,8 @@ def start_response(workspace: Workspace, wanted=None):
         wanted = managers[0].id
     try:
         target = _manager(workspace.id, wanted)
-        begin(g.user, workspace, target)
+        # the login itself: g.user follows the session, which is about to change hands
+        begin(getattr(g.user, "_get_current_object", lambda: g.user)(), workspace, target)
     except SignInAsRefused as exc:
         return _refused(exc.message, workspace)
     flash(gettext("You are signed in as %(user)s of %(workspace)s.",
