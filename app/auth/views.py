@@ -5,7 +5,9 @@ permission names and the role definitions stay what they were.
 
 * `AuthDBView`: `/login/` refuses a locked account or address with 429 and `Retry-After` before
   looking at the password; `/logout/` signs out on POST only (with the CSRF token) and ends every
-  session and token of the login; GET shows a page with the sign-out button.
+  session and token of the login; GET shows a page with the sign-out button. Signing out while
+  the master admin acts as a manager (app/auth/impersonation.py) ends that and signs the admin
+  out, never the manager.
 * `ResetMyPasswordView`: asks for the current password (a wrong one is refused beside the field
   and counts as a failed sign-in); the new one must pass the policy; this session stays signed
   in, every other one ends.

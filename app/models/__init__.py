@@ -17,7 +17,8 @@ from app.models.sensitive import install as _install_sensitive
 from app.redaction import install_column_redaction as _install_redaction
 
 __all__ = [
-    "AdminIdentity", "AuditEntry", "Channel", "ChatIdentity", "CommandAlias", "CustomCommand", "DetectedChat",
+    "AdminIdentity", "AuditEntry", "Channel", "ChatIdentity", "CommandAlias", "CustomCommand",
+    "DetectedChat",
     "ExternalCall", "InboundEvent", "OutboundMessage", "CommandLog", "CommandOrder",
     "CooldownClaim", "LinkCode",
     "EmailTemplate", "GlobalReplyTemplate", "Invoice", "InvoiceCounter", "LinkedUser", "PanelConnection", "PaymentEvent",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import current_app
 from flask_appbuilder import Model
 from flask_babel import lazy_gettext as _l
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy import inspect
 
 from app.audit import CHANGED
@@ -99,18 +99,18 @@ def _rows(entry: tuple) -> list[tuple[str, object, object]]:
     return rows
 
 
-def change_table(entry: tuple) -> Markup:
+def change_table(entry: tuple) -> Markup | str:
     """Every changed field: its label, the value before and the value after."""
     rows = _rows(entry)
     if not rows:
-        return Markup(EMPTY)
+        return EMPTY
     head = Markup("<tr><th>%s</th><th>%s</th><th>%s</th></tr>") % (
         _l("Field"), _l("Before"), _l("After"))
     body = Markup("").join(
         Markup("<tr><td>%s</td><td>%s</td><td>%s</td></tr>") % (label, before, after)
         for label, before, after in rows)
-    return Markup('<table class="table table-condensed table-bordered audit-changes">'
-                  "%s%s</table>") % (head, body)
+    table = Markup('<table class="table table-condensed table-bordered audit-changes">%s%s</table>')
+    return table % (head, body)
 
 
 def changed_fields(entry: tuple) -> str:
@@ -150,13 +150,12 @@ class AuditEntryView(WorkspaceModelView):
 
 
 #: the REST resource `audit_entry` (read-only): the stored columns, `changes` as stored
+_API_READ = ["workspace_id", "created_at", "actor_user_id", "actor_label",
+              "impersonator_user_id", "impersonator_label", "via", "action", "model", "row_id",
+              "row_label", "changes"]
 API_COLUMNS = {
-    "list_columns": ["workspace_id", "created_at", "actor_user_id", "actor_label", "impersonator_user_id",
-                     "impersonator_label", "via", "action", "model", "row_id", "row_label",
-                     "changes"],
-    "show_columns": ["workspace_id", "created_at", "actor_user_id", "actor_label", "impersonator_user_id",
-                     "impersonator_label", "via", "action", "model", "row_id", "row_label",
-                     "changes"],
+    "list_columns": _API_READ,
+    "show_columns": _API_READ,
     "search_columns": ["created_at", "actor_user_id", "actor_label", "via", "action", "model",
                        "row_id", "row_label"],
 }

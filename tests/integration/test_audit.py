@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from app.audit import AUDITED, CHANGED, NOT_AUDITED
 from app.extensions import db
-from app.models import AuditEntry, Channel, Provider, Workspace
+from app.models import AuditEntry, Provider, Workspace
 from tests.factories import Factory
 from tests.tenancy_helpers import owned_models
 
