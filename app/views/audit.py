@@ -43,13 +43,28 @@ def _model_class(name: str):
 
 def field_label(model_name: str, column: str) -> str:
     """A column's words: its label on a screen over the model, else the column's name."""
-    for view in current_app.appbuilder.baseviews:
-        model = getattr(getattr(view, "datamodel", None), "obj", None)
-        if model is not None and model.__name__ == model_name:
-            label = (getattr(view, "label_columns", None) or {}).get(column)
-            if label:
-                return str(label)
-    return column.replace("_", " ").capitalize()
+    labels = _screen_labels(current_app.appbuilder).get(model_name, {})
+    label = labels.get(column)
+    return str(label) if label else column.replace("_", " ").capitalize()
+
+
+_labels_of: dict[int, dict[str, dict]] = {}
+
+
+def _screen_labels(appbuilder) -> dict[str, dict]:
+    """{model class name: {column: label}} of every registered screen, gathered once per app
+    (the labels stay lazy: each page reads them in its reader's language)."""
+    found = _labels_of.get(id(appbuilder))
+    if found is None:
+        found = {}
+        for view in appbuilder.baseviews:
+            model = getattr(getattr(view, "datamodel", None), "obj", None)
+            if model is not None:
+                merged = found.setdefault(model.__name__, {})
+                for column, label in (getattr(view, "label_columns", None) or {}).items():
+                    merged.setdefault(column, label)
+        _labels_of[id(appbuilder)] = found
+    return found
 
 
 def _reference(model, column: str, value):
