@@ -33,6 +33,7 @@ import click
 from flask import g, has_request_context, request
 from sqlalchemy import event, inspect, insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.models.audit import AuditEntry
 from app.models.tenancy import WorkspaceMember
@@ -175,6 +176,18 @@ def _masked(kind, value):
     return (CHANGED if value not in (None, "") else None) if kind else _plain(value)
 
 
+def _load_references(session, obj) -> None:
+    """A row made with foreign key ids only names its references in its label (a member's
+    login): load them (from the identity map when there) before the label is made."""
+    for rel in inspect(type(obj)).relationships:
+        if rel.direction.name != "MANYTOONE" or rel.viewonly or rel.key in obj.__dict__:
+            continue
+        column = next(iter(rel.local_columns))
+        value = obj.__dict__.get(column.key)
+        if value is not None:
+            set_committed_value(obj, rel.key, session.get(rel.mapper.class_, value))
+
+
 def _label(obj) -> str | None:
     try:
         return str(obj)[:LABEL_LENGTH]
@@ -259,6 +272,7 @@ def _after_flush(session, _flush_context) -> None:
     for obj in list(session.new):
         if is_audited(type(obj)):
             with session.no_autoflush:
+                _load_references(session, obj)
                 rows.append(("create", obj, _label(obj), _created(obj),
                              _workspace_of(session, obj)))
     for obj in list(session.dirty):

@@ -214,6 +214,8 @@ def test_a_workspace_import_is_recorded_as_the_import(app, cli, tmp_path):
     assert {r.actor_label for r in rows} == {f"workspace file {SAMPLE}"}
     assert {"Workspace", "Channel", "Provider", "ProviderRoute", "WorkspaceMember"} <= \
         {r.model for r in rows}
+    member = next(r for r in rows if r.model == "WorkspaceMember")
+    assert not member.row_label.startswith("None")  # its login's name, loaded for the label
     assert "FAKE-greenapi-api-token-0000" not in raw_trail(app)
 
     assert cli("import", SAMPLE).exit_code == 0  # the same file again: nothing changes
