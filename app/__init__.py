@@ -76,6 +76,9 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
         if appbuilder.update_perms:
             appbuilder.sm.sync_role_definitions()
 
+    from app.auth.impersonation import init_impersonation
+
+    init_impersonation(app)  # after FAB's own before_request, which sets g.user
     machine_blueprints = _register_blueprints(app)
     init_security_headers(app, machine_blueprints)
     from app.errors import init_error_pages
@@ -138,7 +141,10 @@ def _install_guard_once() -> None:
 
         from app.integrations.calls import install_call_log_hooks
 
+        from app.audit import install_audit_hook
+
         install_write_guard(db.session)
+        install_audit_hook(db.session)
         install_version_hook(db.session)
         install_call_log_hooks(db.session)
         event.listen(Engine, "connect", _sqlite_pragmas)

@@ -112,10 +112,33 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
         "member": _l("Member"), "administrator": _l("Administrator"), "left": _l("Left"),
         "kicked": _l("Removed"),
     },
+    # the audit trail (app/models/audit.py: plain columns)
+    "audit_via": {"screen": _l("Screen"), "api": _l("REST API"),
+                  "import": _l("Workspace file import"), "cli": _l("Command line"),
+                  "system": _l("The platform")},
+    "audit_action": {"create": _l("Created"), "update": _l("Changed"), "delete": _l("Deleted"),
+                     "sign_in_as": _l("Sign in as began"),
+                     "sign_in_as_end": _l("Sign in as ended")},
+    # what an audit row is about, by model class name (app/audit.py AUDITED)
+    "audit_model": {
+        "Workspace": _l("Workspace"), "WorkspaceSettings": _l("Settings"),
+        "WorkspaceMember": _l("Member"), "User": _l("Login"), "Channel": _l("Channel"),
+        "PanelConnection": _l("Panel connection"), "ServiceRule": _l("Service rule"),
+        "Provider": _l("Provider"), "ProviderRoute": _l("Provider route"),
+        "LinkedUser": _l("Linked user"), "ChatIdentity": _l("Chat identity"),
+        "AdminIdentity": _l("Admin identity"), "ReplyTemplate": _l("Reply template"),
+        "CommandAlias": _l("Command alias"), "CustomCommand": _l("Custom command"),
+        "Subscription": _l("Subscription"), "Plan": _l("Plan"), "PlanPrice": _l("Plan price"),
+        "GlobalReplyTemplate": _l("Default reply"), "EmailTemplate": _l("E-mail template"),
+        "PaymentMethod": _l("Payment method"),
+    },
 }
 
 # String columns holding codes without an Enum type: (model class name, column) → ENUM_LABELS key.
 CODE_COLUMNS = {
+    ("AuditEntry", "via"): "audit_via",
+    ("AuditEntry", "action"): "audit_action",
+    ("AuditEntry", "model"): "audit_model",
     ("ExternalCall", "outcome"): "call_outcome",
     ("DetectedChat", "member_status"): "chat_member_status",
     ("PanelConnection", "status"): "panel_status",

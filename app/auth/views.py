@@ -5,7 +5,9 @@ permission names and the role definitions stay what they were.
 
 * `AuthDBView`: `/login/` refuses a locked account or address with 429 and `Retry-After` before
   looking at the password; `/logout/` signs out on POST only (with the CSRF token) and ends every
-  session and token of the login; GET shows a page with the sign-out button.
+  session and token of the login; GET shows a page with the sign-out button. Signing out while
+  the master admin acts as a manager (app/auth/impersonation.py) ends that and signs the admin
+  out, never the manager.
 * `ResetMyPasswordView`: asks for the current password (a wrong one is refused beside the field
   and counts as a failed sign-in); the new one must pass the policy; this session stays signed
   in, every other one ends.
@@ -50,7 +52,7 @@ from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo, ValidationError
 
 from app.redaction import flash
-from app.auth import revocation
+from app.auth import impersonation, revocation
 from app.auth.limits import LoginLocked, locked_message, login_limits
 from app.auth.passwords import MIN_LENGTH, check_password, password_problems
 from app.extensions import db
@@ -121,6 +123,12 @@ class AuthDBView(FabAuthDBView):
             if user is None:
                 return redirect(self.appbuilder.get_url_for_login)
             return self.render_template(self.logout_template, appbuilder=self.appbuilder)
+        state = impersonation.marker()
+        if user is not None and state is not None and state.get("user_id") == user.id:
+            # the master admin signing out while acting as a manager: the "Sign in as" ends
+            # and it is the admin who signs out (the manager's own sessions stay)
+            impersonation.finish(state, restore=False)
+            user = self.appbuilder.sm.get_user_by_id(state.get("admin_id"))
         if user is not None:
             revocation.raise_epoch(user.id)
             db.session.commit()

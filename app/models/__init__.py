@@ -1,4 +1,5 @@
 """All models, imported so that metadata (and Alembic) sees every table."""
+from app.models.audit import AuditEntry
 from app.models.auth import UserAuthState
 from app.models.billing import (EmailTemplate, Invoice, InvoiceCounter, PaymentEvent,
                                  PaymentMethod, PaymentSubmission, Plan, PlanPrice, Subscription)
@@ -16,7 +17,8 @@ from app.models.sensitive import install as _install_sensitive
 from app.redaction import install_column_redaction as _install_redaction
 
 __all__ = [
-    "AdminIdentity", "Channel", "ChatIdentity", "CommandAlias", "CustomCommand", "DetectedChat",
+    "AdminIdentity", "AuditEntry", "Channel", "ChatIdentity", "CommandAlias", "CustomCommand",
+    "DetectedChat",
     "ExternalCall", "InboundEvent", "OutboundMessage", "CommandLog", "CommandOrder",
     "CooldownClaim", "LinkCode",
     "EmailTemplate", "GlobalReplyTemplate", "Invoice", "InvoiceCounter", "LinkedUser", "PanelConnection", "PaymentEvent",

@@ -12,9 +12,12 @@ from flask import current_app
 from flask_appbuilder.menu import MenuItem
 from flask_babel import lazy_gettext as _l
 
+from app.auth.impersonation import SignInAsView
 from app.views.account import MyApiKeysView
 from app.views.admin import (GlobalReplyTemplateView, MyWorkspaceView, PaymentEventView,
                              PlanPriceView, PlanView, WorkspaceAdminView)
+from app.views.audit import API_COLUMNS as AUDIT_API_COLUMNS
+from app.views.audit import AuditEntryView
 from app.views.base import admin_variant, api_for
 from app.views.billing import (PENDING_LIST, BillingView, PaymentMethodView,
                                PaymentSubmissionView, SubscriptionAdminMixin)
@@ -103,6 +106,11 @@ def register_views(appbuilder) -> None:
         add_screen(appbuilder, view, name, label, category, icon)
         appbuilder.add_api(OWN_APIS.get(view) or api_for(view, resource))
 
+    # the workspace's audit trail (read-only; the master admin's copy is under Master admin)
+    add_screen(appbuilder, AuditEntryView, "Audit trail", _l("Audit trail"), "Logs",
+               "fa-history")
+    appbuilder.add_api(api_for(AuditEntryView, "audit_entry", **AUDIT_API_COLUMNS))
+
     # the catalogue of built-in replies, beside the workspace's Reply templates; the master admin
     # (who does not see Templates) reaches it under Master admin, next to Default replies
     add_screen(appbuilder, BuiltInRepliesView, "Built-in replies", _l("Built-in replies"),
@@ -128,6 +136,8 @@ def register_views(appbuilder) -> None:
     appbuilder.add_view_no_menu(PlanPriceView)
     # the card-payment buttons' POST routes (/billing/...), shown on the billing page
     appbuilder.add_view_no_menu(PaymentsView)
+    # "Sign in as manager" (the Workspaces screen's action) and "Return to my account"
+    appbuilder.add_view_no_menu(SignInAsView)
     appbuilder.add_api(api_for(PlanView, "plan", show_columns=[*PlanView.show_columns,
                                                                 "prices"]))
     appbuilder.add_api(api_for(PlanPriceView, "plan_price", **PLAN_PRICE_API_COLUMNS))
@@ -145,6 +155,8 @@ def register_views(appbuilder) -> None:
                         category_label=CATEGORY_LABELS["Master admin"],
                         category_icon=CATEGORY_ICONS["Master admin"])
     add_screen(appbuilder, RuntimeView, "Runtime", _l("Runtime"), "Master admin", "fa-heartbeat")
+    add_screen(appbuilder, admin_variant(AuditEntryView), "Audit trail (all workspaces)",
+               _l("Audit trail"), "Master admin", "fa-history")
     appbuilder.add_api(RuntimeApi)
     for name, label, _category, icon, view, _resource in WORKSPACE_SCREENS + EXTRA_SCREENS:
         full = admin_variant(view)

@@ -1,11 +1,14 @@
 """Master admin screens: platform tables that belong to no single workspace."""
 from __future__ import annotations
 
+from flask import abort
+from flask_appbuilder.actions import action
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms.validators import InputRequired
 
+from app.auth.impersonation import start_response
 from app.domain.templates import reply_kind
 from app.extensions import db
 from app.labels import code_label
@@ -53,6 +56,15 @@ class WorkspaceAdminView(CheckedModelView):
     def pre_update(self, item):
         forget_reason_when_active(item)
         super().pre_update(item)
+
+    @action("sign_in_as", _l("Sign in as manager"),
+            _l("Act as this workspace's manager? Every change is recorded under both names."),
+            "fa-user-secret", multiple=False)
+    def sign_in_as(self, item):
+        """Act as the workspace's manager (app/auth/impersonation.py)."""
+        if item is None or isinstance(item, list):
+            abort(404)
+        return start_response(item)
 
 
 class MyWorkspaceView(CheckedModelView):

@@ -39,6 +39,7 @@ from flask import current_app
 from sqlalchemy import func
 from sqlalchemy.exc import SQLAlchemyError
 
+from app import audit
 from app.auth.passwords import generate_password
 from app.crypto import SecretDecryptError
 from app.extensions import db
@@ -125,7 +126,8 @@ def import_text(text: str, filename: str = "<workspace file>", *,
     """
     data, root = parse(text, filename)
     loaded, problems = validate_document(data)
-    with workspace_scope(None):
+    # the audit trail records every change as this import's (app/audit.py)
+    with workspace_scope(None), audit.acting(via="import", label=f"workspace file {filename}"):
         try:
             if loaded is not None:
                 found = Found.load(loaded)
