@@ -88,24 +88,20 @@ def start_ticket(ticket: SupportTicket, user, body) -> SupportMessage:
     """Make a new ticket (subject, category and workspace set) an open one with its first
     message, without writing it. :raise FieldErrors: subject, category or message refused."""
     problems: dict[str, list] = {}
-    for field, check in (("subject", lambda: clean_text("subject", ticket.subject,
-                                                         SUBJECT_MAX)),
-                         ("category", lambda: _choice("category", ticket.category or "other",
-                                                      SUPPORT_CATEGORIES)),
-                         ("message", lambda: clean_text("message", body, BODY_MAX))):
+
+    def checked(check, *args):
         try:
-            value = check()
+            return check(*args)
         except FieldErrors as exc:
             problems.update(exc.problems)
-            continue
-        if field == "subject":
-            ticket.subject = value
-        elif field == "category":
-            ticket.category = value
-        else:
-            body = value
+            return None
+
+    subject = checked(clean_text, "subject", ticket.subject, SUBJECT_MAX)
+    category = checked(_choice, "category", ticket.category or "other", SUPPORT_CATEGORIES)
+    body = checked(clean_text, "message", body, BODY_MAX)
     if problems:
         raise FieldErrors(problems)
+    ticket.subject, ticket.category = subject, category
     ticket.status = "open"
     ticket.priority = ticket.priority or "normal"
     ticket.opened_by_id = getattr(user, "id", None)

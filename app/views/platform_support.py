@@ -233,8 +233,8 @@ class SupportQueueView(SupportTicketView):
     add_columns: list = []
     search_columns = ["workspace", "subject", "category", "priority", "status"]
     search_exclude_columns: list = []
-    order_columns = ["workspace", "subject", "category", "priority", "status",
-                     "last_reply_at", "created_at"]
+    order_columns = ["subject", "category", "priority", "status", "last_reply_at",
+                     "created_at"]
     base_order = None
     from_platform = True
     reply_form = PlatformReplyForm

@@ -168,7 +168,7 @@ def test_another_workspaces_ticket_answers_404_and_agents_only_read(app, world):
     other = signed_in(app, "bravo-manager")
     assert "Invoice shows the wrong plan" not in other.get(LIST).get_data(as_text=True)
     for path, data in ((f"/supportticketview/show/{pk}", None),
-                       (f"/supportticketview/show/987654", None),
+                       ("/supportticketview/show/987654", None),
                        (f"/supportticketview/reply/{pk}", {"body": "mine now"}),
                        (f"/supportticketview/status/{pk}", {"status": "closed"}),
                        (f"{API}{pk}", None)):
