@@ -259,7 +259,8 @@ class SupportQueueView(SupportTicketView):
 class SupportTicketApi(WorkspaceRestApi):
     """`/api/v1/support_ticket/`: a workspace's tickets (members; agents read), every ticket
     (master admin). POST `{"subject", "category", "message"}` opens one in the caller's
-    workspace (422 naming the field when refused). `thread` (show) holds the public messages,
+    workspace (422 naming the field when refused; without `message`, the subject is the first
+    message). `thread` (show) holds the public messages,
     oldest first: never an internal note."""
 
     resource_name = "support_ticket"
@@ -300,10 +301,12 @@ class SupportTicketApi(WorkspaceRestApi):
         if unknown:
             return self.response_422(message={name: [gettext("Unknown field.")]
                                               for name in unknown})
+        message = data.get("message")
+        if message is None:  # a ticket opened with its subject alone asks just that
+            message = data.get("subject")
         try:
             ticket = platform_support.open_ticket(workspace_id, g.user, data.get("subject"),
-                                                  data.get("category") or "other",
-                                                  data.get("message"))
+                                                  data.get("category") or "other", message)
         except FieldErrors as exc:
             db.session.rollback()
             return self.response_422(message=exc.problems)
