@@ -173,7 +173,7 @@ class SupportTicketView(WorkspaceModelView):
             reply_form=(reply_form or self.reply_form()) if may_reply else None,
             may_set_status=self._may("can_set_status"),
             triage_form=triage_form if self._may("can_triage") else None,
-            endpoint=self.endpoint, back=url_for(f"{self.endpoint}.list"))
+            endpoint=self.endpoint)
 
     @expose("/show/<pk>", methods=["GET"])
     @has_access
