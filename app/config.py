@@ -129,6 +129,9 @@ class Config:
     SMTP_SSL = _env_bool("SMTP_SSL", False)
     SMTP_TIMEOUT_SECONDS = float(_env("SMTP_TIMEOUT_SECONDS", "20"))
     MAIL_FROM = _env("MAIL_FROM", _env("SMTP_FROM", "Relaydesk <relaydesk@localhost>"))
+    # Who is told of new platform support tickets and customers' replies (a comma list of
+    # addresses); unset: every active master admin with an e-mail address (app/platform_support.py).
+    SUPPORT_EMAIL = _env("SUPPORT_EMAIL", "")
     # How long the links in those mails work (each works once: setting the password ends it).
     INVITATION_LINK_HOURS = int(_env("INVITATION_LINK_HOURS", "72"))
     PASSWORD_RESET_LINK_HOURS = int(_env("PASSWORD_RESET_LINK_HOURS", "2"))

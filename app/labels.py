@@ -104,6 +104,12 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
     },
     "panel_status": {"unknown": _l("Not checked yet"), "ok": _l("Working"), "error": _l("Error")},
     "member_role": {"manager": _l("Manager"), "agent": _l("Agent")},
+    # the platform support queue (app/models/support.py)
+    "support_category": {"billing": _l("Billing"), "technical": _l("Technical problem"),
+                         "account": _l("Account"), "other": _l("Other")},
+    "support_status": {"open": _l("Waiting for the platform"), "answered": _l("Answered"),
+                       "closed": _l("Closed")},
+    "support_priority": {"normal": _l("Normal"), "high": _l("High")},
     "call_outcome": {
         "ok": _l("Succeeded"), "transient": _l("Temporary failure"),
         "permanent": _l("Permanent failure"), "timeout": _l("Timed out"), "error": _l("Error"),

@@ -122,11 +122,23 @@ register(Mail(
        "{{invoice}} is here: {{link}}\n"),
     ("name", "workspace", "invoice", "amount", "link")))
 register(Mail(
-    "support_reply", _l("Reply to a support ticket"),
+    "support_reply", _l("Platform support: the platform replied"),
     N_("[{{ticket}}] {{subject}}"),
     N_("Hello {{name}},\n\n{{author}} wrote about \"{{subject}}\":\n\n{{reply}}\n\n"
        "Answer here: {{link}}\n"),
     ("name", "ticket", "subject", "author", "reply", "link")))
+register(Mail(
+    "support_ticket_opened", _l("Platform support: a workspace opened a ticket"),
+    N_("[{{ticket}}] New support ticket from {{workspace}}: {{subject}}"),
+    N_("Hello {{name}},\n\n{{author}} of {{workspace}} opened a support ticket "
+       "({{category}}):\n\n{{subject}}\n\n{{message}}\n\nAnswer it here: {{link}}\n"),
+    ("name", "workspace", "ticket", "subject", "category", "author", "message", "link")))
+register(Mail(
+    "support_customer_reply", _l("Platform support: the customer replied"),
+    N_("[{{ticket}}] {{workspace}} replied: {{subject}}"),
+    N_("Hello {{name}},\n\n{{author}} of {{workspace}} replied to the support ticket "
+       "\"{{subject}}\" ({{category}}):\n\n{{reply}}\n\nAnswer it here: {{link}}\n"),
+    ("name", "workspace", "ticket", "subject", "category", "author", "reply", "link")))
 
 
 def check_text(key: str, text: str) -> None:

@@ -12,6 +12,7 @@ from app.models.panel import PanelConnection, ServiceRule
 from app.models.people import AdminIdentity, ChatIdentity, LinkedUser
 from app.models.routing import Provider, ProviderRoute
 from app.models.settings import WorkspaceSettings
+from app.models.support import SupportMessage, SupportTicket
 from app.models.tenancy import Workspace, WorkspaceMember
 from app.models.sensitive import install as _install_sensitive
 from app.redaction import install_column_redaction as _install_redaction
@@ -23,7 +24,8 @@ __all__ = [
     "CooldownClaim", "LinkCode",
     "EmailTemplate", "GlobalReplyTemplate", "Invoice", "InvoiceCounter", "LinkedUser", "PanelConnection", "PaymentEvent",
     "PaymentMethod", "PaymentSubmission", "Plan", "PlanPrice", "Provider",
-    "ProviderRoute", "ReplyTemplate", "ServiceRule", "Subscription", "UserAuthState", "Workspace",
+    "ProviderRoute", "ReplyTemplate", "ServiceRule", "Subscription", "SupportMessage",
+    "SupportTicket", "UserAuthState", "Workspace",
     "WorkspaceMember", "WorkspaceSettings",
 ]
 

@@ -24,6 +24,8 @@ from app.views.billing import (PENDING_LIST, BillingView, PaymentMethodView,
 from app.views.channels import DetectedChatView
 from app.views.formatting import make_readable
 from app.views.payments import PaymentsView
+from app.views.platform_support import (WAITING_LIST, SupportQueueView, SupportTicketApi,
+                                        SupportTicketView)
 from app.views.playground import PlaygroundView
 from app.views.dashboard import DashboardApi, DashboardView
 from app.views.runtime import RuntimeApi, RuntimeView
@@ -81,6 +83,8 @@ CATEGORY_LABELS = {
 }
 # Categories a member sees and the master admin does not (their screens are under "All workspaces").
 WORKSPACE_SECTIONS = ("Setup", "Routing", "Communication", "Logs", "Templates")
+# Menu entries of other categories that only members see (the master admin's twin is elsewhere).
+MEMBER_ONLY_ENTRIES = ("Platform support",)
 # FAB's security screens: people first, then the raw permission screens after a separator.
 SECURITY_PEOPLE = ("List Users", "List Roles", "User's Statistics")
 CATEGORY_ICONS = {
@@ -118,6 +122,7 @@ def register_views(appbuilder) -> None:
     add_screen(appbuilder, PlaygroundView, "Playground", _l("Playground"), "Support tools",
                "fa-flask")
     add_screen(appbuilder, MyApiKeysView, "API keys", _l("API keys"), "Support tools", "fa-key")
+    register_platform_support(appbuilder)
     appbuilder.add_link("API documentation", label=_l("API documentation"),
                         href="/swagger/v1", icon="fa-book", category="Support tools",
                         category_label=CATEGORY_LABELS["Support tools"],
@@ -167,6 +172,22 @@ def register_views(appbuilder) -> None:
             full.base_permissions = None  # read-only for members, full CRUD for the master admin
         add_screen(appbuilder, full, f"All {name.lower()}", label, "All workspaces", icon)
     group_menus(appbuilder)
+
+
+def register_platform_support(appbuilder) -> None:
+    """Support tools › Platform support (a workspace's tickets to the platform team; hidden
+    from the master admin, whose tickets page is Master admin › Support queue, opened on the
+    tickets waiting for the platform) and their REST resource `support_ticket`."""
+    add_screen(appbuilder, SupportTicketView, "Platform support", _l("Platform support"),
+               "Support tools", "fa-life-ring")
+    appbuilder.add_api(SupportTicketApi)
+    screen_titles(SupportQueueView, _l("Support queue"))
+    make_readable(SupportQueueView)
+    appbuilder.add_view_no_menu(SupportQueueView)
+    appbuilder.add_link("Support queue", label=_l("Support queue"), href=WAITING_LIST,
+                        icon="fa-life-ring", category="Master admin",
+                        category_label=CATEGORY_LABELS["Master admin"],
+                        category_icon=CATEGORY_ICONS["Master admin"])
 
 
 def register_billing(appbuilder) -> None:
@@ -220,8 +241,11 @@ def _section_rank(section: str | None) -> int:
 
 
 def hidden_menu_categories() -> frozenset[str]:
-    """Menu categories not shown to the signed-in person: the workspace sections for the
-    master admin, whose menu would not fit one row otherwise."""
+    """Menu categories (and entries) not shown to the signed-in person: the workspace sections
+    for the master admin, whose menu would not fit one row otherwise, and the member-only
+    entries (Platform support: the master admin's is the Support queue)."""
     from app.tenancy import current_scope
 
-    return frozenset(WORKSPACE_SECTIONS) if current_scope().all_workspaces else frozenset()
+    if current_scope().all_workspaces:
+        return frozenset(WORKSPACE_SECTIONS + MEMBER_ONLY_ENTRIES)
+    return frozenset()

@@ -253,6 +253,16 @@ class LabelledEnumField(EnumField):
         labels = labels or {}
         self.choices = [(code, labels.get(code, shown)) for code, shown in self.choices]
 
+    def pre_validate(self, form):
+        """FAB's check of the choice raises a plain ValueError, which WTForms does not catch
+        (a code posted by hand answered 500): refused beside the field instead."""
+        try:
+            super().pre_validate(form)
+        except ValidationError:
+            raise
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
 
 class LabelledCodeListField(SelectMultipleField):
     """A text column holding a comma list of codes (`CODE_LIST_COLUMNS`: a plan's mediums and
