@@ -1,6 +1,7 @@
 """A suspended workspace's members see, on every screen, that it is suspended, why, and how to
-resume; its forms change nothing and say why (a link to the Subscription screen for those who may open it), in their language; an
-active workspace's members see nothing of it (docs/ARCHITECTURE.md "Plans at run time")."""
+resume (a link to the Subscription screen for those who may open it), in their language; an
+active workspace's members see nothing of it (docs/ARCHITECTURE.md "Plans at run time"). Its
+forms change nothing and say why (app/suspension.py)."""
 from __future__ import annotations
 
 import pytest
