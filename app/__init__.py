@@ -90,6 +90,9 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
     from app.signup import init_signup
 
     init_signup(app)
+    from app import suspension
+
+    suspension.install(app)  # a suspended workspace is read-only
     _register_favicon(app)
     from app.views.list_args import install_list_arg_checks
 

@@ -9,8 +9,10 @@ Contract (docs/contracts.md "SaaS contracts", "Public API")
   plan allows no more calls now.
 * Limits come from the workspace's plan, read at each call: `api_requests_per_minute` and
   `api_requests_per_day` (NULL: unlimited). No plan, the master admin (every workspace) and
-  logins outside any workspace are not limited. Browser sessions calling the REST API (the
-  screens, Swagger UI) are not counted: the contract counts JWT and API-key calls.
+  logins outside any workspace are not limited. Before counting, a pending workspace's call and
+  a suspended workspace's write are refused with 403 (app/signup/pending.py,
+  app/suspension.py). Browser sessions calling the REST API (the screens, Swagger UI) are not
+  counted: the contract counts JWT and API-key calls.
 * Windows are fixed, on Redis' clock (UTC): the calendar minute and the calendar day. A call is
   counted only when both windows have room, so refused calls use up nothing; the answer is 429
   with `Retry-After` (seconds until the window that refused ends) and the project's REST error
@@ -190,7 +192,8 @@ def limit_api_request(user) -> None:
     """Count this REST request against its caller's workspace (once per request).
 
     :raise ApiRateLimited: the plan allows no more calls now (429 with Retry-After).
-    :raise WorkspacePending: the workspace waits for its first payment (403)."""
+    :raise WorkspacePending: the workspace waits for its first payment (403).
+    :raise WorkspaceSuspended: a write while the workspace is suspended (403)."""
     # per request, in the request's environ: `g` lives as long as the app context, which a
     # test client (or any caller holding a context) shares between requests
     if user is None or request.environ.get(_COUNTED):
@@ -200,8 +203,10 @@ def limit_api_request(user) -> None:
     if workspace_id is None:
         return
     from app.signup.pending import refuse_pending_api
+    from app.suspension import refuse_suspended_api
 
     refuse_pending_api(workspace_id)  # a workspace waiting for its first payment: 403
+    refuse_suspended_api(workspace_id)  # a suspended workspace: reads only, writes 403
     per_minute, per_day = _plan_limits(workspace_id)
     if per_minute is None and per_day is None:
         return

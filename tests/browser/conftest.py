@@ -7,9 +7,12 @@
 * `browser`: Playwright (from PyPI) driving /usr/bin/chromium; no browser download. A missing
   chromium fails the test with a message saying how to install it: `make test` does.
 * `page`: a fresh browser context (own cookies) per test; `new_page()` gives more of them.
+* `serve_app(..., extra_env=)` / `page_opener(browser, base_url)`: another server with its own
+  settings (tests/browser/test_signup_stripe.py: Stripe pointed at the fake) and its pages.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -50,9 +53,11 @@ def artifacts_dir() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
-def live_server(app, artifacts_dir, tmp_path_factory):
-    """Base URL of the app served by gunicorn in a separate process."""
+@contextlib.contextmanager
+def serve_app(artifacts_dir: Path, instance_dir: Path, *, log_name: str = "browser-server",
+              extra_env: dict[str, str] | None = None):
+    """Base URL of `run:app` served by gunicorn in a separate process, environment as below
+    plus `extra_env` (e.g. a payment provider pointed at a local fake)."""
     port = _free_port()
     env = {
         **os.environ,
@@ -60,15 +65,16 @@ def live_server(app, artifacts_dir, tmp_path_factory):
         "REDIS_URL": BACKENDS.redis_url,
         "SECRET_KEY": TestConfig.SECRET_KEY,
         "ENCRYPTION_KEY": TestConfig.ENCRYPTION_KEY,
-        "RELAYDESK_INSTANCE_DIR": str(tmp_path_factory.mktemp("server-instance")),
+        "RELAYDESK_INSTANCE_DIR": str(instance_dir),
         "FAB_UPDATE_PERMS": "false",  # the session app has written them
         "RATELIMIT_ENABLED": "false",
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "LOG_LEVEL": "WARNING",
         "OUTBOUND_ALLOW_PRIVATE": TestConfig.OUTBOUND_ALLOW_PRIVATE,  # the local fakes
+        **(extra_env or {}),
     }
     env.pop("RELAYDESK_EMBEDDED_QUEUE", None)
-    log_path = artifacts_dir / "browser-server.log"
+    log_path = artifacts_dir / f"{log_name}.log"
     log_file = log_path.open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "4",
@@ -95,6 +101,13 @@ def live_server(app, artifacts_dir, tmp_path_factory):
             server.kill()
             server.wait()
         log_file.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(app, artifacts_dir, tmp_path_factory):
+    """Base URL of the app served by gunicorn in a separate process."""
+    with serve_app(artifacts_dir, tmp_path_factory.mktemp("server-instance")) as base_url:
+        yield base_url
 
 
 def _chromium_path() -> str:
@@ -128,21 +141,30 @@ def browser():
         instance.close()
 
 
-@pytest.fixture
-def new_page(browser, live_server):
-    """Open pages in fresh contexts (separate cookies: one per signed-in person)."""
+def page_opener(browser, base_url: str):
+    """(open_page, close_all): pages in fresh contexts on `base_url`."""
     contexts = []
 
     def open_page():
-        context = browser.new_context(base_url=live_server,
+        context = browser.new_context(base_url=base_url,
                                       viewport={"width": 1280, "height": 800})
         context.set_default_timeout(15_000)
         contexts.append(context)
         return context.new_page()
 
+    def close_all():
+        for context in contexts:
+            context.close()
+
+    return open_page, close_all
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """Open pages in fresh contexts (separate cookies: one per signed-in person)."""
+    open_page, close_all = page_opener(browser, live_server)
     yield open_page
-    for context in contexts:
-        context.close()
+    close_all()
 
 
 @pytest.fixture

@@ -8,10 +8,8 @@ chooses a plan and pays:
 * the manual path: a paid plan, a bank transfer's reference → "waiting for approval", and every
   workspace screen leads back to that page;
 * the free plan: straight to the home page with a welcome;
-* Stripe: the live server has no STRIPE_SECRET_KEY and the payments module is not part of this
-  branch, so the payment page offers no Stripe button (the redirect to Checkout is covered by
-  tests/integration/test_signup.py against a stand-in module; once the payments work is merged
-  this test should drive its fake Checkout instead).
+* Stripe: this live server has no STRIPE_SECRET_KEY, so the payment page offers no Stripe
+  button; tests/browser/test_signup_stripe.py drives the card path against the fake Stripe.
 
 No page logs a JavaScript error. Screenshots go to test-artifacts/signup-*.png.
 """

@@ -1,6 +1,7 @@
 """A suspended workspace's members see, on every screen, that it is suspended, why, and how to
 resume (a link to the Subscription screen for those who may open it), in their language; an
-active workspace's members see nothing of it (docs/ARCHITECTURE.md "Plans at run time")."""
+active workspace's members see nothing of it (docs/ARCHITECTURE.md "Plans at run time"). Its
+forms change nothing and say why (app/suspension.py)."""
 from __future__ import annotations
 
 import pytest
@@ -72,3 +73,26 @@ def test_an_active_workspace_and_a_resumed_one_show_no_banner(new_page, people):
     sign_in(page, people["manager"])
     page.goto("/channelview/list/")
     assert page.locator("#suspended-banner").count() == 0
+
+
+def test_a_suspended_workspaces_form_changes_nothing_and_says_why(new_page, people):
+    """The real form (CSRF on) posts, the suspension refuses it: back to the form with the
+    message in a flash, and no row added (app/suspension.py)."""
+    from app.models import Provider
+    from app.suspension import SUSPENDED_MESSAGE
+
+    page = new_page()
+    sign_in(page, people["manager"])
+    before = db.session.query(Provider).filter_by(workspace_id=people["acme"].id).count()
+    page.goto("/providerview/add")
+    page.fill("#name", "Added while suspended")
+    page.locator("form#model_form button[type=submit], form#model_form input[type=submit]") \
+        .first.click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/providerview/add")
+    flashes = page.locator(".alert-danger").all_inner_texts()
+    assert any(str(SUSPENDED_MESSAGE) in text for text in flashes), flashes
+    db.session.expire_all()
+    assert db.session.query(Provider).filter_by(workspace_id=people["acme"].id).count() == before
+    page.goto("/billing/")  # paying stays open
+    assert page.locator("#billing-summary").is_visible()
