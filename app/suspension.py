@@ -15,7 +15,8 @@ master admin), its members keep reading everything, on the screens and through t
 * Open while suspended (`OPEN`): Billing and the card payment buttons (to pay), signing in and
   out, the person's own account (profile, password, API keys, language), the set-password links,
   the Playground (it writes and sends nothing), the sign-up pages (they answer only pending
-  workspaces).
+  workspaces), Platform support (a suspended workspace may need to ask), and the master
+  admin's "Return to my account" after "Sign in as".
 
 The master admin (all workspaces) and people outside any workspace are never refused. Webhooks
 and health checks are left alone (a suspended workspace's events are skipped:
@@ -32,16 +33,14 @@ from werkzeug.exceptions import Forbidden
 
 from app.extensions import db
 from app.redaction import flash
+from app.signup.pending import ALLOWED
 from app.tenancy import current_scope
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: FAB endpoints that change rows even when called with GET
 WRITE_ENDPOINT_SUFFIXES = (".delete", ".action", ".action_post")
 #: endpoints (or prefixes, ending in ".") whose writes a suspended workspace's member may make
-OPEN = ("signup.", "static", "appbuilder.static", "AuthDBView.", "LocaleView.",
-        "UserDBModelView.userinfo", "UserInfoEditView.", "ResetMyPasswordView.",
-        "MyApiKeysView.", "PasswordLinkView.", "PaymentsView.", "BillingView.",
-        "PlaygroundView.", "favicon")
+OPEN = ALLOWED + ("PlaygroundView.",)  # those a pending workspace's member may open, and more
 NOT_SCREENS = ("/api/", "/webhooks/", "/healthz", "/readyz", "/static/")
 #: the REST paths that stay open (signing in for a token, signing out)
 API_OPEN = ("/api/v1/security/",)

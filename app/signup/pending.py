@@ -21,11 +21,13 @@ from werkzeug.exceptions import Forbidden
 from app.extensions import db
 from app.tenancy import current_scope
 
-#: endpoints (or endpoint prefixes, ending in ".") a member of a pending workspace may open
+#: endpoints (or endpoint prefixes, ending in ".") a member of a pending workspace may open;
+#: asking the platform for help (Platform support) and the master admin's "Return to my
+#: account" included
 ALLOWED = ("signup.", "static", "appbuilder.static", "AuthDBView.", "LocaleView.",
            "UserDBModelView.userinfo", "UserInfoEditView.", "ResetMyPasswordView.",
            "MyApiKeysView.", "PasswordLinkView.", "PaymentsView.", "BillingView.",
-           "favicon")
+           "SupportTicketView.", "SignInAsView.end", "favicon")
 NOT_SCREENS = ("/api/", "/webhooks/", "/healthz", "/readyz", "/static/")
 #: the REST paths a pending workspace's member may still call (signing in for a token)
 API_OPEN = ("/api/v1/security/",)

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from app import billing
 from app.auth import revocation
 from app.auth.impersonation import SESSION_KEY
 from app.extensions import db
-from app.models import AuditEntry, Provider, WorkspaceMember
+from app.models import AuditEntry, Provider, Workspace, WorkspaceMember
 from tests.factories import Factory
 
 
@@ -268,3 +269,23 @@ def test_api_keys_are_unaffected(app, world, client, auth):
     answer = other.get("/api/v1/provider/", headers={"X-API-Key": key})
     assert answer.status_code == 200
     assert who(client) == "acme-manager"
+
+
+@pytest.mark.parametrize("status", ["suspended", "pending"])
+def test_return_works_from_a_suspended_or_pending_workspace(app, world, client, auth, status):
+    """A suspended workspace refuses its members' writes and a pending one sends them to the
+    sign-up status page; neither holds the master admin inside it."""
+    with app.app_context():
+        workspace = db.session.get(Workspace, world.acme)
+        if status == "suspended":
+            billing.suspend(workspace, "Invoice RD-9 is overdue")
+        else:
+            workspace.status = "pending"
+        db.session.commit()
+    auth.login("root")
+    assert client.post(f"/workspaceadminview/action/sign_in_as/{world.acme}").status_code == 302
+    assert who(client) == "acme-manager"
+    back = client.post("/impersonation/end")
+    assert back.status_code == 302 and f"/workspaceadminview/show/{world.acme}" in \
+        back.headers["Location"]
+    assert who(client) == "root"

@@ -145,3 +145,17 @@ def test_resuming_opens_writes_again(app, factory, suspended):
     pk = suspended["provider"]
     assert screens.post(f"/providerview/edit/{pk}", data={"name": "renamed"}).status_code == 302
     assert (pk, "renamed") in _providers(suspended["acme"])
+
+
+def test_platform_support_stays_open(app, suspended):
+    """A suspended workspace may well need to ask the platform: its manager opens a ticket."""
+    from app.models import SupportTicket
+
+    client = signed_in(app, suspended["manager"])
+    opened = client.post("/supportticketview/add", data={
+        "subject": "We paid yesterday", "category": "billing",
+        "message": "Bank transfer TRX-1 went out on Monday."})
+    assert opened.status_code == 302 and "/supportticketview/show/" in opened.headers["Location"]
+    db.session.expire_all()
+    assert [t.subject for t in db.session.query(SupportTicket).filter_by(
+        workspace_id=suspended["acme"])] == ["We paid yesterday"]
