@@ -27,7 +27,20 @@ def forget_reason_when_active(workspace) -> None:
         workspace.suspended_reason = None
 
 
-class WorkspaceAdminView(CheckedModelView):
+class ForgetsReasonWhenActive:
+    """Workspaces written by the master admin (screen or REST): `forget_reason_when_active`
+    before every add and update."""
+
+    def pre_add(self, item):
+        forget_reason_when_active(item)
+        super().pre_add(item)
+
+    def pre_update(self, item):
+        forget_reason_when_active(item)
+        super().pre_update(item)
+
+
+class WorkspaceAdminView(ForgetsReasonWhenActive, CheckedModelView):
     """Every workspace on the platform; suspending is its status (members then read the
     reason on every page), resuming forgets the reason."""
 
@@ -48,14 +61,6 @@ class WorkspaceAdminView(CheckedModelView):
                      "suspended_reason": _l("Why it is suspended")}
     description_columns = {"suspended_reason": _l(
         "Shown to the workspace's members while it is suspended, with how to resume.")}
-
-    def pre_add(self, item):
-        forget_reason_when_active(item)
-        super().pre_add(item)
-
-    def pre_update(self, item):
-        forget_reason_when_active(item)
-        super().pre_update(item)
 
     @action("sign_in_as", _l("Sign in as manager"),
             _l("Act as this workspace's manager? Every change is recorded under both names."),

@@ -20,7 +20,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER
-from app.views.admin import WorkspaceAdminView, forget_reason_when_active
+from app.views.admin import ForgetsReasonWhenActive, WorkspaceAdminView
 from app.views.base import PlatformRestApi, WorkspaceRestApi
 from app.views.workspace import SubscriptionView
 
@@ -41,7 +41,7 @@ def _columns(*names: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-class WorkspaceApi(PlatformRestApi):
+class WorkspaceApi(ForgetsReasonWhenActive, PlatformRestApi):
     """Every workspace for the master admin; a member's own workspace, read-only."""
 
     resource_name = "workspace"
@@ -58,14 +58,6 @@ class WorkspaceApi(PlatformRestApi):
     label_columns = dict(WorkspaceAdminView.label_columns)
     description_columns = dict(WorkspaceAdminView.description_columns)
     item_validators = WorkspaceAdminView.item_validators
-
-    def pre_add(self, item):
-        forget_reason_when_active(item)
-        super().pre_add(item)
-
-    def pre_update(self, item):
-        forget_reason_when_active(item)
-        super().pre_update(item)
 
 
 class SubscriptionApi(WorkspaceRestApi):
