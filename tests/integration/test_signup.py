@@ -449,15 +449,20 @@ def test_stripe_button_needs_the_key_the_price_id_and_the_module(app, client, ex
     assert 'id="pay-stripe"' not in client.get("/signup/pay").get_data(as_text=True)
 
 
-def test_a_gateway_failure_is_told_not_a_500(app, client, extras, monkeypatch, fake_stripe):
+def stripe_offered(app, monkeypatch, extras) -> None:
+    """Stripe configured, and a Stripe price for the yearly Starter plan in USD."""
     from app.models import PlanPrice
 
-    paid_plan(app, client, extras)
     monkeypatch.setitem(app.config, "STRIPE_SECRET_KEY", "sk_test_123")
     with app.app_context():
         db.session.query(PlanPrice).filter_by(plan_id=extras["plans"]["starter"], currency="USD",
                                               interval="year").one().stripe_price_id = "price_1"
         db.session.commit()
+
+
+def test_a_gateway_failure_is_told_not_a_500(app, client, extras, monkeypatch, fake_stripe):
+    paid_plan(app, client, extras)
+    stripe_offered(app, monkeypatch, extras)
 
     def broken(*args):
         raise ConnectionError("stripe down")
@@ -470,14 +475,8 @@ def test_a_gateway_failure_is_told_not_a_500(app, client, extras, monkeypatch, f
 
 def test_no_card_payment_beside_a_reference_waiting_for_approval(app, client, extras,
                                                                 monkeypatch, fake_stripe):
-    from app.models import PlanPrice
-
     paid_plan(app, client, extras)
-    monkeypatch.setitem(app.config, "STRIPE_SECRET_KEY", "sk_test_123")
-    with app.app_context():
-        db.session.query(PlanPrice).filter_by(plan_id=extras["plans"]["starter"], currency="USD",
-                                              interval="year").one().stripe_price_id = "price_1"
-        db.session.commit()
+    stripe_offered(app, monkeypatch, extras)
     client.post("/signup/pay", data={"method": str(extras["method"]), "amount": "190",
                                      "reference": "TRX-9"})
     response = client.post("/signup/pay/stripe")
