@@ -60,6 +60,8 @@ AUDITED = frozenset({
 #: workspace-owned models deliberately left out, with the reason
 NOT_AUDITED = {
     "AuditEntry": "the trail itself",
+    "SupportTicket": "a conversation with the platform, not configuration (its own thread)",
+    "SupportMessage": "a conversation with the platform, not configuration (its own thread)",
     "InboundEvent": "runtime: every notification received",
     "DetectedChat": "runtime: chats seen by the channels",
     "OutboundMessage": "runtime: every message sent",

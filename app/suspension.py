@@ -102,6 +102,8 @@ def _back():
 
 def refuse_suspended_writes():
     """Before every request: a suspended workspace's member may read, not write."""
+    if request.path.startswith(NOT_SCREENS) and not request.path.startswith("/api/"):
+        return None  # webhooks, health checks, static files: not even the session is read
     if not current_user or not current_user.is_authenticated:
         return None
     if request.path.startswith("/api/"):  # a browser session calling the REST API

@@ -126,7 +126,7 @@ def pro_month(app, redis_conn, fake_stripe_api):
 
 
 def sign(body: str, secret: str = STRIPE_WHSEC, timestamp: int | None = None) -> str:
-    """A Stripe-Signature header for `body` (EXTERNAL_APIS.md section 5)."""
+    """A Stripe-Signature header for `body` (docs/external-apis.md 5)."""
     stamp = int(time.time()) if timestamp is None else timestamp
     mac = hmac.new(secret.encode(), f"{stamp}.{body}".encode(), hashlib.sha256).hexdigest()
     return f"t={stamp},v1={mac}"
