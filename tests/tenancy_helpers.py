@@ -262,13 +262,19 @@ def _rule_example(column) -> str | None:
 
 
 def vary(value: str, column) -> str:
-    """Another value of the same shape: the last three digits of the first run of 4 or more
-    digits changed (a chat id or a platform id stays valid), else a suffix."""
+    """Another value of the same shape: the tail of the first run of 4 or more digits replaced
+    by a counter that never repeats within a process (a chat id or a platform id stays valid;
+    its first digit is kept), else a suffix."""
     if column.name == "language":  # another real language code (app/validation.py checks it)
         return next(_languages)
     run = re.search(r"\d{4,}", value or "")
     if run is not None:
-        return value[:run.end() - 3] + f"{next(_counter) % 1000:03d}" + value[run.end():]
+        width = min(len(run.group()) - 1, 9)
+        while True:
+            varied = (value[:run.end() - width] + f"{next(_counter) % 10 ** width:0{width}d}"
+                      + value[run.end():])
+            if varied != value:
+                return varied
     length = getattr(column.type, "length", None) or 200
     suffix = f"v{next(_counter)}"
     return (value[: max(0, length - len(suffix))] + suffix) if value else suffix
