@@ -7,7 +7,10 @@ reply.
 Contract
 --------
 `run_commands(events, driver)` runs the pipeline for message events (in the given order) and
-returns (outcome per event id, what the driver's `write` returned). A run (`CommandRun`) holds
+returns (outcome per event id, what the driver's `write` returned). A driver may name the run
+class (`driver.run_class`, a `CommandRun` subclass): the panel ticket driver's reads its
+command from the ticket and answers in the ticket (app/jobs/tickets.py `TicketRun`); the
+decisions stay these. A run (`CommandRun`) holds
 no connection and calls no outside service: it is a generator that yields requests and receives
 their answers, and the driver answers the requests of all runs at once:
 
@@ -210,6 +213,9 @@ def paused_reply_key(chat_id: str, now) -> str:
 class CommandRun:
     """One message through the pipeline, on its workspace's configuration snapshot (the
     version the event was claimed with)."""
+
+    #: the idempotency key of a dispatch to a provider's group (one per command and route)
+    dispatch_key = "dispatch:{log}:{route}"
 
     def __init__(self, event, log_row: LogRow):
         self.event = event
@@ -523,7 +529,8 @@ class CommandRun:
             route = routes[route_id]
             text = self._provider_text(route, items)
             message = self._queue(route.channel, route.chat_id, text,
-                                  f"dispatch:{self.log.id}:{route_id}", "dispatch")
+                                  self.dispatch_key.format(log=self.log.id, route=route_id),
+                                  "dispatch")
             for row in self.order_rows.values():
                 if row["route_id"] == route_id:
                     message.refs.append((row, "outbound_message_id"))
@@ -582,10 +589,11 @@ def run_commands(events: list, driver) -> tuple[dict[int, str], object]:
     from app.tenancy import workspace_scope
 
     logs = driver.open_logs(events)
+    run_class = getattr(driver, "run_class", CommandRun)  # a driver may bring its own edges
     runs = []
     for event in events:
         with workspace_scope(event.workspace_id):
-            runs.append(CommandRun(event, logs[event.id]))
+            runs.append(run_class(event, logs[event.id]))
     driver.runs = runs
     steps = {id(run): run.steps() for run in runs}
     answers: dict[int, object] = {id(run): None for run in runs}

@@ -13,6 +13,7 @@ from app.models.people import AdminIdentity, ChatIdentity, LinkedUser
 from app.models.routing import Provider, ProviderRoute
 from app.models.settings import WorkspaceSettings
 from app.models.support import SupportMessage, SupportTicket
+from app.models.tickets import TicketActivity, TicketRule
 from app.models.tenancy import Workspace, WorkspaceMember
 from app.models.sensitive import install as _install_sensitive
 from app.redaction import install_column_redaction as _install_redaction
@@ -26,7 +27,7 @@ __all__ = [
     "PanelConnection", "PaymentEvent",
     "PaymentMethod", "PaymentSubmission", "Plan", "PlanPrice", "Provider",
     "ProviderRoute", "ReplyTemplate", "ServiceRule", "Subscription", "SupportMessage",
-    "SupportTicket", "UserAuthState", "Workspace",
+    "SupportTicket", "TicketActivity", "TicketRule", "UserAuthState", "Workspace",
     "WorkspaceMember", "WorkspaceSettings",
 ]
 

@@ -8,6 +8,9 @@ from app.models.base import Timestamps, WorkspaceOwned
 from app.models.tenancy import Workspace
 
 DEFAULT_COOLDOWNS = {"refill": 24 * 3600, "speed": 12 * 3600, "cancel": 12 * 3600}
+#: how often the panel's pending tickets are read (seconds), and the least a workspace may set
+DEFAULT_TICKET_POLL_SECONDS = 60
+MIN_TICKET_POLL_SECONDS = 5
 
 
 class WorkspaceSettings(Timestamps, WorkspaceOwned, Model):
@@ -24,6 +27,10 @@ class WorkspaceSettings(Timestamps, WorkspaceOwned, Model):
     # while the workspace is suspended, customers who write get the `service_paused` reply (at
     # most one per chat an hour; app/jobs/events.py); off: silence
     paused_reply_enabled = Column(Boolean, nullable=False, default=True)
+    # the panel ticket workflow (app/jobs/tickets.py): off until the manager turns it on; it
+    # also needs the plan's `tickets` module and a panel engine with tickets
+    tickets_enabled = Column(Boolean, nullable=False, default=False)
+    ticket_poll_seconds = Column(Integer, nullable=False, default=DEFAULT_TICKET_POLL_SECONDS)
 
     def __str__(self) -> str:
         return f"Settings of {self.workspace}"

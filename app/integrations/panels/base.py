@@ -124,7 +124,10 @@ class PanelAdapter(Protocol):
 
     def user_balance(self, username: str) -> str | None: ...
 
-    def list_tickets(self, status: str = "pending", limit: int = 100) -> list[PanelTicket]: ...
+    def list_tickets(self, status: str = "pending", limit: int = 100,
+                     offset: int = 0) -> list[PanelTicket]: ...
+
+    def pending_tickets(self, page_size: int = 100, max_pages: int = 5) -> list[PanelTicket]: ...
 
     def get_ticket(self, ticket_id: str) -> PanelTicket: ...
 
@@ -140,7 +143,11 @@ class NoTickets:
 
     no_tickets_reason = "this panel API has no tickets"
 
-    def list_tickets(self, status: str = "pending", limit: int = 100) -> list[PanelTicket]:
+    def list_tickets(self, status: str = "pending", limit: int = 100,
+                     offset: int = 0) -> list[PanelTicket]:
+        raise PanelError("unsupported", self.no_tickets_reason)
+
+    def pending_tickets(self, page_size: int = 100, max_pages: int = 5) -> list[PanelTicket]:
         raise PanelError("unsupported", self.no_tickets_reason)
 
     def get_ticket(self, ticket_id: str) -> PanelTicket:

@@ -55,7 +55,11 @@ class DemoPanelAdapter:
         return ConnectionCheck(True, f"Demo panel: {len(SAMPLE_ORDERS)} sample orders, "
                                      f"{len(self.panel.services())} services (offline)", ENGINE)
 
-    def list_tickets(self, status: str = "pending", limit: int = 100) -> list[PanelTicket]:
+    def list_tickets(self, status: str = "pending", limit: int = 100,
+                     offset: int = 0) -> list[PanelTicket]:
+        raise PanelError("unsupported", _NO_TICKETS)
+
+    def pending_tickets(self, page_size: int = 100, max_pages: int = 5) -> list[PanelTicket]:
         raise PanelError("unsupported", _NO_TICKETS)
 
     def get_ticket(self, ticket_id: str) -> PanelTicket:

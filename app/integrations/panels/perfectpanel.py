@@ -119,17 +119,47 @@ class PerfectPanelAdapter(UserApiServices):
         return order
 
     # ---- tickets ---------------------------------------------------------------------------
-    def list_tickets(self, status: str = "pending", limit: int = 100) -> list[PanelTicket]:
-        params: dict[str, Any] = {"limit": max(1, min(int(limit), TICKET_LIST_MAX)), "offset": 0}
+    def list_tickets(self, status: str = "pending", limit: int = 100,
+                     offset: int = 0) -> list[PanelTicket]:
+        """One page of tickets (`id`, `subject`, `user`; no messages)."""
+        return self.ticket_page(status, limit, offset)[0]
+
+    def ticket_page(self, status: str = "pending", limit: int = 100,
+                    offset: int = 0) -> tuple[list[PanelTicket], int | None]:
+        """One page of tickets and `pagination.total` when the panel gives it.
+
+        :raise PanelError: auth / rejected / bad_response (the answer has no list at all) /
+            unreachable (network, 5xx, Cloudflare).
+        """
+        params: dict[str, Any] = {"limit": max(1, min(int(limit), TICKET_LIST_MAX)),
+                                  "offset": max(0, int(offset))}
         if status:
             params["status"] = status
-        data, _ = self._data("list_tickets", "GET", "/tickets", params=params)
-        items = as_items(ci(data).get("list") if isinstance(data, dict) else data)
-        return [ticket for ticket in map(_ticket, items) if ticket is not None]
+        data, envelope = self._data("list_tickets", "GET", "/tickets", params=params)
+        listed = ci(data).get("list") if isinstance(data, dict) else data
+        if not isinstance(listed, list | dict):
+            raise PanelError("bad_response", f"list_tickets: no ticket list in the answer "
+                                             f"({type(listed).__name__})")
+        tickets = [ticket for ticket in map(_ticket, as_items(listed)) if ticket is not None]
+        total = as_int(pick(ci(pick(envelope, "pagination") or ci(data).get("pagination")),
+                            "total"))
+        return tickets, total
+
+    def pending_tickets(self, page_size: int = 100, max_pages: int = 5) -> list[PanelTicket]:
+        """The pending tickets, page after page (at most `max_pages`), each once."""
+        found: dict[str, PanelTicket] = {}
+        for page in range(max_pages):
+            tickets, total = self.ticket_page("pending", page_size, page * page_size)
+            for ticket in tickets:
+                found.setdefault(ticket.id, ticket)
+            offset = page * page_size + len(tickets)
+            if len(tickets) < page_size or (total is not None and offset >= total):
+                break
+        return list(found.values())
 
     def get_ticket(self, ticket_id: str) -> PanelTicket:
         data, _ = self._data("get_ticket", "GET", f"/tickets/{_digits(ticket_id)}")
-        ticket = _ticket(data, fallback_id=str(ticket_id))
+        ticket = _ticket(data, fallback_id=str(ticket_id)) if isinstance(data, dict) else None
         if ticket is None:
             raise PanelError("bad_response", f"get_ticket {ticket_id}: no ticket in the answer")
         return ticket
