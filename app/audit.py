@@ -52,7 +52,7 @@ LABEL_LENGTH = 200
 AUDITED = frozenset({
     "Workspace", "WorkspaceSettings", "WorkspaceMember", "User", "Channel", "PanelConnection",
     "ServiceRule", "Provider", "ProviderRoute", "LinkedUser", "ChatIdentity", "AdminIdentity",
-    "ReplyTemplate", "CommandAlias", "CustomCommand", "Subscription",
+    "ReplyTemplate", "CommandAlias", "CustomCommand", "Subscription", "TicketRule",
     # platform data (no workspace: the master admin's trail only)
     "Plan", "PlanPrice", "GlobalReplyTemplate", "EmailTemplate", "PaymentMethod",
 })
@@ -70,6 +70,7 @@ NOT_AUDITED = {
     "CommandOrder": "runtime: every order of a command",
     "CooldownClaim": "runtime: cooldowns of order actions",
     "LinkCode": "runtime: one-time link codes (hashed)",
+    "TicketActivity": "runtime: every panel ticket message the ticket runner read",
     "Invoice": "billing records: issued and paid by the billing code, kept as they are",
     "PaymentSubmission": "billing records: a payment's review is kept on the row itself",
 }

@@ -110,6 +110,18 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
     "support_status": {"open": _l("Waiting for the platform"), "answered": _l("Answered"),
                        "closed": _l("Closed")},
     "support_priority": {"normal": _l("Normal"), "high": _l("High")},
+    # panel tickets (app/models/tickets.py): the workspace's own panel's customers
+    "ticket_rule_action": {
+        "refill": _l("Refill"), "speed": _l("Speed up"), "cancel": _l("Cancel order"),
+        "details": _l("Order details"), "ignore": _l("Leave to the staff"),
+    },
+    "ticket_activity_state": {
+        "claimed": _l("Being handled"), "replying": _l("Posting the reply"),
+        "answered": _l("Answered"), "skipped": _l("Left to the staff"),
+        "failed": _l("Failed: tried again later"),
+        "reply_failed": _l("The panel refused the reply"),
+        "reply_unknown": _l("The reply may not have reached the panel"),
+    },
     "call_outcome": {
         "ok": _l("Succeeded"), "transient": _l("Temporary failure"),
         "permanent": _l("Permanent failure"), "timeout": _l("Timed out"), "error": _l("Error"),
@@ -136,7 +148,7 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
         "CommandAlias": _l("Command alias"), "CustomCommand": _l("Custom command"),
         "Subscription": _l("Subscription"), "Plan": _l("Plan"), "PlanPrice": _l("Plan price"),
         "GlobalReplyTemplate": _l("Default reply"), "EmailTemplate": _l("E-mail template"),
-        "PaymentMethod": _l("Payment method"),
+        "PaymentMethod": _l("Payment method"), "TicketRule": _l("Ticket rule"),
     },
 }
 

@@ -47,8 +47,8 @@ from wtforms.validators import ValidationError
 from app.config import LANGUAGES
 from app.models import (AdminIdentity, Channel, ChatIdentity, GlobalReplyTemplate, Invoice,
                         LinkedUser, PanelConnection, PaymentMethod, Plan, PlanPrice,
-                        ProviderRoute, ReplyTemplate, ServiceRule, Subscription, Workspace,
-                        WorkspaceSettings)
+                        ProviderRoute, ReplyTemplate, ServiceRule, Subscription, TicketRule,
+                        Workspace, WorkspaceSettings)
 from app.models.base import split_list
 from app.models.billing import PLAN_LIMITS, PLAN_MEDIUMS, PLAN_MODULES
 from app.money import MAX_MINOR
@@ -399,6 +399,31 @@ RAZORPAY_PLAN_ID = pattern_rule(
        "e.g. plan_NkFzqNqLZRsYfX)."),
     valid="plan_NkFzqNqLZRsYfX", invalid="sub_NkFzqNqLZRsYfX")
 
+TICKET_POLL = in_range("ticket_poll", 5, 86_400, valid="60", invalid="2")
+RULE_POSITION = in_range("rule_position", 0, 100_000, valid="10", invalid="-1")
+
+
+def ticket_words_problem(value, other: Other | None = None):
+    """A subject rule's words: plain words or phrases separated by commas, bounded
+    (app/domain/ticket_rules.py); no patterns at all, so nothing is slow to match."""
+    from app.domain import ticket_rules as bounds
+
+    problem = bounds.words_problem(str(value))
+    if problem == "too_long":
+        return _l("Too long: at most %(num)d characters.", num=bounds.MAX_WORDS_TEXT)
+    if problem == "too_many":
+        return _l("Too many words: at most %(num)d, separated by commas.", num=bounds.MAX_WORDS)
+    if problem == "word_too_long":
+        return _l("A word or phrase is too long: at most %(num)d characters each.",
+                  num=bounds.MAX_WORD_CHARS)
+    if problem == "word_too_short":
+        return _l("A word is too short: at least %(num)d letters each (it would be found "
+                  "inside too many other words).", num=bounds.MIN_WORD_CHARS)
+    return None
+
+
+TICKET_WORDS = Rule("ticket_words", ticket_words_problem, "refill, recarga, рефилл", "ok, a")
+
 #: which rules each column obeys, per model (screens, REST API and workspace file alike)
 COLUMN_RULES: dict[type, dict[str, tuple[Rule, ...]]] = {
     Workspace: {"slug": (SLUG,), "language": (LANGUAGE,), "timezone": (TIMEZONE,)},
@@ -416,7 +441,10 @@ COLUMN_RULES: dict[type, dict[str, tuple[Rule, ...]]] = {
     WorkspaceSettings: {"cooldown_refill_seconds": (COOLDOWN,),
                         "cooldown_speed_seconds": (COOLDOWN,),
                         "cooldown_cancel_seconds": (COOLDOWN,),
-                        "max_ids_per_message": (MAX_IDS,)},
+                        "max_ids_per_message": (MAX_IDS,),
+                        "ticket_poll_seconds": (TICKET_POLL,)},
+    TicketRule: {"subject_words": (TICKET_WORDS,), "message_words": (TICKET_WORDS,),
+                 "position": (RULE_POSITION,), "name": (PLAIN_NAME,)},
     ServiceRule: {"refill_days": (REFILL_DAYS,), "start_minutes_max": (START_MINUTES,)},
     ProviderRoute: {"chat_id": (CHAT_ID,), "actions": (ROUTE_ACTIONS_RULE,)},
     ChatIdentity: {"chat_id": (CHAT_ID,)},

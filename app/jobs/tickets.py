@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -188,8 +189,10 @@ class TicketRun(CommandRun):
                   user=event.customer.username, rule=event.rule.name, action=event.rule.action)
         self.step("parse", commands=result.describe() or None,
                   invalid_ids=result.invalid_ids or None,
-                  too_many_ids=result.too_many_ids or None)
-        self.log.actions = event.rule.action
+                  too_many_ids=result.too_many_ids or None,
+                  ambiguous=[f"{','.join(q.order_ids)}: {'/'.join(q.actions)}"
+                             for q in result.ambiguous] or None)
+        self.log.actions = ", ".join(dict.fromkeys(c.action for c in result.commands))
         self.log.order_ids = ",".join(result.order_ids) or None
         return result
 
@@ -423,6 +426,47 @@ def order_ids(text: str, config) -> ParseResult:
         return parse(text, custom_keywords=keywords, max_ids=max_ids)
 
 
+DISPATCH_ACTIONS = ("refill", "speed", "cancel")
+_LOOSE_ID = re.compile(r"(?<![\w#])#?(\d{6,12})(?![\w])")
+
+
+def _negated_action(parsed: ParseResult) -> bool:
+    """Whether the parser set aside an action word (a negated or refused one: `don't refill`,
+    `не отменяйте`): its ids then mean details, never the rule's action."""
+    for word in parsed.unknown[:20]:
+        if any(c.action in DISPATCH_ACTIONS for c in parse(word).commands):
+            return True
+    return False
+
+
+def ticket_command(text: str, action: str, config) -> ParseResult:
+    """What the ticket asks for, the chat parser's reading combined with the rule's action:
+
+    * the customer named a refill, speed or cancel with ids: the parser's commands as they
+      are (the customer's own words win; ids they did not name an action for mean details);
+    * else the ids the parser read (details) get the rule's action, unless the customer's text
+      holds a negated action word (`don't refill 2274209`: details);
+    * no id at all: standalone numbers of six to twelve digits in what the parser took for
+      conversation (`now 2274210 too, thanks`) get the rule's action, except cancel (a cancel
+      cannot be undone: those ids mean details);
+    * ids with an unclear action (`2274209 cancel or refill?`) are asked about, as in chat.
+    """
+    parsed = order_ids(text, config)
+    explicit = [c for c in parsed.commands if c.action in DISPATCH_ACTIONS and c.order_ids]
+    if explicit:
+        commands = [c for c in parsed.commands if c.action in ORDER_ACTIONS and c.order_ids]
+    else:
+        ids = tuple(parsed.order_ids)
+        chosen = "details" if _negated_action(parsed) else action
+        if not ids and not parsed.ambiguous:
+            loose = [str(int(m)) for line in parsed.ignored for m in _LOOSE_ID.findall(line)]
+            ids = tuple(dict.fromkeys(loose))[:config.settings.max_ids_per_message]
+            chosen = "details" if action == "cancel" else action
+        commands = [Command(chosen, ids)] if ids else []
+    return ParseResult(commands=commands, invalid_ids=list(parsed.invalid_ids),
+                       too_many_ids=parsed.too_many_ids, ambiguous=list(parsed.ambiguous))
+
+
 def handle_ticket(workspace_id: int, adapter, rules: list[Rule], listed: PanelTicket) -> str:
     """Read one pending ticket and handle its new customer message (at most once). Answers
     what happened: nothing | already | skipped | answered | failed | reply_failed |
@@ -478,16 +522,13 @@ def _handle_claimed(workspace_id, adapter, rules, ticket, activity_id, subject, 
     if not username:
         return skip("no_user", rule=rule.name[:120], action=rule.action)
     config = workspace_config(workspace_id)
-    parsed = order_ids(text, config)
-    ids = tuple(parsed.order_ids)
-    if not ids:
+    result = ticket_command(text, rule.action, config)
+    if not result.commands and not result.ambiguous:
         return skip("no_ids", rule=rule.name[:120], action=rule.action)
-    action = rule.action if rule.action in ORDER_ACTIONS else "details"
-    result = ParseResult(commands=[Command(action, ids)], invalid_ids=list(parsed.invalid_ids),
-                         too_many_ids=parsed.too_many_ids)
+    action = ", ".join(dict.fromkeys(c.action for c in result.commands)) or "details"
     activity = db.session.get(TicketActivity, activity_id)
     db.session.execute(update(TicketActivity).where(TicketActivity.id == activity_id)
-                       .values(rule=rule.name[:120], action=action)
+                       .values(rule=rule.name[:120], action=action[:20])
                        .execution_options(synchronize_session=False))
     customer = _customer(workspace_id, username, config.language)
     event = TicketEvent(workspace_id=workspace_id, ticket_id=ticket.id, subject=subject,

@@ -35,6 +35,7 @@ from app.views.replies_catalogue import BuiltInRepliesView
 from app.views.mail_templates import EmailTemplateView
 from app.views.logs import (CommandLogView, CommandOrderView, ExternalCallView,
                             InboundEventView, OutboundMessageView)
+from app.views.tickets import TicketActivityView, TicketRuleView
 from app.views.workspace import WORKSPACE_SCREENS, InvoiceView, MemberView, SubscriptionView
 
 # Read-only in a workspace, but the master admin creates and edits these rows.
@@ -57,6 +58,10 @@ EXTRA_SCREENS = [
      OutboundMessageView, "outbound_message"),
     ("External calls", _l("External calls"), "Logs", "fa-exchange", ExternalCallView,
      "external_call"),
+    # the workspace's own panel's tickets (app/jobs/tickets.py), not the platform support queue
+    ("Ticket rules", _l("Ticket rules"), "Routing", "fa-ticket", TicketRuleView, "ticket_rule"),
+    ("Panel tickets", _l("Panel tickets"), "Logs", "fa-ticket", TicketActivityView,
+     "ticket_activity"),
 ]
 
 # The REST API takes and gives a price's amount in minor units (the screens type it as money).

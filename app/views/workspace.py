@@ -192,7 +192,8 @@ class WorkspaceSettingsView(WorkspaceModelView):
     base_permissions = NO_ADD_DELETE
     list_columns = ["cooldown_refill_seconds", "cooldown_speed_seconds",
                     "cooldown_cancel_seconds", "max_ids_per_message", "allow_partial_refill",
-                    "fallback_reply_enabled", "paused_reply_enabled"]
+                    "fallback_reply_enabled", "paused_reply_enabled", "tickets_enabled",
+                    "ticket_poll_seconds"]
     show_columns = list_columns
     add_columns = list_columns
     edit_columns = list_columns
@@ -205,10 +206,17 @@ class WorkspaceSettingsView(WorkspaceModelView):
         allow_partial_refill=_l("Allow refill of partial orders"),
         fallback_reply_enabled=_l("Answer messages that are not commands"),
         paused_reply_enabled=_l("Tell customers when the service is paused"),
+        tickets_enabled=_l("Answer panel tickets"),
+        ticket_poll_seconds=_l("Read panel tickets every (seconds)"),
     )
     description_columns = {"paused_reply_enabled": _l(
         "While the workspace is suspended, a customer who writes gets the “service paused” "
-        "reply, at most once an hour (its text is a reply template). Off: no reply at all.")}
+        "reply, at most once an hour (its text is a reply template). Off: no reply at all."),
+        "tickets_enabled": _l(
+            "Read the pending tickets of the panel (Perfect Panel admin API v2) and answer "
+            "refill, speed-up, cancel and status requests in the ticket, with the same checks "
+            "as chat commands (Routing › Ticket rules). Needs a plan with the ticket workflow."),
+        "ticket_poll_seconds": _l("At least 5 seconds; 60 by default.")}
 
 
 class MemberView(TeamMixin, WorkspaceModelView):

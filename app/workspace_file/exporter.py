@@ -19,6 +19,7 @@ from app.extensions import db
 from app.models import (AdminIdentity, Channel, CommandAlias, LinkedUser, PanelConnection,
                         Provider, ProviderRoute, Workspace, WorkspaceMember, WorkspaceSettings)
 from app.models.base import split_list
+from app.models.settings import DEFAULT_TICKET_POLL_SECONDS
 from app.models.commands import ALIAS_ACTIONS
 from app.models.routing import DEFAULT_ROUTE_TEMPLATE
 from app.tenancy import scoped_query, workspace_scope
@@ -223,6 +224,13 @@ class WorkspaceDocument:
                 section[switch] = True
         if not row.paused_reply_enabled:  # on by default
             section["paused_reply_enabled"] = False
+        tickets: dict = {}
+        if row.tickets_enabled:  # off by default
+            tickets["enabled"] = True
+        if row.ticket_poll_seconds != DEFAULT_TICKET_POLL_SECONDS:
+            tickets["poll_seconds"] = row.ticket_poll_seconds
+        if tickets:
+            section["tickets"] = tickets
         return section
 
     def aliases(self) -> dict:

@@ -584,6 +584,9 @@ class Upsert:
                                    "paused_reply_enabled": "paused_reply_enabled"})
         for action, seconds in section.get("cooldowns", {}).items():
             values[f"cooldown_{action}_seconds"] = seconds
+        tickets = section.get("tickets", {})
+        values.update(present(tickets, {"enabled": "tickets_enabled",
+                                        "poll_seconds": "ticket_poll_seconds"}))
         row = self._owned(WorkspaceSettings).one_or_none()
         if row is None or "settings" in self.data:  # every workspace gets its settings row
             self._save("settings", row, values, WorkspaceSettings,
