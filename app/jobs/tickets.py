@@ -257,9 +257,6 @@ class TicketDriver(BatchDriver):
                                .where(TicketActivity.id == run.log.id).values(**values)
                                .execution_options(synchronize_session=False))
 
-    def fail(self, exc: Exception) -> None:  # the poll records the failure itself
-        raise NotImplementedError
-
 
 # --- the poll ----------------------------------------------------------------------------------
 
