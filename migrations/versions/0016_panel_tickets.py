@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision = '0016'
-down_revision = '0014'  # TEMP until main's 0015 lands
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
