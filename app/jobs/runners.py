@@ -69,6 +69,8 @@ class Runner:
 
 
 RUNNERS: dict[str, Runner] = {
+    "tickets": Runner("tickets", "app.jobs.tickets.poll_workspace",
+                      "app.jobs.tickets.enabled_reason", "app.jobs.tickets.poll_interval"),
     "services": Runner("services", "app.jobs.services.run_refresh",
                        "app.jobs.services.enabled_reason", "app.jobs.services.refresh_interval"),
     "maintenance": Runner("maintenance", "app.jobs.maintenance.run_workspace",

@@ -378,3 +378,31 @@ def test_reply_text_is_customer_safe(desk, fake_perfectpanel):
     (reply,) = staff_replies(fake_perfectpanel, ticket)
     assert "smmrush" not in reply.lower() and "EXT" not in reply
     assert reply.strip() and render_reply("panel_unavailable") not in reply
+
+
+def test_the_runner_records_the_polls_and_says_why_it_does_not_run(desk, fake_perfectpanel,
+                                                                    factory):
+    from app.jobs.runners import run_due
+    from app.models import RunnerState
+
+    seed_refill_order(fake_perfectpanel, "2274209", "EXT-1")
+    fake_perfectpanel.add_ticket(user="alice", subject="Order - Refill",
+                                 messages=[("alice", "2274209")])
+    assert run_due("tickets", desk.workspace.id) == "ok"
+    state = db.session.query(RunnerState).filter_by(runner="tickets").one()
+    assert state.enabled and state.summary["answered"] == 1 and state.last_error is None
+
+    fake_perfectpanel.garbage_next(5, "cloudflare", path="*/tickets")
+    assert run_due("tickets", desk.workspace.id) == "failed"
+    db.session.expire_all()
+    state = db.session.query(RunnerState).filter_by(runner="tickets").one()
+    assert state.outcome == "failed" and "unreachable" in state.last_error
+    assert state.failing_since is not None
+
+    plan = factory.plan(code="no-tickets-plan", modules="api")
+    desk.workspace.plan_id = plan.id
+    db.session.commit()
+    assert run_due("tickets", desk.workspace.id) == "skipped"
+    db.session.expire_all()
+    state = db.session.query(RunnerState).filter_by(runner="tickets").one()
+    assert not state.enabled and "ticket workflow" in state.disabled_reason
