@@ -200,7 +200,17 @@ def _reply(step, preview):
     if preview or step.get("preview"):
         return _("Would reply to the chat (in %(language)s).", language=step.get("language")
                  or "—")
+    if step.get("ticket"):  # a panel ticket's run (app/jobs/tickets.py)
+        return _("Reply written for the panel ticket %(ticket)s (in %(language)s).",
+                 ticket=step.get("ticket"), language=step.get("language") or "—")
     return _("Replied to the chat (in %(language)s).", language=step.get("language") or "—")
+
+
+def _ticket(step, preview):
+    return _("Panel ticket %(ticket)s from %(user)s, subject “%(subject)s”: the rule "
+             "“%(rule)s” asks for %(action)s.", ticket=step.get("ticket") or "—",
+             user=step.get("user") or "—", subject=step.get("subject") or "—",
+             rule=step.get("rule") or "—", action=_action(step))
 
 
 def _done(step, preview):
@@ -313,7 +323,7 @@ SENTENCES: dict[str, Callable[[Mapping, bool], str]] = {
     "help": _standalone, "balance": _standalone, "custom": _standalone,
     "balance_error": _balance_error, "link": _link, "verify": _verify,
     "edit": _edit, "number_changed": _number_changed, "paused": _paused,
-    "unpaused": _unpaused,
+    "unpaused": _unpaused, "ticket": _ticket,
 }
 
 

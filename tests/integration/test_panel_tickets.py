@@ -406,3 +406,26 @@ def test_the_runner_records_the_polls_and_says_why_it_does_not_run(desk, fake_pe
     db.session.expire_all()
     state = db.session.query(RunnerState).filter_by(runner="tickets").one()
     assert not state.enabled and "ticket workflow" in state.disabled_reason
+
+
+def test_the_workspace_file_carries_the_ticket_settings(app, db):
+    from app.workspace_file.errors import WorkspaceFileInvalid
+    from app.workspace_file.exporter import export_workspace
+    from app.workspace_file.importer import import_text
+
+    head = "workspace:\n  slug: tix\n  name: Tix\n"
+    with pytest.raises(WorkspaceFileInvalid) as refused:
+        import_text(head + "settings:\n  tickets:\n    enabled: true\n    poll_seconds: 2\n",
+                    "tix.yaml")
+    assert "settings.tickets.poll_seconds" in str(refused.value)
+    with pytest.raises(WorkspaceFileInvalid):
+        import_text(head + "settings:\n  tickets:\n    every: 5\n", "tix.yaml")
+
+    import_text(head + "settings:\n  tickets:\n    enabled: true\n    poll_seconds: 30\n",
+                "tix.yaml")
+    settings = db.session.query(WorkspaceSettings).one()
+    assert settings.tickets_enabled and settings.ticket_poll_seconds == 30
+    exported = export_workspace("tix")
+    assert "tickets:\n    enabled: true\n    poll_seconds: 30\n" in exported
+    import_text(exported, "again.yaml")
+    assert export_workspace("tix") == exported
