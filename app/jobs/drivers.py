@@ -25,6 +25,7 @@ A new kind of work (panel tickets, broadcasts) gets its own driver; the run stay
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, tuple_
@@ -33,7 +34,10 @@ from app.extensions import db
 from app.models import ChatIdentity, LinkedUser
 from app.store import (CooldownRequest, claim_cooldowns, insert_outbound, open_command_logs,
                        outbound_row, peek_cooldowns, save_order_rows, update_command_logs)
-from app.jobs.pipeline import EVENT_MAX_ATTEMPTS, CommandRun, LogRow, NeedFetch, run_commands
+from app.jobs.pipeline import (EVENT_MAX_ATTEMPTS, CommandRun, LogRow, NeedFetch, PendingMessage,
+                               run_commands)
+
+log = logging.getLogger(__name__)
 
 NOT_SIMULATED = "(link and verify are not simulated in the playground: they open panel tickets)"
 
@@ -100,7 +104,56 @@ class BatchDriver(_Reads):
     def fetch(self, asking) -> list:
         self.save([run for run, _need in asking])
         db.session.commit()  # the attempt is visible, no transaction open while panels answer
+        self.tell_queued(asking)
         return fetch_all([need for _run, need in asking])
+
+    def tell_queued(self, asking) -> None:
+        """Customers whose fetch will wait more than QUEUED_AFTER seconds for its panel slot
+        (app/integrations/panels `estimated_wait`: the chats waiting for that panel, and the
+        merged fetches of this batch before theirs) are told at once that their command is
+        queued (the `queued` reply, sent now, once per event: `queued:<event>`); their fetch
+        may then wait up to QUEUED_MAX_WAIT, and the answer follows as usual."""
+        from app.integrations.panels import (QUEUED_AFTER, QUEUED_MAX_WAIT, PanelTransport,
+                                             estimated_wait, rate_key)
+        from app.jobs.outbound import Deferred, send_deferred
+
+        groups: dict[object, list] = {}
+        for index, (run, need) in enumerate(asking):
+            groups.setdefault(coalesce_key(need, index), []).append((run, need))
+        before: dict[str, int] = {}
+        notices: list[PendingMessage] = []
+        for members in groups.values():
+            transport = getattr(members[0][1].adapter, "http", None)
+            if not isinstance(transport, PanelTransport):
+                continue
+            key = rate_key(transport.settings)
+            try:
+                wait = estimated_wait(transport.settings, before.get(key, 0))
+            except Exception:  # noqa: BLE001 - Redis trouble: the fetch finds out for itself
+                log.warning("could not estimate the wait for panel %s", key, exc_info=True)
+                continue
+            before[key] = before.get(key, 0) + 1
+            if wait <= QUEUED_AFTER:
+                continue
+            for run, need in members:
+                need.max_wait = QUEUED_MAX_WAIT
+                notice = run.queued_notice(wait)
+                if notice is not None:
+                    notices.append(notice)
+        if not notices:
+            return
+        rows = [outbound_row(m.channel, m.chat_id, m.text, m.key, m.purpose, m.event_id,
+                             claimed=True) for m in notices]
+        items = []
+        for m, (row_id, new) in zip(notices, insert_outbound(rows), strict=True):
+            for place, name in m.refs:
+                place[name] = row_id
+            if row_id is not None and new:  # told once, however often the event is run
+                items.append(Deferred(row_id, True, m.channel, m.chat_id, m.text,
+                                      m.channel.workspace_id, m.purpose))
+        self.save([run for run, _need in asking])
+        db.session.commit()
+        send_deferred(items)
 
     def claims(self, asking) -> list[dict]:
         return _per_run(asking, claim_cooldowns(_cooldown_requests(asking)), simulated=False)

@@ -561,6 +561,18 @@ class CommandRun:
             text += "\n\n— " + "\n".join(technical)
         return clip(text, REPLY_LIMIT)
 
+    def queued_notice(self, wait: float) -> PendingMessage | None:
+        """The `queued` reply, for a command whose panel fetch will wait about `wait` seconds
+        (app/jobs/drivers.py `BatchDriver.tell_queued` writes and sends it at once); None when
+        there is nobody to tell."""
+        entry = self.step("queued", wait_s=round(wait, 1))
+        if not self.event.chat_id or self.channel is None or self.book is None:
+            return None
+        message = PendingMessage(self.channel, self.event.chat_id, self.book.render("queued"),
+                                 f"queued:{self.event.id}", "reply", self.event.id)
+        message.refs.append((entry, "outbound"))
+        return message
+
     def _reply(self, key: str | None = None) -> None:
         """Queue the reply (idempotency key `reply:<event>`, or `key`)."""
         text = self.reply_text()

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 DEFAULT_REQUESTS_PER_SECOND = 5.0
 DEFAULT_TIMEOUT = 15.0
 RATE_LIMIT_MAX_WAIT = 10.0  # seconds a chat command's call may wait for the panel's rate limit
+QUEUED_AFTER = 10.0  # a command that will wait longer for the panel: its customer is told
 QUEUED_MAX_WAIT = 120.0  # ... once its customer was told it is queued (app/jobs/drivers.py)
 BACKGROUND_MAX_WAIT = 60.0  # seconds a background call (runners, refresh) may wait for a slot
 # Slots are spaced (1 + RATE_GUARD) / rps seconds apart: any `rps` consecutive calls span
