@@ -34,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pipeline as base  # noqa: E402 - bench/ is on sys.path
 
+base.DB_NAME = "relaydesk_bench_panel_surge"  # not the pipeline bench's database
 PANEL_KEY = "bench-rental-key"
 PANEL_LATENCY = 0.020
 TOLD_WITHIN = 2.0
