@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -34,7 +35,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pipeline as base  # noqa: E402 - bench/ is on sys.path
 
-base.DB_NAME = "relaydesk_bench_panel_surge"  # not the pipeline bench's database
+# not the pipeline bench's database, nor another test slot's (the smoke test runs this)
+base.DB_NAME = "relaydesk_bench_panel_surge" + os.environ.get("RELAYDESK_TEST_SLOT", "")
 PANEL_KEY = "bench-rental-key"
 PANEL_LATENCY = 0.020
 TOLD_WITHIN = 2.0
