@@ -169,7 +169,7 @@ def transient_cause(result: CallResult) -> str | None:
 
 
 # ---- priorities and fairness (docs/ARCHITECTURE.md "The panel budget") --------------------------
-PRIORITIES = ("chat", "background")
+PANEL_PRIORITIES = ("chat", "background")
 _priority: contextvars.ContextVar[str] = contextvars.ContextVar("relaydesk_panel_priority",
                                                               default="chat")
 # the chat a chat-priority call is made for ("<channel id>:<chat id>"): the fair order
@@ -187,7 +187,7 @@ def panel_priority(level: str):
     waiting) or "background" (ticket polling, service refreshes, linking and verification
     jobs): a background call takes a panel slot only while no chat command waits for that
     panel (app/integrations/ratelimit.py FAIR_SCRIPT)."""
-    if level not in PRIORITIES:
+    if level not in PANEL_PRIORITIES:
         raise ValueError(f"unknown panel priority {level!r}")
     token = _priority.set(level)
     try:
