@@ -201,14 +201,27 @@ def test_claims_take_chats_in_turn(app, client, budget_desk, fake_greenapi, monk
     chat does not fill the batch while another chat's command waits behind it."""
     if not BACKENDS.database_url.startswith("postgresql"):
         pytest.skip("batches need SKIP LOCKED (PostgreSQL)")
-    app.config["PIPELINE_BATCH_SIZE"] = 4
     monkeypatch.setitem(app.config, "PIPELINE_BATCH_SIZE", 4)
+    monkeypatch.setitem(app.config, "PIPELINE_BATCH_MAX", 4)
     burst = [post_green(client, budget_desk.channel, f"{5000001 + i} refill")[0]
              for i in range(8)]
     (other,) = post_green(client, budget_desk.channel, "5000021 refill", chat=OTHER_CHAT)
     batch = claim_batch(burst[0])
     assert other in [event.id for event in batch]
     assert len(batch) == 4
+
+
+def test_a_backlog_makes_bigger_batches(app, client, budget_desk, monkeypatch):
+    """Only when a full batch was waiting does a job take more, up to PIPELINE_BATCH_MAX."""
+    if not BACKENDS.database_url.startswith("postgresql"):
+        pytest.skip("batches need SKIP LOCKED (PostgreSQL)")
+    monkeypatch.setitem(app.config, "PIPELINE_BATCH_SIZE", 3)
+    monkeypatch.setitem(app.config, "PIPELINE_BATCH_MAX", 6)
+    ids = [post_green(client, budget_desk.channel, f"{5000001 + i}")[0] for i in range(8)]
+    first = claim_batch(ids[0])
+    assert len(first) == 6 and len({e.id for e in first}) == 6
+    second = claim_batch(ids[-1])
+    assert len(second) == 2  # what was left: no full batch, no growth
 
 
 def test_a_long_wait_tells_the_customer_at_once_then_answers(app, client, budget_desk,
