@@ -70,6 +70,8 @@ NOT_AUDITED = {
     "CommandOrder": "runtime: every order of a command",
     "CooldownClaim": "runtime: cooldowns of order actions",
     "LinkCode": "runtime: one-time link codes (hashed)",
+    "RunnerState": "runtime: what the scheduled runners did last (written by the runners)",
+    "HealthSnapshot": "runtime: hourly traffic figures the maintenance runner takes",
     "Invoice": "billing records: issued and paid by the billing code, kept as they are",
     "PaymentSubmission": "billing records: a payment's review is kept on the row itself",
 }
