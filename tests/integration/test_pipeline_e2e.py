@@ -465,8 +465,9 @@ def test_two_identical_commands_at_the_same_moment_dispatch_once(e2e):
     logs = e2e.wait_done(2)
     assert sorted(log.outcome for log in logs) == ["dispatched", "refused"]
     assert len(e2e.rows(OutboundMessage, purpose="dispatch")) == 1
-    # each command asked the panel itself
-    assert len(e2e.fakes.pp.requests.filter("GET", "*/orders/2274209")) == 2
+    # two workers each ask the panel; one batch asks once for both (its fetches are merged:
+    # app/jobs/drivers.py `fetch_all`)
+    assert len(e2e.fakes.pp.requests.filter("GET", "*/orders/2274209")) in (1, 2)
 
 
 # --- panel failures -----------------------------------------------------------------------------
