@@ -547,7 +547,16 @@ def _handle_claimed(workspace_id, adapter, rules, ticket, activity_id, subject, 
     if not reply:
         _finish(activity_id, "skipped")
         return "skipped"
-    _finish(activity_id, "replying")
+    # claimed → replying, only from `claimed`: a second poll that took the message over after
+    # this one's lease passed (a very slow panel) finds it `replying` and never posts it too
+    moved = db.session.execute(
+        update(TicketActivity)
+        .where(TicketActivity.id == activity_id, TicketActivity.state == "claimed")
+        .values(state="replying", claimed_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    if not moved:
+        return "already"
     try:
         adapter.reply_ticket(ticket.id, reply)
     except PanelError as exc:

@@ -203,6 +203,30 @@ def test_a_reply_that_may_have_reached_the_panel_is_not_posted_again(desk, fake_
     assert len(ticket_dispatches()) == 1 and len(activities()) == 1
 
 
+def test_a_poll_whose_claim_was_taken_over_never_posts_the_reply(desk, fake_perfectpanel,
+                                                                  monkeypatch):
+    """A very slow poll: its lease passed and another poll took the message over and is
+    posting the reply. The slow one finds the message `replying` and posts nothing."""
+    from app.jobs import outbound
+
+    seed_refill_order(fake_perfectpanel, "2274209", "EXT-1")
+    fake_perfectpanel.add_ticket(user="alice", subject="Order - Refill",
+                                 messages=[("alice", "2274209")])
+    real_defer = outbound.defer
+
+    def overtaken(item):  # runs after the dispatch rows are written, before the reply
+        real_defer(item)
+        db.session.execute(TicketActivity.__table__.update().values(state="replying"))
+        db.session.commit()
+
+    monkeypatch.setattr(outbound, "defer", overtaken)
+    summary = poll(desk)
+
+    assert fake_perfectpanel.count("POST", REPLY_PATH) == 0
+    (row,) = activities()
+    assert row.state == "replying" and summary
+
+
 def test_a_panel_that_fails_the_order_fetch_is_tried_again(desk, fake_perfectpanel):
     seed_refill_order(fake_perfectpanel, "2274209", "EXT-1")
     ticket = fake_perfectpanel.add_ticket(user="alice", subject="Order - Refill",
