@@ -310,6 +310,12 @@ def _paused(step, preview):
              "there is no reply.")
 
 
+def _queued(step, preview):
+    return _("The panel was busy: this command would wait about %(seconds)s s for it, so the "
+             "customer was told at once that it is queued; the answer followed.",
+             seconds=step.get("wait_s") if step.get("wait_s") is not None else "—")
+
+
 def _unpaused(step, preview):
     return _("Processed again after the workspace was resumed.")
 
@@ -323,7 +329,7 @@ SENTENCES: dict[str, Callable[[Mapping, bool], str]] = {
     "help": _standalone, "balance": _standalone, "custom": _standalone,
     "balance_error": _balance_error, "link": _link, "verify": _verify,
     "edit": _edit, "number_changed": _number_changed, "paused": _paused,
-    "unpaused": _unpaused, "ticket": _ticket,
+    "unpaused": _unpaused, "ticket": _ticket, "queued": _queued,
 }
 
 
