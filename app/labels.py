@@ -110,6 +110,12 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
     "support_status": {"open": _l("Waiting for the platform"), "answered": _l("Answered"),
                        "closed": _l("Closed")},
     "support_priority": {"normal": _l("Normal"), "high": _l("High")},
+    "broadcast_status": {"draft": _l("Draft"), "scheduled": _l("Scheduled"),
+                         "running": _l("Sending"), "paused": _l("Paused"), "done": _l("Done"),
+                         "canceled": _l("Canceled")},
+    "broadcast_recipient_state": {"pending": _l("Waiting"), "sending": _l("Sending"),
+                                  "sent": _l("Sent"), "failed": _l("Failed"),
+                                  "skipped": _l("Skipped")},
     "call_outcome": {
         "ok": _l("Succeeded"), "transient": _l("Temporary failure"),
         "permanent": _l("Permanent failure"), "timeout": _l("Timed out"), "error": _l("Error"),
@@ -157,6 +163,7 @@ CODE_COLUMNS = {
 CODE_LIST_COLUMNS = {
     ("Plan", "mediums"): "channel_kind",
     ("Plan", "modules"): "plan_module",
+    ("Broadcast", "channel_kinds"): "channel_kind",
 }
 
 

@@ -1,0 +1,561 @@
+"""The broadcasts runner and the actions that drive a broadcast (issue 14).
+
+Contract
+--------
+* Actions (the screen and its REST twin): `start(b)`, `pause(b)`, `resume(b)`, `cancel(b)`;
+  each checks the status it may move from and raises `BroadcastRefusal` (its `message` is for
+  the person; a `PlanRefusal` for what the plan does not allow). They commit. `start` and
+  `resume` ask the runner to run at once (`app.jobs.runners.wake`).
+* The runner (`RUNNERS["broadcasts"]`, app/jobs/runners.py): `run_workspace(workspace_id)`
+  starts the scheduled broadcasts that are due and sends the running ones, for up to
+  `RUN_BUDGET` seconds; `enabled_reason(workspace_id)` (the plan's sentence when the plan has
+  no `broadcasts` module); `interval(workspace_id)` (a few seconds while one runs).
+* Recipients are chosen once, when a broadcast first runs (`prepare`): every linked user of
+  the workspace in the audience (languages, tags: any of them; empty lists: everyone) with a
+  chat identity on an enabled channel of the audience's kinds that the plan allows, ONE
+  identity each (verified first, then the oldest). Opted-out users are recorded `skipped`.
+* Sending (`send_batch`): a batch of pending recipients (`FOR UPDATE SKIP LOCKED`, so two
+  workers share the work) gets its `OutboundMessage` rows, written claimed with a short lease
+  under the key `broadcast:<broadcast id>:<recipient id>` (UNIQUE: never two messages for one
+  recipient), and the recipients become `sending` in the same commit. The messages are then
+  sent side by side (app/jobs/threads.py "send" pool), each taking the channel sender's own
+  rate-limit slots (app/integrations/ratelimit.py) plus a pacing slot at 98% of the channel's
+  rate without burst (`pace_rule`), so a broadcast never bursts past the platform's limit and
+  leaves room for chat replies. Each message is marked sent, durably, as soon as its answer is
+  here. A worker killed mid-batch leaves rows `sending` under a lease: the next run sends them
+  (`claim_outbound` takes a row whose lease passed), so nobody is lost; a message is sent
+  twice only if the worker died between the platform's answer and its mark.
+* A recipient's state follows its message (`settle`): sent, or failed with the reason (a
+  message the outbound machinery retries stays `sending` meanwhile).
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from datetime import datetime, timedelta
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, func, select, text, update
+
+from app.extensions import db
+from app.models import Broadcast, BroadcastRecipient, ChatIdentity, LinkedUser, OutboundMessage
+from app.models.base import split_list, utcnow
+
+log = logging.getLogger(__name__)
+
+RUN_BUDGET = 240.0  # seconds one run sends before it hands over (job_timeout is 900 s)
+BATCH_SECONDS = 1.0  # a batch holds about this much sending at the channels' rates
+BATCH_MIN, BATCH_MAX = 10, 500
+BATCH_LEASE = timedelta(seconds=15)  # a killed worker's batch is sent again after this
+PACE = 0.98  # a broadcast uses at most this share of a channel's rate
+PACE_WAIT = 10.0  # a message waits for its slot up to this in the batch, else is retried
+RUNNING_INTERVAL = 5
+IDLE_INTERVAL = 60
+
+
+class BroadcastRefusal(Exception):
+    status = 409
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+# --- what the plan allows ----------------------------------------------------------------------
+
+def enabled_reason(workspace_id: int) -> str | None:
+    """None when the workspace's plan includes broadcasts, else the plan's sentence."""
+    from app.plans import module_refusal, plan_of
+
+    refusal = module_refusal(plan_of(workspace_id), "broadcasts")
+    return refusal.message if refusal is not None else None
+
+
+def interval(workspace_id: int) -> int:
+    """Seconds to the next run: a few while a broadcast runs, else until the next scheduled
+    one is due (at most a minute)."""
+    statuses = dict(db.session.execute(
+        select(Broadcast.status, func.min(Broadcast.scheduled_at))
+        .where(Broadcast.workspace_id == workspace_id,
+               Broadcast.status.in_(("running", "scheduled")))
+        .group_by(Broadcast.status)).all())
+    if "running" in statuses:
+        return RUNNING_INTERVAL
+    due = statuses.get("scheduled")
+    if due is not None:
+        seconds = int((due - utcnow()).total_seconds())
+        return max(RUNNING_INTERVAL, min(IDLE_INTERVAL, seconds))
+    return IDLE_INTERVAL
+
+
+def check_audience(broadcast: Broadcast) -> None:
+    """:raise PlanExcludes: the audience names a medium the plan does not include."""
+    from app.plans import medium_refusal, plan_of
+
+    plan = plan_of(broadcast.workspace_id)
+    for kind in split_list(broadcast.channel_kinds):
+        refusal = medium_refusal(plan, kind)
+        if refusal is not None:
+            raise refusal
+
+
+def check_may_start(broadcast: Broadcast) -> None:
+    """The plan includes broadcasts, the audience's mediums, and room this month.
+    :raise PlanRefusal:"""
+    from app.plans import PlanLimitReached, limit_message, lock_workspace, module_refusal, \
+        plan_of
+
+    plan = plan_of(broadcast.workspace_id)
+    refusal = module_refusal(plan, "broadcasts")
+    if refusal is not None:
+        raise refusal
+    check_audience(broadcast)
+    limit = plan.max_broadcasts_per_month if plan is not None else None
+    if limit is None or broadcast.started_at is not None:
+        return
+    lock_workspace(broadcast.workspace_id)
+    now = utcnow()
+    month = datetime(now.year, now.month, 1)
+    used = db.session.scalar(select(func.count(Broadcast.id)).where(
+        Broadcast.workspace_id == broadcast.workspace_id, Broadcast.started_at >= month,
+        Broadcast.id != broadcast.id))
+    if used + 1 > limit:
+        raise PlanLimitReached(limit_message(plan.name, "max_broadcasts_per_month", limit,
+                                             used),
+                               plan=plan.name, limit_name="max_broadcasts_per_month",
+                               limit=limit, used=used)
+
+
+# --- the manager's actions ---------------------------------------------------------------------
+
+def _refuse(broadcast: Broadcast, action) -> BroadcastRefusal:
+    from app.labels import code_label
+
+    return BroadcastRefusal(_l("A broadcast that is %(status)s cannot be %(action)s.",
+                               status=code_label("broadcast_status", broadcast.status),
+                               action=action))
+
+
+def _locked(broadcast: Broadcast) -> Broadcast:
+    return db.session.get(Broadcast, broadcast.id, with_for_update=True, populate_existing=True)
+
+
+def _wake(workspace_id: int) -> None:
+    try:
+        from app.jobs.runners import wake
+    except ImportError:  # the runner framework is not there (an older checkout)
+        return
+    try:
+        wake(workspace_id, "broadcasts")
+    except Exception:  # noqa: BLE001 - the scheduler's next tick runs it anyway
+        log.warning("could not wake the broadcasts runner of workspace %s", workspace_id,
+                    exc_info=True)
+
+
+def start(broadcast: Broadcast) -> Broadcast:
+    """Send now, or at `scheduled_at` when that is later. :raise BroadcastRefusal:
+    :raise PlanRefusal:"""
+    broadcast = _locked(broadcast)
+    if broadcast.status != "draft":
+        raise _refuse(broadcast, _l("started"))
+    check_may_start(broadcast)
+    now = utcnow()
+    if broadcast.scheduled_at is not None and broadcast.scheduled_at > now:
+        broadcast.status = "scheduled"
+    else:
+        broadcast.status = "running"
+    broadcast.started_at = broadcast.started_at or now
+    db.session.commit()
+    _wake(broadcast.workspace_id)
+    return broadcast
+
+
+def pause(broadcast: Broadcast) -> Broadcast:
+    broadcast = _locked(broadcast)
+    if broadcast.status not in ("running", "scheduled"):
+        raise _refuse(broadcast, _l("paused"))
+    broadcast.status = "paused"
+    db.session.commit()
+    return broadcast
+
+
+def resume(broadcast: Broadcast) -> Broadcast:
+    broadcast = _locked(broadcast)
+    if broadcast.status != "paused":
+        raise _refuse(broadcast, _l("resumed"))
+    check_may_start(broadcast)
+    waiting = broadcast.prepared_at is None and broadcast.scheduled_at is not None \
+        and broadcast.scheduled_at > utcnow()
+    broadcast.status = "scheduled" if waiting else "running"
+    db.session.commit()
+    _wake(broadcast.workspace_id)
+    return broadcast
+
+
+def cancel(broadcast: Broadcast) -> Broadcast:
+    """Stop for good: the recipients not sent yet are `skipped` (canceled)."""
+    broadcast = _locked(broadcast)
+    if broadcast.status in ("done", "canceled"):
+        raise _refuse(broadcast, _l("canceled"))
+    broadcast.status = "canceled"
+    broadcast.finished_at = utcnow()
+    table = BroadcastRecipient.__table__
+    db.session.execute(update(table).where(table.c.broadcast_id == broadcast.id,
+                                           table.c.state == "pending")
+                       .values(state="skipped", reason="canceled"))
+    refresh_counts(broadcast)
+    db.session.commit()
+    return broadcast
+
+
+# --- the runner ---------------------------------------------------------------------------------
+
+def run_workspace(workspace_id: int, budget: float | None = None) -> dict:
+    """Start the due scheduled broadcasts and send the running ones (see the module
+    docstring). Safe to run twice at once and after a crash. Returns a short summary."""
+    from app.tenancy import workspace_scope
+
+    reason = enabled_reason(workspace_id)
+    if reason is not None:
+        return {"state": "skipped", "reason": reason}
+    deadline = time.monotonic() + (RUN_BUDGET if budget is None else budget)
+    summary = {"started": 0, "sent": 0, "failed": 0, "running": 0}
+    with workspace_scope(workspace_id):
+        summary["started"] = start_due(workspace_id)
+        while time.monotonic() < deadline:
+            running = running_ids(workspace_id)
+            summary["running"] = len(running)
+            if not running:
+                break
+            progressed = False
+            for broadcast_id in running:
+                prepare(broadcast_id)
+                handled = send_batch(broadcast_id, summary)
+                progressed = progressed or handled > 0
+            if not progressed:
+                break  # only messages waiting for their retry: the next run looks again
+    summary["running"] = len(running_ids(workspace_id))
+    return summary
+
+
+def start_due(workspace_id: int) -> int:
+    table = Broadcast.__table__
+    started = db.session.execute(
+        update(table).where(table.c.workspace_id == workspace_id,
+                            table.c.status == "scheduled", table.c.scheduled_at <= utcnow())
+        .values(status="running")).rowcount
+    db.session.commit()
+    return started
+
+
+def running_ids(workspace_id: int) -> list[int]:
+    return list(db.session.scalars(
+        select(Broadcast.id).where(Broadcast.workspace_id == workspace_id,
+                                   Broadcast.status == "running").order_by(Broadcast.id)))
+
+
+def _channels(workspace_id: int) -> dict:
+    from app.jobs.workspace_config import workspace_config
+
+    return workspace_config(workspace_id).channels
+
+
+def prepare(broadcast_id: int) -> None:
+    """Choose the recipients, once (the broadcast's row is locked meanwhile). Commits."""
+    from app.plans import allows_medium
+
+    broadcast = db.session.get(Broadcast, broadcast_id, with_for_update=True,
+                               populate_existing=True)
+    if broadcast is None or broadcast.prepared_at is not None:
+        db.session.commit()
+        return
+    workspace_id = broadcast.workspace_id
+    kinds = set(split_list(broadcast.channel_kinds))
+    languages = set(split_list(broadcast.languages))
+    tags = {t.casefold() for t in split_list(broadcast.tags)}
+    channels = {c.id: c for c in _channels(workspace_id).values()
+                if c.enabled and (not kinds or c.kind in kinds)
+                and allows_medium(workspace_id, c.kind)}
+    users = db.session.execute(
+        select(LinkedUser.id, LinkedUser.username, LinkedUser.language, LinkedUser.tags,
+               LinkedUser.opted_out).where(LinkedUser.workspace_id == workspace_id)
+        .order_by(LinkedUser.id)).all()
+    chosen: dict[int, tuple[int, str]] = {}
+    if channels:
+        for user_id, channel_id, chat_id in db.session.execute(
+                select(ChatIdentity.linked_user_id, ChatIdentity.channel_id,
+                       ChatIdentity.chat_id)
+                .where(ChatIdentity.workspace_id == workspace_id,
+                       ChatIdentity.channel_id.in_(list(channels)))
+                .order_by(ChatIdentity.verified_at.is_(None), ChatIdentity.id)):
+            chosen.setdefault(user_id, (channel_id, chat_id))
+    rows = []
+    for user_id, username, language, user_tags, opted_out in users:
+        if languages and language not in languages:
+            continue
+        if tags and not tags & {t.casefold() for t in split_list(user_tags)}:
+            continue
+        if user_id not in chosen:
+            continue
+        channel_id, chat_id = chosen[user_id]
+        rows.append({"workspace_id": workspace_id, "broadcast_id": broadcast_id,
+                     "linked_user_id": user_id, "username": username,
+                     "channel_id": channel_id, "chat_id": chat_id,
+                     "language": language or "en",
+                     "state": "skipped" if opted_out else "pending",
+                     "reason": "opted_out" if opted_out else None})
+    if rows:
+        db.session.execute(BroadcastRecipient.__table__.insert(), rows)
+    broadcast.prepared_at = utcnow()
+    refresh_counts(broadcast)
+    if not rows:
+        broadcast.status = "done"
+        broadcast.finished_at = utcnow()
+    db.session.commit()
+
+
+def refresh_counts(broadcast: Broadcast) -> None:
+    """The broadcast's counts from its recipients; done once nobody waits. Does not commit."""
+    counts = dict(db.session.execute(
+        select(BroadcastRecipient.state, func.count(BroadcastRecipient.id))
+        .where(BroadcastRecipient.broadcast_id == broadcast.id)
+        .group_by(BroadcastRecipient.state)).all())
+    broadcast.total = sum(counts.values())
+    broadcast.sent = counts.get("sent", 0)
+    broadcast.failed = counts.get("failed", 0)
+    broadcast.skipped = counts.get("skipped", 0)
+    waiting = counts.get("pending", 0) + counts.get("sending", 0)
+    if broadcast.status == "running" and broadcast.prepared_at is not None and not waiting:
+        broadcast.status = "done"
+        broadcast.finished_at = utcnow()
+
+
+def settle(broadcast_id: int) -> None:
+    """Recipients whose message has an outcome take it (sent, or failed with the reason)."""
+    recipients = BroadcastRecipient.__table__
+    messages = OutboundMessage.__table__
+    joined = and_(messages.c.id == recipients.c.outbound_id,
+                  recipients.c.broadcast_id == broadcast_id, recipients.c.state == "sending")
+    db.session.execute(
+        update(recipients).where(joined, messages.c.state == "sent")
+        .values(state="sent", sent_at=messages.c.sent_at, reason=None))
+    db.session.execute(
+        update(recipients).where(joined, messages.c.state == "failed")
+        .values(state="failed",
+                reason=func.substr(func.coalesce(messages.c.error_code, "error") + ": "
+                                   + func.coalesce(messages.c.last_error, ""), 1, 300)))
+
+
+def _abandoned(broadcast_id: int, limit: int) -> list[int]:
+    """Messages of this broadcast whose sender died (lease passed) or that wait unsent."""
+    recipients = BroadcastRecipient.__table__
+    messages = OutboundMessage.__table__
+    now = utcnow()
+    return list(db.session.scalars(
+        select(messages.c.id).join(recipients, recipients.c.outbound_id == messages.c.id)
+        .where(recipients.c.broadcast_id == broadcast_id, recipients.c.state == "sending",
+               ((messages.c.state == "sending") & (messages.c.lease_until < now))
+               | (messages.c.state == "pending"))
+        .order_by(messages.c.id).limit(limit)))
+
+
+def batch_size(channels: dict) -> int:
+    rates = []
+    for channel in channels.values():
+        rule = pace_rule(channel)
+        if rule is not None:
+            rates.append(1.0 / rule[1].interval)
+    size = int(sum(rates) * BATCH_SECONDS) if rates else BATCH_MIN
+    return max(BATCH_MIN, min(BATCH_MAX, size))
+
+
+def pace_rule(channel):
+    """The broadcast's pacing slot of a channel: its sender's channel-wide rate at `PACE`,
+    with no burst. None for a channel that cannot send."""
+    from app.integrations.channels import client_for
+    from app.integrations.ratelimit import Rate
+
+    try:
+        rules = client_for(channel).rate_rules("")
+    except (ValueError, AttributeError):
+        return None
+    if not rules:
+        return None
+    key, rate = rules[0]  # each sender lists its channel-wide rule first
+    return (f"broadcast:{key}", Rate(rate.limit, rate.period / PACE, burst=1))
+
+
+def render_text(broadcast: Broadcast, username: str) -> str:
+    from app.domain.templates import BROADCAST, TemplateError, clip, compile_template
+
+    try:
+        return compile_template(BROADCAST, broadcast.text).render({"username": username})
+    except TemplateError:  # saved before a rule changed: sent as written
+        return clip(broadcast.text or "", BROADCAST.max_output)
+
+
+def send_batch(broadcast_id: int, summary: dict | None = None) -> int:
+    """Send one batch of the broadcast (see the module docstring); returns how many messages
+    were handled (sent, failed or retried). Commits."""
+    from app.jobs.outbound import Deferred, send_outbound
+    from app.store import insert_outbound, outbound_row
+
+    summary = summary if summary is not None else {}
+    broadcast = db.session.get(Broadcast, broadcast_id, populate_existing=True)
+    if broadcast is None:
+        return 0
+    settle(broadcast_id)
+    db.session.commit()
+    channels = _channels(broadcast.workspace_id)
+    size = batch_size(channels)
+    handled = 0
+    for outbound_id in _abandoned(broadcast_id, size):  # a dead worker's, first
+        outcome = send_outbound(outbound_id)
+        handled += outcome != "skipped"
+    if broadcast.status != "running":
+        return handled
+    recipients = BroadcastRecipient.__table__
+    pending = db.session.execute(
+        select(recipients.c.id, recipients.c.channel_id, recipients.c.chat_id,
+               recipients.c.username)
+        .where(recipients.c.broadcast_id == broadcast_id, recipients.c.state == "pending")
+        .order_by(recipients.c.id).limit(size).with_for_update(skip_locked=True)).all()
+    if not pending:
+        settle(broadcast_id)
+        refresh_counts(broadcast)
+        db.session.commit()
+        return handled
+    now = utcnow()
+    rows, lost, texts = [], [], {}
+    for recipient_id, channel_id, chat_id, username in pending:
+        channel = channels.get(channel_id)
+        if channel is None or not channel.enabled:
+            lost.append(recipient_id)
+            continue
+        texts[recipient_id] = render_text(broadcast, username)
+        row = outbound_row(channel, chat_id, texts[recipient_id],
+                           f"broadcast:{broadcast_id}:{recipient_id}", "broadcast",
+                           claimed=True, now=now)
+        row["lease_until"] = now + BATCH_LEASE
+        rows.append((recipient_id, channel, chat_id, row))
+    written = insert_outbound([row for *_rest, row in rows])
+    items = []
+    marks = []
+    for (recipient_id, channel, chat_id, _row), (outbound_id, new) in zip(rows, written,
+                                                                           strict=True):
+        marks.append({"id": recipient_id, "outbound_id": outbound_id})
+        if new:
+            items.append(Deferred(outbound_id, True, channel, chat_id, texts[recipient_id],
+                                  broadcast.workspace_id, "broadcast"))
+    if marks:
+        db.session.execute(
+            text("UPDATE broadcast_recipient SET state = 'sending', outbound_id = :outbound_id "
+                 "WHERE id = :id AND state = 'pending'"), marks)
+    if lost:
+        db.session.execute(update(recipients).where(recipients.c.id.in_(lost))
+                           .values(state="failed", reason="channel_disabled: the channel is "
+                                                          "disabled or deleted"))
+    db.session.commit()
+    handled += len(lost)
+    handled += transmit(items, summary)
+    settle(broadcast_id)
+    refresh_counts(broadcast)
+    db.session.commit()
+    return handled
+
+
+# --- sending side by side, paced ---------------------------------------------------------------
+
+def transmit(items: list, summary: dict) -> int:
+    """Send claimed broadcast messages: the HTTP calls side by side in the "send" pool, each
+    after its rate-limit slots; every outcome is written here, in the job's thread, at once
+    (app/jobs/outbound.py `_finish_claimed`). Returns how many were handled."""
+    from app.jobs.outbound import _DispatchMarks, _fast_client, _finish_claimed, \
+        _continue_loaded
+    from app.jobs.threads import submit
+
+    results: queue.SimpleQueue = queue.SimpleQueue()
+    submitted = 0
+    for item in items:
+        client = _fast_client(item)
+        if client is None:  # a long text or a paused channel: the full path
+            try:
+                outcome = _continue_loaded(item.outbound_id)
+            except Exception:  # noqa: BLE001 - the lease lets the next run send it
+                db.session.rollback()
+                log.exception("broadcast message %s could not be sent", item.outbound_id)
+                continue
+            summary["sent" if outcome == "sent" else "failed"] = \
+                summary.get("sent" if outcome == "sent" else "failed", 0) + 1
+            continue
+        rules = client.rate_rules(item.chat_id)
+        pace = pace_rule(item.channel)
+        if pace is not None:
+            rules = [*rules, pace]
+        submit("send", _send_paced, item, client, rules, results)
+        submitted += 1
+    handled = len(items) - submitted
+    marks = _DispatchMarks()
+    try:
+        for _ in range(submitted):
+            item, outcome = results.get()
+            try:
+                result = _finish_claimed(item, outcome, None, marks)
+            except Exception:  # noqa: BLE001 - the lease lets the next run send it
+                db.session.rollback()
+                log.exception("broadcast message %s: could not record the outcome",
+                              item.outbound_id)
+                continue
+            handled += 1
+            key = "sent" if result == "sent" else "failed" if result == "failed" else "retried"
+            summary[key] = summary.get(key, 0) + 1
+    finally:
+        marks.close()
+    return handled
+
+
+def _send_paced(item, client, rules, results: queue.SimpleQueue) -> None:
+    """In a pool thread: the slots, then the platform call (no database here)."""
+    from app.integrations.channels import SendResult
+    from app.integrations.ratelimit import RateLimited, RateLimiter
+
+    try:
+        try:
+            RateLimiter(current_app.extensions["relaydesk_redis"]).acquire(
+                rules, max_wait=PACE_WAIT)
+        except RateLimited as limited:
+            results.put((item, ("limited", limited.wait)))
+            return
+        except Exception:  # noqa: BLE001 - Redis trouble: the full path decides
+            results.put((item, ("full", None)))
+            return
+        try:
+            result = client.send_text(item.chat_id, item.text.strip())
+        except Exception:  # noqa: BLE001 - as send_outbound
+            log.exception("broadcast message %s: unexpected error", item.outbound_id)
+            result = SendResult(ok=False, transient=True, error_code="exception",
+                                error="unexpected error")
+        results.put((item, ("sent", result)))
+    except BaseException as exc:  # noqa: BLE001 - never leave the job waiting
+        results.put((item, exc))
+
+
+# --- progress -----------------------------------------------------------------------------------
+
+def progress(broadcast: Broadcast) -> dict:
+    """Counts, the rate of the last minute (messages a second) and the seconds left at it."""
+    since = utcnow() - timedelta(seconds=60)
+    recent = db.session.scalar(select(func.count(BroadcastRecipient.id)).where(
+        BroadcastRecipient.broadcast_id == broadcast.id, BroadcastRecipient.state == "sent",
+        BroadcastRecipient.sent_at >= since)) or 0
+    window = 60.0
+    if broadcast.started_at is not None and broadcast.started_at > since:
+        window = max(1.0, (utcnow() - broadcast.started_at).total_seconds())
+    rate = recent / window
+    remaining = broadcast.remaining
+    eta = round(remaining / rate) if rate > 0 and remaining else None
+    return {"id": broadcast.id, "status": broadcast.status, "total": broadcast.total,
+            "sent": broadcast.sent, "failed": broadcast.failed, "skipped": broadcast.skipped,
+            "remaining": remaining, "rate": round(rate, 2), "eta_seconds": eta}
