@@ -45,7 +45,8 @@ from sqlalchemy import UniqueConstraint, inspect, select
 from wtforms.validators import ValidationError
 
 from app.config import LANGUAGES
-from app.models import (AdminIdentity, Broadcast, Channel, ChatIdentity, GlobalReplyTemplate, Invoice,
+from app.models import (AdminIdentity, Broadcast, Channel, ChatIdentity, GlobalReplyTemplate,
+                        Invoice,
                         LinkedUser, PanelConnection, PaymentMethod, Plan, PlanPrice,
                         ProviderRoute, ReplyTemplate, ServiceRule, Subscription, Workspace,
                         WorkspaceSettings)

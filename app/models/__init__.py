@@ -19,7 +19,8 @@ from app.models.sensitive import install as _install_sensitive
 from app.redaction import install_column_redaction as _install_redaction
 
 __all__ = [
-    "AdminIdentity", "AuditEntry", "Broadcast", "BroadcastRecipient", "Channel", "ChatIdentity", "CommandAlias", "CustomCommand",
+    "AdminIdentity", "AuditEntry", "Broadcast", "BroadcastRecipient", "Channel",
+    "ChatIdentity", "CommandAlias", "CustomCommand",
     "DetectedChat",
     "ExternalCall", "InboundEvent", "OutboundMessage", "CommandLog", "CommandOrder",
     "CooldownClaim", "LinkCode",
