@@ -135,6 +135,7 @@ class BroadcastView(WorkspaceModelView):
     add_form_extra_fields: dict = {}
     item_validators = (editable, text_valid)
     plan_checks = (audience_allowed,)
+    method_permission_name = {"progress": "show", "act": "act"}
     related_views = [BroadcastRecipientView]
     show_template = "relaydesk/broadcast_show.html"
     progress_poll_seconds = 3

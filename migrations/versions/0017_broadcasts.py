@@ -28,7 +28,7 @@ def _enum(values, name):
 
 def upgrade():
     with op.batch_alter_table('linked_user') as batch:
-        batch.add_column(sa.Column('tags', sa.Text(), nullable=False, server_default=''))
+        batch.add_column(sa.Column('tags', sa.Text(), nullable=True))
         batch.add_column(sa.Column('opted_out', sa.Boolean(), nullable=False,
                                    server_default=sa.false()))
         batch.add_column(sa.Column('opted_out_at', sa.DateTime(), nullable=True))
@@ -37,9 +37,9 @@ def upgrade():
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('name', sa.String(length=120), nullable=False),
         sa.Column('text', sa.Text(), nullable=False),
-        sa.Column('channel_kinds', sa.Text(), nullable=False),
-        sa.Column('languages', sa.Text(), nullable=False),
-        sa.Column('tags', sa.Text(), nullable=False),
+        sa.Column('channel_kinds', sa.Text(), nullable=True),
+        sa.Column('languages', sa.Text(), nullable=True),
+        sa.Column('tags', sa.Text(), nullable=True),
         sa.Column('scheduled_at', sa.DateTime(), nullable=True),
         sa.Column('status', _enum(('draft', 'scheduled', 'running', 'paused', 'done',
                                    'canceled'), 'broadcast_status'), nullable=False),
