@@ -18,13 +18,19 @@ Contract
   workers share the work) gets its `OutboundMessage` rows, written claimed with a short lease
   under the key `broadcast:<broadcast id>:<recipient id>` (UNIQUE: never two messages for one
   recipient), and the recipients become `sending` in the same commit. The messages are then
-  sent side by side (app/jobs/threads.py "send" pool), each taking the channel sender's own
-  rate-limit slots (app/integrations/ratelimit.py) plus a pacing slot at 98% of the channel's
-  rate without burst (`pace_rule`), so a broadcast never bursts past the platform's limit and
-  leaves room for chat replies. Each message is marked sent, durably, as soon as its answer is
-  here. A worker killed mid-batch leaves rows `sending` under a lease: the next run sends them
-  (`claim_outbound` takes a row whose lease passed), so nobody is lost; a message is sent
-  twice only if the worker died between the platform's answer and its mark.
+  sent side by side (app/jobs/threads.py "broadcast" pool, `Transmitter`; the next batch is
+  claimed while the last quarter of one is still sending), each taking the channel sender's
+  own rate-limit slots (app/integrations/ratelimit.py) after a paced moment at `PACE` of the
+  channel's rate (`pace_rule`, `reserve`: moments exactly one interval apart, no burst; a call
+  woken more than `LATE` after its moment takes another), so a broadcast never bursts past
+  the platform's limit and leaves room for chat replies. Each message is marked sent,
+  durably, as soon as its answer is here. A worker killed mid-batch leaves rows `sending`
+  under a lease (`BATCH_LEASE`): the next run (or the maintenance sweep) sends the ones whose
+  call had not begun (`claim_outbound` takes a row whose lease passed), so nobody is lost.
+  A call that had begun is marked in Redis first (`STARTED_KEY`, cleared when its outcome
+  is a failure or a retry): such a message may have reached the customer, so it is never
+  sent again; it is recorded failed, `interrupted` (at most once: a broadcast sent twice is
+  spam).
 * A recipient's state follows its message (`settle`): sent, or failed with the reason (a
   message the outbound machinery retries stays `sending` meanwhile).
 """
@@ -46,13 +52,38 @@ from app.models.base import split_list, utcnow
 log = logging.getLogger(__name__)
 
 RUN_BUDGET = 240.0  # seconds one run sends before it hands over (job_timeout is 900 s)
-BATCH_SECONDS = 1.0  # a batch holds about this much sending at the channels' rates
-BATCH_MIN, BATCH_MAX = 10, 500
+BATCH_SECONDS = 3.0  # a batch holds about this much sending at the channels' rates
+BATCH_MIN, BATCH_MAX = 10, 1000
 BATCH_LEASE = timedelta(seconds=15)  # a killed worker's batch is sent again after this
-PACE = 0.98  # a broadcast uses at most this share of a channel's rate
+PACE = 0.97  # a broadcast uses at most this share of a channel's rate
+LATE = 0.015  # a paced call this late for its moment waits for another one
 PACE_WAIT = 10.0  # a message waits for its slot up to this in the batch, else is retried
 RUNNING_INTERVAL = 5
 IDLE_INTERVAL = 60
+
+
+STARTED_KEY = "relaydesk:broadcast:started:{}"  # a call to the platform began (Redis)
+STARTED_TTL = 86400
+INTERRUPTED = ("the worker stopped while sending it: it may have been delivered, so it is not "
+               "sent again")
+
+
+def interrupted(outbound_id: int) -> bool:
+    """A call sending this broadcast message began and its outcome was never recorded (its
+    worker died mid-call): the message may have reached the customer, so it is not sent
+    again. Redis unreachable: False (sent again: at least once rather than never)."""
+    try:
+        return bool(current_app.extensions["relaydesk_redis"].exists(
+            STARTED_KEY.format(outbound_id)))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _forget_started(outbound_id: int) -> None:
+    try:
+        current_app.extensions["relaydesk_redis"].delete(STARTED_KEY.format(outbound_id))
+    except Exception:  # noqa: BLE001 - the marker expires by itself
+        log.warning("could not clear the send marker of message %s", outbound_id)
 
 
 class BroadcastRefusal(Exception):
@@ -224,18 +255,28 @@ def run_workspace(workspace_id: int, budget: float | None = None) -> dict:
     summary = {"started": 0, "sent": 0, "failed": 0, "running": 0}
     with workspace_scope(workspace_id):
         summary["started"] = start_due(workspace_id)
-        while time.monotonic() < deadline:
-            running = running_ids(workspace_id)
-            summary["running"] = len(running)
-            if not running:
-                break
-            progressed = False
-            for broadcast_id in running:
-                prepare(broadcast_id)
-                handled = send_batch(broadcast_id, summary)
-                progressed = progressed or handled > 0
-            if not progressed:
-                break  # only messages waiting for their retry: the next run looks again
+        sender = Transmitter(summary)
+        try:
+            while time.monotonic() < deadline:
+                running = running_ids(workspace_id)
+                summary["running"] = len(running)
+                if not running:
+                    break
+                progressed = False
+                for broadcast_id in running:
+                    prepare(broadcast_id)
+                    handled = send_batch(broadcast_id, summary, sender)
+                    progressed = progressed or handled > 0
+                if not progressed:
+                    if not sender.outstanding:
+                        break  # only messages waiting for a retry: the next run looks again
+                    sender.collect(0)
+        finally:
+            sender.drain()
+        for broadcast_id in running_ids(workspace_id):
+            settle(broadcast_id)
+            refresh_counts(db.session.get(Broadcast, broadcast_id, populate_existing=True))
+        db.session.commit()
     summary["running"] = len(running_ids(workspace_id))
     return summary
 
@@ -372,8 +413,9 @@ def batch_size(channels: dict) -> int:
 
 
 def pace_rule(channel):
-    """The broadcast's pacing slot of a channel: its sender's channel-wide rate at `PACE`,
-    with no burst. None for a channel that cannot send."""
+    """The broadcast's pacing key of a channel and its rate: the sender's channel-wide rate at
+    `PACE` (moments handed out `reserve`d, exactly one interval apart). None for a channel
+    that cannot send."""
     from app.integrations.channels import client_for
     from app.integrations.ratelimit import Rate
 
@@ -396,13 +438,17 @@ def render_text(broadcast: Broadcast, username: str) -> str:
         return clip(broadcast.text or "", BROADCAST.max_output)
 
 
-def send_batch(broadcast_id: int, summary: dict | None = None) -> int:
+def send_batch(broadcast_id: int, summary: dict | None = None,
+               sender: Transmitter | None = None) -> int:
     """Send one batch of the broadcast (see the module docstring); returns how many messages
-    were handled (sent, failed or retried). Commits."""
+    were handed on or handled. With a `sender` (the runner's), the batch's calls may still be
+    under way when this returns (the sender's `drain` finishes them); without, they are done.
+    Commits."""
     from app.jobs.outbound import Deferred, send_outbound
     from app.store import insert_outbound, outbound_row
 
-    summary = summary if summary is not None else {}
+    own = sender is None
+    sender = sender or Transmitter(summary if summary is not None else {})
     broadcast = db.session.get(Broadcast, broadcast_id, populate_existing=True)
     if broadcast is None:
         return 0
@@ -423,6 +469,8 @@ def send_batch(broadcast_id: int, summary: dict | None = None) -> int:
         .where(recipients.c.broadcast_id == broadcast_id, recipients.c.state == "pending")
         .order_by(recipients.c.id).limit(size).with_for_update(skip_locked=True)).all()
     if not pending:
+        if own:
+            sender.drain()
         settle(broadcast_id)
         refresh_counts(broadcast)
         db.session.commit()
@@ -445,90 +493,174 @@ def send_batch(broadcast_id: int, summary: dict | None = None) -> int:
     marks = []
     for (recipient_id, channel, chat_id, _row), (outbound_id, new) in zip(rows, written,
                                                                            strict=True):
-        marks.append({"id": recipient_id, "outbound_id": outbound_id})
+        marks.append((recipient_id, outbound_id))
         if new:
             items.append(Deferred(outbound_id, True, channel, chat_id, texts[recipient_id],
                                   broadcast.workspace_id, "broadcast"))
-    if marks:
-        db.session.execute(
-            text("UPDATE broadcast_recipient SET state = 'sending', outbound_id = :outbound_id "
-                 "WHERE id = :id AND state = 'pending'"), marks)
+    _mark_sending(marks)
     if lost:
         db.session.execute(update(recipients).where(recipients.c.id.in_(lost))
                            .values(state="failed", reason="channel_disabled: the channel is "
                                                           "disabled or deleted"))
     db.session.commit()
-    handled += len(lost)
-    handled += transmit(items, summary)
+    handled += len(lost) + len(items)
+    sender.submit(items)
+    # the next batch is claimed while the last quarter of this one is still being sent
+    sender.collect(leave=0 if own else max(1, len(items) // 4))
     settle(broadcast_id)
     refresh_counts(broadcast)
     db.session.commit()
     return handled
 
 
+def _mark_sending(marks: list[tuple[int, int]]) -> None:
+    """Recipients (id, outbound id) become `sending`, in one statement on PostgreSQL."""
+    from app.jobs.bulk import on_postgres
+
+    if not marks:
+        return
+    if on_postgres():
+        db.session.execute(
+            text("UPDATE broadcast_recipient AS r SET state = 'sending', outbound_id = v.o "
+                 "FROM (SELECT unnest(CAST(:ids AS bigint[])) AS id, "
+                 "unnest(CAST(:outbound AS bigint[])) AS o) AS v "
+                 "WHERE r.id = v.id AND r.state = 'pending'"),
+            {"ids": [m[0] for m in marks], "outbound": [m[1] for m in marks]})
+        return
+    db.session.execute(
+        text("UPDATE broadcast_recipient SET state = 'sending', outbound_id = :o "
+             "WHERE id = :id AND state = 'pending'"),
+        [{"id": recipient_id, "o": outbound_id} for recipient_id, outbound_id in marks])
+
+
 # --- sending side by side, paced ---------------------------------------------------------------
 
-def transmit(items: list, summary: dict) -> int:
-    """Send claimed broadcast messages: the HTTP calls side by side in the "send" pool, each
-    after its rate-limit slots; every outcome is written here, in the job's thread, at once
-    (app/jobs/outbound.py `_finish_claimed`). Returns how many were handled."""
-    from app.jobs.outbound import _DispatchMarks, _fast_client, _finish_claimed, \
-        _continue_loaded
-    from app.jobs.threads import submit
+class Transmitter:
+    """Sends claimed broadcast messages: the HTTP calls side by side in the "broadcast" pool
+    (app/jobs/threads.py), each after its rate-limit slots (`_send_paced`); every outcome is
+    written in the job's thread (app/jobs/outbound.py `_finish_claimed`), each sent message
+    marked durably at once. `collect(leave=n)` writes outcomes until at most n calls are
+    under way, so the runner claims the next batch while the last one is still sending and
+    the channels' pace never idles; `drain()` waits for all of them."""
 
-    results: queue.SimpleQueue = queue.SimpleQueue()
-    submitted = 0
-    for item in items:
-        client = _fast_client(item)
-        if client is None:  # a long text or a paused channel: the full path
-            try:
-                outcome = _continue_loaded(item.outbound_id)
-            except Exception:  # noqa: BLE001 - the lease lets the next run send it
-                db.session.rollback()
-                log.exception("broadcast message %s could not be sent", item.outbound_id)
+    def __init__(self, summary: dict) -> None:
+        from app.jobs.outbound import _DispatchMarks
+
+        self.summary = summary
+        self.results: queue.SimpleQueue = queue.SimpleQueue()
+        self.outstanding = 0
+        self.marks = _DispatchMarks()
+
+    def _count(self, result: str) -> None:
+        key = "sent" if result == "sent" else "failed" if result == "failed" else "retried"
+        self.summary[key] = self.summary.get(key, 0) + 1
+
+    def submit(self, items: list) -> None:
+        from app.jobs.outbound import _continue_loaded, _fast_client
+        from app.jobs.threads import submit
+
+        for item in items:
+            client = _fast_client(item)
+            if client is None:  # a long text or a paused channel: the full path, here
+                try:
+                    self._count(_continue_loaded(item.outbound_id))
+                except Exception:  # noqa: BLE001 - the lease lets the next run send it
+                    db.session.rollback()
+                    log.exception("broadcast message %s could not be sent", item.outbound_id)
                 continue
-            summary["sent" if outcome == "sent" else "failed"] = \
-                summary.get("sent" if outcome == "sent" else "failed", 0) + 1
-            continue
-        rules = client.rate_rules(item.chat_id)
-        pace = pace_rule(item.channel)
-        if pace is not None:
-            rules = [*rules, pace]
-        submit("send", _send_paced, item, client, rules, results)
-        submitted += 1
-    handled = len(items) - submitted
-    marks = _DispatchMarks()
-    try:
-        for _ in range(submitted):
-            item, outcome = results.get()
+            submit("broadcast", _send_paced, item, client, client.rate_rules(item.chat_id),
+                   pace_rule(item.channel), self.results)
+            self.outstanding += 1
+
+    def collect(self, leave: int = 0) -> None:
+        from app.jobs.outbound import _finish_claimed
+
+        while self.outstanding > leave:
+            item, outcome = self.results.get()
+            self.outstanding -= 1
             try:
-                result = _finish_claimed(item, outcome, None, marks)
+                result = _finish_claimed(item, outcome, None, self.marks)
             except Exception:  # noqa: BLE001 - the lease lets the next run send it
                 db.session.rollback()
                 log.exception("broadcast message %s: could not record the outcome",
                               item.outbound_id)
                 continue
-            handled += 1
-            key = "sent" if result == "sent" else "failed" if result == "failed" else "retried"
-            summary[key] = summary.get(key, 0) + 1
-    finally:
-        marks.close()
-    return handled
+            if result != "sent":  # failed or retried: a retry must not read it as interrupted
+                _forget_started(item.outbound_id)
+            self._count(result)
+
+    def drain(self) -> None:
+        try:
+            self.collect(0)
+        finally:
+            self.marks.close()
 
 
-def _send_paced(item, client, rules, results: queue.SimpleQueue) -> None:
-    """In a pool thread: the slots, then the platform call (no database here)."""
+# Reserve the next free moment of a pacing key (a leaky bucket: one slot every `interval`
+# seconds, handed out in order, at most `horizon` seconds ahead). Returns the seconds until the
+# reserved moment, or a negative number: nothing reserved, ask again after that long.
+RESERVE_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval = tonumber(ARGV[1])
+local horizon = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if tat < now then tat = now end
+if tat - now > horizon then return string.format('%.6f', -(tat - now - horizon)) end
+local ttl = math.max(1000, math.ceil((tat + interval - now) * 1000))
+redis.call('SET', KEYS[1], string.format('%.6f', tat + interval), 'PX', ttl)
+return string.format('%.6f', tat - now)
+"""
+_reserve_scripts: dict[int, object] = {}
+
+
+def reserve(connection, key: str, interval: float, horizon: float) -> float:
+    """Reserve the pacing key's next moment (`RESERVE_SCRIPT`): seconds to wait for it, or a
+    negative number (not reserved). Moments are handed out exactly `interval` apart whatever
+    the moment each sender asks, so a late wake-up never costs the channel a slot and never
+    lets two calls closer together than `interval`."""
+    script = _reserve_scripts.get(id(connection))
+    if script is None:
+        script = _reserve_scripts[id(connection)] = connection.register_script(RESERVE_SCRIPT)
+    return float(script(keys=[f"relaydesk:rl:{key}"], args=[repr(interval), repr(horizon)]))
+
+
+def _send_paced(item, client, rules, pace, results: queue.SimpleQueue) -> None:
+    """In a pool thread: its paced moment, the sender's own slots, then the platform call
+    (no database here)."""
     from app.integrations.channels import SendResult
     from app.integrations.ratelimit import RateLimited, RateLimiter
 
     try:
+        redis = current_app.extensions["relaydesk_redis"]
         try:
-            RateLimiter(current_app.extensions["relaydesk_redis"]).acquire(
-                rules, max_wait=PACE_WAIT)
+            deadline = time.monotonic() + PACE_WAIT
+            while True:
+                moment = time.monotonic()
+                if pace is not None:
+                    wait = reserve(redis, pace[0], pace[1].interval, PACE_WAIT)
+                    if wait < 0:  # booked beyond the horizon: ask again later
+                        if time.monotonic() - wait > deadline:
+                            raise RateLimited(-wait)
+                        time.sleep(-wait)
+                        continue
+                    moment = time.monotonic() + wait
+                    time.sleep(wait)
+                RateLimiter(redis).acquire(rules, max_wait=PACE_WAIT)
+                # woken late (a busy machine): the moment is gone, never squeezed in later
+                if pace is None or time.monotonic() - moment <= LATE:
+                    break
+                if time.monotonic() > deadline:
+                    raise RateLimited(0.05)
         except RateLimited as limited:
             results.put((item, ("limited", limited.wait)))
             return
         except Exception:  # noqa: BLE001 - Redis trouble: the full path decides
+            results.put((item, ("full", None)))
+            return
+        try:
+            redis.set(STARTED_KEY.format(item.outbound_id), 1, ex=STARTED_TTL)
+        except Exception:  # noqa: BLE001 - cannot mark it: the full path sends it
             results.put((item, ("full", None)))
             return
         try:

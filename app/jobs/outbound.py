@@ -392,6 +392,11 @@ def send_outbound(outbound_id: int) -> str:
     if message.attempts > MAX_ATTEMPTS:  # reclaimed again and again after dead workers
         return _fail(message, "too_many_attempts",
                      f"gave up after {MAX_ATTEMPTS} attempts")
+    if message.purpose == "broadcast":
+        from app.jobs.broadcasts import INTERRUPTED, interrupted
+
+        if interrupted(message.id):  # its sender died mid-call: never twice (at most once)
+            return _fail(message, "interrupted", INTERRUPTED)
     try:
         return _send(message)
     except Exception as exc:  # noqa: BLE001 - a bug or an outage must not leave the row leased
