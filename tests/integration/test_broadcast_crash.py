@@ -6,8 +6,8 @@ of its messages arrived, and two new workers finish it from the database state.
 
 Asserted for both runs: no 429, no duplicate, every recipient has an outcome, and every
 recipient received the message except, at most, those whose call was under way at the kill
-(recorded failed, `interrupted`: never sent twice, never silently lost). The rate ratio is the benchmark's to report (a loaded
-test machine says little about it)."""
+(recorded failed, `interrupted`: never sent twice, never silently lost). The rate ratio is
+the benchmark's to report (a loaded test machine says little about it)."""
 from __future__ import annotations
 
 import json
