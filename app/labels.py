@@ -124,6 +124,10 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
         "member": _l("Member"), "administrator": _l("Administrator"), "left": _l("Left"),
         "kicked": _l("Removed"),
     },
+    # the runners (app/models/runners.py)
+    "runner_name": {"tickets": _l("Panel tickets"), "broadcasts": _l("Broadcasts"),
+                    "services": _l("Services refresh"), "maintenance": _l("Maintenance")},
+    "runner_outcome": {"ok": _l("Succeeded"), "failed": _l("Failed"), "skipped": _l("Skipped")},
     # the audit trail (app/models/audit.py: plain columns)
     "audit_via": {"screen": _l("Screen"), "api": _l("REST API"),
                   "import": _l("Workspace file import"), "cli": _l("Command line"),

@@ -140,6 +140,13 @@ register(Mail(
        "\"{{subject}}\" ({{category}}):\n\n{{reply}}\n\nAnswer it here: {{link}}\n"),
     ("name", "workspace", "ticket", "subject", "category", "author", "reply", "link")))
 
+register(Mail(
+    "services_changed", _l("The panel's services changed"),
+    N_("{{workspace}}: the panel's services changed"),
+    N_("Hello {{name}},\n\nThe services refresh of {{workspace}} found changes on the panel "
+       "({{new}} new, {{removed}} no longer listed, {{changed}} renamed with other rules):\n\n"
+       "{{changes}}\n\nCheck the service rules here: {{link}}\n"),
+    ("name", "workspace", "changes", "new", "removed", "changed", "link")))
 
 def check_text(key: str, text: str) -> None:
     """Raises MailTextError when `text` names a placeholder mail `key` does not offer."""

@@ -34,7 +34,11 @@ SWEEP = CronEntry("maintenance_sweep", "app.jobs.maintenance.sweep", SWEEP_SECON
 #: reminders before expiry and suspension at expiry (app/jobs/billing.py): queued on "low"
 BILLING_CLOCK = CronEntry("billing_clock", "app.jobs.billing.run_billing_clock", 3600,
                           "relaydesk:cron:billing")
-CRON_ENTRIES = (SWEEP, BILLING_CLOCK)
+#: the workspaces' runners (app/jobs/runners.py `tick`): queues the runs that are due
+RUNNERS_TICK = CronEntry("runners_tick", "app.jobs.runners.tick", 5, "relaydesk:cron:runners")
+CRON_ENTRIES = (SWEEP, BILLING_CLOCK, RUNNERS_TICK)
+#: how often the cron thread wakes up: the shortest interval of its entries
+CRON_WAKE_SECONDS = min(entry.seconds for entry in (SWEEP, RUNNERS_TICK))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ Queues (created by `init_queues`, at start-up, on the app's Redis connection):
 * `default`: sending (`enqueue_send`), mail (`enqueue_mail`), Meta channel verification
   (`enqueue_verification`).
 * `low`: the services refresh (`enqueue_services_refresh`), the billing clock
-  (`enqueue_billing_clock`).
+  (`enqueue_billing_clock`), the workspaces' runners (`enqueue_runner`).
 
 Jobs name their function by dotted path (the constants below), so this module imports none of
 them. tests/unit/test_rq_seam.py fails when any other module of app/ (the worker excepted)
@@ -49,6 +49,7 @@ SEND_OUTBOUND = "app.jobs.outbound.send_outbound"
 VERIFY_CHANNEL = "app.jobs.verification.verify_meta_channel"
 REFRESH_SERVICES = "app.jobs.services.refresh_services"
 BILLING_CLOCK = "app.jobs.billing.run_billing_clock"
+RUN_RUNNER = "app.jobs.runners.run_due"
 
 
 def init_queues(app: Flask, connection) -> None:
@@ -182,6 +183,21 @@ def enqueue_services_refresh(workspace_id: int) -> bool:
         return True
     except Exception:  # noqa: BLE001 - Redis down: say so, change nothing
         log.warning("could not queue the services refresh of workspace %s", workspace_id,
+                    exc_info=True)
+        return False
+
+
+def enqueue_runner(runner: str, workspace_id: int) -> bool:
+    """Queue `run_due(runner, workspace_id)` on "low" (job id `runner-<runner>-<workspace id>`,
+    job_timeout 900 s, result_ttl 300 s, failure_ttl 1 day). False when Redis is unavailable
+    (logged): the runner's state keeps it due and the next tick queues it."""
+    queue = _queue("low")
+    try:
+        queue.enqueue(RUN_RUNNER, runner, workspace_id, job_id=f"runner-{runner}-{workspace_id}",
+                      job_timeout=900, result_ttl=300, failure_ttl=86400)
+        return True
+    except Exception:  # noqa: BLE001 - Redis down: the next tick queues it
+        log.warning("could not queue runner %s of workspace %s", runner, workspace_id,
                     exc_info=True)
         return False
 

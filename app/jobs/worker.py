@@ -6,8 +6,9 @@ connections for every command. Crash safety does not depend on the fork: state l
 database and the maintenance sweep re-enqueues abandoned work.
 
 With the scheduler on, the worker also runs RQ's scheduler (delayed jobs, retries) and a small
-cron thread that runs the maintenance sweep every SWEEP_SECONDS; a Redis lock makes only one
-worker of the fleet sweep at a time. The same thread queues the billing clock
+cron thread that queues the workspaces' runners that are due (app/jobs/runners.py, every few
+seconds) and runs the maintenance sweep every SWEEP_SECONDS; a Redis lock per entry makes only
+one worker of the fleet do each at a time. The same thread queues the billing clock
 (app/jobs/billing.py) once every BILLING_CLOCK_SECONDS across the fleet (`billing_tick`).
 """
 from __future__ import annotations
@@ -20,8 +21,9 @@ from rq import SimpleWorker
 
 from app import dbpool
 from app.extensions import db
-from app.jobs.cron import BILLING_CLOCK, SWEEP, take_turn
-from app.jobs.maintenance import SWEEP_SECONDS, sweep
+from app.jobs import runners
+from app.jobs.cron import BILLING_CLOCK, CRON_WAKE_SECONDS, RUNNERS_TICK, SWEEP, take_turn
+from app.jobs.maintenance import sweep
 from app.jobs.queues import enqueue_billing_clock, worker_queues
 from app.redaction import redact
 
@@ -74,17 +76,28 @@ def run_worker(queues: list[str], burst: bool = False, with_scheduler: bool = Tr
 
 
 def cron_loop(app: Flask, stop: threading.Event) -> None:
-    """Run the maintenance sweep periodically while holding the fleet-wide lock."""
-    while not stop.wait(SWEEP_SECONDS):
-        try:
-            connection = app.extensions["relaydesk_redis"]
-            if not take_turn(connection, SWEEP):  # another worker's turn (app/jobs/cron.py)
-                continue
+    """Run the cron entries (app/jobs/cron.py) when they are due, each while holding its
+    fleet-wide lock: the runners' tick, the maintenance sweep and the billing clock."""
+    while not stop.wait(CRON_WAKE_SECONDS):
+        cron_pass(app)
+
+
+def cron_pass(app: Flask) -> None:
+    """One wake-up of the cron thread; a failing entry is logged and tried at the next one."""
+    connection = app.extensions["relaydesk_redis"]
+    try:
+        if take_turn(connection, RUNNERS_TICK):  # another worker's turn otherwise
+            with app.app_context():
+                runners.tick()
+    except Exception:  # noqa: BLE001 - Redis or the database may be down; try next tick
+        log.warning("runners tick failed; retrying next tick", exc_info=True)
+    try:
+        if take_turn(connection, SWEEP):
             with app.app_context():
                 sweep()
                 billing_tick(connection)
-        except Exception:  # noqa: BLE001 - Redis or the database may be down; try next tick
-            log.warning("maintenance sweep failed; retrying next tick", exc_info=True)
+    except Exception:  # noqa: BLE001 - Redis or the database may be down; try next tick
+        log.warning("maintenance sweep failed; retrying next tick", exc_info=True)
 
 
 def billing_tick(connection) -> bool:

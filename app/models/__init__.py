@@ -12,6 +12,7 @@ from app.models.commands import CommandAlias, CustomCommand, GlobalReplyTemplate
 from app.models.panel import PanelConnection, ServiceRule
 from app.models.people import AdminIdentity, ChatIdentity, LinkedUser
 from app.models.routing import Provider, ProviderRoute
+from app.models.runners import HealthSnapshot, RunnerState
 from app.models.settings import WorkspaceSettings
 from app.models.support import SupportMessage, SupportTicket
 from app.models.tenancy import Workspace, WorkspaceMember
@@ -24,10 +25,12 @@ __all__ = [
     "DetectedChat",
     "ExternalCall", "InboundEvent", "OutboundMessage", "CommandLog", "CommandOrder",
     "CooldownClaim", "LinkCode",
-    "EmailTemplate", "GlobalReplyTemplate", "Invoice", "InvoiceCounter", "LinkedUser",
+    "EmailTemplate", "GlobalReplyTemplate", "HealthSnapshot", "Invoice", "InvoiceCounter",
+    "LinkedUser",
     "PanelConnection", "PaymentEvent",
     "PaymentMethod", "PaymentSubmission", "Plan", "PlanPrice", "Provider",
-    "ProviderRoute", "ReplyTemplate", "ServiceRule", "Subscription", "SupportMessage",
+    "ProviderRoute", "ReplyTemplate", "RunnerState", "ServiceRule", "Subscription",
+    "SupportMessage",
     "SupportTicket", "UserAuthState", "Workspace",
     "WorkspaceMember", "WorkspaceSettings",
 ]

@@ -29,6 +29,8 @@ from app.views.platform_support import (WAITING_LIST, SupportQueueView, SupportT
                                         SupportTicketView)
 from app.views.playground import PlaygroundView
 from app.views.dashboard import DashboardApi, DashboardView
+from app.views.runners import API_COLUMNS as RUNNER_API_COLUMNS
+from app.views.runners import RunnerStateView
 from app.views.runtime import RuntimeApi, RuntimeView
 from app.views.saas_api import SubscriptionApi, WorkspaceApi
 from app.views.titles import screen_titles
@@ -58,7 +60,10 @@ EXTRA_SCREENS = [
      OutboundMessageView, "outbound_message"),
     ("External calls", _l("External calls"), "Logs", "fa-exchange", ExternalCallView,
      "external_call"),
+    ("Runners", _l("Runners"), "Logs", "fa-clock-o", RunnerStateView, "runner_state"),
 ]
+# REST twins whose columns differ from their screen's (api_for's `columns`)
+API_COLUMNS_OF = {RunnerStateView: RUNNER_API_COLUMNS}
 
 # The REST API takes and gives a price's amount in minor units (the screens type it as money).
 PLAN_PRICE_API_COLUMNS = {
@@ -109,7 +114,8 @@ def register_views(appbuilder) -> None:
                "fa-building")
     for name, label, category, icon, view, resource in WORKSPACE_SCREENS + EXTRA_SCREENS:
         add_screen(appbuilder, view, name, label, category, icon)
-        appbuilder.add_api(OWN_APIS.get(view) or api_for(view, resource))
+        appbuilder.add_api(OWN_APIS.get(view)
+                           or api_for(view, resource, **API_COLUMNS_OF.get(view, {})))
 
     # the workspace's audit trail (read-only; the master admin's copy is under Master admin)
     add_screen(appbuilder, AuditEntryView, "Audit trail", _l("Audit trail"), "Logs",

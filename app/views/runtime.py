@@ -42,11 +42,13 @@ JOB_LABELS = {
     queues.SEND_OUTBOUND: _l("Send a message"),
     queues.VERIFY_CHANNEL: _l("Verify a WhatsApp (Meta Cloud API) channel"),
     queues.REFRESH_SERVICES: _l("Refresh the panel's services"),
+    queues.RUN_RUNNER: _l("Run a workspace's runner"),
     MAIL_LINK_JOB: _l("E-mail a link to set a password"),
     MAIL_RESET_JOB: _l("E-mail a password reset link"),
 }
 CRON_LABELS = {"maintenance_sweep": _l("Maintenance: queue again what was left waiting"),
-               "billing_clock": _l("Billing: reminders before expiry, suspension at expiry")}
+               "billing_clock": _l("Billing: reminders before expiry, suspension at expiry"),
+               "runners_tick": _l("Runners: queue the workspaces' runs that are due")}
 WORKER_STATES = {"idle": _l("Idle"), "busy": _l("Busy"), "started": _l("Starting"),
                  "suspended": _l("Suspended"), "stopped": _l("Stopped")}
 
@@ -77,6 +79,10 @@ def job_workspaces(jobs: list[queues.JobState]) -> dict[str, Workspace]:
     wanted: dict[type, dict[int, list[str]]] = {}
     workspace_of: dict[str, int] = {}
     for job in jobs:
+        if job.function == queues.RUN_RUNNER and len(job.args) > 1 and \
+                isinstance(job.args[1], int) and not isinstance(job.args[1], bool):
+            workspace_of[job.id] = job.args[1]  # (runner, workspace id)
+            continue
         row_id = _first_id(job)
         if row_id is None:
             continue

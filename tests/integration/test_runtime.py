@@ -162,7 +162,8 @@ def test_workers_scheduled_jobs_and_the_sweep_are_listed(app, admin, client, fac
         run_at = datetime.fromisoformat(scheduled["run_at"])
         assert timedelta(minutes=9) < run_at - datetime.now(UTC) <= timedelta(minutes=10)
         [sweep] = [c for c in report["cron"] if c["name"] == "maintenance_sweep"]
-        assert {c["name"] for c in report["cron"]} == {"maintenance_sweep", "billing_clock"}
+        assert {c["name"] for c in report["cron"]} == {"maintenance_sweep", "billing_clock",
+                                                     "runners_tick"}
         assert sweep["name"] == "maintenance_sweep" and sweep["every_seconds"] == SWEEP.seconds
         assert datetime.fromisoformat(sweep["next_run_at"]) - datetime.fromisoformat(
             sweep["last_run_at"]) == timedelta(seconds=SWEEP.seconds)

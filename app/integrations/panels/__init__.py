@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from contextlib import contextmanager
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -157,6 +158,30 @@ def transient_cause(result: CallResult) -> str | None:
     if 200 <= result.status < 300 and result.data is None:
         return "garbled"
     return None
+
+
+# Who is calling the panel: "chat" (a customer waits: the default) or "background" (runners:
+# ticket polling, the services refresh). Every runner's run is "background"
+# (app/jobs/runners.py `runner_run`).
+PANEL_PRIORITIES = ("chat", "background")
+_priority: contextvars.ContextVar[str] = contextvars.ContextVar("relaydesk_panel_priority",
+                                                                default="chat")
+
+
+@contextmanager
+def panel_priority(level: str):
+    """Panel calls made inside have this priority (one of PANEL_PRIORITIES)."""
+    if level not in PANEL_PRIORITIES:
+        raise ValueError(f"unknown panel priority {level!r}")
+    token = _priority.set(level)
+    try:
+        yield
+    finally:
+        _priority.reset(token)
+
+
+def current_priority() -> str:
+    return _priority.get()
 
 
 # Panel rate-limit slots taken in advance for this context's next call to each panel (rate
