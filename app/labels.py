@@ -146,7 +146,7 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
         "CommandAlias": _l("Command alias"), "CustomCommand": _l("Custom command"),
         "Subscription": _l("Subscription"), "Plan": _l("Plan"), "PlanPrice": _l("Plan price"),
         "GlobalReplyTemplate": _l("Default reply"), "EmailTemplate": _l("E-mail template"),
-        "PaymentMethod": _l("Payment method"),
+        "PaymentMethod": _l("Payment method"), "Broadcast": _l("Broadcast"),
     },
 }
 

@@ -174,10 +174,8 @@ def _locked(broadcast: Broadcast) -> Broadcast:
 
 
 def _wake(workspace_id: int) -> None:
-    try:
-        from app.jobs.runners import wake
-    except ImportError:  # the runner framework is not there (an older checkout)
-        return
+    from app.jobs.runners import wake
+
     try:
         wake(workspace_id, "broadcasts")
     except Exception:  # noqa: BLE001 - the scheduler's next tick runs it anyway

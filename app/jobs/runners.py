@@ -71,6 +71,8 @@ class Runner:
 RUNNERS: dict[str, Runner] = {
     "services": Runner("services", "app.jobs.services.run_refresh",
                        "app.jobs.services.enabled_reason", "app.jobs.services.refresh_interval"),
+    "broadcasts": Runner("broadcasts", "app.jobs.broadcasts.run_workspace",
+                         "app.jobs.broadcasts.enabled_reason", "app.jobs.broadcasts.interval"),
     "maintenance": Runner("maintenance", "app.jobs.maintenance.run_workspace",
                           "app.jobs.maintenance.enabled_reason", "app.jobs.maintenance.interval",
                           runs_when_paused=True),
