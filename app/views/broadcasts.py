@@ -42,7 +42,7 @@ ACTION_DONE = {
 }
 
 LABELS = {
-    "name": _l("Name"), "text": _l("Text"), "channel_kinds": _l("Channels"),
+    "workspace": _l("Workspace"), "name": _l("Name"), "text": _l("Text"), "channel_kinds": _l("Channels"),
     "languages": _l("Languages"), "tags": _l("Tags"), "scheduled_at": _l("Send at"),
     "status": _l("Status"), "total": _l("Recipients"), "sent": _l("Sent"),
     "failed": _l("Failed"), "skipped": _l("Skipped"), "remaining": _l("Remaining"),
@@ -50,7 +50,7 @@ LABELS = {
     "updated_at": _l("Updated"), "audience": _l("Audience"),
 }
 RECIPIENT_LABELS = {
-    "broadcast": _l("Broadcast"), "username": _l("Panel username"), "channel": _l("Channel"),
+    "workspace": _l("Workspace"), "broadcast": _l("Broadcast"), "username": _l("Panel username"), "channel": _l("Channel"),
     "chat_id": _l("Chat"), "language": _l("Language"), "state": _l("Status"),
     "reason": _l("Reason"), "sent_at": _l("Sent"),
 }
@@ -79,11 +79,6 @@ def audience_allowed(item) -> None:
     if item.workspace_id is None and item.workspace is not None:
         item.workspace_id = item.workspace.id
     runner.check_audience(item)
-
-
-def _help() -> str:
-    return gettext("Sent once to each recipient. {username} is the recipient's panel "
-                   "username; write {{ or }} for a literal brace.")
 
 
 class BroadcastRecipientView(WorkspaceModelView):
@@ -121,8 +116,8 @@ class BroadcastView(WorkspaceModelView):
     base_order = ("created_at", "desc")
     label_columns = LABELS
     description_columns = {
-        "text": _l("Sent once to each recipient. {username} is the recipient's panel "
-                   "username; write {{ or }} for a literal brace."),
+        "text": _l("Sent once to each recipient. {username} is replaced by the recipient's "
+                   "panel username; any other word in braces is refused."),
         "channel_kinds": _l("Only recipients reachable on these kinds of channel; none "
                             "chosen: every channel."),
         "languages": _l("Only linked users who speak one of these; none chosen: every "
