@@ -28,9 +28,11 @@ Contract
   under a lease (`BATCH_LEASE`): the next run (or the maintenance sweep) sends the ones whose
   call had not begun (`claim_outbound` takes a row whose lease passed), so nobody is lost.
   A call that had begun is marked in Redis first (`STARTED_KEY`, cleared when its outcome
-  is a failure or a retry): such a message may have reached the customer, so it is never
-  sent again; it is recorded failed, `interrupted` (at most once: a broadcast sent twice is
-  spam).
+  is a failure or a retry), and the platform's acceptance is written there as soon as it is
+  known (the job's own mark follows): a row found after a crash whose call was accepted is
+  marked sent (`recover`); one whose call began with no answer may have reached the customer,
+  so it is never sent again: it is recorded failed, `interrupted` (at most once: a broadcast
+  sent twice is spam).
 * A recipient's state follows its message (`settle`): sent, or failed with the reason (a
   message the outbound machinery retries stays `sending` meanwhile).
 """
@@ -68,15 +70,41 @@ INTERRUPTED = ("the worker stopped while sending it: it may have been delivered,
                "sent again")
 
 
-def interrupted(outbound_id: int) -> bool:
-    """A call sending this broadcast message began and its outcome was never recorded (its
-    worker died mid-call): the message may have reached the customer, so it is not sent
-    again. Redis unreachable: False (sent again: at least once rather than never)."""
+def started(outbound_id: int) -> str | None:
+    """What the pool thread recorded of this broadcast message's call in Redis: None (no call
+    began, or its failure was recorded), "1" (it began, no answer recorded: its worker died
+    mid-call) or "sent:<platform message id>" (the platform accepted it; the worker died
+    before writing so). Redis unreachable: None (sent again: at least once, not never)."""
     try:
-        return bool(current_app.extensions["relaydesk_redis"].exists(
-            STARTED_KEY.format(outbound_id)))
+        value = current_app.extensions["relaydesk_redis"].get(STARTED_KEY.format(outbound_id))
     except Exception:  # noqa: BLE001
-        return False
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def recover(message) -> str | None:
+    """For `send_outbound`, about to (re)send a claimed broadcast message: "sent" when the
+    platform had accepted it (the row is marked sent, with its id), "failed" when a call
+    began and its fate is unknown (`interrupted`: it may have arrived, never sent twice),
+    None when it may be sent. Commits when it decides."""
+    from app.jobs.outbound import _fail
+
+    value = started(message.id)
+    if value is None:
+        return None
+    if value.startswith("sent:"):
+        platform_id = value[len("sent:"):] or None
+        now = utcnow()
+        message.state, message.sent_at, message.lease_until = "sent", now, None
+        message.parts_total = message.parts_sent = 1
+        message.platform_message_ids = [platform_id]
+        message.platform_message_id = platform_id
+        message.last_error = None
+        if not message.delivery_status:
+            message.delivery_status, message.delivery_status_at = "sent", now
+        db.session.commit()
+        return "sent"
+    return _fail(message, "interrupted", INTERRUPTED)
 
 
 def _forget_started(outbound_id: int) -> None:
@@ -667,6 +695,12 @@ def _send_paced(item, client, rules, pace, results: queue.SimpleQueue) -> None:
             log.exception("broadcast message %s: unexpected error", item.outbound_id)
             result = SendResult(ok=False, transient=True, error_code="exception",
                                 error="unexpected error")
+        if result.ok:  # accepted: a worker dying before its mark is written loses nothing
+            try:
+                redis.set(STARTED_KEY.format(item.outbound_id),
+                          f"sent:{result.message_id or ''}", ex=STARTED_TTL)
+            except Exception:  # noqa: BLE001 - the job's mark follows at once anyway
+                log.debug("could not note message %s accepted", item.outbound_id)
         results.put((item, ("sent", result)))
     except BaseException as exc:  # noqa: BLE001 - never leave the job waiting
         results.put((item, exc))

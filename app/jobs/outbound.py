@@ -393,10 +393,11 @@ def send_outbound(outbound_id: int) -> str:
         return _fail(message, "too_many_attempts",
                      f"gave up after {MAX_ATTEMPTS} attempts")
     if message.purpose == "broadcast":
-        from app.jobs.broadcasts import INTERRUPTED, interrupted
+        from app.jobs.broadcasts import recover
 
-        if interrupted(message.id):  # its sender died mid-call: never twice (at most once)
-            return _fail(message, "interrupted", INTERRUPTED)
+        decided = recover(message)  # its sender died mid-call: never twice (at most once)
+        if decided is not None:
+            return decided
     try:
         return _send(message)
     except Exception as exc:  # noqa: BLE001 - a bug or an outage must not leave the row leased

@@ -42,7 +42,8 @@ ACTION_DONE = {
 }
 
 LABELS = {
-    "workspace": _l("Workspace"), "name": _l("Name"), "text": _l("Text"), "channel_kinds": _l("Channels"),
+    "workspace": _l("Workspace"), "name": _l("Name"), "text": _l("Text"),
+    "channel_kinds": _l("Channels"),
     "languages": _l("Languages"), "tags": _l("Tags"), "scheduled_at": _l("Send at"),
     "status": _l("Status"), "total": _l("Recipients"), "sent": _l("Sent"),
     "failed": _l("Failed"), "skipped": _l("Skipped"), "remaining": _l("Remaining"),
@@ -50,7 +51,8 @@ LABELS = {
     "updated_at": _l("Updated"), "audience": _l("Audience"),
 }
 RECIPIENT_LABELS = {
-    "workspace": _l("Workspace"), "broadcast": _l("Broadcast"), "username": _l("Panel username"), "channel": _l("Channel"),
+    "workspace": _l("Workspace"), "broadcast": _l("Broadcast"),
+    "username": _l("Panel username"), "channel": _l("Channel"),
     "chat_id": _l("Chat"), "language": _l("Language"), "state": _l("Status"),
     "reason": _l("Reason"), "sent_at": _l("Sent"),
 }

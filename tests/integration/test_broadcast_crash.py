@@ -37,9 +37,10 @@ def test_worker_killed_mid_broadcast_no_duplicate_no_loss():
         assert run["duplicates"] == 0, run
         assert run["waiting"] == 0, run
         assert run["sent"] + run["failed"] == run["recipients"], run
-        # only a message whose call was under way when the worker died is `interrupted`
+        # only a message whose call was under way when the workers died (two workers, 16
+        # calls each at most) is `interrupted`
         # (never sent again: it may have arrived); every other recipient received it once
         assert run["losses_unreported"] == 0, run
-        assert run["failed"] == run["interrupted"] <= (16 if run["run"] == "worker_killed"
+        assert run["failed"] == run["interrupted"] <= (32 if run["run"] == "worker_killed"
                                                          else 0), run
         assert run["losses"] <= run["interrupted"], run
