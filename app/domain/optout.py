@@ -6,7 +6,7 @@ surrounding spaces and a trailing full stop or exclamation mark do not matter; "
 refill of 2274209" is not one (the pipeline reads it as usual). Words that are order commands
 in some language (`cancelar`, `iptal`, `إلغاء`: cancel) are deliberately not keywords.
 
-The lists (docs/contracts.md "Broadcasts" repeats them):
+The lists (docs/contracts.md "Runner contracts" repeats them):
 
 ========  =======================================  =====================================
 language  stop                                     start

@@ -50,6 +50,7 @@ from sqlalchemy import and_, func, select, text, update
 from app.extensions import db
 from app.models import Broadcast, BroadcastRecipient, ChatIdentity, LinkedUser, OutboundMessage
 from app.models.base import split_list, utcnow
+from app.jobs.outbound import STARTED_KEY, STARTED_TTL
 
 log = logging.getLogger(__name__)
 
@@ -62,49 +63,6 @@ LATE = 0.015  # a paced call this late for its moment waits for another one
 PACE_WAIT = 10.0  # a message waits for its slot up to this in the batch, else is retried
 RUNNING_INTERVAL = 5
 IDLE_INTERVAL = 60
-
-
-STARTED_KEY = "relaydesk:broadcast:started:{}"  # a call to the platform began (Redis)
-STARTED_TTL = 86400
-INTERRUPTED = ("the worker stopped while sending it: it may have been delivered, so it is not "
-               "sent again")
-
-
-def started(outbound_id: int) -> str | None:
-    """What the pool thread recorded of this broadcast message's call in Redis: None (no call
-    began, or its failure was recorded), "1" (it began, no answer recorded: its worker died
-    mid-call) or "sent:<platform message id>" (the platform accepted it; the worker died
-    before writing so). Redis unreachable: None (sent again: at least once, not never)."""
-    try:
-        value = current_app.extensions["relaydesk_redis"].get(STARTED_KEY.format(outbound_id))
-    except Exception:  # noqa: BLE001
-        return None
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def recover(message) -> str | None:
-    """For `send_outbound`, about to (re)send a claimed broadcast message: "sent" when the
-    platform had accepted it (the row is marked sent, with its id), "failed" when a call
-    began and its fate is unknown (`interrupted`: it may have arrived, never sent twice),
-    None when it may be sent. Commits when it decides."""
-    from app.jobs.outbound import _fail
-
-    value = started(message.id)
-    if value is None:
-        return None
-    if value.startswith("sent:"):
-        platform_id = value[len("sent:"):] or None
-        now = utcnow()
-        message.state, message.sent_at, message.lease_until = "sent", now, None
-        message.parts_total = message.parts_sent = 1
-        message.platform_message_ids = [platform_id]
-        message.platform_message_id = platform_id
-        message.last_error = None
-        if not message.delivery_status:
-            message.delivery_status, message.delivery_status_at = "sent", now
-        db.session.commit()
-        return "sent"
-    return _fail(message, "interrupted", INTERRUPTED)
 
 
 def _forget_started(outbound_id: int) -> None:
