@@ -71,6 +71,8 @@ NOT_AUDITED = {
     "CooldownClaim": "runtime: cooldowns of order actions",
     "LinkCode": "runtime: one-time link codes (hashed)",
     "BroadcastRecipient": "runtime: each broadcast recipient's state",
+    "RunnerState": "runtime: what the scheduled runners did last (written by the runners)",
+    "HealthSnapshot": "runtime: hourly traffic figures the maintenance runner takes",
     "Invoice": "billing records: issued and paid by the billing code, kept as they are",
     "PaymentSubmission": "billing records: a payment's review is kept on the row itself",
 }

@@ -215,6 +215,8 @@ class Config:
     WEBHOOK_GROUP_COMMIT = _env_bool("WEBHOOK_GROUP_COMMIT", True)
     # Events one pipeline job may take from the queue (PostgreSQL only; docs/ARCHITECTURE.md).
     PIPELINE_BATCH_SIZE = int(_env("PIPELINE_BATCH_SIZE", "10"))
+    # ... and with a backlog (app/jobs/events.py `claim_batch`): more commands per panel call
+    PIPELINE_BATCH_MAX = int(_env("PIPELINE_BATCH_MAX", "50"))
     PANEL_REQUESTS_PER_SECOND = float(_env("PANEL_REQUESTS_PER_SECOND", "5"))
     # Outbound URL policy (app/integrations/urlpolicy.py): comma-separated CIDRs or host names
     # that tenant URLs may reach although private (loopback, private ranges, ...); plain http is

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import bindparam, or_, select, tuple_, update
+from sqlalchemy import String, bindparam, cast, func, or_, select, tuple_, update
 
 from app.extensions import db
 from app.jobs.bulk import insert_rows, update_rows
@@ -171,16 +171,26 @@ def claim_event(event_id: int, lease_until: datetime) -> EventRow | None:
     return EventRow(row) if row is not None else None
 
 
+STEAL_WINDOW = 20  # a batch looks at this many times its size of the oldest fresh events
+
+
 @cache
 def _steal_statement():
     table = InboundEvent.__table__
-    fresh = (select(table.c.id)
-             .where(table.c.state == "pending", table.c.lease_until.is_(None),
-                    table.c.id != bindparam("event_id"))
-             .order_by(table.c.id).limit(bindparam("limit"))
-             .with_for_update(skip_locked=True))
+    candidates = (select(table.c.id, table.c.channel_id, table.c.chat_id)
+                  .where(table.c.state == "pending", table.c.lease_until.is_(None),
+                         table.c.id != bindparam("event_id"))
+                  .order_by(table.c.id).limit(bindparam("window"))
+                  .with_for_update(skip_locked=True)).cte("candidates")
+    # a chat's n-th waiting event takes its turn after every chat's (n-1)-th: round-robin
+    turn = func.row_number().over(
+        partition_by=(candidates.c.channel_id,
+                      func.coalesce(candidates.c.chat_id, cast(candidates.c.id, String))),
+        order_by=candidates.c.id)
+    ranked = select(candidates.c.id, turn.label("turn")).subquery("ranked")
+    chosen = select(ranked.c.id).order_by(ranked.c.turn, ranked.c.id).limit(bindparam("limit"))
     return (update(table)
-            .where(table.c.id.in_(fresh.scalar_subquery()))
+            .where(table.c.id.in_(chosen.scalar_subquery()))
             .values(state="processing", lease_until=bindparam("lease"),
                     attempts=table.c.attempts + 1)
             .returning(*_claimed_columns()))
@@ -188,10 +198,13 @@ def _steal_statement():
 
 def steal_events(besides: int, limit: int, lease_until: datetime) -> list[EventRow]:
     """Claim up to `limit` fresh events (stored by a webhook, not yet taken: `pending` without
-    a lease) besides the event `besides`, oldest first, skipping rows another worker is
-    claiming (PostgreSQL only: SKIP LOCKED). Returned in id order."""
+    a lease) besides the event `besides`, skipping rows another worker is claiming (PostgreSQL
+    only: SKIP LOCKED). Fair across chats: among the oldest `limit * STEAL_WINDOW` fresh
+    events, each chat's oldest first, then each chat's second, and so on (a burst from one
+    chat does not fill the batch while another chat waits). Returned in id order."""
     rows = db.session.connection().execute(_steal_statement(), {
-        "event_id": besides, "limit": limit, "lease": lease_until}).all()
+        "event_id": besides, "limit": limit, "window": limit * STEAL_WINDOW,
+        "lease": lease_until}).all()
     return sorted((EventRow(row) for row in rows), key=lambda e: e.id)
 
 

@@ -160,6 +160,10 @@ PLAIN_REPLIES: dict[str, str] = {
     # manager; the customer is not told about plans)
     "link_unavailable": N_("Linking this chat is not available right now. Please try again "
                            "later or contact support."),
+    # the panel is busy: the command waits its turn (more than about 10 seconds); the answer
+    # follows
+    "queued": N_("Your request is queued: our panel is busy right now. You will get the "
+                 "answer here shortly."),
     # the workspace is suspended: nothing is done (at most one a chat an hour; off in the
     # workspace's settings: silence)
     "service_paused": N_("This service is paused right now, so your message was not handled. "

@@ -604,6 +604,14 @@ REPLY_TEXTS: dict[str, tuple[str, ...]] = {
         'Сейчас привязать этот чат нельзя. Попробуйте позже или обратитесь в поддержку.',
         'Bu sohbet şu anda bağlanamıyor. Lütfen daha sonra tekrar deneyin veya destekle iletişime geçin.',
     ),
+    'queued': (
+        'طلبك في قائمة الانتظار: لوحتنا مشغولة الآن. ستصلك الإجابة هنا قريبًا.',
+        'Tu solicitud está en cola: nuestro panel está ocupado en este momento. Recibirás la respuesta aquí en breve.',
+        'Permintaan Anda sedang dalam antrean: panel kami sedang sibuk. Anda akan segera menerima jawabannya di sini.',
+        'Sua solicitação está na fila: nosso painel está ocupado agora. Você receberá a resposta aqui em breve.',
+        'Ваш запрос в очереди: наша панель сейчас занята. Ответ придёт сюда в ближайшее время.',
+        'Talebiniz sırada: panelimiz şu anda yoğun. Yanıtı kısa süre içinde burada alacaksınız.',
+    ),
     'service_paused': (
         'هذه الخدمة متوقفة مؤقتًا الآن، لذلك لم تتم معالجة رسالتك. يرجى التواصل معنا لاحقًا.',
         'Este servicio está en pausa en este momento, así que tu mensaje no se ha atendido. Por favor, contáctanos más tarde.',

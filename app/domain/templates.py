@@ -421,7 +421,7 @@ REPLY_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     **{key: () for key in (
         "panel_unavailable", "unsupported", "not_linked", "help", "balance_unavailable",
         "fallback", "link_unsupported", "link_rate_limited", "link_failed",
-        "link_unavailable", "service_paused", "opted_out", "opted_in")},
+        "link_unavailable", "service_paused", "queued", "opted_out", "opted_in")},
 }
 #: Keys whose text depends on a count (the orders a line lists; `too_many_ids`: the limit).
 #: Each also exists as `<key>_one`, the text for exactly one (app/domain/replies.py).

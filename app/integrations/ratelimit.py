@@ -75,6 +75,81 @@ end
 return '0'
 """
 _scripts: dict[int, object] = {}  # id(connection) → registered script
+
+# The fair variant for one shared resource (a workspace's panel). Besides the GCRA key, a hash
+# of the chats waiting for a slot (chat → "expires:since", refreshed at every attempt, so a
+# crashed caller stops counting after FAIR_HOLD) and a hash of when each chat was last served.
+# A background caller (ARGV[3] empty) takes a slot only when no chat waits (priorities). A chat
+# takes it only when no other waiting chat deserves it more: one served longer ago (never: 0),
+# on a tie the one waiting longer (fairness: a burst of one chat alternates with the others).
+# KEYS: GCRA key, waiting hash, served hash; ARGV: interval, tolerance, who, hold (seconds).
+# Times are Redis' own clock (TIME), like the GCRA above.
+FAIR_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local who = ARGV[3]
+local hold = tonumber(ARGV[4])
+local entries = redis.call('HGETALL', KEYS[2])
+local my_since = now
+local my_served = 0
+if who ~= '' then my_served = tonumber(redis.call('HGET', KEYS[3], who) or '0') or 0 end
+local others = 0
+local better = false
+for i = 1, #entries, 2 do
+  local member = entries[i]
+  local sep = string.find(entries[i + 1], ':', 1, true)
+  local expires = tonumber(string.sub(entries[i + 1], 1, sep - 1)) or 0
+  local since = tonumber(string.sub(entries[i + 1], sep + 1)) or now
+  if expires < now then
+    redis.call('HDEL', KEYS[2], member)
+  elseif member == who then
+    my_since = since
+  else
+    others = others + 1
+    if who ~= '' then
+      local served = tonumber(redis.call('HGET', KEYS[3], member) or '0') or 0
+      if served < my_served or (served == my_served and since < my_since) then
+        better = true
+      end
+    end
+  end
+end
+local function register(wait)
+  if who ~= '' then
+    redis.call('HSET', KEYS[2], who, string.format('%.6f:%.6f', now + wait + hold, my_since))
+    redis.call('PEXPIRE', KEYS[2], math.ceil((wait + hold) * 1000) + 1000)
+  end
+end
+if who == '' and others > 0 then return string.format('%.6f', interval) end
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if tat < now then tat = now end
+local wait = tat - tolerance - now
+if wait < 0 then wait = 0 end
+if better then
+  if wait < interval then wait = interval end
+  register(wait)
+  return string.format('%.6f', wait)
+end
+if wait > 0 then
+  register(wait)
+  return string.format('%.6f', wait)
+end
+tat = tat + interval
+local ttl = math.max(1000, math.ceil((tat - now) * 1000))
+redis.call('SET', KEYS[1], string.format('%.6f', tat), 'PX', ttl)
+if who ~= '' then
+  redis.call('HDEL', KEYS[2], who)
+  redis.call('HSET', KEYS[3], who, string.format('%.6f', now))
+  redis.call('PEXPIRE', KEYS[3], 3600000)
+end
+return '0'
+"""
+FAIR_HOLD = 1.0  # seconds a waiting chat keeps counting after its last attempt
+WAITING_SUFFIX = ":waiting"
+SERVED_SUFFIX = ":served"
+_fair_scripts: dict[int, object] = {}
 _no_scripting: set[int] = set()
 
 
@@ -147,6 +222,62 @@ class RateLimiter:
         except Exception:  # noqa: BLE001 - Redis trouble: each call finds out for itself
             log.warning("could not take the rate-limit slots of %s", what, exc_info=True)
             return False
+
+    # ---- a shared resource with priorities and fairness (the panel budget) ----------------
+    def try_acquire_fair(self, key: str, rate: Rate, who: str | None,
+                         hold: float = FAIR_HOLD) -> float:
+        """One slot of `key`, taken in a fair order (FAIR_SCRIPT): `who` names the chat (any
+        text; "" or None: a background caller). Returns 0.0, or the seconds to wait before
+        asking again."""
+        keys = [PREFIX + key, PREFIX + key + WAITING_SUFFIX, PREFIX + key + SERVED_SUFFIX]
+        args = [repr(rate.interval), repr(rate.tolerance), who or "", repr(hold)]
+        if id(self.redis) not in _no_scripting:
+            script = _fair_scripts.get(id(self.redis))
+            if script is None:
+                script = _fair_scripts[id(self.redis)] = self.redis.register_script(FAIR_SCRIPT)
+            try:
+                return float(script(keys=keys, args=args))
+            except NoScriptError:
+                raise
+            except ResponseError:
+                _no_scripting.add(id(self.redis))
+        # no scripting (the embedded substitute without lupa): the plain GCRA, priorities kept
+        # by the demand marker alone (`who` waiting marks it; a background caller defers)
+        if not who and self.redis.hlen(keys[1]):
+            return rate.interval
+        wait = self.try_acquire([(key, rate)])
+        if who and wait > 0:
+            self.redis.hset(keys[1], who, f"{time.time() + wait + hold}:{time.time()}")
+            self.redis.pexpire(keys[1], max(1000, math.ceil((wait + hold) * 1000)))
+        elif who:
+            self.redis.hdel(keys[1], who)
+        return wait
+
+    def acquire_fair(self, key: str, rate: Rate, who: str | None, max_wait: float) -> float:
+        """Block until `try_acquire_fair` grants the slot; returns the seconds waited.
+        :raise RateLimited: it would take more than `max_wait` seconds."""
+        started = time.monotonic()
+        deadline = started + max_wait
+        while True:
+            wait = self.try_acquire_fair(key, rate, who)
+            if wait == 0.0:
+                return time.monotonic() - started
+            if time.monotonic() + min(wait, rate.interval) > deadline:
+                raise RateLimited(wait)
+            time.sleep(min(wait, rate.interval))
+
+    def waiting(self, key: str) -> int:
+        """How many chats are waiting for a slot of `key` now (for a wait estimate)."""
+        now = time.time()
+        count = 0
+        for value in self.redis.hvals(PREFIX + key + WAITING_SUFFIX):
+            try:
+                expires = float((value.decode() if isinstance(value, bytes) else value)
+                                .split(":")[0])
+            except (ValueError, AttributeError):
+                continue
+            count += expires >= now
+        return count
 
     def acquire(self, rules: list[tuple[str, Rate]], max_wait: float) -> None:
         """Block until all rules allow a call, or raise RateLimited when that takes > max_wait."""

@@ -25,6 +25,7 @@ A new kind of work (panel tickets, broadcasts) gets its own driver; the run stay
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, tuple_
@@ -33,7 +34,10 @@ from app.extensions import db
 from app.models import ChatIdentity, LinkedUser
 from app.store import (CooldownRequest, claim_cooldowns, insert_outbound, open_command_logs,
                        outbound_row, peek_cooldowns, save_order_rows, update_command_logs)
-from app.jobs.pipeline import EVENT_MAX_ATTEMPTS, CommandRun, LogRow, NeedFetch, run_commands
+from app.jobs.pipeline import (EVENT_MAX_ATTEMPTS, CommandRun, LogRow, NeedFetch, PendingMessage,
+                               run_commands)
+
+log = logging.getLogger(__name__)
 
 NOT_SIMULATED = "(link and verify are not simulated in the playground: they open panel tickets)"
 
@@ -100,7 +104,56 @@ class BatchDriver(_Reads):
     def fetch(self, asking) -> list:
         self.save([run for run, _need in asking])
         db.session.commit()  # the attempt is visible, no transaction open while panels answer
+        self.tell_queued(asking)
         return fetch_all([need for _run, need in asking])
+
+    def tell_queued(self, asking) -> None:
+        """Customers whose fetch will wait more than QUEUED_AFTER seconds for its panel slot
+        (app/integrations/panels `estimated_wait`: the chats waiting for that panel, and the
+        merged fetches of this batch before theirs) are told at once that their command is
+        queued (the `queued` reply, sent now, once per event: `queued:<event>`); their fetch
+        may then wait up to QUEUED_MAX_WAIT, and the answer follows as usual."""
+        from app.integrations.panels import (QUEUED_AFTER, QUEUED_MAX_WAIT, PanelTransport,
+                                             estimated_wait, rate_key)
+        from app.jobs.outbound import Deferred, send_deferred
+
+        groups: dict[object, list] = {}
+        for index, (run, need) in enumerate(asking):
+            groups.setdefault(coalesce_key(need, index), []).append((run, need))
+        before: dict[str, int] = {}
+        notices: list[PendingMessage] = []
+        for members in groups.values():
+            transport = getattr(members[0][1].adapter, "http", None)
+            if not isinstance(transport, PanelTransport):
+                continue
+            key = rate_key(transport.settings)
+            try:
+                wait = estimated_wait(transport.settings, before.get(key, 0))
+            except Exception:  # noqa: BLE001 - Redis trouble: the fetch finds out for itself
+                log.warning("could not estimate the wait for panel %s", key, exc_info=True)
+                continue
+            before[key] = before.get(key, 0) + 1
+            if wait <= QUEUED_AFTER:
+                continue
+            for run, need in members:
+                need.max_wait = QUEUED_MAX_WAIT
+                notice = run.queued_notice(wait)
+                if notice is not None:
+                    notices.append(notice)
+        if not notices:
+            return
+        rows = [outbound_row(m.channel, m.chat_id, m.text, m.key, m.purpose, m.event_id,
+                             claimed=True) for m in notices]
+        items = []
+        for m, (row_id, new) in zip(notices, insert_outbound(rows), strict=True):
+            for place, name in m.refs:
+                place[name] = row_id
+            if row_id is not None and new:  # told once, however often the event is run
+                items.append(Deferred(row_id, True, m.channel, m.chat_id, m.text,
+                                      m.channel.workspace_id, m.purpose))
+        self.save([run for run, _need in asking])
+        db.session.commit()
+        send_deferred(items)
 
     def claims(self, asking) -> list[dict]:
         return _per_run(asking, claim_cooldowns(_cooldown_requests(asking)), simulated=False)
@@ -203,51 +256,76 @@ def run_event(event) -> str:
 
 
 def fetch_all(needs: list[NeedFetch]) -> list[tuple]:
-    """Ask the panels for several runs at once: the fetches of a batch overlap instead of
-    adding up. They run side by side (app/jobs/threads.py: in a copy of this context, so their
-    call log rows join the job's); the per-panel rate limit still applies, shared in Redis.
-    One fetch runs here, without a thread."""
+    """Ask the panels for several runs at once, with as few calls as the panels' APIs allow:
+    fetches one call can serve are merged (`coalesce_key`: every fetch of a Rental Panel, the
+    fetches of one customer on a Perfect Panel) and their answer is shared out; the merged
+    fetches of different panels (or customers) overlap instead of adding up. They run side by
+    side (app/jobs/threads.py: in a copy of this context, so their call log rows join the
+    job's), each as the chat of its first run (the fair order of the panel budget,
+    app/integrations/panels `panel_chat`). One merged fetch runs here, without a thread."""
     from app.jobs.threads import submit
 
+    groups: dict[object, list[int]] = {}
+    for index, need in enumerate(needs):
+        groups.setdefault(coalesce_key(need, index), []).append(index)
+    merged = [_merge([needs[i] for i in indexes]) for indexes in groups.values()]
+    if len(merged) == 1:
+        answers = [_fetch(merged[0])]
+    else:
+        futures = [submit("panel-fetch", _fetch, need) for need in merged]
+        answers = [future.result() for future in futures]
+    results: list[tuple | None] = [None] * len(needs)
+    for indexes, (result, error, ms) in zip(groups.values(), answers, strict=True):
+        for index in indexes:
+            share = _share(result, needs[index], len(indexes)) if result is not None else None
+            results[index] = (share, error, ms)
+    return results
+
+
+def coalesce_key(need: NeedFetch, index: int) -> object:
+    """Fetches with equal keys are served by one merged fetch: the same panel (its rate key and
+    engine) and, where the engine answers only a customer's own orders in one call (Perfect
+    Panel's `GET /orders?user=`), the same customer. An adapter that makes no HTTP calls (the
+    demo panel) merges nothing."""
+    from app.integrations.panels import PanelTransport, rate_key
+
+    transport = getattr(need.adapter, "http", None)
+    if not isinstance(transport, PanelTransport):
+        return ("alone", index)
+    scope = getattr(need.adapter, "coalesce_scope", "user")
+    user = (need.username or "").strip().lower() if scope == "user" else ""
+    return (rate_key(transport.settings), need.adapter.engine, id(type(need.adapter)), user,
+            need.username if scope == "user" else None)
+
+
+def _merge(needs: list[NeedFetch]) -> NeedFetch:
     if len(needs) == 1:
-        return [needs[0].fetch()]
-    keys = _take_panel_slots(needs)
-    futures = [submit("panel-fetch", _fetch, need, key)
-               for need, key in zip(needs, keys, strict=True)]
-    return [future.result() for future in futures]
+        return needs[0]
+    first = needs[0]
+    ids = list(dict.fromkeys(i for need in needs for i in need.ids))
+    max_wait = max((n.max_wait for n in needs if n.max_wait is not None), default=None)
+    return NeedFetch(first.adapter, ids, first.username, chat=first.chat, max_wait=max_wait)
 
 
-def _fetch(need: NeedFetch, prepaid_key: str | None) -> tuple:
-    from app.integrations.panels import use_prepaid_slot
+def _share(result, need: NeedFetch, together: int):
+    """A merged fetch's answer, cut down to what `need` asked for."""
+    from app.integrations.panels import clean_ids
+    from app.integrations.panels.base import OrdersResult
 
-    if prepaid_key is not None:
-        use_prepaid_slot(prepaid_key)  # in this thread's own copy of the context
-    return need.fetch()
+    if together == 1:
+        return result
+    valid, invalid = clean_ids(need.ids)
+    asked = set(valid) | set(invalid)
+    return OrdersResult(orders={i: o for i, o in result.orders.items() if i in asked},
+                        missing=[i for i in result.missing if i in asked],
+                        calls=result.calls, coalesced=together)
 
 
-def _take_panel_slots(needs: list[NeedFetch]) -> list[str | None]:
-    """The panel rate-limit slots of a batch's first call to each panel, in one request to
-    Redis (all or nothing): per fetch, the rate key it may call once without asking, or None:
-    it asks for itself (a second fetch of one panel: panels are paced without burst, two slots
-    at once would be refused; retries always ask)."""
-    from flask import current_app
+def _fetch(need: NeedFetch) -> tuple:
+    from app.integrations.panels import panel_chat
 
-    from app.integrations.panels import slot_rule
-    from app.integrations.ratelimit import RateLimiter
-
-    rules: list = []
-    seen: set[str] = set()
-    for need in needs:
-        rule = slot_rule(need.adapter)
-        if rule is not None and rule[0] not in seen:
-            seen.add(rule[0])
-            rules.append(rule)
-        else:
-            rules.append(None)
-    wanted = [rule for rule in rules if rule is not None]
-    free = len(wanted) > 1 and RateLimiter(current_app.extensions["relaydesk_redis"]) \
-        .take_together(wanted, f"{len(wanted)} panel fetches")
-    return [rule[0] if free and rule is not None else None for rule in rules]
+    with panel_chat(need.chat, need.max_wait):
+        return need.fetch()
 
 
 # --- the Playground's -------------------------------------------------------------------------

@@ -77,15 +77,29 @@ def batch_size() -> int:
     return max(1, size) if on_postgres() else 1
 
 
+def batch_max() -> int:
+    """Events one job may take when the queue has a backlog (PIPELINE_BATCH_MAX, default 50,
+    never below `batch_size()`)."""
+    return max(batch_size(), int(current_app.config.get("PIPELINE_BATCH_MAX", 50) or 1))
+
+
 def claim_batch(event_id: int) -> list[EventRow]:
     """The job's own event and, when it could be taken, up to `batch_size() - 1` other fresh
-    events waiting in the queue: one commit. Their leases cover the whole batch."""
+    events waiting in the queue; when that many were waiting (a backlog), up to `batch_max()`
+    in all: a bigger batch merges more order fetches into each panel call (app/jobs/drivers.py
+    `fetch_all`), which is what keeps a surge within a slow panel's rate. One commit. Their
+    leases cover the whole batch."""
     size = batch_size()
     lease = LEASE + BATCH_LEASE_PER_EVENT * (size - 1)
     event = claim(event_id, lease, commit=size == 1)
     if event is None or size == 1:
         return [event] if event is not None else []
     stolen = steal_events(event_id, size - 1, utcnow() + lease)
+    most = batch_max()
+    if len(stolen) == size - 1 and most > size:
+        stolen += steal_events(event_id, most - size,
+                               utcnow() + LEASE + BATCH_LEASE_PER_EVENT * (most - 1))
+        stolen.sort(key=lambda e: e.id)
     db.session.commit()
     if stolen:  # their own jobs are still queued: no worker should spend one on them
         queues.drop_event_jobs([e.id for e in stolen])

@@ -39,9 +39,15 @@ def code_hash(channel_id: int, chat_id: str, code: str) -> str:
 
 
 def handle_link_command(run, command: Command) -> str:
-    if command.action == "link":
-        return _link(run, (command.argument or "").strip())
-    return _verify(run, (command.argument or "").strip())
+    """A customer's `link` / `verify` command. Its panel call (opening the ticket with the
+    code) is a chat call of this chat: the customer waits for the answer (the panel budget's
+    fair order, app/integrations/panels `panel_chat`)."""
+    from app.integrations.panels import panel_chat
+
+    with panel_chat(f"{run.event.channel_id}:{run.event.chat_id}"):
+        if command.action == "link":
+            return _link(run, (command.argument or "").strip())
+        return _verify(run, (command.argument or "").strip())
 
 
 def _recent_codes(run, since):

@@ -91,6 +91,8 @@ class NeedFetch:
     adapter: object
     ids: list[str]
     username: str | None
+    chat: str | None = None  # "<channel id>:<chat id>": the panel budget's fair order
+    max_wait: float | None = None  # longer once the customer was told it is queued
 
     def fetch(self) -> tuple:
         """(OrdersResult or None, PanelError or None, milliseconds)."""
@@ -472,14 +474,16 @@ class CommandRun:
             self.reply_parts.append(self.book.render("help"))
             return "no_ids"
         username = self.identity.linked_user.username if self.identity.linked_user else None
-        fetched, exc, fetch_ms = yield NeedFetch(adapter, ids, username)
+        fetched, exc, fetch_ms = yield NeedFetch(
+            adapter, ids, username, chat=f"{self.event.channel_id}:{self.event.chat_id}")
         if exc is not None:
             self.step("panel_fetch", error=exc.kind, detail=exc.detail[:500], fetch_ms=fetch_ms)
             self.technical.append(f"panel {exc.kind}: {exc.detail[:300]}")
             self.reply_parts.append(self.book.render("panel_unavailable"))
             return "panel_unavailable"
         self.step("panel_fetch", engine=adapter.engine, calls=fetched.calls,
-                  found=len(fetched.orders), missing=fetched.missing or None, fetch_ms=fetch_ms)
+                  found=len(fetched.orders), missing=fetched.missing or None, fetch_ms=fetch_ms,
+                  coalesced=fetched.coalesced if fetched.coalesced > 1 else None)
 
         # each (order, action) is decided once, even when the message repeats it
         # ("2274209 refill … 2274209 refill force"); `force` counts if any repeat says it
@@ -580,6 +584,18 @@ class CommandRun:
         if self.identity.admin_chat and technical and text.strip():
             text += "\n\n— " + "\n".join(technical)
         return clip(text, REPLY_LIMIT)
+
+    def queued_notice(self, wait: float) -> PendingMessage | None:
+        """The `queued` reply, for a command whose panel fetch will wait about `wait` seconds
+        (app/jobs/drivers.py `BatchDriver.tell_queued` writes and sends it at once); None when
+        there is nobody to tell."""
+        entry = self.step("queued", wait_s=round(wait, 1))
+        if not self.event.chat_id or self.channel is None or self.book is None:
+            return None
+        message = PendingMessage(self.channel, self.event.chat_id, self.book.render("queued"),
+                                 f"queued:{self.event.id}", "reply", self.event.id)
+        message.refs.append((entry, "outbound"))
+        return message
 
     def _reply(self, key: str | None = None) -> None:
         """Queue the reply (idempotency key `reply:<event>`, or `key`)."""

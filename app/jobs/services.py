@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.domain.service_rules import parse_service_name
 from app.extensions import db
 from app.integrations.panels.base import PanelError, PanelService
+from app.integrations.panels import panel_priority
 from app.integrations.panels.registry import adapter_for
 from app.models import PanelConnection, ServiceRule
 from app.models.base import utcnow
@@ -56,7 +57,8 @@ def refresh_services(workspace_id: int) -> dict:
                      refusal.message)
             return {"state": "skipped", "reason": "plan", "detail": refusal.message}
         try:
-            services = adapter_for(connection).services()
+            with panel_priority("background"):  # chat commands go first (the panel budget)
+                services = adapter_for(connection).services()
         except PanelError as exc:
             log.warning("services refresh of workspace %s failed: %s", workspace_id, exc)
             return {"state": "failed", "error": exc.kind, "detail": exc.detail}

@@ -97,7 +97,7 @@ class RunnerStateView(WorkspaceModelView):
         return redirect(self.get_redirect())
 
 
-#: the REST twin's columns (DESIGN "Runner contracts"), read-only
+#: the REST twin's columns (docs/contracts.md "Runner contracts"), read-only
 API_COLUMNS = {
     "list_columns": ["id", "runner", "enabled", "disabled_reason", "last_run_at", "duration_ms",
                      "outcome", "last_error", "failing_since", "next_run_at"],

@@ -427,44 +427,42 @@ def test_a_batch_sends_to_different_chats_side_by_side(app, client, desk, fake_g
     assert seen_sent[0] == 0 and seen_sent[2] >= 1, seen_sent
 
 
-def test_a_batch_asks_once_for_the_slots_of_its_panels(app, factory, fake_perfectpanel,
-                                                       redis_conn, slot_requests):
-    """Fetches of different panels take their first slots in one request; two fetches of one
-    panel cannot (panels are paced without burst): each then asks for itself."""
+def test_a_batch_merges_the_fetches_one_call_can_serve(app, factory, fake_perfectpanel,
+                                                       fake_rentalpanel):
+    """Fetches of one customer on a Perfect Panel share its `GET /orders?user=` page; every
+    fetch of a Rental Panel shares one `getOrders-by-id`; each run gets only its own ids."""
     from app.integrations.panels.registry import adapter_for
     from app.jobs.drivers import fetch_all
     from app.jobs.pipeline import NeedFetch
 
-    fake_perfectpanel.add_order(3000001, user="dora", service_name=REFILL_30,
-                                external_id="EXT-D1", created=days_ago(2))
-    adapters = []
-    for slug in ("north", "south", "east"):
-        workspace = factory.workspace(slug)
-        adapters.append(adapter_for(factory.panel(
-            workspace, panel_type="perfectpanel_v2", url=fake_perfectpanel.url,
-            api_key="pp-admin-key", requests_per_second=200.0)))
-    keys = [f"panel:{a.http.settings.workspace_id}" for a in adapters]
+    for number, user in ((3000001, "dora"), (3000002, "dora"), (3000003, "eve")):
+        fake_perfectpanel.add_order(number, user=user, service_name=REFILL_30,
+                                    external_id=f"EXT-{number}", created=days_ago(2))
+        fake_rentalpanel.add_order(number, username=user, service=REFILL_30)
+    perfect = adapter_for(factory.panel(
+        factory.workspace("north"), panel_type="perfectpanel_v2", url=fake_perfectpanel.url,
+        api_key="pp-admin-key", requests_per_second=200.0))
+    before = len(fake_perfectpanel.requests)
+    answers = fetch_all([NeedFetch(perfect, ["3000001"], "dora", chat="1:a"),
+                         NeedFetch(perfect, ["3000002", "3999999"], "dora", chat="1:b"),
+                         NeedFetch(perfect, ["3000003"], "eve", chat="1:c")])
+    assert [sorted(r.orders) for r, _e, _ms in answers] == [["3000001"], ["3000002"],
+                                                             ["3000003"]]
+    assert [r.missing for r, _e, _ms in answers] == [[], ["3999999"], []]
+    assert [r.coalesced for r, _e, _ms in answers] == [2, 2, 1]
+    paths = [r.path for r in fake_perfectpanel.requests[before:]]
+    # dora: one list page, then the unknown id alone; eve: her one order
+    assert sorted(paths) == sorted(["/adminapi/v2/orders", "/adminapi/v2/orders/3999999",
+                                    "/adminapi/v2/orders/3000003"]), paths
 
-    answers = fetch_all([NeedFetch(a, ["3000001"], "dora") for a in adapters])
-
-    assert [len(result.orders) for result, error, _ms in answers] == [1, 1, 1]
-    asked = [k for k in slot_requests if k and k[0].startswith("panel:")]
-    assert asked == [keys]  # one request, no fetch asked again
-    slot_requests.clear()
-
-    same = adapter_for(factory.panel(factory.workspace("west"), panel_type="perfectpanel_v2",
-                                     url=fake_perfectpanel.url, api_key="pp-admin-key",
-                                     requests_per_second=200.0))
-    other = adapter_for(factory.panel(factory.workspace("up"), panel_type="perfectpanel_v2",
-                                      url=fake_perfectpanel.url, api_key="pp-admin-key",
-                                      requests_per_second=200.0))
-    fetch_all([NeedFetch(same, ["3000001"], "dora"), NeedFetch(same, ["3000001"], "dora"),
-               NeedFetch(other, ["3000001"], "dora")])
-    asked = [k for k in slot_requests if k and k[0].startswith("panel:")]
-    west, up = (f"panel:{a.http.settings.workspace_id}" for a in (same, other))
-    # the first of each panel prepaid together, the second fetch of "west" asked alone (and
-    # again after waiting out its 5 ms pace, if it had to)
-    assert asked[0] == [west, up] and asked[1:] and all(k == [west] for k in asked[1:])
+    rental = adapter_for(factory.panel(
+        factory.workspace("south"), panel_type="rentalpanel_v1", url=fake_rentalpanel.url,
+        api_key="rp-admin-key", requests_per_second=200.0))
+    before = len(fake_rentalpanel.requests)
+    answers = fetch_all([NeedFetch(rental, ["3000001"], "dora"),
+                         NeedFetch(rental, ["3000003"], "eve")])
+    assert [sorted(r.orders) for r, _e, _ms in answers] == [["3000001"], ["3000003"]]
+    assert len(fake_rentalpanel.requests) - before == 1
 
 
 def test_a_command_that_cannot_be_read_early_only_splits_its_chat(app, client, desk,

@@ -30,6 +30,8 @@ SECRET = "rest-secret-3f9c2a7be1d04455"
 INTERNAL_TABLES = {
     "cooldown_claim": "the atomic cooldown claims the pipeline takes per (order, action)",
     "link_code": "hashed one-time codes that link a chat to a panel user",
+    "health_snapshot": "hourly figures the maintenance runner keeps for the dashboards (their "
+                       "charts read them)",
     "support_message": "a platform support ticket's thread: REST support_ticket carries it as "
                        "`thread` (internal notes never)",
 }

@@ -25,9 +25,9 @@ its offset (hours, against windows counted in days).
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
-from contextlib import contextmanager
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -43,7 +43,14 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REQUESTS_PER_SECOND = 5.0
 DEFAULT_TIMEOUT = 15.0
-RATE_LIMIT_MAX_WAIT = 5.0  # seconds a call may wait for the panel's rate limit before giving up
+RATE_LIMIT_MAX_WAIT = 10.0  # seconds a chat command's call may wait for the panel's rate limit
+QUEUED_AFTER = 10.0  # a command that will wait longer for the panel: its customer is told
+QUEUED_MAX_WAIT = 120.0  # ... once its customer was told it is queued (app/jobs/drivers.py)
+BACKGROUND_MAX_WAIT = 60.0  # seconds a background call (runners, refresh) may wait for a slot
+# Slots are spaced (1 + RATE_GUARD) / rps seconds apart: any `rps` consecutive calls span
+# 1 + RATE_GUARD seconds, so a call that leaves up to RATE_GUARD seconds after its slot (a busy
+# worker, a new connection) still cannot make rps + 1 calls land in one second at the panel.
+RATE_GUARD = 0.1
 RETRY_BACKOFF = (0.2, 0.6)  # pause before the 2nd and the 3rd attempt
 RETRY_AFTER_CAP = 2.0  # a Retry-After longer than this is not waited for in-process
 # API paths a manager may paste as part of the panel URL; the adapters append their own.
@@ -95,13 +102,14 @@ def split_api_url(url: str) -> tuple[str, str | None]:
 
 # ---- transport ---------------------------------------------------------------------------------
 def panel_rate(requests_per_second: float | None):
-    """The GCRA rate of a panel: one call every 1/rps seconds, no burst (docs/external-apis.md 1.2:
-    "clients keep to about 5 requests/second per panel")."""
+    """The GCRA rate of a panel: one call every (1 + RATE_GUARD)/rps seconds, no burst
+    (docs/external-apis.md 1.2: "clients keep to about 5 requests/second per panel"; the guard
+    keeps the configured rate even when a call leaves a little after its slot)."""
     from app.integrations.ratelimit import Rate
 
     rps = requests_per_second if requests_per_second and requests_per_second > 0 else \
         DEFAULT_REQUESTS_PER_SECOND
-    return Rate(1, 1.0 / rps, burst=1)
+    return Rate(1, (1.0 + RATE_GUARD) / rps, burst=1)
 
 
 def rate_key(settings: PanelSettings) -> str:
@@ -160,17 +168,25 @@ def transient_cause(result: CallResult) -> str | None:
     return None
 
 
-# Who is calling the panel: "chat" (a customer waits: the default) or "background" (runners:
-# ticket polling, the services refresh). Every runner's run is "background"
-# (app/jobs/runners.py `runner_run`).
+# ---- priorities and fairness (docs/ARCHITECTURE.md "The panel budget") --------------------------
 PANEL_PRIORITIES = ("chat", "background")
 _priority: contextvars.ContextVar[str] = contextvars.ContextVar("relaydesk_panel_priority",
-                                                                default="chat")
+                                                              default="chat")
+# the chat a chat-priority call is made for ("<channel id>:<chat id>"): the fair order
+_chat: contextvars.ContextVar[str | None] = contextvars.ContextVar("relaydesk_panel_chat",
+                                                                   default=None)
+# how long this context's chat calls may wait for a slot (None: RATE_LIMIT_MAX_WAIT)
+_max_wait: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "relaydesk_panel_max_wait", default=None)
+ANY_CHAT = "-"  # a chat-priority call made for no chat in particular (a manager's test)
 
 
-@contextmanager
+@contextlib.contextmanager
 def panel_priority(level: str):
-    """Panel calls made inside have this priority (one of PANEL_PRIORITIES)."""
+    """Calls to panels made inside are of priority `level`: "chat" (the default: a customer is
+    waiting) or "background" (ticket polling, service refreshes, linking and verification
+    jobs): a background call takes a panel slot only while no chat command waits for that
+    panel (app/integrations/ratelimit.py FAIR_SCRIPT)."""
     if level not in PANEL_PRIORITIES:
         raise ValueError(f"unknown panel priority {level!r}")
     token = _priority.set(level)
@@ -180,33 +196,32 @@ def panel_priority(level: str):
         _priority.reset(token)
 
 
+@contextlib.contextmanager
+def panel_chat(chat: str | None, max_wait: float | None = None):
+    """Chat calls made inside are for `chat` (fair order across chats); `max_wait`: how long
+    they may wait for a slot (a command whose customer was told it is queued waits longer)."""
+    token, wait_token = _chat.set(chat), _max_wait.set(max_wait)
+    try:
+        yield
+    finally:
+        _chat.reset(token)
+        _max_wait.reset(wait_token)
+
+
 def current_priority() -> str:
     return _priority.get()
 
 
-# Panel rate-limit slots taken in advance for this context's next call to each panel (rate
-# keys): a batch's fetches ask Redis once for all of them (app/jobs/pipeline.py `fetch_all`).
-_prepaid: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
-    "relaydesk_panel_prepaid", default=None)
+def estimated_wait(settings: PanelSettings, calls_before: int = 0) -> float:
+    """Seconds a chat call to this panel would wait for its slot now (about): the chats
+    already waiting for it and `calls_before` calls of our own go first, one slot each."""
+    from flask import current_app
 
+    from app.integrations.ratelimit import RateLimiter
 
-def slot_rule(adapter) -> tuple | None:
-    """(rate key, rate) of the panel behind an adapter, None for one that makes no HTTP calls
-    (the demo panel)."""
-    transport = getattr(adapter, "http", None)
-    if not isinstance(transport, PanelTransport):
-        return None
-    settings = transport.settings
-    return rate_key(settings), panel_rate(settings.requests_per_second)
-
-
-def use_prepaid_slot(key: str) -> None:
-    """This context's next call to the panel with rate key `key` has its slot already."""
-    prepaid = _prepaid.get()
-    if prepaid is None:
-        _prepaid.set({key})
-    else:
-        prepaid.add(key)
+    waiting = RateLimiter(current_app.extensions["relaydesk_redis"]).waiting(
+        rate_key(settings))
+    return (waiting + calls_before) * panel_rate(settings.requests_per_second).interval
 
 
 class PanelTransport:
@@ -271,14 +286,13 @@ class PanelTransport:
         from app.integrations.ratelimit import RateLimited, RateLimiter
 
         key = rate_key(self.settings)
-        prepaid = _prepaid.get()
-        if prepaid is not None and key in prepaid:
-            prepaid.discard(key)  # the batch took it (use_prepaid_slot); a retry asks again
-            return
-        rules = [(key, panel_rate(self.settings.requests_per_second))]
+        background = _priority.get() == "background"
+        who = "" if background else (_chat.get() or ANY_CHAT)
+        max_wait = BACKGROUND_MAX_WAIT if background else (_max_wait.get() or
+                                                           RATE_LIMIT_MAX_WAIT)
         try:
-            RateLimiter(current_app.extensions["relaydesk_redis"]).acquire(
-                rules, max_wait=RATE_LIMIT_MAX_WAIT)
+            RateLimiter(current_app.extensions["relaydesk_redis"]).acquire_fair(
+                key, panel_rate(self.settings.requests_per_second), who, max_wait=max_wait)
         except RateLimited as limited:
             raise PanelError("unreachable", f"panel rate limit: next slot in "
                                             f"{limited.wait:.1f}s", cause="paced") from None

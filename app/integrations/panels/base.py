@@ -75,6 +75,7 @@ class OrdersResult:
     orders: dict[str, PanelOrder]
     missing: list[str]  # ids the panel says do not exist
     calls: int  # HTTP calls made (the benchmark counts them)
+    coalesced: int = 1  # the commands these calls served (app/jobs/drivers.py `fetch_all`)
 
 
 @dataclass

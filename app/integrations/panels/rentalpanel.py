@@ -31,6 +31,7 @@ class RentalPanelAdapter(NoTickets, UserApiServices):
     no_tickets_reason = "the Rental Panel admin API v1 has no tickets"
 
     engine = ENGINE
+    coalesce_scope = "panel"  # getOrders-by-id: one call for many customers' orders
 
     def __init__(self, settings: PanelSettings) -> None:
         self.settings = settings
