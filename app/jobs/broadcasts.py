@@ -428,7 +428,7 @@ def send_batch(broadcast_id: int, summary: dict | None = None,
     were handed on or handled. With a `sender` (the runner's), the batch's calls may still be
     under way when this returns (the sender's `drain` finishes them); without, they are done.
     Commits."""
-    from app.jobs.outbound import Deferred, send_outbound
+    from app.jobs.outbound import Deferred
     from app.store import insert_outbound, outbound_row
 
     own = sender is None
@@ -441,9 +441,7 @@ def send_batch(broadcast_id: int, summary: dict | None = None,
     channels = _channels(broadcast.workspace_id)
     size = batch_size(channels)
     handled = 0
-    for outbound_id in _abandoned(broadcast_id, size):  # a dead worker's, first
-        outcome = send_outbound(outbound_id)
-        handled += outcome != "skipped"
+    handled += _resume_abandoned(broadcast, channels, size, sender)  # a dead worker's, first
     if broadcast.status != "running":
         return handled
     recipients = BroadcastRecipient.__table__
@@ -495,6 +493,32 @@ def send_batch(broadcast_id: int, summary: dict | None = None,
     refresh_counts(broadcast)
     db.session.commit()
     return handled
+
+
+def _resume_abandoned(broadcast: Broadcast, channels: dict, size: int, sender) -> int:
+    """Messages of the broadcast whose worker died (lease passed): claimed again and, unless
+    their call had begun (`recover`: sent, or `interrupted`), sent through the same pace as
+    the rest (never in a burst). Returns how many were handled. Commits."""
+    from app.jobs.outbound import Deferred, _continue_loaded, recover
+    from app.store import claim_outbound
+
+    items = []
+    for outbound_id in _abandoned(broadcast.id, size):
+        claimed = claim_outbound(outbound_id, utcnow() + BATCH_LEASE)
+        db.session.commit()
+        if not claimed:
+            continue
+        message = db.session.get(OutboundMessage, outbound_id, populate_existing=True)
+        if recover(message) is not None:
+            continue
+        channel = channels.get(message.channel_id)
+        if channel is None:
+            _continue_loaded(outbound_id)  # the full path says why it cannot be sent
+            continue
+        items.append(Deferred(outbound_id, True, channel, message.chat_id, message.text,
+                              broadcast.workspace_id, "broadcast"))
+    sender.submit(items)
+    return len(items)
 
 
 def _mark_sending(marks: list[tuple[int, int]]) -> None:
@@ -609,6 +633,15 @@ def reserve(connection, key: str, interval: float, horizon: float) -> float:
     return float(script(keys=[f"relaydesk:rl:{key}"], args=[repr(interval), repr(horizon)]))
 
 
+def redis_down(item) -> None:
+    """Redis failed around the call's mark: clear it if it was written (the full path sends
+    the message, in the job's thread)."""
+    try:
+        current_app.extensions["relaydesk_redis"].delete(STARTED_KEY.format(item.outbound_id))
+    except Exception:  # noqa: BLE001 - it expires; `recover` may then call it interrupted
+        log.warning("could not clear the send mark of message %s", item.outbound_id)
+
+
 def _send_paced(item, client, rules, pace, results: queue.SimpleQueue) -> None:
     """In a pool thread: its paced moment, the sender's own slots, then the platform call
     (no database here)."""
@@ -631,20 +664,18 @@ def _send_paced(item, client, rules, pace, results: queue.SimpleQueue) -> None:
                     moment = time.monotonic() + wait
                     time.sleep(wait)
                 RateLimiter(redis).acquire(rules, max_wait=PACE_WAIT)
+                redis.set(STARTED_KEY.format(item.outbound_id), 1, ex=STARTED_TTL)
                 # woken late (a busy machine): the moment is gone, never squeezed in later
                 if pace is None or time.monotonic() - moment <= LATE:
                     break
+                redis.delete(STARTED_KEY.format(item.outbound_id))
                 if time.monotonic() > deadline:
                     raise RateLimited(0.05)
         except RateLimited as limited:
             results.put((item, ("limited", limited.wait)))
             return
         except Exception:  # noqa: BLE001 - Redis trouble: the full path decides
-            results.put((item, ("full", None)))
-            return
-        try:
-            redis.set(STARTED_KEY.format(item.outbound_id), 1, ex=STARTED_TTL)
-        except Exception:  # noqa: BLE001 - cannot mark it: the full path sends it
+            redis_down(item)
             results.put((item, ("full", None)))
             return
         try:
