@@ -53,6 +53,7 @@ AUDITED = frozenset({
     "Workspace", "WorkspaceSettings", "WorkspaceMember", "User", "Channel", "PanelConnection",
     "ServiceRule", "Provider", "ProviderRoute", "LinkedUser", "ChatIdentity", "AdminIdentity",
     "ReplyTemplate", "CommandAlias", "CustomCommand", "Subscription", "TicketRule",
+    "Broadcast",
     # platform data (no workspace: the master admin's trail only)
     "Plan", "PlanPrice", "GlobalReplyTemplate", "EmailTemplate", "PaymentMethod",
 })
@@ -71,6 +72,7 @@ NOT_AUDITED = {
     "CooldownClaim": "runtime: cooldowns of order actions",
     "LinkCode": "runtime: one-time link codes (hashed)",
     "TicketActivity": "runtime: every panel ticket message the ticket runner read",
+    "BroadcastRecipient": "runtime: each broadcast recipient's state",
     "RunnerState": "runtime: what the scheduled runners did last (written by the runners)",
     "HealthSnapshot": "runtime: hourly traffic figures the maintenance runner takes",
     "Invoice": "billing records: issued and paid by the billing code, kept as they are",
@@ -85,6 +87,9 @@ IGNORED_COLUMNS = {
     "PanelConnection": {"status", "status_detail", "last_checked_at", "api_path"},
     "ServiceRule": {"fetched_at", "recognised", "panel_refill", "panel_cancel"},
     "Subscription": {"reminder_sent_for", "provider_event_at"},
+    # the runner's progress (the manager's start, pause, resume and cancel are the status)
+    "Broadcast": {"total", "sent", "failed", "skipped", "started_at", "finished_at",
+                  "prepared_at"},
     # a login: only what a person sets (never the password hash, nor sign-in counters)
     "User": {"password", "login_count", "fail_login_count", "last_login", "created_on",
              "changed_on", "created_by_fk", "changed_by_fk"},

@@ -122,6 +122,12 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
         "reply_failed": _l("The panel refused the reply"),
         "reply_unknown": _l("The reply may not have reached the panel"),
     },
+    "broadcast_status": {"draft": _l("Draft"), "scheduled": _l("Scheduled"),
+                         "running": _l("Sending"), "paused": _l("Paused"), "done": _l("Done"),
+                         "canceled": _l("Canceled")},
+    "broadcast_recipient_state": {"pending": _l("Waiting"), "sending": _l("Sending"),
+                                  "sent": _l("Sent"), "failed": _l("Failed"),
+                                  "skipped": _l("Skipped")},
     "call_outcome": {
         "ok": _l("Succeeded"), "transient": _l("Temporary failure"),
         "permanent": _l("Permanent failure"), "timeout": _l("Timed out"), "error": _l("Error"),
@@ -153,6 +159,7 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
         "Subscription": _l("Subscription"), "Plan": _l("Plan"), "PlanPrice": _l("Plan price"),
         "GlobalReplyTemplate": _l("Default reply"), "EmailTemplate": _l("E-mail template"),
         "PaymentMethod": _l("Payment method"), "TicketRule": _l("Ticket rule"),
+        "Broadcast": _l("Broadcast"),
     },
 }
 
@@ -173,6 +180,7 @@ CODE_COLUMNS = {
 CODE_LIST_COLUMNS = {
     ("Plan", "mediums"): "channel_kind",
     ("Plan", "modules"): "plan_module",
+    ("Broadcast", "channel_kinds"): "channel_kind",
 }
 
 

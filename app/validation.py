@@ -45,7 +45,8 @@ from sqlalchemy import UniqueConstraint, inspect, select
 from wtforms.validators import ValidationError
 
 from app.config import LANGUAGES
-from app.models import (AdminIdentity, Channel, ChatIdentity, GlobalReplyTemplate, Invoice,
+from app.models import (AdminIdentity, Broadcast, Channel, ChatIdentity, GlobalReplyTemplate,
+                        Invoice,
                         LinkedUser, PanelConnection, PaymentMethod, Plan, PlanPrice,
                         ProviderRoute, ReplyTemplate, ServiceRule, Subscription, TicketRule,
                         Workspace, WorkspaceSettings)
@@ -374,6 +375,10 @@ PLAN_MEDIUMS_RULE = code_list("plan_mediums", PLAN_MEDIUMS, at_least_one=True,
                               valid="greenapi,telegram", invalid="sms")
 PLAN_MODULES_RULE = code_list("plan_modules", PLAN_MODULES, valid="api,tickets",
                               invalid="crm")
+BROADCAST_KINDS_RULE = code_list("broadcast_kinds", ("greenapi", "meta", "telegram", "webchat"),
+                                 valid="greenapi,telegram", invalid="sms")
+BROADCAST_LANGUAGES_RULE = code_list("broadcast_languages", tuple(LANGUAGES), valid="es,ru",
+                                     invalid="klingon")
 # a code files and links name the plan by (`plan: pro`); four digits so that the form matrix
 # can vary it
 PLAN_CODE = pattern_rule(
@@ -450,6 +455,8 @@ COLUMN_RULES: dict[type, dict[str, tuple[Rule, ...]]] = {
     ChatIdentity: {"chat_id": (CHAT_ID,)},
     AdminIdentity: {"chat_id": (CHAT_ID,)},
     LinkedUser: {"language": (LANGUAGE,)},
+    Broadcast: {"name": (PLAIN_NAME,), "channel_kinds": (BROADCAST_KINDS_RULE,),
+                "languages": (BROADCAST_LANGUAGES_RULE,)},
     ReplyTemplate: {"language": (LANGUAGE,)},
     GlobalReplyTemplate: {"language": (LANGUAGE,)},
 }

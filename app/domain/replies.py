@@ -168,6 +168,10 @@ PLAIN_REPLIES: dict[str, str] = {
     # workspace's settings: silence)
     "service_paused": N_("This service is paused right now, so your message was not handled. "
                          "Please contact us later."),
+    # a message that is exactly a `stop` / `start` keyword (app/domain/optout.py)
+    "opted_out": N_("You will not receive our announcements any more. Send START to receive "
+                    "them again."),
+    "opted_in": N_("You will receive our announcements again. Send STOP to stop them."),
 }
 
 #: Every reply key a workspace (ReplyTemplate) or the master admin (GlobalReplyTemplate) may

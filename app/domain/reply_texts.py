@@ -620,4 +620,20 @@ REPLY_TEXTS: dict[str, tuple[str, ...]] = {
         'Сервис сейчас приостановлен, поэтому ваше сообщение не обработано. Пожалуйста, свяжитесь с нами позже.',
         'Bu hizmet şu anda duraklatıldı, bu yüzden mesajınız işlenmedi. Lütfen daha sonra bizimle iletişime geçin.',
     ),
+    'opted_out': (
+        'لن تصلك إعلاناتنا بعد الآن. أرسل ابدأ لتصلك من جديد.',
+        'Ya no recibirás nuestros anuncios. Envía ALTA para recibirlos de nuevo.',
+        'Anda tidak akan menerima pengumuman kami lagi. Kirim MULAI untuk menerimanya kembali.',
+        'Você não receberá mais nossos avisos. Envie INICIAR para recebê-los de novo.',
+        'Вы больше не будете получать наши рассылки. Отправьте СТАРТ, чтобы снова их получать.',
+        'Artık duyurularımızı almayacaksınız. Yeniden almak için BAŞLA yazın.',
+    ),
+    'opted_in': (
+        'ستصلك إعلاناتنا من جديد. أرسل توقف لإيقافها.',
+        'Volverás a recibir nuestros anuncios. Envía BAJA para dejar de recibirlos.',
+        'Anda akan menerima pengumuman kami lagi. Kirim BERHENTI untuk menghentikannya.',
+        'Você voltará a receber nossos avisos. Envie PARAR para não recebê-los.',
+        'Вы снова будете получать наши рассылки. Отправьте СТОП, чтобы отписаться.',
+        'Duyurularımızı yeniden alacaksınız. Durdurmak için DUR yazın.',
+    ),
 }

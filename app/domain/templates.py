@@ -421,7 +421,7 @@ REPLY_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     **{key: () for key in (
         "panel_unavailable", "unsupported", "not_linked", "help", "balance_unavailable",
         "fallback", "link_unsupported", "link_rate_limited", "link_failed",
-        "link_unavailable", "service_paused", "queued")},
+        "link_unavailable", "service_paused", "queued", "opted_out", "opted_in")},
 }
 #: Keys whose text depends on a count (the orders a line lists; `too_many_ids`: the limit).
 #: Each also exists as `<key>_one`, the text for exactly one (app/domain/replies.py).
@@ -453,6 +453,11 @@ CUSTOM_COMMAND = register(Kind("custom_command", (), max_source=MESSAGE_LIMIT, m
 ROUTE_LINE_PLACEHOLDERS = ("external_id", "action", "order_id", "quantity", "link")
 ROUTE_JOINED_PLACEHOLDERS = ("external_ids", "action", "order_ids")
 DEFAULT_ROUTE_TEMPLATE = "{external_id} {action}"
+
+
+#: A broadcast's text (app/jobs/broadcasts.py): one message to each recipient.
+BROADCAST = register(Kind("broadcast", ("username",), max_source=MESSAGE_LIMIT,
+                          max_value=REPLY_VALUE_LIMIT, max_output=MESSAGE_LIMIT))
 
 
 def _route_modes(template: Template) -> None:

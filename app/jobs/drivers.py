@@ -179,6 +179,7 @@ class BatchDriver(_Reads):
             for place, name in m.refs:
                 place[name] = m.id
         self.save(runs)
+        save_opt_changes([run.opt_change for run in runs if run.opt_change])
         items = []
         for m in messages:
             if m.id is None:
@@ -220,6 +221,23 @@ class BatchDriver(_Reads):
         self.save(runs)
         flush_call_log()
         db.session.commit()
+
+
+def save_opt_changes(changes: list[tuple[int, bool]]) -> None:
+    """Opt linked users out of broadcasts (or back in): `stop` / `start` keywords. The time
+    is kept from the first `stop` (a repeated `stop` does not move it)."""
+    from sqlalchemy import update
+
+    from app.models.base import utcnow
+
+    table = LinkedUser.__table__
+    for user_id, stop in dict(changes).items():
+        values = ({"opted_out": True, "opted_out_at": utcnow()} if stop
+                  else {"opted_out": False, "opted_out_at": None})
+        statement = update(table).where(table.c.id == user_id)
+        if stop:
+            statement = statement.where(table.c.opted_out.is_(False))
+        db.session.execute(statement.values(**values))
 
 
 def run_event(event) -> str:

@@ -392,6 +392,10 @@ def send_outbound(outbound_id: int) -> str:
     if message.attempts > MAX_ATTEMPTS:  # reclaimed again and again after dead workers
         return _fail(message, "too_many_attempts",
                      f"gave up after {MAX_ATTEMPTS} attempts")
+    if message.purpose == "broadcast":
+        decided = recover(message)  # its sender died mid-call: never twice (at most once)
+        if decided is not None:
+            return decided
     try:
         return _send(message)
     except Exception as exc:  # noqa: BLE001 - a bug or an outage must not leave the row leased
@@ -505,6 +509,49 @@ def _fail(message: OutboundMessage, code: str | None, error: str | None) -> str:
     db.session.commit()
     log.warning("outbound %s failed permanently: %s", message.id, error)
     return "failed"
+
+
+# --- a broadcast message whose sender died mid-call (app/jobs/broadcasts.py) ----------------------
+
+STARTED_KEY = "relaydesk:broadcast:started:{}"  # a call to the platform began (Redis)
+STARTED_TTL = 86400
+INTERRUPTED = ("the worker stopped while sending it: it may have been delivered, so it is not "
+               "sent again")
+
+
+def started(outbound_id: int) -> str | None:
+    """What the pool thread recorded of this broadcast message's call in Redis: None (no call
+    began, or its failure was recorded), "1" (it began, no answer recorded: its worker died
+    mid-call) or "sent:<platform message id>" (the platform accepted it; the worker died
+    before writing so). Redis unreachable: None (sent again: at least once, not never)."""
+    try:
+        value = current_app.extensions["relaydesk_redis"].get(STARTED_KEY.format(outbound_id))
+    except Exception:  # noqa: BLE001
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def recover(message) -> str | None:
+    """About to (re)send a claimed broadcast message (app/jobs/broadcasts.py): "sent" when the
+    platform had accepted it (the row is marked sent, with its id), "failed" when a call
+    began and its fate is unknown (`interrupted`: it may have arrived, never sent twice),
+    None when it may be sent. Commits when it decides."""
+    value = started(message.id)
+    if value is None:
+        return None
+    if value.startswith("sent:"):
+        platform_id = value[len("sent:"):] or None
+        now = utcnow()
+        message.state, message.sent_at, message.lease_until = "sent", now, None
+        message.parts_total = message.parts_sent = 1
+        message.platform_message_ids = [platform_id]
+        message.platform_message_id = platform_id
+        message.last_error = None
+        if not message.delivery_status:
+            message.delivery_status, message.delivery_status_at = "sent", now
+        db.session.commit()
+        return "sent"
+    return _fail(message, "interrupted", INTERRUPTED)
 
 
 # --- a paused channel (Green API instance not authorised, blocked or asleep) --------------------

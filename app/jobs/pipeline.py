@@ -42,6 +42,7 @@ from functools import cached_property
 
 from app.domain.decide import Decision, Policy, Who, decide, settle
 from app.domain.eligibility import Order
+from app.domain.optout import opt_keyword
 from app.domain.parser import ACCOUNT_ACTIONS, ORDER_ACTIONS, Command, ParseResult, parse
 from app.domain.replies import Outcome, ask_choices, compose, technical_lines
 from app.domain.templates import (REPLY_LIMIT, RouteOrder, TemplateError, clip, custom_reply,
@@ -237,6 +238,8 @@ class CommandRun:
         self.technical: list[str] = []  # errors only an admin identity is shown
         # the workspace is suspended: app/jobs/events.py sets the wave's gate of paused replies
         self.paused: PausedReplies | None = getattr(event, "paused", None)
+        # (linked user id, opted out?) for the driver to write: a `stop` / `start` keyword
+        self.opt_change: tuple[int, bool] | None = None
 
     def step(self, name: str, **data) -> dict:
         """Add a trace step (values None are left out); upstream texts (panel answers, errors)
@@ -268,6 +271,11 @@ class CommandRun:
         if self.event.is_group and self._is_provider_group():
             self.step("ignored", reason="provider group")
             return self._finish("ignored")
+        keyword = None if self.event.is_group else opt_keyword(text)
+        if keyword is not None:
+            opted = yield from self._opt(keyword)
+            if opted is not None:
+                return opted
         result = self._parse()
         if not (result.is_command or result.invalid_ids or result.too_many_ids
                 or result.ambiguous):
@@ -341,6 +349,22 @@ class CommandRun:
             self.reply_parts.append(self.book.render("service_paused"))
             self._reply(paused_reply_key(self.event.chat_id, utcnow()))
         return self._finish("paused")
+
+    def _opt(self, keyword: str):
+        """A private message that is exactly a `stop` or `start` keyword
+        (app/domain/optout.py) from a linked customer: opt them out of (or back in to)
+        broadcasts, and confirm in their language. Returns the outcome, or None when the chat
+        is not linked (the message is then read as any other)."""
+        yield from self._identify()
+        user = self.identity.linked_user
+        if user is None:
+            return None
+        stop = keyword == "stop"
+        self.opt_change = (user.id, stop)
+        self.step("opt_out" if stop else "opt_in", linked_user=user.username)
+        self.reply_parts.append(self.book.render("opted_out" if stop else "opted_in"))
+        self._reply()
+        return self._finish("opted_out" if stop else "opted_in")
 
     def _is_provider_group(self) -> bool:
         """Providers' groups receive our commands; what is said there is never a command."""

@@ -73,6 +73,8 @@ RUNNERS: dict[str, Runner] = {
                       "app.jobs.tickets.enabled_reason", "app.jobs.tickets.poll_interval"),
     "services": Runner("services", "app.jobs.services.run_refresh",
                        "app.jobs.services.enabled_reason", "app.jobs.services.refresh_interval"),
+    "broadcasts": Runner("broadcasts", "app.jobs.broadcasts.run_workspace",
+                         "app.jobs.broadcasts.enabled_reason", "app.jobs.broadcasts.interval"),
     "maintenance": Runner("maintenance", "app.jobs.maintenance.run_workspace",
                           "app.jobs.maintenance.enabled_reason", "app.jobs.maintenance.interval",
                           runs_when_paused=True),

@@ -12,7 +12,7 @@ import contextvars
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-POOL_SIZES = {"panel-fetch": 8, "send": 8}
+POOL_SIZES = {"panel-fetch": 8, "send": 8, "broadcast": 16}
 
 _pools: dict[str, ThreadPoolExecutor] = {}
 _lock = threading.Lock()

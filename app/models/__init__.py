@@ -1,6 +1,7 @@
 """All models, imported so that metadata (and Alembic) sees every table."""
 from app.models.audit import AuditEntry
 from app.models.auth import UserAuthState
+from app.models.broadcasts import Broadcast, BroadcastRecipient
 from app.models.billing import (EmailTemplate, Invoice, InvoiceCounter, PaymentEvent,
                                  PaymentMethod, PaymentSubmission, Plan, PlanPrice, Subscription)
 from app.models.channels import Channel
@@ -20,7 +21,8 @@ from app.models.sensitive import install as _install_sensitive
 from app.redaction import install_column_redaction as _install_redaction
 
 __all__ = [
-    "AdminIdentity", "AuditEntry", "Channel", "ChatIdentity", "CommandAlias", "CustomCommand",
+    "AdminIdentity", "AuditEntry", "Broadcast", "BroadcastRecipient", "Channel",
+    "ChatIdentity", "CommandAlias", "CustomCommand",
     "DetectedChat",
     "ExternalCall", "InboundEvent", "OutboundMessage", "CommandLog", "CommandOrder",
     "CooldownClaim", "LinkCode",

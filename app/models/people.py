@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from flask_appbuilder import Model
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (Boolean, Column, DateTime, ForeignKey, Integer, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import relationship
 
 from app.models.base import CHAT_ID_LENGTH, Timestamps, WorkspaceOwned
@@ -18,6 +19,11 @@ class LinkedUser(Timestamps, WorkspaceOwned, Model):
     username = Column(String(120), nullable=False)
     language = Column(String(10), nullable=False, default="en")
     notes = Column(Text, nullable=True)
+    # a comma list of the manager's words (`vip, reseller`): broadcasts' audiences pick by them
+    tags = Column(Text, nullable=True, default="")
+    # wrote a `stop` keyword (app/domain/optout.py): never sent a broadcast until `start`
+    opted_out = Column(Boolean, nullable=False, default=False)
+    opted_out_at = Column(DateTime, nullable=True)
     identities = relationship("ChatIdentity", back_populates="linked_user",
                               cascade="all, delete-orphan")
 

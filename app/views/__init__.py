@@ -21,6 +21,7 @@ from app.views.audit import AuditEntryView
 from app.views.base import admin_variant, api_for
 from app.views.billing import (PENDING_LIST, BillingView, PaymentMethodView,
                                PaymentSubmissionView, SubscriptionAdminMixin)
+from app.views.broadcasts import BroadcastApi, BroadcastRecipientView, BroadcastView
 from app.views.channels import DetectedChatView
 from app.views.formatting import make_readable
 from app.views.payments import PaymentsView
@@ -134,6 +135,7 @@ def register_views(appbuilder) -> None:
                "fa-flask")
     add_screen(appbuilder, MyApiKeysView, "API keys", _l("API keys"), "Support tools", "fa-key")
     register_platform_support(appbuilder)
+    register_broadcasts(appbuilder)
     appbuilder.add_link("API documentation", label=_l("API documentation"),
                         href="/swagger/v1", icon="fa-book", category="Support tools",
                         category_label=CATEGORY_LABELS["Support tools"],
@@ -199,6 +201,19 @@ def register_platform_support(appbuilder) -> None:
                         icon="fa-life-ring", category="Master admin",
                         category_label=CATEGORY_LABELS["Master admin"],
                         category_icon=CATEGORY_ICONS["Master admin"])
+
+
+def register_broadcasts(appbuilder) -> None:
+    """Communication › Broadcasts and their REST resource `broadcast` (with its four
+    actions); each broadcast's recipients (on its page, no menu entry) and their read-only
+    REST resource `broadcast_recipient`."""
+    add_screen(appbuilder, BroadcastView, "Broadcasts", _l("Broadcasts"), "Communication",
+               "fa-bullhorn")
+    appbuilder.add_api(BroadcastApi)
+    screen_titles(BroadcastRecipientView, _l("Broadcast recipients"))
+    make_readable(BroadcastRecipientView)
+    appbuilder.add_view_no_menu(BroadcastRecipientView)
+    appbuilder.add_api(api_for(BroadcastRecipientView, "broadcast_recipient"))
 
 
 def register_billing(appbuilder) -> None:

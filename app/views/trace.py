@@ -37,6 +37,8 @@ OUTCOMES: dict[str, object] = {
     "edit_not_acted": _l("not acted on: an edit of a message already handled"),
     "number_changed": _l("the chat moved to the new number"),
     "paused": _l("not handled: the workspace is suspended"),
+    "opted_out": _l("the customer opted out of broadcasts"),
+    "opted_in": _l("the customer opted back in to broadcasts"),
 }
 
 ACTIONS: dict[str, object] = {
@@ -316,6 +318,14 @@ def _queued(step, preview):
              seconds=step.get("wait_s") if step.get("wait_s") is not None else "—")
 
 
+def _opt(step, preview):
+    if step.get("step") == "opt_out":
+        return _("The message is a stop keyword: the linked customer %(name)s receives no "
+                 "more broadcasts.", name=step.get("linked_user") or "—")
+    return _("The message is a start keyword: the linked customer %(name)s receives "
+             "broadcasts again.", name=step.get("linked_user") or "—")
+
+
 def _unpaused(step, preview):
     return _("Processed again after the workspace was resumed.")
 
@@ -329,7 +339,8 @@ SENTENCES: dict[str, Callable[[Mapping, bool], str]] = {
     "help": _standalone, "balance": _standalone, "custom": _standalone,
     "balance_error": _balance_error, "link": _link, "verify": _verify,
     "edit": _edit, "number_changed": _number_changed, "paused": _paused,
-    "unpaused": _unpaused, "ticket": _ticket, "queued": _queued,
+    "unpaused": _unpaused, "ticket": _ticket, "queued": _queued, "opt_out": _opt,
+    "opt_in": _opt,
 }
 
 

@@ -351,12 +351,21 @@ class LinkedUserView(WorkspaceModelView):
 
     datamodel = RelaydeskInterface(LinkedUser)
     plan_checks = (linked_user_fits_plan,)  # `max_linked_users`
-    list_columns = ["username", "language", "created_at"]
-    show_columns = ["username", "language", "notes", "created_at", "updated_at"]
-    add_columns = ["username", "language", "notes"]
+    list_columns = ["username", "language", "tags", "opted_out", "created_at"]
+    show_columns = ["username", "language", "tags", "notes", "opted_out", "opted_out_at",
+                    "created_at", "updated_at"]
+    add_columns = ["username", "language", "tags", "notes", "opted_out"]
     edit_columns = add_columns
-    search_columns = ["username", "language"]
-    label_columns = labels(username=_l("Panel username"))
+    search_columns = ["username", "language", "tags", "opted_out"]
+    label_columns = labels(username=_l("Panel username"), tags=_l("Tags"),
+                           opted_out=_l("Opted out of broadcasts"),
+                           opted_out_at=_l("Opted out"))
+    description_columns = {
+        "tags": _l("Words of your own, comma separated (e.g. vip, reseller): broadcasts can "
+                   "be sent to the users with a tag."),
+        "opted_out": _l("Receives no broadcasts. Set when the customer writes STOP in the "
+                        "chat (START clears it); you may change it here too."),
+    }
 
 
 class ChatIdentityView(WorkspaceModelView):
