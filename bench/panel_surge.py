@@ -74,16 +74,6 @@ def seed(spec_path: str) -> None:
             make.identity(user, channels[customer["instance"]], chat_id=customer["chat"])
 
 
-def max_per_second(stamps: list[float]) -> int:
-    ordered = sorted(stamps)
-    best, start = 0, 0
-    for end, moment in enumerate(ordered):
-        while moment - ordered[start] >= 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 def run(args, surge: Surge, stack, results) -> None:
     from tests.fakes.rentalpanel import FakeRentalPanel
 
@@ -190,6 +180,8 @@ def run(args, surge: Surge, stack, results) -> None:
         notice_at = min((t for t in notices.get(command.chat, []) if t >= command.due_at),
                         default=float("inf"))
         told.append(min(answer_at, notice_at) - command.due_at)
+    from tests.fakes.server import max_per_second
+
     calls = [r.timestamp for r in panel.requests if r.timestamp >= started]
     peak = max_per_second(calls)
     told_late = sum(1 for value in told if value > TOLD_WITHIN)

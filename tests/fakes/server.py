@@ -604,3 +604,15 @@ def fake_fixture(cls: type[FakeServer], name: str, **kwargs) -> Callable:
             if server.errors:
                 pytest.fail(f"{cls.__name__} crashed while serving:\n" + "\n".join(server.errors))
     return _fixture
+
+
+def max_per_second(stamps: list[float]) -> int:
+    """The most requests that arrived within any window of one second [t, t + 1) (a rate a
+    fake's recorded arrival times show; the panel budget's tests and bench/panel_surge.py)."""
+    ordered = sorted(stamps)
+    best, start = 0, 0
+    for end, moment in enumerate(ordered):
+        while moment - ordered[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best

@@ -21,21 +21,11 @@ from app.jobs import workspace_config
 from app.jobs.events import claim_batch, process_event
 from app.models import CommandLog, ServiceRule
 from tests.conftest import BACKENDS
+from tests.fakes.server import max_per_second
 from tests.integration.pipeline_support import (CUSTOMER_CHAT, REFILL_30, build_desk, days_ago,
                                                 post_green)
 
 OTHER_CHAT = "79007654321@c.us"
-
-
-def max_per_second(stamps: list[float]) -> int:
-    """The most calls that arrived within any window of one second [t, t + 1)."""
-    ordered = sorted(stamps)
-    best, start = 0, 0
-    for end, moment in enumerate(ordered):
-        while moment - ordered[start] >= 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def test_max_per_second_counts_any_window():
