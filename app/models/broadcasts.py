@@ -35,9 +35,9 @@ class Broadcast(Timestamps, WorkspaceOwned, Model):
     name = Column(String(NAME_MAX), nullable=False)
     text = Column(Text, nullable=False)
     # the audience: comma lists (empty: everyone)
-    channel_kinds = Column(Text, nullable=True, default="")
-    languages = Column(Text, nullable=True, default="")
-    tags = Column(Text, nullable=True, default="")
+    channel_kinds = Column(Text, nullable=True)
+    languages = Column(Text, nullable=True)
+    tags = Column(Text, nullable=True)
     scheduled_at = Column(DateTime, nullable=True)
     status = code_column(BROADCAST_STATUSES, "broadcast_status", default="draft", index=True)
     total = Column(Integer, nullable=False, default=0)
@@ -65,9 +65,10 @@ class Broadcast(Timestamps, WorkspaceOwned, Model):
     @audience.setter
     def audience(self, value: dict | None) -> None:
         value = value or {}
-        self.channel_kinds = join_list(value.get("channel_kinds") or ()).replace(" ", "")
-        self.languages = join_list(value.get("languages") or ()).replace(" ", "")
-        self.tags = join_list(value.get("tags") or ())
+        # an empty list is stored as NULL, never '' (as every screen stores an empty field)
+        self.channel_kinds = join_list(value.get("channel_kinds") or ()).replace(" ", "") or None
+        self.languages = join_list(value.get("languages") or ()).replace(" ", "") or None
+        self.tags = join_list(value.get("tags") or ()) or None
 
     def __str__(self) -> str:
         return self.name or ""

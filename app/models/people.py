@@ -20,7 +20,7 @@ class LinkedUser(Timestamps, WorkspaceOwned, Model):
     language = Column(String(10), nullable=False, default="en")
     notes = Column(Text, nullable=True)
     # a comma list of the manager's words (`vip, reseller`): broadcasts' audiences pick by them
-    tags = Column(Text, nullable=True, default="")
+    tags = Column(Text, nullable=True)
     # wrote a `stop` keyword (app/domain/optout.py): never sent a broadcast until `start`
     opted_out = Column(Boolean, nullable=False, default=False)
     opted_out_at = Column(DateTime, nullable=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from flask_appbuilder import ModelView
 from wtforms import fields as wtf
@@ -100,6 +100,7 @@ class FieldSpec:
     valid_example: str | None = None
     invalid_examples: list[str] = field(default_factory=list)
     equal_to: str | None = None  # a confirmation field: the value of that field
+    needed: bool = False  # optional alone, but the screen wants it (tenancy_helpers.EXTRA_VALUES)
 
     @property
     def hides_value(self) -> bool:
@@ -191,10 +192,17 @@ class FormSpec:
     @classmethod
     def of(cls, app, view, mode: str, variant: dict | None = None) -> FormSpec:
         """The form as the page builds it (an `add_variants` entry: for that query string)."""
+        from tests.tenancy_helpers import EXTRA_VALUES
+
         with app.test_request_context(query_string=variant or {}):
             form = (view.add_form if mode == ADD else view.edit_form)()
             fields = [field_spec(f) for f in form if f.name != "csrf_token"
                       and f.type not in ("HiddenField", "CSRFTokenField")]
+        # optional fields a screen's item validator still wants together (a ticket rule needs
+        # subject or message words): filled like required ones, with the table's known value
+        extra = EXTRA_VALUES.get(view.datamodel.obj.__tablename__, {})
+        fields = [replace(f, valid_example=extra[f.name], needed=True) if f.name in extra
+                  else f for f in fields]
         return cls(type(view).__name__, view.route_base, mode, fields)
 
     def get(self, name: str) -> FieldSpec | None:
@@ -210,7 +218,7 @@ class FormSpec:
         many-select gets its first option too: FAB's user form wants a role or a group, a rule
         that no field's flags tell."""
         return [f for f in self.fields if f.kind in ("bool", "multiselect") or f.required
-                or f.equal_to]
+                or f.equal_to or f.needed]
 
 
 # --- pages ---------------------------------------------------------------------------------------
