@@ -40,7 +40,7 @@ SAME_EVERYWHERE = {"OK", "API", "Relaydesk", "WhatsApp", "Telegram", "Stripe", "
                    "Meta", "Swagger"}
 SAME_IN = {
     # words these languages write like English ("Refill" and "Provider" are the SMM trade's own)
-    "es": {"No", "Roles", "Chat", "Error", "Plan", "Refill"},
+    "es": {"No", "Roles", "Chat", "Error", "Plan", "Refill", "Ticket"},
     "pt_BR": {"Chat", "Status", "E-mail"},
     "ru": set(),
     "tr": {"Plan"},
