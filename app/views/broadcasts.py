@@ -139,8 +139,9 @@ class BroadcastView(WorkspaceModelView):
 
     def _init_forms(self):
         super()._init_forms()
-        from app.views.base import LabelledCodeListField
         from app.labels import ENUM_LABELS
+        from app.validation import attach_rules
+        from app.views.base import LabelledCodeListField
 
         for form in (self.add_form, self.edit_form):
             if form is None:
@@ -157,6 +158,7 @@ class BroadcastView(WorkspaceModelView):
             if text_field is not None:
                 text_field.kwargs["validators"] = [*text_field.kwargs.get("validators", []),
                                                    TemplateText(BROADCAST)]
+            attach_rules(form, Broadcast)  # the replaced fields keep their declared checks
 
     def _broadcast(self, pk) -> Broadcast:
         item = self.datamodel.get(pk, self._base_filters)

@@ -32,7 +32,8 @@ def test_a_workspace_added_on_the_screen_has_settings_its_manager_can_change(
     assert 'name="cooldown_refill_seconds"' in form
     saved = client.post(edit[1], data={
         "cooldown_refill_seconds": "3600", "cooldown_speed_seconds": "3600",
-        "cooldown_cancel_seconds": "3600", "max_ids_per_message": "20"})
+        "cooldown_cancel_seconds": "3600", "max_ids_per_message": "20",
+        "ticket_poll_seconds": "60"})  # what the form shows filled in
     assert saved.status_code == 302
     db.session.expire_all()
     assert db.session.get(WorkspaceSettings, settings.id).cooldown_refill_seconds == 3600
