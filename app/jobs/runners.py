@@ -219,9 +219,16 @@ def run_due(name: str, workspace_id: int) -> str | None:
     if db.session.get(Workspace, workspace_id) is None:
         return None
     with workspace_scope(workspace_id):
-        reason = None if runner.runs_when_paused else paused_reason(workspace_id)
-        if reason is None:
-            reason = _resolve(runner.enabled)(workspace_id)
+        try:
+            reason = None if runner.runs_when_paused else paused_reason(workspace_id)
+            if reason is None:
+                reason = _resolve(runner.enabled)(workspace_id)
+        except Exception as exc:  # noqa: BLE001 - the gate itself failed: say so, like a run
+            db.session.rollback()
+            log.exception("runner %s of workspace %s: its gate failed", name, workspace_id)
+            _finish(workspace_id, name, enabled=True, outcome="failed",
+                    error=failure_text(exc), next_in=DISABLED_RECHECK)
+            return "failed"
         if reason is not None:
             _finish(workspace_id, name, enabled=False, disabled_reason=str(reason)[:300],
                     next_in=DISABLED_RECHECK)

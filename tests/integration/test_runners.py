@@ -154,6 +154,21 @@ def test_a_failing_runner_keeps_saying_so_until_a_run_succeeds(two, flaky, caplo
     assert row.summary == {"handled": 3} and row.runs == 3 and row.failures == 2
 
 
+def test_a_failing_gate_is_recorded_as_a_failure(two, flaky, monkeypatch):
+    import sys
+
+    acme, _bravo = two
+
+    def broken(workspace_id):
+        raise RuntimeError("settings unreadable")
+
+    monkeypatch.setattr(sys.modules["tests_flaky_runner"], "enabled", broken)
+    assert run_due("tickets", acme.id) == "failed"
+    row = state(acme.id, "tickets")
+    assert row.outcome == "failed" and "settings unreadable" in row.last_error
+    assert row.queued_until is None and flaky["calls"] == 0
+
+
 def test_a_runner_answering_failed_is_recorded_as_failed(factory, two):
     acme, _bravo = two
     with FakeSmmApi(api_key=KEY, services=[]) as smm:
