@@ -36,6 +36,14 @@ def on_postgres() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
+def dialect_insert(table):
+    """An INSERT on `table` of the session's database dialect (PostgreSQL or SQLite), the kind
+    that takes `on_conflict_do_nothing` / `on_conflict_do_update`."""
+    from sqlalchemy.dialects import sqlite
+
+    return (postgresql.insert if on_postgres() else sqlite.insert)(table)
+
+
 def _cursor():
     return db.session.connection().connection.dbapi_connection.cursor()
 

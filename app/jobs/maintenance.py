@@ -226,7 +226,7 @@ def backlog_of(workspace_id: int) -> int:
 def take_snapshots(workspace_id: int, now=None) -> int:
     """A snapshot of each ended hour that has none, the last SNAPSHOT_BACKFILL hours at most;
     returns how many were stored (a concurrent run's are kept: ON CONFLICT DO NOTHING)."""
-    from sqlalchemy.dialects import postgresql, sqlite
+    from app.jobs.bulk import dialect_insert
 
     current = _hour(now or utcnow())
     first = current - SNAPSHOT_PERIOD * SNAPSHOT_BACKFILL
@@ -243,9 +243,7 @@ def take_snapshots(workspace_id: int, now=None) -> int:
         start += SNAPSHOT_PERIOD
     if not rows:
         return 0
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
-        HealthSnapshot.__table__)
+    insert = dialect_insert(HealthSnapshot.__table__)
     result = db.session.execute(insert.values(rows).on_conflict_do_nothing(
         index_elements=["workspace_id", "period_start"]))
     db.session.commit()

@@ -36,6 +36,7 @@ from sqlalchemy import and_, or_, select, update
 
 from app.extensions import db
 from app.jobs import queues
+from app.jobs.bulk import dialect_insert
 from app.models import RunnerState, Workspace
 from app.models.base import utcnow
 from app.redaction import redact
@@ -103,12 +104,7 @@ def ensure_states() -> int:
 
 
 def _insert_ignoring_duplicates(rows: list[dict]):
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
-        RunnerState.__table__)
-    return insert.values(rows).on_conflict_do_nothing(
+    return dialect_insert(RunnerState.__table__).values(rows).on_conflict_do_nothing(
         index_elements=["workspace_id", "runner"])
 
 

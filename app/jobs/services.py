@@ -17,10 +17,10 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import case, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from app.domain.service_rules import parse_service_name
 from app.extensions import db
+from app.jobs.bulk import dialect_insert
 from app.integrations.panels.base import PanelError, PanelService
 from app.integrations.panels import panel_priority
 from app.integrations.panels.registry import adapter_for
@@ -100,8 +100,7 @@ def _row(workspace_id: int, service_id: str, service: PanelService, now) -> dict
 
 def _upsert(values: list[dict]):
     table = ServiceRule.__table__
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    insert = dialect_insert(table)
     statement = insert.values(values)
     excluded = statement.excluded
     updates = {name: case((table.c.is_override.is_(True), table.c[name]),

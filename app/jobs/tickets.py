@@ -360,12 +360,11 @@ def expire_replying(workspace_id: int) -> int:
 def claim_message(workspace_id: int, ticket_id: str, key: str, values: dict) -> int | None:
     """Take the message (ticket, key) for this poll: the activity's id, or None when another
     poll has it (handled, being handled, or given up after MAX_ATTEMPTS). Committed."""
-    from sqlalchemy.dialects import postgresql, sqlite
+    from app.jobs.bulk import dialect_insert
 
     table = TicketActivity.__table__
     now = utcnow()
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    insert = dialect_insert(table)
     statement = insert.values(
         workspace_id=workspace_id, ticket_id=ticket_id, message_key=key, state="claimed",
         attempts=1, claimed_at=now, checked_at=now, created_at=now, orders=[], trace=[],
