@@ -82,6 +82,9 @@ _scripts: dict[int, object] = {}  # id(connection) → registered script
 # A background caller (ARGV[3] empty) takes a slot only when no chat waits (priorities). A chat
 # takes it only when no other waiting chat deserves it more: one served longer ago (never: 0),
 # on a tie the one waiting longer (fairness: a burst of one chat alternates with the others).
+# A caller may stand for several chats (one merged call serves them all: their names joined by
+# CHATS_SEPARATOR): it counts as served as long ago as the least recently served of them, and
+# taking the slot serves every one of them.
 # KEYS: GCRA key, waiting hash, served hash; ARGV: interval, tolerance, who, hold (seconds).
 # Times are Redis' own clock (TIME), like the GCRA above.
 FAIR_SCRIPT = """
@@ -92,24 +95,45 @@ local tolerance = tonumber(ARGV[2])
 local who = ARGV[3]
 local hold = tonumber(ARGV[4])
 local entries = redis.call('HGETALL', KEYS[2])
+local function chats(member)
+  local found = {}
+  for chat in string.gmatch(member, '[^\\31]+') do found[#found + 1] = chat end
+  return found
+end
+local function served_of(member)
+  local least = nil
+  for _, value in ipairs(redis.call('HMGET', KEYS[3], unpack(chats(member)))) do
+    local served = tonumber(value or '0') or 0
+    if least == nil or served < least then least = served end
+  end
+  return least or 0
+end
+local function parse(entry)  -- "expires:since"
+  local sep = string.find(entry, ':', 1, true)
+  if not sep then return 0, now end
+  return tonumber(string.sub(entry, 1, sep - 1)) or 0, tonumber(string.sub(entry, sep + 1)) or now
+end
 local my_since = now
 local my_served = 0
-if who ~= '' then my_served = tonumber(redis.call('HGET', KEYS[3], who) or '0') or 0 end
+if who ~= '' then
+  my_served = served_of(who)
+  local mine = redis.call('HGET', KEYS[2], who)
+  if mine then
+    local expires, since = parse(mine)
+    if expires >= now then my_since = since end
+  end
+end
 local others = 0
 local better = false
 for i = 1, #entries, 2 do
   local member = entries[i]
-  local sep = string.find(entries[i + 1], ':', 1, true)
-  local expires = tonumber(string.sub(entries[i + 1], 1, sep - 1)) or 0
-  local since = tonumber(string.sub(entries[i + 1], sep + 1)) or now
+  local expires, since = parse(entries[i + 1])
   if expires < now then
     redis.call('HDEL', KEYS[2], member)
-  elseif member == who then
-    my_since = since
-  else
+  elseif member ~= who then
     others = others + 1
     if who ~= '' then
-      local served = tonumber(redis.call('HGET', KEYS[3], member) or '0') or 0
+      local served = served_of(member)
       if served < my_served or (served == my_served and since < my_since) then
         better = true
       end
@@ -141,12 +165,15 @@ local ttl = math.max(1000, math.ceil((tat - now) * 1000))
 redis.call('SET', KEYS[1], string.format('%.6f', tat), 'PX', ttl)
 if who ~= '' then
   redis.call('HDEL', KEYS[2], who)
-  redis.call('HSET', KEYS[3], who, string.format('%.6f', now))
+  for _, chat in ipairs(chats(who)) do
+    redis.call('HSET', KEYS[3], chat, string.format('%.6f', now))
+  end
   redis.call('PEXPIRE', KEYS[3], 3600000)
 end
 return '0'
 """
 FAIR_HOLD = 1.0  # seconds a waiting chat keeps counting after its last attempt
+CHATS_SEPARATOR = "\x1f"  # between the chats one caller stands for (FAIR_SCRIPT)
 WAITING_SUFFIX = ":waiting"
 SERVED_SUFFIX = ":served"
 _fair_scripts: dict[int, object] = {}
@@ -265,6 +292,11 @@ class RateLimiter:
             if time.monotonic() + min(wait, rate.interval) > deadline:
                 raise RateLimited(wait)
             time.sleep(min(wait, rate.interval))
+
+    def leave_fair(self, key: str, who: str | None) -> None:
+        """`who` no longer waits for a slot of `key` (another caller's call served it)."""
+        if who:
+            self.redis.hdel(PREFIX + key + WAITING_SUFFIX, who)
 
     def waiting(self, key: str) -> int:
         """How many chats are waiting for a slot of `key` now (for a wait estimate)."""

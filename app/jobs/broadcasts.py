@@ -61,6 +61,8 @@ BATCH_LEASE = timedelta(seconds=15)  # a killed worker's batch is sent again aft
 PACE = 0.97  # a broadcast uses at most this share of a channel's rate
 LATE = 0.015  # a paced call this late for its moment waits for another one
 PACE_WAIT = 10.0  # a message waits for its slot up to this in the batch, else is retried
+THROTTLED_RETRIES = 2  # a call refused for the platform's rate is tried again this often ...
+THROTTLED_WAIT = 5.0  # ... after the platform's Retry-After, at most this long
 RUNNING_INTERVAL = 5
 IDLE_INTERVAL = 60
 
@@ -642,48 +644,66 @@ def redis_down(item) -> None:
         log.warning("could not clear the send mark of message %s", item.outbound_id)
 
 
-def _send_paced(item, client, rules, pace, results: queue.SimpleQueue) -> None:
-    """In a pool thread: its paced moment, the sender's own slots, then the platform call
-    (no database here)."""
-    from app.integrations.channels import SendResult
+def _take_moment(item, redis, rules, pace) -> None:
+    """Wait for the message's paced moment (`reserve`) and the sender's own slots, then mark
+    the call as begun (`STARTED_KEY`). Raises RateLimited when no moment came within
+    PACE_WAIT."""
     from app.integrations.ratelimit import RateLimited, RateLimiter
+
+    deadline = time.monotonic() + PACE_WAIT
+    while True:
+        moment = time.monotonic()
+        if pace is not None:
+            wait = reserve(redis, pace[0], pace[1].interval, PACE_WAIT)
+            if wait < 0:  # booked beyond the horizon: ask again later
+                if time.monotonic() - wait > deadline:
+                    raise RateLimited(-wait)
+                time.sleep(-wait)
+                continue
+            # Redis reserved it between asking and answering: the call never leaves before
+            # the moment, and a slow answer counts as lateness
+            answered = time.monotonic()
+            moment += wait
+            time.sleep(max(0.0, answered + wait - time.monotonic()))
+        RateLimiter(redis).acquire(rules, max_wait=PACE_WAIT)
+        redis.set(STARTED_KEY.format(item.outbound_id), 1, ex=STARTED_TTL)
+        # woken late (a busy machine): the moment is gone, never squeezed in later
+        if pace is None or time.monotonic() - moment <= LATE:
+            return
+        redis.delete(STARTED_KEY.format(item.outbound_id))
+        if time.monotonic() > deadline:
+            raise RateLimited(0.05)
+
+
+def _send_paced(item, client, rules, pace, results: queue.SimpleQueue) -> None:
+    """In a pool thread: its paced moment, the sender's own slots, then the platform call (no
+    database here). A call the platform refused for its rate (`throttled`: nothing was
+    delivered) is tried again after the platform's wait, at a new paced moment, up to
+    THROTTLED_RETRIES times; then the outbound retry takes it."""
+    from app.integrations.channels import SendResult
+    from app.integrations.ratelimit import RateLimited
 
     try:
         redis = current_app.extensions["relaydesk_redis"]
-        try:
-            deadline = time.monotonic() + PACE_WAIT
-            while True:
-                moment = time.monotonic()
-                if pace is not None:
-                    wait = reserve(redis, pace[0], pace[1].interval, PACE_WAIT)
-                    if wait < 0:  # booked beyond the horizon: ask again later
-                        if time.monotonic() - wait > deadline:
-                            raise RateLimited(-wait)
-                        time.sleep(-wait)
-                        continue
-                    moment = time.monotonic() + wait
-                    time.sleep(wait)
-                RateLimiter(redis).acquire(rules, max_wait=PACE_WAIT)
-                redis.set(STARTED_KEY.format(item.outbound_id), 1, ex=STARTED_TTL)
-                # woken late (a busy machine): the moment is gone, never squeezed in later
-                if pace is None or time.monotonic() - moment <= LATE:
-                    break
-                redis.delete(STARTED_KEY.format(item.outbound_id))
-                if time.monotonic() > deadline:
-                    raise RateLimited(0.05)
-        except RateLimited as limited:
-            results.put((item, ("limited", limited.wait)))
-            return
-        except Exception:  # noqa: BLE001 - Redis trouble: the full path decides
-            redis_down(item)
-            results.put((item, ("full", None)))
-            return
-        try:
-            result = client.send_text(item.chat_id, item.text.strip())
-        except Exception:  # noqa: BLE001 - as send_outbound
-            log.exception("broadcast message %s: unexpected error", item.outbound_id)
-            result = SendResult(ok=False, transient=True, error_code="exception",
-                                error="unexpected error")
+        for attempt in range(THROTTLED_RETRIES + 1):
+            try:
+                _take_moment(item, redis, rules, pace)
+            except RateLimited as limited:
+                results.put((item, ("limited", limited.wait)))
+                return
+            except Exception:  # noqa: BLE001 - Redis trouble: the full path decides
+                redis_down(item)
+                results.put((item, ("full", None)))
+                return
+            try:
+                result = client.send_text(item.chat_id, item.text.strip())
+            except Exception:  # noqa: BLE001 - as send_outbound
+                log.exception("broadcast message %s: unexpected error", item.outbound_id)
+                result = SendResult(ok=False, transient=True, error_code="exception",
+                                    error="unexpected error")
+            if not result.throttled or attempt == THROTTLED_RETRIES:
+                break
+            time.sleep(min(result.retry_after or 1.0, THROTTLED_WAIT))
         if result.ok:  # accepted: a worker dying before its mark is written loses nothing
             try:
                 redis.set(STARTED_KEY.format(item.outbound_id),

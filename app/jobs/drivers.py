@@ -34,6 +34,7 @@ from app.extensions import db
 from app.models import ChatIdentity, LinkedUser
 from app.store import (CooldownRequest, claim_cooldowns, insert_outbound, open_command_logs,
                        outbound_row, peek_cooldowns, save_order_rows, update_command_logs)
+from app.jobs import shared_fetch
 from app.jobs.pipeline import (EVENT_MAX_ATTEMPTS, CommandRun, LogRow, NeedFetch, PendingMessage,
                                run_commands)
 
@@ -261,7 +262,7 @@ def fetch_all(needs: list[NeedFetch]) -> list[tuple]:
     fetches of one customer on a Perfect Panel) and their answer is shared out; the merged
     fetches of different panels (or customers) overlap instead of adding up. They run side by
     side (app/jobs/threads.py: in a copy of this context, so their call log rows join the
-    job's), each as the chat of its first run (the fair order of the panel budget,
+    job's), each as all the chats it serves (the fair order of the panel budget,
     app/integrations/panels `panel_chat`). One merged fetch runs here, without a thread."""
     from app.jobs.threads import submit
 
@@ -277,7 +278,8 @@ def fetch_all(needs: list[NeedFetch]) -> list[tuple]:
     results: list[tuple | None] = [None] * len(needs)
     for indexes, (result, error, ms) in zip(groups.values(), answers, strict=True):
         for index in indexes:
-            share = _share(result, needs[index], len(indexes)) if result is not None else None
+            share = result if len(indexes) == 1 else shared_fetch.share(result, needs[index].ids,
+                                                                         len(indexes))
             results[index] = (share, error, ms)
     return results
 
@@ -302,29 +304,23 @@ def _merge(needs: list[NeedFetch]) -> NeedFetch:
     if len(needs) == 1:
         return needs[0]
     first = needs[0]
+    from app.integrations.ratelimit import CHATS_SEPARATOR
+
     ids = list(dict.fromkeys(i for need in needs for i in need.ids))
     max_wait = max((n.max_wait for n in needs if n.max_wait is not None), default=None)
-    return NeedFetch(first.adapter, ids, first.username, chat=first.chat, max_wait=max_wait)
-
-
-def _share(result, need: NeedFetch, together: int):
-    """A merged fetch's answer, cut down to what `need` asked for."""
-    from app.integrations.panels import clean_ids
-    from app.integrations.panels.base import OrdersResult
-
-    if together == 1:
-        return result
-    valid, invalid = clean_ids(need.ids)
-    asked = set(valid) | set(invalid)
-    return OrdersResult(orders={i: o for i, o in result.orders.items() if i in asked},
-                        missing=[i for i in result.missing if i in asked],
-                        calls=result.calls, coalesced=together)
+    # the merged call serves every chat of it: it waits its turn as all of them together
+    chats = CHATS_SEPARATOR.join(dict.fromkeys(n.chat for n in needs if n.chat)) or None
+    return NeedFetch(first.adapter, ids, first.username, chat=chats, max_wait=max_wait)
 
 
 def _fetch(need: NeedFetch) -> tuple:
-    from app.integrations.panels import panel_chat
+    """One merged fetch, for its chats; shared with other jobs' fetches of the same panel
+    where the panel's API allows (app/jobs/shared_fetch.py)."""
+    from app.integrations.panels import current_priority, panel_chat
 
     with panel_chat(need.chat, need.max_wait):
+        if current_priority() == "chat" and shared_fetch.shareable(need):
+            return shared_fetch.fetch_shared(need)
         return need.fetch()
 
 

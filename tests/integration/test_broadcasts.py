@@ -274,3 +274,19 @@ def test_screen_add_show_and_start(shop, manager, client, fake_greenapi):
     bad = client.post("/broadcastview/add", data={"name": "Bad", "text": "Hi {nobody}"})
     assert b"Unknown placeholder" in bad.data
     assert client.get(f"/broadcastview/progress/{broadcast.id}").get_json()["status"] == "draft"
+
+
+def test_a_message_refused_for_the_rate_is_sent_again_in_the_same_run(shop, fake_greenapi):
+    """A 429 (jitter on the platform's side) does not wait for the outbound retry: the message
+    takes a new paced moment after Retry-After and goes out in the same run, once."""
+    ws, *_ = shop
+    fake_greenapi.fail_next(1, 429, retry_after=1, path="*/sendMessage/*")
+    broadcast = make(ws)
+    runner.start(broadcast)
+    summary = runner.run_workspace(ws.id)
+
+    assert summary["sent"] == 4 and summary.get("retried", 0) == 0
+    assert sum(1 for r in fake_greenapi.requests if r.status == 429) == 1
+    assert len(fake_greenapi.sent) == 4
+    assert Counter(m["chatId"] for m in fake_greenapi.sent).most_common(1)[0][1] == 1
+    assert fresh(broadcast).status == "done"

@@ -352,6 +352,30 @@ def test_429_retry_after_is_honoured(request, app, factory, redis_conn, monkeypa
     assert setup.sent() == ["rate limited"] and setup.send_calls() == 2
 
 
+def test_a_refusal_for_the_platform_rate_is_marked_throttled(setup):
+    """A 429 (each platform's own shape) is `throttled`: nothing was delivered, so a paced
+    sender may try again at once (app/jobs/broadcasts.py); other transient errors are not."""
+    client = client_for(setup.channel)
+    chat = setup.platform.chat_id
+    setup.fake.fail_next(1, 429, retry_after=3, path=setup.platform.send_path)
+    refused = client.send_text(chat, "too fast")
+    assert (refused.ok, refused.transient, refused.throttled) == (False, True, True)
+    assert refused.retry_after == 3
+    setup.fake.fail_next(1, 502, path=setup.platform.send_path)
+    broken = client.send_text(chat, "broken")
+    assert (broken.ok, broken.transient, broken.throttled) == (False, True, False)
+    assert client.send_text(chat, "fine").ok
+
+
+@pytest.mark.parametrize(("code", "throttled"), [(130429, True), (131056, False),
+                                                 (131057, False)])
+def test_meta_throttled_is_the_numbers_throughput_only(meta, code, throttled):
+    """131056 (one recipient's pair rate) and 131057 (maintenance) are not the sender's pace."""
+    meta.fake.error_next(code)
+    result = client_for(meta.channel).send_text(meta.platform.chat_id, "hello")
+    assert result.ok is False and result.throttled is throttled
+
+
 @pytest.mark.parametrize("code,first_wait", [(130429, 2), (131056, 4), (131057, 30)])
 def test_meta_throughput_errors_back_off(app, meta, code, first_wait):
     meta.fake.error_next(code)

@@ -16,7 +16,7 @@ from app.extensions import db
 from app.integrations.panels import (ANY_CHAT, panel_chat, panel_priority, panel_rate,
                                      rate_key)
 from app.integrations.panels.registry import adapter_for
-from app.integrations.ratelimit import RateLimiter
+from app.integrations.ratelimit import CHATS_SEPARATOR, RateLimiter
 from app.jobs import workspace_config
 from app.jobs.events import claim_batch, process_event
 from app.models import CommandLog, ServiceRule
@@ -184,6 +184,53 @@ def test_background_callers_wait_while_a_chat_waits(app, budget_desk, redis_conn
     assert limiter.waiting(key) == 0
     time.sleep(rate.interval + 0.01)
     assert limiter.try_acquire_fair(key, rate, None) == 0.0  # nobody waits: background goes
+
+
+def test_a_merged_call_waits_its_turn_as_every_chat_it_serves(app, budget_desk, redis_conn):
+    """A merged fetch serves several chats: it is as deserving as the least recently served of
+    them (not as its first chat, just served, which made a full batch yield again and again),
+    and taking the slot counts as serving each of them."""
+    settings = adapter_for(budget_desk.panel).settings
+    key, rate = rate_key(settings), panel_rate(settings.requests_per_second)
+    limiter = RateLimiter(redis_conn)
+    merged = CHATS_SEPARATOR.join(["1:alice", "1:bob", "1:carol"])
+    assert limiter.try_acquire_fair(key, rate, "1:alice") == 0.0  # alice was just served
+    assert limiter.try_acquire_fair(key, rate, "1:dave") > 0  # dave waits: served never
+    assert limiter.try_acquire_fair(key, rate, merged) > 0  # waits too, but bob never was
+    time.sleep(rate.interval + 0.01)
+    # dave and the merged call tie on "never served": the one waiting longer (dave) goes first
+    assert limiter.try_acquire_fair(key, rate, merged) > 0
+    assert limiter.try_acquire_fair(key, rate, "1:dave") == 0.0
+    time.sleep(rate.interval + 0.01)
+    assert limiter.try_acquire_fair(key, rate, merged) == 0.0
+    # now bob and carol were served too: erin (never served) goes before any of them
+    assert limiter.try_acquire_fair(key, rate, "1:bob") > 0
+    assert limiter.try_acquire_fair(key, rate, "1:erin") > 0
+    time.sleep(rate.interval + 0.01)
+    assert limiter.try_acquire_fair(key, rate, "1:bob") > 0
+    assert limiter.try_acquire_fair(key, rate, "1:erin") == 0.0
+
+
+def test_callers_tied_on_served_take_turns_never_all_deferring(app, budget_desk, redis_conn):
+    """Merged calls of the same chats tie on "served": the one waiting longest goes, whatever
+    order Redis lists the waiting callers in (each once deferred to a caller listed before
+    its own entry, and none ever went)."""
+    settings = adapter_for(budget_desk.panel).settings
+    key, rate = rate_key(settings), panel_rate(settings.requests_per_second)
+    limiter = RateLimiter(redis_conn)
+    chats = [f"{n % 5 + 1}:7911{n:07d}@c.us" for n in range(20)]
+    callers = [CHATS_SEPARATOR.join(chats[k:] + chats[:k]) for k in (3, 7, 11)]
+    assert limiter.try_acquire_fair(key, rate, callers[0]) == 0.0
+    for caller in callers:
+        assert limiter.try_acquire_fair(key, rate, caller) > 0  # in line, in this order
+    served = []
+    for _turn in range(3):
+        time.sleep(rate.interval + 0.01)
+        granted = [n for n, caller in enumerate(callers) if n not in served
+                   and limiter.try_acquire_fair(key, rate, caller) == 0.0]
+        assert len(granted) == 1, granted
+        served += granted
+    assert served == [0, 1, 2]
 
 
 def test_claims_take_chats_in_turn(app, client, budget_desk, fake_greenapi, monkeypatch):

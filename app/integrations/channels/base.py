@@ -21,6 +21,8 @@ class SendResult:
     # the platform's own back-off: wait at least backoff_base ** attempt seconds (Meta 131056)
     backoff_base: float | None = None
     migrate_to_chat_id: str | None = None  # Telegram: the group is now this supergroup
+    # refused for the platform's rate limit (HTTP 429 or its own code): nothing was delivered
+    throttled: bool = False
 
     def __post_init__(self) -> None:
         self.error = redact(self.error)

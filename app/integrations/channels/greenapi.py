@@ -53,6 +53,7 @@ class GreenApiClient:
         if result.status in (401, 403):
             status = "error"
         return SendResult(ok=False, transient=transient, retry_after=result.retry_after(),
+                          throttled=result.status == 429,
                           error_code=str(result.status or result.error),
                           error=f"Green API {result.status or result.error}",
                           channel_status=status)

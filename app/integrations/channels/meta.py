@@ -40,6 +40,8 @@ RECIPIENT_RATE = Rate(1, 6.0, burst=45)  # one per 6 s to the same user, bursts 
 # Other codes are transient when Graph says so (`is_transient`, or an HTTP 5xx / 429 answer such
 # as the generic code 1/2 or 131000 "Something went wrong"), permanent otherwise.
 TRANSIENT_CODES = {130429: 2.0, 131056: 4.0, 131057: 30.0}
+# the number's own throughput (not one recipient's pair rate): a refusal, nothing delivered
+THROTTLED_CODES = {130429}
 BACKOFF_BASE_BY_CODE = {131056: 4.0}  # pair rate limit: retry after 4^n seconds
 # Never worth repeating, whatever the HTTP status says: bad token, bad parameter, undeliverable,
 # outside the 24 h window, marketing caps and opt-out, template problems.
@@ -98,6 +100,7 @@ class MetaClient:
                 waits = [w for w in (TRANSIENT_CODES.get(code), result.retry_after()) if w]
                 return SendResult(ok=False, transient=True, retry_after=max(waits, default=None),
                                   backoff_base=BACKOFF_BASE_BY_CODE.get(code),
+                                  throttled=code in THROTTLED_CODES or result.status == 429,
                                   error_code=str(code), error=f"Meta {code}: {message}")
             return SendResult(ok=False, transient=False, error_code=str(code),
                               error=f"Meta {code}: {message}",
@@ -106,6 +109,7 @@ class MetaClient:
         if result.status is None or result.status >= 500 or result.status == 429 or garbled:
             problem = result.error or ("garbled answer" if garbled else result.status)
             return SendResult(ok=False, transient=True, retry_after=result.retry_after(),
+                              throttled=result.status == 429,
                               error_code=str(result.error or result.status),
                               error=f"Meta {problem}")
         return SendResult(ok=False, transient=False, error_code=str(result.status),

@@ -57,7 +57,7 @@ class TelegramClient:
         if result.status is None or code == 429 or (isinstance(code, int) and code >= 500) \
                 or garbled:
             problem = result.error or ("garbled answer" if garbled else code)
-            return SendResult(ok=False, transient=True,
+            return SendResult(ok=False, transient=True, throttled=code == 429,
                               retry_after=_retry_after(data, result),
                               error_code=str(result.error or code), error=f"Telegram {problem}")
         description = str(data.get("description") or "")[:300]

@@ -212,6 +212,32 @@ def current_priority() -> str:
     return _priority.get()
 
 
+def current_chat() -> str | None:
+    """The chat(s) this context's chat calls are made for (`panel_chat`)."""
+    return _chat.get()
+
+
+def current_max_wait() -> float:
+    """How long this context's chat calls may wait for a slot."""
+    return _max_wait.get() or RATE_LIMIT_MAX_WAIT
+
+
+# the next call of this context already has its slot (app/jobs/shared_fetch.py took it)
+_slot_paid: contextvars.ContextVar[bool] = contextvars.ContextVar("relaydesk_panel_slot_paid",
+                                                                  default=False)
+
+
+@contextlib.contextmanager
+def slot_paid():
+    """The first panel call made inside uses a slot its caller already took from the budget
+    (its later calls, if any, wait for theirs)."""
+    token = _slot_paid.set(True)
+    try:
+        yield
+    finally:
+        _slot_paid.reset(token)
+
+
 def estimated_wait(settings: PanelSettings, calls_before: int = 0) -> float:
     """Seconds a chat call to this panel would wait for its slot now (about): the chats
     already waiting for it and `calls_before` calls of our own go first, one slot each."""
@@ -285,6 +311,9 @@ class PanelTransport:
 
         from app.integrations.ratelimit import RateLimited, RateLimiter
 
+        if _slot_paid.get():
+            _slot_paid.set(False)
+            return
         key = rate_key(self.settings)
         background = _priority.get() == "background"
         who = "" if background else (_chat.get() or ANY_CHAT)
