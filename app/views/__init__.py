@@ -29,6 +29,7 @@ from app.views.platform_support import (WAITING_LIST, SupportQueueView, SupportT
                                         SupportTicketView)
 from app.views.playground import PlaygroundView
 from app.views.dashboard import DashboardApi, DashboardView
+from app.views.home import OnboardingApi
 from app.views.runners import API_COLUMNS as RUNNER_API_COLUMNS
 from app.views.runners import RunnerStateView
 from app.views.runtime import RuntimeApi, RuntimeView
@@ -144,6 +145,7 @@ def register_views(appbuilder) -> None:
     add_screen(appbuilder, DashboardView, "Dashboard", _l("Dashboard"), "Master admin",
                "fa-tachometer")
     appbuilder.add_api(DashboardApi)
+    appbuilder.add_api(OnboardingApi)
     add_screen(appbuilder, WorkspaceAdminView, "Workspaces", _l("Workspaces"), "Master admin",
                "fa-building")
     appbuilder.add_api(WorkspaceApi)

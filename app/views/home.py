@@ -3,34 +3,26 @@ from __future__ import annotations
 
 from flask import g, redirect, url_for
 from flask_appbuilder import IndexView, expose
+from flask_appbuilder.api import BaseApi
+from flask_appbuilder.security.decorators import protect
 from flask_babel import gettext as _
+from sqlalchemy import select
 
-from app.models import Channel, LinkedUser, PanelConnection, Provider, ProviderRoute, Workspace
+from app.extensions import db
+from app.security import READ, ROLE_AGENT, ROLE_MANAGER
+
+from app.models import Channel, LinkedUser, Provider, ProviderRoute, Workspace
+from app.onboarding import checklist
 from app.tenancy import current_scope, scoped_query
 
 
 def setup_steps() -> list[dict]:
-    """The "Getting started" checklist of the current workspace, in the order a panel owner
-    works through it: each step with whether it is done and the screen that completes it."""
-    has_channel = _count(Channel) > 0
-    steps = [
-        # a connection made at sign-up names the engine only: done once it has its URL
-        ("panel", scoped_query(PanelConnection).filter(PanelConnection.url != "").count() > 0,
-         _("Connect your panel"),
-         "PanelConnectionView.list"),
-        ("channel", has_channel, _("Add a WhatsApp or Telegram channel"), "ChannelView.add"),
-        ("webhook", has_channel and scoped_query(Channel).filter(
-            Channel.last_webhook_at.isnot(None)).count() > 0,
-         _("Configure the channel's webhook"),
-         "ChannelView.list"),
-        ("provider", _count(Provider) > 0, _("Add a provider"), "ProviderView.add"),
-        ("route", _count(ProviderRoute) > 0, _("Route the provider to its group chat"),
-         "ProviderRouteView.add"),
-        ("linked_user", _count(LinkedUser) > 0, _("Link a customer to their chat"),
-         "LinkedUserView.list"),
-    ]
-    return [{"key": key, "done": done, "text": text, "url": _allowed_url(endpoint)}
-            for key, done, text, endpoint in steps]
+    """The onboarding checklist of the current workspace (app/onboarding.py), in the order a
+    panel owner works through it: each item with whether it is done (from real state) and the
+    screen that completes it, when the reader may open it."""
+    return [{"key": item.key, "done": item.done, "text": item.title, "hint": item.hint,
+             "url": _allowed_url(item.endpoint)}
+            for item in checklist(current_scope().workspace_id)]
 
 
 def next_step(steps: list[dict], workspace) -> dict:
@@ -100,3 +92,70 @@ def _safe_url(endpoint: str) -> str | None:
         return url_for(endpoint)
     except Exception:  # noqa: BLE001 - a missing screen just drops the link
         return None
+
+
+def api_workspace_id() -> tuple[int | None, tuple[int, str] | None]:
+    """The workspace a workspace-scoped JSON answer is about: the member's own; for the master
+    admin the one `?workspace=<slug>` names. Returns (id, None) or (None, (status, message)):
+    400 when the master admin names none, 404 for a slug that is not theirs to see (a member
+    naming another workspace learns nothing about it)."""
+    from flask import request
+
+    scope = current_scope()
+    slug = (request.args.get("workspace") or "").strip()
+    if scope.all_workspaces:
+        if not slug:
+            return None, (400, _("Name the workspace: ?workspace=<slug>."))
+        found = db.session.execute(select(Workspace.id).where(Workspace.slug == slug[:100])) \
+            .scalar()
+        return (found, None) if found is not None else (None, (404, _("No such workspace.")))
+    if scope.workspace_id is None:
+        return None, (403, _("Your login is not attached to a workspace."))
+    if slug and db.session.get(Workspace, scope.workspace_id).slug != slug:
+        return None, (404, _("No such workspace."))
+    return scope.workspace_id, None
+
+
+class OnboardingApi(BaseApi):
+    """`GET /api/v1/onboarding`: the onboarding checklist (app/onboarding.py) of the reader's
+    workspace (JWT, X-API-Key or the browser session)."""
+
+    resource_name = "onboarding"
+    route_base = "/api/v1/onboarding"
+    allow_browser_login = True
+    relaydesk_roles = {ROLE_MANAGER: READ, ROLE_AGENT: READ}
+    method_permission_name = {"get": "get"}
+
+    @expose("", methods=["GET"])
+    @protect()
+    def get(self):
+        """The onboarding checklist, each item ticked from real state.
+        ---
+        get:
+          description: The items `channel`, `panel`, `routes`, `linked_user`, `test_command`
+            and `service_rules` with whether each is done and the screen that completes it.
+            The master admin names the workspace with `?workspace=<slug>`.
+          parameters:
+          - in: query
+            name: workspace
+            schema:
+              type: string
+          responses:
+            200:
+              description: The checklist.
+            400:
+              $ref: '#/components/responses/400'
+            401:
+              $ref: '#/components/responses/401'
+            403:
+              $ref: '#/components/responses/403'
+            404:
+              $ref: '#/components/responses/404'
+        """
+        workspace_id, refusal = api_workspace_id()
+        if refusal is not None:
+            return self.response(refusal[0], message=refusal[1])
+        items = checklist(workspace_id)
+        return self.response(200, items=[
+            {"key": item.key, "done": item.done, "link": _safe_url(item.endpoint)}
+            for item in items], done=sum(item.done for item in items), total=len(items))
