@@ -20,6 +20,7 @@ from flask_appbuilder.models.sqla.filters import FilterEqual, FilterGreater, Fil
 from flask_appbuilder.security.decorators import has_access, protect
 from flask_babel import gettext as _
 
+from app.activity import activity
 from app.dashboard import EXPIRING_DAYS, DashboardFigures, dashboard_figures
 from app.models import PaymentSubmission, Subscription, Workspace
 from app.models.base import utcnow
@@ -145,7 +146,7 @@ class DashboardView(BaseView):
     def index(self):
         figures = dashboard_figures(utcnow())
         return self.render_template("relaydesk/dashboard.html", tiles=tiles(figures),
-                                    charts=chart_data(figures))
+                                    charts=chart_data(figures), activity=activity(None))
 
 
 class DashboardApi(MasterAdminApi):

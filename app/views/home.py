@@ -8,6 +8,7 @@ from flask_appbuilder.security.decorators import protect
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from app.activity import activity
 from app.extensions import db
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER
 
@@ -51,7 +52,7 @@ class HomeView(IndexView):
             if dashboard:
                 return redirect(dashboard)
         context = {"workspace": None, "is_admin": False, "cards": [], "checklist": [],
-                   "next_step": None}
+                   "next_step": None, "activity": None}
         if user is not None and user.is_authenticated:
             scope = current_scope()
             context["is_admin"] = scope.all_workspaces
@@ -70,6 +71,7 @@ class HomeView(IndexView):
                     context["cards"].append({"label": label, "count": _count(model),
                                              "url": _safe_url(endpoint)})
                 if scope.workspace_id is not None:  # the master admin has no single workspace
+                    context["activity"] = activity(scope.workspace_id)
                     context["checklist"] = setup_steps()
                     context["next_step"] = next_step(context["checklist"],
                                                      context["workspace"])
