@@ -38,6 +38,13 @@
         canvas.chart = new window.Chart(canvas, config);
     }
 
+    function datasets(list, labelKey, dataKey) {
+        return list.map(function (series, index) {
+            return {label: series[labelKey], data: series[dataKey],
+                    backgroundColor: palette[index % palette.length]};
+        });
+    }
+
     function bars(id, labels, label, counts, color, horizontal) {
         draw(id, {
             type: "bar",
@@ -58,10 +65,7 @@
             type: "bar",
             data: {
                 labels: activity.commands.days,
-                datasets: activity.commands.series.map(function (series, index) {
-                    return {label: series.label, data: series.counts,
-                            backgroundColor: palette[index % palette.length]};
-                })
+                datasets: datasets(activity.commands.series, "label", "counts")
             },
             options: {scales: {x: {stacked: true, reverse: rtl},
                                y: {stacked: true, beginAtZero: true, ticks: {precision: 0}}}}
@@ -79,28 +83,14 @@
         return;
     }
 
-    draw("chart-signups", {
-        type: "bar",
-        data: {
-            labels: data.signups.days,
-            datasets: [{label: data.signups.label, data: data.signups.counts,
-                        backgroundColor: palette[0]}]
-        },
-        options: {
-            scales: {y: {beginAtZero: true, ticks: {precision: 0}},
-                     x: {reverse: rtl}},
-            plugins: {legend: {display: false}}
-        }
-    });
+    bars("chart-signups", data.signups.days, data.signups.label, data.signups.counts,
+         palette[0], false);
 
     draw("chart-mrr", {
         type: "bar",
         data: {
             labels: data.mrr.plans,
-            datasets: data.mrr.series.map(function (series, index) {
-                return {label: series.currency, data: series.amounts,
-                        backgroundColor: palette[index % palette.length]};
-            })
+            datasets: datasets(data.mrr.series, "currency", "amounts")
         },
         options: {scales: {y: {beginAtZero: true}, x: {reverse: rtl}}}
     });
