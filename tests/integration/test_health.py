@@ -116,7 +116,7 @@ def test_channel_not_authorized_appears_and_clears(client, factory, acme, manage
 def test_channel_quiet_appears_and_clears(client, factory, acme, manager):
     quiet_since = utcnow() - timedelta(hours=30)
     channel = factory.channel(acme, name="Busy line", status="ok", last_webhook_at=quiet_since)
-    factory.commit(*[event(channel, ago=timedelta(hours=30 + i)) for i in range(20)])
+    factory.commit(*[event(channel, ago=timedelta(hours=31 + i)) for i in range(20)])
     report = health(client)
     assert codes(report) == {"channel_quiet"}
     assert report["status"] == "warning"
