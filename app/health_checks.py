@@ -121,8 +121,8 @@ def problem_message(code: str, params: dict) -> str:
         state = params.get("state")
         words = GREEN_STATE_WORDS.get(state)
         if words is not None:
-            return f"{channel}: {words}"
-        return _("%(channel)s: the platform refused its credentials.", channel=channel)
+            return str(words)
+        return _("The platform refused the channel's credentials.")
     if code == "channel_quiet":
         return _("%(channel)s has received nothing for %(hours)s hours, although it usually "
                  "receives messages.", channel=channel, hours=params.get("hours", 24))
@@ -131,10 +131,10 @@ def problem_message(code: str, params: dict) -> str:
                  "on, so in groups the bot sees only commands and replies.", channel=channel)
     if code == "webhook_not_registered":
         said = MESSAGES.get(params.get("said") or "")
-        return f"{channel}: {said}" if said is not None else \
-            _("%(channel)s: its webhook is not set where Relaydesk expects it.", channel=channel)
+        return str(said) if said is not None else \
+            _("The channel's webhook is not set where Relaydesk expects it.")
     if code == "meta_token_expiring":
-        return f"{channel}: {MESSAGES['token_expired']}"
+        return str(MESSAGES["token_expired"])
     if code == "panel_unreachable":
         return str(MESSAGES["panel_unreachable"])
     if code == "panel_auth_failed":
