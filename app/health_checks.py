@@ -38,6 +38,8 @@ QUIET_MIN_EVENTS = 20
 QUIET_HISTORY = timedelta(days=7)
 #: a Telegram group the bot is a plain member of, with no group message since it joined
 PRIVACY_GRACE = timedelta(hours=1)
+#: ...looking back at most this far (a group message within it clears the doubt)
+PRIVACY_LOOKBACK = timedelta(days=7)
 #: the panel's error rate is counted over this window
 PANEL_WINDOW = timedelta(hours=1)
 #: the panel is unreachable when its last PANEL_FAILS calls (within PANEL_RECENT) all failed to
@@ -272,7 +274,8 @@ def _privacy_problem(channel: Channel, codes: set[str], now: datetime) -> dateti
         DetectedChat.chat_type.in_(("group", "supergroup")),
         DetectedChat.member_status == "member",
         DetectedChat.detected_at <= now - PRIVACY_GRACE)).scalar()
-    if joined is None or _group_message_since(channel.id, channel.workspace_id, joined):
+    if joined is None or _group_message_since(channel.id, channel.workspace_id,
+                                              max(joined, now - PRIVACY_LOOKBACK)):
         return None
     return joined
 
@@ -283,9 +286,8 @@ def panel_state(workspace_id: int | None, now: datetime) -> tuple[dict, list[Pro
     if workspace_id is not None:
         connection = db.session.execute(select(PanelConnection).where(
             PanelConnection.workspace_id == workspace_id)).scalar_one_or_none()
-    calls = _panel_calls(workspace_id)
-    window = [c for c in calls if c.at >= now - PANEL_WINDOW]
-    errors = sum(1 for c in window if c.outcome != "ok")
+    calls = _panel_calls(workspace_id, now)
+    total, errors = _panel_counts(workspace_id, now)
     last_ok = _last_ok(workspace_id, now)
     if connection is not None and connection.last_checked_at is not None \
             and connection.status == "ok":
@@ -293,7 +295,7 @@ def panel_state(workspace_id: int | None, now: datetime) -> tuple[dict, list[Pro
     report = {"state": "none" if connection is None and workspace_id is not None else
               (connection.status if connection is not None else "unknown"),
               "last_ok_at": last_ok,
-              "error_rate": round(errors / len(window), 3) if window else None}
+              "error_rate": round(errors / total, 3) if total else None}
     problems: list[Problem] = []
     if connection is None or connection.panel_type == "demo":
         return report, problems
@@ -309,26 +311,38 @@ def panel_state(workspace_id: int | None, now: datetime) -> tuple[dict, list[Pro
                                 since or now, {}, workspace_id))
         report["state"] = "auth_failed"
         return report, problems
-    recent = [c for c in calls[:PANEL_FAILS] if c.at >= now - PANEL_RECENT]
+    recent = [c for c in calls if c.at >= now - PANEL_RECENT]
     if len(recent) == PANEL_FAILS and all(
             c.outcome in PANEL_UNREACHABLE_OUTCOMES and
             (c.status_code is None or c.status_code >= 500) for c in recent):
         problems.append(Problem("panel_unreachable", "problem", "panel", subject, PANEL_LINK,
                                 recent[-1].at, {}, workspace_id))
         report["state"] = "unreachable"
-    elif window:
-        report["state"] = "ok" if errors == 0 else ("error" if errors == len(window)
+    elif total:
+        report["state"] = "ok" if errors == 0 else ("error" if errors == total
                                                    else "degraded")
     return report, problems
 
 
-def _panel_calls(workspace_id: int | None):
-    """The panel calls of the last PANEL_WINDOW, newest first (bounded)."""
-    query = select(ExternalCall.at, ExternalCall.outcome, ExternalCall.status_code).where(
-        ExternalCall.at >= utcnow() - PANEL_WINDOW, ExternalCall.service.like("panel:%"))
-    if workspace_id is not None:
-        query = query.where(ExternalCall.workspace_id == workspace_id)
-    return db.session.execute(query.order_by(ExternalCall.at.desc()).limit(5000)).all()
+def _panel_filter(query, workspace_id: int | None, since: datetime):
+    query = query.where(ExternalCall.at >= since, ExternalCall.service.like("panel:%"))
+    return query if workspace_id is None else query.where(
+        ExternalCall.workspace_id == workspace_id)
+
+
+def _panel_calls(workspace_id: int | None, now: datetime):
+    """The last PANEL_FAILS panel calls of the last PANEL_WINDOW, newest first."""
+    query = _panel_filter(select(ExternalCall.at, ExternalCall.outcome,
+                                 ExternalCall.status_code), workspace_id, now - PANEL_WINDOW)
+    return db.session.execute(query.order_by(ExternalCall.at.desc()).limit(PANEL_FAILS)).all()
+
+
+def _panel_counts(workspace_id: int | None, now: datetime) -> tuple[int, int]:
+    """(calls, failed calls) to the panel over PANEL_WINDOW, counted in the database."""
+    query = _panel_filter(select(func.count(), func.count().filter(ExternalCall.outcome != "ok")),
+                          workspace_id, now - PANEL_WINDOW)
+    total, errors = db.session.execute(query).one()
+    return int(total or 0), int(errors or 0)
 
 
 def _last_ok(workspace_id: int | None, now: datetime) -> datetime | None:

@@ -337,3 +337,27 @@ def test_a_panel_connection_test_that_was_refused_is_a_problem(client, factory, 
     connection.status, connection.status_detail = "ok", Said("panel_ok", {"engine": "x"}).encode()
     factory.commit(connection)
     assert health(client)["problems"] == []
+
+
+def test_webhook_not_registered_appears_and_clears(client, factory, acme, manager):
+    from app.status_words import Said
+
+    bot = factory.channel(acme, kind="telegram", name="Support bot", status="error",
+                          status_detail=Said("telegram_bot_ok", {"username": "shopbot"},
+                                             [Said("telegram_no_webhook")]).encode())
+    report = health(client)
+    assert codes(report) == {"webhook_not_registered"}
+    assert "Configure webhook" in report["problems"][0]["fix"]
+    bot = db.session.get(Channel, bot.id)
+    bot.status = "ok"
+    bot.status_detail = Said("webhook_set", {"url": "https://relaydesk.example/x"}).encode()
+    factory.commit(bot)
+    assert health(client)["problems"] == []
+
+
+def test_problems_read_in_the_readers_language(client, factory, acme, manager):
+    factory.channel(acme, name="Shop phone", status="paused",
+                    status_detail=PAUSING_STATES["notAuthorized"])
+    client.get("/lang/es")  # the reader's language switch (the browser session)
+    problem = health(client)["problems"][0]
+    assert "Probar conexión" in problem["fix"], problem
