@@ -61,3 +61,25 @@ def test_a_channel_problem_appears_on_the_health_page_and_is_notified_once(
     assert health_checks.refresh(workspace_id)["opened"] == 0  # it lasts: nobody told again
     assert deliver_templated_mail(app) == []
     assert not errors, errors
+
+
+def test_the_master_admin_sees_the_workspaces_with_problems(app, new_page, factory, shop):
+    workspace_id, _channel_id = shop
+    factory.workspace("calmshop", name="Calm Shop")
+    health_checks.refresh(workspace_id)
+    factory.admin("root")
+    page = new_page()
+    errors = watch_console(page)
+    sign_in(page, "root")
+    page.goto("/")
+    page.locator(".navbar a.dropdown-toggle", has_text="Master admin").click()
+    page.locator(".navbar a[href='/health/']").click()
+    page.wait_for_load_state()
+    problems = page.locator("#health-problems")
+    assert "Health Shop" in problems.inner_text() and "Calm Shop" not in page.content()
+    problems.locator("a.health-workspace", has_text="Health Shop").click()
+    page.wait_for_load_state()
+    assert "workspace=healthshop" in page.url
+    assert page.locator("h2 small").inner_text() == "Health Shop"
+    assert page.locator(".health-problem[data-code=channel_not_authorized]").count() == 1
+    assert not errors, errors
