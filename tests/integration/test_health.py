@@ -95,6 +95,20 @@ def test_health_with_an_api_key(client, factory, acme):
     assert "blocked" in problem["message"].lower()
 
 
+def test_health_with_a_jwt(app, factory, acme):
+    from tests.factories import password_for
+
+    factory.member(acme, "jwt-manager")
+    factory.channel(acme, kind="meta", status="needs_reauth")
+    login = app.test_client().post("/api/v1/security/login", json={
+        "username": "jwt-manager", "password": password_for("jwt-manager"), "provider": "db"})
+    token = login.get_json()["access_token"]
+    response = app.test_client().get("/api/v1/health",
+                                     headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert codes(response.get_json()) == {"meta_token_expiring"}
+
+
 # --- each problem appears and clears itself ---------------------------------------------------
 
 @pytest.mark.parametrize("state", ["notAuthorized", "blocked", "sleepMode"])
