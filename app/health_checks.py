@@ -51,6 +51,9 @@ BACKLOG_AFTER = timedelta(minutes=5)
 
 PANEL_AUTH_STATUSES = (401, 403)
 PANEL_UNREACHABLE_OUTCOMES = ("transient", "timeout", "error")
+#: what the panel connection's Test connection says when it could not reach the panel
+PANEL_UNREACHABLE_SAID = {"panel_unreachable", "panel_connection", "panel_timeout",
+                          "panel_server_error", "panel_cloudflare"}
 WAITING_EVENTS = ("pending", "queued")
 EXPIRED_SUBSCRIPTIONS = ("expired", "past_due")
 
@@ -312,11 +315,16 @@ def panel_state(workspace_id: int | None, now: datetime) -> tuple[dict, list[Pro
         report["state"] = "auth_failed"
         return report, problems
     recent = [c for c in calls if c.at >= now - PANEL_RECENT]
-    if len(recent) == PANEL_FAILS and all(
+    checked_unreachable = bool(_said_codes(connection.status_detail) & PANEL_UNREACHABLE_SAID) \
+        and connection.status == "error" and (
+            latest is None or connection.last_checked_at is None
+            or latest.at <= connection.last_checked_at)
+    if checked_unreachable or (len(recent) == PANEL_FAILS and all(
             c.outcome in PANEL_UNREACHABLE_OUTCOMES and
-            (c.status_code is None or c.status_code >= 500) for c in recent):
+            (c.status_code is None or c.status_code >= 500) for c in recent)):
+        since = connection.last_checked_at if checked_unreachable else recent[-1].at
         problems.append(Problem("panel_unreachable", "problem", "panel", subject, PANEL_LINK,
-                                recent[-1].at, {}, workspace_id))
+                                since or now, {}, workspace_id))
         report["state"] = "unreachable"
     elif total:
         report["state"] = "ok" if errors == 0 else ("error" if errors == total

@@ -375,3 +375,16 @@ def test_problems_read_in_the_readers_language(client, factory, acme, manager):
     client.get("/lang/es")  # the reader's language switch (the browser session)
     problem = health(client)["problems"][0]
     assert "Probar conexión" in problem["fix"], problem
+
+
+def test_a_panel_connection_test_that_could_not_reach_it_is_a_problem(client, factory, acme,
+                                                                      manager):
+    from app.status_words import Said
+
+    checked = utcnow() - timedelta(minutes=1)
+    factory.panel(acme, panel_type="perfectpanel_v2", url="https://panel.example",
+                  api_key="k" * 20, status="error",
+                  status_detail=Said("panel_timeout").encode(), last_checked_at=checked)
+    assert codes(health(client)) == {"panel_unreachable"}
+    factory.commit(panel_call(acme))  # a call got through since the test
+    assert health(client)["problems"] == []
