@@ -75,6 +75,7 @@ NOT_AUDITED = {
     "BroadcastRecipient": "runtime: each broadcast recipient's state",
     "RunnerState": "runtime: what the scheduled runners did last (written by the runners)",
     "HealthSnapshot": "runtime: hourly traffic figures the maintenance runner takes",
+    "HealthProblem": "runtime: problems the health runner opened and cleared",
     "Invoice": "billing records: issued and paid by the billing code, kept as they are",
     "PaymentSubmission": "billing records: a payment's review is kept on the row itself",
 }

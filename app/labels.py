@@ -138,7 +138,8 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
     },
     # the runners (app/models/runners.py)
     "runner_name": {"tickets": _l("Panel tickets"), "broadcasts": _l("Broadcasts"),
-                    "services": _l("Services refresh"), "maintenance": _l("Maintenance")},
+                    "services": _l("Services refresh"), "maintenance": _l("Maintenance"),
+                    "health": _l("Health checks")},
     "runner_outcome": {"ok": _l("Succeeded"), "failed": _l("Failed"), "skipped": _l("Skipped")},
     # the audit trail (app/models/audit.py: plain columns)
     "audit_via": {"screen": _l("Screen"), "api": _l("REST API"),

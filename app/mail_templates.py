@@ -148,6 +148,21 @@ register(Mail(
        "{{changes}}\n\nCheck the service rules here: {{link}}\n"),
     ("name", "workspace", "changes", "new", "removed", "changed", "link")))
 
+register(Mail(
+    "health_problem", _l("A health problem started"),
+    N_("{{workspace}}: {{problem}}"),
+    N_("Hello {{name}},\n\nSomething needs your attention in {{workspace}}:\n\n{{problem}}\n\n"
+       "How to fix it: {{fix}}\n\nThe Health page shows it with a link to where to fix it: "
+       "{{link}}\n\nYou get one more e-mail when it clears.\n"),
+    ("name", "workspace", "problem", "fix", "link")))
+
+register(Mail(
+    "health_cleared", _l("A health problem cleared"),
+    N_("{{workspace}}: solved — {{problem}}"),
+    N_("Hello {{name}},\n\nThis problem in {{workspace}} is gone:\n\n{{problem}}\n\n"
+       "The Health page: {{link}}\n"),
+    ("name", "workspace", "problem", "link")))
+
 def check_text(key: str, text: str) -> None:
     """Raises MailTextError when `text` names a placeholder mail `key` does not offer."""
     mail = MAILS[key]

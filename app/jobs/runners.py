@@ -79,6 +79,10 @@ RUNNERS: dict[str, Runner] = {
     "maintenance": Runner("maintenance", "app.jobs.maintenance.run_workspace",
                           "app.jobs.maintenance.enabled_reason", "app.jobs.maintenance.interval",
                           runs_when_paused=True),
+    # what is wrong in the workspace, told to its managers once (app/health_checks.py)
+    "health": Runner("health", "app.health_checks.run_workspace",
+                     "app.health_checks.enabled_reason", "app.health_checks.interval",
+                     runs_when_paused=True),
 }
 
 

@@ -6,6 +6,7 @@ from app.models.billing import (EmailTemplate, Invoice, InvoiceCounter, PaymentE
                                  PaymentMethod, PaymentSubmission, Plan, PlanPrice, Subscription)
 from app.models.channels import Channel
 from app.models.events import DetectedChat, InboundEvent
+from app.models.health import HealthProblem
 from app.models.outbound import ExternalCall, OutboundMessage
 from app.models.commandlog import CommandLog, CommandOrder, CooldownClaim, LinkCode
 from app.models.commands import CommandAlias, CustomCommand, GlobalReplyTemplate, ReplyTemplate
@@ -26,7 +27,8 @@ __all__ = [
     "DetectedChat",
     "ExternalCall", "InboundEvent", "OutboundMessage", "CommandLog", "CommandOrder",
     "CooldownClaim", "LinkCode",
-    "EmailTemplate", "GlobalReplyTemplate", "HealthSnapshot", "Invoice", "InvoiceCounter",
+    "EmailTemplate", "GlobalReplyTemplate", "HealthProblem", "HealthSnapshot", "Invoice",
+    "InvoiceCounter",
     "LinkedUser",
     "PanelConnection", "PaymentEvent",
     "PaymentMethod", "PaymentSubmission", "Plan", "PlanPrice", "Provider",

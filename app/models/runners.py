@@ -13,7 +13,7 @@ from sqlalchemy import (JSON, Boolean, Column, DateTime, Integer, String, Text,
 from app.models.base import WorkspaceOwned, code_column, utcnow
 
 #: the runners a workspace has (app/jobs/runners.py RUNNERS names them, in this order)
-RUNNER_NAMES = ("tickets", "broadcasts", "services", "maintenance")
+RUNNER_NAMES = ("tickets", "broadcasts", "services", "maintenance", "health")
 #: `ok`: the last run did its work; `failed`: it raised (kept until a run succeeds);
 #: `skipped`: it could not run (disabled by the plan or the settings, or nothing to run against)
 RUNNER_OUTCOMES = ("ok", "failed", "skipped")

@@ -24,6 +24,7 @@ from app.views.billing import (PENDING_LIST, BillingView, PaymentMethodView,
 from app.views.broadcasts import BroadcastApi, BroadcastRecipientView, BroadcastView
 from app.views.channels import DetectedChatView
 from app.views.formatting import make_readable
+from app.views.health import HealthApi, HealthView
 from app.views.payments import PaymentsView
 from app.views.platform_support import (WAITING_LIST, SupportQueueView, SupportTicketApi,
                                         SupportTicketView)
@@ -137,6 +138,7 @@ def register_views(appbuilder) -> None:
     add_screen(appbuilder, MyApiKeysView, "API keys", _l("API keys"), "Support tools", "fa-key")
     register_platform_support(appbuilder)
     register_broadcasts(appbuilder)
+    register_health(appbuilder)
     appbuilder.add_link("API documentation", label=_l("API documentation"),
                         href="/swagger/v1", icon="fa-book", category="Support tools",
                         category_label=CATEGORY_LABELS["Support tools"],
@@ -201,6 +203,17 @@ def register_platform_support(appbuilder) -> None:
     appbuilder.add_view_no_menu(SupportQueueView)
     appbuilder.add_link("Support queue", label=_l("Support queue"), href=WAITING_LIST,
                         icon="fa-life-ring", category="Master admin",
+                        category_label=CATEGORY_LABELS["Master admin"],
+                        category_icon=CATEGORY_ICONS["Master admin"])
+
+
+def register_health(appbuilder) -> None:
+    """Setup › Health (a manager's workspace; the master admin's link lists every workspace
+    with problems) and `GET /api/v1/health`."""
+    add_screen(appbuilder, HealthView, "Health", _l("Health"), "Setup", "fa-heartbeat")
+    appbuilder.add_api(HealthApi)
+    appbuilder.add_link("Health (all workspaces)", label=_l("Health"), href="/health/",
+                        icon="fa-heartbeat", category="Master admin",
                         category_label=CATEGORY_LABELS["Master admin"],
                         category_icon=CATEGORY_ICONS["Master admin"])
 

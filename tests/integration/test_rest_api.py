@@ -32,6 +32,8 @@ INTERNAL_TABLES = {
     "link_code": "hashed one-time codes that link a chat to a panel user",
     "health_snapshot": "hourly figures the maintenance runner keeps for the dashboards (their "
                        "charts read them)",
+    "health_problem": "the health runner's record of open problems and notices: GET "
+                      "/api/v1/health answers the workspace's health",
     "support_message": "a platform support ticket's thread: REST support_ticket carries it as "
                        "`thread` (internal notes never)",
 }
