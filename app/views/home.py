@@ -6,14 +6,13 @@ from flask_appbuilder import IndexView, expose
 from flask_appbuilder.api import BaseApi
 from flask_appbuilder.security.decorators import protect
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from app.activity import activity
-from app.extensions import db
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER
 
 from app.models import Channel, LinkedUser, Provider, ProviderRoute, Workspace
 from app.onboarding import checklist
+from app.views.narrowing import Narrowing, narrowed_workspace
 from app.tenancy import current_scope, scoped_query
 
 
@@ -96,28 +95,6 @@ def _safe_url(endpoint: str) -> str | None:
         return None
 
 
-def api_workspace_id() -> tuple[int | None, tuple[int, str] | None]:
-    """The workspace a workspace-scoped JSON answer is about: the member's own; for the master
-    admin the one `?workspace=<slug>` names. Returns (id, None) or (None, (status, message)):
-    400 when the master admin names none, 404 for a slug that is not theirs to see (a member
-    naming another workspace learns nothing about it)."""
-    from flask import request
-
-    scope = current_scope()
-    slug = (request.args.get("workspace") or "").strip()
-    if scope.all_workspaces:
-        if not slug:
-            return None, (400, _("Name the workspace: ?workspace=<slug>."))
-        found = db.session.execute(select(Workspace.id).where(Workspace.slug == slug[:100])) \
-            .scalar()
-        return (found, None) if found is not None else (None, (404, _("No such workspace.")))
-    if scope.workspace_id is None:
-        return None, (403, _("Your login is not attached to a workspace."))
-    if slug and db.session.get(Workspace, scope.workspace_id).slug != slug:
-        return None, (404, _("No such workspace."))
-    return scope.workspace_id, None
-
-
 class OnboardingApi(BaseApi):
     """`GET /api/v1/onboarding`: the onboarding checklist (app/onboarding.py) of the reader's
     workspace (JWT, X-API-Key or the browser session)."""
@@ -154,9 +131,12 @@ class OnboardingApi(BaseApi):
             404:
               $ref: '#/components/responses/404'
         """
-        workspace_id, refusal = api_workspace_id()
-        if refusal is not None:
-            return self.response(refusal[0], message=refusal[1])
+        try:
+            workspace_id = narrowed_workspace()
+        except Narrowing as refused:
+            return self.response(refused.status, message=refused.message)
+        if workspace_id is None:  # the master admin, who sees every workspace: name one
+            return self.response(400, message=_("Name the workspace: ?workspace=<slug>."))
         items = checklist(workspace_id)
         return self.response(200, items=[
             {"key": item.key, "done": item.done, "link": _safe_url(item.endpoint)}
