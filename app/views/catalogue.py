@@ -242,8 +242,9 @@ class TranslationsView(BaseView):
         except editor.CatalogueError as error:
             if error.status == 404:
                 abort(404)
-            return self._page(errors={anchor: error.message}, typed={anchor: forms},
-                              status=400)
+            # the page again, the error beside the field and what was typed kept (200, as
+            # every refused form of the app's)
+            return self._page(errors={anchor: error.message}, typed={anchor: forms})
         log.info("catalogue %s: %r changed by %s", language, msgid[:80], _actor())
         flash(_("Saved. Every screen and reply uses the new text within seconds."), "success")
         return self._back(anchor)
