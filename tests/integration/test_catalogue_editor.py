@@ -324,3 +324,39 @@ def test_a_process_forgets_its_texts_only_when_the_version_changed(app, redis_co
         assert editor.refresh_if_changed(app, now=1013.0) is True
         assert not domain.cache
     app.extensions.pop(state_key, None)
+
+
+# --- the screen ----------------------------------------------------------------------------
+
+def test_the_screen_lists_pages_of_entries_and_refuses_a_mistake_beside_the_field(
+        client, translator, catalogues):
+    overview = client.get("/translations/")
+    assert overview.status_code == 200
+    for code in ("es", "pt_BR", "ru", "tr", "id", "ar"):
+        assert f'data-language="{code}"' in overview.text
+    first = client.get("/translations/?language=ru")
+    assert first.status_code == 200
+    assert first.text.count('class="panel panel-default catalogue-entry"') == 25
+    assert 'id="catalogue-pages"' in first.text
+    last = client.get("/translations/?language=ru&page=9999")
+    assert last.status_code == 200 and "catalogue-entry" in last.text
+    plural = client.get("/translations/", query_string={"language": "ru",
+                                                        "search": "job was queued again"})
+    assert plural.text.count('name="translation"') >= 3  # one field per plural form
+    refused = client.post("/translations/save", data={
+        "language": "ru", "id": PERCENT_MSGID, "context": "", "plural": "0",
+        "translation": "%(minutes)d мин", "search": "%(minutes)d min"})
+    assert refused.status_code == 200
+    assert "catalogue-error" in refused.text and "%(minutes)d мин</textarea>" in refused.text
+    saved = client.post("/translations/save", data={
+        "language": "ru", "id": PERCENT_MSGID, "context": "", "plural": "0",
+        "translation": "%(minutes)d мин. %(seconds)d с"})
+    assert saved.status_code == 302 and "language=ru" in saved.headers["Location"]
+    assert _po(catalogues, "ru")[PERCENT_MSGID].string == "%(minutes)d мин. %(seconds)d с"
+    assert client.get("/translations/?language=../es").status_code == 404
+    assert client.post("/translations/save", data={
+        "language": "ru", "id": "No such text", "translation": "x"}).status_code == 404
+    added = client.post("/translations/add", data={"new_language": "de"})
+    assert added.status_code == 302 and "language=de" in added.headers["Location"]
+    assert client.post("/translations/add", data={"new_language": "../x"}).status_code == 302
+    assert "de" in editor.languages() and not (catalogues.parent / "x").exists()
