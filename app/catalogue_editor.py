@@ -285,8 +285,10 @@ def _forms_of(message: Message, translation: object, count: int) -> list[str]:
     return [translation]
 
 
-def save_translation(language: str, msgid: object, context: object, translation: object) -> dict:
-    """Change one entry, save, compile and tell every process; returns the saved entry."""
+def save_translation(language: str, msgid: object, context: object,
+                     translation: object) -> tuple[dict, object]:
+    """Change one entry, save, compile and tell every process; returns the saved entry and
+    the translation it had before."""
     if not isinstance(msgid, str) or not msgid:
         raise CatalogueError(400, "id must be the original text")
     if context is not None and not isinstance(context, str):
@@ -301,12 +303,13 @@ def save_translation(language: str, msgid: object, context: object, translation:
         problem = placeholder_problem(message, forms)
         if problem is not None:
             raise CatalogueError(400, problem)
+        before = entry(message)["translation"]
         message.string = tuple(forms) if is_plural(message) else forms[0]
         if message.fuzzy:
             message.flags.discard("fuzzy")
         _store(path, catalog)
     announce_change()
-    return entry(message)
+    return entry(message), before
 
 
 def add_language(code: object) -> str:

@@ -8,13 +8,15 @@ import hashlib
 import logging
 import math
 
-from flask import abort, current_app, g, redirect, request, url_for
+from flask import abort, current_app, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.api import BaseApi
 from flask_appbuilder.security.decorators import has_access, protect
 from flask_babel import gettext as _
 
+from app import audit
 from app import catalogue_editor as editor
+from app.extensions import db
 from app.redaction import flash
 from app.security import ROLE_TRANSLATOR, WRITE
 
@@ -22,9 +24,20 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 25
 
 
-def _actor() -> str:
-    user = getattr(g, "user", None)
-    return getattr(user, "username", None) or "?"
+def audit_change(language: str, saved: dict, before) -> None:
+    """The audit trail's row for a saved translation (platform-wide: no workspace)."""
+    label = f"{language}: {saved['id']}" + (f" ({saved['context']})" if saved["context"] else "")
+    audit.record(db.session, "update", workspace_id=None, model="Catalogue", row_id=None,
+                 row_label=label, changes={"translation": [before, saved["translation"]]})
+    db.session.commit()
+    log.info("catalogue %s: %r changed", language, saved["id"][:80])
+
+
+def audit_added(language: str) -> None:
+    audit.record(db.session, "create", workspace_id=None, model="Catalogue", row_id=None,
+                 row_label=language, changes={"language": [None, language]})
+    db.session.commit()
+    log.info("catalogue %s added", language)
 
 
 def _flag(name: str) -> bool:
@@ -131,11 +144,11 @@ class CatalogueApi(BaseApi):
         if not isinstance(data, dict):
             return self.response_400(message="send a JSON object")
         try:
-            saved = editor.save_translation(lang, data.get("id"), data.get("context"),
-                                            data.get("translation"))
+            saved, before = editor.save_translation(lang, data.get("id"), data.get("context"),
+                                                    data.get("translation"))
         except editor.CatalogueError as error:
             return self._refused(error)
-        log.info("catalogue %s: %r changed by %s", lang, saved["id"][:80], _actor())
+        audit_change(lang, saved, before)
         return self.response(200, language=lang, entry=saved)
 
     @expose("", methods=["POST"])
@@ -162,7 +175,7 @@ class CatalogueApi(BaseApi):
             language = editor.add_language(data.get("language"))
         except editor.CatalogueError as error:
             return self._refused(error)
-        log.info("catalogue %s added by %s", language, _actor())
+        audit_added(language)
         return self.response(201, language=language)
 
 
@@ -237,15 +250,15 @@ class TranslationsView(BaseView):
         plural = request.form.get("plural") == "1"
         anchor = entry_anchor(msgid, context)
         try:
-            editor.save_translation(language, msgid, context,
-                                    forms if plural else (forms[0] if forms else ""))
+            saved, before = editor.save_translation(
+                language, msgid, context, forms if plural else (forms[0] if forms else ""))
         except editor.CatalogueError as error:
             if error.status == 404:
                 abort(404)
             # the page again, the error beside the field and what was typed kept (200, as
             # every refused form of the app's)
             return self._page(errors={anchor: error.message}, typed={anchor: forms})
-        log.info("catalogue %s: %r changed by %s", language, msgid[:80], _actor())
+        audit_change(language, saved, before)
         flash(_("Saved. Every screen and reply uses the new text within seconds."), "success")
         return self._back(anchor)
 
@@ -261,6 +274,6 @@ class TranslationsView(BaseView):
                 flash(_("That is not a language code Babel knows (for example fr, de or "
                         "pt_PT)."), "danger")
             return redirect(url_for("TranslationsView.index"))
-        log.info("catalogue %s added by %s", language, _actor())
+        audit_added(language)
         flash(_("Language added: every text is untranslated for now."), "success")
         return redirect(url_for("TranslationsView.index", language=language))

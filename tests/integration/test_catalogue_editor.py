@@ -79,6 +79,15 @@ def test_only_translators_and_the_master_admin_reach_the_catalogue(app, client, 
     post = client.post(API, json={"language": "fr"})
     assert post.status_code == (403 if expected == 403 else 201)
     assert ("fr" in editor.languages(app)) is (expected == 200)
+    if role == "admin":  # the change is in the master admin's audit trail, in words
+        from app.extensions import db
+        from app.models import AuditEntry
+
+        row = db.session.query(AuditEntry).filter_by(model="Catalogue", action="update").one()
+        listing = client.get("/adminauditentryview/list/")
+        assert listing.status_code == 200 and f"pt_BR: {UI_MSGID}" in listing.text
+        shown = client.get(f"/adminauditentryview/show/{row.id}")
+        assert shown.status_code == 200 and "Respostas" in shown.text
     assert client.get("/translations/").status_code == expected
     assert client.get("/translations/?language=pt_BR").status_code == expected
 
@@ -143,6 +152,15 @@ def test_a_saved_translation_is_written_compiled_and_used_at_once(app, client, t
     assert _entry(client, "pt_BR", UI_MSGID)["translation"] == "Respostas padrão 2"
     with app.test_request_context(), force_locale("pt_BR"):
         assert gettext(UI_MSGID) == "Respostas padrão 2"
+    from app.extensions import db
+    from app.models import AuditEntry
+
+    row = db.session.query(AuditEntry).filter_by(model="Catalogue").one()
+    assert (row.action, row.workspace_id, row.via) == ("update", None, "api")
+    assert "translator" in row.actor_label
+    assert row.row_label == f"pt_BR: {UI_MSGID}"
+    assert row.changes["translation"][1] == "Respostas padrão 2"
+    assert row.changes["translation"][0] != "Respostas padrão 2"
     # the rest of the catalogue is as it was (only that entry changed)
     others = [m for m in _po(catalogues, "pt_BR") if m.id and m.id != UI_MSGID]
     assert all(m.string for m in others if m.id)
