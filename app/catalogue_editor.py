@@ -274,7 +274,17 @@ def find(catalog: Catalog, msgid: str, context: str | None) -> Message | None:
     return message
 
 
+MAX_TEXT = 10_000  # characters of one translation form
+
+
 def _forms_of(message: Message, translation: object, count: int) -> list[str]:
+    forms = _shaped(message, translation, count)
+    if any(len(form) > MAX_TEXT or "\x00" in form for form in forms):
+        raise CatalogueError(400, f"a translation is at most {MAX_TEXT} characters of text")
+    return forms
+
+
+def _shaped(message: Message, translation: object, count: int) -> list[str]:
     if is_plural(message):
         if (not isinstance(translation, list) or len(translation) != count
                 or not all(isinstance(t, str) for t in translation)):

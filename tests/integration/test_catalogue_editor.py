@@ -221,6 +221,7 @@ def test_plural_forms_are_saved_as_a_list_of_the_languages_forms(client, transla
     None, [], "text", {"translation": "x"}, {"id": 5, "translation": "x"},
     {"id": UI_MSGID}, {"id": UI_MSGID, "translation": 3},
     {"id": UI_MSGID, "translation": ["a"]}, {"id": UI_MSGID, "context": 4, "translation": "x"},
+    {"id": UI_MSGID, "translation": "x" * 10_001}, {"id": UI_MSGID, "translation": "a\x00b"},
 ])
 def test_a_bad_body_is_400(client, translator, body):
     if body is None:
