@@ -194,8 +194,33 @@ def placeholders(text: str) -> list[str]:
     return sorted(found)
 
 
+class _AnyValue(dict):
+    def __missing__(self, key):
+        return 0
+
+
+def _percent_problem(message: Message, forms: list[str]) -> str | None:
+    """A text flask_babel fills with `%` (the source has `%(name)s` or `%%`) must stay a valid
+    %-format: a lone `%` would fail when the text is shown."""
+    ids = message.id if is_plural(message) else (message.id,)
+    if not any(_PERCENT.search(text) or "%%" in text for text in ids):
+        return None
+    for form in forms:
+        try:
+            form % _AnyValue()
+        except (ValueError, TypeError, KeyError):
+            from flask_babel import gettext as _
+
+            return _("A %(sign)s sign in this text must be written %(double)s.", sign="%",
+                     double="%%")
+    return None
+
+
 def placeholder_problem(message: Message, forms: list[str]) -> str | None:
     """Why these translation forms do not fit the source's placeholders (None: they do)."""
+    problem = _percent_problem(message, [form for form in forms if form])
+    if problem is not None:
+        return problem
     if is_plural(message):
         singular, plural = message.id
         source = set(placeholders(singular)) | set(placeholders(plural))
