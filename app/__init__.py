@@ -45,7 +45,7 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
     OutboundPolicy.from_setting(app.config.get("OUTBOUND_ALLOW_PRIVATE"))
     from app.catalogues import ensure_compiled
 
-    ensure_compiled(app.config["BABEL_TRANSLATION_DIRECTORIES"].split(";")[0])
+    ensure_compiled(app.config["TRANSLATIONS_DIR"])
     # FAB must not create tables itself: the schema belongs to Alembic (migrations/).
     app.config["FAB_CREATE_DB"] = False
 
@@ -79,6 +79,12 @@ def create_app(test_config: type | Mapping[str, Any] | None = None) -> Flask:
     from app.auth.impersonation import init_impersonation
 
     init_impersonation(app)  # after FAB's own before_request, which sets g.user
+    from app.catalogue_editor import refresh_if_changed
+
+    @app.before_request
+    def _catalogues_fresh() -> None:  # a translator's save, seen within seconds, no restart
+        refresh_if_changed(app)
+
     machine_blueprints = _register_blueprints(app)
     init_security_headers(app, machine_blueprints)
     from app.errors import init_error_pages

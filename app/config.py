@@ -176,7 +176,10 @@ class Config:
     # (domain "messages") when it starts, so the order is: FAB's catalogue, then our `fab` domain
     # (translations/<lang>/LC_MESSAGES/fab.po: every FAB string in every shipped language, which
     # FAB's own catalogues lack), then our `messages` domain (Relaydesk's wording wins).
-    BABEL_TRANSLATION_DIRECTORIES = f"{BASE_DIR / 'translations'};{BASE_DIR / 'translations'}"
+    # The catalogues the translators' workspace edits (app/catalogue_editor.py), read by
+    # Flask-Babel from the same place; tests point it at a copy.
+    TRANSLATIONS_DIR = _env("RELAYDESK_TRANSLATIONS_DIR", str(BASE_DIR / "translations"))
+    BABEL_TRANSLATION_DIRECTORIES = f"{TRANSLATIONS_DIR};{TRANSLATIONS_DIR}"
     BABEL_DOMAIN = "messages;fab;messages"
     JWT_ACCESS_TOKEN_EXPIRES = 3600
 

@@ -152,6 +152,7 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
     "audit_model": {
         "Workspace": _l("Workspace"), "WorkspaceSettings": _l("Settings"),
         "WorkspaceMember": _l("Member"), "User": _l("Login"), "Channel": _l("Channel"),
+        "Catalogue": _l("Translation"),
         "PanelConnection": _l("Panel connection"), "ServiceRule": _l("Service rule"),
         "Provider": _l("Provider"), "ProviderRoute": _l("Provider route"),
         "LinkedUser": _l("Linked user"), "ChatIdentity": _l("Chat identity"),

@@ -20,6 +20,7 @@ from flask import Flask, current_app
 from rq import SimpleWorker
 
 from app import dbpool
+from app.catalogue_editor import refresh_if_changed
 from app.extensions import db
 from app.jobs import runners
 from app.jobs.cron import BILLING_CLOCK, CRON_WAKE_SECONDS, RUNNERS_TICK, SWEEP, take_turn
@@ -38,10 +39,12 @@ class RelaydeskWorker(SimpleWorker):
     Within a job, commits do not expire what the job has loaded (`expire_on_commit=False`; why:
     docs/ARCHITECTURE.md "Throughput"). Where a job needs another transaction's writes it
     re-reads explicitly (`populate_existing` in the claims), and the session is discarded after
-    every job, so nothing stale outlives it."""
+    every job, so nothing stale outlives it. Before each job the worker looks (at most every
+    two seconds) whether a translator changed a catalogue (app/catalogue_editor.py)."""
 
     def perform_job(self, job, queue):
         db.session.remove()
+        refresh_if_changed(current_app)  # a translator's save, seen without a restart
         try:
             return super().perform_job(job, queue)
         finally:

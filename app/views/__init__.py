@@ -33,6 +33,7 @@ from app.views.dashboard import DashboardApi, DashboardView
 from app.views.home import OnboardingApi
 from app.views.runners import API_COLUMNS as RUNNER_API_COLUMNS
 from app.views.runners import RunnerStateView
+from app.views.catalogue import CatalogueApi, TranslationsView
 from app.views.runtime import RuntimeApi, RuntimeView
 from app.views.saas_api import SubscriptionApi, WorkspaceApi
 from app.views.titles import screen_titles
@@ -180,6 +181,10 @@ def register_views(appbuilder) -> None:
     add_screen(appbuilder, admin_variant(AuditEntryView), "Audit trail (all workspaces)",
                _l("Audit trail"), "Master admin", "fa-history")
     appbuilder.add_api(RuntimeApi)
+    # the translators' workspace: every catalogue, edited live (Translator and Admin)
+    add_screen(appbuilder, TranslationsView, "Translations", _l("Translations"), "Master admin",
+               "fa-language")
+    appbuilder.add_api(CatalogueApi)
     for name, label, _category, icon, view, _resource in WORKSPACE_SCREENS + EXTRA_SCREENS:
         full = admin_variant(view)
         if view in ADMIN_EXTRAS:
