@@ -19,6 +19,7 @@ from app.models import CommandLog, CommandOrder, ExternalCall, InboundEvent, Out
 from app.models.base import utcnow
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.views.base import RelaydeskInterface, WorkspaceModelView
+from app.views.export import CsvExportButton
 from app.views.trace import trace_steps
 
 LOG_PERMISSIONS = ["can_list", "can_show"]
@@ -40,10 +41,11 @@ def pretty_json(value) -> Markup:
         json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
-class InboundEventView(WorkspaceModelView):
+class InboundEventView(CsvExportButton, WorkspaceModelView):
     """Notifications received from the platforms, newest first."""
 
     datamodel = RelaydeskInterface(InboundEvent)
+    csv_resource = "inbound_event"
     base_permissions = LOG_PERMISSIONS + ["can_reprocess"]
     method_permission_name = {"reprocess": "reprocess"}
     relaydesk_roles = LOG_ROLES_WITH_ACTIONS
@@ -85,10 +87,11 @@ class InboundEventView(WorkspaceModelView):
         return redirect(self.get_redirect())
 
 
-class OutboundMessageView(WorkspaceModelView):
+class OutboundMessageView(CsvExportButton, WorkspaceModelView):
     """Messages sent (or being sent) to customers and provider groups."""
 
     datamodel = RelaydeskInterface(OutboundMessage)
+    csv_resource = "outbound_message"
     base_permissions = LOG_PERMISSIONS + ["can_retry"]
     method_permission_name = {"retry": "retry"}
     relaydesk_roles = LOG_ROLES_WITH_ACTIONS
@@ -131,10 +134,11 @@ class OutboundMessageView(WorkspaceModelView):
         return redirect(self.get_redirect())
 
 
-class ExternalCallView(WorkspaceModelView):
+class ExternalCallView(CsvExportButton, WorkspaceModelView):
     """Calls made to panels and messaging platforms (secrets redacted)."""
 
     datamodel = RelaydeskInterface(ExternalCall)
+    csv_resource = "external_call"
     base_permissions = LOG_PERMISSIONS
     relaydesk_roles = LOG_ROLES
     base_order = ("id", "desc")
@@ -155,10 +159,11 @@ def trace_table(steps) -> Markup:
     return trace_steps(steps)
 
 
-class CommandOrderView(WorkspaceModelView):
+class CommandOrderView(CsvExportButton, WorkspaceModelView):
     """One line per order of a command: the verdict and where it went."""
 
     datamodel = RelaydeskInterface(CommandOrder)
+    csv_resource = "command_order"
     base_permissions = LOG_PERMISSIONS
     relaydesk_roles = LOG_ROLES
     base_order = ("id", "desc")
@@ -174,10 +179,11 @@ class CommandOrderView(WorkspaceModelView):
                      "command_log": _l("Command")}
 
 
-class CommandLogView(WorkspaceModelView):
+class CommandLogView(CsvExportButton, WorkspaceModelView):
     """Every chat message handled: what was understood, decided and answered, step by step."""
 
     datamodel = RelaydeskInterface(CommandLog)
+    csv_resource = "command_log"
     base_permissions = LOG_PERMISSIONS
     relaydesk_roles = LOG_ROLES
     base_order = ("id", "desc")
