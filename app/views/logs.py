@@ -193,8 +193,8 @@ class CommandLogView(CsvExportButton, WorkspaceModelView):
     show_columns = ["created_at", "channel", "chat_id", "linked_user", "admin_identity", "text",
                     "language", "actions", "order_ids", "outcome", "reply_text", "duration_ms",
                     "state", "error", "trace"]
-    search_columns = ["chat_id", "linked_user", "text", "actions", "order_ids", "outcome",
-                      "state", "created_at"]
+    search_columns = ["chat_id", "linked_user", "channel", "text", "actions", "order_ids",
+                      "outcome", "state", "created_at"]
     label_columns = {"created_at": _l("Received"), "chat_id": _l("Chat"),
                      "linked_user": _l("Linked user"), "text": _l("Message"),
                      "actions": _l("Actions"), "outcome": _l("Outcome"),
