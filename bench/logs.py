@@ -289,11 +289,14 @@ def main(argv=None) -> int:
     parser.add_argument("--time-limit", type=int, default=3600)
     parser.add_argument("--shared-redis-db", type=int, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--database", default=base.DB_NAME,
+                        help="the PostgreSQL database to create (and drop) for the run")
     parser.add_argument("--seed", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.seed:
         seed(args.seed)
         return 0
+    base.DB_NAME = args.database
 
     def on_alarm(_sig, _frame):
         raise base.BenchTimeout(f"time limit of {args.time_limit} s reached")
