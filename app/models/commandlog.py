@@ -29,6 +29,9 @@ class CommandLog(WorkspaceOwned, Model):
         Index("ix_command_log_workspace_created", "workspace_id", "created_at"),
         # a log list: newest first in a workspace (migration 0018)
         Index("ix_command_log_workspace_id_id", "workspace_id", "id"),
+        Index("ix_command_log_workspace_outcome", "workspace_id", "outcome", "id"),
+        Index("ix_command_log_workspace_channel_id", "workspace_id", "channel_id", "id"),
+        Index("ix_command_log_workspace_linked_user_id", "workspace_id", "linked_user_id", "id"),
     )
 
     id = Column(BigId, primary_key=True)

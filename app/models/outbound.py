@@ -32,6 +32,8 @@ class OutboundMessage(WorkspaceOwned, Model):
         Index("ix_outbound_workspace_created", "workspace_id", "created_at"),
         # a log list: newest first in a workspace (migration 0018)
         Index("ix_outbound_message_workspace_id_id", "workspace_id", "id"),
+        Index("ix_outbound_message_workspace_state", "workspace_id", "state", "id"),
+        Index("ix_outbound_message_workspace_channel_id", "workspace_id", "channel_id", "id"),
     )
 
     id = Column(BigId, primary_key=True)
