@@ -11,6 +11,7 @@ from flask_appbuilder.actions import action
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from markupsafe import Markup, escape
+from sqlalchemy.orm import selectinload
 
 from app.redaction import flash
 from app.extensions import db
@@ -27,6 +28,19 @@ LOG_ROLES = {ROLE_MANAGER: READ, ROLE_AGENT: READ}
 # Managers may also run the screen's action (process an event again, retry a send); `WRITE`
 # grants exactly the view's base_permissions, which hold no add/edit/delete here.
 LOG_ROLES_WITH_ACTIONS = {ROLE_MANAGER: WRITE, ROLE_AGENT: READ}
+
+
+class EagerListInterface(RelaydeskInterface):
+    """The data interface of a log list whose columns show related rows: a page's related rows
+    are read in one query per relation (`selectinload`), not one per row."""
+
+    def __init__(self, obj, *, eager=(), **kwargs):
+        super().__init__(obj, **kwargs)
+        self.eager = tuple(eager)
+
+    def apply_all(self, query, *args, **kwargs):
+        query = super().apply_all(query, *args, **kwargs)
+        return query.options(*[selectinload(getattr(self.obj, name)) for name in self.eager])
 
 
 def visible(items):
@@ -182,7 +196,7 @@ class CommandOrderView(CsvExportButton, WorkspaceModelView):
 class CommandLogView(CsvExportButton, WorkspaceModelView):
     """Every chat message handled: what was understood, decided and answered, step by step."""
 
-    datamodel = RelaydeskInterface(CommandLog)
+    datamodel = EagerListInterface(CommandLog, eager=("linked_user",))
     csv_resource = "command_log"
     base_permissions = LOG_PERMISSIONS
     relaydesk_roles = LOG_ROLES
