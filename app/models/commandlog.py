@@ -27,6 +27,11 @@ class CommandLog(WorkspaceOwned, Model):
     __table_args__ = (
         UniqueConstraint("inbound_event_id", name="uq_command_log_event"),
         Index("ix_command_log_workspace_created", "workspace_id", "created_at"),
+        # a log list: newest first in a workspace (migration 0018)
+        Index("ix_command_log_workspace_id_id", "workspace_id", "id"),
+        Index("ix_command_log_workspace_outcome", "workspace_id", "outcome", "id"),
+        Index("ix_command_log_workspace_channel_id", "workspace_id", "channel_id", "id"),
+        Index("ix_command_log_workspace_linked_user_id", "workspace_id", "linked_user_id", "id"),
     )
 
     id = Column(BigId, primary_key=True)
@@ -65,6 +70,8 @@ class CommandOrder(WorkspaceOwned, Model):
     __table_args__ = (
         UniqueConstraint("command_log_id", "order_id", "action", name="uq_command_order"),
         Index("ix_command_order_workspace_order", "workspace_id", "order_id"),
+        # a log list: newest first in a workspace (migration 0018)
+        Index("ix_command_order_workspace_id_id", "workspace_id", "id"),
     )
 
     id = Column(BigId, primary_key=True)

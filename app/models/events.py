@@ -33,6 +33,8 @@ class InboundEvent(WorkspaceOwned, Model):
         UniqueConstraint("channel_id", "dedupe_key", name="uq_inbound_event_dedupe"),
         Index("ix_inbound_event_state_lease", "state", "lease_until"),
         Index("ix_inbound_event_workspace_received", "workspace_id", "received_at"),
+        # a log list: newest first in a workspace (migration 0018)
+        Index("ix_inbound_event_workspace_id_id", "workspace_id", "id"),
     )
 
     id = Column(BigId, primary_key=True)

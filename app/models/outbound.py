@@ -30,6 +30,10 @@ class OutboundMessage(WorkspaceOwned, Model):
         UniqueConstraint("channel_id", "idempotency_key", name="uq_outbound_idempotency"),
         Index("ix_outbound_state_next", "state", "next_attempt_at"),
         Index("ix_outbound_workspace_created", "workspace_id", "created_at"),
+        # a log list: newest first in a workspace (migration 0018)
+        Index("ix_outbound_message_workspace_id_id", "workspace_id", "id"),
+        Index("ix_outbound_message_workspace_state", "workspace_id", "state", "id"),
+        Index("ix_outbound_message_workspace_channel_id", "workspace_id", "channel_id", "id"),
     )
 
     id = Column(BigId, primary_key=True)
@@ -68,7 +72,8 @@ class ExternalCall(WorkspaceOwned, Model):
     """One HTTP call to a panel or a messaging platform: timing, outcome, redacted bodies."""
 
     __tablename__ = "external_call"
-    __table_args__ = (Index("ix_external_call_workspace_at", "workspace_id", "at"),)
+    __table_args__ = (Index("ix_external_call_workspace_at", "workspace_id", "at"),
+                      Index("ix_external_call_workspace_id_id", "workspace_id", "id"))
 
     id = Column(BigId, primary_key=True)
     at = Column(DateTime, nullable=False, default=utcnow)

@@ -58,6 +58,8 @@ class TicketActivity(WorkspaceOwned, Model):
     __table_args__ = (
         UniqueConstraint("workspace_id", "ticket_id", "message_key", name="uq_ticket_activity"),
         Index("ix_ticket_activity_workspace_created", "workspace_id", "created_at"),
+        # a log list: newest first in a workspace (migration 0018)
+        Index("ix_ticket_activity_workspace_id_id", "workspace_id", "id"),
     )
 
     id = Column(BigId, primary_key=True)

@@ -23,6 +23,7 @@ from app.views.billing import (PENDING_LIST, BillingView, PaymentMethodView,
                                PaymentSubmissionView, SubscriptionAdminMixin)
 from app.views.broadcasts import BroadcastApi, BroadcastRecipientView, BroadcastView
 from app.views.channels import DetectedChatView
+from app.views.export import with_csv_export
 from app.views.formatting import make_readable
 from app.views.health import HealthApi, HealthView
 from app.views.payments import PaymentsView
@@ -122,8 +123,8 @@ def register_views(appbuilder) -> None:
                "fa-building")
     for name, label, category, icon, view, resource in WORKSPACE_SCREENS + EXTRA_SCREENS:
         add_screen(appbuilder, view, name, label, category, icon)
-        appbuilder.add_api(OWN_APIS.get(view)
-                           or api_for(view, resource, **API_COLUMNS_OF.get(view, {})))
+        api = OWN_APIS.get(view) or api_for(view, resource, **API_COLUMNS_OF.get(view, {}))
+        appbuilder.add_api(with_csv_export(api) if getattr(view, "csv_resource", "") else api)
 
     # the workspace's audit trail (read-only; the master admin's copy is under Master admin)
     add_screen(appbuilder, AuditEntryView, "Audit trail", _l("Audit trail"), "Logs",
@@ -233,7 +234,7 @@ def register_broadcasts(appbuilder) -> None:
     screen_titles(BroadcastRecipientView, _l("Broadcast recipients"))
     make_readable(BroadcastRecipientView)
     appbuilder.add_view_no_menu(BroadcastRecipientView)
-    appbuilder.add_api(api_for(BroadcastRecipientView, "broadcast_recipient"))
+    appbuilder.add_api(with_csv_export(api_for(BroadcastRecipientView, "broadcast_recipient")))
 
 
 def register_billing(appbuilder) -> None:

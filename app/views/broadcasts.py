@@ -31,6 +31,7 @@ from app.plans import PlanRefusal
 from app.redaction import flash
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.validation import FieldError
+from app.views.export import CsvExportButton
 from app.views.base import RelaydeskInterface, WorkspaceModelView, WorkspaceRestApi
 from app.views.template_fields import TemplateText, message
 
@@ -83,10 +84,11 @@ def audience_allowed(item) -> None:
     runner.check_audience(item)
 
 
-class BroadcastRecipientView(WorkspaceModelView):
+class BroadcastRecipientView(CsvExportButton, WorkspaceModelView):
     """The recipients of broadcasts and each one's status (read-only)."""
 
     datamodel = RelaydeskInterface(BroadcastRecipient)
+    csv_resource = "broadcast_recipient"
     relaydesk_roles = {ROLE_MANAGER: READ, ROLE_AGENT: READ}
     base_permissions = ["can_list", "can_show"]
     list_columns = ["username", "channel", "chat_id", "state", "reason", "sent_at"]

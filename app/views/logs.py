@@ -11,6 +11,7 @@ from flask_appbuilder.actions import action
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from markupsafe import Markup, escape
+from sqlalchemy.orm import selectinload
 
 from app.redaction import flash
 from app.extensions import db
@@ -19,6 +20,7 @@ from app.models import CommandLog, CommandOrder, ExternalCall, InboundEvent, Out
 from app.models.base import utcnow
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.views.base import RelaydeskInterface, WorkspaceModelView
+from app.views.export import CsvExportButton
 from app.views.trace import trace_steps
 
 LOG_PERMISSIONS = ["can_list", "can_show"]
@@ -26,6 +28,19 @@ LOG_ROLES = {ROLE_MANAGER: READ, ROLE_AGENT: READ}
 # Managers may also run the screen's action (process an event again, retry a send); `WRITE`
 # grants exactly the view's base_permissions, which hold no add/edit/delete here.
 LOG_ROLES_WITH_ACTIONS = {ROLE_MANAGER: WRITE, ROLE_AGENT: READ}
+
+
+class EagerListInterface(RelaydeskInterface):
+    """The data interface of a log list whose columns show related rows: a page's related rows
+    are read in one query per relation (`selectinload`), not one per row."""
+
+    def __init__(self, obj, *, eager=(), **kwargs):
+        super().__init__(obj, **kwargs)
+        self.eager = tuple(eager)
+
+    def apply_all(self, query, *args, **kwargs):
+        query = super().apply_all(query, *args, **kwargs)
+        return query.options(*[selectinload(getattr(self.obj, name)) for name in self.eager])
 
 
 def visible(items):
@@ -40,10 +55,11 @@ def pretty_json(value) -> Markup:
         json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
-class InboundEventView(WorkspaceModelView):
+class InboundEventView(CsvExportButton, WorkspaceModelView):
     """Notifications received from the platforms, newest first."""
 
     datamodel = RelaydeskInterface(InboundEvent)
+    csv_resource = "inbound_event"
     base_permissions = LOG_PERMISSIONS + ["can_reprocess"]
     method_permission_name = {"reprocess": "reprocess"}
     relaydesk_roles = LOG_ROLES_WITH_ACTIONS
@@ -85,10 +101,11 @@ class InboundEventView(WorkspaceModelView):
         return redirect(self.get_redirect())
 
 
-class OutboundMessageView(WorkspaceModelView):
+class OutboundMessageView(CsvExportButton, WorkspaceModelView):
     """Messages sent (or being sent) to customers and provider groups."""
 
     datamodel = RelaydeskInterface(OutboundMessage)
+    csv_resource = "outbound_message"
     base_permissions = LOG_PERMISSIONS + ["can_retry"]
     method_permission_name = {"retry": "retry"}
     relaydesk_roles = LOG_ROLES_WITH_ACTIONS
@@ -131,10 +148,11 @@ class OutboundMessageView(WorkspaceModelView):
         return redirect(self.get_redirect())
 
 
-class ExternalCallView(WorkspaceModelView):
+class ExternalCallView(CsvExportButton, WorkspaceModelView):
     """Calls made to panels and messaging platforms (secrets redacted)."""
 
     datamodel = RelaydeskInterface(ExternalCall)
+    csv_resource = "external_call"
     base_permissions = LOG_PERMISSIONS
     relaydesk_roles = LOG_ROLES
     base_order = ("id", "desc")
@@ -155,10 +173,11 @@ def trace_table(steps) -> Markup:
     return trace_steps(steps)
 
 
-class CommandOrderView(WorkspaceModelView):
+class CommandOrderView(CsvExportButton, WorkspaceModelView):
     """One line per order of a command: the verdict and where it went."""
 
     datamodel = RelaydeskInterface(CommandOrder)
+    csv_resource = "command_order"
     base_permissions = LOG_PERMISSIONS
     relaydesk_roles = LOG_ROLES
     base_order = ("id", "desc")
@@ -174,10 +193,11 @@ class CommandOrderView(WorkspaceModelView):
                      "command_log": _l("Command")}
 
 
-class CommandLogView(WorkspaceModelView):
+class CommandLogView(CsvExportButton, WorkspaceModelView):
     """Every chat message handled: what was understood, decided and answered, step by step."""
 
-    datamodel = RelaydeskInterface(CommandLog)
+    datamodel = EagerListInterface(CommandLog, eager=("linked_user",))
+    csv_resource = "command_log"
     base_permissions = LOG_PERMISSIONS
     relaydesk_roles = LOG_ROLES
     base_order = ("id", "desc")
@@ -187,8 +207,8 @@ class CommandLogView(WorkspaceModelView):
     show_columns = ["created_at", "channel", "chat_id", "linked_user", "admin_identity", "text",
                     "language", "actions", "order_ids", "outcome", "reply_text", "duration_ms",
                     "state", "error", "trace"]
-    search_columns = ["chat_id", "linked_user", "text", "actions", "order_ids", "outcome",
-                      "state", "created_at"]
+    search_columns = ["chat_id", "linked_user", "channel", "text", "actions", "order_ids",
+                      "outcome", "state", "created_at"]
     label_columns = {"created_at": _l("Received"), "chat_id": _l("Chat"),
                      "linked_user": _l("Linked user"), "text": _l("Message"),
                      "actions": _l("Actions"), "outcome": _l("Outcome"),

@@ -11,6 +11,7 @@ from markupsafe import Markup, escape
 
 from app.models import TicketActivity, TicketRule
 from app.validation import FieldErrors
+from app.views.export import CsvExportButton
 from app.views.base import RelaydeskInterface, WorkspaceModelView
 from app.views.logs import LOG_PERMISSIONS, LOG_ROLES, pretty_json
 from app.views.trace import OUTCOMES, trace_steps
@@ -76,11 +77,12 @@ class TicketRuleView(WorkspaceModelView):
                           "message_words": lambda t: (t or "")[:120]}
 
 
-class TicketActivityView(WorkspaceModelView):
+class TicketActivityView(CsvExportButton, WorkspaceModelView):
     """Every customer message of a panel ticket the runner read: the rule, the orders, the
     outcome and the reply posted."""
 
     datamodel = RelaydeskInterface(TicketActivity)
+    csv_resource = "ticket_activity"
     base_permissions = LOG_PERMISSIONS
     relaydesk_roles = LOG_ROLES
     base_order = ("id", "desc")

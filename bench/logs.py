@@ -1,0 +1,329 @@
+"""Log screens at scale: a manager's log lists, their filters and the CSV export.
+
+    .venv/bin/python bench/logs.py [--rows N] [--workspaces 50] [--requests 50]
+
+What it does, for real (bench/pipeline.py's `Stack`: a fresh PostgreSQL database migrated with
+`flask db upgrade`, a private Redis, the app under gunicorn as the Procfile runs it):
+
+* seeds `--workspaces` workspaces, each with a manager and a channel, then bulk-loads with
+  `INSERT … SELECT generate_series` N command log rows (and the N inbound events they answer),
+  N outbound messages and N/10 linked users, spread evenly over the workspaces, newest last;
+* signs in as the first workspace's manager and asks each list screen (and each filter: time
+  range, channel, outcome, order id, username, chat, a deep page) `--requests` times in turn,
+  timing every answer (HTML, status 200);
+* signs in as the master admin and downloads the command log's CSV export of every workspace
+  (N rows), counting rows per second and sampling the gunicorn workers' resident memory while
+  it streams.
+
+It ends by printing one JSON line:
+`{"rows", "worst_p95_ms", "lists": {name: {"p50_ms", "p95_ms"}}, "export_rows_per_s",
+"export_rss_growth_mb"}`; the exit status is 1 when a p95 reaches 300 ms or the export's
+memory grew by more than 100 MB (not streamed), 2 when the run failed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import pipeline as base  # noqa: E402 - bench/ is on sys.path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+base.DB_NAME = "relaydesk_bench_logs"  # its own database, not the pipeline bench's
+TARGET_P95_MS = 300.0
+MEMORY_LIMIT_MB = 100.0
+MANAGER = "logs-bench-manager-1"
+ADMIN = "logs-bench-root"
+
+
+# ---- seeding (a child process, with the app) ---------------------------------------------------
+def seed(spec_path: str) -> None:
+    """Workspaces, managers and channels through the factory; the rows in bulk, in SQL."""
+    # a start-up with permission updates on: the Admin role is given every permission (as a
+    # first production start does)
+    os.environ["FAB_UPDATE_PERMS"] = "true"
+    import sqlalchemy as sa
+
+    from app import create_app
+    from app.extensions import db
+    from tests.factories import Factory
+
+    spec = json.loads(Path(spec_path).read_text())
+    rows, workspaces = spec["rows"], spec["workspaces"]
+    users = max(workspaces, rows // 10)
+    app = create_app()
+    with app.app_context():
+        make = Factory(app)
+        make.admin(ADMIN)
+        ws_ids, ch_ids = [], []
+        for n in range(1, workspaces + 1):
+            workspace = make.workspace(f"logs-{n}", name=f"Logs {n}")
+            make.member(workspace, f"logs-bench-manager-{n}", "manager")
+            channel = make.channel(workspace, name=f"logs {n} WhatsApp")
+            ws_ids.append(workspace.id)
+            ch_ids.append(channel.id)
+        db.session.commit()
+        params = {"ws": ws_ids, "ch": ch_ids, "k": len(ws_ids), "rows": rows, "users": users}
+        started = time.monotonic()
+        statements = [
+            """INSERT INTO linked_user (workspace_id, username, language, opted_out, created_at,
+                    updated_at)
+                SELECT (CAST(:ws AS integer[]))[1 + g % :k], 'customer-' || g, 'en', false, now(),
+                    now()
+                FROM generate_series(1, :users) g""",
+            """INSERT INTO inbound_event (workspace_id, channel_id, platform, kind, type,
+                    dedupe_key, chat_id, sender, sender_name, is_group, from_me, from_bot, text,
+                    received_at, payload, state, attempts)
+                SELECT (CAST(:ws AS integer[]))[1 + g % :k],
+                    (CAST(:ch AS integer[]))[1 + g % :k], 'greenapi', 'message',
+                    'incomingMessageReceived', 'bench-' || g, '7900' || (g % 5000) || '@c.us',
+                    '7900' || (g % 5000) || '@c.us', 'Customer ' || (g % 5000), false, false,
+                    false, 'refill ' || (4000000 + g), now() - (:rows - g) * interval '2 s',
+                    '{}', 'done', 1
+                FROM generate_series(1, :rows) g""",
+            """INSERT INTO command_log (workspace_id, inbound_event_id, channel_id, chat_id,
+                    linked_user_id, text, language, actions, order_ids, state, outcome,
+                    reply_text, trace, created_at, finished_at, duration_ms)
+                SELECT e.workspace_id, e.id, e.channel_id, e.chat_id,
+                    (SELECT min(id) FROM linked_user) + (e.id % :users), e.text, 'en',
+                    'refill', (4000000 + e.id)::text, 'done',
+                    (ARRAY['dispatched','refused','not_linked','ignored'])[1 + e.id % 4],
+                    'Your refill of ' || (4000000 + e.id) || ' is on its way.',
+                    '[{"step": "done", "outcome": "dispatched"}]', e.received_at,
+                    e.received_at, 40 + e.id % 200
+                FROM inbound_event e""",
+            """INSERT INTO outbound_message (workspace_id, channel_id, idempotency_key, purpose,
+                    chat_id, text, parts_total, parts_sent, platform_message_ids, state,
+                    attempts, created_at, sent_at, delivery_status)
+                SELECT (CAST(:ws AS integer[]))[1 + g % :k],
+                    (CAST(:ch AS integer[]))[1 + g % :k], 'bench-' || g,
+                    (ARRAY['reply','dispatch','broadcast'])[1 + g % 3],
+                    '7900' || (g % 5000) || '@c.us', 'Your refill of ' || (4000000 + g)
+                    || ' is on its way.', 1, 1, '[]',
+                    (ARRAY['sent','sent','sent','failed'])[1 + g % 4], 1,
+                    now() - (:rows - g) * interval '2 s', now() - (:rows - g) * interval '2 s',
+                    'delivered'
+                FROM generate_series(1, :rows) g""",
+        ]
+        for statement in statements:
+            db.session.execute(sa.text(statement), params)
+            db.session.commit()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in ("linked_user", "inbound_event", "command_log", "outbound_message"):
+                conn.execute(sa.text(f"VACUUM ANALYZE {table}"))
+        first = ws_ids[0]
+        user = db.session.execute(sa.text(
+            "SELECT id FROM linked_user WHERE workspace_id = :w ORDER BY id LIMIT 1"),
+            {"w": first}).scalar()
+        order = db.session.execute(sa.text(
+            "SELECT order_ids FROM command_log WHERE workspace_id = :w ORDER BY id DESC "
+            "LIMIT 1 OFFSET 500"), {"w": first}).scalar()
+        Path(spec["out"]).write_text(json.dumps({
+            "channel": ch_ids[0], "linked_user": user, "order": order,
+            "load_seconds": round(time.monotonic() - started, 1)}))
+
+
+# ---- measuring ---------------------------------------------------------------------------------
+def sign_in(base_url: str, username: str):
+    import requests
+
+    from tests.factories import password_for
+
+    session = requests.Session()
+    page = session.get(base_url + "/login/", timeout=30).text
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    data = {"username": username, "password": password_for(username)}
+    if token:
+        data["csrf_token"] = token.group(1)
+    answer = session.post(base_url + "/login/", data=data, timeout=30, allow_redirects=False)
+    if answer.status_code != 302 or "/login" in answer.headers.get("Location", ""):
+        raise RuntimeError(f"sign-in of {username} failed: {answer.status_code}")
+    return session
+
+
+def screens(seeded: dict) -> dict[str, str]:
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - 6 * 3600))
+    since = quote(since)
+    return {
+        "commands": "/commandlogview/list/",
+        "commands: time range": f"/commandlogview/list/?_flt_1_created_at={since}",
+        "commands: channel": f"/commandlogview/list/?_flt_0_channel={seeded['channel']}",
+        "commands: outcome": "/commandlogview/list/?_flt_3_outcome=refused",
+        "commands: order id": f"/commandlogview/list/?_flt_2_order_ids={seeded['order']}",
+        "commands: username": f"/commandlogview/list/?_flt_0_linked_user="
+                              f"{seeded['linked_user']}",
+        "commands: chat": "/commandlogview/list/?_flt_2_chat_id=79004242",
+        "commands: page 40": "/commandlogview/list/?page_CommandLogView=40",
+        "outbound": "/outboundmessageview/list/",
+        "outbound: time range": f"/outboundmessageview/list/?_flt_1_created_at={since}",
+        "outbound: channel": f"/outboundmessageview/list/?_flt_0_channel={seeded['channel']}",
+        "outbound: outcome": "/outboundmessageview/list/?_flt_0_state=failed",
+        "outbound: chat": "/outboundmessageview/list/?_flt_2_chat_id=79004242",
+        "outbound: page 40": "/outboundmessageview/list/?page_OutboundMessageView=40",
+        "inbound": "/inboundeventview/list/",
+        "command export (REST list twin)": "/api/v1/command_log/?q=(page_size:25)",
+    }
+
+
+def measure(session, base_url: str, path: str, requests_each: int) -> list[float]:
+    session.get(base_url + path, timeout=60)  # warm: the first answer of a worker compiles
+    timings = []
+    for _ in range(requests_each):
+        started = time.perf_counter()
+        answer = session.get(base_url + path, timeout=60)
+        timings.append(time.perf_counter() - started)
+        if answer.status_code != 200:
+            raise RuntimeError(f"{path} answered {answer.status_code}: {answer.text[:300]}")
+    return timings
+
+
+def rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def gunicorn_workers(master: int) -> list[int]:
+    try:
+        out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True)
+    except OSError:
+        return []
+    return [int(pid) for pid in out.stdout.split()]
+
+
+def export(session, base_url: str, workers: list[int]) -> tuple[int, float, float]:
+    """(rows, rows per second, the workers' peak resident memory growth in MB)."""
+    before = rss_mb(workers)
+    peak = [before]
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mb(workers))
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    started = time.perf_counter()
+    lines = 0
+    with session.get(base_url + "/api/v1/command_log/export.csv", stream=True,
+                     timeout=600) as answer:
+        if answer.status_code != 200:
+            raise RuntimeError(f"export answered {answer.status_code}: {answer.text[:300]}")
+        for chunk in answer.iter_content(chunk_size=1 << 16):
+            lines += chunk.count(b"\n")
+    elapsed = time.perf_counter() - started
+    done.set()
+    watcher.join()
+    rows = lines - 1  # the header
+    return rows, rows / elapsed if elapsed else 0.0, peak[0] - before
+
+
+def run(args, stack) -> dict:
+    stack.create_database()
+    stack.create_redis(args.shared_redis_db)
+    env = stack.app_env()
+    base.say(f"database: {stack.database_kind}")
+    base.say(f"redis:    {stack.redis_kind}")
+    stack.run_step("migrate", [str(base.VENV_BIN / "flask"), "--app", "run", "db", "upgrade"],
+                   300)
+    spec = stack.tmp / "seed.json"
+    out = stack.tmp / "seeded.json"
+    spec.write_text(json.dumps({"rows": args.rows, "workspaces": args.workspaces,
+                                "out": str(out)}))
+    base.say(f"loading {args.rows} command log rows, {args.rows} outbound messages, "
+             f"{max(args.workspaces, args.rows // 10)} linked users over {args.workspaces} "
+             f"workspaces …")
+    stack.run_step("seed", [base.PYTHON, str(Path(__file__).resolve()), "--seed", str(spec)],
+                   args.time_limit)
+    seeded = json.loads(out.read_text())
+    base.say(f"loaded in {seeded['load_seconds']} s")
+    port = base.free_port()
+    master = stack.spawn("gunicorn", [str(base.VENV_BIN / "gunicorn"), *base.GUNICORN_ARGS,
+                                      "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5",
+                                      "run:app"], stack.tmp / "gunicorn.log", env)
+    base_url = f"http://127.0.0.1:{port}"
+    if not base.wait_until(lambda: base._ready(base_url), 180, 0.25):
+        raise RuntimeError(f"gunicorn not ready:\n{base.tail(stack.tmp / 'gunicorn.log')}")
+    manager = sign_in(base_url, MANAGER)
+    lists = {}
+    for name, path in screens(seeded).items():
+        timings = measure(manager, base_url, path, args.requests)
+        lists[name] = {"p50_ms": round(base.percentile(timings, 50) * 1000, 1),
+                       "p95_ms": round(base.percentile(timings, 95) * 1000, 1)}
+        base.say(f"  {name:<34} p50 {lists[name]['p50_ms']:>7} ms   "
+                 f"p95 {lists[name]['p95_ms']:>7} ms")
+    admin = sign_in(base_url, ADMIN)
+    rows, per_second, growth = export(admin, base_url, gunicorn_workers(master.pid))
+    base.say(f"  export of every command log row: {rows} rows, {per_second:.0f} rows/s, "
+             f"workers' memory grew {growth:.1f} MB")
+    if rows != args.rows:
+        raise RuntimeError(f"the export gave {rows} rows, not {args.rows}")
+    return {"rows": args.rows,
+            "worst_p95_ms": max(v["p95_ms"] for v in lists.values()),
+            "lists": lists, "export_rows_per_s": round(per_second),
+            "export_rss_growth_mb": round(growth, 1)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--workspaces", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--time-limit", type=int, default=3600)
+    parser.add_argument("--shared-redis-db", type=int, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--database", default=base.DB_NAME,
+                        help="the PostgreSQL database to create (and drop) for the run")
+    parser.add_argument("--seed", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.seed:
+        seed(args.seed)
+        return 0
+    base.DB_NAME = args.database
+
+    def on_alarm(_sig, _frame):
+        raise base.BenchTimeout(f"time limit of {args.time_limit} s reached")
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGTERM, lambda _s, _f: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.alarm(args.time_limit)
+    stack = base.Stack(keep=args.keep)
+    try:
+        result = run(args, stack)
+    except (base.BenchTimeout, RuntimeError, subprocess.TimeoutExpired) as exc:
+        base.say(f"\nbenchmark failed: {exc}")
+        for name, _process, log in stack.processes:
+            if name.startswith("gunicorn"):
+                base.say(f"--- {name} log (last lines) ---\n{base.tail(log, 20)}")
+        return 2
+    except KeyboardInterrupt:
+        base.say("\ninterrupted")
+        return 2
+    finally:
+        signal.alarm(0)
+        stack.close()
+    print(json.dumps(result), flush=True)
+    slow = result["worst_p95_ms"] >= TARGET_P95_MS
+    return 1 if slow or result["export_rss_growth_mb"] > MEMORY_LIMIT_MB else 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
