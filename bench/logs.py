@@ -236,13 +236,7 @@ def export(session, base_url: str, workers: list[int]) -> tuple[int, float, floa
 
 
 def run(args, stack) -> dict:
-    stack.create_database()
-    stack.create_redis(args.shared_redis_db)
-    env = stack.app_env()
-    base.say(f"database: {stack.database_kind}")
-    base.say(f"redis:    {stack.redis_kind}")
-    stack.run_step("migrate", [str(base.VENV_BIN / "flask"), "--app", "run", "db", "upgrade"],
-                   300)
+    env = stack.prepare(args.shared_redis_db)
     spec = stack.tmp / "seed.json"
     out = stack.tmp / "seeded.json"
     spec.write_text(json.dumps({"rows": args.rows, "workspaces": args.workspaces,

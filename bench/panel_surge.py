@@ -91,13 +91,7 @@ def run(args, surge: Surge, stack, results) -> None:
         for k in range(orders_each):
             panel.add_order(6000000 + i * orders_each + k, username=customer["username"])
 
-    stack.create_database()
-    stack.create_redis(args.shared_redis_db)
-    env = stack.app_env()
-    base.say(f"database: {stack.database_kind}")
-    base.say(f"redis:    {stack.redis_kind}")
-    stack.run_step("migrate", [str(base.VENV_BIN / "flask"), "--app", "run", "db", "upgrade"],
-                   300)
+    env = stack.prepare(args.shared_redis_db)
     spec = stack.tmp / "seed.json"
     spec.write_text(json.dumps({
         "green_url": green.url, "panel_url": panel.url, "panel_rps": surge.panel_rps,

@@ -537,6 +537,17 @@ class Stack:
             process_cpu(self.sender_pid) if self.sender_pid else 0.0)
         return parts
 
+    def prepare(self, shared_redis_db: int | None) -> dict[str, str]:
+        """A fresh database (migrated) and Redis, said on the console; returns the app's
+        environment."""
+        self.create_database()
+        self.create_redis(shared_redis_db)
+        env = self.app_env()
+        say(f"database: {self.database_kind}")
+        say(f"redis:    {self.redis_kind}")
+        self.run_step("migrate", [str(VENV_BIN / "flask"), "--app", "run", "db", "upgrade"], 300)
+        return env
+
     def app_env(self) -> dict[str, str]:
         from cryptography.fernet import Fernet
 

@@ -26,6 +26,7 @@ import pytest
 
 from app.config import TestConfig
 from tests.conftest import BACKENDS
+from tests.processes import stop
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -94,12 +95,7 @@ def serve_app(artifacts_dir: Path, instance_dir: Path, *, log_name: str = "brows
             time.sleep(0.3)
         yield base_url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
         log_file.close()
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from app.catalogues import ensure_compiled
 from app.config import TestConfig
 from tests.conftest import BACKENDS
+from tests.processes import stop
 
 ROOT = Path(__file__).resolve().parents[2]
 REPLY_KEY = "panel_unavailable"
@@ -57,12 +58,7 @@ def worker_process(catalogues: Path, instance_dir: Path, log_path: Path, queue: 
     try:
         yield worker
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop(worker)
         log_file.close()
 
 
