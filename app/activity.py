@@ -153,6 +153,3 @@ def _channels(workspace_id, since) -> dict:
     return {"title": _("Messages received, by channel"), "label": _("Messages"),
             "names": [name for name, _count in rows], "counts": [c for _name, c in rows]}
 
-
-def has_activity(charts: dict) -> bool:
-    return bool(charts["commands"]["series"] or charts["channels"]["counts"])

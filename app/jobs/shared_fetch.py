@@ -133,7 +133,7 @@ def _wait_or_lead(redis, need, key, ask, ask_id, who, deadline):
                 return None, PanelError("unreachable", f"panel rate limit: next slot in "
                                                        f"{wait:.1f}s", cause="paced")
             next_try = now + min(wait, rate.interval)
-        time.sleep(min(POLL, max(0.0, next_try - time.monotonic())) or POLL)
+        time.sleep(max(0.0, min(POLL, next_try - time.monotonic())))  # next_try is ahead
 
 
 def _lead(redis, need, key, ask, started, timed) -> tuple:
