@@ -43,12 +43,14 @@ from app.ownership import IdentifierTaken, identifier_in_violation
 from app.plans import PlanRefusal
 from app.status_words import status_detail_text
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
-from app.tenancy import ScopedInterface, TenancyError, check_references, current_scope
+from app.tenancy import (ScopedInterface, TenancyError, check_references, current_scope,
+                         workspace_scope)
 from app.validation import FieldErrors, blamed_column, duplicate_message, unique_sets
 from app.validation import FormCheck, Rule, attach_rules, language_problem, rules_for
 from app.validation import check_item as check_values
 from app.validation import form_validators as checked_columns
 from app.views.formatting import LANGUAGE_COLUMNS, language_choices, language_name
+from app.views.narrowing import Narrowing, narrowed_workspace
 from app.views.plan_checks import api_refusal
 from app.views.tenant_urls import check_item, form_validators, secret_validators, submitted
 
@@ -969,17 +971,33 @@ class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
         db.session.rollback()
         return self.response(403, message=refusal.message)
 
+    def _narrowed(self, call):
+        """A read, in the workspace `?workspace=<slug>` names when it is given (the master
+        admin's narrowing; a member may name only their own workspace): 400 for a malformed
+        slug, 404 for one the reader may not see or that does not exist."""
+        if "workspace" not in request.args:
+            return call()
+        try:
+            workspace_id = narrowed_workspace()
+        except Narrowing as refusal:
+            return self.response(refusal.status, message=refusal.message)
+        with workspace_scope(workspace_id):
+            return call()
+
     def get_list_headless(self, **kwargs):
         gate = self._plan_gate()
-        return gate if gate is not None else super().get_list_headless(**kwargs)
+        return gate if gate is not None else self._narrowed(
+            lambda: super(WorkspaceRestApi, self).get_list_headless(**kwargs))
 
     def get_headless(self, pk, **kwargs):
         gate = self._plan_gate()
-        return gate if gate is not None else super().get_headless(pk, **kwargs)
+        return gate if gate is not None else self._narrowed(
+            lambda: super(WorkspaceRestApi, self).get_headless(pk, **kwargs))
 
     def info_headless(self, **kwargs):
         gate = self._plan_gate()
-        return gate if gate is not None else super().info_headless(**kwargs)
+        return gate if gate is not None else self._narrowed(
+            lambda: super(WorkspaceRestApi, self).info_headless(**kwargs))
 
     def _refusing(self, call):
         gate = self._plan_gate()

@@ -67,7 +67,9 @@ class CsvExportApi:
     @permission_name("get")
     @rison(get_list_schema)
     def export_csv(self, **kwargs):
-        args = kwargs.get("rison", {})
+        return self._narrowed(lambda: self._export_csv(kwargs.get("rison", {})))
+
+    def _export_csv(self, args: dict):
         try:
             filters = self._handle_filters_args(args)
         except FABException as exc:

@@ -140,3 +140,10 @@ def test_master_admin_exports_every_workspace(app, two, client, auth, factory):
     auth.login("root")
     text = client.get("/api/v1/command_log/export.csv").get_data(as_text=True)
     assert "alpha" in text and "bravo" in text
+    for resource in RESOURCES:  # `?workspace=<slug>` narrows the master admin's export
+        narrowed = client.get(f"/api/v1/{resource}/export.csv?workspace={alpha.slug}")
+        assert narrowed.status_code == 200, resource
+        text = narrowed.get_data(as_text=True)
+        assert "bravo" not in text and len(parse(narrowed)) > 1, resource
+    assert client.get("/api/v1/command_log/export.csv?workspace=Bad!").status_code == 400
+    assert client.get("/api/v1/command_log/export.csv?workspace=nowhere").status_code == 404

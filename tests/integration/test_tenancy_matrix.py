@@ -615,3 +615,49 @@ def test_master_admin_cannot_move_a_row_away_from_its_references(app, world, fac
 def test_unique_columns_helper_sees_constraints():
     """Sanity for the helper the write tests rely on to copy rows."""
     assert "chat_id" in unique_string_columns(ProviderRoute)
+
+
+def test_the_master_admin_narrows_every_twin_with_workspace(app, world, screens, factory,
+                                                           client, auth):
+    """`?workspace=<slug>` on any REST twin: the master admin's answer holds that workspace's
+    rows only; a member may name only their own workspace (another's is 404, as a made-up one);
+    a malformed slug is 400. Lists, show pages and `_info` alike."""
+    apis = [s for s in screens if s.kind == "api"]
+    a_slug = db.session.get(Workspace, world.a_id).slug
+    b_slug = db.session.get(Workspace, world.b_id).slug
+    problems = []
+    for screen in apis:  # the manager of A (signed in by `screens`)
+        if client.get(f"{screen.base}/?workspace={b_slug}").status_code != 404:
+            problems.append(f"{screen.name}: A's manager narrowed to B")
+        own = client.get(f"{screen.base}/?workspace={a_slug}")
+        if own.status_code != 200 or set(own.json["ids"]) != set(
+                client.get(f"{screen.base}/").json["ids"]):
+            problems.append(f"{screen.name}: A's manager naming A changed the answer")
+    auth.logout()
+    factory.admin("narrowing-root")
+    auth.login("narrowing-root")
+    for screen in apis:
+        a_ids, b_ids = world.a_ids(screen.model), world.b_ids(screen.model)
+        page = "q=(page_size:100)"
+        everything = set(client.get(f"{screen.base}/?{page}").json["ids"])
+        if not (a_ids & everything and b_ids & everything):
+            problems.append(f"{screen.name}: the master admin's list lacks A or B (control)")
+        narrowed = client.get(f"{screen.base}/?workspace={a_slug}&{page}")
+        if narrowed.status_code != 200:
+            problems.append(f"{screen.name}: narrowed list answered {narrowed.status_code}")
+            continue
+        if not set(narrowed.json["ids"]) or set(narrowed.json["ids"]) - a_ids:
+            problems.append(f"{screen.name}: narrowed to A lists {narrowed.json['ids']}")
+        b_row = min(b_ids)
+        if client.get(f"{screen.base}/{b_row}?workspace={a_slug}").status_code != 404:
+            problems.append(f"{screen.name}: B's row shown when narrowed to A")
+        if client.get(f"{screen.base}/{b_row}?workspace={b_slug}").status_code != 200:
+            problems.append(f"{screen.name}: B's row not shown when narrowed to B (control)")
+        for slug, status in (("Not A Slug!", 400), ("no-such-workspace", 404)):
+            answer = client.get(f"{screen.base}/?workspace={quote(slug)}")
+            if answer.status_code != status or "message" not in answer.json:
+                problems.append(f"{screen.name}: ?workspace={slug} answered "
+                                f"{answer.status_code}")
+        if client.get(f"{screen.base}/_info?workspace=nope!").status_code != 400:
+            problems.append(f"{screen.name}: _info ignores a malformed ?workspace=")
+    _report(problems)
