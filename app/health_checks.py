@@ -42,6 +42,8 @@ PRIVACY_GRACE = timedelta(hours=1)
 PRIVACY_LOOKBACK = timedelta(days=7)
 #: the panel's error rate is counted over this window
 PANEL_WINDOW = timedelta(hours=1)
+#: ...and each channel's (its messages sent or failed)
+CHANNEL_WINDOW = timedelta(hours=1)
 #: the panel is unreachable when its last PANEL_FAILS calls (within PANEL_RECENT) all failed to
 #: reach it (timeouts, connection errors, 5xx)
 PANEL_RECENT = timedelta(minutes=15)
@@ -85,6 +87,10 @@ class Health:
     channels: list[dict]
     panel: dict
     queue: dict
+    #: the workspace's plan: its name and what it includes (None for the master admin's view)
+    plan: dict | None = None
+    #: the workspace's runners: state, last run, outcome, next run (empty for the overview)
+    runners: list[dict] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -427,13 +433,49 @@ def evaluate(workspace_id: int, now: datetime | None = None) -> Health:
                                 {"depth": queue["depth"],
                                  "minutes": queue["oldest_seconds"] // 60}, workspace_id))
     problems.sort(key=lambda p: (-SEVERITIES.index(p.severity), p.code, p.subject))
-    return Health(problems, [channel_row(c) for c in channels], panel, queue)
+    sends = channel_sends(workspace_id, now)
+    return Health(problems, [channel_row(c, sends) for c in channels], panel, queue,
+                  plan_access(plan), runner_rows(workspace_id))
 
 
-def channel_row(channel: Channel) -> dict:
+def channel_sends(workspace_id: int | None, now: datetime) -> dict[int, tuple[int, int]]:
+    """Per channel, (messages sent or failed, failed) over CHANNEL_WINDOW: one GROUP BY."""
+    query = select(OutboundMessage.channel_id, func.count(),
+                   func.count().filter(OutboundMessage.state == "failed")).where(
+        OutboundMessage.created_at >= now - CHANNEL_WINDOW,
+        OutboundMessage.state.in_(("sent", "failed")))
+    if workspace_id is not None:
+        query = query.where(OutboundMessage.workspace_id == workspace_id)
+    rows = db.session.execute(query.group_by(OutboundMessage.channel_id)).all()
+    return {channel_id: (int(total), int(failed)) for channel_id, total, failed in rows}
+
+
+def channel_row(channel: Channel, sends: dict[int, tuple[int, int]] | None = None) -> dict:
+    total, failed = (sends or {}).get(channel.id, (0, 0))
     return {"id": channel.id, "name": channel.name, "kind": channel.kind,
             "state": channel.status if channel.enabled else "disabled",
-            "last_webhook_at": channel.last_webhook_at}
+            "last_webhook_at": channel.last_webhook_at,
+            "sent_last_hour": total, "failed_last_hour": failed,
+            "error_rate": round(failed / total, 3) if total else None}
+
+
+def plan_access(plan) -> dict | None:
+    """What the plan includes: each medium and module, included or not."""
+    from app.models.billing import PLAN_MEDIUMS, PLAN_MODULES
+
+    if plan is None:
+        return None
+    mediums, modules = set(plan.medium_list), set(plan.module_list)
+    return {"name": plan.name, "mediums": {kind: kind in mediums for kind in PLAN_MEDIUMS},
+            "modules": {module: module in modules for module in PLAN_MODULES}}
+
+
+def runner_rows(workspace_id: int) -> list[dict]:
+    rows = db.session.execute(select(RunnerState).where(
+        RunnerState.workspace_id == workspace_id).order_by(RunnerState.runner)).scalars()
+    return [{"runner": row.runner, "enabled": row.enabled, "last_run_at": row.last_run_at,
+             "outcome": row.outcome, "failing_since": row.failing_since,
+             "next_run_at": row.next_run_at if row.enabled else None} for row in rows]
 
 
 def overview(now: datetime | None = None) -> Health:
@@ -453,7 +495,8 @@ def overview(now: datetime | None = None) -> Health:
                                   ).scalars().all()
     panel, _unused = panel_state(None, now)
     queue = queue_state(None, now)
-    return Health(problems, [channel_row(c) for c in channels], panel, queue)
+    sends = channel_sends(None, now)
+    return Health(problems, [channel_row(c, sends) for c in channels], panel, queue)
 
 
 def as_json(health: Health) -> dict:
@@ -471,6 +514,10 @@ def as_json(health: Health) -> dict:
         "panel": {**health.panel, "last_ok_at": iso(health.panel["last_ok_at"])},
         "queue": {"depth": health.queue["depth"],
                   "oldest_seconds": health.queue["oldest_seconds"]},
+        "plan": health.plan,
+        "runners": [{**row, **{key: iso(row[key]) for key in
+                               ("last_run_at", "failing_since", "next_run_at")}}
+                    for row in health.runners],
     }
 
 

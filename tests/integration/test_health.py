@@ -16,13 +16,14 @@ from app import health_checks
 from app.extensions import db
 from app.jobs import runners
 from app.models import (Channel, DetectedChat, ExternalCall, HealthProblem, InboundEvent,
-                        PanelConnection, RunnerState, Subscription)
+                        OutboundMessage, PanelConnection, RunnerState, Subscription)
 from app.models.base import utcnow
+from app.models.billing import PLAN_MODULES
 from app.models.channels import PAUSING_STATES
 from tests.integration.team_support import deliver_templated_mail
 
 _n = count(1)
-KEYS = {"status", "problems", "channels", "panel", "queue"}
+KEYS = {"status", "problems", "channels", "panel", "queue", "plan", "runners"}
 PROBLEM_KEYS = {"code", "severity", "subject", "message", "fix", "link", "since"}
 
 
@@ -77,7 +78,9 @@ def test_health_shape_of_a_healthy_workspace(client, factory, acme, manager):
     assert report["status"] == "ok" and report["problems"] == []
     assert report["channels"] == [{"id": channel.id, "name": "Main WhatsApp",
                                    "kind": "greenapi", "state": "ok",
-                                   "last_webhook_at": report["channels"][0]["last_webhook_at"]}]
+                                   "last_webhook_at": report["channels"][0]["last_webhook_at"],
+                                   "sent_last_hour": 0, "failed_last_hour": 0,
+                                   "error_rate": None}]
     assert report["channels"][0]["last_webhook_at"].endswith("Z")
     assert set(report["panel"]) == {"state", "last_ok_at", "error_rate"}
     assert report["queue"] == {"depth": 0, "oldest_seconds": 0}
@@ -232,6 +235,41 @@ def test_runner_failing_and_plan_access(client, factory, acme, manager):
                                failing_since=utcnow()))
     report = health(client)
     assert codes(report) == {"channel_not_in_plan", "runner_failing"}
+    assert report["plan"]["name"] == plan.name
+    assert report["plan"]["mediums"] == {"greenapi": False, "meta": False, "telegram": True,
+                                         "webchat": False}
+    assert report["plan"]["modules"] == {m: m in plan.module_list for m in PLAN_MODULES}
+    assert report["plan"]["modules"]["api"] is True
+    [runner] = report["runners"]
+    assert runner["runner"] == "services" and runner["outcome"] == "failed"
+    assert runner["failing_since"].endswith("Z")
+    page = client.get("/health/").get_data(as_text=True)
+    assert 'data-medium="telegram" data-included="yes"' in page
+    assert 'data-medium="greenapi" data-included="no"' in page
+    assert 'data-runner="services" class="danger"' in page
+
+
+def test_each_channels_sends_and_failures_of_the_last_hour(client, factory, acme, manager):
+    busy = factory.channel(acme, name="Busy", status="ok", last_webhook_at=utcnow())
+    calm = factory.channel(acme, name="Calm", status="ok", last_webhook_at=utcnow())
+    other = factory.channel(factory.workspace("other-sends"), name="Other", status="ok")
+    states = ["sent", "sent", "sent", "failed", "pending"]
+    for n, state in enumerate(states):
+        factory.commit(OutboundMessage(workspace_id=acme.id, channel_id=busy.id,
+                                       idempotency_key=f"sends-{n}", purpose="reply",
+                                       chat_id="42", text="hi", state=state))
+    for n, (channel, ago) in enumerate(((busy, timedelta(hours=2)), (other, timedelta(0)))):
+        factory.commit(OutboundMessage(workspace_id=channel.workspace_id, channel_id=channel.id,
+                                       idempotency_key=f"old-{n}", purpose="reply",
+                                       chat_id="42", text="hi", state="failed",
+                                       created_at=utcnow() - ago))
+    rows = {row["name"]: row for row in health(client)["channels"]}
+    assert (rows["Busy"]["sent_last_hour"], rows["Busy"]["failed_last_hour"],
+            rows["Busy"]["error_rate"]) == (4, 1, 0.25)
+    assert (rows["Calm"]["sent_last_hour"], rows["Calm"]["error_rate"]) == (0, None)
+    assert "Other" not in rows
+    page = client.get("/health/").get_data(as_text=True)
+    assert "1 (25.0 %)" in page and calm.name in page
 
 
 # --- who sees what ------------------------------------------------------------------------------
