@@ -52,8 +52,8 @@ LABEL_LENGTH = 200
 AUDITED = frozenset({
     "Workspace", "WorkspaceSettings", "WorkspaceMember", "User", "Channel", "PanelConnection",
     "ServiceRule", "Provider", "ProviderRoute", "LinkedUser", "ChatIdentity", "AdminIdentity",
-    "ReplyTemplate", "CommandAlias", "CustomCommand", "Subscription", "TicketRule",
-    "Broadcast",
+    "ReplyTemplate", "CommandAlias", "CustomCommand", "QuickReply", "Subscription",
+    "TicketRule", "Broadcast",
     # platform data (no workspace: the master admin's trail only)
     "Plan", "PlanPrice", "GlobalReplyTemplate", "EmailTemplate", "PaymentMethod",
 })

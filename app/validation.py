@@ -48,8 +48,8 @@ from app.config import LANGUAGES
 from app.models import (AdminIdentity, Broadcast, Channel, ChatIdentity, GlobalReplyTemplate,
                         Invoice,
                         LinkedUser, PanelConnection, PaymentMethod, Plan, PlanPrice,
-                        ProviderRoute, ReplyTemplate, ServiceRule, Subscription, TicketRule,
-                        Workspace, WorkspaceSettings)
+                        ProviderRoute, QuickReply, ReplyTemplate, ServiceRule, Subscription,
+                        TicketRule, Workspace, WorkspaceSettings)
 from app.models.base import split_list
 from app.models.billing import PLAN_LIMITS, PLAN_MEDIUMS, PLAN_MODULES
 from app.money import MAX_MINOR
@@ -404,6 +404,12 @@ RAZORPAY_PLAN_ID = pattern_rule(
        "e.g. plan_NkFzqNqLZRsYfX)."),
     valid="plan_NkFzqNqLZRsYfX", invalid="sub_NkFzqNqLZRsYfX")
 
+QUICK_REPLY_SHORTCUT = pattern_rule(
+    "quick_reply_shortcut", r"[a-z0-9][a-z0-9_-]{0,31}",
+    _l("A shortcut is one word of small letters, digits, - or _ (at most 32), written without "
+       "its slash: delay for /delay."),
+    valid="delay", invalid="/Delay now")
+
 TICKET_POLL = in_range("ticket_poll", 5, 86_400, valid="60", invalid="2")
 RULE_POSITION = in_range("rule_position", 0, 100_000, valid="10", invalid="-1")
 
@@ -459,6 +465,7 @@ COLUMN_RULES: dict[type, dict[str, tuple[Rule, ...]]] = {
                 "languages": (BROADCAST_LANGUAGES_RULE,)},
     ReplyTemplate: {"language": (LANGUAGE,)},
     GlobalReplyTemplate: {"language": (LANGUAGE,)},
+    QuickReply: {"shortcut": (QUICK_REPLY_SHORTCUT,), "title": (PLAIN_NAME,)},
 }
 
 #: unique sets the database does not enforce (yet), checked like the UNIQUE constraints

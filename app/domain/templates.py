@@ -141,6 +141,9 @@ PLACEHOLDERS: dict[str, str] = {
     "action": N_("refill, speed or cancel"),
     "quantity": N_("the ordered quantity"),
     "link": N_("the order link"),
+    "name": N_("the customer's name (else their panel username, else their chat id)"),
+    "agent": N_("the name of the team member who replies"),
+    "workspace": N_("your workspace's name"),
 }
 
 
@@ -458,6 +461,12 @@ DEFAULT_ROUTE_TEMPLATE = "{external_id} {action}"
 #: A broadcast's text (app/jobs/broadcasts.py): one message to each recipient.
 BROADCAST = register(Kind("broadcast", ("username",), max_source=MESSAGE_LIMIT,
                           max_value=REPLY_VALUE_LIMIT, max_output=MESSAGE_LIMIT))
+
+
+#: A quick reply (app/quick_replies.py): a canned answer a team member inserts with `/shortcut`.
+QUICK_REPLY = register(Kind("quick_reply", ("name", "username", "agent", "workspace"),
+                            max_source=MESSAGE_LIMIT, max_value=REPLY_VALUE_LIMIT,
+                            max_output=MESSAGE_LIMIT))
 
 
 def _route_modes(template: Template) -> None:

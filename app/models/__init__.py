@@ -9,7 +9,8 @@ from app.models.events import DetectedChat, InboundEvent
 from app.models.health import HealthProblem
 from app.models.outbound import ExternalCall, OutboundMessage
 from app.models.commandlog import CommandLog, CommandOrder, CooldownClaim, LinkCode
-from app.models.commands import CommandAlias, CustomCommand, GlobalReplyTemplate, ReplyTemplate
+from app.models.commands import (CommandAlias, CustomCommand, GlobalReplyTemplate, QuickReply,
+                                 ReplyTemplate)
 from app.models.panel import PanelConnection, ServiceRule
 from app.models.people import AdminIdentity, ChatIdentity, LinkedUser
 from app.models.routing import Provider, ProviderRoute
@@ -32,7 +33,7 @@ __all__ = [
     "LinkedUser",
     "PanelConnection", "PaymentEvent",
     "PaymentMethod", "PaymentSubmission", "Plan", "PlanPrice", "Provider",
-    "ProviderRoute", "ReplyTemplate", "RunnerState", "ServiceRule", "Subscription",
+    "ProviderRoute", "QuickReply", "ReplyTemplate", "RunnerState", "ServiceRule", "Subscription",
     "SupportMessage",
     "SupportTicket", "TicketActivity", "TicketRule", "UserAuthState", "Workspace",
     "WorkspaceMember", "WorkspaceSettings",

@@ -40,6 +40,23 @@ class CustomCommand(Timestamps, WorkspaceOwned, Model):
         return self.keyword
 
 
+class QuickReply(Timestamps, WorkspaceOwned, Model):
+    """A canned answer a team member inserts by typing `/shortcut` (e.g. `/delay`), with
+    placeholders filled for the conversation (app/quick_replies.py)."""
+
+    __tablename__ = "quick_reply"
+    __table_args__ = (UniqueConstraint("workspace_id", "shortcut", name="uq_quick_reply"),)
+
+    id = Column(Integer, primary_key=True)
+    shortcut = Column(String(32), nullable=False)  # stored without its slash
+    title = Column(String(120), nullable=False)
+    body = Column(Text, nullable=False)
+    enabled = Column(Boolean, nullable=False, default=True)
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"
+
+
 class GlobalReplyTemplate(Timestamps, Model):
     """The platform's default text for a reply key in one language (master admin)."""
 

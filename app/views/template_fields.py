@@ -24,7 +24,7 @@ from wtforms.validators import DataRequired
 
 from app.domain.replies import COUNTED_REPLIES, DEFAULT_REPLIES, base_key, general_count
 from app.domain.templates import (CUSTOM_COMMAND, DEFAULT_ROUTE_TEMPLATE, PLACEHOLDERS,
-                                  REPLY_KINDS, ROUTE, ROUTE_JOINED_PLACEHOLDERS,
+                                  QUICK_REPLY, REPLY_KINDS, ROUTE, ROUTE_JOINED_PLACEHOLDERS,
                                   ROUTE_LINE_PLACEHOLDERS, Kind, TemplateError, clip, problem,
                                   reply_kind, reply_problem)
 from app.validation import FieldError
@@ -122,6 +122,10 @@ def custom_reply_valid(item) -> None:
     _refuse("reply", problem(CUSTOM_COMMAND, item.reply))
 
 
+def quick_reply_valid(item) -> None:
+    _refuse("body", problem(QUICK_REPLY, item.body))
+
+
 def route_template_valid(item) -> None:
     if item.template is not None:  # absent: the column default applies
         _refuse("template", problem(ROUTE, item.template))
@@ -158,6 +162,12 @@ def _route_help() -> str:
         _braces()])
 
 
+def _quick_reply_help() -> str:
+    return " ".join([gettext("Placeholders filled for the conversation: %(placeholders)s.",
+                             placeholders=_listed(QUICK_REPLY.placeholders)), _braces()])
+
+
 REPLY_HELP = LazyString(_reply_help)
+QUICK_REPLY_HELP = LazyString(_quick_reply_help)
 CUSTOM_REPLY_HELP = LazyString(_custom_help)
 ROUTE_HELP = LazyString(_route_help)

@@ -11,10 +11,10 @@ from flask_babel import lazy_gettext as _l
 from wtforms import StringField
 from wtforms.validators import Length, Optional
 
-from app.domain.templates import CUSTOM_COMMAND, ROUTE
+from app.domain.templates import CUSTOM_COMMAND, QUICK_REPLY, ROUTE
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, CustomCommand,
                         Invoice, LinkedUser, PanelConnection, Provider, ProviderRoute,
-                        ReplyTemplate, ServiceRule, Subscription, WorkspaceMember,
+                        QuickReply, ReplyTemplate, ServiceRule, Subscription, WorkspaceMember,
                         WorkspaceSettings)
 from app.models.channels import AWAITING_VERIFICATION, PAUSING_STATES
 from app.ownership import IdentifierFree, require_free_identifiers
@@ -30,8 +30,9 @@ from app.views.panel import PanelConnectionActionsMixin
 from app.views.plan_checks import (channel_fits_plan, linked_user_fits_plan, member_fits_plan,
                                    panel_fits_plan, route_fits_plan)
 from app.views.team import TeamMixin
-from app.views.template_fields import (CUSTOM_REPLY_HELP, REPLY_HELP, ROUTE_HELP, TemplateText,
-                                       custom_reply_valid, reply_key_field, reply_kind_in_form,
+from app.views.template_fields import (CUSTOM_REPLY_HELP, QUICK_REPLY_HELP, REPLY_HELP,
+                                       ROUTE_HELP, TemplateText, custom_reply_valid,
+                                       quick_reply_valid, reply_key_field, reply_kind_in_form,
                                        reply_template_valid, route_template_valid)
 
 READ_ONLY = ["can_list", "can_show"]
@@ -439,6 +440,28 @@ class CustomCommandView(WorkspaceModelView):
     description_columns = {"reply": CUSTOM_REPLY_HELP}
 
 
+class QuickReplyView(WorkspaceModelView):
+    """Canned answers the team inserts by typing /shortcut (e.g. /delay) when replying."""
+
+    datamodel = RelaydeskInterface(QuickReply)
+    item_validators = (quick_reply_valid,)
+    list_columns = ["shortcut", "title", "body", "enabled"]
+    show_columns = list_columns + ["created_at", "updated_at"]
+    add_columns = ["shortcut", "title", "body", "enabled"]
+    edit_columns = add_columns
+    search_columns = ["shortcut", "title", "body", "enabled"]
+    base_order = ("shortcut", "asc")
+    label_columns = labels(shortcut=_l("Shortcut"), title=_l("Title"), body=_l("Answer"))
+    validators_columns = {"body": [TemplateText(QUICK_REPLY)]}
+    description_columns = {
+        "shortcut": _l("Typed after a slash to insert the answer: delay is used as /delay."),
+        "title": _l("What the answer is about, shown in the list of quick replies."),
+        "body": QUICK_REPLY_HELP,
+    }
+    formatters_columns = {"shortcut": lambda value: f"/{value}" if value else value,
+                          "body": lambda text: (text or "")[:120]}
+
+
 # (menu name, label, category, icon, view class, REST resource name)
 WORKSPACE_SCREENS = [
     ("Channels", _l("Channels"), "Setup", "fa-plug", ChannelView, "channel"),
@@ -467,4 +490,6 @@ WORKSPACE_SCREENS = [
      "command_alias"),
     ("Custom commands", _l("Custom commands"), "Templates", "fa-terminal", CustomCommandView,
      "custom_command"),
+    ("Quick replies", _l("Quick replies"), "Templates", "fa-bolt", QuickReplyView,
+     "quick_reply"),
 ]

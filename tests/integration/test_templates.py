@@ -15,7 +15,7 @@ from app.domain.replies import DEFAULT_REPLIES
 from app.domain.templates import ROUTE_LINE_LIMIT
 from app.extensions import db
 from app.models import (CustomCommand, DetectedChat, GlobalReplyTemplate, ProviderRoute,
-                        ReplyTemplate)
+                        QuickReply, ReplyTemplate)
 from tests.form_errors import api_message
 from tests.form_errors import raw_field_error as field_error
 from tests.integration.pipeline_support import (GROUP_CHAT, REFILL_30, build_desk, days_ago,
@@ -56,6 +56,11 @@ def _kinds(workspace, route):
         "custom": ("/customcommandview", "/api/v1/custom_command", CustomCommand, "reply",
                    {"keyword": "hours", "reply": "9-18 {{weekdays}}", "enabled": "y"},
                    {"keyword": "prices", "reply": "See the panel", "enabled": True}),
+        "quick": ("/quickreplyview", "/api/v1/quick_reply", QuickReply, "body",
+                  {"shortcut": "delay", "title": "Delays", "enabled": "y",
+                   "body": "Hello {name}, your order is on its way. {agent} from {workspace}"},
+                  {"shortcut": "thanks", "title": "Thanks", "enabled": True,
+                   "body": "Thank you, {username}!"}),
         "route": ("/providerrouteview", "/api/v1/provider_route", ProviderRoute, "template",
                   {"provider": str(route.provider_id), "channel": str(route.channel_id),
                    "chat_id": "120363999@g.us", "template": "{external_id} {action} x{quantity}",
@@ -77,6 +82,9 @@ REFUSED = [
     ("reply", "Done {order_ids", "{order_ids", "is not closed"),
     ("custom", "Hello {name}", "{name}", "takes no placeholders"),
     ("custom", "Open } now", "}", "a lone"),
+    ("quick", "Hello {name:>9999999}", "{name:>9999999}", "Formatting after a colon"),
+    ("quick", "Order {order_id} is late", "{order_id}", "use {name}, {username}, {agent}"),
+    ("quick", "Hello {name.__class__}", "{name.__class__}", "Attribute and index"),
     ("route", EIGHTEEN, EIGHTEEN, "Formatting after a colon"),
     ("route", "{external} {action} {nonsense", "{external}", "Unknown placeholder"),
     ("route", "{external_id} {action} {nonsense", "{nonsense", "is not closed"),
@@ -109,7 +117,7 @@ def test_the_quoted_placeholder_is_escaped_on_the_page(client, acme):
     assert "{&lt;img src=x onerror=alert(1)&gt;}" in field_error(html, "reply")
 
 
-@pytest.mark.parametrize("kind", ["reply", "custom", "route"])
+@pytest.mark.parametrize("kind", ["reply", "custom", "quick", "route"])
 def test_screen_accepts_a_good_template_and_edits_are_checked_too(client, acme, kind):
     base, _api, model, column, form, _body = _kinds(*acme)[kind]
     before = count(model)
@@ -117,7 +125,7 @@ def test_screen_accepts_a_good_template_and_edits_are_checked_too(client, acme, 
     assert response.status_code == 302, field_error(response.get_data(as_text=True), column)
     assert count(model) == before + 1
     row = db.session.query(model).order_by(model.id.desc()).first()
-    bad = {"reply": HUGE_SPEC, "custom": "{x}", "route": EIGHTEEN}[kind]
+    bad = {"reply": HUGE_SPEC, "custom": "{x}", "quick": "{order_ids}", "route": EIGHTEEN}[kind]
     page = client.post(f"{base}/edit/{row.id}", data={**form, column: bad})
     assert field_error(page.get_data(as_text=True), column) is not None
     db.session.expire_all()
@@ -136,13 +144,13 @@ def test_rest_api_refuses_a_bad_template_with_422(client, acme, kind, bad, quote
     assert count(model) == before
 
 
-@pytest.mark.parametrize("kind", ["reply", "custom", "route"])
+@pytest.mark.parametrize("kind", ["reply", "custom", "quick", "route"])
 def test_rest_api_accepts_a_good_template_and_checks_updates(client, acme, kind):
     _base, api, model, column, _form, body = _kinds(*acme)[kind]
     response = client.post(f"{api}/", json=body)
     assert response.status_code == 201, response.json
     pk = response.json["id"]
-    bad = {"reply": HUGE_SPEC, "custom": "{x}", "route": EIGHTEEN}[kind]
+    bad = {"reply": HUGE_SPEC, "custom": "{x}", "quick": "{order_ids}", "route": EIGHTEEN}[kind]
     response = client.put(f"{api}/{pk}", json={column: bad})
     assert response.status_code == 422 and bad in api_message(response)
     db.session.expire_all()
