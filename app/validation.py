@@ -408,7 +408,7 @@ QUICK_REPLY_SHORTCUT = pattern_rule(
     "quick_reply_shortcut", r"[a-z0-9][a-z0-9_-]{0,31}",
     _l("A shortcut is one word of small letters, digits, - or _ (at most 32), written without "
        "its slash: delay for /delay."),
-    valid="delay", invalid="/Delay now")
+    valid="delay2026", invalid="/Delay now")
 
 TICKET_POLL = in_range("ticket_poll", 5, 86_400, valid="60", invalid="2")
 RULE_POSITION = in_range("rule_position", 0, 100_000, valid="10", invalid="-1")
