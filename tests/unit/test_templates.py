@@ -137,8 +137,8 @@ def test_every_kind_accepts_its_documented_placeholders(name):
 
 
 def test_the_registry_documents_every_kind_of_relaydesk():
-    assert set(KINDS) == {f"reply:{key}" for key in DEFAULT_REPLIES} | {"custom_command",
-                                                                          "route", "broadcast"}
+    assert set(KINDS) == {f"reply:{key}" for key in DEFAULT_REPLIES} | {
+        "custom_command", "route", "broadcast", "quick_reply"}
     assert set(REPLY_PLACEHOLDERS) == set(DEFAULT_REPLIES)
     assert ROUTE.describe()["external_id"] == "the provider's id of the order"
 
