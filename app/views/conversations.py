@@ -115,16 +115,15 @@ class ConversationView(CsvExportButton, WorkspaceModelView):
                 entry["state"] = code_label("outbound_state", details["state"])
                 entry["purpose"] = code_label("outbound_purpose", details["purpose"])
             items.append(entry)
+        kept = {k: arguments[k] for k in ("outcome", "order_id", "limit") if k in arguments}
         older = None
         if page.next_cursor:
-            older = url_for(f"{self.endpoint}.show", pk=pk, before=page.next_cursor,
-                            **{k: v for k, v in (("outcome", arguments.get("outcome")),
-                                                 ("order_id", arguments.get("order_id")))
-                               if v})
+            older = url_for(f"{self.endpoint}.show", pk=pk, before=page.next_cursor, **kept)
         return self.render_template(
             self.show_template, pk=pk, title=self.show_title, widgets=widgets,
             related_views=[], conversation=conversation, items=items, older=older,
-            newest=url_for(f"{self.endpoint}.show", pk=pk) if "before" in arguments else None,
+            newest=(url_for(f"{self.endpoint}.show", pk=pk, **kept) if "before" in arguments
+                    else None),
             outcomes=outcomes_of(conversation), outcome=arguments.get("outcome", ""),
             order_id=arguments.get("order_id", ""), endpoint=self.endpoint,
             thread_json=f"{request.script_root}/api/v1/conversation/{conversation.id}/thread")
