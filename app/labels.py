@@ -52,6 +52,11 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
         "reply": _l("Reply to a customer"), "dispatch": _l("Request to a provider"),
         "broadcast": _l("Broadcast"), "test": _l("Test message"), "system": _l("System message"),
     },
+    "conversation_kind": {
+        "customer": _l("Customer chat"), "group": _l("Group chat"),
+        "provider": _l("Provider group"),
+    },
+    "conversation_direction": {"in": _l("Received"), "out": _l("Sent")},
     "outbound_state": {
         "pending": _l("Waiting"), "sending": _l("Sending"), "retrying": _l("Retrying"),
         "sent": _l("Sent"), "failed": _l("Failed"),

@@ -11,7 +11,10 @@ Every row the pipeline writes is built here, and every statement that claims one
   its own verdicts);
 * cooldown claims: `claim_cooldowns(requests)` takes them (`peek_cooldowns` only reads);
 * outbound messages: `outbound_row` builds one, `insert_outbound(rows)` writes them once per
-  (channel, idempotency key); `claim_outbound` hands one to a sender.
+  (channel, idempotency key) and touches their chats' conversations; `claim_outbound` hands
+  one to a sender;
+* conversations: `touch_conversations(touches)` creates or updates each chat's row with one
+  upsert (its counts, last activity and preview).
 
 Contract: nothing here commits; the caller owns the transaction. Rows of one kind go out as one
 statement (app/jobs/bulk.py), a single row as one plain parameterised statement. Texts are cut
@@ -27,9 +30,10 @@ from functools import cache
 from sqlalchemy import String, bindparam, cast, func, or_, select, tuple_, update
 
 from app.extensions import db
-from app.jobs.bulk import insert_rows, update_rows
-from app.models import (CommandLog, CommandOrder, CooldownClaim, InboundEvent, OutboundMessage,
-                        Plan, Workspace)
+from app.jobs.bulk import insert_rows, insert_with_template, update_rows
+from app.models import (CommandLog, CommandOrder, Conversation, CooldownClaim, InboundEvent,
+                        OutboundMessage, Plan, Workspace)
+from app.models.conversations import PREVIEW_LENGTH
 from app.models.base import utcnow
 
 
@@ -427,6 +431,13 @@ def insert_outbound(rows: list[dict]) -> list[tuple[int | None, bool]]:
         table, OUTBOUND_COLUMNS, rows, "ON CONFLICT (channel_id, idempotency_key) DO NOTHING",
         ("id", "channel_id", "idempotency_key"))}
     keys = [(row["channel_id"], row["idempotency_key"]) for row in rows]
+    touched, counted = [], set()
+    for row, key in zip(rows, keys, strict=True):
+        if key in new and key not in counted and row["purpose"] not in UNTOUCHED_PURPOSES:
+            counted.add(key)  # a new message counts once, in the transaction that wrote it
+            touched.append(Touch(row["workspace_id"], row["channel_id"], row["chat_id"],
+                                 row["created_at"], False, row["text"]))
+    touch_conversations(touched)
     missing = [key for key in keys if key not in new]
     existing = {}
     if missing:
@@ -455,3 +466,118 @@ def claim_outbound(outbound_id: int, lease_until: datetime) -> bool:
                    (table.c.state == "sending") & (table.c.lease_until < now)))
         .values(state="sending", lease_until=lease_until, attempts=table.c.attempts + 1)
     ).rowcount == 1
+
+
+# --- conversations ----------------------------------------------------------------------------
+
+# Dispatches go to provider groups: they are notes of the customer's thread, not messages of a
+# conversation (app/models/conversations.py).
+UNTOUCHED_PURPOSES = ("dispatch",)
+
+
+@dataclass(frozen=True)
+class Touch:
+    """One message of a chat, for its conversation row: inbound (a message event handled) or
+    outbound (a message created)."""
+
+    workspace_id: int
+    channel_id: int
+    chat_id: str
+    at: datetime
+    inbound: bool
+    text: str | None
+    is_group: bool = False
+    contact_name: str | None = None
+
+
+def preview(text: str | None) -> str | None:
+    """A message as the conversation list shows it: one line of plain text, cut short."""
+    if not text:
+        return None
+    line = " ".join(text.split())
+    if len(line) > PREVIEW_LENGTH:
+        line = line[:PREVIEW_LENGTH - 1] + "…"
+    return line or None
+
+
+def conversation_rows(touches: Iterable[Touch]) -> list[dict]:
+    """One row per chat of the touches (its counts, first and last times, the newest message's
+    preview and direction), sorted by (workspace, channel, chat): concurrent writers lock the
+    rows in the same order."""
+    rows: dict[tuple, dict] = {}
+    for touch in touches:
+        if not touch.chat_id:
+            continue
+        key = (touch.workspace_id, touch.channel_id, cut(touch.chat_id,
+                                                         Conversation.__table__.c.chat_id))
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = {
+                "workspace_id": key[0], "channel_id": key[1], "chat_id": key[2],
+                "is_group": False, "contact_name": None, "first_seen_at": touch.at,
+                "last_activity_at": touch.at, "last_inbound_at": None,
+                "last_direction": "in" if touch.inbound else "out",
+                "preview": preview(touch.text), "inbound_count": 0, "outbound_count": 0}
+        elif touch.at >= row["last_activity_at"]:
+            row["last_activity_at"] = touch.at
+            row["last_direction"] = "in" if touch.inbound else "out"
+            row["preview"] = preview(touch.text)
+        row["first_seen_at"] = min(row["first_seen_at"], touch.at)
+        if touch.inbound:
+            row["inbound_count"] += 1
+            row["is_group"] = row["is_group"] or bool(touch.is_group)
+            row["last_inbound_at"] = max(row["last_inbound_at"] or touch.at, touch.at)
+            if touch.contact_name and not touch.is_group:
+                row["contact_name"] = cut(touch.contact_name,
+                                          Conversation.__table__.c.contact_name)
+        else:
+            row["outbound_count"] += 1
+    return [rows[key] for key in sorted(rows, key=lambda k: (k[0], k[1], len(k[2]), k[2]))]
+
+
+_CONVERSATION_SQL = (
+    "INSERT INTO conversation (workspace_id, channel_id, chat_id, kind, linked_user_id,"
+    " contact_name, first_seen_at, last_activity_at, last_inbound_at, last_direction, preview,"
+    " inbound_count, outbound_count) VALUES %s"
+    " ON CONFLICT (workspace_id, channel_id, chat_id) DO UPDATE SET"
+    # an inbound message knows whether the chat is a group; an outbound one only finds a
+    # provider route
+    " kind = CASE WHEN excluded.kind = 'provider' OR excluded.inbound_count > 0"
+    " THEN excluded.kind ELSE conversation.kind END,"
+    " linked_user_id = excluded.linked_user_id,"
+    " contact_name = COALESCE(excluded.contact_name, conversation.contact_name),"
+    " first_seen_at = CASE WHEN excluded.first_seen_at < conversation.first_seen_at"
+    " THEN excluded.first_seen_at ELSE conversation.first_seen_at END,"
+    " last_activity_at = CASE WHEN excluded.last_activity_at > conversation.last_activity_at"
+    " THEN excluded.last_activity_at ELSE conversation.last_activity_at END,"
+    " last_inbound_at = CASE WHEN conversation.last_inbound_at IS NULL"
+    " OR excluded.last_inbound_at > conversation.last_inbound_at"
+    " THEN COALESCE(excluded.last_inbound_at, conversation.last_inbound_at)"
+    " ELSE conversation.last_inbound_at END,"
+    " last_direction = CASE WHEN excluded.last_activity_at >= conversation.last_activity_at"
+    " THEN excluded.last_direction ELSE conversation.last_direction END,"
+    " preview = CASE WHEN excluded.last_activity_at >= conversation.last_activity_at"
+    " THEN excluded.preview ELSE conversation.preview END,"
+    " inbound_count = conversation.inbound_count + excluded.inbound_count,"
+    " outbound_count = conversation.outbound_count + excluded.outbound_count")
+_CONVERSATION_ROW = (
+    "(%(workspace_id)s, %(channel_id)s, %(chat_id)s,"
+    " CASE WHEN EXISTS (SELECT 1 FROM provider_route r WHERE r.channel_id = %(channel_id)s"
+    " AND r.chat_id = %(chat_id)s) THEN 'provider' WHEN %(is_group)s THEN 'group'"
+    " ELSE 'customer' END,"
+    " (SELECT ci.linked_user_id FROM chat_identity ci WHERE ci.channel_id = %(channel_id)s"
+    " AND ci.chat_id = %(chat_id)s),"
+    " %(contact_name)s, %(first_seen_at)s, %(last_activity_at)s, %(last_inbound_at)s,"
+    " %(last_direction)s, %(preview)s, %(inbound_count)s, %(outbound_count)s)")
+
+
+def touch_conversations(touches: Iterable[Touch]) -> None:
+    """Create or update the conversation of each touched chat: one INSERT … ON CONFLICT DO
+    UPDATE for all of them (counts added, the newest activity and preview kept, the kind and
+    linked user read from the provider routes and chat identities in the same statement).
+    Call it in the transaction that stores what it counts, so a rollback undoes both."""
+    rows = conversation_rows(touches)
+    table = Conversation.__table__
+    insert_with_template(_CONVERSATION_SQL, _CONVERSATION_ROW, rows,
+                         {name: table.c[name].type for name in (
+                             "first_seen_at", "last_activity_at", "last_inbound_at")})

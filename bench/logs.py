@@ -8,6 +8,9 @@ What it does, for real (bench/pipeline.py's `Stack`: a fresh PostgreSQL database
 * seeds `--workspaces` workspaces, each with a manager and a channel, then bulk-loads with
   `INSERT … SELECT generate_series` N command log rows (and the N inbound events they answer),
   N outbound messages and N/10 linked users, spread evenly over the workspaces, newest last;
+  the chats' identities (5,000 chats), a busy chat in the first workspace (min(N/20, 5,000)
+  messages in, as many replies out, a dispatched order per command) and, set-based like
+  migration 0020, every chat's conversation row;
 * signs in as the first workspace's manager and asks each list screen (and each filter: time
   range, channel, outcome, order id, username, chat, a deep page) `--requests` times in turn,
   timing every answer (HTML, status 200);
@@ -43,6 +46,18 @@ base.DB_NAME = "relaydesk_bench_logs"  # its own database, not the pipeline benc
 TARGET_P95_MS = 300.0
 MEMORY_LIMIT_MB = 100.0
 MANAGER = "logs-bench-manager-1"
+BUSY_CHAT = "79009999999@c.us"
+
+
+def conversations_backfill():
+    """Migration 0020's `backfill(bind)` (the statements the upgrade runs)."""
+    import importlib.util
+
+    path = ROOT / "migrations" / "versions" / "0020_conversations.py"
+    spec = importlib.util.spec_from_file_location("migration_0020", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.backfill
 ADMIN = "logs-bench-root"
 
 
@@ -65,15 +80,19 @@ def seed(spec_path: str) -> None:
     with app.app_context():
         make = Factory(app)
         make.admin(ADMIN)
-        ws_ids, ch_ids = [], []
+        ws_ids, ch_ids, provider = [], [], None
         for n in range(1, workspaces + 1):
             workspace = make.workspace(f"logs-{n}", name=f"Logs {n}")
             make.member(workspace, f"logs-bench-manager-{n}", "manager")
             channel = make.channel(workspace, name=f"logs {n} WhatsApp")
             ws_ids.append(workspace.id)
             ch_ids.append(channel.id)
+            if provider is None:
+                provider = make.provider(workspace, name="Bench provider")
         db.session.commit()
-        params = {"ws": ws_ids, "ch": ch_ids, "k": len(ws_ids), "rows": rows, "users": users}
+        busy = min(max(rows // 20, 10), 5000)
+        params = {"ws": ws_ids, "ch": ch_ids, "k": len(ws_ids), "rows": rows, "users": users,
+                  "busy": busy, "busy_chat": BUSY_CHAT, "provider": provider.id}
         started = time.monotonic()
         statements = [
             """INSERT INTO linked_user (workspace_id, username, language, opted_out, created_at,
@@ -91,6 +110,16 @@ def seed(spec_path: str) -> None:
                     false, 'refill ' || (4000000 + g), now() - (:rows - g) * interval '2 s',
                     '{}', 'done', 1
                 FROM generate_series(1, :rows) g""",
+            # the busy chat of the first workspace: a message every 2 s, interleaved with the rest
+            """INSERT INTO inbound_event (workspace_id, channel_id, platform, kind, type,
+                    dedupe_key, chat_id, sender, sender_name, is_group, from_me, from_bot, text,
+                    received_at, payload, state, attempts)
+                SELECT (CAST(:ws AS integer[]))[1], (CAST(:ch AS integer[]))[1], 'greenapi',
+                    'message', 'incomingMessageReceived', 'bench-busy-' || g, :busy_chat,
+                    :busy_chat, 'Busy customer', false, false, false,
+                    'refill ' || (5000000 + g), now() - (:busy - g) * interval '2 s' - interval
+                    '1 s', '{}', 'done', 1
+                FROM generate_series(1, :busy) g""",
             """INSERT INTO command_log (workspace_id, inbound_event_id, channel_id, chat_id,
                     linked_user_id, text, language, actions, order_ids, state, outcome,
                     reply_text, trace, created_at, finished_at, duration_ms)
@@ -114,12 +143,35 @@ def seed(spec_path: str) -> None:
                     now() - (:rows - g) * interval '2 s', now() - (:rows - g) * interval '2 s',
                     'delivered'
                 FROM generate_series(1, :rows) g""",
+            """INSERT INTO outbound_message (workspace_id, channel_id, idempotency_key, purpose,
+                    chat_id, text, parts_total, parts_sent, platform_message_ids, state,
+                    attempts, created_at, sent_at, delivery_status, inbound_event_id)
+                SELECT e.workspace_id, e.channel_id, 'bench-busy-reply-' || e.id, 'reply',
+                    e.chat_id, 'Your refill is on its way.', 1, 1, '[]', 'sent', 1,
+                    e.received_at + interval '1 s', e.received_at + interval '1 s',
+                    'delivered', e.id
+                FROM inbound_event e WHERE e.chat_id = :busy_chat""",
+            """INSERT INTO command_order (workspace_id, command_log_id, order_id, action, ok,
+                    reason, provider_id, external_id, created_at)
+                SELECT c.workspace_id, c.id, c.order_ids, 'refill', true, 'ok', :provider,
+                    'EXT-' || c.id, c.created_at + interval '500 milliseconds'
+                FROM command_log c WHERE c.chat_id = :busy_chat""",
+            """INSERT INTO chat_identity (workspace_id, linked_user_id, channel_id, chat_id,
+                    created_at, updated_at)
+                SELECT u.workspace_id, u.id, (CAST(:ch AS integer[]))[1 + g % :k],
+                    '7900' || g || '@c.us', now(), now()
+                FROM generate_series(1, LEAST(4999, :users)) g
+                JOIN linked_user u ON u.username = 'customer-' || g""",
         ]
         for statement in statements:
             db.session.execute(sa.text(statement), params)
             db.session.commit()
+        # every chat's conversation, as migration 0020 fills them (set-based)
+        conversations_backfill()(db.session.connection())
+        db.session.commit()
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            for table in ("linked_user", "inbound_event", "command_log", "outbound_message"):
+            for table in ("linked_user", "inbound_event", "command_log", "outbound_message",
+                          "command_order", "chat_identity", "conversation"):
                 conn.execute(sa.text(f"VACUUM ANALYZE {table}"))
         first = ws_ids[0]
         user = db.session.execute(sa.text(
@@ -128,8 +180,15 @@ def seed(spec_path: str) -> None:
         order = db.session.execute(sa.text(
             "SELECT order_ids FROM command_log WHERE workspace_id = :w ORDER BY id DESC "
             "LIMIT 1 OFFSET 500"), {"w": first}).scalar()
+        busy_id = db.session.execute(sa.text(
+            "SELECT id FROM conversation WHERE workspace_id = :w AND chat_id = :c"),
+            {"w": first, "c": BUSY_CHAT}).scalar()
+        busy_order = db.session.execute(sa.text(
+            "SELECT order_id FROM command_order WHERE workspace_id = :w ORDER BY id DESC "
+            "LIMIT 1 OFFSET :n"), {"w": first, "n": busy // 2}).scalar()
         Path(spec["out"]).write_text(json.dumps({
             "channel": ch_ids[0], "linked_user": user, "order": order,
+            "busy_conversation": busy_id, "busy_order": busy_order, "busy_messages": busy,
             "load_seconds": round(time.monotonic() - started, 1)}))
 
 
@@ -171,6 +230,18 @@ def screens(seeded: dict) -> dict[str, str]:
         "outbound: chat": "/outboundmessageview/list/?_flt_2_chat_id=79004242",
         "outbound: page 40": "/outboundmessageview/list/?page_OutboundMessageView=40",
         "inbound": "/inboundeventview/list/",
+        "conversations": "/conversationview/list/?_flt_0_kind=customer",
+        "conversations: time range": "/conversationview/list/?_flt_0_kind=customer"
+                                     f"&_flt_1_last_activity_at={since}",
+        "conversations: channel": f"/conversationview/list/?_flt_0_channel={seeded['channel']}",
+        "conversations: username": f"/conversationview/list/?_flt_0_linked_user="
+                                   f"{seeded['linked_user']}",
+        "conversations: chat": "/conversationview/list/?_flt_2_chat_id=79004242",
+        "conversations: text": "/conversationview/list/?_flt_2_preview=refill%20of%20400",
+        "thread of the busy chat": f"/conversationview/show/{seeded['busy_conversation']}",
+        "thread: order id": f"/conversationview/show/{seeded['busy_conversation']}"
+                            f"?order_id={seeded['busy_order']}",
+        "thread JSON (REST)": f"/api/v1/conversation/{seeded['busy_conversation']}/thread",
         "command export (REST list twin)": "/api/v1/command_log/?q=(page_size:25)",
     }
 
@@ -247,7 +318,8 @@ def run(args, stack) -> dict:
     stack.run_step("seed", [base.PYTHON, str(Path(__file__).resolve()), "--seed", str(spec)],
                    args.time_limit)
     seeded = json.loads(out.read_text())
-    base.say(f"loaded in {seeded['load_seconds']} s")
+    base.say(f"loaded in {seeded['load_seconds']} s (and a busy chat of "
+             f"{seeded['busy_messages']} commands)")
     port = base.free_port()
     master = stack.spawn("gunicorn", [str(base.VENV_BIN / "gunicorn"), *base.GUNICORN_ARGS,
                                       "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5",
@@ -267,8 +339,9 @@ def run(args, stack) -> dict:
     rows, per_second, growth = export(admin, base_url, gunicorn_workers(master.pid))
     base.say(f"  export of every command log row: {rows} rows, {per_second:.0f} rows/s, "
              f"workers' memory grew {growth:.1f} MB")
-    if rows != args.rows:
-        raise RuntimeError(f"the export gave {rows} rows, not {args.rows}")
+    expected = args.rows + seeded["busy_messages"]  # the busy chat's commands too
+    if rows != expected:
+        raise RuntimeError(f"the export gave {rows} rows, not {expected}")
     return {"rows": args.rows,
             "worst_p95_ms": max(v["p95_ms"] for v in lists.values()),
             "lists": lists, "export_rows_per_s": round(per_second),

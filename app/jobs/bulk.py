@@ -162,6 +162,42 @@ def insert_rows(table, columns: tuple[str, ...], rows: list[dict], suffix: str =
     return found
 
 
+def insert_with_template(sql: str, template: str, rows: list[dict],
+                         types: dict | None = None) -> None:
+    """Insert `rows` (dicts) with a row template: `sql` holds one `%s` for the VALUES list,
+    `template` one row's parenthesised values written with `%(name)s` placeholders (a name may
+    appear several times, inside expressions such as scalar subqueries). PostgreSQL: one
+    statement (execute_values); elsewhere one statement per row, the values bound with
+    `types` (name → SQLAlchemy type) where given."""
+    if not rows:
+        return
+    if on_postgres():
+        from psycopg2.extras import execute_values
+
+        cursor = _cursor()
+        try:
+            if len(rows) == 1:
+                cursor.execute(sql.replace("%s", template, 1), rows[0])
+            else:
+                execute_values(cursor, sql, rows, template=template, page_size=PAGE)
+        finally:
+            cursor.close()
+        return
+    stmt = _sqlite_template(sql, template, tuple(sorted((types or {}).items(),
+                                                        key=lambda item: item[0])))
+    connection = db.session.connection()
+    for row in rows:
+        connection.execute(stmt, row)
+
+
+@cache
+def _sqlite_template(sql: str, template: str, types: tuple):
+    import re
+
+    stmt = text(sql.replace("%s", re.sub(r"%\((\w+)\)s", r":\1", template), 1))
+    return stmt.bindparams(*[bindparam(name, type_=type_) for name, type_ in types])
+
+
 def update_rows(table, columns: tuple[str, ...], rows: list[dict], where: str = "",
                 merge: dict[str, str] | None = None, cursor=None) -> None:
     """Set `columns` of each row (dicts with `id` and those columns); `where` is an extra SQL

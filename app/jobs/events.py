@@ -37,8 +37,8 @@ from app.models.base import split_list, utcnow
 from app.models.channels import PAUSING_STATES
 from app.models.outbound import DELIVERY_RANK
 from app.status_words import Said
-from app.store import (EventRow, claim_event, finish_events, open_command_logs, steal_events,
-                       update_command_logs)
+from app.store import (EventRow, Touch, claim_event, finish_events, open_command_logs,
+                       steal_events, touch_conversations, update_command_logs)
 from app.tenancy import workspace_scope
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,9 @@ def process_event(event_id: int) -> str:
     (the providers' dispatches, the customers' replies) are sent by this same job right after
     the commit: no second job, no queueing delay. If a batch fails, its events are handled
     again one by one; an event that fails alone is recorded and retried later (its messages go
-    to send jobs). Calls to outside services are logged within the job's own commits."""
+    to send jobs). Calls to outside services are logged within the job's own commits. The
+    chats' conversations (app/models/conversations.py) are updated in the commit that finishes
+    their messages, so each message is counted once."""
     with buffered_call_log():
         events = claim_batch(event_id)
         if not events:
@@ -243,6 +245,10 @@ def _handle(events: list[EventRow], driver: BatchDriver) -> tuple[dict[int, str]
     if commands:
         found, items = pipeline.run_commands(commands, driver)
         outcomes.update(found)
+    touch_conversations([
+        Touch(e.workspace_id, e.channel_id, e.chat_id, e.received_at, True, e.text,
+              bool(e.is_group), None if e.from_me else e.sender_name)
+        for e in events if e.kind == "message" and e.chat_id])
     finish_events(outcomes, skipped)
     flush_call_log()
     db.session.commit()

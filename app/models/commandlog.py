@@ -32,6 +32,9 @@ class CommandLog(WorkspaceOwned, Model):
         Index("ix_command_log_workspace_outcome", "workspace_id", "outcome", "id"),
         Index("ix_command_log_workspace_channel_id", "workspace_id", "channel_id", "id"),
         Index("ix_command_log_workspace_linked_user_id", "workspace_id", "linked_user_id", "id"),
+        # a conversation's thread: the dispatch notes of one chat's commands (migration 0020)
+        Index("ix_command_log_chat_thread", "workspace_id", "channel_id", "chat_id",
+              "created_at", "id"),
     )
 
     id = Column(BigId, primary_key=True)

@@ -35,6 +35,9 @@ class InboundEvent(WorkspaceOwned, Model):
         Index("ix_inbound_event_workspace_received", "workspace_id", "received_at"),
         # a log list: newest first in a workspace (migration 0018)
         Index("ix_inbound_event_workspace_id_id", "workspace_id", "id"),
+        # a conversation's thread: one chat's messages newest first (migration 0020)
+        Index("ix_inbound_event_chat_thread", "workspace_id", "channel_id", "chat_id",
+              "received_at", "id"),
     )
 
     id = Column(BigId, primary_key=True)

@@ -34,6 +34,9 @@ class OutboundMessage(WorkspaceOwned, Model):
         Index("ix_outbound_message_workspace_id_id", "workspace_id", "id"),
         Index("ix_outbound_message_workspace_state", "workspace_id", "state", "id"),
         Index("ix_outbound_message_workspace_channel_id", "workspace_id", "channel_id", "id"),
+        # a conversation's thread: one chat's messages newest first (migration 0020)
+        Index("ix_outbound_message_chat_thread", "workspace_id", "channel_id", "chat_id",
+              "created_at", "id"),
     )
 
     id = Column(BigId, primary_key=True)

@@ -23,6 +23,7 @@ from app.views.billing import (PENDING_LIST, BillingView, PaymentMethodView,
                                PaymentSubmissionView, SubscriptionAdminMixin)
 from app.views.broadcasts import BroadcastApi, BroadcastRecipientView, BroadcastView
 from app.views.channels import DetectedChatView
+from app.views.conversations import CUSTOMERS_ONLY, ConversationView, conversation_api
 from app.views.export import with_csv_export
 from app.views.formatting import make_readable
 from app.views.health import HealthApi, HealthView
@@ -50,12 +51,15 @@ ADMIN_MANAGES = {MemberView, SubscriptionView, InvoiceView}
 # What the master admin's copy of a screen adds (actions and their pages).
 ADMIN_EXTRAS = {SubscriptionView: SubscriptionAdminMixin}
 # Screens whose REST twin is written out (app/views/saas_api.py) rather than made by api_for.
-OWN_APIS = {SubscriptionView: SubscriptionApi}
+OWN_APIS = {SubscriptionView: SubscriptionApi,
+            ConversationView: conversation_api(api_for(ConversationView, "conversation"))}
 
 # Screens registered after the workspace ones: (menu name, label, category, icon, view, resource)
 EXTRA_SCREENS = [
     ("Detected chats", _l("Detected chats"), "Communication", "fa-eye", DetectedChatView,
      "detected_chat"),
+    ("Conversations", _l("Conversations"), "Logs", "fa-comments-o", ConversationView,
+     "conversation"),
     ("Commands", _l("Commands"), "Logs", "fa-list-alt", CommandLogView, "command_log"),
     ("Command orders", _l("Command orders"), "Logs", "fa-list", CommandOrderView,
      "command_order"),
@@ -194,7 +198,17 @@ def register_views(appbuilder) -> None:
         if view in ADMIN_MANAGES:
             full.base_permissions = None  # read-only for members, full CRUD for the master admin
         add_screen(appbuilder, full, f"All {name.lower()}", label, "All workspaces", icon)
+    open_on_customers(appbuilder)
     group_menus(appbuilder)
+
+
+def open_on_customers(appbuilder) -> None:
+    """Logs › Conversations (and the master admin's copy) open on customer chats: their menu
+    entries link to the list with the `kind` filter set."""
+    for item in (appbuilder.menu.find("Conversations"),
+                 appbuilder.menu.find("All conversations")):
+        if item is not None and item.baseview is not None:
+            item.href = f"/{item.baseview.route_base.strip('/')}/list/{CUSTOMERS_ONLY}"
 
 
 def register_platform_support(appbuilder) -> None:
