@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, cast, func, select
+from sqlalchemy import String, case, cast, func, select
 from sqlalchemy import Date as SqlDate
 
 from app.extensions import db
@@ -84,8 +84,25 @@ def activity(workspace_id: int | None, days: int = DAYS, now: datetime | None = 
             "days": days}
 
 
+def _sqlite() -> bool:
+    return db.session.get_bind().dialect.name == "sqlite"
+
+
+def _day(column):
+    """The calendar day of a timestamp: a DATE on PostgreSQL; the text YYYY-MM-DD on SQLite
+    (whose CAST to DATE gives a number), read back by `_commands`."""
+    return func.date(column, type_=String) if _sqlite() else cast(column, SqlDate)
+
+
+def _seconds_between(later, earlier):
+    """`later - earlier` in seconds, in the database (SQLite has no interval type)."""
+    if _sqlite():
+        return (func.julianday(later) - func.julianday(earlier)) * 86400
+    return func.extract("epoch", later - earlier)
+
+
 def _commands(workspace_id, since, day_list: list[date]) -> dict:
-    day = cast(CommandLog.created_at, SqlDate)
+    day = _day(CommandLog.created_at)
     rows = db.session.execute(_scoped(
         select(day, CommandLog.outcome, func.count()).where(CommandLog.created_at >= since)
         .group_by(day, CommandLog.outcome), CommandLog, workspace_id)).all()
@@ -114,7 +131,7 @@ def _providers(workspace_id, since) -> dict:
 
 
 def _latency(workspace_id, since) -> dict:
-    seconds = func.extract("epoch", OutboundMessage.sent_at - InboundEvent.received_at)
+    seconds = _seconds_between(OutboundMessage.sent_at, InboundEvent.received_at)
     bucket = case(*[(seconds < limit, index) for index, (limit, _label)
                     in enumerate(LATENCY_BUCKETS) if limit is not None],
                   else_=len(LATENCY_BUCKETS) - 1)
