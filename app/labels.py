@@ -161,7 +161,7 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
         "Subscription": _l("Subscription"), "Plan": _l("Plan"), "PlanPrice": _l("Plan price"),
         "GlobalReplyTemplate": _l("Default reply"), "EmailTemplate": _l("E-mail template"),
         "PaymentMethod": _l("Payment method"), "TicketRule": _l("Ticket rule"),
-        "Broadcast": _l("Broadcast"),
+        "Broadcast": _l("Broadcast"), "CooldownClaim": _l("Cooldown"),
     },
 }
 
@@ -170,6 +170,7 @@ CODE_COLUMNS = {
     ("AuditEntry", "via"): "audit_via",
     ("AuditEntry", "action"): "audit_action",
     ("AuditEntry", "model"): "audit_model",
+    ("CooldownClaim", "action"): "alias_action",
     ("ExternalCall", "outcome"): "call_outcome",
     ("DetectedChat", "member_status"): "chat_member_status",
     ("PanelConnection", "status"): "panel_status",
