@@ -87,7 +87,8 @@ NOT_AUDITED = {
 IGNORED_EVERYWHERE = frozenset({"id", "created_at", "updated_at", "workspace_id"})
 IGNORED_COLUMNS = {
     "Workspace": {"config_version"},
-    "Channel": {"status", "status_detail", "last_webhook_at"},
+    "Channel": {"status", "status_detail", "last_webhook_at", "quality_rating",
+                "quality_checked_at"},
     "PanelConnection": {"status", "status_detail", "last_checked_at", "api_path"},
     "ServiceRule": {"fetched_at", "recognised", "panel_refill", "panel_cancel"},
     "Subscription": {"reminder_sent_for", "provider_event_at"},

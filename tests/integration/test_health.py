@@ -77,7 +77,8 @@ def test_health_shape_of_a_healthy_workspace(client, factory, acme, manager):
     assert report["status"] == "ok" and report["problems"] == []
     assert report["channels"] == [{"id": channel.id, "name": "Main WhatsApp",
                                    "kind": "greenapi", "state": "ok",
-                                   "last_webhook_at": report["channels"][0]["last_webhook_at"]}]
+                                   "last_webhook_at": report["channels"][0]["last_webhook_at"],
+                                   "quality_rating": None}]
     assert report["channels"][0]["last_webhook_at"].endswith("Z")
     assert set(report["panel"]) == {"state", "last_ok_at", "error_rate"}
     assert report["queue"] == {"depth": 0, "oldest_seconds": 0}

@@ -1,4 +1,5 @@
-"""cooldown claims: who asked (channel, chat, username)
+"""cooldown claims: who asked (channel, chat, username); a Meta number's quality rating and
+its token's expiry date
 
 Revision ID: 0021
 Revises: 0019
@@ -7,6 +8,10 @@ Create Date: 2026-12-04 09:40:00
 The Cooldowns screen (Logs › Cooldowns) shows and filters the running cooldowns by the chat
 and linked user that caused them: the claim keeps them from the command that took it. Rows
 taken before this migration have none (shown as unknown).
+
+A Meta channel keeps the quality rating Meta gives its number (GREEN, YELLOW, RED, UNKNOWN)
+and when the health runner read it, and the date its access token expires, when the manager
+recorded one (blank: a system user's token, which never expires).
 """
 from alembic import op
 import sqlalchemy as sa
@@ -27,7 +32,17 @@ def upgrade():
                                     ['id'], ondelete='SET NULL')
 
 
+    with op.batch_alter_table('channel', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('quality_rating', sa.String(length=10), nullable=True))
+        batch_op.add_column(sa.Column('quality_checked_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('token_expires_on', sa.Date(), nullable=True))
+
+
 def downgrade():
+    with op.batch_alter_table('channel', schema=None) as batch_op:
+        batch_op.drop_column('token_expires_on')
+        batch_op.drop_column('quality_checked_at')
+        batch_op.drop_column('quality_rating')
     with op.batch_alter_table('cooldown_claim', schema=None) as batch_op:
         batch_op.drop_constraint('fk_cooldown_claim_channel_id', type_='foreignkey')
         batch_op.drop_column('username')
