@@ -93,9 +93,7 @@ class PlaygroundView(BaseView):
             # shown as typed, less what a page cannot hold (NUL)
             form["chat_id"] = form["chat_id"].replace("\x00", "")
             form["text"] = form["text"].replace("\x00", "")
-            if errors:
-                pass
-            elif form["for_real"]:
+            if not errors and form["for_real"]:
                 from app.jobs.playground import send_for_real
 
                 event_id, queued = send_for_real(channel.workspace_id, channel, form["chat_id"],
@@ -103,7 +101,7 @@ class PlaygroundView(BaseView):
                                                  user_id=g.user.id)
                 return redirect(url_for("PlaygroundView.run", event_id=event_id,
                                         queued=int(queued)))
-            else:
+            elif not errors:
                 from app.jobs.playground import preview
 
                 result = preview(channel.workspace_id, channel, form["chat_id"], form["text"],
