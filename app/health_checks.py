@@ -4,7 +4,9 @@ One module serves the Health screens, `GET /api/v1/health` and the `health` runn
 (docs/ARCHITECTURE.md "Health"). Everything is read from state already in the database: channel
 rows (status, status detail, last webhook), detected chats and inbound events (Telegram privacy
 mode), outbound messages and external calls (panel error rate), runner states, the
-subscription and the plan. Nothing calls an outside service.
+subscription and the plan. Nothing here calls an outside service, except the runner's reading
+of each verified Meta number's quality rating (`refresh_meta_quality`, at most hourly per
+channel), which it stores on the channel before the checks read it.
 
 `evaluate(workspace_id)` answers a `Health` (problems, channels, panel, queue); a problem is a
 code with its parameters, put into words (`message`, `fix`) in the reader's language when shown.
@@ -14,12 +16,14 @@ rows: a new one is opened and its managers are told once (the row is the in-app 
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import and_, func, or_, select, update
 
 from app.extensions import db
@@ -29,6 +33,8 @@ from app.models import (Channel, DetectedChat, ExternalCall, HealthProblem, Inbo
 from app.models.base import utcnow
 from app.models.channels import PAUSING_STATES
 from app.status_words import GREEN_STATE_WORDS, MESSAGES, Said
+
+log = logging.getLogger(__name__)
 
 # --- thresholds (docs/contracts.md "Health") ------------------------------------------------
 #: a channel that received nothing for this long is quiet...
@@ -58,6 +64,13 @@ PANEL_UNREACHABLE_SAID = {"panel_unreachable", "panel_connection", "panel_timeou
                           "panel_server_error", "panel_cloudflare"}
 WAITING_EVENTS = ("pending", "queued")
 EXPIRED_SUBSCRIPTIONS = ("expired", "past_due")
+
+#: a Meta number's quality rating is read again once the last reading is this old
+QUALITY_EVERY = timedelta(hours=1)
+#: ratings that are a problem: Meta may lower the number's messaging limit or flag it
+QUALITY_SEVERITY = {"YELLOW": "warning", "RED": "problem"}
+#: an access token's recorded expiry is warned about this long before the day
+TOKEN_WARNING = timedelta(days=7)
 
 #: severities, the worse last
 SEVERITIES = ("warning", "problem")
@@ -112,6 +125,9 @@ FIXES = {
     "webhook_not_registered": _l("Open the channel and use Configure webhook."),
     "meta_token_expiring": _l("Open the channel, enter a new access token (a system user's "
                               "token does not expire), then use Test connection."),
+    "meta_quality_low": _l("Send customers only messages they asked for, make replies short "
+                           "and useful, and stop messages people block or report; Meta raises "
+                           "the rating again after a few days of good messages."),
     "panel_unreachable": _l("Open the panel connection, check the URL, then use Test "
                             "connection."),
     "panel_auth_failed": _l("Open the panel connection, enter the admin API key again, then "
@@ -145,7 +161,20 @@ def problem_message(code: str, params: dict) -> str:
         return str(said) if said is not None else \
             _("The channel's webhook is not set where Relaydesk expects it.")
     if code == "meta_token_expiring":
+        expires = params.get("expires_on")
+        if expires and params.get("days", 0) > 0:
+            return ngettext("The access token of %(channel)s expires on %(date)s, in %(num)d "
+                            "day.", "The access token of %(channel)s expires on %(date)s, in "
+                            "%(num)d days.", params["days"], channel=channel, date=expires)
+        if expires:
+            return _("The access token of %(channel)s expired on %(date)s.", channel=channel,
+                     date=expires)
         return str(MESSAGES["token_expired"])
+    if code == "meta_quality_low":
+        return _("Meta rates the quality of the messages sent by %(channel)s: %(rating)s. "
+                 "Customers block or report some of them, and a low rating can lower how many "
+                 "people the number may message.", channel=channel,
+                 rating=code_label("meta_quality", params.get("rating", "")))
     if code == "panel_unreachable":
         return str(MESSAGES["panel_unreachable"])
     if code == "panel_auth_failed":
@@ -255,6 +284,15 @@ def channel_problems(channel: Channel, plan, now: datetime) -> list[Problem]:
             add("channel_not_authorized", "problem", state=None)
     elif channel.kind == "meta" and "token_expired" in codes:
         add("meta_token_expiring", "problem")
+    elif channel.kind == "meta" and channel.token_expires_on is not None \
+            and now.date() >= channel.token_expires_on - TOKEN_WARNING:
+        days = (channel.token_expires_on - now.date()).days
+        add("meta_token_expiring", "warning" if days > 0 else "problem",
+            since=datetime.combine(channel.token_expires_on - TOKEN_WARNING, datetime.min.time()),
+            expires_on=channel.token_expires_on.isoformat(), days=days)
+    if channel.kind == "meta" and channel.quality_rating in QUALITY_SEVERITY:
+        add("meta_quality_low", QUALITY_SEVERITY[channel.quality_rating],
+            since=channel.quality_checked_at, rating=channel.quality_rating)
     webhook = codes & {"telegram_no_webhook", "telegram_webhook_error", "webhook_failed"}
     if webhook:
         add("webhook_not_registered", "problem", said=sorted(webhook)[0])
@@ -456,7 +494,8 @@ def channel_row(channel: Channel, sends: dict[int, tuple[int, int]] | None = Non
             "state": channel.status if channel.enabled else "disabled",
             "last_webhook_at": channel.last_webhook_at,
             "sent_last_hour": total, "failed_last_hour": failed,
-            "error_rate": round(failed / total, 3) if total else None}
+            "error_rate": round(failed / total, 3) if total else None,
+            "quality_rating": channel.quality_rating if channel.kind == "meta" else None}
 
 
 def plan_access(plan) -> dict | None:
@@ -593,7 +632,41 @@ HEALTH_SECONDS = 300
 
 
 def run_workspace(workspace_id: int) -> dict:
+    refresh_meta_quality(workspace_id)
     return refresh(workspace_id)
+
+
+def refresh_meta_quality(workspace_id: int, now: datetime | None = None) -> int:
+    """Read the quality rating of each enabled, verified Meta number of the workspace whose
+    last reading is older than QUALITY_EVERY (never read: now), with the channel's own token
+    through the Meta client (`live_state`: the documented number check, logged as an external
+    call). A reading stores `quality_rating` (one of META_QUALITY_RATINGS; anything else is
+    UNKNOWN) and `quality_checked_at`. When Meta does not answer as documented (an error page,
+    a timeout, a refused token) nothing changes: the last rating and the time it was read stay,
+    and the next run tries again. A channel whose token Meta already refused
+    (`needs_reauth`) is not asked. Returns how many ratings were read."""
+    from app.integrations.channels.meta import MetaClient
+    from app.models.channels import META_QUALITY_RATINGS
+
+    now = now or utcnow()
+    channels = db.session.execute(select(Channel).where(
+        Channel.workspace_id == workspace_id, Channel.kind == "meta",
+        Channel.enabled.is_(True), Channel.verified_at.isnot(None),
+        Channel.status != "needs_reauth",
+        or_(Channel.quality_checked_at.is_(None),
+            Channel.quality_checked_at <= now - QUALITY_EVERY))).scalars().all()
+    read = 0
+    for channel in channels:
+        answer = MetaClient(channel).live_state()
+        if not answer.ok:
+            log.info("quality rating of channel %s not read: %s", channel.id, answer.problem)
+            continue
+        rating = str(answer.facts.get("quality_rating") or "").upper()
+        channel.quality_rating = rating if rating in META_QUALITY_RATINGS else "UNKNOWN"
+        channel.quality_checked_at = now
+        read += 1
+    db.session.commit()
+    return read
 
 
 def enabled_reason(_workspace_id: int) -> str | None:

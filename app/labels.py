@@ -107,6 +107,9 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
         "unknown_workspace": _l("No workspace of ours"), "unhandled": _l("Not an event we use"),
         "malformed": _l("Could not be read"),
     },
+    # Channel.quality_rating (a plain column: Meta's words for a number's quality)
+    "meta_quality": {"GREEN": _l("High (green)"), "YELLOW": _l("Medium (yellow)"),
+                     "RED": _l("Low (red)"), "UNKNOWN": _l("Not rated yet")},
     "panel_status": {"unknown": _l("Not checked yet"), "ok": _l("Working"), "error": _l("Error")},
     "member_role": {"manager": _l("Manager"), "agent": _l("Agent")},
     # the platform support queue (app/models/support.py)
@@ -166,7 +169,7 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
         "Subscription": _l("Subscription"), "Plan": _l("Plan"), "PlanPrice": _l("Plan price"),
         "GlobalReplyTemplate": _l("Default reply"), "EmailTemplate": _l("E-mail template"),
         "PaymentMethod": _l("Payment method"), "TicketRule": _l("Ticket rule"),
-        "Broadcast": _l("Broadcast"),
+        "Broadcast": _l("Broadcast"), "CooldownClaim": _l("Cooldown"),
     },
 }
 
@@ -175,6 +178,8 @@ CODE_COLUMNS = {
     ("AuditEntry", "via"): "audit_via",
     ("AuditEntry", "action"): "audit_action",
     ("AuditEntry", "model"): "audit_model",
+    ("CooldownClaim", "action"): "alias_action",
+    ("Channel", "quality_rating"): "meta_quality",
     ("ExternalCall", "outcome"): "call_outcome",
     ("DetectedChat", "member_status"): "chat_member_status",
     ("PanelConnection", "status"): "panel_status",

@@ -312,11 +312,13 @@ def save_order_rows(rows: list[dict]) -> None:
 # --- cooldown claims --------------------------------------------------------------------------
 
 COOLDOWN_COLUMNS = ("workspace_id", "order_id", "action", "claimed_at", "expires_at",
-                    "command_log_id")
+                    "command_log_id", "channel_id", "chat_id", "username")
 # Taken unless another command holds it unexpired; the command holding it finds it again.
 _COOLDOWN_CONFLICT = ("ON CONFLICT (workspace_id, order_id, action) DO UPDATE SET"
                       " claimed_at = excluded.claimed_at, expires_at = excluded.expires_at,"
-                      " command_log_id = excluded.command_log_id"
+                      " command_log_id = excluded.command_log_id,"
+                      " channel_id = excluded.channel_id, chat_id = excluded.chat_id,"
+                      " username = excluded.username"
                       " WHERE cooldown_claim.expires_at <= excluded.claimed_at"
                       " OR cooldown_claim.command_log_id = excluded.command_log_id")
 
@@ -324,13 +326,17 @@ _COOLDOWN_CONFLICT = ("ON CONFLICT (workspace_id, order_id, action) DO UPDATE SE
 @dataclass(frozen=True)
 class CooldownRequest:
     """A command (`command_log_id`) asking for the cooldown of (order, action) for `seconds`
-    from `now`."""
+    from `now`; who asked, when known: the chat (`channel_id`, `chat_id`) and the linked
+    user's `username` (shown on the Cooldowns screen)."""
     workspace_id: int
     order_id: str
     action: str
     seconds: int
     now: datetime
     command_log_id: int
+    channel_id: int | None = None
+    chat_id: str | None = None
+    username: str | None = None
 
     @property
     def key(self) -> tuple[int, str, str]:
@@ -359,7 +365,8 @@ def claim_cooldowns(requests: list[CooldownRequest]) -> list[tuple[bool, float]]
     keys = sorted(first, key=_claim_order)
     rows = [{"workspace_id": r.workspace_id, "order_id": r.order_id, "action": r.action,
              "claimed_at": r.now, "expires_at": r.now + timedelta(seconds=max(0, r.seconds)),
-             "command_log_id": r.command_log_id} for r in (first[k] for k in keys)]
+             "command_log_id": r.command_log_id, "channel_id": r.channel_id,
+             "chat_id": r.chat_id, "username": r.username} for r in (first[k] for k in keys)]
     won = {tuple(row) for row in insert_rows(
         CooldownClaim.__table__, COOLDOWN_COLUMNS, rows, _COOLDOWN_CONFLICT,
         ("workspace_id", "order_id", "action"))}

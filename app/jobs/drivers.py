@@ -64,8 +64,15 @@ def linked_users(chats: list[tuple[int, str]]) -> dict[tuple[int, str], LinkedUs
 
 def _cooldown_requests(asking) -> list[CooldownRequest]:
     return [CooldownRequest(run.event.workspace_id, claim.order_id, claim.action, claim.seconds,
-                            claim.now, run.log.id)
+                            claim.now, run.log.id, channel_id=run.event.channel_id,
+                            chat_id=run.event.chat_id, username=_username(run))
             for run, need in asking for claim in need.claims]
+
+
+def _username(run) -> str | None:
+    """The linked user's username the run speaks for, when known (kept on its claims)."""
+    user = run.identity.linked_user
+    return user.username[:120] if user is not None and user.username else None
 
 
 def _per_run(asking, answers: list[tuple[bool, float]], simulated: bool) -> list[dict]:

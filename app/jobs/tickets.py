@@ -229,7 +229,8 @@ class TicketDriver(BatchDriver):
 
     def claims(self, asking) -> list[dict]:
         requests = [CooldownRequest(run.event.workspace_id, claim.order_id, claim.action,
-                                    claim.seconds, claim.now, -run.log.id)
+                                    claim.seconds, claim.now, -run.log.id,
+                                    username=(run.event.customer.username or "")[:120] or None)
                     for run, need in asking for claim in need.claims]
         return _per_run(asking, claim_cooldowns(requests), simulated=False)
 

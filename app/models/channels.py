@@ -8,8 +8,8 @@ from __future__ import annotations
 import secrets
 
 from flask_appbuilder import Model
-from sqlalchemy import (Boolean, Column, DateTime, Enum, Integer, String, Text, UniqueConstraint,
-                        event, inspect)
+from sqlalchemy import (Boolean, Column, Date, DateTime, Enum, Integer, String, Text,
+                        UniqueConstraint, event, inspect)
 
 from app.crypto import EncryptedText
 from app.domain.replies import N_
@@ -22,6 +22,8 @@ from app.labels import code_label
 CHANNEL_KINDS = ("greenapi", "meta", "telegram", "webchat")
 # paused: a Green API instance is not authorised, blocked or asleep; its messages are held
 CHANNEL_STATUSES = ("unknown", "ok", "error", "needs_reauth", "disabled", "paused")
+#: the quality ratings Meta gives a WhatsApp number (`quality_rating` of the number's object)
+META_QUALITY_RATINGS = ("GREEN", "YELLOW", "RED", "UNKNOWN")
 
 REQUIRED_FIELDS = {
     "greenapi": ("api_url", "id_instance", "api_token"),
@@ -100,6 +102,13 @@ class Channel(Timestamps, WorkspaceOwned, Model):
     # when a Graph call with this channel's own credentials confirmed it controls the number
     # and the WABA; a Meta channel receives events only once verified
     verified_at = Column(DateTime, nullable=True)
+    # the number's quality rating as Meta last gave it (META_QUALITY_RATINGS) and when the
+    # health runner read it (app/health_checks.py `refresh_meta_quality`)
+    quality_rating = Column(String(10), nullable=True)
+    quality_checked_at = Column(DateTime, nullable=True)
+    # the day the access token expires, as the manager recorded it (Meta's API does not tell);
+    # blank: it never expires (a system user's token)
+    token_expires_on = Column(Date, nullable=True)
     # Web chat widget
     widget_key = Column(String(64), nullable=True, unique=True)
     notes = Column(Text, nullable=True)

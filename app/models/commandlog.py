@@ -111,10 +111,23 @@ class CooldownClaim(WorkspaceOwned, Model):
     action = Column(String(20), nullable=False)
     claimed_at = Column(DateTime, nullable=False, default=utcnow)
     expires_at = Column(DateTime, nullable=False)
-    command_log_id = Column(BigId, nullable=True)  # the command holding it (crash-safe re-entry)
+    # the command holding it (crash-safe re-entry); a panel ticket's activity id negated
+    command_log_id = Column(BigId, nullable=True)
+    # who asked, when known (migration 0021): the chat and its channel, the linked user's
+    # username (a panel ticket's: its customer's username, no chat)
+    channel_id = Column(Integer, ForeignKey("channel.id", ondelete="SET NULL"), nullable=True)
+    channel = relationship("Channel")
+    chat_id = Column(String(CHAT_ID_LENGTH), nullable=True)
+    username = Column(String(120), nullable=True)
 
     def __str__(self) -> str:
-        return f"{self.order_id} {self.action} until {self.expires_at}"
+        return f"{self.order_id} {self.action}"
+
+    def seconds_left(self, now=None) -> float:
+        """Seconds until the cooldown ends (0 once it has)."""
+        if self.expires_at is None:
+            return 0.0
+        return max(0.0, (self.expires_at - (now or utcnow())).total_seconds())
 
 
 class LinkCode(WorkspaceOwned, Model):

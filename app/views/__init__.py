@@ -41,8 +41,9 @@ from app.views.saas_api import SubscriptionApi, WorkspaceApi
 from app.views.titles import screen_titles
 from app.views.replies_catalogue import BuiltInRepliesView
 from app.views.mail_templates import EmailTemplateView
-from app.views.logs import (CommandLogView, CommandOrderView, ExternalCallView,
-                            InboundEventView, OutboundMessageView)
+from app.views.logs import (COOLDOWN_API_COLUMNS, CommandLogView, CommandOrderView,
+                            CooldownClaimView, ExternalCallView, InboundEventView,
+                            OutboundMessageView)
 from app.views.tickets import TicketActivityView, TicketRuleView
 from app.views.workspace import WORKSPACE_SCREENS, InvoiceView, MemberView, SubscriptionView
 
@@ -69,6 +70,8 @@ EXTRA_SCREENS = [
      OutboundMessageView, "outbound_message"),
     ("External calls", _l("External calls"), "Logs", "fa-exchange", ExternalCallView,
      "external_call"),
+    ("Cooldowns", _l("Cooldowns"), "Logs", "fa-hourglass-half", CooldownClaimView,
+     "cooldown_claim"),
     # the workspace's own panel's tickets (app/jobs/tickets.py), not the platform support queue
     ("Ticket rules", _l("Ticket rules"), "Routing", "fa-ticket", TicketRuleView, "ticket_rule"),
     ("Panel tickets", _l("Panel tickets"), "Logs", "fa-ticket", TicketActivityView,
@@ -76,7 +79,7 @@ EXTRA_SCREENS = [
     ("Runners", _l("Runners"), "Logs", "fa-clock-o", RunnerStateView, "runner_state"),
 ]
 # REST twins whose columns differ from their screen's (api_for's `columns`)
-API_COLUMNS_OF = {RunnerStateView: RUNNER_API_COLUMNS}
+API_COLUMNS_OF = {RunnerStateView: RUNNER_API_COLUMNS, CooldownClaimView: COOLDOWN_API_COLUMNS}
 
 # The REST API takes and gives a price's amount in minor units (the screens type it as money).
 PLAN_PRICE_API_COLUMNS = {

@@ -1082,8 +1082,9 @@ def _unmasked(columns, secret_columns):
 def api_for(view_cls: type, resource_name: str, **columns) -> type:
     """The REST API twin of a screen: same model, columns, roles and scope. `columns`
     replaces a column list where the API takes another column than the screen (a plan price's
-    `amount_cents` for the screen's money field). A model that belongs to no workspace gets a
-    `PlatformRestApi`."""
+    `amount_cents` for the screen's money field), or the permissions where the API does what
+    a screen action does another way (clearing a cooldown: its DELETE). A model that belongs
+    to no workspace gets a `PlatformRestApi`."""
     secrets = getattr(view_cls, "secret_columns", ())
     attrs = {
         "__module__": view_cls.__module__,
@@ -1102,7 +1103,7 @@ def api_for(view_cls: type, resource_name: str, **columns) -> type:
         if value:
             attrs[name] = _unmasked(value, secrets)
     attrs.update({name: list(value) for name, value in columns.items()})
-    if view_cls.__dict__.get("base_permissions"):
+    if view_cls.__dict__.get("base_permissions") and "base_permissions" not in columns:
         perms = set()
         for perm in view_cls.base_permissions:
             perms.update(VIEW_TO_API_PERMISSIONS.get(perm, ()))

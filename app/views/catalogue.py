@@ -217,6 +217,10 @@ class TranslationsView(BaseView):
                 entries=[editor.entry(m) for m in found[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]],
                 page=page, pages=pages, shown=len(found), progress=editor.progress(catalog),
                 forms=catalog.num_plurals)
+        shown = {entry_anchor(e["id"], e["context"]) for e in context["entries"]}
+        for key, message in (errors or {}).items():
+            if key not in shown:  # its entry is not on this page: said above the list
+                flash(message, "danger")
         return self.render_template("relaydesk/translations.html", **context), status
 
     @staticmethod
@@ -249,9 +253,16 @@ class TranslationsView(BaseView):
         forms = request.form.getlist("translation")
         plural = request.form.get("plural") == "1"
         anchor = entry_anchor(msgid, context)
+        if not forms:  # no box at all (an empty box sends "": it removes the translation)
+            return self._page(errors={anchor: _("No translation was sent: nothing was saved.")},
+                              status=400)
+        if not plural and len(forms) > 1:  # a text without plural forms takes one box
+            return self._page(errors={anchor: _("This text has one form: send one "
+                                                "translation. Nothing was saved.")},
+                              typed={anchor: forms[:1]}, status=400)
         try:
             saved, before = editor.save_translation(
-                language, msgid, context, forms if plural else (forms[0] if forms else ""))
+                language, msgid, context, forms if plural else forms[0])
         except editor.CatalogueError as error:
             if error.status == 404:
                 abort(404)

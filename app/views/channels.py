@@ -105,7 +105,7 @@ assert set(PLATFORM_NAMES) == set(CHANNEL_KINDS), "every channel kind needs a ch
 #: set by hand on the platform)
 ADD_FIELDS = {
     "greenapi": ("api_url", "id_instance", "api_token"),
-    "meta": ("phone_number_id", "waba_id", "access_token", "app_secret"),
+    "meta": ("phone_number_id", "waba_id", "access_token", "token_expires_on", "app_secret"),
     "telegram": ("bot_token", "api_base"),
     "webchat": (),
 }
@@ -117,7 +117,7 @@ SHOW_FIELDS = {
     "greenapi": {"api_url", "id_instance", "api_token", "webhook_token"},
     "telegram": {"bot_id", "bot_token", "secret_token", "api_base"},
     "meta": {"phone_number_id", "waba_id", "access_token", "app_secret", "verification",
-             "verified_at"},
+             "verified_at", "token_expires_on", "quality_rating", "quality_checked_at"},
     "webchat": {"widget_key"},
 }
 #: columns every platform's form has (when the view lists them: the master admin's copy adds
@@ -147,6 +147,10 @@ FIELD_HELP = {
     "access_token": _l("Meta Business settings → Users → System users → Generate new token, "
                        "with the whatsapp_business_messaging and whatsapp_business_management "
                        "permissions."),
+    "token_expires_on": _l("Only for a token that expires (a system user's token never "
+                           "does: leave blank). Health warns 7 days before this day."),
+    "quality_rating": _l("Meta's rating of the messages this number sent lately (green: high, "
+                         "yellow: medium, red: low), read by the health checks every hour."),
     "app_secret": _l("Only when this number uses its own Meta app (Meta developer app → App "
                      "settings → Basic → App secret); otherwise the platform's app secret is "
                      "used."),

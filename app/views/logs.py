@@ -1,13 +1,17 @@
-"""Logs: every notification received, every message sent, every call made to an outside service.
+"""Logs: every notification received, every message sent, every call made to an outside service,
+and the cooldowns of order actions running now.
 
-Read-only for managers and agents; managers may re-run an event or retry a failed send.
+Read-only for managers and agents; managers may re-run an event, retry a failed send, or clear
+a cooldown (recorded in the audit trail: app/audit.py).
 """
 from __future__ import annotations
 
 import json
 
-from flask import redirect
+from flask import redirect, url_for
 from flask_appbuilder.actions import action
+from flask_babel import format_timedelta
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from markupsafe import Markup, escape
@@ -16,7 +20,8 @@ from sqlalchemy.orm import selectinload
 from app.redaction import flash
 from app.extensions import db
 from app.jobs import queues
-from app.models import CommandLog, CommandOrder, ExternalCall, InboundEvent, OutboundMessage
+from app.models import (CommandLog, CommandOrder, CooldownClaim, ExternalCall, InboundEvent,
+                        OutboundMessage)
 from app.models.base import utcnow
 from app.security import READ, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.views.base import RelaydeskInterface, WorkspaceModelView
@@ -218,3 +223,85 @@ class CommandLogView(CsvExportButton, WorkspaceModelView):
                      "admin_identity": _l("Admin identity"), "language": _l("Language"),
                      "state": _l("State"), "error": _l("Error")}
     formatters_columns = {"text": lambda t: (t or "")[:120], "trace": trace_table}
+
+
+def time_left(seconds: float) -> str:
+    """A cooldown's time left in words: "14 minutes left", or "Ended"."""
+    if not seconds or seconds <= 0:
+        return _("Ended")
+    from datetime import timedelta
+
+    return _("%(time)s left", time=format_timedelta(timedelta(seconds=seconds),
+                                                    threshold=1.0))
+
+
+#: the datetime filters FAB offers, by position (`_flt_<position>_<column>`)
+FILTER_GREATER, FILTER_SMALLER = 1, 2
+
+
+class CooldownClaimView(CsvExportButton, WorkspaceModelView):
+    """The cooldowns of order actions (refill, speed up, cancel): while one runs, the same
+    action on the same order is refused. Ended ones are deleted by the maintenance runner
+    (hourly) and shown as ended until then. Managers may clear one: the customer can ask
+    again at once; the clear is recorded in the audit trail."""
+
+    datamodel = RelaydeskInterface(CooldownClaim)
+    csv_resource = "cooldown_claim"
+    list_template = "relaydesk/cooldown_list.html"
+    base_permissions = LOG_PERMISSIONS + ["can_clear"]
+    method_permission_name = {"clear": "clear"}
+    relaydesk_roles = LOG_ROLES_WITH_ACTIONS
+    base_order = ("expires_at", "desc")
+    list_columns = ["order_id", "action", "channel", "chat_id", "username", "claimed_at",
+                    "expires_at", "seconds_left"]
+    show_columns = ["order_id", "action", "channel", "chat_id", "username", "claimed_at",
+                    "expires_at", "seconds_left", "command_log_id"]
+    search_columns = ["order_id", "action", "channel", "chat_id", "username", "expires_at",
+                      "claimed_at"]
+    order_columns = ["order_id", "action", "claimed_at", "expires_at"]
+    label_columns = {"order_id": _l("Order"), "action": _l("Action"), "channel": _l("Channel"),
+                     "chat_id": _l("Chat"), "username": _l("Linked user"),
+                     "claimed_at": _l("Started"), "expires_at": _l("Ends"),
+                     "seconds_left": _l("Time left"), "command_log_id": _l("Command"),
+                     "workspace": _l("Workspace")}
+    description_columns = {
+        "username": _l("The linked user (or panel ticket customer) who asked, when known."),
+        "command_log_id": _l("The command that started it (a negative number: a panel "
+                             "ticket's)."),
+    }
+    formatters_columns = {"seconds_left": time_left}
+
+    @action("clear", _l("Clear cooldown"),
+            _l("Clear the selected cooldowns? The customer can ask for the same action on the "
+               "same order again at once. This is recorded in the audit trail."), "fa-eraser")
+    def clear(self, items):
+        rows = visible(items)
+        for row in rows:
+            db.session.delete(row)  # through the ORM: the audit hook records each one
+        db.session.commit()
+        flash(ngettext("%(num)d cooldown cleared.", "%(num)d cooldowns cleared.", len(rows)),
+              "success")
+        # a cleared row's show page is gone: back to the list
+        return redirect(url_for(f"{self.endpoint}.list"))
+
+    def render_template(self, template, **kwargs):
+        if template == self.list_template:
+            now = utcnow().strftime("%Y-%m-%d %H:%M:%S")
+            base = url_for(f"{self.endpoint}.list")
+            kwargs["cooldown_presets"] = [
+                (_("Running now"), f"{base}?_flt_{FILTER_GREATER}_expires_at={now}"),
+                (_("Ended"), f"{base}?_flt_{FILTER_SMALLER}_expires_at={now}"),
+                (_("All"), base),
+            ]
+        return super().render_template(template, **kwargs)
+
+
+#: the REST twin `cooldown_claim` (docs/contracts.md "Operate contracts"): read, and DELETE
+#: (managers) to clear one
+_COOLDOWN_API_READ = ["id", "order_id", "action", "channel", "chat_id", "username",
+                      "claimed_at", "expires_at", "command_log_id"]
+COOLDOWN_API_COLUMNS = {
+    "list_columns": _COOLDOWN_API_READ,
+    "show_columns": _COOLDOWN_API_READ,
+    "base_permissions": ["can_get", "can_info", "can_delete"],
+}

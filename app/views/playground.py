@@ -18,6 +18,40 @@ MAX_TEXT = 4000
 
 
 FINISHED = ("done", "failed", "ignored", "skipped")
+#: the largest id a channel can have (a PostgreSQL integer)
+MAX_ROW_ID = 2**31 - 1
+
+
+def _row_id(value: str | None) -> int | None:
+    """A posted id as a number, or None when it is not a whole number a row can have."""
+    value = (value or "").strip()
+    if not value.isascii() or not value.isdigit() or len(value) > 10:
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ROW_ID else None
+
+
+def _problems(channel, form: dict) -> dict[str, str]:
+    """What is wrong with the posted form, by field (shown beside it)."""
+    problems = {}
+    if channel is None:
+        problems["channel_id"] = _("Choose a channel.")
+    chat = form["chat_id"]
+    if not chat:
+        problems["chat_id"] = _("Give the chat id the message comes from.")
+    elif len(chat) > CHAT_ID_LENGTH:
+        problems["chat_id"] = _("A chat id is at most %(max)d characters.", max=CHAT_ID_LENGTH)
+    elif any(ord(c) < 32 or ord(c) == 127 for c in chat):
+        problems["chat_id"] = _("A chat id has no control characters (line breaks, tabs, "
+                                "NUL).")
+    text = form["text"]
+    if not text.strip():
+        problems["text"] = _("Write a message.")
+    elif len(text) > MAX_TEXT:
+        problems["text"] = _("A message is at most %(max)d characters.", max=MAX_TEXT)
+    elif "\x00" in text:
+        problems["text"] = _("A message cannot contain NUL characters.")
+    return problems
 
 
 def may_send_for_real() -> bool:
@@ -43,21 +77,23 @@ class PlaygroundView(BaseView):
                        for i in scoped_query(ChatIdentity).limit(200)]
         known_chats += [(a.chat_id, f"{a.name or a.chat_id} — admin ({a.channel.name})")
                         for a in scoped_query(AdminIdentity).limit(50)]
-        form = {"channel_id": request.form.get("channel_id", type=int),
-                "chat_id": (request.form.get("chat_id") or "").strip()[:CHAT_ID_LENGTH],
-                "text": (request.form.get("text") or "")[:MAX_TEXT],
+        form = {"channel_id": _row_id(request.form.get("channel_id")),
+                "chat_id": (request.form.get("chat_id") or "").strip(),
+                "text": request.form.get("text") or "",
                 "is_group": bool(request.form.get("is_group"))}
         form["for_real"] = bool(request.form.get("for_real")) and may_send_for_real()
-        result, error = None, None
+        result, errors = None, {}
         if request.method == "POST":
             channel = get_scoped(Channel, form["channel_id"]) if form["channel_id"] else None
+            if channel is not None and channel.kind == "webchat":  # not offered
+                channel = None
             is_group = form["is_group"] or form["chat_id"].endswith("@g.us") \
                 or form["chat_id"].startswith("-")
-            if channel is None:
-                error = _("Choose a channel.")
-            elif not form["chat_id"] or not form["text"].strip():
-                error = _("Give a chat id and a message.")
-            elif form["for_real"]:
+            errors = _problems(channel, form)
+            # shown as typed, less what a page cannot hold (NUL)
+            form["chat_id"] = form["chat_id"].replace("\x00", "")
+            form["text"] = form["text"].replace("\x00", "")
+            if not errors and form["for_real"]:
                 from app.jobs.playground import send_for_real
 
                 event_id, queued = send_for_real(channel.workspace_id, channel, form["chat_id"],
@@ -65,14 +101,15 @@ class PlaygroundView(BaseView):
                                                  user_id=g.user.id)
                 return redirect(url_for("PlaygroundView.run", event_id=event_id,
                                         queued=int(queued)))
-            else:
+            elif not errors:
                 from app.jobs.playground import preview
 
                 result = preview(channel.workspace_id, channel, form["chat_id"], form["text"],
                                  is_group=is_group)
         return self.render_template(
             "relaydesk/playground.html", channels=channels, known_chats=known_chats, form=form,
-            result=result, error=error, language_name=language_name, real=None,
+            result=result, errors=errors, language_name=language_name, real=None,
+            max_chat=CHAT_ID_LENGTH, max_text=MAX_TEXT,
             may_send_for_real=may_send_for_real(),
             trace=trace_steps(result.trace, preview=True) if result is not None else None,
             outcome=outcome_label(result.outcome) if result is not None else None)
@@ -96,7 +133,7 @@ class PlaygroundView(BaseView):
             "relaydesk/playground.html", channels=[], known_chats=[], real=real,
             form={"channel_id": event.channel_id, "chat_id": event.chat_id, "text": event.text,
                   "is_group": event.is_group, "for_real": True},
-            result=None, error=None, language_name=language_name,
-            may_send_for_real=may_send_for_real(),
+            result=None, errors={}, language_name=language_name,
+            max_chat=CHAT_ID_LENGTH, max_text=MAX_TEXT, may_send_for_real=may_send_for_real(),
             trace=trace_steps(log.trace) if log is not None and log.trace else None,
             outcome=outcome_label(log.outcome) if log is not None and log.outcome else None)

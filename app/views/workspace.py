@@ -104,11 +104,12 @@ class ChannelView(ChannelSetupMixin, ChannelActionsMixin, WorkspaceModelView):
                     "verified_at", "last_webhook_at",
                     "api_url", "id_instance", "api_token", "webhook_token",
                     "bot_id", "bot_token", "secret_token", "api_base",
-                    "phone_number_id", "waba_id", "access_token", "app_secret",
+                    "phone_number_id", "waba_id", "access_token", "token_expires_on",
+                    "app_secret", "quality_rating", "quality_checked_at",
                     "widget_key", "notes", "created_at", "updated_at"]
     add_columns = ["name", "kind", "enabled", "api_url", "id_instance", "api_token",
                    "webhook_token", "bot_token", "secret_token", "api_base", "phone_number_id",
-                   "waba_id", "access_token", "app_secret", "notes"]
+                   "waba_id", "access_token", "token_expires_on", "app_secret", "notes"]
     edit_columns = add_columns
     search_columns = ["name", "kind", "enabled", "status", "id_instance", "bot_id",
                       "phone_number_id"]
@@ -122,7 +123,8 @@ class ChannelView(ChannelSetupMixin, ChannelActionsMixin, WorkspaceModelView):
         phone_number_id=_l("Phone number id"), waba_id=_l("WhatsApp Business account id"),
         access_token=_l("Access token"), app_secret=_l("App secret (manual mode)"),
         widget_key=_l("Widget key"), verification=_l("Verification"),
-        verified_at=_l("Verified"),
+        verified_at=_l("Verified"), token_expires_on=_l("Access token expires on"),
+        quality_rating=_l("Quality rating"), quality_checked_at=_l("Quality read"),
     )
     formatters_columns = {"kind": platform_words, "verification": verification_words,
                           "status_detail": _status_detail_words}

@@ -171,6 +171,12 @@ class FakeMetaGraph(FakeServer):
             self.grants.setdefault(token, set()).update({phone_number_id, waba_id})
             return phone
 
+    def set_quality(self, rating: str, phone_number_id: str | None = None) -> None:
+        """What `quality_rating` the number's object answers from now on (GREEN, YELLOW, RED,
+        UNKNOWN; the constructor's number when none is named)."""
+        with self.lock:
+            self.numbers[phone_number_id or self.phone_number_id]["quality_rating"] = rating
+
     def grant(self, token: str, *object_ids: str) -> None:
         """Give `token` control of numbers or WABAs (a token with nothing yet is made valid)."""
         with self.lock:

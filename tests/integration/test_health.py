@@ -80,7 +80,7 @@ def test_health_shape_of_a_healthy_workspace(client, factory, acme, manager):
                                    "kind": "greenapi", "state": "ok",
                                    "last_webhook_at": report["channels"][0]["last_webhook_at"],
                                    "sent_last_hour": 0, "failed_last_hour": 0,
-                                   "error_rate": None}]
+                                   "error_rate": None, "quality_rating": None}]
     assert report["channels"][0]["last_webhook_at"].endswith("Z")
     assert set(report["panel"]) == {"state", "last_ok_at", "error_rate"}
     assert report["queue"] == {"depth": 0, "oldest_seconds": 0}

@@ -19,7 +19,7 @@ from app.models.base import utcnow
 from tests.tenancy_helpers import fill_every_owned_table, make_row, tenant_ids_raw
 
 RESOURCES = ["command_log", "command_order", "inbound_event", "outbound_message",
-             "external_call", "ticket_activity", "broadcast_recipient"]
+             "external_call", "ticket_activity", "broadcast_recipient", "cooldown_claim"]
 
 
 def q(**args) -> str:
