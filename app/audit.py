@@ -74,6 +74,7 @@ NOT_AUDITED = {
     "CommandLog": "runtime: every command handled",
     "CommandOrder": "runtime: every order of a command",
     "LinkCode": "runtime: one-time link codes (hashed)",
+    "Conversation": "runtime: one summary row per chat, kept by the workers",
     "TicketActivity": "runtime: every panel ticket message the ticket runner read",
     "BroadcastRecipient": "runtime: each broadcast recipient's state",
     "RunnerState": "runtime: what the scheduled runners did last (written by the runners)",
