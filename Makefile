@@ -56,8 +56,9 @@ test: venv compile-catalogues chromium
 FUZZ_EXAMPLES ?= 40
 
 fuzz-api: venv compile-catalogues
-	RELAYDESK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) RELAYDESK_FUZZ_COVERAGE=1 $(PY) -m pytest \
-		-n $(TEST_WORKERS) -p no:logging -o timeout=7200 tests/integration/test_api_fuzz.py
+	RELAYDESK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) RELAYDESK_FUZZ_COVERAGE=1 \
+		RELAYDESK_FUZZ_TIMEOUT=7200 $(PY) -m pytest -n $(TEST_WORKERS) -p no:logging \
+		tests/integration/test_api_fuzz.py
 
 # The same suite on the embedded backends (SQLite + in-process Redis substitute).
 test-sqlite: venv compile-catalogues chromium

@@ -34,6 +34,8 @@ from tests.tenancy_helpers import fill_every_owned_table
 EXAMPLES = int(os.environ.get("RELAYDESK_FUZZ_EXAMPLES", "4"))
 COVERAGE = os.environ.get("RELAYDESK_FUZZ_COVERAGE", "") not in ("", "0")
 SEED = 18
+#: seconds for one role's run, its fixtures included (the first test of a worker also migrates)
+TIMEOUT = int(os.environ.get("RELAYDESK_FUZZ_TIMEOUT", "900"))
 OPENAPI = "/api/v1/_openapi"
 #: calls that end the caller's tokens: the actor signs in again after each
 SIGN_OUT = ("/api/v1/security/logout",)
@@ -94,6 +96,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(TIMEOUT)
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
           phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
