@@ -25,6 +25,7 @@ from marshmallow.validate import OneOf
 from marshmallow_sqlalchemy.fields import Related, RelatedList
 from sqlalchemy import inspect
 
+from app.validation import rules_for
 from app.views.list_args import _fits_integer, _is_integer_type
 
 NOT_TEXT = _l("Enter text.")
@@ -101,7 +102,9 @@ def field_problem(model, name: str, field: fields.Field, value) -> str | None:
         low, high = _integer_range(column.type) if column is not None else (-2**31, 2**31 - 1)
         if not _is_whole(value):
             return str(NOT_WHOLE)
-        return None if low <= value <= high else str(TOO_BIG)
+        if low <= value <= high or rules_for(model).get(name):
+            return None  # a declared range says it in its own words (422), before any flush
+        return str(TOO_BIG)
     if isinstance(field, (fields.Float, fields.Decimal)):
         if not _is_number(value):
             return str(NOT_NUMBER)

@@ -134,9 +134,9 @@ def test_a_body_value_of_the_wrong_type_answers_400_naming_the_field(app, api, b
 
 @pytest.mark.parametrize("url, body, field", [
     ("/api/v1/ticket_rule/", {"name": "r", "action": 0}, "action"),
-    ("/api/v1/ticket_rule/", {"name": "r", "action": "ignore", "position": 2 ** 31}, "position"),
+    ("/api/v1/ticket_rule/", {"name": "r", "action": "ignore", "position": "2"}, "position"),
     ("/api/v1/service_rule/", {"service_id": "9", "refill_kind": False}, "refill_kind"),
-    ("/api/v1/service_rule/", {"service_id": "9", "start_minutes_max": 10 ** 30},
+    ("/api/v1/service_rule/", {"service_id": "9", "start_minutes_max": 1.5},
      "start_minutes_max"),
     ("/api/v1/panel_connection/", {"panel_type": "demo", "timeout_seconds": "soon"},
      "timeout_seconds"),
@@ -210,6 +210,26 @@ def test_a_unique_conflict_at_the_flush_is_caught_there(app, api, monkeypatch):
     response = api("PUT", f"/api/v1/command_alias/{pk}", json={"alias": "second"})
     assert response.status_code == 422 and field_named(response, "alias"), response.get_json()
     assert count(app, CommandAlias) == before + 1
+
+
+@pytest.mark.parametrize("url, body, field", [
+    ("/api/v1/ticket_rule/", {"name": "r", "action": "ignore", "position": 2 ** 31}, "position"),
+    ("/api/v1/service_rule/", {"service_id": "9", "start_minutes_max": 10 ** 30},
+     "start_minutes_max"),
+])
+def test_a_number_beyond_its_column_answers_in_the_rules_words(api, url, body, field):
+    """A column with a declared range: the range's own sentence (422), never the flush's."""
+    response = api("POST", url, json=body)
+    assert response.status_code == 422 and field_named(response, field), response.get_json()
+
+
+def test_a_number_beyond_a_column_without_a_rule_is_too_large(app):
+    from marshmallow import fields
+
+    from app.views.api_input import TOO_BIG, field_problem
+    with app.test_request_context():
+        assert field_problem(ServiceRule, "id", fields.Integer(), 2 ** 40) == str(TOO_BIG)
+        assert field_problem(ServiceRule, "id", fields.Integer(), 2 ** 31 - 1) is None
 
 
 def test_a_value_the_rules_refuse_still_answers_422(app, api):
