@@ -65,7 +65,17 @@ def install_list_arg_checks(app) -> None:
 
 
 def check_list_args():
-    """The before_request hook: None to go on, or the 400 answer of a REST API."""
+    """The before_request hook: None to go on, or the 400 answer of a REST API (404 for a
+    row id no row can have: beyond its column's range, which SQLite cannot even compare)."""
+    pk = (request.view_args or {}).get("pk")
+    if isinstance(pk, str) and re.fullmatch(r"-?[0-9]{1,4000}", pk):
+        pk = int(pk)  # FAB's routes take the id as text
+    if isinstance(pk, int):
+        view = _views_by_blueprint().get(request.blueprint)
+        if isinstance(view, ModelRestApi):
+            kind = inspect(view.datamodel.obj).primary_key[0].type
+            if _is_integer_type(kind) and not _fits_integer(pk, kind):
+                return view.response_404()
     if not request.args:
         return None
     view = _views_by_blueprint().get(request.blueprint)
