@@ -31,7 +31,7 @@ from app.extensions import db
 from tests.factories import Factory
 from tests.tenancy_helpers import fill_every_owned_table
 
-EXAMPLES = int(os.environ.get("RELAYDESK_FUZZ_EXAMPLES", "4"))
+EXAMPLES = int(os.environ.get("RELAYDESK_FUZZ_EXAMPLES", "8"))
 COVERAGE = os.environ.get("RELAYDESK_FUZZ_COVERAGE", "") not in ("", "0")
 SEED = 18
 #: seconds for one role's run, its fixtures included (the first test of a worker also migrates)
