@@ -8,7 +8,7 @@ workspace's included. The seed is fixed (`derandomize`, schemathesis' `seed`): a
 fails the same way on the next run.
 
 * `make test`: a few examples per operation (RELAYDESK_FUZZ_EXAMPLES, default below), no
-  coverage phase: about two minutes per role on two cores.
+  coverage phase: 1,792 requests per role, 40 s on two idle cores.
 * `make fuzz-api`: RELAYDESK_FUZZ_EXAMPLES=… RELAYDESK_FUZZ_COVERAGE=1, the coverage phase too
   (every boundary value the schema defines). The terminal summary prints the requests sent and
   the server errors met (tests/conftest.py `pytest_terminal_summary`).
