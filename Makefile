@@ -8,11 +8,12 @@ FLASK := $(VENV)/bin/flask --app run
 PYBABEL := $(VENV)/bin/pybabel
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-sqlite lint i18n i18n-fab compile-catalogues migrate venv worker bench clean help chromium vendor
+.PHONY: run test test-sqlite fuzz-api lint i18n i18n-fab compile-catalogues migrate venv worker bench clean help chromium vendor
 
 help:
 	@echo "make run      start web + worker + scheduler on http://127.0.0.1:5000 (demo workspace)"
 	@echo "make test     run the whole test suite (PostgreSQL + Redis when they answer)"
+	@echo "make fuzz-api the REST API under Schemathesis, long (prints requests and server errors)"
 	@echo "make lint     ruff"
 	@echo "make i18n     extract, update and compile the message catalogues"
 	@echo "make migrate  apply database migrations"
@@ -48,6 +49,16 @@ TEST_WORKERS ?= 2
 
 test: venv compile-catalogues chromium
 	$(PY) -m pytest -n $(TEST_WORKERS)
+
+# The REST API under Schemathesis for longer than `make test` does (issue 18): every operation of
+# /api/v1/_openapi as a manager and as an agent, FUZZ_EXAMPLES generated requests per operation
+# and the coverage phase; the summary prints the requests sent and the server errors met.
+FUZZ_EXAMPLES ?= 40
+
+fuzz-api: venv compile-catalogues
+	RELAYDESK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) RELAYDESK_FUZZ_COVERAGE=1 \
+		RELAYDESK_FUZZ_TIMEOUT=7200 $(PY) -m pytest -n $(TEST_WORKERS) -p no:logging \
+		tests/integration/test_api_fuzz.py
 
 # The same suite on the embedded backends (SQLite + in-process Redis substitute).
 test-sqlite: venv compile-catalogues chromium

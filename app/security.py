@@ -346,6 +346,10 @@ class RelaydeskAppBuilder(AppBuilder):
         # permissions. Create the role first; this runs right after the security manager exists.
         if self.update_perms:
             self.sm.add_role(self.sm.auth_role_admin)
+        from app.openapi import RelaydeskOpenApiManager
+
+        # the OpenAPI document describes every operation's real answers (app/openapi.py)
+        self.openapi_manager = RelaydeskOpenApiManager(self)
         super()._add_admin_views()
 
     def add_permissions(self, update_perms: bool = False) -> None:

@@ -620,6 +620,8 @@ DUPLICATE_MESSAGES: dict[tuple[type, tuple[str, ...]], Any] = {
     (PlanPrice, ("plan_id", "currency", "interval")): _l(
         "This plan already has a price in this currency for this billing interval: change "
         "that price instead."),
+    (PanelConnection, ("workspace_id",)): _l(
+        "This workspace already has a panel connection: change that one instead."),
 }
 
 

@@ -157,3 +157,28 @@ def redis_conn(app):
 
 def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(BACKENDS.describe())
+    _fuzz_summary(terminalreporter)
+
+
+def _fuzz_summary(terminalreporter) -> None:
+    """The API fuzzer's figures (tests/integration/test_api_fuzz.py), summed over its tests
+    and workers: each test reports them as user properties of its teardown."""
+    totals: dict[str, float] = {}
+    runs = []
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            props = dict(getattr(report, "user_properties", ()) or ())
+            if getattr(report, "when", "") != "teardown" or "fuzz_requests" not in props:
+                continue
+            runs.append((report.nodeid, props))
+            for key, value in props.items():
+                totals[key] = totals.get(key, 0) + value
+    if not runs:
+        return
+    for nodeid, props in sorted(runs):
+        terminalreporter.write_line(
+            f"API fuzz {nodeid.rsplit('::', 1)[-1]}: {props['fuzz_requests']} requests, "
+            f"{props['fuzz_server_errors']} server errors, {props['fuzz_seconds']} s")
+    terminalreporter.write_line(
+        f"API fuzz total: {totals['fuzz_requests']} generated requests, "
+        f"{totals['fuzz_server_errors']} server errors")

@@ -51,10 +51,14 @@ from app.validation import check_item as check_values
 from app.validation import form_validators as checked_columns
 from app.views.formatting import LANGUAGE_COLUMNS, language_choices, language_name
 from app.views.narrowing import Narrowing, narrowed_workspace
+from app.views.api_input import BadInput, typed
 from app.views.plan_checks import api_refusal
 from app.views.tenant_urls import check_item, form_validators, secret_validators, submitted
 
 log = logging.getLogger(__name__)
+
+
+BAD_VALUE = _l("A value does not fit its field: check the types and sizes of the values sent.")
 
 
 class WriteRefused(Exception):
@@ -943,7 +947,9 @@ class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
             schema = getattr(self, attr)
             write_only = tuple(c for c in self.secret_columns if c in schema.fields)
             if write_only:
-                setattr(self, attr, type(schema)(load_only=write_only))
+                schema = type(schema)(load_only=write_only)
+            # the body's types checked before anything reads it (app/views/api_input.py)
+            setattr(self, attr, typed(schema, self.datamodel.obj))
 
     def add_apispec_components(self, api_spec) -> None:
         """Describe the two schemes FAB names on every operation (`jwt`, `api_key`) as Relaydesk
@@ -1005,6 +1011,9 @@ class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
             return gate
         try:
             return call()
+        except BadInput as exc:  # a body value of the wrong type (app/views/api_input.py)
+            db.session.rollback()
+            return self.response_400(message=exc.problems)
         except PlanRefusal as exc:  # app/views/plan_checks.py: the plan's words, 403
             db.session.rollback()
             return self.response(403, message=exc.message)
@@ -1014,6 +1023,15 @@ class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
         except (ValueError, WriteRefused) as exc:  # TenancyError and item_validators included
             db.session.rollback()
             return self.response_422(message=str(exc))
+        except SQLAlchemyError as exc:  # a flush the checks above did not foresee
+            db.session.rollback()
+            refusal = _refusal(exc, self.datamodel.obj)
+            if isinstance(refusal, FieldErrors):
+                return self.response_422(message=refusal.problems)
+            if isinstance(exc, IntegrityError):
+                return self.response_422(message=str(refusal))
+            log.warning("a REST write the database refused: %s", exc.__class__.__name__)
+            return self.response_400(message=str(BAD_VALUE))
 
     def post_headless(self):
         return self._refusing(super().post_headless)

@@ -40,7 +40,11 @@ BAD_PAGE = _l("The page number must be a whole number from 0 to %(max)d.")
 BAD_PAGE_SIZE = _l("The page size must be a whole number of at least 1.")
 BAD_ORDER = _l("This list cannot be sorted by that column.")
 BAD_FILTER = _l("A filter on “%(column)s” has a value this column cannot hold.")
+BAD_FILTER_COLUMN = _l("This list cannot be filtered by “%(column)s”.")
+BAD_FILTER_SHAPE = _l("Each filter needs a column (col), an operator (opr) and a value.")
+BAD_OPERATOR = _l("A filter on “%(column)s” cannot use the operator “%(operator)s”.")
 BAD_QUERY = _l("The q argument is neither valid Rison nor valid JSON.")
+NOT_AN_OBJECT = _l("The q argument must be an object, e.g. (page:0,page_size:25).")
 
 # The argument names FAB itself recognises (flask_appbuilder.urltools).
 _PAGE_ARG = re.compile("page_(.*)")
@@ -61,7 +65,17 @@ def install_list_arg_checks(app) -> None:
 
 
 def check_list_args():
-    """The before_request hook: None to go on, or the 400 answer of a REST API."""
+    """The before_request hook: None to go on, or the 400 answer of a REST API (404 for a
+    row id no row can have: beyond its column's range, which SQLite cannot even compare)."""
+    pk = (request.view_args or {}).get("pk")
+    if isinstance(pk, str) and re.fullmatch(r"-?[0-9]{1,4000}", pk):
+        pk = int(pk)  # FAB's routes take the id as text
+    if isinstance(pk, int):
+        view = _views_by_blueprint().get(request.blueprint)
+        if isinstance(view, ModelRestApi):
+            kind = inspect(view.datamodel.obj).primary_key[0].type
+            if _is_integer_type(kind) and not _fits_integer(pk, kind):
+                return view.response_404()
     if not request.args:
         return None
     view = _views_by_blueprint().get(request.blueprint)
@@ -162,7 +176,7 @@ def _check_api_args(view: BaseApi) -> None:
         return
     args = _parse_q(raw)
     if not isinstance(args, dict):
-        return  # FAB's schema refuses it with a 400
+        raise ListArgumentError(str(NOT_AN_OBJECT))
     _check_rest_paging(args)
     for key in ("add_columns", "edit_columns"):  # _info: a page of choices per related field
         fields = args.get(key)
@@ -173,18 +187,37 @@ def _check_api_args(view: BaseApi) -> None:
     filters = args.get("filters")
     if isinstance(view, ModelRestApi) and isinstance(filters, list):
         for item in filters:
-            if isinstance(item, dict) and item.get("col") in (view.search_columns or []) \
-                    and "value" in item:
-                check_filter_value(view.datamodel, item["col"], item["value"])
+            if not isinstance(item, dict):
+                raise ListArgumentError(str(BAD_FILTER_SHAPE))
+            _check_rest_filter(view, item)
+
+
+def _check_rest_filter(view: ModelRestApi, item: dict) -> None:
+    """A filter's column must be one the API searches, its operator one FAB offers for that
+    column (FAB dropped an unknown operator silently on some columns), its value one the
+    column can hold."""
+    column, operator = item.get("col"), item.get("opr")
+    if not isinstance(column, str) or column not in (view.search_columns or []):
+        raise ListArgumentError(str(BAD_FILTER_COLUMN % {"column": column}))
+    offered = {f.arg_name for f in view._filters._search_filters.get(column, ())}  # noqa: SLF001
+    if offered and operator not in offered:
+        raise ListArgumentError(str(BAD_OPERATOR % {"column": column, "operator": operator}))
+    if "value" not in item:  # FAB dropped such a filter, and every one after it, silently
+        raise ListArgumentError(str(BAD_FILTER_SHAPE))
+    check_filter_value(view.datamodel, column, item["value"])
 
 
 def _parse_q(raw: str):
-    """`q` as FAB reads it: Rison, else JSON (FAB_API_ALLOW_JSON_QS)."""
+    """`q` as FAB reads it: Rison, else JSON (FAB_API_ALLOW_JSON_QS). FAB falls back to JSON
+    only on prison's ParserException; anything else prison raises (a ValueError on some
+    numbers, `1.5e+27`) escaped FAB as a 500, so it is a 400 here."""
     try:
         return prison.loads(raw)
-    except Exception:  # noqa: BLE001 - prison raises more than its ParserException
+    except prison.decoder.ParserException:
         if not current_app.config.get("FAB_API_ALLOW_JSON_QS", True):
             raise ListArgumentError(str(BAD_QUERY)) from None
+    except Exception:  # noqa: BLE001 - prison raises more than its ParserException
+        raise ListArgumentError(str(BAD_QUERY)) from None
     try:
         return json.loads(raw)
     except ValueError:
