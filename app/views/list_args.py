@@ -33,6 +33,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, SmallInteger, inspect
 from werkzeug.datastructures import ImmutableMultiDict
 
+from app.views.big_lists import label_operations
+
 MAX_PAGE_SIZE = 100
 MAX_PAGE_INDEX = 100_000
 
@@ -147,11 +149,16 @@ def _check_screen_filter(view: BaseCRUDView, index: int, column: str, values: li
     datamodel = view.datamodel
     if column not in datamodel.get_columns_list():
         return  # FAB ignores a filter on a column it does not know
-    filters = datamodel.filter_converter_class(datamodel).convert(column) or []
+    by_label = label_operations(view, column) if column in (view.search_columns or ()) \
+        else set()
+    filters = by_label or datamodel.filter_converter_class(datamodel).convert(column) or []
     if index >= len(filters):
         raise ListArgumentError(str(BAD_FILTER % {"column": column}))
     for value in values:
-        check_filter_value(datamodel, column, value)
+        if by_label:
+            check_text_value(column, value)
+        else:
+            check_filter_value(datamodel, column, value)
 
 
 # --- REST APIs --------------------------------------------------------------------------------
@@ -175,7 +182,10 @@ def _check_api_args(view: BaseApi) -> None:
         for item in filters:
             if isinstance(item, dict) and item.get("col") in (view.search_columns or []) \
                     and "value" in item:
-                check_filter_value(view.datamodel, item["col"], item["value"])
+                if item.get("opr") in label_operations(view, item["col"]):
+                    check_text_value(item["col"], item["value"])  # a name, not an id
+                else:
+                    check_filter_value(view.datamodel, item["col"], item["value"])
 
 
 def _parse_q(raw: str):
@@ -213,6 +223,12 @@ def check_filter_value(datamodel, column: str, value) -> None:
     the column can be compared with."""
     values = value if isinstance(value, list) else [value]
     if not all(_fits(datamodel, column, v) for v in values):
+        raise ListArgumentError(str(BAD_FILTER % {"column": column}))
+
+
+def check_text_value(column: str, value) -> None:
+    """Raise ListArgumentError unless `value` is text PostgreSQL can hold (no NUL)."""
+    if not isinstance(value, str) or "\x00" in value:
         raise ListArgumentError(str(BAD_FILTER % {"column": column}))
 
 
