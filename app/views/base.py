@@ -765,8 +765,8 @@ class WorkspaceModelView(FormRefusals, WorkspaceWriteMixin, ModelView):
             labels = getattr(cls, "label_columns", None) or {}
             for column, label_column in cls.search_by_label.items():
                 hint = LABEL_HINTS.get(label_column)
-                extra.setdefault(column, StringField(
-                    labels.get(column, column), render_kw={"placeholder": hint} if hint is not None else None))
+                extra.setdefault(column, StringField(labels.get(column, column), render_kw={
+                    "class": "form-control", "placeholder": hint or labels.get(column, column)}))
             cls.search_form_extra_fields = extra
         cls.secret_columns = secrets = declared_secrets(cls)
         model = getattr(getattr(cls, "datamodel", None), "obj", None)

@@ -227,8 +227,10 @@ def check_filter_value(datamodel, column: str, value) -> None:
 
 
 def check_text_value(column: str, value) -> None:
-    """Raise ListArgumentError unless `value` is text PostgreSQL can hold (no NUL)."""
-    if not isinstance(value, str) or "\x00" in value:
+    """Raise ListArgumentError unless `value` (or each value of a list: a screen's filter
+    carried to the export) is text PostgreSQL can hold (no NUL)."""
+    values = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, str) and "\x00" not in v for v in values):
         raise ListArgumentError(str(BAD_FILTER % {"column": column}))
 
 

@@ -26,6 +26,7 @@ branch_labels = None
 depends_on = None
 
 log = logging.getLogger('alembic.runtime.migration')
+EXTENSION = 'pg_trgm'
 
 # {table: (column, …)}: the text columns the log lists filter with "contains". The indexes are
 # named ix_<table>_<column>_trgm: the `_trgm` suffix keeps them out of the model comparison
@@ -47,12 +48,12 @@ def _trigram_available(bind) -> bool:
     migration's transaction); False when it cannot be had."""
     savepoint = bind.begin_nested()
     try:
-        bind.execute(sa.text('CREATE EXTENSION IF NOT EXISTS pg_trgm'))
+        bind.execute(sa.text(f'CREATE EXTENSION IF NOT EXISTS {EXTENSION}'))
     except sa.exc.DBAPIError as exc:
         savepoint.rollback()
-        log.warning('pg_trgm is not available (%s): the trigram indexes of the "contains" '
+        log.warning('%s is not available (%s): the trigram indexes of the "contains" '
                     'filters are skipped; those filters work, only slower on big tables',
-                    str(getattr(exc, 'orig', exc)).strip().splitlines()[0])
+                    EXTENSION, str(getattr(exc, 'orig', exc)).strip().splitlines()[0])
         return False
     savepoint.commit()
     return True
