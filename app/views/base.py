@@ -766,7 +766,8 @@ class WorkspaceModelView(FormRefusals, WorkspaceWriteMixin, ModelView):
             for column, label_column in cls.search_by_label.items():
                 hint = LABEL_HINTS.get(label_column)
                 extra.setdefault(column, StringField(labels.get(column, column), render_kw={
-                    "class": "form-control", "placeholder": hint or labels.get(column, column)}))
+                    "class": "form-control",
+                    "placeholder": hint if hint is not None else labels.get(column, column)}))
             cls.search_form_extra_fields = extra
         cls.secret_columns = secrets = declared_secrets(cls)
         model = getattr(getattr(cls, "datamodel", None), "obj", None)

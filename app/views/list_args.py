@@ -149,8 +149,10 @@ def _check_screen_filter(view: BaseCRUDView, index: int, column: str, values: li
     datamodel = view.datamodel
     if column not in datamodel.get_columns_list():
         return  # FAB ignores a filter on a column it does not know
-    by_label = label_operations(view, column) if column in (view.search_columns or ()) \
-        else set()
+    # on the list page only: an add or edit form reads `_flt_0_<relation>` as a preset id
+    listing = request.endpoint == f"{view.endpoint}.list"
+    by_label = label_operations(view, column) \
+        if listing and column in (view.search_columns or ()) else set()
     filters = by_label or datamodel.filter_converter_class(datamodel).convert(column) or []
     if index >= len(filters):
         raise ListArgumentError(str(BAD_FILTER % {"column": column}))

@@ -24,7 +24,9 @@ def test_the_logs_bench_smoke_variant_runs_and_reports():
     assert set(report) >= {"rows", "worst_p95_ms", "lists", "export_rows_per_s"}
     assert report["rows"] == 2000
     assert {"commands", "commands: order id", "commands: username", "commands: channel",
-            "commands: outcome", "commands: time range", "outbound"} <= set(report["lists"])
+            "commands: outcome", "commands: time range", "commands: search text", "outbound",
+            "outbound: search text", "outbound: chat", "linked users",
+            "linked users: search username", "linked users: opted out"} <= set(report["lists"])
     for name, figures in report["lists"].items():
         assert 0 < figures["p50_ms"] <= figures["p95_ms"] < 5000, (name, figures)
     assert report["worst_p95_ms"] == max(f["p95_ms"] for f in report["lists"].values())
