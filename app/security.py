@@ -353,6 +353,12 @@ class RelaydeskAppBuilder(AppBuilder):
         super()._add_admin_views()
 
     def add_permissions(self, update_perms: bool = False) -> None:
+        # `flask fab create-permissions` (the release step) on a new database runs before
+        # `flask init` has made any role: FAB grants each permission it writes to the Admin
+        # role, found missing, so it logged a traceback per view and the master admin got
+        # nothing from it. Create the role first, as `_add_admin_views` does at a start-up.
+        if self.update_perms or update_perms:
+            self.sm.add_role(self.sm.auth_role_admin)
         super().add_permissions(update_perms=update_perms)
         if self.update_perms or update_perms:
             self.sm.sync_role_definitions()

@@ -5,15 +5,18 @@
 What it does, for real (bench/pipeline.py's `Stack`: a fresh PostgreSQL database migrated with
 `flask db upgrade`, a private Redis, the app under gunicorn as the Procfile runs it):
 
+* runs the release step `flask fab create-permissions` (FAB_UPDATE_PERMS off, as deployed);
 * seeds `--workspaces` workspaces, each with a manager and a channel, then bulk-loads with
   `INSERT … SELECT generate_series` N command log rows (and the N inbound events they answer),
   N outbound messages and N/10 linked users, spread evenly over the workspaces, newest last;
   the chats' identities (5,000 chats), a busy chat in the first workspace (min(N/20, 5,000)
   messages in, as many replies out, a dispatched order per command) and, set-based like
   migration 0020, every chat's conversation row;
-* signs in as the first workspace's manager and asks each list screen (and each filter: time
-  range, channel, outcome, order id, username, chat, a deep page) `--requests` times in turn,
-  timing every answer (HTML, status 200);
+* signs in as the first workspace's manager and asks each list screen (commands, outbound
+  messages, inbound events, linked users) and each filter they offer (time range, channel,
+  outcome, order id, username, chat, text search, a deep page; the linked users' username
+  search, language, opt-out and tags) `--requests` times in turn, timing every answer (HTML,
+  status 200);
 * signs in as the master admin and downloads the command log's CSV export of every workspace
   (N rows), counting rows per second and sampling the gunicorn workers' resident memory while
   it streams.
@@ -64,9 +67,6 @@ ADMIN = "logs-bench-root"
 # ---- seeding (a child process, with the app) ---------------------------------------------------
 def seed(spec_path: str) -> None:
     """Workspaces, managers and channels through the factory; the rows in bulk, in SQL."""
-    # a start-up with permission updates on: the Admin role is given every permission (as a
-    # first production start does)
-    os.environ["FAB_UPDATE_PERMS"] = "true"
     import sqlalchemy as sa
 
     from app import create_app
@@ -124,7 +124,7 @@ def seed(spec_path: str) -> None:
                     linked_user_id, text, language, actions, order_ids, state, outcome,
                     reply_text, trace, created_at, finished_at, duration_ms)
                 SELECT e.workspace_id, e.id, e.channel_id, e.chat_id,
-                    (SELECT min(id) FROM linked_user) + (e.id % :users), e.text, 'en',
+                    (SELECT min(id) FROM linked_user) + ((e.id - 1) % :users), e.text, 'en',
                     'refill', (4000000 + e.id)::text, 'done',
                     (ARRAY['dispatched','refused','not_linked','ignored'])[1 + e.id % 4],
                     'Your refill of ' || (4000000 + e.id) || ' is on its way.',
@@ -174,9 +174,9 @@ def seed(spec_path: str) -> None:
                           "command_order", "chat_identity", "conversation"):
                 conn.execute(sa.text(f"VACUUM ANALYZE {table}"))
         first = ws_ids[0]
-        user = db.session.execute(sa.text(
-            "SELECT id FROM linked_user WHERE workspace_id = :w ORDER BY id LIMIT 1"),
-            {"w": first}).scalar()
+        user, username = db.session.execute(sa.text(
+            "SELECT id, username FROM linked_user WHERE workspace_id = :w ORDER BY id LIMIT 1"),
+            {"w": first}).one()
         order = db.session.execute(sa.text(
             "SELECT order_ids FROM command_log WHERE workspace_id = :w ORDER BY id DESC "
             "LIMIT 1 OFFSET 500"), {"w": first}).scalar()
@@ -187,7 +187,7 @@ def seed(spec_path: str) -> None:
             "SELECT order_id FROM command_order WHERE workspace_id = :w ORDER BY id DESC "
             "LIMIT 1 OFFSET :n"), {"w": first, "n": busy // 2}).scalar()
         Path(spec["out"]).write_text(json.dumps({
-            "channel": ch_ids[0], "linked_user": user, "order": order,
+            "channel": ch_ids[0], "linked_user": user, "username": username, "order": order,
             "busy_conversation": busy_id, "busy_order": busy_order, "busy_messages": busy,
             "load_seconds": round(time.monotonic() - started, 1)}))
 
@@ -219,15 +219,20 @@ def screens(seeded: dict) -> dict[str, str]:
         "commands: channel": f"/commandlogview/list/?_flt_0_channel={seeded['channel']}",
         "commands: outcome": "/commandlogview/list/?_flt_3_outcome=refused",
         "commands: order id": f"/commandlogview/list/?_flt_2_order_ids={seeded['order']}",
+        # the linked user is searched by username (equal to; starts with: many users)
         "commands: username": f"/commandlogview/list/?_flt_0_linked_user="
-                              f"{seeded['linked_user']}",
+                              f"{quote(seeded['username'])}",
+        "commands: username starts": "/commandlogview/list/?_flt_1_linked_user=customer-1",
         "commands: chat": "/commandlogview/list/?_flt_2_chat_id=79004242",
+        "commands: chat (every row)": "/commandlogview/list/?_flt_2_chat_id=7900",
+        "commands: search text": "/commandlogview/list/?_flt_2_text=refill%20497",
         "commands: page 40": "/commandlogview/list/?page_CommandLogView=40",
         "outbound": "/outboundmessageview/list/",
         "outbound: time range": f"/outboundmessageview/list/?_flt_1_created_at={since}",
         "outbound: channel": f"/outboundmessageview/list/?_flt_0_channel={seeded['channel']}",
         "outbound: outcome": "/outboundmessageview/list/?_flt_0_state=failed",
         "outbound: chat": "/outboundmessageview/list/?_flt_2_chat_id=79004242",
+        "outbound: search text": "/outboundmessageview/list/?_flt_2_text=4975",
         "outbound: page 40": "/outboundmessageview/list/?page_OutboundMessageView=40",
         "inbound": "/inboundeventview/list/",
         "conversations": "/conversationview/list/?_flt_0_kind=customer",
@@ -235,13 +240,22 @@ def screens(seeded: dict) -> dict[str, str]:
                                      f"&_flt_1_last_activity_at={since}",
         "conversations: channel": f"/conversationview/list/?_flt_0_channel={seeded['channel']}",
         "conversations: username": f"/conversationview/list/?_flt_0_linked_user="
-                                   f"{seeded['linked_user']}",
+                                   f"{quote(seeded['username'])}",
         "conversations: chat": "/conversationview/list/?_flt_2_chat_id=79004242",
         "conversations: text": "/conversationview/list/?_flt_2_preview=refill%20of%20400",
         "thread of the busy chat": f"/conversationview/show/{seeded['busy_conversation']}",
         "thread: order id": f"/conversationview/show/{seeded['busy_conversation']}"
                             f"?order_id={seeded['busy_order']}",
         "thread JSON (REST)": f"/api/v1/conversation/{seeded['busy_conversation']}/thread",
+        "inbound: chat": "/inboundeventview/list/?_flt_2_chat_id=79004242",
+        "linked users": "/linkeduserview/list/",
+        "linked users: search username": "/linkeduserview/list/?_flt_2_username=ustomer-4242",
+        "linked users: username is": f"/linkeduserview/list/?_flt_3_username="
+                                     f"{quote(seeded['username'])}",
+        "linked users: language": "/linkeduserview/list/?_flt_3_language=en",
+        "linked users: opted out": "/linkeduserview/list/?_flt_0_opted_out=y",
+        "linked users: tags": "/linkeduserview/list/?_flt_2_tags=vip",
+        "linked users: page 40": "/linkeduserview/list/?page_LinkedUserView=40",
         "command export (REST list twin)": "/api/v1/command_log/?q=(page_size:25)",
     }
 
@@ -308,6 +322,10 @@ def export(session, base_url: str, workers: list[int]) -> tuple[int, float, floa
 
 def run(args, stack) -> dict:
     env = stack.prepare(args.shared_redis_db)
+    # the release step of a deployment (Procfile): the roles' permissions, the Admin role's
+    # (every screen and REST twin: the export) included
+    stack.run_step("permissions", [str(base.VENV_BIN / "flask"), "--app", "run", "fab",
+                                   "create-permissions"], 300)
     spec = stack.tmp / "seed.json"
     out = stack.tmp / "seeded.json"
     spec.write_text(json.dumps({"rows": args.rows, "workspaces": args.workspaces,

@@ -57,6 +57,14 @@ def get_metadata():
     return Model.metadata
 
 
+def is_optional_index(obj, name, type_, reflected, compare_to):
+    """The optional trigram indexes (migration 0022) are not on the models: autogenerate
+    leaves them alone."""
+    from app.models.search_indexes import is_optional_index as optional
+
+    return optional(obj, name, type_, reflected, compare_to)
+
+
 def render_item(type_, obj, autogen_context):
     """Encrypted columns are plain TEXT in the database: render them as such in migrations."""
     from app.crypto import EncryptedText
@@ -126,6 +134,7 @@ def run_migrations_online():
                 connection=connection,
                 target_metadata=get_metadata(),
                 render_item=render_item,
+                include_object=is_optional_index,
                 **conf_args
             )
 

@@ -49,6 +49,7 @@ from app.validation import FieldErrors, blamed_column, duplicate_message, unique
 from app.validation import FormCheck, Rule, attach_rules, language_problem, rules_for
 from app.validation import check_item as check_values
 from app.validation import form_validators as checked_columns
+from app.views.big_lists import LABEL_HINTS, capped_count, count_cap, label_filters
 from app.views.formatting import LANGUAGE_COLUMNS, language_choices, language_name
 from app.views.narrowing import Narrowing, narrowed_workspace
 from app.views.api_input import BadInput, typed
@@ -124,6 +125,10 @@ class RelaydeskInterface(ScopedInterface):
     * an empty optional text is stored as NULL, never '' (a '' collided with other rows'
       '' in unique columns: a second channel could not be added through the form).
     """
+
+    def query_count(self, query, filters=None, select_columns=None):
+        """FAB's row count, capped while a screen counts (app/views/big_lists.py)."""
+        return capped_count(self, query, filters, select_columns)
 
     def is_nullable(self, col_name):
         if self.is_boolean(col_name):
@@ -753,9 +758,23 @@ class WorkspaceModelView(FormRefusals, WorkspaceWriteMixin, ModelView):
 
     page_size = 25
     search_exclude_columns = ["workspace"]
+    #: a list counts at most this many rows (past it: "more than 10,000"; app/views/big_lists.py)
+    list_count_cap = 10_000
+    #: {many-to-one column: text column of the related row}: searched by that text, not
+    #: chosen from a select of every related row (app/views/big_lists.py)
+    search_by_label: dict[str, str] = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if cls.search_by_label:
+            extra = dict(getattr(cls, "search_form_extra_fields", None) or {})
+            labels = getattr(cls, "label_columns", None) or {}
+            for column, label_column in cls.search_by_label.items():
+                hint = LABEL_HINTS.get(label_column)
+                extra.setdefault(column, StringField(labels.get(column, column), render_kw={
+                    "class": "form-control",
+                    "placeholder": hint if hint is not None else labels.get(column, column)}))
+            cls.search_form_extra_fields = extra
         cls.secret_columns = secrets = declared_secrets(cls)
         model = getattr(getattr(cls, "datamodel", None), "obj", None)
         if secrets:
@@ -788,6 +807,23 @@ class WorkspaceModelView(FormRefusals, WorkspaceWriteMixin, ModelView):
         super().__init__(**kwargs)
         for action in self.actions.values():
             action.func = _in_scope_only(action.func)
+
+    def _init_properties(self):
+        super()._init_properties()
+        for column, label_column in self.search_by_label.items():
+            if column in self.search_columns:
+                # the screen's filters of `column` (FAB applies `_flt_<n>_<column>` from
+                # `_all_filters`, and offers `_search_filters`): by name only
+                filters = label_filters(column, label_column, self.datamodel)
+                self._filters._search_filters[column] = filters
+                self._filters._all_filters[column] = list(filters)
+
+    def _get_list_widget(self, *args, **kwargs):
+        token = count_cap.set(self.list_count_cap)
+        try:
+            return super()._get_list_widget(*args, **kwargs)
+        finally:
+            count_cap.reset(token)
 
     def pre_add(self, item):
         try:
@@ -917,10 +953,20 @@ class WorkspaceRestApi(WorkspaceWriteMixin, ModelRestApi):
     page_size = 25
     max_page_size = 100
     model2schemaconverter = SummaryConverter
+    #: the screen's search-by-name columns: here added to the id filters (big_lists.py)
+    search_by_label: dict[str, str] = {}
 
     def __init__(self, **kwargs):
         self._safe_default_columns()
         super().__init__(**kwargs)
+
+    def _init_properties(self):
+        super()._init_properties()
+        for column, label_column in self.search_by_label.items():
+            if column in self.search_columns:
+                self._filters._search_filters[column] = [
+                    *self._filters._search_filters.get(column, []),
+                    *label_filters(column, label_column, self.datamodel)]
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -1115,6 +1161,7 @@ def api_for(view_cls: type, resource_name: str, **columns) -> type:
         "delete_validators": getattr(view_cls, "delete_validators", ()),
         "label_columns": dict(getattr(view_cls, "label_columns", None) or {}),
         "description_columns": dict(getattr(view_cls, "description_columns", None) or {}),
+        "search_by_label": dict(getattr(view_cls, "search_by_label", None) or {}),
     }
     for name in ("list_columns", "show_columns", "add_columns", "edit_columns", "search_columns"):
         value = view_cls.__dict__.get(name) or getattr(view_cls, name, None)

@@ -62,6 +62,7 @@ class ConversationView(CsvExportButton, WorkspaceModelView):
                     "inbound_count", "outbound_count"]
     search_columns = ["last_activity_at", "channel", "linked_user", "chat_id", "contact_name",
                       "kind", "preview", "first_seen_at"]
+    search_by_label = {"linked_user": "username"}  # a text box, not a select of every user
     order_columns = ["last_activity_at", "first_seen_at", "inbound_count", "outbound_count"]
     label_columns = LABELS
     description_columns = DESCRIPTIONS

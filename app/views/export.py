@@ -9,11 +9,17 @@ memory. The columns are the twin's declared `list_columns`, dumped by its list s
 sensitive column never leaves (secrets only as `<column>_masked`). A text cell that a
 spreadsheet would read as a formula (starting with = + - @, a tab or a carriage return) is
 prefixed with an apostrophe.
+
+The master admin's copy of a log list can be narrowed to one workspace (its `workspace`
+filter, "Relation" / "No relation"), which the twin itself does not offer: the export takes
+that filter too (`{"col": "workspace", "opr": "rel_o_m" | "nrel_o_m", "value": <id>}`), on
+top of the reader's scope, so the file is narrowed as the list was.
 """
 from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime
 
 import prison
@@ -28,6 +34,7 @@ from sqlalchemy.orm import lazyload, selectinload
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BATCH = 2000
+WORKSPACE_OPERATIONS = ("rel_o_m", "nrel_o_m")  # FAB's relation filters: is / is not
 
 
 def cell(value) -> str:
@@ -56,6 +63,29 @@ class CsvExportApi:
 
     csv_batch = BATCH
 
+    @staticmethod
+    def _workspace_filters(args: dict) -> list[tuple[str, int]]:
+        """Take the `workspace` filters out of the rison `filters` (the twin has no such search
+        column): [(operation, workspace id)]. Raise ValueError for one it cannot use."""
+        filters = args.get(API_FILTERS_RIS_KEY)
+        if not isinstance(filters, list):
+            return []
+        taken, kept = [], []
+        for item in filters:
+            if not (isinstance(item, dict) and item.get("col") == "workspace"):
+                kept.append(item)
+                continue
+            value = item.get("value")
+            if isinstance(value, list) and len(value) == 1:
+                value = value[0]  # a screen's filter value
+            if item.get("opr") not in WORKSPACE_OPERATIONS or isinstance(value, bool) \
+                    or not re.fullmatch(r"[0-9]{1,9}", str(value)):
+                raise ValueError("A workspace filter takes rel_o_m or nrel_o_m and a "
+                                 "workspace id.")
+            taken.append((item["opr"], int(value)))
+        args[API_FILTERS_RIS_KEY] = kept
+        return taken
+
     def _many_to_one(self, columns):
         model = self.datamodel.obj
         return [name for name in columns
@@ -71,6 +101,10 @@ class CsvExportApi:
 
     def _export_csv(self, args: dict):
         try:
+            workspaces = self._workspace_filters(args)
+        except ValueError as exc:
+            return self.response_400(message=str(exc))
+        try:
             filters = self._handle_filters_args(args)
         except FABException as exc:
             return self.response_400(message=str(exc))
@@ -85,6 +119,10 @@ class CsvExportApi:
         session = self.datamodel.session
         query = self.datamodel.apply_all(session.query(self.datamodel.obj), filters,
                                          order_column, order_direction)
+        for operation, workspace_id in workspaces:  # within the scope: never wider
+            column = self.datamodel.obj.workspace_id
+            query = query.filter(column == workspace_id if operation == "rel_o_m"
+                                 else column != workspace_id)
         # no joined eager load (yield_per refuses them); the list's related rows by batch
         model = self.datamodel.obj
         query = query.options(lazyload("*"), *[selectinload(getattr(model, name))
@@ -133,8 +171,7 @@ class CsvExportButton:
     def csv_export_url(self) -> str:
         filters = []
         for flt, value in zip(self._filters.filters, self._filters.values, strict=False):
-            if flt.column_name == "workspace":  # the master admin's copy: not a twin filter
-                continue
+            # (the master admin's copy filters by workspace: the export takes that one too)
             filters.append({"col": flt.column_name, "opr": flt.arg_name, "value": value})
         args: dict = {}
         if filters:

@@ -33,6 +33,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, SmallInteger, inspect
 from werkzeug.datastructures import ImmutableMultiDict
 
+from app.views.big_lists import label_operations
+
 MAX_PAGE_SIZE = 100
 MAX_PAGE_INDEX = 100_000
 
@@ -161,11 +163,18 @@ def _check_screen_filter(view: BaseCRUDView, index: int, column: str, values: li
     datamodel = view.datamodel
     if column not in datamodel.get_columns_list():
         return  # FAB ignores a filter on a column it does not know
-    filters = datamodel.filter_converter_class(datamodel).convert(column) or []
+    # on the list page only: an add or edit form reads `_flt_0_<relation>` as a preset id
+    listing = request.endpoint == f"{view.endpoint}.list"
+    by_label = label_operations(view, column) \
+        if listing and column in (view.search_columns or ()) else set()
+    filters = by_label or datamodel.filter_converter_class(datamodel).convert(column) or []
     if index >= len(filters):
         raise ListArgumentError(str(BAD_FILTER % {"column": column}))
     for value in values:
-        check_filter_value(datamodel, column, value)
+        if by_label:
+            check_text_value(column, value)
+        else:
+            check_filter_value(datamodel, column, value)
 
 
 # --- REST APIs --------------------------------------------------------------------------------
@@ -204,7 +213,10 @@ def _check_rest_filter(view: ModelRestApi, item: dict) -> None:
         raise ListArgumentError(str(BAD_OPERATOR % {"column": column, "operator": operator}))
     if "value" not in item:  # FAB dropped such a filter, and every one after it, silently
         raise ListArgumentError(str(BAD_FILTER_SHAPE))
-    check_filter_value(view.datamodel, column, item["value"])
+    if operator in label_operations(view, column):
+        check_text_value(column, item["value"])  # a name, not an id
+    else:
+        check_filter_value(view.datamodel, column, item["value"])
 
 
 def _parse_q(raw: str):
@@ -246,6 +258,14 @@ def check_filter_value(datamodel, column: str, value) -> None:
     the column can be compared with."""
     values = value if isinstance(value, list) else [value]
     if not all(_fits(datamodel, column, v) for v in values):
+        raise ListArgumentError(str(BAD_FILTER % {"column": column}))
+
+
+def check_text_value(column: str, value) -> None:
+    """Raise ListArgumentError unless `value` (or each value of a list: a screen's filter
+    carried to the export) is text PostgreSQL can hold (no NUL)."""
+    values = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, str) and "\x00" not in v for v in values):
         raise ListArgumentError(str(BAD_FILTER % {"column": column}))
 
 

@@ -214,6 +214,7 @@ class CommandLogView(CsvExportButton, WorkspaceModelView):
                     "state", "error", "trace"]
     search_columns = ["chat_id", "linked_user", "channel", "text", "actions", "order_ids",
                       "outcome", "state", "created_at"]
+    search_by_label = {"linked_user": "username"}  # a text box, not a select of every user
     label_columns = {"created_at": _l("Received"), "chat_id": _l("Chat"),
                      "linked_user": _l("Linked user"), "text": _l("Message"),
                      "actions": _l("Actions"), "outcome": _l("Outcome"),

@@ -380,6 +380,7 @@ class ChatIdentityView(WorkspaceModelView):
     add_columns = ["linked_user", "channel", "chat_id"]
     edit_columns = add_columns
     search_columns = ["linked_user", "channel", "chat_id"]
+    search_by_label = {"linked_user": "username"}  # a text box, not a select of every user
     label_columns = labels(linked_user=_l("Linked user"), verified_at=_l("Verified"))
     description_columns = {"chat_id": _l("79001234567@c.us on WhatsApp, 123456789 on Telegram")}
 

@@ -24,7 +24,9 @@ def test_the_logs_bench_smoke_variant_runs_and_reports():
     assert set(report) >= {"rows", "worst_p95_ms", "lists", "export_rows_per_s"}
     assert report["rows"] == 2000
     assert {"commands", "commands: order id", "commands: username", "commands: channel",
-            "commands: outcome", "commands: time range", "outbound", "conversations",
+            "commands: outcome", "commands: time range", "commands: search text", "outbound",
+            "outbound: search text", "outbound: chat", "linked users",
+            "linked users: search username", "linked users: opted out", "conversations",
             "conversations: username", "thread of the busy chat",
             "thread JSON (REST)"} <= set(report["lists"])
     for name, figures in report["lists"].items():

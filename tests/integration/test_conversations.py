@@ -295,7 +295,7 @@ def test_the_list_filters_by_username_and_exports_csv(app, client, desk, factory
     assert "/conversationview/list/?_flt_0_kind=customer" in menu
     everyone = client.get("/conversationview/list/?_flt_0_kind=customer").get_data(as_text=True)
     assert CUSTOMER_CHAT in everyone and "79009990000@c.us" in everyone
-    alice = client.get(f"/conversationview/list/?_flt_0_linked_user={desk.user.id}")
+    alice = client.get(f"/conversationview/list/?_flt_0_linked_user={desk.user.username}")
     html = alice.get_data(as_text=True)
     assert CUSTOMER_CHAT in html and "79009990000@c.us" not in html
     assert "/api/v1/conversation/export.csv" in html

@@ -172,12 +172,13 @@ def _related_add_columns(view) -> list[str]:
 
 # --- sorting and filters -----------------------------------------------------------------------
 
-def _junk_for(datamodel, column) -> list[str]:
+def _junk_for(datamodel, column, by_label: bool = False) -> list[str]:
     """Values the column cannot hold (a 400), whatever its type: NUL in text, and for columns
-    that are not text a word and a number past 64 bits."""
+    that are not text a word and a number past 64 bits. A relation searched by its related
+    row's name (`search_by_label`) takes text."""
     junk = ["bad\x00value"]
-    is_text = (datamodel.is_string(column) or datamodel.is_text(column)
-               or datamodel.is_enum(column)) and not datamodel.is_relation(column)
+    is_text = by_label or (datamodel.is_string(column) or datamodel.is_text(column)
+                           or datamodel.is_enum(column)) and not datamodel.is_relation(column)
     if not (is_text or datamodel.is_date(column) or datamodel.is_datetime(column)):
         junk += ["junk", "9" * 25]
     return junk
@@ -198,7 +199,8 @@ def test_bad_sort_and_filter_arguments_answer_400_on_every_list_screen(app, admi
             if got != 200:
                 problems.append(f"{base}/list/?{query} (control): {got}")
         for column, flts in view._filters.get_search_filters().items():
-            for value in _junk_for(dm, column):
+            by_label = column in (getattr(view, "search_by_label", None) or {})
+            for value in _junk_for(dm, column, by_label):
                 filters_checked += 1
                 query = f"_flt_0_{column}={quote(value)}"
                 got = status(admin_client, f"{base}/list/?{query}")

@@ -147,3 +147,39 @@ def test_master_admin_exports_every_workspace(app, two, client, auth, factory):
         assert "bravo" not in text and len(parse(narrowed)) > 1, resource
     assert client.get("/api/v1/command_log/export.csv?workspace=Bad!").status_code == 400
     assert client.get("/api/v1/command_log/export.csv?workspace=nowhere").status_code == 404
+
+
+def test_master_admin_export_keeps_the_workspace_filter(app, two, client, auth, factory):
+    alpha, bravo = two
+    command_log(alpha.id, "refill 301", "301", "wa")
+    command_log(bravo.id, "refill 302", "302", "wb")
+    factory.admin("root")
+    auth.login("root")
+    for operation, wanted, unwanted in ((0, "refill 301", "refill 302"),
+                                        (1, "refill 302", "refill 301")):
+        page = client.get(f"/admincommandlogview/list/?_flt_{operation}_workspace={alpha.id}")
+        assert page.status_code == 200
+        link = re.search(r'class="btn btn-sm btn-default relaydesk-export-csv" href="([^"]+)"',
+                         page.get_data(as_text=True))
+        assert link, "no Export CSV button on the master admin's list"
+        rows = parse(client.get(unescape(link.group(1))))
+        texts = {r[rows[0].index("text")] for r in rows[1:]}
+        assert wanted in texts and unwanted not in texts, (operation, texts)
+
+
+@pytest.mark.parametrize("value", ["x", -1, True, [1, 2]])
+def test_bad_workspace_filter_of_the_export_is_400(two, client, auth, factory, value):
+    factory.admin("root")
+    auth.login("root")
+    bad = q(filters=[{"col": "workspace", "opr": "rel_o_m", "value": value}])
+    assert client.get("/api/v1/command_log/export.csv" + bad).status_code == 400
+    bad = q(filters=[{"col": "workspace", "opr": "sw", "value": 1}])
+    assert client.get("/api/v1/command_log/export.csv" + bad).status_code == 400
+
+
+def test_member_cannot_widen_the_export_by_workspace(two, client, auth):
+    alpha, bravo = two
+    auth.login("alpha-manager")
+    text = client.get("/api/v1/command_log/export.csv" + q(filters=[
+        {"col": "workspace", "opr": "rel_o_m", "value": bravo.id}])).get_data(as_text=True)
+    assert text.count("\n") == 1 and "bravo" not in text  # the header only
