@@ -192,7 +192,7 @@ def thread_arguments(args) -> dict:
         found["order_id"] = order_id
     limit = args.get("limit", "")
     if limit:
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE_SIZE:
+        if not re.fullmatch(r"[0-9]{1,4}", limit) or not 1 <= int(limit) <= MAX_PAGE_SIZE:
             raise ThreadArgumentError(f"limit: a whole number from 1 to {MAX_PAGE_SIZE}")
         found["limit"] = int(limit)
     return found

@@ -141,7 +141,7 @@ PLACEHOLDERS: dict[str, str] = {
     "action": N_("refill, speed or cancel"),
     "quantity": N_("the ordered quantity"),
     "link": N_("the order link"),
-    "name": N_("the customer's name (else their panel username, else their chat id)"),
+    "name": N_("the customer's name"),
     "agent": N_("the name of the team member who replies"),
     "workspace": N_("your workspace's name"),
 }

@@ -105,10 +105,17 @@ def label_filter_classes(label_column: str) -> tuple[type[RelatedLabelFilter], .
 
     return (
         make("eq", FilterEqual.name, lambda self, label, value: label == value),
-        make("sw", FilterStartsWith.name, lambda self, label, value: label.ilike(value + "%")),
+        make("sw", FilterStartsWith.name,
+             lambda self, label, value: label.ilike(_like_text(value) + "%", escape="\\")),
         make("ct", FilterContains.name,
-             lambda self, label, value: label.ilike("%" + value + "%")),
+             lambda self, label, value: label.ilike("%" + _like_text(value) + "%",
+                                                    escape="\\")),
     )
+
+
+def _like_text(value: str) -> str:
+    """`value` matched literally inside a LIKE pattern: its %, _ and \\ escaped."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def label_filters(column: str, label_column: str, datamodel) -> list[RelatedLabelFilter]:

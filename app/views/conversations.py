@@ -11,6 +11,8 @@ detailed log row. REST: `/api/v1/conversation/` (list, show, export.csv) and
 """
 from __future__ import annotations
 
+import re
+
 from flask import abort, request, url_for
 from flask_appbuilder import expose
 from flask_appbuilder.api import protect, safe
@@ -91,7 +93,7 @@ class ConversationView(CsvExportButton, WorkspaceModelView):
     def show(self, pk):
         """The conversation and one page of its thread. :raise 404: not in the reader's scope.
         :raise 400: a thread argument that cannot be used."""
-        if not str(pk).isdigit() or len(str(pk)) > 18:
+        if not re.fullmatch(r"[0-9]{1,18}", str(pk)):
             abort(404)
         widgets = self._show(int(pk))  # 404 when not visible
         conversation = self.datamodel.get(int(pk), self._base_filters)
@@ -171,6 +173,9 @@ class ConversationThreadApi:
             404:
               $ref: '#/components/responses/404'
         """
+        gate = self._plan_gate()  # a plan without the REST API module: 403, nothing read
+        if gate is not None:
+            return gate
         # the scoped interface: None when not visible
         conversation = self.datamodel.get(pk, self._base_filters)
         if conversation is None:

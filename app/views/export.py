@@ -97,6 +97,9 @@ class CsvExportApi:
     @permission_name("get")
     @rison(get_list_schema)
     def export_csv(self, **kwargs):
+        gate = self._plan_gate()  # a plan without the REST API module: 403, nothing read
+        if gate is not None:
+            return gate
         return self._narrowed(lambda: self._export_csv(kwargs.get("rison", {})))
 
     def _export_csv(self, args: dict):

@@ -320,8 +320,12 @@ def test_another_workspaces_conversation_answers_404_like_a_made_up_one(app, cli
         assert client.get(f"/api/v1/conversation/{pk}/thread").status_code == 404
         assert client.get(f"/api/v1/conversation/{pk}").status_code == 404
     assert client.get("/conversationview/show/abc").status_code == 404
+    assert client.get("/conversationview/show/²").status_code == 404  # a digit int() refuses
     listed = client.get("/api/v1/conversation/").get_json()
     assert listed["count"] == 0
+    auth.logout()
+    auth.login("acme-manager")
+    assert client.get(f"/api/v1/conversation/{theirs.id}/thread?limit=²").status_code == 400
 
 
 def test_an_agent_reads_conversations_and_the_master_admin_sees_every_workspace(

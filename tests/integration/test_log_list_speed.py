@@ -115,6 +115,8 @@ def test_commands_filtered_by_username(users, client, auth):
     assert texts("_flt_1_linked_user=anna") == {"anna1", "anna2", "annabel1"}  # starts with
     assert texts("_flt_2_linked_user=NNAB") == {"annabel1"}  # contains, any case
     assert texts("_flt_0_linked_user=nobody") == set()
+    assert texts("_flt_1_linked_user=ann_") == set()  # _ and % are letters, not wildcards
+    assert texts("_flt_2_linked_user=%25") == set()
 
 
 def test_username_filter_stays_in_the_workspace(users, client, auth):

@@ -496,6 +496,8 @@ def test_rest_api_without_the_module_answers_403_with_the_sentence(app):
     for method, path, body in (("get", "/api/v1/channel/", None),
                                ("get", f"/api/v1/channel/{desk.channel_id}", None),
                                ("get", "/api/v1/channel/_info", None),
+                               ("get", "/api/v1/command_log/export.csv", None),
+                               ("get", "/api/v1/conversation/1/thread", None),
                                ("post", "/api/v1/provider/", {"name": "p"}),
                                ("put", f"/api/v1/channel/{desk.channel_id}", {"name": "x"}),
                                ("delete", f"/api/v1/channel/{desk.channel_id}", None)):
