@@ -79,7 +79,9 @@ class RelatedLabelFilter(BaseFilter):
     label_column = ""
 
     def condition(self, label, value: str):
-        raise NotImplementedError
+        """The SQL condition on the label column; each class `label_filter_classes` makes
+        sets its own (equal to, starts with, contains), so this base is never applied."""
+        raise NotImplementedError("made by label_filter_classes")
 
     def apply(self, query, value):
         if isinstance(value, (list, tuple)):
