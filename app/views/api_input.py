@@ -26,7 +26,7 @@ from marshmallow_sqlalchemy.fields import Related, RelatedList
 from sqlalchemy import inspect
 
 from app.validation import rules_for
-from app.views.list_args import _fits_integer, _is_integer_type
+from app.views.list_args import fits_integer, is_integer_type
 
 NOT_TEXT = _l("Enter text.")
 NOT_WHOLE = _l("Enter a whole number.")
@@ -75,11 +75,11 @@ def _related_problem(model, name: str, value, many: bool) -> str | None:
     if relationship is None:
         return None
     target = inspect(relationship.mapper.class_).primary_key[0].type
-    numeric = _is_integer_type(target)
+    numeric = is_integer_type(target)
 
     def fits(one) -> bool:
         if numeric:
-            return _is_whole(one) and _fits_integer(one, target)
+            return _is_whole(one) and fits_integer(one, target)
         return isinstance(one, str) and "\x00" not in one
 
     if many:

@@ -76,7 +76,7 @@ def check_list_args():
         view = _views_by_blueprint().get(request.blueprint)
         if isinstance(view, ModelRestApi):
             kind = inspect(view.datamodel.obj).primary_key[0].type
-            if _is_integer_type(kind) and not _fits_integer(pk, kind):
+            if is_integer_type(kind) and not fits_integer(pk, kind):
                 return view.response_404()
     if not request.args:
         return None
@@ -279,13 +279,13 @@ def _fits(datamodel, column: str, value) -> bool:
         return False  # PostgreSQL cannot hold NUL in text
     if datamodel.is_relation(column):
         target = inspect(datamodel.get_related_model(column)).primary_key[0]
-        return _fits_integer(value, target.type) if _is_integer_type(target.type) \
+        return fits_integer(value, target.type) if is_integer_type(target.type) \
             else isinstance(value, str)
     if datamodel.is_boolean(column):
         return isinstance(value, bool) or (isinstance(value, str)
                                            and value.strip().lower() in _BOOLEAN_WORDS)
     if datamodel.is_integer(column):
-        return _fits_integer(value, _column_type(datamodel, column))
+        return fits_integer(value, _column_type(datamodel, column))
     if datamodel.is_float(column) or datamodel.is_numeric(column):
         return _fits_float(value)
     if datamodel.is_date(column) or datamodel.is_datetime(column):
@@ -297,14 +297,14 @@ def _column_type(datamodel, column: str):
     return getattr(datamodel.obj, column).property.columns[0].type
 
 
-def _is_integer_type(kind) -> bool:
+def is_integer_type(kind) -> bool:
     try:
         return kind.python_type is int
     except NotImplementedError:
         return False
 
 
-def _fits_integer(value, kind) -> bool:
+def fits_integer(value, kind) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         return False
     try:
