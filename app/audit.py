@@ -53,7 +53,7 @@ AUDITED = frozenset({
     "Workspace", "WorkspaceSettings", "WorkspaceMember", "User", "Channel", "PanelConnection",
     "ServiceRule", "Provider", "ProviderRoute", "LinkedUser", "ChatIdentity", "AdminIdentity",
     "ReplyTemplate", "CommandAlias", "CustomCommand", "QuickReply", "Subscription",
-    "TicketRule", "Broadcast",
+    "TicketRule", "Broadcast", "ContactGroup",
     # a cooldown's manual clear (Logs › Cooldowns): the pipeline takes claims and the maintenance
     # runner deletes ended ones with Core statements, which are not recorded; only a person's
     # clear (an ORM delete, screen or REST) is
@@ -93,6 +93,9 @@ IGNORED_COLUMNS = {
     "PanelConnection": {"status", "status_detail", "last_checked_at", "api_path"},
     "ServiceRule": {"fetched_at", "recognised", "panel_refill", "panel_cancel"},
     "Subscription": {"reminder_sent_for", "provider_event_at"},
+    # a contact's chats move these on every message: the trail keeps what people changed
+    "LinkedUser": {"first_seen_at", "last_seen_at"},
+    "WorkspaceMember": {"last_seen_at", "last_assigned_at"},
     # the runner's progress (the manager's start, pause, resume and cancel are the status)
     "Broadcast": {"total", "sent", "failed", "skipped", "started_at", "finished_at",
                   "prepared_at"},

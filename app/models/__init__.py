@@ -13,7 +13,7 @@ from app.models.conversations import Conversation
 from app.models.commands import (CommandAlias, CustomCommand, GlobalReplyTemplate, QuickReply,
                                  ReplyTemplate)
 from app.models.panel import PanelConnection, ServiceRule
-from app.models.people import AdminIdentity, ChatIdentity, LinkedUser
+from app.models.people import AdminIdentity, ChatIdentity, ContactGroup, LinkedUser
 from app.models.routing import Provider, ProviderRoute
 from app.models.runners import HealthSnapshot, RunnerState
 from app.models.settings import WorkspaceSettings
@@ -31,6 +31,7 @@ __all__ = [
     "CooldownClaim", "LinkCode",
     "EmailTemplate", "GlobalReplyTemplate", "HealthProblem", "HealthSnapshot", "Invoice",
     "InvoiceCounter",
+    "ContactGroup",
     "LinkedUser",
     "PanelConnection", "PaymentEvent",
     "PaymentMethod", "PaymentSubmission", "Plan", "PlanPrice", "Provider",

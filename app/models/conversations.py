@@ -27,6 +27,9 @@ from app.models.base import CHAT_ID_LENGTH, WorkspaceOwned, utcnow
 from app.models.events import BigId
 
 CONVERSATION_KINDS = ("customer", "group", "provider")
+# the inbox (issue 16): open (waiting for us), pending (waiting for the customer or a third
+# party), resolved (done: the bot speaks again, a new message opens it again)
+CONVERSATION_STATUSES = ("open", "pending", "resolved")
 DIRECTIONS = ("in", "out")
 PREVIEW_LENGTH = 160
 
@@ -41,6 +44,11 @@ class Conversation(WorkspaceOwned, Model):
               "last_activity_at", "id"),
         Index("ix_conversation_workspace_linked_user", "workspace_id", "linked_user_id",
               "last_activity_at"),
+        # the inbox: by status, and "mine" (assignee) by status, newest activity first
+        Index("ix_conversation_workspace_status_activity", "workspace_id", "status",
+              "last_activity_at", "id"),
+        Index("ix_conversation_workspace_assignee_status", "workspace_id", "assignee_id",
+              "status", "last_activity_at"),
     )
 
     id = Column(BigId, primary_key=True)
@@ -62,6 +70,23 @@ class Conversation(WorkspaceOwned, Model):
     preview = Column(String(PREVIEW_LENGTH), nullable=True)  # the last message, plain text
     inbound_count = Column(Integer, nullable=False, default=0)
     outbound_count = Column(Integer, nullable=False, default=0)
+
+    # --- the inbox (issue 16) ---
+    status = Column(Enum(*CONVERSATION_STATUSES, name="conversation_status", native_enum=False,
+                         create_constraint=True), nullable=False, default="open")
+    assignee_id = Column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"), nullable=True)
+    assignee = relationship("User", foreign_keys=[assignee_id])
+    unread_count = Column(Integer, nullable=False, default=0)  # inbound since a member read it
+    # human takeover: while set, the bot sends nothing in this chat (commands are still logged)
+    bot_paused_at = Column(DateTime, nullable=True)
+    bot_paused_by_id = Column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"),
+                              nullable=True)
+    bot_paused_by = relationship("User", foreign_keys=[bot_paused_by_id])
+    last_agent_reply_at = Column(DateTime, nullable=True)
+    # the figures: when it last became open, the first team reply after that, when resolved
+    opened_at = Column(DateTime, nullable=True)
+    first_response_at = Column(DateTime, nullable=True)
+    resolved_at = Column(DateTime, nullable=True)
 
     @property
     def message_count(self) -> int:

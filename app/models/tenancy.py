@@ -19,6 +19,7 @@ def _initial_config_version() -> int:
 
 
 MEMBER_ROLES = ("manager", "agent")
+MEMBER_AVAILABILITY = ("online", "away")
 
 
 class Workspace(Timestamps, Model):
@@ -65,6 +66,14 @@ class WorkspaceMember(WorkspaceOwned, Model):
         default="agent",
     )
     created_at = Column(DateTime, nullable=False, default=utcnow)
+    # the team (issue 16): what the member says (online takes new conversations in the
+    # round-robin, away does not), when an open inbox page last showed them present, and when
+    # the round-robin last gave them a conversation
+    availability = Column(Enum(*MEMBER_AVAILABILITY, name="member_availability",
+                               native_enum=False, create_constraint=True),
+                          nullable=False, default="away")
+    last_seen_at = Column(DateTime, nullable=True)
+    last_assigned_at = Column(DateTime, nullable=True)
 
     def __str__(self) -> str:
         return f"{self.user} ({self.role})"
