@@ -51,6 +51,15 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
     "outbound_purpose": {
         "reply": _l("Reply to a customer"), "dispatch": _l("Request to a provider"),
         "broadcast": _l("Broadcast"), "test": _l("Test message"), "system": _l("System message"),
+        "agent": _l("Reply by a team member"), "api": _l("Sent through the API"),
+    },
+    "conversation_status": {
+        "open": _l("Open"), "pending": _l("Pending"), "resolved": _l("Resolved"),
+    },
+    "member_availability": {"online": _l("Online"), "away": _l("Away")},
+    "contact_source": {
+        "manual": _l("Added by hand"), "chat": _l("Wrote to us"), "import": _l("Imported"),
+        "api": _l("Added through the API"), "link": _l("Linked their account"),
     },
     "conversation_kind": {
         "customer": _l("Customer chat"), "group": _l("Group chat"),

@@ -18,7 +18,8 @@ from app.labels import code_label
 
 # held: waiting for its paused channel (app/jobs/outbound.py `hold`); released, not retried
 OUTBOUND_STATES = ("pending", "sending", "retrying", "sent", "failed", "held")
-OUTBOUND_PURPOSES = ("reply", "dispatch", "broadcast", "test", "system")
+# agent: a team member's reply from the inbox; api: sent through the public API (issue 16)
+OUTBOUND_PURPOSES = ("reply", "dispatch", "broadcast", "test", "system", "agent", "api")
 # Delivery statuses only move forward: a late "delivered" never overwrites "read", and "failed"
 # can only follow "sent" (a delivered message cannot fail afterwards).
 DELIVERY_RANK = {"sent": 1, "failed": 2, "delivered": 2, "read": 3}

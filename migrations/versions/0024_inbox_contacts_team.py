@@ -14,6 +14,25 @@ down_revision = '0023'
 branch_labels = None
 depends_on = None
 
+PURPOSES = ('reply', 'dispatch', 'broadcast', 'test', 'system')
+# `agent`: a team member's reply from the inbox; `api`: sent through the public API
+NEW_PURPOSES = PURPOSES + ('agent', 'api')
+
+
+def _replace_check(table: str, column: str, name: str, old: tuple, new: tuple) -> None:
+    """The CHECK constraint of a non-native Enum column, from `old` values to `new`."""
+    if op.get_bind().dialect.name == 'sqlite':  # no ALTER of constraints: batch recreates
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.alter_column(
+                column, existing_nullable=False,
+                existing_type=sa.Enum(*old, name=name, native_enum=False,
+                                      create_constraint=True),
+                type_=sa.Enum(*new, name=name, native_enum=False, create_constraint=True))
+        return
+    op.drop_constraint(name, table, type_='check')
+    values = ', '.join(f"'{value}'" for value in new)
+    op.create_check_constraint(name, table, f'{column} IN ({values})')
+
 
 def upgrade():
     # contacts: a linked user is a contact with a username (app/models/people.py)
@@ -87,6 +106,8 @@ def upgrade():
                               ['workspace_id', 'assignee_id', 'status', 'last_activity_at'],
                               unique=False)
 
+    _replace_check('outbound_message', 'purpose', 'outbound_purpose', PURPOSES, NEW_PURPOSES)
+
     # the team: availability and the round-robin's memory
     with op.batch_alter_table('workspace_member', schema=None) as batch_op:
         batch_op.add_column(sa.Column(
@@ -98,6 +119,8 @@ def upgrade():
 
 
 def downgrade():
+    op.execute("DELETE FROM outbound_message WHERE purpose IN ('agent', 'api')")
+    _replace_check('outbound_message', 'purpose', 'outbound_purpose', NEW_PURPOSES, PURPOSES)
     # an enum's CHECK goes before its column (SQLite's batch copy would keep it otherwise)
     with op.batch_alter_table('workspace_member', schema=None) as batch_op:
         batch_op.drop_constraint('member_availability', type_='check')
