@@ -27,6 +27,7 @@ from app.views.conversations import CUSTOMERS_ONLY, ConversationView, conversati
 from app.views.export import with_csv_export
 from app.views.formatting import make_readable
 from app.views.health import HealthApi, HealthView
+from app.views.public_api import ContactsApi, MessagesApi
 from app.views.payments import PaymentsView
 from app.views.platform_support import (WAITING_LIST, SupportQueueView, SupportTicketApi,
                                         SupportTicketView)
@@ -157,6 +158,9 @@ def register_views(appbuilder) -> None:
                "fa-tachometer")
     appbuilder.add_api(DashboardApi)
     appbuilder.add_api(OnboardingApi)
+    # the public API's exact paths (docs/contracts.md "Public API")
+    appbuilder.add_api(ContactsApi)
+    appbuilder.add_api(MessagesApi)
     add_screen(appbuilder, WorkspaceAdminView, "Workspaces", _l("Workspaces"), "Master admin",
                "fa-building")
     appbuilder.add_api(WorkspaceApi)
