@@ -16,6 +16,7 @@ REST twins). Bodies and answers are camelCase JSON; every refusal is
 from __future__ import annotations
 
 import functools
+import math
 import re
 import uuid
 from datetime import timedelta
@@ -267,8 +268,9 @@ def custom_fields(value) -> dict:
             if len(item) > CUSTOM_VALUE_LIMIT or "\x00" in item:
                 raise _bad("customFields", _("A value is at most %(n)s characters.",
                                              n=CUSTOM_VALUE_LIMIT))
-        elif item is not None and (isinstance(item, (dict, list)) or not isinstance(
-                item, (int, float, bool)) or (isinstance(item, float) and item != item)):
+        elif item is not None and (not isinstance(item, (int, float, bool)) or (
+                isinstance(item, float) and not math.isfinite(item)) or (
+                isinstance(item, int) and abs(item) >= 2**63)):
             raise _bad("customFields", _("Values are text, numbers, true, false or null."))
     return dict(value)
 

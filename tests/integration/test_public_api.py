@@ -151,6 +151,7 @@ def test_bad_paging_is_400_naming_the_parameter(client, acme, acme_key, query, f
     ({"name": "A", "customFields": {"Bad Key": 1}}, "customFields"),
     ({"name": "A", "customFields": {"nested": {"a": 1}}}, "customFields"),
     ({"name": "A", "customFields": []}, "customFields"),
+    ({"name": "A", "customFields": {"big": 2**70}}, "customFields"),
     ({"name": "A", "optedOut": "yes"}, "optedOut"),
     ({"name": "A", "language": "english"}, "language"),
     ({"name": "A\x00"}, "name"),
@@ -162,6 +163,16 @@ def test_refused_contact_values_are_400_naming_the_field(client, acme, acme_key,
     body = assert_error(client.post("/api/v1/contacts", headers=acme_key, json=payload), 400,
                         "VALIDATION_ERROR")
     assert field in body["fields"]
+    assert db.session.query(LinkedUser).count() == 0
+
+
+def test_a_non_finite_number_is_refused(client, acme, acme_key):
+    for number in (b"NaN", b"Infinity", b"-Infinity"):
+        response = client.post("/api/v1/contacts", headers={
+            **acme_key, "Content-Type": "application/json"},
+            data=b'{"name": "A", "customFields": {"n": ' + number + b"}}")
+        assert response.status_code == 400, (number, response.data)
+        assert response.get_json()["error"] is True
     assert db.session.query(LinkedUser).count() == 0
 
 
