@@ -332,12 +332,15 @@ def call(service: str, operation: str, method: str, url: str, *, workspace_id: i
     result.duration_ms = (time.perf_counter() - started) * 1000
     logged = json if json is not None else data
     if files:
-        logged = {**(data or {}), **{name: f"<file {part[0]!s:.80} {part[2] if len(part) > 2 else ''}"
-                                           f" {len(part[1])} bytes>"
-                                     for name, part in files.items()}}
+        logged = {**(data or {}), **{name: _file_note(part) for name, part in files.items()}}
     _log(service, operation, method, url, params, logged, result, workspace_id, channel_id,
          secrets)
     return result
+
+
+def _file_note(part: tuple) -> str:
+    kind = part[2] if len(part) > 2 else ""
+    return f"<file {str(part[0])[:80]} {kind} {len(part[1])} bytes>"
 
 
 def _send(method: str, url: str, json: Any, data: Any, params: dict | None,

@@ -9,8 +9,8 @@ is unreachable; each logs a warning and answers how much it queued (a count or a
 Queues (created by `init_queues`, at start-up, on the app's Redis connection):
 
 * `pipeline`: `process_event(id)`, one job per inbound event (`enqueue_events`).
-* `default`: sending (`enqueue_send`), media downloads (`enqueue_media_download`), mail (`enqueue_mail`), Meta channel verification
-  (`enqueue_verification`).
+* `default`: sending (`enqueue_send`), media downloads (`enqueue_media_download`), mail
+  (`enqueue_mail`), Meta channel verification (`enqueue_verification`).
 * `low`: the services refresh (`enqueue_services_refresh`), the billing clock
   (`enqueue_billing_clock`), the workspaces' runners (`enqueue_runner`).
 

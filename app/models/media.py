@@ -56,7 +56,8 @@ class Media(WorkspaceOwned, Model):
     sha256 = Column(String(64), nullable=True)
     file_name = Column(String(255), nullable=True)
     caption = Column(Text, nullable=True)
-    storage_key = Column(String(80), nullable=True, unique=True)
+    # random (app/media/storage.py `new_key`); a forwarded file shares its key
+    storage_key = Column(String(80), nullable=True, index=True)
     # where the platform keeps it: Green `downloadUrl`, Meta media id, Telegram `file_id`
     source_ref = Column(Text, nullable=True)
     attempts = Column(Integer, nullable=False, default=0)

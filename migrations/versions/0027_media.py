@@ -64,7 +64,6 @@ def upgrade():
         sa.ForeignKeyConstraint(['workspace_id'], ['workspace.id'], ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('inbound_event_id', 'position', name='uq_media_event_position'),
-        sa.UniqueConstraint('storage_key'),
     )
     with op.batch_alter_table('media', schema=None) as batch_op:
         batch_op.create_index('ix_media_workspace_id_id', ['workspace_id', 'id'], unique=False)
@@ -74,6 +73,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_media_workspace_id'), ['workspace_id'],
                               unique=False)
         batch_op.create_index(batch_op.f('ix_media_channel_id'), ['channel_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_media_storage_key'), ['storage_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_media_inbound_event_id'), ['inbound_event_id'],
                               unique=False)
         batch_op.create_index(batch_op.f('ix_media_outbound_message_id'),
