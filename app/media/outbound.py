@@ -21,7 +21,7 @@ from flask import current_app
 from app.extensions import db
 from app.integrations.channels.base import MediaToSend
 from app.media import sniff
-from app.media.inbound import META_LIMITS, TELEGRAM_LIMIT
+from app.media.inbound import META_LIMITS
 from app.media.storage import new_key, read_all, storage
 from app.models import Channel, Media
 from app.models.base import utcnow
