@@ -420,7 +420,7 @@ def _send(message: OutboundMessage) -> str:
     except ValueError:
         return _fail(message, "unsupported_channel",
                      f"{channel.kind} channels cannot send messages")
-    from app.media.outbound import attached
+    from app.media.sending import attached
 
     media = attached(message.id)
     if media is not None:
@@ -459,7 +459,7 @@ def _send_media(message: OutboundMessage, channel: Channel, client, media) -> st
     """A message that carries a file or a location (app/media/outbound.py): one call to the
     platform's `send_media`, with the text's rate limits, retries and error handling. A file
     missing from the media store fails the message (nothing can be sent)."""
-    from app.media.outbound import to_send
+    from app.media.sending import to_send
     from app.media.storage import StorageError
 
     try:

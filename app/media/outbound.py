@@ -19,12 +19,13 @@ from collections.abc import Iterable
 from flask import current_app
 
 from app.extensions import db
-from app.integrations.channels.base import MediaToSend
+from app.jobs.outbound import Deferred, defer
 from app.media import sniff
 from app.media.inbound import META_LIMITS
-from app.media.storage import new_key, read_all, storage
+from app.media.storage import new_key, storage
 from app.models import Channel, Media
 from app.models.base import utcnow
+from app.store import insert_outbound, outbound_row
 
 
 class MediaRefused(ValueError):
@@ -105,9 +106,6 @@ def send_media(workspace_id: int, channel: Channel, chat_id: str, *, media: Medi
 
     :raise MediaRefused:
     """
-    from app.jobs.outbound import Deferred, defer
-    from app.store import insert_outbound, outbound_row
-
     if media is not None and (media.workspace_id != workspace_id or media.state != "stored"
                               or not media.has_file):
         raise MediaRefused("kind", "not a stored file of this workspace")
@@ -149,21 +147,3 @@ def send_media(workspace_id: int, channel: Channel, chat_id: str, *, media: Medi
     db.session.commit()
     defer(Deferred(outbound_id, workspace_id=workspace_id))
     return outbound_id
-
-
-def attached(outbound_id: int) -> Media | None:
-    """The media an outbound message sends, if any."""
-    return (db.session.query(Media).filter_by(outbound_message_id=outbound_id, direction="out")
-            .order_by(Media.id).first())
-
-
-def to_send(media: Media) -> MediaToSend:
-    """What the platform client sends for `media` (its bytes read from the store)."""
-    if media.kind == "location":
-        return MediaToSend("location", latitude=media.latitude, longitude=media.longitude,
-                           place_name=media.place_name, address=media.address)
-    data = read_all(media.storage_key, limit=(media.size or 0) + 1)
-    return MediaToSend(sniff.kind_for(media.mime_type or ""), data=data,
-                       file_name=media.file_name or "file",
-                       mime_type=media.mime_type or "application/octet-stream",
-                       caption=media.caption)
