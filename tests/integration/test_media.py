@@ -540,3 +540,18 @@ def test_s3_store_keeps_and_serves_the_file(client, auth, s3_store, green, fake_
     auth.login("media-manager")
     answer = served(client, media.id)
     assert answer.status_code == 200 and answer.data == image
+
+
+def test_the_sweep_queues_a_download_left_pending(client, green, fake_greenapi, redis_conn):
+    from datetime import timedelta
+
+    from app.jobs.maintenance import sweep
+
+    post_green(client, green, green_image(fake_greenapi, files.jpeg()))
+    (media,) = media_rows()
+    assert sweep()["media"] == 0  # just queued: not stale yet
+    media.created_at -= inbound.STALE_AFTER + timedelta(seconds=1)
+    db.session.commit()
+    assert sweep()["media"] == 1
+    assert inbound.download_media(media.id) == "stored"
+    assert sweep()["media"] == 0
