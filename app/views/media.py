@@ -171,6 +171,12 @@ class InboxMediaView(BaseView):
     @expose("/media", methods=["POST"])
     @has_access
     def upload(self):
+        from flask import current_app
+
+        cap = int(current_app.config.get("MEDIA_MAX_BYTES") or 0)
+        if cap and (request.content_length or 0) > cap + 64 * 1024:  # refused unread
+            return self._refuse("file", _("The file is too large: at most %(size)s MB.",
+                                          size=cap // (1024 * 1024)), request.referrer)
         raw = request.form.get("conversation", "")
         if not re.fullmatch(r"[0-9]{1,18}", raw):
             abort(404)

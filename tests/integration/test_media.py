@@ -555,3 +555,16 @@ def test_the_sweep_queues_a_download_left_pending(client, green, fake_greenapi, 
     assert sweep()["media"] == 1
     assert inbound.download_media(media.id) == "stored"
     assert sweep()["media"] == 0
+
+
+def test_inbox_upload_over_the_cap_is_refused_before_it_is_read(app, client, auth, green,
+                                                                 fake_greenapi, monkeypatch):
+    conversation = conversation_of(client, green, fake_greenapi)
+    monkeypatch.setitem(app.config, "MEDIA_MAX_BYTES", 1024 * 1024)
+    auth.login("media-manager")
+    answer = client.post("/inbox/media", data={
+        "conversation": str(conversation.id), "send": "1",
+        "file": (io.BytesIO(b"%PDF-" + b"0" * (2 * 1024 * 1024)), "big.pdf", "application/pdf")},
+        headers={"Accept": "application/json"}, content_type="multipart/form-data")
+    assert answer.status_code == 400 and "at most 1 MB" in answer.get_json()["errors"]["file"]
+    assert db.session.query(Media).count() == 0 and fake_greenapi.sent == []
