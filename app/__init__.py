@@ -254,6 +254,8 @@ def _register_template_helpers(app: Flask) -> None:
     _install_escaping_gettext(app)
     _reach_fab_templates_by_prefix(app)
     app.jinja_env.filters["as_text"] = as_text
+    from app.views.media import install_filters
+    install_filters(app)  # media_kind, media_state, media_size (templates/media/_item.html)
     @app.context_processor
     def workspace_helpers():
         def current_workspace():

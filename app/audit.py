@@ -71,6 +71,7 @@ NOT_AUDITED = {
     "DetectedChat": "runtime: chats seen by the channels",
     "OutboundMessage": "runtime: every message sent",
     "ExternalCall": "runtime: every call to an outside service",
+    "Media": "runtime: every attachment received or sent (the download job writes its state)",
     "CommandLog": "runtime: every command handled",
     "CommandOrder": "runtime: every order of a command",
     "LinkCode": "runtime: one-time link codes (hashed)",

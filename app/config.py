@@ -8,6 +8,7 @@ environment does not set them.
 from __future__ import annotations
 
 import os
+import tempfile
 import secrets
 from pathlib import Path
 
@@ -103,6 +104,20 @@ class Config:
     RAZORPAY_API_BASE = _env("RAZORPAY_API_BASE", "https://api.razorpay.com")
     RAZORPAY_TIMEOUT_SECONDS = float(_env("RAZORPAY_TIMEOUT_SECONDS", "20"))
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+
+    # Media (app/media/): where attachments are kept — MEDIA_STORAGE=local (files under
+    # MEDIA_ROOT, instance/media by default) or s3 (an S3-compatible bucket: MEDIA_S3_BUCKET,
+    # MEDIA_S3_ENDPOINT for a non-AWS store, MEDIA_S3_REGION, MEDIA_S3_ACCESS_KEY,
+    # MEDIA_S3_SECRET_KEY). MEDIA_MAX_BYTES caps every file, whatever the platform allows
+    # (default 100 MB); the platforms' own limits apply below it.
+    MEDIA_STORAGE = _env("MEDIA_STORAGE", "local")
+    MEDIA_ROOT = _env("MEDIA_ROOT", str(INSTANCE_DIR / "media"))
+    MEDIA_S3_ENDPOINT = _env("MEDIA_S3_ENDPOINT", "")
+    MEDIA_S3_BUCKET = _env("MEDIA_S3_BUCKET", "")
+    MEDIA_S3_REGION = _env("MEDIA_S3_REGION", "us-east-1")
+    MEDIA_S3_ACCESS_KEY = _env("MEDIA_S3_ACCESS_KEY", "")
+    MEDIA_S3_SECRET_KEY = _env("MEDIA_S3_SECRET_KEY", "")
+    MEDIA_MAX_BYTES = int(_env("MEDIA_MAX_BYTES", str(100 * 1024 * 1024)))
 
     # Billing (app/billing.py, app/invoice_pdf.py, app/jobs/billing.py). The seller printed on
     # every invoice; the expiry reminders go REMINDER_DAYS days before a period ends (comma
@@ -250,5 +265,6 @@ class TestConfig(Config):
     REDIS_URL = _env("TEST_REDIS_URL", _env("REDIS_URL", "redis://127.0.0.1:6379/15"))
     SECRET_KEY = "test-secret-key-for-the-relaydesk-suite-0123456789"
     OUTBOUND_ALLOW_PRIVATE = "127.0.0.0/8"  # the fakes of outside services listen there
+    MEDIA_ROOT = _env("TEST_MEDIA_ROOT", str(Path(tempfile.gettempdir()) / "relaydesk-test-media"))
     ENCRYPTION_KEY = "6O2wzuQ0d8aMJ2hZq2b4gH3m0QwAqO5m1R2nS3kT4uE="
     MAIL_BACKEND = "memory"  # tests read the outbox (app/mail.py)

@@ -10,6 +10,9 @@ thread indexes of migration 0020:
 * `note`: the dispatch notes: each order a command of this chat passed to a provider
   (command_order accepted with a provider), "order 2274209 refill → provider X as EXT-88231".
 
+A message's attachments (images, documents, locations, contacts: app/models/media.py) come
+with it, as `details["media"]` (`attach_media`, one query per page).
+
 Paging is by keyset: items are ordered by (time, kind rank, id) descending, and the cursor is
 the last item's key; each table is asked for at most one page after the cursor (an index
 range scan, however long the chat), the three are merged and cut to the page. Filters
@@ -25,7 +28,7 @@ from datetime import datetime
 from sqlalchemy import and_, exists, or_, select
 
 from app.extensions import db
-from app.models import CommandLog, CommandOrder, InboundEvent, OutboundMessage, Provider
+from app.models import CommandLog, CommandOrder, InboundEvent, Media, OutboundMessage, Provider
 
 # order of items that share a time, newest first: a reply after its note after its message
 RANK = {"in": 0, "note": 1, "out": 2}
@@ -169,8 +172,41 @@ def thread(conversation, *, before: Cursor | None = None, outcome: str | None = 
     items.sort(key=lambda item: item.key, reverse=True)
     page = items[:limit]
     more = len(items) > limit
+    attach_media(ws, page)
     next_cursor = Cursor(*page[-1].key).encode() if more and page else None
     return Page(page, next_cursor)
+
+
+MEDIA_FIELDS = ("id", "kind", "state", "reason", "mime_type", "size", "file_name", "caption",
+                "latitude", "longitude", "place_name", "address", "contact_name",
+                "contact_phone")
+
+
+def attach_media(workspace_id: int, items: list[Item]) -> None:
+    """Each message's attachments (app/models/media.py) as `details["media"]`: a list of
+    dicts (MEDIA_FIELDS), in their order; one query for the page."""
+    events = [item.id for item in items if item.kind == "in"]
+    sent = [item.id for item in items if item.kind == "out"]
+    if not events and not sent:
+        return
+    table = Media.__table__
+    wanted = []
+    if events:
+        wanted.append(table.c.inbound_event_id.in_(events))
+    if sent:
+        wanted.append(table.c.outbound_message_id.in_(sent))
+    found: dict[tuple[str, int], list[dict]] = {}
+    for row in db.session.execute(
+            select(table.c.inbound_event_id, table.c.outbound_message_id, table.c.direction,
+                   *(table.c[name] for name in MEDIA_FIELDS))
+            .where(table.c.workspace_id == workspace_id, or_(*wanted))
+            .order_by(table.c.position, table.c.id)):
+        key = ("in", row.inbound_event_id) if row.direction == "in" \
+            else ("out", row.outbound_message_id)
+        found.setdefault(key, []).append({name: getattr(row, name) for name in MEDIA_FIELDS})
+    for item in items:
+        if (item.kind, item.id) in found:
+            item.details["media"] = found[(item.kind, item.id)]
 
 
 def thread_arguments(args) -> dict:

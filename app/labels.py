@@ -66,6 +66,17 @@ ENUM_LABELS: dict[str, dict[str, Any]] = {
         "provider": _l("Provider group"),
     },
     "conversation_direction": {"in": _l("Received"), "out": _l("Sent")},
+    "media_platform": {k: v for k, v in _PLATFORMS.items() if k != "webchat"},
+    "media_direction": {"in": _l("Received"), "out": _l("Sent")},
+    "media_kind": {
+        "image": _l("Image"), "video": _l("Video"), "audio": _l("Audio"),
+        "voice": _l("Voice message"), "document": _l("Document"), "sticker": _l("Sticker"),
+        "location": _l("Location"), "contact": _l("Contact card"),
+    },
+    "media_state": {
+        "pending": _l("Downloading"), "stored": _l("Stored"), "failed": _l("Download failed"),
+        "too_large": _l("Too large"), "refused": _l("Refused (file type not allowed)"),
+    },
     "outbound_state": {
         "pending": _l("Waiting"), "sending": _l("Sending"), "retrying": _l("Retrying"),
         "sent": _l("Sent"), "failed": _l("Failed"),

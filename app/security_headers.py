@@ -62,7 +62,11 @@ class RelaydeskTalisman(Talisman):
     def _set_response_headers(self, response):
         if self._for_machines():
             return response
-        return super()._set_response_headers(response)
+        response = super()._set_response_headers(response)
+        own = getattr(response, "relaydesk_csp", None)
+        if own:  # a served file's own, stricter policy (app/views/media.py): sandboxed
+            response.headers["Content-Security-Policy"] = own
+        return response
 
 
 def serves_https(config) -> bool:

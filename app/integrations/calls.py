@@ -304,11 +304,14 @@ class CallResult:
 def call(service: str, operation: str, method: str, url: str, *, workspace_id: int,
          channel_id: int | None = None, json: Any = None, data: Any = None,
          params: dict | None = None, headers: dict | None = None, timeout: float = 10.0,
-         secrets: tuple[str, ...] = ()) -> CallResult:
+         secrets: tuple[str, ...] = (), files: dict | None = None) -> CallResult:
+    """One call. `files` (a multipart upload, requests' form: name → (file name, bytes,
+    content type)) goes with `data` as the form's other fields; the log records the fields
+    and each file's name, type and size, never its bytes."""
     started = time.perf_counter()
     result = CallResult(status=None)
     try:
-        response = _send(method, url, json, data, params, headers, timeout)
+        response = _send(method, url, json, data, params, headers, timeout, files)
         result.status = response.status_code
         result.headers = dict(response.headers)
         result.text = response.text
@@ -327,13 +330,21 @@ def call(service: str, operation: str, method: str, url: str, *, workspace_id: i
         result.error = "connection"
         result.text = type(exc).__name__
     result.duration_ms = (time.perf_counter() - started) * 1000
-    _log(service, operation, method, url, params, json if json is not None else data, result,
-         workspace_id, channel_id, secrets)
+    logged = json if json is not None else data
+    if files:
+        logged = {**(data or {}), **{name: _file_note(part) for name, part in files.items()}}
+    _log(service, operation, method, url, params, logged, result, workspace_id, channel_id,
+         secrets)
     return result
 
 
+def _file_note(part: tuple) -> str:
+    kind = part[2] if len(part) > 2 else ""
+    return f"<file {str(part[0])[:80]} {kind} {len(part[1])} bytes>"
+
+
 def _send(method: str, url: str, json: Any, data: Any, params: dict | None,
-          headers: dict | None, timeout: float) -> requests.Response:
+          headers: dict | None, timeout: float, files: dict | None = None) -> requests.Response:
     """What `Session.request` does, minus what costs CPU and gives nothing here (see the
     module docstring): prepare, check the URL, send through the session's adapter, follow
     same-origin redirects.
@@ -344,7 +355,7 @@ def _send(method: str, url: str, json: Any, data: Any, params: dict | None,
     session = _session()
     prepared = requests.Request(method.upper(), url, headers={**_DEFAULT_HEADERS,
                                                               **(headers or {})},
-                                json=json, data=data, params=params).prepare()
+                                json=json, data=data, params=params, files=files).prepare()
     current_policy().check_url(prepared.url)  # the addresses are checked on connecting
     response = session.get_adapter(prepared.url).send(
         prepared, timeout=timeout, proxies=_NO_PROXIES, verify=True, cert=None, stream=False)
@@ -388,3 +399,123 @@ def _write(rows: list[dict]) -> None:
             connection.execute(insert(ExternalCall.__table__), rows)
     except Exception:  # noqa: BLE001 - losing a log row must not break the call itself
         log.warning("could not record %d external call(s)", len(rows), exc_info=True)
+
+
+# --- streamed downloads (media) -----------------------------------------------------------------
+
+MAX_DOWNLOAD_REDIRECTS = 3
+
+
+class DownloadTooLarge(Exception):
+    """The body went past the download's byte cap: the rest was never read."""
+
+
+class DownloadTimeout(Exception):
+    """The whole download took longer than its deadline."""
+
+
+@dataclass
+class Download:
+    """An open streamed answer (`download()`): `status`, `headers`, and `chunks()` reading the
+    body under the byte cap and the deadline. `error` as CallResult's when no answer came
+    (`refused_url`, `redirect_refused`, `timeout`, `connection`); `text` says why."""
+
+    status: int | None = None
+    headers: dict = field(default_factory=dict)
+    error: str | None = None
+    text: str = ""
+    received: int = 0
+    response: Any = None
+    limit: int = 0
+    deadline: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None and 200 <= self.status < 300
+
+    def chunks(self, size: int = 64 * 1024) -> Iterator[bytes]:
+        """The body, chunk by chunk.
+
+        :raise DownloadTooLarge: past `limit` bytes (what was read is dropped by the caller).
+        :raise DownloadTimeout: past the deadline.
+        :raise requests.RequestException: the connection broke.
+        """
+        for chunk in self.response.iter_content(size):
+            self.received += len(chunk)
+            if self.received > self.limit:
+                raise DownloadTooLarge(f"larger than {self.limit} bytes")
+            if time.monotonic() > self.deadline:
+                raise DownloadTimeout("the download took too long")
+            yield chunk
+
+    def read(self, limit: int) -> bytes:
+        """A small body (an error page, a JSON answer), at most `limit` bytes."""
+        data = bytearray()
+        for chunk in self.response.iter_content(8192):
+            data += chunk
+            if len(data) >= limit:
+                break
+        return bytes(data[:limit])
+
+
+@contextlib.contextmanager
+def download(service: str, operation: str, url: str, *, workspace_id: int,
+             channel_id: int | None = None, headers: dict | None = None, limit: int,
+             timeout: float = 30.0, deadline: float = 240.0, secrets: tuple[str, ...] = (),
+             ) -> Iterator[Download]:
+    """GET `url` as a stream, for a file that may be large and whose URL an outsider chose (a
+    download URL inside a webhook).
+
+    The outbound URL policy applies to the URL and to every redirect (at most
+    MAX_DOWNLOAD_REDIRECTS, to any host: each new URL is checked again, and its addresses when
+    the connection opens), and `headers` (a bearer token) go to the first host only: a
+    redirect elsewhere never carries them. `Content-Length` over `limit` ends the download
+    before the body is read; `Download.chunks()` enforces `limit` and the whole `deadline`
+    (seconds) while reading. One external call row is written when the block ends, with the
+    bytes received instead of the body."""
+    started = time.perf_counter()
+    result = Download(limit=limit, deadline=time.monotonic() + deadline)
+    session = _session()
+    policy = current_policy()
+    first_origin = _origin(urllib3.util.parse_url(url)) if isinstance(url, str) else None
+    current = url
+    try:
+        for _hop in range(MAX_DOWNLOAD_REDIRECTS + 1):
+            same_host = _origin(urllib3.util.parse_url(current)) == first_origin
+            prepared = requests.Request("GET", current, headers={
+                **_DEFAULT_HEADERS, **((headers or {}) if same_host else {})}).prepare()
+            policy.check_url(prepared.url)
+            response = session.get_adapter(prepared.url).send(
+                prepared, timeout=timeout, proxies=_NO_PROXIES, verify=True, cert=None,
+                stream=True)
+            if response.is_redirect and response.headers.get("Location"):
+                target = requests.compat.urljoin(current, response.headers["Location"])
+                response.close()
+                if urllib3.util.parse_url(target).auth:
+                    raise RedirectRefused(target.split("@")[-1])
+                current = target
+                continue
+            break
+        else:
+            raise RedirectRefused("too many redirects")
+        result.response = response
+        result.status = response.status_code
+        result.headers = dict(response.headers)
+    except UrlRefused as exc:
+        result.error, result.text = REFUSED_URL, str(exc)
+    except RedirectRefused as exc:
+        result.error, result.text = REDIRECT_REFUSED, str(exc)
+    except requests.Timeout:
+        result.error = "timeout"
+    except requests.RequestException as exc:
+        result.error, result.text = "connection", type(exc).__name__
+    try:
+        yield result
+    finally:
+        if result.response is not None:
+            result.response.close()
+        outcome = CallResult(status=result.status, error=result.error, text=result.text,
+                             duration_ms=(time.perf_counter() - started) * 1000)
+        outcome.text = result.text or f"<{result.received} bytes>"
+        _log(service, operation, "GET", url, None, None, outcome, workspace_id, channel_id,
+             secrets)

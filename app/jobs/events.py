@@ -31,6 +31,7 @@ from app.jobs.outbound import (Deferred, defer, deferred_sends, enqueue_deferred
                                send_deferred)
 from app.jobs.pipeline import EVENT_MAX_ATTEMPTS as MAX_ATTEMPTS
 from app.jobs.pipeline import PAUSED_KEY_PREFIX, PausedReplies
+from app.media import inbound as media_inbound
 from app.models import (AdminIdentity, Channel, ChatIdentity, DetectedChat,
                         InboundEvent, LinkedUser, OutboundMessage)
 from app.models.base import split_list, utcnow
@@ -249,9 +250,12 @@ def _handle(events: list[EventRow], driver: BatchDriver) -> tuple[dict[int, str]
         Touch(e.workspace_id, e.channel_id, e.chat_id, e.received_at, True, e.text,
               bool(e.is_group), None if e.from_me else e.sender_name)
         for e in events if e.kind == "message" and e.chat_id])
+    # the messages' attachments (app/media/inbound.py), downloaded by jobs after the commit
+    downloads = media_inbound.record([e for e in events if e.id not in skipped])
     finish_events(outcomes, skipped)
     flush_call_log()
     db.session.commit()
+    media_inbound.queue_downloads(downloads)
     return outcomes, items
 
 

@@ -101,8 +101,18 @@ def requeue_stale_outbound() -> int:
     return queued
 
 
+def requeue_stale_media() -> int:
+    """Media still `pending` whose download is due (its retry time passed, or it was never
+    queued: Redis was down) are queued again."""
+    from app.media.inbound import stale_media_ids
+
+    ids = stale_media_ids(BATCH)
+    return sum(1 for media_id in ids if queues.enqueue_media_download(media_id))
+
+
 def sweep() -> dict:
-    return {"events": requeue_stale_events(), "outbound": requeue_stale_outbound()}
+    return {"events": requeue_stale_events(), "outbound": requeue_stale_outbound(),
+            "media": requeue_stale_media()}
 
 
 # --- the workspace's maintenance runner --------------------------------------------------------

@@ -420,6 +420,11 @@ def _send(message: OutboundMessage) -> str:
     except ValueError:
         return _fail(message, "unsupported_channel",
                      f"{channel.kind} channels cannot send messages")
+    from app.media.sending import attached
+
+    media = attached(message.id)
+    if media is not None:
+        return _send_media(message, channel, client, media)
     parts = split_text(message.text, client.text_limit)
     message.parts_total = len(parts)
     limiter = RateLimiter(current_app.extensions["relaydesk_redis"])
@@ -446,6 +451,37 @@ def _send(message: OutboundMessage) -> str:
     if not message.delivery_status:
         message.delivery_status = "sent"
         message.delivery_status_at = message.sent_at
+    db.session.commit()
+    return "sent"
+
+
+def _send_media(message: OutboundMessage, channel: Channel, client, media) -> str:
+    """A message that carries a file or a location (app/media/outbound.py): one call to the
+    platform's `send_media`, with the text's rate limits, retries and error handling. A file
+    missing from the media store fails the message (nothing can be sent)."""
+    from app.media.sending import to_send
+    from app.media.storage import StorageError
+
+    try:
+        payload = to_send(media)
+    except StorageError as exc:
+        return _fail(message, "media_missing", f"the file could not be read: {exc}")
+    try:
+        RateLimiter(current_app.extensions["relaydesk_redis"]).acquire(
+            client.rate_rules(message.chat_id), max_wait=BLOCKING_WAIT)
+    except RateLimited as limited:
+        return _retry(message, None, limited.wait, count_attempt=False)
+    result = client.send_media(message.chat_id, payload)
+    if not result.ok:
+        return _handle_error(message, channel, result)
+    now = utcnow()
+    message.parts_total = message.parts_sent = 1
+    message.platform_message_ids = [result.message_id]
+    message.platform_message_id = result.message_id
+    message.state, message.sent_at, message.lease_until, message.last_error = (
+        "sent", now, None, None)
+    if not message.delivery_status:
+        message.delivery_status, message.delivery_status_at = "sent", now
     db.session.commit()
     return "sent"
 

@@ -9,8 +9,8 @@ is unreachable; each logs a warning and answers how much it queued (a count or a
 Queues (created by `init_queues`, at start-up, on the app's Redis connection):
 
 * `pipeline`: `process_event(id)`, one job per inbound event (`enqueue_events`).
-* `default`: sending (`enqueue_send`), mail (`enqueue_mail`), Meta channel verification
-  (`enqueue_verification`).
+* `default`: sending (`enqueue_send`), media downloads (`enqueue_media_download`), mail
+  (`enqueue_mail`), Meta channel verification (`enqueue_verification`).
 * `low`: the services refresh (`enqueue_services_refresh`), the billing clock
   (`enqueue_billing_clock`), the workspaces' runners (`enqueue_runner`).
 
@@ -46,6 +46,7 @@ QUEUE_NAMES = ("default", "pipeline", "low")
 
 PROCESS_EVENT = "app.jobs.events.process_event"
 SEND_OUTBOUND = "app.jobs.outbound.send_outbound"
+DOWNLOAD_MEDIA = "app.media.inbound.download_media"
 VERIFY_CHANNEL = "app.jobs.verification.verify_meta_channel"
 REFRESH_SERVICES = "app.jobs.services.refresh_services"
 BILLING_CLOCK = "app.jobs.billing.run_billing_clock"
@@ -140,6 +141,26 @@ def enqueue_send(outbound_id: int, delay: float = 0.0) -> bool:
         return True
     except Exception:  # noqa: BLE001 - Redis down: the maintenance sweep finds the row later
         log.warning("could not enqueue outbound %s", outbound_id, exc_info=True)
+        return False
+
+
+def enqueue_media_download(media_id: int, delay: float = 0.0) -> bool:
+    """Queue `download_media(media_id)` on "default" (job id `media-<id>`, job_timeout 300 s,
+    result_ttl 300 s, failure_ttl 1 day), or with `delay` > 0 scheduled after it (a retry).
+    False when Redis is unavailable (logged): the row stays `pending` and the maintenance
+    sweep queues it later."""
+    queue = _queue("default")
+    try:
+        if delay > 0:
+            queue.enqueue_in(timedelta(seconds=delay), DOWNLOAD_MEDIA, media_id,
+                             job_id=f"media-{media_id}-{utcnow().timestamp():.0f}",
+                             job_timeout=300)
+        else:
+            queue.enqueue(DOWNLOAD_MEDIA, media_id, job_id=f"media-{media_id}",
+                          job_timeout=300, result_ttl=300, failure_ttl=86400)
+        return True
+    except Exception:  # noqa: BLE001 - Redis down: the maintenance sweep finds the row later
+        log.warning("could not enqueue the download of media %s", media_id, exc_info=True)
         return False
 
 

@@ -7,6 +7,7 @@ from app.models.billing import (EmailTemplate, Invoice, InvoiceCounter, PaymentE
 from app.models.channels import Channel
 from app.models.events import DetectedChat, InboundEvent
 from app.models.health import HealthProblem
+from app.models.media import Media
 from app.models.outbound import ExternalCall, OutboundMessage
 from app.models.commandlog import CommandLog, CommandOrder, CooldownClaim, LinkCode
 from app.models.conversations import Conversation
@@ -32,7 +33,7 @@ __all__ = [
     "EmailTemplate", "GlobalReplyTemplate", "HealthProblem", "HealthSnapshot", "Invoice",
     "InvoiceCounter",
     "ContactGroup",
-    "LinkedUser",
+    "LinkedUser", "Media",
     "PanelConnection", "PaymentEvent",
     "PaymentMethod", "PaymentSubmission", "Plan", "PlanPrice", "Provider",
     "ProviderRoute", "QuickReply", "ReplyTemplate", "RunnerState", "ServiceRule", "Subscription",

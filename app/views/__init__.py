@@ -42,6 +42,7 @@ from app.views.saas_api import SubscriptionApi, WorkspaceApi
 from app.views.titles import screen_titles
 from app.views.replies_catalogue import BuiltInRepliesView
 from app.views.mail_templates import EmailTemplateView
+from app.views.media import InboxMediaView, MediaView
 from app.views.logs import (COOLDOWN_API_COLUMNS, CommandLogView, CommandOrderView,
                             CooldownClaimView, ExternalCallView, InboundEventView,
                             OutboundMessageView)
@@ -73,6 +74,7 @@ EXTRA_SCREENS = [
      "external_call"),
     ("Cooldowns", _l("Cooldowns"), "Logs", "fa-hourglass-half", CooldownClaimView,
      "cooldown_claim"),
+    ("Media", _l("Media"), "Logs", "fa-paperclip", MediaView, "media"),
     # the workspace's own panel's tickets (app/jobs/tickets.py), not the platform support queue
     ("Ticket rules", _l("Ticket rules"), "Routing", "fa-ticket", TicketRuleView, "ticket_rule"),
     ("Panel tickets", _l("Panel tickets"), "Logs", "fa-ticket", TicketActivityView,
@@ -169,6 +171,8 @@ def register_views(appbuilder) -> None:
     screen_titles(PlanPriceView, _l("Plan prices"))
     make_readable(PlanPriceView)
     appbuilder.add_view_no_menu(PlanPriceView)
+    # the composer's attachment upload (POST /inbox/media), on a conversation's page
+    appbuilder.add_view_no_menu(InboxMediaView)
     # the card-payment buttons' POST routes (/billing/...), shown on the billing page
     appbuilder.add_view_no_menu(PaymentsView)
     # "Sign in as manager" (the Workspaces screen's action) and "Return to my account"

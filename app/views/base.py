@@ -1121,6 +1121,8 @@ def admin_variant(view_cls: type) -> type:
         "__module__": view_cls.__module__,
         "__doc__": f"Master admin: {view_cls.__doc__ or view_cls.__name__}",
     }
+    if getattr(view_cls, "route_base", None):  # a screen with its own address (/media)
+        attrs["route_base"] = f"/admin{view_cls.route_base}"
     for name in ("list_columns", "show_columns", "add_columns", "edit_columns", "search_columns"):
         value = getattr(view_cls, name, None)
         if value:

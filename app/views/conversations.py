@@ -27,6 +27,7 @@ from app.views.export import CsvExportButton
 from app.views.formatting import format_time
 from app.views.logs import LOG_PERMISSIONS, LOG_ROLES, EagerListInterface
 from app.views.base import WorkspaceModelView
+from app.views.media import attach_limit, can_attach
 
 # the menu opens the list on customer chats (groups and provider groups one filter away)
 CUSTOMERS_ONLY = "?_flt_0_kind=customer"
@@ -129,7 +130,8 @@ class ConversationView(CsvExportButton, WorkspaceModelView):
                     else None),
             outcomes=outcomes_of(conversation), outcome=arguments.get("outcome", ""),
             order_id=arguments.get("order_id", ""), endpoint=self.endpoint,
-            thread_json=f"{request.script_root}/api/v1/conversation/{conversation.id}/thread")
+            thread_json=f"{request.script_root}/api/v1/conversation/{conversation.id}/thread",
+            can_attach=can_attach(conversation), media_max_bytes=attach_limit(conversation))
 
 
 class ConversationThreadApi:

@@ -72,6 +72,7 @@ def serve_app(artifacts_dir: Path, instance_dir: Path, *, log_name: str = "brows
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "LOG_LEVEL": "WARNING",
         "OUTBOUND_ALLOW_PRIVATE": TestConfig.OUTBOUND_ALLOW_PRIVATE,  # the local fakes
+        "MEDIA_ROOT": TestConfig.MEDIA_ROOT,  # the files the test process downloaded
         **(extra_env or {}),
     }
     env.pop("RELAYDESK_EMBEDDED_QUEUE", None)

@@ -14,11 +14,20 @@ point the channel's `api_url` at `fake.url`. Methods served under
   `{"type":"error","message":"…"}` in any other state. `fake.authorize()` is the phone scanning
   the code (state → authorized), `fake.unlink()` the phone logging out (→ notAuthorized);
   `fake.qr_served` counts the codes given.
+- `POST sendFileByUpload` multipart (`chatId`, `file`, `fileName`, `caption`) and `POST
+  sendFileByUrl` `{"chatId", "urlFile", "fileName", "caption"}` → `{"idMessage"}`; kept in
+  `fake.sent` with `kind` "file" and the file's `data` (bytes), `fileName`, `caption`, `mimeType`
+  (upload) or `urlFile`. Files over 100 MB → 400. `POST sendLocation` `{"chatId", "latitude",
+  "longitude", "nameLocation", "address"}` → `{"idMessage"}` (kind "location").
+- Media in: `fake.host_file(data, name, content_type)` serves a file at a temporary download URL
+  (`GET /download/{random}/{name}`, as the `downloadUrl` of a media webhook; no credentials,
+  like the real storage links) and answers that URL.
 Wrong idInstance or token → 401. `fail_next(status=429, retry_after=…)` / `rate_limit=50` give the
 documented HTTP 429.
 
 Webhook builders (`incoming_message`, `outgoing_message_status`, `outgoing_message`,
-`state_instance_changed`, `webhook_headers`) produce the payloads of §2 for tests to POST to
+`state_instance_changed`, `file_message`, `location_message`, `contact_message`,
+`webhook_headers`) produce the payloads of §2 for tests to POST to
 `/webhooks/greenapi`.
 
 Invented details (not in docs/external-apis.md): bodies of the 401/429/5xx answers (plain text, as a
@@ -27,7 +36,9 @@ called with the wrong HTTP verb, the exact idMessage format ("3EB0" + 16 upper-c
 image itself (a 29×29 pattern drawn here, not a scannable code), the `error` answer's message for
 states other than notAuthorized/authorized, and in
 webhooks the `chatId`/`sendByApi` fields of outgoingMessageStatus and the `quotedMessage` object of
-a legacy quoted message.
+a legacy quoted message; for media, the download URL's path (`/download/…` on the fake, a
+storage bucket in reality), the 400 answer to a missing or oversized file and the
+`multipart` answer when `sendFileByUpload` gets JSON instead.
 """
 from __future__ import annotations
 
@@ -40,7 +51,7 @@ import time
 import zlib
 from typing import Any
 
-from tests.fakes.server import FakeServer, RecordedRequest, Reply, fake_fixture
+from tests.fakes.server import FakeServer, RecordedRequest, Reply, fake_fixture, multipart
 
 DEFAULT_ID_INSTANCE = "1101000001"
 DEFAULT_TOKEN = "d75b3a66374942c5b3c019c698abc2067e151558acbd412345"
@@ -50,7 +61,9 @@ OUTGOING_STATUSES = ("sent", "delivered", "read", "failed", "noAccount", "notInG
 INSTANCE_STATES = ("notAuthorized", "authorized", "blocked", "sleepMode", "starting", "yellowCard")
 
 _METHOD_VERBS = {"sendMessage": "POST", "getStateInstance": "GET", "setSettings": "POST",
-                 "qr": "GET"}
+                 "qr": "GET", "sendFileByUpload": "POST", "sendFileByUrl": "POST",
+                 "sendLocation": "POST"}
+MAX_FILE_BYTES = 100 * 1024 * 1024
 QR_SIZE = 29  # modules of a version-3 QR code
 
 
@@ -98,8 +111,25 @@ class FakeGreenAPI(FakeServer):
         self.settings: dict[str, Any] = {}
         self.sent: list[dict[str, Any]] = []
         self.qr_served = 0
+        self.files: dict[str, tuple[bytes, str]] = {}  # download path → (data, content type)
         self.route("*", r"/waInstance(?P<instance>[^/]+)/(?P<method>[A-Za-z]+)/(?P<token>[^/]+)",
                    self._call)
+        self.route("GET", r"/download/(?P<path>[0-9a-f]+/[^/]+)", self._download)
+
+    def host_file(self, data: bytes, name: str = "file.jpg",
+                  content_type: str = "image/jpeg") -> str:
+        """Serve `data` as a media webhook's `downloadUrl`; answers that URL."""
+        path = f"{secrets.token_hex(8)}/{name}"
+        with self.lock:
+            self.files[path] = (data, content_type)
+        return f"{self.url}/download/{path}"
+
+    def _download(self, req: RecordedRequest, path: str) -> Reply:
+        found = self.files.get(path)
+        if found is None:
+            return Reply(404, "<Error><Code>NoSuchKey</Code></Error>",
+                         content_type="application/xml")
+        return Reply(200, found[0], content_type=found[1])
 
     def _call(self, req: RecordedRequest, instance: str, method: str, token: str) -> Reply:
         if instance != self.id_instance or token != self.api_token:
@@ -113,6 +143,8 @@ class FakeGreenAPI(FakeServer):
             return Reply(200, {"stateInstance": self.state})
         if method == "qr":
             return self._qr()
+        if method == "sendFileByUpload":
+            return self._send_upload(req)
         body = req.json if isinstance(req.json, dict) else None
         if body is None:
             return Reply(400, {"code": 400, "description": "Validation failed. Details: "
@@ -120,7 +152,66 @@ class FakeGreenAPI(FakeServer):
         if method == "setSettings":
             self.settings.update(body)
             return Reply(200, {"saveSettings": True})
+        if method == "sendFileByUrl":
+            return self._send_file_by_url(body)
+        if method == "sendLocation":
+            return self._send_location(body)
         return self._send_message(body)
+
+    @staticmethod
+    def _invalid(problem: str) -> Reply:
+        return Reply(400, {"code": 400, "description": f"Validation failed. Details: {problem}"})
+
+    @staticmethod
+    def _chat_problem(chat_id) -> str | None:
+        if not isinstance(chat_id, str) or not chat_id.endswith(("@c.us", "@g.us")):
+            return "'chatId' must be a string ending in @c.us or @g.us"
+        return None
+
+    def _keep(self, item: dict[str, Any]) -> Reply:
+        item["idMessage"] = new_outgoing_id()
+        self.sent.append(item)
+        return Reply(200, {"idMessage": item["idMessage"]})
+
+    def _send_upload(self, req: RecordedRequest) -> Reply:
+        parsed = multipart(req)
+        if parsed is None:
+            return self._invalid("the request must be multipart/form-data")
+        fields, files = parsed
+        problem = self._chat_problem(fields.get("chatId"))
+        upload = files.get("file")
+        if problem:
+            return self._invalid(problem)
+        if upload is None or not upload.data:
+            return self._invalid("'file' is required")
+        if len(upload.data) > MAX_FILE_BYTES:
+            return self._invalid("file size must not exceed 100 MB")
+        return self._keep({"kind": "file", "chatId": fields["chatId"],
+                           "fileName": fields.get("fileName") or upload.filename,
+                           "caption": fields.get("caption"), "mimeType": upload.content_type,
+                           "data": upload.data, "message": fields.get("caption") or ""})
+
+    def _send_file_by_url(self, body: dict[str, Any]) -> Reply:
+        problem = self._chat_problem(body.get("chatId"))
+        if problem:
+            return self._invalid(problem)
+        if not isinstance(body.get("urlFile"), str) or not body.get("fileName"):
+            return self._invalid("'urlFile' and 'fileName' are required")
+        return self._keep({"kind": "file", "chatId": body["chatId"], "urlFile": body["urlFile"],
+                           "fileName": body["fileName"], "caption": body.get("caption"),
+                           "message": body.get("caption") or ""})
+
+    def _send_location(self, body: dict[str, Any]) -> Reply:
+        problem = self._chat_problem(body.get("chatId"))
+        if problem:
+            return self._invalid(problem)
+        if not all(isinstance(body.get(k), (int, float)) and not isinstance(body.get(k), bool)
+                   for k in ("latitude", "longitude")):
+            return self._invalid("'latitude' and 'longitude' must be numbers")
+        return self._keep({"kind": "location", "chatId": body["chatId"],
+                           "latitude": body["latitude"], "longitude": body["longitude"],
+                           "nameLocation": body.get("nameLocation"),
+                           "address": body.get("address"), "message": ""})
 
     def _send_message(self, body: dict[str, Any]) -> Reply:
         chat_id, message = body.get("chatId"), body.get("message")
@@ -132,9 +223,7 @@ class FakeGreenAPI(FakeServer):
         if problem:
             return Reply(400, {"code": 400,
                                "description": f"Validation failed. Details: {problem}"})
-        id_message = new_outgoing_id()
-        self.sent.append({"chatId": chat_id, "message": message, "idMessage": id_message})
-        return Reply(200, {"idMessage": id_message})
+        return self._keep({"chatId": chat_id, "message": message})
 
     def _qr(self) -> Reply:
         with self.lock:
@@ -218,6 +307,57 @@ def incoming_message(chat_id: str, text: str, *, kind: str = "textMessage",
                        "senderName": sender_name, "senderContactName": sender_contact_name},
         "messageData": _text_data(kind, text, quoted),
     }
+
+
+FILE_TYPES = ("imageMessage", "videoMessage", "documentMessage", "audioMessage",
+              "stickerMessage")
+
+
+def _incoming(chat_id: str, message_data: dict, *, id_message: str | None = None,
+              timestamp: int | None = None, sender_name: str = "Alice",
+              id_instance: str | int = DEFAULT_ID_INSTANCE, wid: str = DEFAULT_WID) -> dict:
+    sender = "79001234568@c.us" if chat_id.endswith("@g.us") else chat_id
+    return {
+        "typeWebhook": "incomingMessageReceived",
+        "instanceData": instance_data(id_instance, wid),
+        "timestamp": int(time.time()) if timestamp is None else timestamp,
+        "idMessage": id_message or new_incoming_id(),
+        "senderData": {"chatId": chat_id, "sender": sender, "chatName": sender_name,
+                       "senderName": sender_name, "senderContactName": ""},
+        "messageData": message_data,
+    }
+
+
+def file_message(chat_id: str, download_url: str, *, kind: str = "imageMessage",
+                 file_name: str = "photo.jpg", mime_type: str = "image/jpeg",
+                 caption: str | None = None, **kwargs: Any) -> dict:
+    """An incoming media message (§2 "Media in": `fileMessageData`)."""
+    if kind not in FILE_TYPES:
+        raise ValueError(f"kind must be one of {FILE_TYPES}")
+    data: dict[str, Any] = {"downloadUrl": download_url, "fileName": file_name,
+                            "jpegThumbnail": "", "mimeType": mime_type}
+    if caption is not None:
+        data["caption"] = caption
+    return _incoming(chat_id, {"typeMessage": kind, "fileMessageData": data}, **kwargs)
+
+
+def location_message(chat_id: str, latitude: float, longitude: float, *,
+                     name: str | None = None, address: str | None = None,
+                     **kwargs: Any) -> dict:
+    data: dict[str, Any] = {"latitude": latitude, "longitude": longitude, "jpegThumbnail": ""}
+    if name is not None:
+        data["nameLocation"] = name
+    if address is not None:
+        data["address"] = address
+    return _incoming(chat_id, {"typeMessage": "locationMessage", "locationMessageData": data},
+                     **kwargs)
+
+
+def contact_message(chat_id: str, display_name: str, phone: str, **kwargs: Any) -> dict:
+    vcard = (f"BEGIN:VCARD\nVERSION:3.0\nFN:{display_name}\n"
+             f"item1.TEL;waid={phone}:+{phone}\nEND:VCARD")
+    return _incoming(chat_id, {"typeMessage": "contactMessage", "contactMessageData": {
+        "displayName": display_name, "vcard": vcard}}, **kwargs)
 
 
 def outgoing_message_status(chat_id: str, id_message: str, status: str = "delivered", *,

@@ -23,16 +23,28 @@ same answer as for an object that does not exist (100, subcode 33, GraphMethodEx
   "error_data"?,"fbtrace_id"}}`: `error_next(code)` injects 190, 100, 130429, 131056, 131026,
   131047, 131049, 131050, 131057, 132000, 132001, 131000 (or any code with your own message).
 
-Builders: `text_message`, `status`, `status_error`, `messages_change`, `template_status_change`,
-`entry`, `notification`, `text_notification`, `status_notification`, `signature`, `signed_body`,
-`verification_params`.
+- Media (§3 "Media"): `fake.add_media(data, mime_type)` keeps a file a customer sent and
+  answers its media id; `GET /{version}/{media_id}` (Bearer token of the number's owner) →
+  `{"messaging_product","url","mime_type","sha256","file_size","id"}`, the `url` (on the fake:
+  `/lookaside/{random}`) downloads it with the same Bearer token (401 without it).
+  `POST /{version}/{phone_number_id}/media` multipart (`messaging_product=whatsapp`, `file`,
+  `type`) → `{"id"}`; uploads are kept in `fake.uploads` (id → {data, type, filename}). A send
+  of `type` image/video/audio/document/sticker needs `{kind: {"id"}}` of an upload (or
+  `{"link"}`); an unknown id → 100. Files over the limits of §3 → 100 ("file too large").
+- `{"type": "location", "location": {"latitude", "longitude", …}}` sends a location.
+
+Builders: `text_message`, `media_message`, `location_message`, `message_notification`, `status`,
+`status_error`, `messages_change`, `template_status_change`, `entry`, `notification`,
+`text_notification`, `status_notification`, `signature`, `signed_body`, `verification_params`.
 
 Invented (from memory of Meta's pages, not in docs/external-apis.md): the HTTP status that goes
 with each error code (400 for most, 401 for 190, 500 for 131057/131000, 404 for 132001), the error
 message texts and `error_data.details`, the 190 error_subcode 463, the generic transient error
 (code 2, `is_transient`) for injected 5xx, the `GraphMethodException` code 100 / subcode 33 answer
 for an unknown phone number id, the phone-number object fields, and webhook timestamps as strings;
-the cursor format (opaque base64 here), the default page size of 25 and the WABA node's fields.
+the cursor format (opaque base64 here), the default page size of 25 and the WABA node's fields;
+for media, the download URL's host and path (lookaside.fbsbx.com in reality), the media and
+upload id format (15 digits), and the messages of the upload errors.
 """
 from __future__ import annotations
 
@@ -45,7 +57,7 @@ import secrets
 import time
 from typing import Any
 
-from tests.fakes.server import FakeServer, RecordedRequest, Reply, fake_fixture
+from tests.fakes.server import FakeServer, RecordedRequest, Reply, fake_fixture, multipart
 
 DEFAULT_PHONE_NUMBER_ID = "106540352242922"
 DEFAULT_DISPLAY_NUMBER = "15550001234"
@@ -148,6 +160,10 @@ class FakeMetaGraph(FakeServer):
                         code_verification_status=code_verification_status)
         self.phone = self.numbers[phone_number_id]
         self.sent: list[dict[str, Any]] = []
+        self.media: dict[str, dict[str, Any]] = {}  # media id → {data, mime_type, token, path}
+        self.uploads: dict[str, dict[str, Any]] = {}
+        self.route("GET", r"/lookaside/(?P<path>[0-9a-f]+)", self._lookaside)
+        self.route("POST", r"/(?P<version>v\d+\.\d+)/(?P<object_id>[^/]+)/media", self._upload)
         self.route("POST", r"/(?P<version>v\d+\.\d+)/(?P<object_id>[^/]+)/messages", self._send)
         self.route("GET", r"/(?P<version>v\d+\.\d+)/(?P<object_id>[^/]+)/phone_numbers",
                    self._waba_numbers)
@@ -242,7 +258,66 @@ class FakeMetaGraph(FakeServer):
             return dict(item)
         return {k: v for k, v in item.items() if k in fields or k == "id"}
 
+    # ---- media -----------------------------------------------------------------------------
+    def add_media(self, data: bytes, mime_type: str = "image/jpeg", *,
+                  token: str | None = None) -> str:
+        """A file a customer sent to the number: its media id (readable with `token`, the
+        constructor's by default)."""
+        media_id = str(secrets.randbelow(9 * 10**14) + 10**14)
+        with self.lock:
+            self.media[media_id] = {"data": data, "mime_type": mime_type,
+                                    "token": token or self.access_token,
+                                    "path": secrets.token_hex(12)}
+        return media_id
+
+    def _media_node(self, req: RecordedRequest, media_id: str) -> Reply:
+        item = self.media[media_id]
+        token = self._token(req)
+        if token not in self.grants:
+            return graph_error(190, "Invalid OAuth access token - Cannot parse access token",
+                               subcode=None)
+        if token != item["token"]:
+            return self._unknown_object(req, media_id)
+        return Reply(200, {"messaging_product": "whatsapp",
+                           "url": f"{self.url}/lookaside/{item['path']}",
+                           "mime_type": item["mime_type"],
+                           "sha256": hashlib.sha256(item["data"]).hexdigest(),
+                           "file_size": len(item["data"]), "id": media_id})
+
+    def _lookaside(self, req: RecordedRequest, path: str) -> Reply:
+        item = next((m for m in self.media.values() if m["path"] == path), None)
+        if item is None:
+            return Reply(404, "Not Found")
+        if self._token(req) != item["token"]:
+            return Reply(401, "Unauthorized")
+        return Reply(200, item["data"], content_type=item["mime_type"])
+
+    def _upload(self, req: RecordedRequest, version: str, object_id: str) -> Reply:
+        problem = self._check(req, object_id)
+        if problem:
+            return problem
+        parsed = multipart(req)
+        if parsed is None:
+            return graph_error(100, "(#100) The parameter file is required.")
+        fields, files = parsed
+        if fields.get("messaging_product") != "whatsapp":
+            return graph_error(100, "(#100) The parameter messaging_product is required.")
+        upload = files.get("file")
+        if upload is None or not upload.data:
+            return graph_error(100, "(#100) The parameter file is required.")
+        kind = (fields.get("type") or upload.content_type or "").split("/", 1)[0]
+        limit = UPLOAD_LIMITS.get(kind, UPLOAD_LIMITS["application"])
+        if len(upload.data) > limit:
+            return graph_error(100, "(#100) Param file must be a file with a maximum size of "
+                                    f"{limit // (1024 * 1024)}MB")
+        upload_id = str(secrets.randbelow(9 * 10**14) + 10**14)
+        self.uploads[upload_id] = {"data": upload.data, "type": fields.get("type"),
+                                   "filename": upload.filename}
+        return Reply(200, {"id": upload_id})
+
     def _node(self, req: RecordedRequest, version: str, object_id: str) -> Reply:
+        if object_id in self.media:
+            return self._media_node(req, object_id)
         problem = self._check(req, object_id, kinds=("number", "waba"))
         if problem:
             return problem
@@ -286,6 +361,13 @@ class FakeMetaGraph(FakeServer):
         if body["messaging_product"] != "whatsapp":
             return graph_error(100, "(#100) Param messaging_product must be one of {WHATSAPP} - "
                                     f"got \"{body['messaging_product']}\".")
+        kind = body.get("type", "text")
+        if kind in MEDIA_TYPES:
+            item = body.get(kind)
+            if not isinstance(item, dict) or not (item.get("id") or item.get("link")):
+                return graph_error(100, f"(#100) The parameter {kind}['id'] is required.")
+            if item.get("id") and str(item["id"]) not in self.uploads:
+                return graph_error(100, "(#100) Invalid parameter: media id not found")
         wamid = new_wamid()
         self.sent.append({**body, "id": wamid})
         to = str(body.get("to") or body["recipient"])
@@ -299,6 +381,13 @@ class FakeMetaGraph(FakeServer):
             self.sent.clear()
 
 
+MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+#: §3 "Media" limits, by the uploaded type's family (documents: any other)
+UPLOAD_LIMITS = {"image": 5 * 1024 * 1024, "video": 16 * 1024 * 1024,
+                 "audio": 16 * 1024 * 1024, "application": 100 * 1024 * 1024,
+                 "text": 100 * 1024 * 1024}
+
+
 def _missing_parameter(body: dict) -> str | None:
     if not body.get("messaging_product"):
         return "messaging_product"
@@ -307,6 +396,10 @@ def _missing_parameter(body: dict) -> str | None:
     kind = body.get("type", "text")
     if kind == "text" and not (body.get("text") or {}).get("body"):
         return "text['body']"
+    if kind == "location":
+        location = body.get("location") or {}
+        if location.get("latitude") is None or location.get("longitude") is None:
+            return "location['latitude']"
     if kind == "template":
         template = body.get("template") or {}
         if not template.get("name"):
@@ -328,6 +421,43 @@ def text_message(from_: str, body: str, *, wamid: str | None = None,
                  timestamp: int | str | None = None) -> dict:
     return {"from": from_, "id": wamid or new_wamid(), "timestamp": _ts(timestamp),
             "type": "text", "text": {"body": body}}
+
+
+def media_message(from_: str, kind: str, media_id: str, *, mime_type: str = "image/jpeg",
+                  caption: str | None = None, filename: str | None = None,
+                  wamid: str | None = None, timestamp: int | str | None = None) -> dict:
+    """An inbound media message (§3 "Media"): `{"type": kind, kind: {"id", "mime_type",
+    "sha256", "caption"?, "filename"?}}`."""
+    item: dict[str, Any] = {"mime_type": mime_type, "sha256": base64.b64encode(
+        hashlib.sha256(media_id.encode()).digest()).decode(), "id": media_id}
+    if caption is not None:
+        item["caption"] = caption
+    if filename is not None:
+        item["filename"] = filename
+    return {"from": from_, "id": wamid or new_wamid(), "timestamp": _ts(timestamp),
+            "type": kind, kind: item}
+
+
+def location_message(from_: str, latitude: float, longitude: float, *, name: str | None = None,
+                     address: str | None = None, wamid: str | None = None,
+                     timestamp: int | str | None = None) -> dict:
+    location: dict[str, Any] = {"latitude": latitude, "longitude": longitude}
+    if name is not None:
+        location["name"] = name
+    if address is not None:
+        location["address"] = address
+    return {"from": from_, "id": wamid or new_wamid(), "timestamp": _ts(timestamp),
+            "type": "location", "location": location}
+
+
+def message_notification(message: dict, *, name: str = "Customer",
+                         phone_number_id: str = DEFAULT_PHONE_NUMBER_ID,
+                         waba_id: str = DEFAULT_WABA_ID) -> dict:
+    """A notification carrying one message of any type."""
+    return notification(entry(messages_change(messages=[message],
+                                              names={message["from"]: name},
+                                              phone_number_id=phone_number_id),
+                              waba_id=waba_id))
 
 
 def status_error(code: int, title: str | None = None) -> dict:

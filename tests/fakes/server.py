@@ -594,6 +594,34 @@ class FakeServer:
         return response(environ, start_response)
 
 
+@dataclass
+class UploadedFile:
+    """One file of a multipart request (`multipart`)."""
+
+    field: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def multipart(req: RecordedRequest) -> tuple[dict[str, str], dict[str, UploadedFile]] | None:
+    """(fields, files) of a `multipart/form-data` request, parsed as a real server would
+    (werkzeug's parser); None when the request is not multipart."""
+    content_type = req.headers.get("Content-Type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        return None
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(method="POST", input_stream=io.BytesIO(req.body),
+                             content_type=content_type,
+                             content_length=len(req.body)).get_environ()
+    parsed = Request(environ)
+    fields = {key: parsed.form[key] for key in parsed.form}
+    files = {key: UploadedFile(key, item.filename or "", item.mimetype or "", item.read())
+             for key, item in parsed.files.items()}
+    return fields, files
+
+
 def fake_fixture(cls: type[FakeServer], name: str, **kwargs) -> Callable:
     """A function-scoped pytest fixture yielding a started `cls(**kwargs)`; it fails the test if
     the fake itself crashed while serving."""

@@ -12,12 +12,20 @@ query string, a form body or a JSON body; method names case-insensitive, as on t
   in `fake.webhook`; rejects a `secret_token` outside 1–256 of `A-Za-z0-9_-`); `deleteWebhook`;
   `getWebhookInfo` (`pending_update_count`, `last_error_date`, `last_error_message`; set them with
   `fake.pending_update_count = …` / `fake.set_webhook_error(…)`).
+- Media (§4 "Media"): `fake.add_file(data, file_path=None)` keeps a file a user sent and
+  answers its `file_id`; `getFile {file_id}` → `{"file_id","file_unique_id","file_size",
+  "file_path"}` (files over 20 MB: 400 "Bad Request: file is too big"), downloaded from
+  `GET /file/bot{token}/{file_path}`. `sendPhoto` / `sendDocument` / `sendAudio` / `sendVideo`
+  take a multipart upload (field `photo` / `document` / `audio` / `video`, with `chat_id`,
+  `caption`) or a URL / file_id string; `sendLocation {chat_id, latitude, longitude}`. Kept in
+  `fake.sent` with `method`, `data` (bytes of an upload), `file_name`, `caption`.
 Errors: `{"ok":false,"error_code","description"[, "parameters"]}`; `rate_limit_next(n, retry_after)`
 gives `{"ok":false,"error_code":429,"description":"Too Many Requests: retry after N",
 "parameters":{"retry_after":N}}`; wrong token → 401 "Unauthorized"; unknown method → 404.
 
 Builders: `user`, `chat`, `message_update`, `edited_message_update`, `channel_post_update`,
-`my_chat_member_update`, `migrate_to_chat_update`, `migrate_from_chat_update`, `webhook_headers`;
+`photo_update`, `document_update`, `location_update`, `contact_update`, `my_chat_member_update`,
+`migrate_to_chat_update`, `migrate_from_chat_update`, `webhook_headers`;
 ids: `PRIVATE_CHAT_ID`, `GROUP_CHAT_ID`, `SUPERGROUP_CHAT_ID`/`CHANNEL_CHAT_ID` (beyond 32 bits).
 
 Invented or from memory (not in docs/external-apis.md): description texts ("Bad Request: chat_id is
@@ -28,21 +36,31 @@ set"); no Retry-After header on 429 (only `parameters.retry_after`); injected 50
 nginx HTML pages, other injected statuses in the JSON error shape; the 4096 limit counts code
 points; `setWebhook` insists on https unless `require_https=False` and rejects an empty
 `secret_token` (the real server may treat "" as "no secret"); getMe's
-`can_read_all_group_messages` mirrors `privacy_mode`.
+`can_read_all_group_messages` mirrors `privacy_mode`; for media, the `file_id` /
+`file_unique_id` / `file_path` formats, the "file is too big" text of getFile, the 400 texts of
+a send without its file ("Bad Request: there is no photo in the request") and the result
+message's media fields (one size for a photo).
 """
 from __future__ import annotations
 
 import itertools
 import json
 import re
+import secrets
 import time
 from typing import Any
 
-from tests.fakes.server import FakeServer, RecordedRequest, Reply, fake_fixture, nginx_page, phrase
+from tests.fakes.server import (FakeServer, RecordedRequest, Reply, fake_fixture, multipart,
+                                nginx_page, phrase)
 
 DEFAULT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 MAX_TEXT = 4096
 SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+MAX_DOWNLOAD = 20 * 1024 * 1024  # getFile's limit through the public Bot API
+SEND_FIELDS = {"sendPhoto": "photo", "sendDocument": "document", "sendAudio": "audio",
+               "sendVideo": "video"}
+SEND_FIELDS_LOWER = {name.lower(): name for name in SEND_FIELDS}
 
 PRIVATE_CHAT_ID = 123456789
 GROUP_CHAT_ID = -987654321
@@ -94,7 +112,88 @@ class FakeTelegram(FakeServer):
         self.chats: dict[int | str, dict] = {}
         self._chat_errors: dict[int | str, Reply] = {}
         self._message_ids: dict[int | str, itertools.count] = {}
+        self.files: dict[str, dict[str, Any]] = {}  # file_id → {data, file_path}
         self.route("*", r"/bot(?P<token>[^/]+)/(?P<method>[A-Za-z]+)", self._call)
+        self.route("GET", r"/file/bot(?P<token>[^/]+)/(?P<path>.+)", self._file)
+
+    def add_file(self, data: bytes, file_path: str | None = None) -> str:
+        """A file a user sent: its `file_id` (`getFile` then the download URL serve it)."""
+        file_id = "AgAC" + secrets.token_urlsafe(24)
+        with self.lock:
+            self.files[file_id] = {"data": data,
+                                   "file_path": file_path or f"photos/file_{len(self.files)}.jpg"}
+        return file_id
+
+    def _file(self, req: RecordedRequest, token: str, path: str) -> Reply:
+        if token != self.token:
+            return tg_error(401, "Unauthorized")
+        item = next((f for f in self.files.values() if f["file_path"] == path), None)
+        if item is None:
+            return tg_error(404, "Not Found")
+        return Reply(200, item["data"], content_type="application/octet-stream")
+
+    def _get_file(self, params: dict) -> Reply:
+        item = self.files.get(params.get("file_id") or "")
+        if item is None:
+            return tg_error(400, "Bad Request: invalid file_id")
+        if len(item["data"]) > MAX_DOWNLOAD:
+            return tg_error(400, "Bad Request: file is too big")
+        file_id = params["file_id"]
+        return Reply(200, {"ok": True, "result": {
+            "file_id": file_id, "file_unique_id": file_id[-16:], "file_size": len(item["data"]),
+            "file_path": item["file_path"]}})
+
+    def _send_file(self, req: RecordedRequest, method: str) -> Reply:
+        field = SEND_FIELDS[method]
+        parsed = multipart(req)
+        fields, files = parsed if parsed is not None else (req.params, {})
+        chat_id = _parse_chat_id(fields.get("chat_id"))
+        if chat_id is None:
+            return tg_error(400, "Bad Request: chat_id is empty")
+        upload = files.get(field)
+        reference = fields.get(field)
+        if (upload is None or not upload.data) and not (isinstance(reference, str)
+                                                        and reference):
+            return tg_error(400, f"Bad Request: there is no {field} in the request")
+        if chat_id in self._chat_errors:
+            error = self._chat_errors[chat_id]
+            return Reply(error.status, error.body)
+        caption = fields.get("caption")
+        if isinstance(caption, str) and len(caption) > 1024:
+            return tg_error(400, "Bad Request: message caption is too long")
+        counter = self._message_ids.setdefault(chat_id, itertools.count(1))
+        message = {"message_id": next(counter), "from": self.bot_user(),
+                   "chat": self.chats.get(chat_id) or _result_chat(chat_id),
+                   "date": int(time.time())}
+        new_id = "BQAC" + secrets.token_urlsafe(24)
+        message[field] = ([{"file_id": new_id, "file_unique_id": new_id[-16:], "width": 1,
+                            "height": 1}] if field == "photo" else {"file_id": new_id})
+        if caption:
+            message["caption"] = caption
+        self.sent.append({"chat_id": chat_id, "text": caption or "", "method": method,
+                          "params": dict(fields), "message_id": message["message_id"],
+                          "data": upload.data if upload else None,
+                          "file_name": upload.filename if upload else None,
+                          "caption": caption, "reference": reference})
+        return Reply(200, {"ok": True, "result": message})
+
+    def _send_location(self, params: dict) -> Reply:
+        chat_id = _parse_chat_id(params.get("chat_id"))
+        if chat_id is None:
+            return tg_error(400, "Bad Request: chat_id is empty")
+        try:
+            latitude, longitude = float(params["latitude"]), float(params["longitude"])
+        except (KeyError, TypeError, ValueError):
+            return tg_error(400, "Bad Request: wrong latitude or longitude")
+        counter = self._message_ids.setdefault(chat_id, itertools.count(1))
+        message = {"message_id": next(counter), "from": self.bot_user(),
+                   "chat": self.chats.get(chat_id) or _result_chat(chat_id),
+                   "date": int(time.time()),
+                   "location": {"latitude": latitude, "longitude": longitude}}
+        self.sent.append({"chat_id": chat_id, "text": "", "method": "sendLocation",
+                          "params": dict(params), "message_id": message["message_id"],
+                          "latitude": latitude, "longitude": longitude})
+        return Reply(200, {"ok": True, "result": message})
 
     @property
     def bot_id(self) -> int:
@@ -139,7 +238,10 @@ class FakeTelegram(FakeServer):
     def _call(self, req: RecordedRequest, token: str, method: str) -> Reply:
         if token != self.token:
             return tg_error(401, "Unauthorized")
+        if method.lower() in SEND_FIELDS_LOWER:
+            return self._send_file(req, SEND_FIELDS_LOWER[method.lower()])
         handler = {"getme": self._get_me, "sendmessage": self._send_message,
+                   "getfile": self._get_file, "sendlocation": self._send_location,
                    "setwebhook": self._set_webhook, "deletewebhook": self._delete_webhook,
                    "getwebhookinfo": self._webhook_info}.get(method.lower())
         if handler is None:
@@ -343,6 +445,43 @@ def migrate_from_chat_update(new_chat_id: int = SUPERGROUP_CHAT_ID,
                             **kwargs)
     update["message"]["migrate_from_chat_id"] = old_chat_id
     return update
+
+
+def photo_update(file_id: str, *, caption: str | None = None, **kwargs: Any) -> dict:
+    """A photo message: `photo` is its sizes, smallest first (the last is the original)."""
+    extra: dict[str, Any] = {"photo": [
+        {"file_id": file_id + "-s", "file_unique_id": "s" + file_id[-8:], "file_size": 600,
+         "width": 90, "height": 60},
+        {"file_id": file_id, "file_unique_id": file_id[-16:], "width": 800, "height": 533}]}
+    if caption is not None:
+        extra["caption"] = caption
+    return message_update(None, **extra, **kwargs)
+
+
+def document_update(file_id: str, *, file_name: str = "invoice.pdf",
+                    mime_type: str = "application/pdf", file_size: int | None = None,
+                    caption: str | None = None, **kwargs: Any) -> dict:
+    document: dict[str, Any] = {"file_id": file_id, "file_unique_id": file_id[-16:],
+                                "file_name": file_name, "mime_type": mime_type}
+    if file_size is not None:
+        document["file_size"] = file_size
+    extra: dict[str, Any] = {"document": document}
+    if caption is not None:
+        extra["caption"] = caption
+    return message_update(None, **extra, **kwargs)
+
+
+def location_update(latitude: float, longitude: float, **kwargs: Any) -> dict:
+    return message_update(None, location={"latitude": latitude, "longitude": longitude},
+                          **kwargs)
+
+
+def contact_update(phone_number: str, first_name: str, last_name: str | None = None,
+                   **kwargs: Any) -> dict:
+    contact = {"phone_number": phone_number, "first_name": first_name}
+    if last_name:
+        contact["last_name"] = last_name
+    return message_update(None, contact=contact, **kwargs)
 
 
 def webhook_headers(secret_token: str) -> dict[str, str]:

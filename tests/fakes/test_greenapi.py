@@ -204,3 +204,61 @@ def test_status_outgoing_and_state_webhooks():
 def test_webhook_headers_raw_and_bearer():
     assert greenapi.webhook_headers("tok")["Authorization"] == "tok"
     assert greenapi.webhook_headers("tok", bearer=True)["Authorization"] == "Bearer tok"
+
+
+# ---- media (docs/external-apis.md §2 "Media in", "Media out") -------------------------------
+
+def test_hosted_file_downloads_without_credentials_and_unknown_is_404(fake_greenapi):
+    url = fake_greenapi.host_file(b"\xff\xd8\xffJPEGDATA", "photo.jpg", "image/jpeg")
+    answer = requests.get(url, timeout=T)
+    assert answer.status_code == 200 and answer.content == b"\xff\xd8\xffJPEGDATA"
+    assert answer.headers["Content-Type"] == "image/jpeg"
+    assert requests.get(url + "x", timeout=T).status_code == 404
+
+
+def test_send_file_by_upload_keeps_the_file(fake_greenapi):
+    answer = call(fake_greenapi, "sendFileByUpload",
+                  data={"chatId": "79001234567@c.us", "fileName": "a.pdf", "caption": "here"},
+                  files={"file": ("a.pdf", b"%PDF-1.4 x", "application/pdf")})
+    assert answer.status_code == 200 and re.fullmatch(r"3EB0[0-9A-F]{16}",
+                                                      answer.json()["idMessage"])
+    sent = fake_greenapi.sent[-1]
+    assert (sent["kind"], sent["fileName"], sent["caption"], sent["data"]) == (
+        "file", "a.pdf", "here", b"%PDF-1.4 x")
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"json": {"chatId": "79001234567@c.us"}},  # not multipart
+    {"data": {"chatId": "79001234567@c.us"}, "files": {"other": ("a", b"x")}},  # no file
+    {"data": {"chatId": "79001234567"}, "files": {"file": ("a", b"x")}},  # bad chat id
+])
+def test_send_file_by_upload_refuses_what_is_not_a_file_send(fake_greenapi, kwargs):
+    answer = call(fake_greenapi, "sendFileByUpload", **kwargs)
+    assert answer.status_code == 400 and answer.json()["code"] == 400
+    assert fake_greenapi.sent == []
+
+
+def test_send_location_and_file_by_url(fake_greenapi):
+    located = call(fake_greenapi, "sendLocation", json={
+        "chatId": "79001234567@c.us", "latitude": 12.5, "longitude": 14.25,
+        "nameLocation": "Shop"})
+    assert located.status_code == 200 and fake_greenapi.sent[-1]["kind"] == "location"
+    assert call(fake_greenapi, "sendLocation", json={"chatId": "79001234567@c.us",
+                                                     "latitude": "x"}).status_code == 400
+    by_url = call(fake_greenapi, "sendFileByUrl", json={
+        "chatId": "79001234567@c.us", "urlFile": "https://example.com/a.jpg",
+        "fileName": "a.jpg"})
+    assert by_url.status_code == 200 and fake_greenapi.sent[-1]["urlFile"].endswith("a.jpg")
+
+
+def test_media_webhook_builders_follow_the_documented_shapes():
+    image = greenapi.file_message("79001234567@c.us", "https://x/a.jpg", caption="c")
+    assert image["messageData"]["typeMessage"] == "imageMessage"
+    assert set(image["messageData"]["fileMessageData"]) >= {"downloadUrl", "caption",
+                                                            "fileName", "mimeType"}
+    location = greenapi.location_message("79001234567@c.us", 1.5, 2.5, name="Shop")
+    assert location["messageData"]["locationMessageData"]["nameLocation"] == "Shop"
+    contact = greenapi.contact_message("79001234567@c.us", "Victor", "79001234569")
+    assert "waid=79001234569" in contact["messageData"]["contactMessageData"]["vcard"]
+    with pytest.raises(ValueError):
+        greenapi.file_message("1@c.us", "https://x", kind="pollMessage")

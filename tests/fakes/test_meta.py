@@ -248,3 +248,71 @@ def test_waba_numbers_come_in_pages(fake_meta):
     assert [n["id"] for n in second["data"]] == ["903", "904"]
     assert "next" not in second["paging"]
     assert_graph_error(get(fake_meta, path, fake_meta.access_token, after="garbage!"), 100)
+
+
+# ---- media (docs/external-apis.md §3 "Media") ---------------------------------------------
+
+def _graph(fake, method, path, token=None, **kwargs):
+    headers = {"Authorization": f"Bearer {token or fake.access_token}"}
+    return requests.request(method, f"{fake.url}/v21.0/{path}", headers=headers, timeout=2,
+                            **kwargs)
+
+
+def test_media_id_answers_a_url_that_needs_the_token(fake_meta):
+    media_id = fake_meta.add_media(b"\xff\xd8\xffJPEG", "image/jpeg")
+    answer = _graph(fake_meta, "GET", media_id)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert set(body) == {"messaging_product", "url", "mime_type", "sha256", "file_size", "id"}
+    assert body["file_size"] == 7 and body["id"] == media_id
+    assert requests.get(body["url"], timeout=2).status_code == 401
+    file = requests.get(body["url"], headers={"Authorization":
+                                              f"Bearer {fake_meta.access_token}"}, timeout=2)
+    assert file.status_code == 200 and file.content == b"\xff\xd8\xffJPEG"
+
+
+def test_media_of_another_token_is_unknown(fake_meta):
+    fake_meta.grant("OTHER-TOKEN", "999")
+    media_id = fake_meta.add_media(b"x", "image/jpeg")
+    answer = _graph(fake_meta, "GET", media_id, token="OTHER-TOKEN")
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == 100
+    assert _graph(fake_meta, "GET", media_id, token="nobody").json()["error"]["code"] == 190
+
+
+def test_upload_then_send_by_id(fake_meta):
+    number = fake_meta.phone_number_id
+    uploaded = _graph(fake_meta, "POST", f"{number}/media",
+                      data={"messaging_product": "whatsapp", "type": "image/png"},
+                      files={"file": ("a.png", b"\x89PNG\r\n\x1a\nDATA", "image/png")})
+    assert uploaded.status_code == 200
+    upload_id = uploaded.json()["id"]
+    assert fake_meta.uploads[upload_id]["data"] == b"\x89PNG\r\n\x1a\nDATA"
+    sent = _graph(fake_meta, "POST", f"{number}/messages", json={
+        "messaging_product": "whatsapp", "to": "15551234567", "type": "image",
+        "image": {"id": upload_id}})
+    assert sent.status_code == 200 and fake_meta.sent[-1]["image"]["id"] == upload_id
+    unknown = _graph(fake_meta, "POST", f"{number}/messages", json={
+        "messaging_product": "whatsapp", "to": "15551234567", "type": "image",
+        "image": {"id": "123"}})
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == 100
+
+
+def test_upload_over_the_image_limit_is_refused(fake_meta):
+    answer = _graph(fake_meta, "POST", f"{fake_meta.phone_number_id}/media",
+                    data={"messaging_product": "whatsapp", "type": "image/jpeg"},
+                    files={"file": ("a.jpg", b"\xff" * (5 * 1024 * 1024 + 1), "image/jpeg")})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == 100
+    assert fake_meta.uploads == {}
+
+
+def test_location_send_and_media_builders(fake_meta):
+    sent = _graph(fake_meta, "POST", f"{fake_meta.phone_number_id}/messages", json={
+        "messaging_product": "whatsapp", "to": "15551234567", "type": "location",
+        "location": {"latitude": 1.5, "longitude": 2.5}})
+    assert sent.status_code == 200
+    message = meta.media_message("15551234567", "document", "42", mime_type="application/pdf",
+                                 filename="a.pdf", caption="c")
+    assert message["document"] == {"mime_type": "application/pdf",
+                                   "sha256": message["document"]["sha256"], "id": "42",
+                                   "caption": "c", "filename": "a.pdf"}
+    assert meta.location_message("1", 1.0, 2.0, name="Shop")["location"]["name"] == "Shop"

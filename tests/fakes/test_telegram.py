@@ -206,3 +206,57 @@ def test_migration_updates():
 def test_webhook_headers():
     assert telegram.webhook_headers("s3cr3t") == {"X-Telegram-Bot-Api-Secret-Token": "s3cr3t",
                                                   "Content-Type": "application/json"}
+
+
+# ---- media (docs/external-apis.md §4 "Media") ---------------------------------------------
+
+def _bot(fake, method, **kwargs):
+    return requests.post(f"{fake.url}/bot{fake.token}/{method}", timeout=T, **kwargs)
+
+
+def test_get_file_then_download(fake_telegram):
+    file_id = fake_telegram.add_file(b"%PDF-1.4 data", "documents/file_1.pdf")
+    answer = _bot(fake_telegram, "getFile", json={"file_id": file_id})
+    assert answer.status_code == 200
+    result = answer.json()["result"]
+    assert result["file_path"] == "documents/file_1.pdf" and result["file_size"] == 13
+    url = f"{fake_telegram.url}/file/bot{fake_telegram.token}/{result['file_path']}"
+    assert requests.get(url, timeout=T).content == b"%PDF-1.4 data"
+    wrong = f"{fake_telegram.url}/file/bot123:wrong/{result['file_path']}"
+    assert requests.get(wrong, timeout=T).status_code == 401
+    assert _bot(fake_telegram, "getFile", json={"file_id": "nope"}).status_code == 400
+
+
+def test_get_file_over_20_mb_is_too_big(fake_telegram):
+    file_id = fake_telegram.add_file(b"\x00" * (20 * 1024 * 1024 + 1))
+    answer = _bot(fake_telegram, "getFile", json={"file_id": file_id})
+    assert answer.status_code == 400
+    assert answer.json()["description"] == "Bad Request: file is too big"
+
+
+@pytest.mark.parametrize("method,field", [("sendPhoto", "photo"), ("sendDocument", "document"),
+                                          ("sendAudio", "audio"), ("sendVideo", "video")])
+def test_send_file_multipart(fake_telegram, method, field):
+    answer = _bot(fake_telegram, method, data={"chat_id": "123456789", "caption": "hi"},
+                  files={field: ("a.bin", b"DATA", "application/octet-stream")})
+    assert answer.status_code == 200 and answer.json()["ok"] is True
+    assert field in answer.json()["result"]
+    sent = fake_telegram.sent[-1]
+    assert (sent["method"], sent["data"], sent["caption"]) == (method, b"DATA", "hi")
+    missing = _bot(fake_telegram, method, data={"chat_id": "123456789"})
+    assert missing.status_code == 400
+    assert missing.json()["description"] == f"Bad Request: there is no {field} in the request"
+
+
+def test_send_location_and_media_builders(fake_telegram):
+    answer = _bot(fake_telegram, "sendLocation",
+                  json={"chat_id": 123456789, "latitude": 1.5, "longitude": 2.5})
+    assert answer.status_code == 200 and answer.json()["result"]["location"]["latitude"] == 1.5
+    assert _bot(fake_telegram, "sendLocation", json={"chat_id": 1}).status_code == 400
+    photo = telegram.photo_update("FILE", caption="c")["message"]
+    assert photo["photo"][-1]["file_id"] == "FILE" and photo["caption"] == "c"
+    document = telegram.document_update("DOC", file_size=9)["message"]["document"]
+    assert document["file_name"] == "invoice.pdf" and document["file_size"] == 9
+    assert telegram.location_update(1.0, 2.0)["message"]["location"]["longitude"] == 2.0
+    assert telegram.contact_update("88005553535", "John")["message"]["contact"][
+        "phone_number"] == "88005553535"

@@ -47,6 +47,26 @@ class ActionResult:
         return self.said.words() if self.said is not None else self.summary
 
 
+@dataclass
+class MediaToSend:
+    """What `send_media` sends: a file (`kind` image, video, audio or document, with its bytes,
+    name and sniffed content type) or a location (`kind` location, coordinates, name,
+    address). `caption` goes with the file where the platform takes one."""
+
+    kind: str
+    data: bytes = b""
+    file_name: str = "file"
+    mime_type: str = "application/octet-stream"
+    caption: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    place_name: str | None = None
+    address: str | None = None
+
+
+#: seconds a file upload may take
+UPLOAD_TIMEOUT = 120.0
+
 #: seconds a live-state call may take (the show page asks while a person waits)
 LIVE_TIMEOUT = 10.0
 

@@ -9,7 +9,8 @@ from flask import current_app
 
 from app.integrations.calls import call
 from app.integrations.channels import base
-from app.integrations.channels.base import (ActionResult, LiveAnswer, SendResult, live_problem,
+from app.integrations.channels.base import (ActionResult, LiveAnswer, MediaToSend, SendResult,
+                                       live_problem,
                                        not_called, send_not_called)
 from app.integrations.ratelimit import Rate
 from app.status_words import Said, platform_problem
@@ -41,7 +42,31 @@ class GreenApiClient:
         return [(f"green:{self.channel.id_instance}", INSTANCE_RATE)]
 
     def send_text(self, chat_id: str, text: str) -> SendResult:
-        result = self._call("sendMessage", "POST", {"chatId": chat_id, "message": text})
+        return self._sent(self._call("sendMessage", "POST", {"chatId": chat_id, "message": text}))
+
+    def send_media(self, chat_id: str, media: MediaToSend) -> SendResult:
+        """`sendLocation` for a location, else `sendFileByUpload` (multipart: chatId, file,
+        fileName, caption), docs/external-apis.md 2 "Media out"."""
+        if media.kind == "location":
+            body = {"chatId": chat_id, "latitude": media.latitude,
+                    "longitude": media.longitude}
+            if media.place_name:
+                body["nameLocation"] = media.place_name
+            if media.address:
+                body["address"] = media.address
+            return self._sent(self._call("sendLocation", "POST", body))
+        ch = self.channel
+        fields = {"chatId": chat_id, "fileName": media.file_name}
+        if media.caption:
+            fields["caption"] = media.caption
+        result = call("greenapi", "sendFileByUpload", "POST", self._url("sendFileByUpload"),
+                      workspace_id=ch.workspace_id, channel_id=ch.id, data=fields,
+                      files={"file": (media.file_name, media.data, media.mime_type)},
+                      timeout=base.UPLOAD_TIMEOUT,
+                      secrets=(ch.api_token or "", ch.webhook_token or ""))
+        return self._sent(result)
+
+    def _sent(self, result) -> SendResult:
         if result.ok and isinstance(result.data, dict) and result.data.get("idMessage"):
             return SendResult(ok=True, message_id=str(result.data["idMessage"]))
         if result.ok:  # 200 without an id: the platform answered garbage

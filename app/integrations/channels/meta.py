@@ -22,7 +22,8 @@ from flask import current_app
 
 from app.integrations.calls import call
 from app.integrations.channels import base
-from app.integrations.channels.base import (ActionResult, LiveAnswer, SendResult, live_problem,
+from app.integrations.channels.base import (ActionResult, LiveAnswer, MediaToSend, SendResult,
+                                       live_problem,
                                        not_called, send_not_called)
 from app.redaction import redact
 from app.integrations.ratelimit import Rate
@@ -83,13 +84,52 @@ class MetaClient:
         address = "recipient" if BSUID.match(chat_id) else "to"
         body = {"messaging_product": "whatsapp", address: chat_id, "type": "text",
                 "text": {"body": text}}
+        return self._message(body)
+
+    def send_media(self, chat_id: str, media: MediaToSend) -> SendResult:
+        """A location as `{"type": "location", "location": {…}}`; a file uploaded first
+        (`POST /{version}/{phone_number_id}/media`, multipart `messaging_product`, `file`,
+        `type` → `{"id"}`), then sent as `{"type": kind, kind: {"id", "caption"?,
+        "filename"?}}` (docs/external-apis.md 3 "Media")."""
+        address = "recipient" if BSUID.match(chat_id) else "to"
+        body = {"messaging_product": "whatsapp", address: chat_id, "type": media.kind}
+        if media.kind == "location":
+            body["location"] = {"latitude": media.latitude, "longitude": media.longitude,
+                                **({"name": media.place_name} if media.place_name else {}),
+                                **({"address": media.address} if media.address else {})}
+            return self._message(body)
+        ch = self.channel
+        uploaded = call("meta", "media_upload", "POST",
+                        f"{self._base()}/{ch.phone_number_id}/media",
+                        workspace_id=ch.workspace_id, channel_id=ch.id,
+                        data={"messaging_product": "whatsapp", "type": media.mime_type},
+                        files={"file": (media.file_name, media.data, media.mime_type)},
+                        headers={"Authorization": f"Bearer {ch.access_token}"},
+                        timeout=base.UPLOAD_TIMEOUT, secrets=self._secrets())
+        data = uploaded.data if isinstance(uploaded.data, dict) else {}
+        if not (uploaded.ok and data.get("id")):
+            return self._refusal(uploaded)
+        item: dict = {"id": str(data["id"])}
+        if media.caption and media.kind in ("image", "video", "document"):
+            item["caption"] = media.caption
+        if media.kind == "document":
+            item["filename"] = media.file_name
+        body[media.kind] = item
+        return self._message(body)
+
+    def _message(self, body: dict) -> SendResult:
         result = self._call("messages", "POST", f"{self.channel.phone_number_id}/messages", body)
-        if result.refused:
-            return send_not_called("Meta", result)
         data = result.data if isinstance(result.data, dict) else {}
         messages = data.get("messages") if isinstance(data.get("messages"), list) else []
         if result.ok and messages and isinstance(messages[0], dict) and messages[0].get("id"):
             return SendResult(ok=True, message_id=str(messages[0]["id"]))
+        return self._refusal(result)
+
+    def _refusal(self, result) -> SendResult:
+        """A call that did not give the answer expected: what to do about it."""
+        if result.refused:
+            return send_not_called("Meta", result)
+        data = result.data if isinstance(result.data, dict) else {}
         error = data.get("error") if isinstance(data.get("error"), dict) else {}
         code = _code(error)
         if code is not None:  # a Graph error object

@@ -8,7 +8,8 @@ from flask import current_app
 
 from app.integrations.calls import call
 from app.integrations.channels import base
-from app.integrations.channels.base import (ActionResult, LiveAnswer, SendResult, live_problem,
+from app.integrations.channels.base import (ActionResult, LiveAnswer, MediaToSend, SendResult,
+                                            live_problem,
                                        not_called, send_not_called)
 from app.integrations.ratelimit import Rate
 from app.status_words import Said, platform_problem
@@ -19,6 +20,9 @@ GROUP_RATE = Rate(20, 60.0)  # 20 messages a minute per group
 BOT_RATE = Rate(30, 1.0)  # about 30 messages a second per bot
 ALLOWED_UPDATES = ["message", "edited_message", "channel_post", "edited_channel_post",
                    "my_chat_member"]
+#: the method and its file field for each kind sent
+SEND_METHODS = {"image": ("sendPhoto", "photo"), "video": ("sendVideo", "video"),
+                "audio": ("sendAudio", "audio"), "document": ("sendDocument", "document")}
 PERMANENT_CHANNEL_ERRORS = {401: "error", 404: "error"}  # bad or revoked token
 
 
@@ -45,7 +49,28 @@ class TelegramClient:
         return rules
 
     def send_text(self, chat_id: str, text: str) -> SendResult:
-        result = self._call("sendMessage", {"chat_id": chat_id, "text": text})
+        return self._sent(self._call("sendMessage", {"chat_id": chat_id, "text": text}))
+
+    def send_media(self, chat_id: str, media: MediaToSend) -> SendResult:
+        """`sendLocation`, or `sendPhoto` / `sendVideo` / `sendAudio` / `sendDocument` as a
+        multipart upload (docs/external-apis.md 4 "Media")."""
+        if media.kind == "location":
+            return self._sent(self._call("sendLocation", {
+                "chat_id": chat_id, "latitude": media.latitude, "longitude": media.longitude}))
+        method, field = SEND_METHODS.get(media.kind, SEND_METHODS["document"])
+        ch = self.channel
+        base_url = (ch.api_base or "https://api.telegram.org").rstrip("/")
+        fields = {"chat_id": str(chat_id)}
+        if media.caption:
+            fields["caption"] = media.caption[:1024]
+        result = call("telegram", method, "POST", f"{base_url}/bot{ch.bot_token}/{method}",
+                      workspace_id=ch.workspace_id, channel_id=ch.id, data=fields,
+                      files={field: (media.file_name, media.data, media.mime_type)},
+                      timeout=base.UPLOAD_TIMEOUT,
+                      secrets=(ch.bot_token or "", ch.secret_token or ""))
+        return self._sent(result)
+
+    def _sent(self, result) -> SendResult:
         if result.refused:
             return send_not_called("Telegram", result)
         data = result.data if isinstance(result.data, dict) else {}
