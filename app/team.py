@@ -143,32 +143,38 @@ def assign_round_robin(chats) -> list[tuple[int, int]]:
 
 
 def _assign(chats) -> list[tuple[int, int]]:
-    now = utcnow()
+    """Each conversation in a short transaction of its own: the conversation and the chosen
+    member are locked only while one assignment is written."""
     table = Conversation.__table__
-    conversations = db.session.execute(
+    member = WorkspaceMember.__table__
+    unassigned = [(i, w) for i, w in db.session.execute(
         select(table.c.id, table.c.workspace_id)
         .where(tuple_(table.c.workspace_id, table.c.channel_id, table.c.chat_id)
                .in_(sorted(chats)),
                table.c.kind == "customer", table.c.status == "open",
                table.c.assignee_id.is_(None))
-        .order_by(table.c.id)
-        .with_for_update(skip_locked=True)).all()
+        .order_by(table.c.id))]
+    db.session.rollback()
     done = []
-    member = WorkspaceMember.__table__
-    for conversation_id, workspace_id in conversations:
-        chosen = _pick(workspace_id, now)
-        if chosen is None:
+    for conversation_id, workspace_id in unassigned:
+        still = db.session.execute(
+            select(table.c.id).where(table.c.id == conversation_id,
+                                     table.c.status == "open", table.c.assignee_id.is_(None))
+            .with_for_update(skip_locked=True)).first()
+        chosen = _pick(workspace_id, utcnow()) if still is not None else None
+        if chosen is None:  # assigned meanwhile, being assigned by another worker, or nobody
+            db.session.rollback()
             continue
+        now = utcnow()
         db.session.execute(update(table).where(table.c.id == conversation_id)
                            .values(assignee_id=chosen.user_id))
         db.session.execute(update(member).where(member.c.id == chosen.id)
                            .values(last_assigned_at=now))
-        now = now + timedelta(microseconds=1)  # the next pick sees this one as more recent
         realtime.defer(db.session, workspace_id, "conversation.updated", {
             "conversation_id": conversation_id, "assignee_id": chosen.user_id,
             "status": "open", "reason": "round_robin"})
+        db.session.commit()
         done.append((conversation_id, chosen.user_id))
-    db.session.commit()
     return done
 
 
