@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -89,14 +90,32 @@ def mark_seen(member_id: int) -> None:
 
 # --- round-robin ------------------------------------------------------------------------------
 
+# which workspaces turned the round-robin on, read at most every ROUND_ROBIN_CACHE seconds
+# per process (the batch path then costs no query): a change applies within that time
+ROUND_ROBIN_CACHE = 10.0
+_enabled_cache: tuple[float, frozenset[int]] | None = None
+
+
 def round_robin_workspaces(workspace_ids) -> set[int]:
-    ids = sorted({int(w) for w in workspace_ids})
+    global _enabled_cache
+    ids = {int(w) for w in workspace_ids}
     if not ids:
         return set()
-    table = WorkspaceSettings.__table__
-    return set(db.session.execute(
-        select(table.c.workspace_id).where(table.c.workspace_id.in_(ids),
-                                           table.c.round_robin_enabled.is_(True))).scalars())
+    now = time.monotonic()
+    if _enabled_cache is None or now - _enabled_cache[0] > ROUND_ROBIN_CACHE:
+        table = WorkspaceSettings.__table__
+        enabled = frozenset(db.session.execute(
+            select(table.c.workspace_id).where(table.c.round_robin_enabled.is_(True)))
+            .scalars())
+        db.session.rollback()  # ends the read's transaction
+        _enabled_cache = (now, enabled)
+    return ids & _enabled_cache[1]
+
+
+def forget_round_robin() -> None:
+    """Read the setting again at the next batch (a settings change in this process, tests)."""
+    global _enabled_cache
+    _enabled_cache = None
 
 
 def _candidates(workspace_id: int, now: datetime):
@@ -133,7 +152,6 @@ def assign_round_robin(chats) -> list[tuple[int, int]]:
     try:
         enabled = round_robin_workspaces(w for w, _c, _ch in chats)
         if not enabled:
-            db.session.rollback()  # ends the read's transaction
             return []
         return _assign([c for c in chats if c[0] in enabled])
     except Exception:  # noqa: BLE001 - the batch is committed: its messages stay handled

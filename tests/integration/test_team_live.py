@@ -24,6 +24,7 @@ from tests.integration.pipeline_support import build_desk, post_green
 @pytest.fixture
 def desk(factory, fake_perfectpanel, redis_conn, monkeypatch):
     monkeypatch.setattr(realtime, "_paused_until", 0.0)
+    team.forget_round_robin()
     desk = build_desk(factory, fake_perfectpanel.url)
     for name in ("ann", "bob", "cat"):
         factory.member(desk.workspace, name, "agent")
@@ -55,6 +56,7 @@ def round_robin(workspace, on: bool = True) -> None:
     settings = db.session.query(WorkspaceSettings).filter_by(workspace_id=workspace.id).one()
     settings.round_robin_enabled = on
     db.session.commit()
+    team.forget_round_robin()
 
 
 def chats(desk, count: int, prefix: str = "7900") -> list[tuple[int, int, str]]:
