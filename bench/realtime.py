@@ -28,6 +28,7 @@ import http.client
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -40,7 +41,7 @@ from webhook_ingest import ROOT, Bench, Deadline, load_average, percentile  # no
 
 TARGET_P99 = 1.0
 USERNAME = "bench-agent"
-PASSWORD = "Qz31415926-Vk!bench"
+PASSWORD = "Qz" + secrets.token_hex(8) + "-Vk!"  # a fresh password per run
 
 SEED = r"""
 import os
@@ -55,7 +56,8 @@ with app.app_context():
     db.session.add(ws)
     db.session.flush()
     db.session.add(Channel(workspace_id=ws.id, name="Bench WhatsApp", kind="greenapi",
-                           api_url="http://127.0.0.1:9", id_instance=os.environ["BENCH_ID_INSTANCE"],
+                           api_url="http://127.0.0.1:9",
+                           id_instance=os.environ["BENCH_ID_INSTANCE"],
                            api_token="bench-green-api-token",
                            webhook_token=os.environ["BENCH_GREEN_TOKEN"]))
     sm = app.appbuilder.sm
