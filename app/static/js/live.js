@@ -13,7 +13,8 @@
  * the stream) this script reconnects with a growing delay (1 s, 2 s, 4 s … 30 s).
  *
  * `data-refresh="list"`: the page is a list (Logs › Conversations): a new message re-reads the
- * page's table in the background and swaps it in, so its conversation moves to the top.
+ * page in the background and swaps its [data-relaydesk-live-list] element in, so the
+ * conversation moves to the top (debounced: one read for a burst of events).
  * Sound and browser notification on a new inbound message, per the member's preferences.
  * Typing: a <textarea data-relaydesk-typing="<conversation id>"> publishes the member's typing
  * (at most every 3 s), and `window.RelaydeskLive.typing(id)` does the same for scripts.
@@ -115,8 +116,9 @@
             .then(function (html) {
               if (!html) { return; }
               var doc = new DOMParser().parseFromString(html, "text/html");
-              var fresh = doc.querySelector(".table-responsive") || doc.querySelector("table.table");
-              var old = document.querySelector(".table-responsive") || document.querySelector("table.table");
+              // the list (its header, rows and pages; an empty list had no table at all)
+              var fresh = doc.querySelector("[data-relaydesk-live-list]");
+              var old = document.querySelector("[data-relaydesk-live-list]");
               if (fresh && old) {
                 old.replaceWith(document.importNode(fresh, true));
                 document.dispatchEvent(new CustomEvent("relaydesk:refreshed"));
