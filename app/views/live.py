@@ -69,13 +69,16 @@ def current_member() -> WorkspaceMember | None:
 
 def live_member() -> WorkspaceMember | None:
     """The page header's member (cached for the request; None outside a workspace)."""
-    if "_relaydesk_live_member" not in g:
+    user_id = getattr(g.get("user"), "id", None)
+    cached = g.get("_relaydesk_live_member")
+    if cached is None or cached[0] != user_id:
         try:
-            g._relaydesk_live_member = current_member()
+            cached = (user_id, current_member())
         except Exception:  # noqa: BLE001 - the header never fails a page
             log.warning("the header could not read the membership", exc_info=True)
-            g._relaydesk_live_member = None
-    return g._relaydesk_live_member
+            cached = (user_id, None)
+        g._relaydesk_live_member = cached
+    return cached[1]
 
 
 def _refusal(permission: str, as_json: bool = True):
@@ -146,7 +149,6 @@ class LiveView(BaseView):
         team.mark_seen(member_id)
 
         def events():
-            global _open_streams
             reader = None
             try:
                 yield f"retry: {retry_ms}\n\n"
@@ -175,10 +177,18 @@ class LiveView(BaseView):
             finally:
                 if reader is not None:
                     reader.close()
+
+        released = []
+
+        def release():  # once, when the server closes the response (also if never iterated)
+            global _open_streams
+            if not released:
+                released.append(True)
                 with _streams_lock:
                     _open_streams -= 1
 
         response = Response(stream_with_context(events()), mimetype="text/event-stream")
+        response.call_on_close(release)
         response.headers["Cache-Control"] = "no-cache, no-store"
         response.headers["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
         return response

@@ -14,6 +14,7 @@ from app.extensions import db
 from app.jobs import workspace_config
 from app.jobs.events import process_event
 from app.models import Conversation, WorkspaceMember
+from tests.factories import AuthActions
 from tests.integration.pipeline_support import CUSTOMER_CHAT, build_desk, post_green
 
 
@@ -53,7 +54,9 @@ def events_of(body: str) -> list[dict]:
 
 def read_stream(client, **headers) -> tuple[int, str]:
     response = client.get("/inbox/stream", headers=headers)
-    return response.status_code, response.get_data(as_text=True)
+    body = response.get_data(as_text=True)
+    response.close()  # as the server does: the stream gives its place back
+    return response.status_code, body
 
 
 def test_a_member_receives_their_workspace_events_and_never_another_workspaces(
@@ -69,6 +72,9 @@ def test_a_member_receives_their_workspace_events_and_never_another_workspaces(
     assert {e["data"].get("member_id") for e in events_of(body) if e["event"] == "presence"} \
         == {member_of("acme-agent").id}  # opening the page made the member present
     assert ": ping" in body  # a heartbeat while nothing happens
+    from app.views import live
+
+    assert live._open_streams == 0  # the ended stream gave its place back
 
 
 def test_an_event_published_while_the_page_listens_arrives_at_once(app, client, auth, desk):
@@ -115,6 +121,7 @@ def test_last_event_id_resumes_after_the_events_already_seen(app, client, auth, 
     response = client.get(f"/inbox/stream?last_event_id={first[2]['id']}")
     assert [e["data"]["conversation_id"]
             for e in typings(response.get_data(as_text=True))] == [3]
+    response.close()
     # without one: only what comes next; a malformed one counts as none
     _status, body = read_stream(client, **{"Last-Event-ID": "garbage event: x"})
     assert typings(body) == []
@@ -150,10 +157,18 @@ def test_the_stream_refuses_strangers_the_master_admin_and_other_roles(app, clie
 
 def test_streams_beyond_the_process_cap_are_refused_with_retry_after(app, client, auth, desk,
                                                                      monkeypatch):
-    monkeypatch.setitem(app.config, "LIVE_STREAMS_PER_PROCESS", 0)
+    monkeypatch.setitem(app.config, "LIVE_STREAMS_PER_PROCESS", 1)
     auth.login("acme-agent")
-    response = client.get("/inbox/stream")
+    held = client.get("/inbox/stream", buffered=False)  # open, not read: holds the place
+    other = app.test_client()
+    AuthActions(other).login("acme-agent")
+    response = other.get("/inbox/stream")
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    response.close()
+    held.close()  # closed before its first byte was read: the place is given back
+    from app.views import live
+
+    assert live._open_streams == 0
 
 
 def test_redis_down_neither_fails_the_caller_nor_the_stream(app, client, auth, desk,
