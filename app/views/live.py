@@ -105,6 +105,8 @@ def _plain(status: int, message: str, as_json: bool):
 
 def _safe_next(default: str) -> str:
     target = request.form.get("next") or request.referrer or ""
+    if "\\" in target or any(ord(c) < 32 for c in target):  # "/\\host" is "//host" to browsers
+        return default
     parts = urlsplit(target)
     if target and (not parts.netloc or parts.netloc == request.host):
         if parts.path.startswith("/") and not parts.path.startswith("//"):

@@ -288,6 +288,10 @@ def test_availability_from_the_header_and_the_rest_api(app, client, auth, desk, 
     presence = [json.loads(f[b"d"]) for _id, f in redis_conn.xrange(
         realtime.stream_key(desk.workspace.id)) if f[b"e"] == b"presence"]
     assert presence[-1]["availability"] == "online"
+    for elsewhere in ("//evil.example/x", "/\\evil.example/x", "https://evil.example/"):
+        response = client.post("/inbox/availability",
+                               data={"availability": "online", "next": elsewhere})
+        assert response.status_code == 302 and "evil" not in response.location
     assert client.post("/inbox/availability",
                        data={"availability": "busy"}).status_code == 302
     assert member_of("acme-agent").availability == "online"  # refused, nothing changed

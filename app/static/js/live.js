@@ -147,6 +147,11 @@
       if (id) { typing(id); }
     });
     window.RelaydeskLive = { typing: typing, me: me };
+    // leaving the page: end the stream now rather than when the server next writes to it
+    window.addEventListener("pagehide", function () {
+      clearTimeout(timer);
+      if (source) { source.close(); }
+    });
     connect();
   });
 })();
