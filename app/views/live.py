@@ -280,6 +280,8 @@ def period_of(args) -> tuple[datetime, datetime, dict[str, str]]:
                 else None
         except ValueError:
             values[name] = None
+        if values[name] is not None and not 2000 <= values[name].year <= 2999:
+            values[name] = None  # nothing happened then (and 9999-12-31 has no next day)
         if values[name] is None:
             errors[name] = _("A date as YYYY-MM-DD.")
             values[name] = default

@@ -241,6 +241,9 @@ def test_the_figures_screen_and_json(app, client, auth, worked):
     assert {m["name"] for m in data["members"]} == {"ann Test", "bob Test", "cat Test"}
     assert client.get("/api/v1/team/figures?from=2026-13-01").status_code == 400
     assert client.get("/api/v1/team/figures?from=2020-01-01&to=2026-01-01").status_code == 400
+    for bad in ("to=9999-12-31", "from=0001-01-01", "from=%D9%A2%D9%A0", "to=" + "9" * 500):
+        assert client.get(f"/api/v1/team/figures?{bad}").status_code == 400, bad
+        assert client.get(f"/team/figures/?{bad}").status_code == 200, bad
     bad = client.get("/team/figures/?from=yesterday&to=2020-01-01")
     assert bad.status_code == 200
     text = bad.get_data(as_text=True)
