@@ -152,10 +152,13 @@ def _install_guard_once() -> None:
 
         from app.audit import install_audit_hook
 
+        from app.realtime import install_session_hooks
+
         install_write_guard(db.session)
         install_audit_hook(db.session)
         install_version_hook(db.session)
         install_call_log_hooks(db.session)
+        install_session_hooks(db.session)
         event.listen(Engine, "connect", _sqlite_pragmas)
         event.listen(Pool, "checkin", dbpool.remember_checkin)
         event.listen(Pool, "checkout", dbpool.ping_idle_connection)

@@ -96,7 +96,8 @@ IGNORED_COLUMNS = {
     "Subscription": {"reminder_sent_for", "provider_event_at"},
     # a contact's chats move these on every message: the trail keeps what people changed
     "LinkedUser": {"first_seen_at", "last_seen_at"},
-    "WorkspaceMember": {"last_seen_at", "last_assigned_at"},
+    # presence and the round-robin move the first two; the notifications are a person's taste
+    "WorkspaceMember": {"last_seen_at", "last_assigned_at", "notify_sound", "notify_desktop"},
     # the runner's progress (the manager's start, pause, resume and cancel are the status)
     "Broadcast": {"total", "sent", "failed", "skipped", "started_at", "finished_at",
                   "prepared_at"},

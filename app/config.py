@@ -235,6 +235,14 @@ class Config:
     PIPELINE_BATCH_SIZE = int(_env("PIPELINE_BATCH_SIZE", "10"))
     # ... and with a backlog (app/jobs/events.py `claim_batch`): more commands per panel call
     PIPELINE_BATCH_MAX = int(_env("PIPELINE_BATCH_MAX", "50"))
+    # Real time (app/realtime.py, app/views/live.py): an open page's event stream holds a web
+    # thread, so each process serves at most LIVE_STREAMS_PER_PROCESS of them (more: 503 and the
+    # page retries later) and ends each after LIVE_STREAM_SECONDS (the page reconnects at once
+    # and resumes where it was); a comment every LIVE_HEARTBEAT_SECONDS keeps proxies open.
+    LIVE_STREAMS_PER_PROCESS = int(_env("LIVE_STREAMS_PER_PROCESS", "24"))
+    LIVE_STREAM_SECONDS = float(_env("LIVE_STREAM_SECONDS", "300"))
+    LIVE_HEARTBEAT_SECONDS = float(_env("LIVE_HEARTBEAT_SECONDS", "15"))
+    LIVE_RETRY_MS = int(_env("LIVE_RETRY_MS", "2000"))
     PANEL_REQUESTS_PER_SECOND = float(_env("PANEL_REQUESTS_PER_SECOND", "5"))
     # Outbound URL policy (app/integrations/urlpolicy.py): comma-separated CIDRs or host names
     # that tenant URLs may reach although private (loopback, private ranges, ...); plain http is

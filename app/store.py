@@ -29,6 +29,7 @@ from functools import cache
 
 from sqlalchemy import String, bindparam, cast, func, or_, select, tuple_, update
 
+from app import realtime
 from app.extensions import db
 from app.jobs.bulk import insert_rows, insert_with_template, update_rows
 from app.models import (CommandLog, CommandOrder, Conversation, CooldownClaim, InboundEvent,
@@ -445,6 +446,13 @@ def insert_outbound(rows: list[dict]) -> list[tuple[int | None, bool]]:
             touched.append(Touch(row["workspace_id"], row["channel_id"], row["chat_id"],
                                  row["created_at"], False, row["text"]))
     touch_conversations(touched)
+    for row in rows:  # their pages learn of them once committed (app/realtime.py)
+        key = (row["channel_id"], row["idempotency_key"])
+        if key in counted:
+            counted.discard(key)
+            realtime.defer_message(db.session, realtime.ChatMessage(
+                row["workspace_id"], row["channel_id"], row["chat_id"], "out", new[key],
+                row["text"], "outbound"))
     missing = [key for key in keys if key not in new]
     existing = {}
     if missing:

@@ -21,6 +21,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select, tuple_
 
+from app import realtime
 from app.extensions import db
 from app.integrations.calls import buffered_call_log, flush_call_log
 from app.jobs import pipeline, queues
@@ -40,6 +41,7 @@ from app.models.outbound import DELIVERY_RANK
 from app.status_words import Said
 from app.store import (EventRow, Touch, claim_event, finish_events, open_command_logs,
                        steal_events, touch_conversations, update_command_logs)
+from app.team import assign_round_robin
 from app.tenancy import workspace_scope
 
 log = logging.getLogger(__name__)
@@ -246,16 +248,25 @@ def _handle(events: list[EventRow], driver: BatchDriver) -> tuple[dict[int, str]
     if commands:
         found, items = pipeline.run_commands(commands, driver)
         outcomes.update(found)
+    messages = [e for e in events if e.kind == "message" and e.chat_id]
     touch_conversations([
         Touch(e.workspace_id, e.channel_id, e.chat_id, e.received_at, True, e.text,
               bool(e.is_group), None if e.from_me else e.sender_name)
-        for e in events if e.kind == "message" and e.chat_id])
+        for e in messages])
+    for e in messages:  # the open pages learn of them once committed (app/realtime.py)
+        realtime.defer_message(db.session, realtime.ChatMessage(
+            e.workspace_id, e.channel_id, e.chat_id, "out" if e.from_me else "in", e.id,
+            e.text))
     # the messages' attachments (app/media/inbound.py), downloaded by jobs after the commit
     downloads = media_inbound.record([e for e in events if e.id not in skipped])
     finish_events(outcomes, skipped)
     flush_call_log()
     db.session.commit()
     media_inbound.queue_downloads(downloads)
+    # the round-robin (a workspace setting) gives the new or reopened unassigned customer
+    # conversations to online members, in a short transaction of its own (app/team.py)
+    assign_round_robin({(e.workspace_id, e.channel_id, e.chat_id)
+                        for e in messages if not (e.from_me or e.is_group)})
     return outcomes, items
 
 
@@ -343,6 +354,9 @@ def handle_status(event: InboundEvent) -> str:
         if status == "failed":
             message.error_code = event.error_code or "failed"
             message.last_error = error_title
+        realtime.defer(db.session, message.workspace_id, "message.status", {
+            "message_id": message.id, "channel_id": message.channel_id,
+            "chat_id": message.chat_id, "status": status})
     return "status"
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask_appbuilder import Model
-from sqlalchemy import Boolean, Column, Integer, UniqueConstraint, event, insert
+from sqlalchemy import Boolean, Column, Integer, UniqueConstraint, event, false, insert
 
 from app.models.base import Timestamps, WorkspaceOwned
 from app.models.tenancy import Workspace
@@ -31,6 +31,9 @@ class WorkspaceSettings(Timestamps, WorkspaceOwned, Model):
     # also needs the plan's `tickets` module and a panel engine with tickets
     tickets_enabled = Column(Boolean, nullable=False, default=False)
     ticket_poll_seconds = Column(Integer, nullable=False, default=DEFAULT_TICKET_POLL_SECONDS)
+    # the team (migration 0028): a new or reopened unassigned customer conversation goes to the
+    # online agent who got one least recently (app/team.py `assign_round_robin`); off: by hand
+    round_robin_enabled = Column(Boolean, nullable=False, default=False, server_default=false())
 
     def __str__(self) -> str:
         return f"Settings of {self.workspace}"

@@ -4,7 +4,8 @@ from __future__ import annotations
 import secrets
 
 from flask_appbuilder import Model
-from sqlalchemy import Column, DateTime, Enum, ForeignKey, Integer, String, Text
+from sqlalchemy import (Boolean, Column, DateTime, Enum, ForeignKey, Integer, String, Text,
+                        false)
 from sqlalchemy.orm import relationship
 
 from app.models.base import Timestamps, WorkspaceOwned, utcnow
@@ -74,6 +75,10 @@ class WorkspaceMember(WorkspaceOwned, Model):
                           nullable=False, default="away")
     last_seen_at = Column(DateTime, nullable=True)
     last_assigned_at = Column(DateTime, nullable=True)
+    # the member's own notification preferences on a new inbound message (migration 0028): a
+    # sound, and the browser's notification (which the browser also asks the person to allow)
+    notify_sound = Column(Boolean, nullable=False, default=False, server_default=false())
+    notify_desktop = Column(Boolean, nullable=False, default=False, server_default=false())
 
     def __str__(self) -> str:
         return f"{self.user} ({self.role})"

@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.auth.impersonation import SignInAsView
 from app.views.account import MyApiKeysView
+from app.views.live import LiveView, TeamApi, TeamFiguresView, live_member
 from app.views.admin import (GlobalReplyTemplateView, MyWorkspaceView, PaymentEventView,
                              PlanPriceView, PlanView, WorkspaceAdminView)
 from app.views.audit import API_COLUMNS as AUDIT_API_COLUMNS
@@ -148,6 +149,13 @@ def register_views(appbuilder) -> None:
     add_screen(appbuilder, PlaygroundView, "Playground", _l("Playground"), "Support tools",
                "fa-flask")
     add_screen(appbuilder, MyApiKeysView, "API keys", _l("API keys"), "Support tools", "fa-key")
+    # real time and the team (app/views/live.py): the live channel, availability, figures
+    appbuilder.add_view_no_menu(LiveView)
+    appbuilder.add_view(TeamFiguresView, "Team figures", label=_l("Team figures"),
+                        icon="fa-bar-chart", category="Setup",
+                        category_label=CATEGORY_LABELS["Setup"],
+                        category_icon=CATEGORY_ICONS["Setup"])
+    appbuilder.add_api(TeamApi)
     register_platform_support(appbuilder)
     register_broadcasts(appbuilder)
     register_health(appbuilder)
@@ -305,6 +313,7 @@ def group_menus(appbuilder) -> None:
         rest = [item for item in security.childs if item.name not in SECURITY_PEOPLE]
         security.childs[:] = people + ([MenuItem("-")] if people and rest else []) + rest
     current_app.add_template_global(hidden_menu_categories, "relaydesk_menu_hidden")
+    current_app.add_template_global(live_member, "relaydesk_member")
 
 
 def _section_rank(section: str | None) -> int:

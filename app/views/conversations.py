@@ -70,6 +70,7 @@ class ConversationView(CsvExportButton, WorkspaceModelView):
     label_columns = LABELS
     description_columns = DESCRIPTIONS
     show_template = "relaydesk/conversation_thread.html"
+    list_template = "relaydesk/conversation_list.html"  # live: app/static/js/live.js
     formatters_columns = {"preview": lambda text: (text or "")[:120]}
 
     def _links(self) -> dict[str, str]:

@@ -196,7 +196,7 @@ class WorkspaceSettingsView(WorkspaceModelView):
     list_columns = ["cooldown_refill_seconds", "cooldown_speed_seconds",
                     "cooldown_cancel_seconds", "max_ids_per_message", "allow_partial_refill",
                     "fallback_reply_enabled", "paused_reply_enabled", "tickets_enabled",
-                    "ticket_poll_seconds"]
+                    "ticket_poll_seconds", "round_robin_enabled"]
     show_columns = list_columns
     add_columns = list_columns
     edit_columns = list_columns
@@ -211,6 +211,7 @@ class WorkspaceSettingsView(WorkspaceModelView):
         paused_reply_enabled=_l("Tell customers when the service is paused"),
         tickets_enabled=_l("Answer panel tickets"),
         ticket_poll_seconds=_l("Read panel tickets every (seconds)"),
+        round_robin_enabled=_l("Assign new conversations in turn"),
     )
     description_columns = {"paused_reply_enabled": _l(
         "While the workspace is suspended, a customer who writes gets the “service paused” "
@@ -219,7 +220,11 @@ class WorkspaceSettingsView(WorkspaceModelView):
             "Read the pending tickets of the panel (Perfect Panel admin API v2) and answer "
             "refill, speed-up, cancel and status requests in the ticket, with the same checks "
             "as chat commands (Routing › Ticket rules). Needs a plan with the ticket workflow."),
-        "ticket_poll_seconds": _l("At least 5 seconds; 60 by default.")}
+        "ticket_poll_seconds": _l("At least 5 seconds; 60 by default."),
+        "round_robin_enabled": _l(
+            "A new or reopened customer conversation nobody is assigned to goes to the online "
+            "team member (seen in the last 2 minutes) who got one least recently. Off: "
+            "conversations are assigned by hand.")}
 
 
 class MemberView(TeamMixin, WorkspaceModelView):
@@ -231,14 +236,17 @@ class MemberView(TeamMixin, WorkspaceModelView):
     plan_checks = (member_fits_plan,)  # a member moved to another workspace: its room
     base_permissions = ["can_list", "can_show", "can_invite", "can_change_role", "can_remove"]
     relaydesk_roles = {ROLE_MANAGER: WRITE}
-    list_columns = ["username", "full_name", "email", "role", "status", "last_login"]
-    show_columns = list_columns + ["created_at"]
+    list_columns = ["username", "full_name", "email", "role", "status", "availability",
+                    "last_login"]
+    show_columns = list_columns + ["last_seen_at", "last_assigned_at", "created_at"]
     add_columns = ["user", "role"]  # the screen's "add" is the invitation form (TeamMixin)
     edit_columns = ["role"]
     search_columns = ["role"]
     label_columns = labels(user=_l("User"), role=_l("Role"), username=_l("Username"),
                            full_name=_l("Full name"), email=_l("E-mail"), active=_l("Active"),
-                           status=_l("Status"), last_login=_l("Last login"))
+                           status=_l("Status"), last_login=_l("Last login"),
+                           availability=_l("Availability"), last_seen_at=_l("Last seen"),
+                           last_assigned_at=_l("Last given a conversation"))
     description_columns = {"role": _l("Managers change settings and manage the team; agents "
                                       "read the workspace.")}
 

@@ -56,9 +56,11 @@ def artifacts_dir() -> Path:
 
 @contextlib.contextmanager
 def serve_app(artifacts_dir: Path, instance_dir: Path, *, log_name: str = "browser-server",
-              extra_env: dict[str, str] | None = None):
+              extra_env: dict[str, str] | None = None, threads: int = 4):
     """Base URL of `run:app` served by gunicorn in a separate process, environment as below
-    plus `extra_env` (e.g. a payment provider pointed at a local fake)."""
+    plus `extra_env` (e.g. a payment provider pointed at a local fake). A live page's event
+    stream holds one of the `threads` (app/views/live.py): at most half of them stream, and a
+    closed page's stream ends within 3 seconds, so the other pages always get a thread."""
     port = _free_port()
     env = {
         **os.environ,
@@ -73,13 +75,15 @@ def serve_app(artifacts_dir: Path, instance_dir: Path, *, log_name: str = "brows
         "LOG_LEVEL": "WARNING",
         "OUTBOUND_ALLOW_PRIVATE": TestConfig.OUTBOUND_ALLOW_PRIVATE,  # the local fakes
         "MEDIA_ROOT": TestConfig.MEDIA_ROOT,  # the files the test process downloaded
+        "LIVE_STREAMS_PER_PROCESS": str(max(1, threads // 2)),
+        "LIVE_HEARTBEAT_SECONDS": "3",
         **(extra_env or {}),
     }
     env.pop("RELAYDESK_EMBEDDED_QUEUE", None)
     log_path = artifacts_dir / f"{log_name}.log"
     log_file = log_path.open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "4",
+        [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", str(threads),
          "--bind", f"127.0.0.1:{port}", "--access-logfile", "-", "run:app"],
         cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
     )
