@@ -196,7 +196,7 @@ class WorkspaceSettingsView(WorkspaceModelView):
     list_columns = ["cooldown_refill_seconds", "cooldown_speed_seconds",
                     "cooldown_cancel_seconds", "max_ids_per_message", "allow_partial_refill",
                     "fallback_reply_enabled", "paused_reply_enabled", "tickets_enabled",
-                    "ticket_poll_seconds"]
+                    "ticket_poll_seconds", "inbox_resume_minutes"]
     show_columns = list_columns
     add_columns = list_columns
     edit_columns = list_columns
@@ -211,6 +211,7 @@ class WorkspaceSettingsView(WorkspaceModelView):
         paused_reply_enabled=_l("Tell customers when the service is paused"),
         tickets_enabled=_l("Answer panel tickets"),
         ticket_poll_seconds=_l("Read panel tickets every (seconds)"),
+        inbox_resume_minutes=_l("Bot resumes after a takeover (minutes)"),
     )
     description_columns = {"paused_reply_enabled": _l(
         "While the workspace is suspended, a customer who writes gets the “service paused” "
@@ -219,7 +220,11 @@ class WorkspaceSettingsView(WorkspaceModelView):
             "Read the pending tickets of the panel (Perfect Panel admin API v2) and answer "
             "refill, speed-up, cancel and status requests in the ticket, with the same checks "
             "as chat commands (Routing › Ticket rules). Needs a plan with the ticket workflow."),
-        "ticket_poll_seconds": _l("At least 5 seconds; 60 by default.")}
+        "ticket_poll_seconds": _l("At least 5 seconds; 60 by default."),
+        "inbox_resume_minutes": _l(
+            "When a team member takes over a conversation in the Inbox the bot stays quiet in "
+            "it. It speaks again when the conversation is resolved, or once this many minutes "
+            "passed since the team's last reply. 0: only when resolved. 30 by default.")}
 
 
 class MemberView(TeamMixin, WorkspaceModelView):
