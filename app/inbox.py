@@ -197,6 +197,42 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+#: a search matching at most this many messages per table is answered from the matches (the
+#: trigram index finds them); one matching more (a word in most messages) walks the list
+#: newest first instead, testing each conversation's messages, and stops at the page
+SEARCH_MATCHES = 5000
+
+
+def _text_search(workspace_id: int, q: str):
+    """The condition on `conversation` of a search across message text (received and sent),
+    the contact's name and the chat id, `q` taken literally, any case. Two plans, chosen by
+    how many messages match (docs/ARCHITECTURE.md "Inbox"): few (a word, an order id) → the
+    chats of the matching messages, found through the trigram indexes; many (a word in most
+    messages) → a per-conversation EXISTS, which the list's index walk stops early."""
+    c, ie, om = Conversation, InboundEvent, OutboundMessage
+    pattern = _like(q)
+    received = select(ie.channel_id, ie.chat_id).where(
+        ie.workspace_id == workspace_id, ie.kind == "message",
+        ie.text.ilike(pattern, escape="\\"))
+    sent = select(om.channel_id, om.chat_id).where(
+        om.workspace_id == workspace_id, om.purpose != "dispatch",
+        om.text.ilike(pattern, escape="\\"))
+    own = [c.contact_name.ilike(pattern, escape="\\"), c.chat_id.ilike(pattern, escape="\\")]
+    pairs: set[tuple[int, str]] = set()
+    for matches in (received, sent):
+        rows = db.session.execute(matches.limit(SEARCH_MATCHES + 1)).all()
+        if len(rows) > SEARCH_MATCHES:
+            break
+        pairs.update((row[0], row[1]) for row in rows)
+    else:
+        if not pairs:
+            return or_(*own)
+        return or_(tuple_(c.channel_id, c.chat_id).in_(sorted(pairs)), *own)
+    return or_(
+        received.where(ie.channel_id == c.channel_id, ie.chat_id == c.chat_id).exists(),
+        sent.where(om.channel_id == c.channel_id, om.chat_id == c.chat_id).exists(), *own)
+
+
 def list_conversations(workspace_id: int, user_id: int, args: ListArgs
                        ) -> tuple[list[Conversation], str | None]:
     """One page of the workspace's conversations (customer and group chats), newest activity
@@ -224,17 +260,7 @@ def list_conversations(workspace_id: int, user_id: int, args: ListArgs
                                         tags.like(_like("," + args.tag.replace(" ", "") + ","),
                                                   escape="\\"))))
     if args.q:
-        pattern = _like(args.q)
-        ie, om = InboundEvent, OutboundMessage
-        received = select(ie.channel_id, ie.chat_id).where(
-            ie.workspace_id == workspace_id, ie.kind == "message",
-            ie.text.ilike(pattern, escape="\\"))
-        sent = select(om.channel_id, om.chat_id).where(
-            om.workspace_id == workspace_id, om.purpose != "dispatch",
-            om.text.ilike(pattern, escape="\\"))
-        query = query.where(or_(
-            tuple_(c.channel_id, c.chat_id).in_(received.union(sent)),
-            c.contact_name.ilike(pattern, escape="\\"), c.chat_id.ilike(pattern, escape="\\")))
+        query = query.where(_text_search(workspace_id, args.q))
     if args.before is not None:
         at, row_id = args.before
         query = query.where(or_(c.last_activity_at < at,

@@ -512,3 +512,17 @@ def test_linked_contact_tags_only_match_whole_tags(client, factory, desk):
     assert ids == [conversation("79008880000@c.us").id]
     assert db.session.query(LinkedUser).count() >= 2
     assert db.session.query(InboundEvent).count() >= 2
+
+
+def test_a_search_matching_many_messages_walks_the_list_instead(client, desk, monkeypatch):
+    """Past SEARCH_MATCHES matching messages the search tests each conversation (EXISTS):
+    the same answers either way."""
+    handle(client, desk, "my order is late")
+    handle(client, desk, "order is fine", chat="79007770000@c.us")
+    handle(client, desk, "hello", chat="79007771111@c.us")
+    ids = lambda q: [i["id"] for i in client.get(  # noqa: E731
+        "/inbox/api/conversations?q=" + q).json["items"]]
+    few = ids("order"), ids("late"), ids("nothing-like-it"), ids("79007771111")
+    monkeypatch.setattr("app.inbox.SEARCH_MATCHES", 1)
+    assert (ids("order"), ids("late"), ids("nothing-like-it"), ids("79007771111")) == few
+    assert len(few[0]) == 2 and len(few[1]) == 1 and few[2] == [] and len(few[3]) == 1
