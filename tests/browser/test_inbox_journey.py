@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from playwright.sync_api import expect
 
 from app.extensions import db
 from app.jobs import workspace_config
@@ -107,10 +108,8 @@ def test_agent_takes_over_replies_and_the_bot_stays_quiet_until_resolved(
     page.reload()
     page.wait_for_selector("#thread .inbox-item-in")
     assert "2274209 refill" in page.locator("#thread").inner_text()
-    page.locator("body").click()
-    page.keyboard.press("e")
-    page.wait_for_function(
-        "document.getElementById('conversation-status').value === 'resolved'")
+    page.keyboard.press("e")  # nothing has the focus after the reload
+    expect(page.locator("#conversation-status")).to_have_value("resolved")
     page.wait_for_selector("#giveback", state="hidden")
     db.session.expire_all()
     assert db.session.query(Conversation).filter_by(chat_id=CUSTOMER_CHAT).one().status == \
@@ -140,7 +139,9 @@ def test_meta_window_blocks_free_text_with_a_clear_message(app, new_page, factor
     assert "24 hours" in page.locator("#composer-error").inner_text()
     db.session.expire_all()
     assert db.session.query(OutboundMessage).filter_by(purpose="agent").count() == 0
-    assert errors == []
+    # the refusal is the reply endpoint's 409 (its words shown above), nothing else failed
+    assert [e for e in errors if "/reply" not in e and "409" not in e] == [], errors
+    assert len([e for e in errors if e.startswith("HTTP 409")]) == 1, errors
 
 
 def test_quick_replies_mentions_and_the_help_by_keyboard(app, new_page, desk):
@@ -154,7 +155,7 @@ def test_quick_replies_mentions_and_the_help_by_keyboard(app, new_page, desk):
     page.keyboard.press("?")
     page.wait_for_selector("#inbox-help", state="visible")
     assert "Next / previous conversation" in page.locator("#inbox-help").inner_text()
-    page.keyboard.press("Escape")
+    page.click("#inbox-help .close")
     page.wait_for_selector("#inbox-help", state="hidden")
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.id") == "inbox-search"
@@ -164,8 +165,7 @@ def test_quick_replies_mentions_and_the_help_by_keyboard(app, new_page, desk):
     assert page.locator(".inbox-row").count() == 1
     page.locator("#inbox-search").press("Escape")
     page.keyboard.press("a")  # assign the selected conversation to me
-    page.wait_for_function("document.querySelector('.inbox-assignee').textContent"
-                           ".indexOf('inbox-manager') >= 0")
+    expect(page.locator(".inbox-row .inbox-assignee").first).to_contain_text("inbox-manager")
 
     page.goto(f"/inbox/{pk}")
     area = page.locator("#composer-text")
@@ -174,9 +174,7 @@ def test_quick_replies_mentions_and_the_help_by_keyboard(app, new_page, desk):
     page.wait_for_selector("#composer-suggestions li")
     assert "/delay" in page.locator("#composer-suggestions").inner_text()
     page.keyboard.press("Enter")
-    page.wait_for_function("document.getElementById('composer-text').value"
-                           ".indexOf('Hello Alice Smith') === 0")
-    assert area.input_value() == "Hello Alice Smith, your order is on its way."
+    expect(area).to_have_value("Hello Alice Smith, your order is on its way.")
 
     page.click("#mode-note")
     area.fill("")
