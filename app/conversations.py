@@ -13,11 +13,11 @@ thread indexes of migration 0020:
   conversation (conversation_note), never sent to the chat.
 
 Paging is by keyset: items are ordered by (time, kind rank, id) descending, and the cursor is
-the last item's key (`after`: ascending instead, the items newer than the cursor, oldest first:
-the inbox appends what came since the newest item it shows); each table is asked for at most one page after the cursor (an index
-range scan, however long the chat), the three are merged and cut to the page. Filters
-(`outcome`, `order_id`) narrow the thread to the commands that match: their messages, the
-replies to them and their notes.
+the last item's key (`after`: ascending instead, the items newer than the cursor, oldest
+first: the inbox appends what came since the newest item it shows); each table is asked for at
+most one page after the cursor (an index range scan, however long the chat), the tables'
+pages are merged and cut to the page. Filters (`outcome`, `order_id`) narrow the thread to the
+commands that match: their messages, the replies to them and their notes.
 """
 from __future__ import annotations
 

@@ -570,9 +570,12 @@ _IDLE_OVER = {
 
 
 def _conversation_sql(dialect: str) -> str:
-    resume = f"({_NEW_MESSAGE} AND conversation.bot_paused_at IS NOT NULL AND {_IDLE_OVER[dialect]})"
+    """The upsert's SQL for a dialect (constants only: no value is formatted into it)."""
+    resume = (f"({_NEW_MESSAGE} AND conversation.bot_paused_at IS NOT NULL"
+              f" AND {_IDLE_OVER[dialect]})")
     return (
-        "INSERT INTO conversation (workspace_id, channel_id, chat_id, kind, linked_user_id,"
+        "INSERT INTO conversation"  # noqa: S608 - constants only
+        " (workspace_id, channel_id, chat_id, kind, linked_user_id,"
         " contact_name, first_seen_at, last_activity_at, last_inbound_at, last_direction,"
         " preview, inbound_count, outbound_count, unread_count, opened_at, status)"
         " VALUES %s"
