@@ -526,3 +526,19 @@ def test_a_search_matching_many_messages_walks_the_list_instead(client, desk, mo
     monkeypatch.setattr("app.inbox.SEARCH_MATCHES", 1)
     assert (ids("order"), ids("late"), ids("nothing-like-it"), ids("79007771111")) == few
     assert len(few[0]) == 2 and len(few[1]) == 1 and few[2] == [] and len(few[3]) == 1
+
+
+def test_the_idle_time_travels_in_the_workspace_file(desk):
+    from app.workspace_file.errors import WorkspaceFileInvalid
+    from app.workspace_file.exporter import export_workspace
+    from app.workspace_file.importer import import_text
+
+    head = "workspace:\n  slug: idle\n  name: Idle\n"
+    import_text(head + "settings:\n  inbox:\n    resume_minutes: 0\n", "idle.yaml")
+    row = db.session.query(WorkspaceSettings).join(
+        WorkspaceSettings.workspace).filter_by(slug="idle").one()
+    assert row.inbox_resume_minutes == 0
+    assert "resume_minutes: 0" in export_workspace("idle")
+    with pytest.raises(WorkspaceFileInvalid) as refused:
+        import_text(head + "settings:\n  inbox:\n    resume_minutes: -1\n", "idle.yaml")
+    assert "settings.inbox.resume_minutes" in str(refused.value)
