@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import gettext as _
 from sqlalchemy import and_, case, func, or_, select, tuple_, update
+from sqlalchemy.orm import selectinload
 
 from app.extensions import db
 from app.labels import code_label
@@ -238,8 +239,8 @@ def list_conversations(workspace_id: int, user_id: int, args: ListArgs
     """One page of the workspace's conversations (customer and group chats), newest activity
     first; (rows, the next page's `before` or None)."""
     c = Conversation
-    query = (select(c).where(c.workspace_id == workspace_id,
-                             c.kind.in_(("customer", "group"))))
+    query = (select(c).options(selectinload(c.linked_user), selectinload(c.channel))
+             .where(c.workspace_id == workspace_id, c.kind.in_(("customer", "group"))))
     if args.view == "mine":
         query = query.where(c.assignee_id == user_id)
     elif args.view == "unassigned":
