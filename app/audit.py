@@ -76,6 +76,8 @@ NOT_AUDITED = {
     "CommandOrder": "runtime: every order of a command",
     "LinkCode": "runtime: one-time link codes (hashed)",
     "Conversation": "runtime: one summary row per chat, kept by the workers",
+    "ConversationNote": "runtime: the inbox's internal notes are the conversation's own record",
+    "ConversationMention": "runtime: who a note mentioned and whether they have seen it",
     "TicketActivity": "runtime: every panel ticket message the ticket runner read",
     "BroadcastRecipient": "runtime: each broadcast recipient's state",
     "RunnerState": "runtime: what the scheduled runners did last (written by the runners)",

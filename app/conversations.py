@@ -8,16 +8,19 @@ thread indexes of migration 0020:
 * `out`: the messages sent to the chat (outbound_message; dispatches are not sent to the
   customer's chat) with their state and delivery status;
 * `note`: the dispatch notes: each order a command of this chat passed to a provider
-  (command_order accepted with a provider), "order 2274209 refill → provider X as EXT-88231".
+  (command_order accepted with a provider), "order 2274209 refill → provider X as EXT-88231";
+* `team_note` (with `team_notes=True`, the inbox): the internal notes team members wrote in the
+  conversation (conversation_note), never sent to the chat.
 
 A message's attachments (images, documents, locations, contacts: app/models/media.py) come
 with it, as `details["media"]` (`attach_media`, one query per page).
 
 Paging is by keyset: items are ordered by (time, kind rank, id) descending, and the cursor is
-the last item's key; each table is asked for at most one page after the cursor (an index
-range scan, however long the chat), the three are merged and cut to the page. Filters
-(`outcome`, `order_id`) narrow the thread to the commands that match: their messages, the
-replies to them and their notes.
+the last item's key (`after`: ascending instead, the items newer than the cursor, oldest
+first: the inbox appends what came since the newest item it shows); each table is asked for at
+most one page after the cursor (an index range scan, however long the chat), the tables'
+pages are merged and cut to the page. Filters (`outcome`, `order_id`) narrow the thread to the
+commands that match: their messages, the replies to them and their notes.
 """
 from __future__ import annotations
 
@@ -25,16 +28,18 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import and_, exists, or_, select
 
 from app.extensions import db
-from app.models import CommandLog, CommandOrder, InboundEvent, Media, OutboundMessage, Provider
+from app.models import (CommandLog, CommandOrder, ConversationNote, InboundEvent, Media,
+                        OutboundMessage, Provider)
 
 # order of items that share a time, newest first: a reply after its note after its message
-RANK = {"in": 0, "note": 1, "out": 2}
+RANK = {"in": 0, "note": 1, "out": 2, "team_note": 3}
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-_CURSOR = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?)_([012])_(\d{1,19})")
+_CURSOR = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?)_([0-3])_(\d{1,19})")
 ORDER_ID = re.compile(r"[0-9A-Za-z_-]{1,20}")
 
 
@@ -98,13 +103,41 @@ def _after(cursor: Cursor | None, kind: str, at_column, id_column):
     return or_(at_column < cursor.at, and_(at_column == cursor.at, id_column < cursor.id))
 
 
+def _since(cursor: Cursor | None, kind: str, at_column, id_column):
+    """The rows of one table that come after `cursor` in ascending order (newer)."""
+    if cursor is None:
+        return None
+    rank = RANK[kind]
+    if rank > cursor.rank:
+        return at_column >= cursor.at
+    if rank < cursor.rank:
+        return at_column > cursor.at
+    return or_(at_column > cursor.at, and_(at_column == cursor.at, id_column > cursor.id))
+
+
 def _where(*conditions):
     return [c for c in conditions if c is not None]
 
 
 def thread(conversation, *, before: Cursor | None = None, outcome: str | None = None,
-           order_id: str | None = None, limit: int = PAGE_SIZE) -> Page:
-    """One page of the conversation's thread, newest first, after `before` when given."""
+           order_id: str | None = None, limit: int = PAGE_SIZE, after: Cursor | None = None,
+           team_notes: bool = False) -> Page:
+    """One page of the conversation's thread, newest first, after `before` when given; with
+    `after`, the items newer than it, oldest first (`before` is then ignored); `team_notes`
+    adds the inbox's internal notes."""
+    if after is not None:
+        before = None
+    ascending = after is not None
+
+    def page_of(kind, at_column, id_column):
+        if ascending:
+            return _since(after, kind, at_column, id_column)
+        return _after(before, kind, at_column, id_column)
+
+    def order(at_column, id_column):
+        if ascending:
+            return (at_column.asc(), id_column.asc())
+        return (at_column.desc(), id_column.desc())
     ws, channel, chat = conversation.workspace_id, conversation.channel_id, conversation.chat_id
     ie, cl, co = InboundEvent.__table__, CommandLog.__table__, CommandOrder.__table__
     om, provider = OutboundMessage.__table__, Provider.__table__
@@ -123,17 +156,18 @@ def thread(conversation, *, before: Cursor | None = None, outcome: str | None = 
                .select_from(ie.outerjoin(cl, cl.c.inbound_event_id == ie.c.id))
                .where(ie.c.workspace_id == ws, ie.c.channel_id == channel,
                       ie.c.chat_id == chat, ie.c.kind == "message",
-                      *_where(_after(before, "in", ie.c.received_at, ie.c.id)),
+                      *_where(page_of("in", ie.c.received_at, ie.c.id)),
                       *matching_command(cl))
-               .order_by(ie.c.received_at.desc(), ie.c.id.desc()).limit(take))
+               .order_by(*order(ie.c.received_at, ie.c.id)).limit(take))
 
     replied = cl.alias("replied")
     outbound = (select(om.c.id, om.c.created_at, om.c.text, om.c.purpose, om.c.state,
-                       om.c.delivery_status, om.c.error_code, om.c.inbound_event_id)
+                       om.c.delivery_status, om.c.error_code, om.c.inbound_event_id,
+                       om.c.last_error)
                 .where(om.c.workspace_id == ws, om.c.channel_id == channel,
                        om.c.chat_id == chat, om.c.purpose != "dispatch",
-                       *_where(_after(before, "out", om.c.created_at, om.c.id)))
-                .order_by(om.c.created_at.desc(), om.c.id.desc()).limit(take))
+                       *_where(page_of("out", om.c.created_at, om.c.id)))
+                .order_by(*order(om.c.created_at, om.c.id)).limit(take))
     if filtered:
         outbound = outbound.where(exists().where(
             replied.c.inbound_event_id == om.c.inbound_event_id,
@@ -146,12 +180,12 @@ def thread(conversation, *, before: Cursor | None = None, outcome: str | None = 
                           .outerjoin(provider, provider.c.id == co.c.provider_id))
              .where(cl.c.workspace_id == ws, cl.c.channel_id == channel, cl.c.chat_id == chat,
                     co.c.ok.is_(True), co.c.provider_id.isnot(None),
-                    *_where(_after(before, "note", co.c.created_at, co.c.id),
+                    *_where(page_of("note", co.c.created_at, co.c.id),
                             # a command's orders are written after its log is opened
                             cl.c.created_at <= before.at if before else None,
                             cl.c.outcome == outcome if outcome else None,
                             co.c.order_id == order_id if order_id else None))
-             .order_by(co.c.created_at.desc(), co.c.id.desc()).limit(take))
+             .order_by(*order(co.c.created_at, co.c.id)).limit(take))
 
     session = db.session
     items: list[Item] = []
@@ -163,13 +197,26 @@ def thread(conversation, *, before: Cursor | None = None, outcome: str | None = 
         items.append(Item("out", row.created_at, row.id, row.text, {
             "purpose": row.purpose, "state": row.state,
             "delivery_status": row.delivery_status, "error_code": row.error_code,
-            "inbound_event_id": row.inbound_event_id}))
+            "inbound_event_id": row.inbound_event_id, "last_error": row.last_error}))
     for row in session.execute(notes):
         items.append(Item("note", row.created_at, row.id, None, {
             "order_id": row.order_id, "action": row.action, "provider": row.provider,
             "external_id": row.external_id, "command_log_id": row.command_log_id,
             "outcome": row.outcome, "outbound_message_id": row.outbound_message_id}))
-    items.sort(key=lambda item: item.key, reverse=True)
+    if team_notes and not filtered:
+        tn = ConversationNote.__table__
+        user = User.__table__
+        memos = (select(tn.c.id, tn.c.created_at, tn.c.text, tn.c.author_id,
+                        user.c.username, user.c.first_name, user.c.last_name)
+                 .select_from(tn.outerjoin(user, user.c.id == tn.c.author_id))
+                 .where(tn.c.conversation_id == conversation.id,
+                        *_where(page_of("team_note", tn.c.created_at, tn.c.id)))
+                 .order_by(*order(tn.c.created_at, tn.c.id)).limit(take))
+        for row in session.execute(memos):
+            name = " ".join(p for p in (row.first_name, row.last_name) if p) or row.username
+            items.append(Item("team_note", row.created_at, row.id, row.text, {
+                "author_id": row.author_id, "author": name}))
+    items.sort(key=lambda item: item.key, reverse=not ascending)
     page = items[:limit]
     more = len(items) > limit
     attach_media(ws, page)

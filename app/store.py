@@ -31,7 +31,7 @@ from sqlalchemy import String, bindparam, cast, func, or_, select, tuple_, updat
 
 from app import realtime
 from app.extensions import db
-from app.jobs.bulk import insert_rows, insert_with_template, update_rows
+from app.jobs.bulk import insert_rows, insert_with_template, on_postgres, update_rows
 from app.models import (CommandLog, CommandOrder, Conversation, CooldownClaim, InboundEvent,
                         OutboundMessage, Plan, Workspace)
 from app.models.conversations import PREVIEW_LENGTH
@@ -116,14 +116,16 @@ class EventRow:
     _READ_ALONG = ("config_version", "workspace_status", "plan_mediums")
     # `parsed`: (configuration snapshot, parse result) once the text has been read;
     # `paused`: the workspace is suspended — the pipeline's gate of paused replies
-    # (app/jobs/pipeline.py `PausedReplies`), else None
-    __slots__ = (*COLUMNS, "parsed", "paused")
+    # (app/jobs/pipeline.py `PausedReplies`), else None; `handled_by_person`: a team member
+    # took the chat over in the inbox (app/jobs/events.py `handled_by_person`)
+    __slots__ = (*COLUMNS, "parsed", "paused", "handled_by_person")
 
     def __init__(self, row) -> None:
         for name in self.COLUMNS:
             setattr(self, name, getattr(row, name))
         self.parsed = None
         self.paused = None
+        self.handled_by_person = False
 
     def orm(self) -> InboundEvent | None:
         return db.session.get(InboundEvent, self.id)
@@ -503,6 +505,7 @@ class Touch:
     text: str | None
     is_group: bool = False
     contact_name: str | None = None
+    unread: bool = False  # a customer's message no team member has read yet (not our own)
 
 
 def preview(text: str | None) -> str | None:
@@ -532,14 +535,17 @@ def conversation_rows(touches: Iterable[Touch]) -> list[dict]:
                 "is_group": False, "contact_name": None, "first_seen_at": touch.at,
                 "last_activity_at": touch.at, "last_inbound_at": None,
                 "last_direction": "in" if touch.inbound else "out",
-                "preview": preview(touch.text), "inbound_count": 0, "outbound_count": 0}
+                "preview": preview(touch.text), "inbound_count": 0, "outbound_count": 0,
+                "unread_count": 0, "opened_at": touch.at}
         elif touch.at >= row["last_activity_at"]:
             row["last_activity_at"] = touch.at
             row["last_direction"] = "in" if touch.inbound else "out"
             row["preview"] = preview(touch.text)
         row["first_seen_at"] = min(row["first_seen_at"], touch.at)
+        row["opened_at"] = row["first_seen_at"]
         if touch.inbound:
             row["inbound_count"] += 1
+            row["unread_count"] += 1 if touch.unread else 0
             row["is_group"] = row["is_group"] or bool(touch.is_group)
             row["last_inbound_at"] = max(row["last_inbound_at"] or touch.at, touch.at)
             if touch.contact_name and not touch.is_group:
@@ -550,31 +556,73 @@ def conversation_rows(touches: Iterable[Touch]) -> list[dict]:
     return [rows[key] for key in sorted(rows, key=lambda k: (k[0], k[1], len(k[2]), k[2]))]
 
 
-_CONVERSATION_SQL = (
-    "INSERT INTO conversation (workspace_id, channel_id, chat_id, kind, linked_user_id,"
-    " contact_name, first_seen_at, last_activity_at, last_inbound_at, last_direction, preview,"
-    " inbound_count, outbound_count) VALUES %s"
-    " ON CONFLICT (workspace_id, channel_id, chat_id) DO UPDATE SET"
-    # an inbound message knows whether the chat is a group; an outbound one only finds a
-    # provider route
-    " kind = CASE WHEN excluded.kind = 'provider' OR excluded.inbound_count > 0"
-    " THEN excluded.kind ELSE conversation.kind END,"
-    " linked_user_id = excluded.linked_user_id,"
-    " contact_name = COALESCE(excluded.contact_name, conversation.contact_name),"
-    " first_seen_at = CASE WHEN excluded.first_seen_at < conversation.first_seen_at"
-    " THEN excluded.first_seen_at ELSE conversation.first_seen_at END,"
-    " last_activity_at = CASE WHEN excluded.last_activity_at > conversation.last_activity_at"
-    " THEN excluded.last_activity_at ELSE conversation.last_activity_at END,"
-    " last_inbound_at = CASE WHEN conversation.last_inbound_at IS NULL"
-    " OR excluded.last_inbound_at > conversation.last_inbound_at"
-    " THEN COALESCE(excluded.last_inbound_at, conversation.last_inbound_at)"
-    " ELSE conversation.last_inbound_at END,"
-    " last_direction = CASE WHEN excluded.last_activity_at >= conversation.last_activity_at"
-    " THEN excluded.last_direction ELSE conversation.last_direction END,"
-    " preview = CASE WHEN excluded.last_activity_at >= conversation.last_activity_at"
-    " THEN excluded.preview ELSE conversation.preview END,"
-    " inbound_count = conversation.inbound_count + excluded.inbound_count,"
-    " outbound_count = conversation.outbound_count + excluded.outbound_count")
+# The inbox's rules (issue 16), kept by the same upsert: a customer's new message (`unread_count`
+# > 0 in the batch) adds to the unread count, reopens a resolved conversation (status open,
+# opened_at the message's time, the figures of the last round cleared), moves a pending one back
+# to open, and ends a takeover whose idle time passed (`_IDLE_OVER`: the workspace's
+# inbox_resume_minutes since the last team reply, or since the takeover when nobody replied;
+# 0 = only on resolve). The pipeline decides the same way before running a command
+# (app/jobs/events.py `handled_by_person`).
+_NEW_MESSAGE = "excluded.unread_count > 0"
+_REOPEN = f"({_NEW_MESSAGE} AND conversation.status = 'resolved')"
+_MINUTES = ("COALESCE((SELECT s.inbox_resume_minutes FROM workspace_settings s"
+            " WHERE s.workspace_id = conversation.workspace_id), 30)")
+_IDLE_OVER = {
+    "postgresql": (f"({_MINUTES} > 0 AND COALESCE(conversation.last_agent_reply_at,"
+                   f" conversation.bot_paused_at) + {_MINUTES} * interval '1 minute'"
+                   " <= excluded.last_inbound_at)"),
+    "sqlite": (f"({_MINUTES} > 0 AND datetime(COALESCE(conversation.last_agent_reply_at,"
+               f" conversation.bot_paused_at), '+' || {_MINUTES} || ' minutes')"
+               " <= datetime(excluded.last_inbound_at))"),
+}
+
+
+def _conversation_sql(dialect: str) -> str:
+    """The upsert's SQL for a dialect (constants only: no value is formatted into it)."""
+    resume = (f"({_NEW_MESSAGE} AND conversation.bot_paused_at IS NOT NULL"
+              f" AND {_IDLE_OVER[dialect]})")
+    return (
+        "INSERT INTO conversation"  # noqa: S608 - constants only
+        " (workspace_id, channel_id, chat_id, kind, linked_user_id,"
+        " contact_name, first_seen_at, last_activity_at, last_inbound_at, last_direction,"
+        " preview, inbound_count, outbound_count, unread_count, opened_at, status)"
+        " VALUES %s"
+        " ON CONFLICT (workspace_id, channel_id, chat_id) DO UPDATE SET"
+        # an inbound message knows whether the chat is a group; an outbound one only finds a
+        # provider route
+        " kind = CASE WHEN excluded.kind = 'provider' OR excluded.inbound_count > 0"
+        " THEN excluded.kind ELSE conversation.kind END,"
+        " linked_user_id = excluded.linked_user_id,"
+        " contact_name = COALESCE(excluded.contact_name, conversation.contact_name),"
+        " first_seen_at = CASE WHEN excluded.first_seen_at < conversation.first_seen_at"
+        " THEN excluded.first_seen_at ELSE conversation.first_seen_at END,"
+        " last_activity_at = CASE WHEN excluded.last_activity_at > conversation.last_activity_at"
+        " THEN excluded.last_activity_at ELSE conversation.last_activity_at END,"
+        " last_inbound_at = CASE WHEN conversation.last_inbound_at IS NULL"
+        " OR excluded.last_inbound_at > conversation.last_inbound_at"
+        " THEN COALESCE(excluded.last_inbound_at, conversation.last_inbound_at)"
+        " ELSE conversation.last_inbound_at END,"
+        " last_direction = CASE WHEN excluded.last_activity_at >= conversation.last_activity_at"
+        " THEN excluded.last_direction ELSE conversation.last_direction END,"
+        " preview = CASE WHEN excluded.last_activity_at >= conversation.last_activity_at"
+        " THEN excluded.preview ELSE conversation.preview END,"
+        " inbound_count = conversation.inbound_count + excluded.inbound_count,"
+        " outbound_count = conversation.outbound_count + excluded.outbound_count,"
+        # the inbox
+        " unread_count = conversation.unread_count + excluded.unread_count,"
+        f" status = CASE WHEN {_NEW_MESSAGE} THEN 'open' ELSE conversation.status END,"
+        f" opened_at = CASE WHEN {_REOPEN} OR conversation.opened_at IS NULL"
+        " THEN COALESCE(excluded.last_inbound_at, excluded.opened_at)"
+        " ELSE conversation.opened_at END,"
+        f" first_response_at = CASE WHEN {_REOPEN} THEN NULL"
+        " ELSE conversation.first_response_at END,"
+        f" resolved_at = CASE WHEN {_REOPEN} THEN NULL ELSE conversation.resolved_at END,"
+        f" bot_paused_at = CASE WHEN {resume} THEN NULL ELSE conversation.bot_paused_at END,"
+        f" bot_paused_by_id = CASE WHEN {resume} THEN NULL"
+        " ELSE conversation.bot_paused_by_id END")
+
+
+_CONVERSATION_SQL = {dialect: _conversation_sql(dialect) for dialect in _IDLE_OVER}
 _CONVERSATION_ROW = (
     "(%(workspace_id)s, %(channel_id)s, %(chat_id)s,"
     " CASE WHEN EXISTS (SELECT 1 FROM provider_route r WHERE r.channel_id = %(channel_id)s"
@@ -583,7 +631,8 @@ _CONVERSATION_ROW = (
     " (SELECT ci.linked_user_id FROM chat_identity ci WHERE ci.channel_id = %(channel_id)s"
     " AND ci.chat_id = %(chat_id)s),"
     " %(contact_name)s, %(first_seen_at)s, %(last_activity_at)s, %(last_inbound_at)s,"
-    " %(last_direction)s, %(preview)s, %(inbound_count)s, %(outbound_count)s)")
+    " %(last_direction)s, %(preview)s, %(inbound_count)s, %(outbound_count)s,"
+    " %(unread_count)s, %(opened_at)s, 'open')")
 
 
 def touch_conversations(touches: Iterable[Touch]) -> None:
@@ -592,7 +641,11 @@ def touch_conversations(touches: Iterable[Touch]) -> None:
     linked user read from the provider routes and chat identities in the same statement).
     Call it in the transaction that stores what it counts, so a rollback undoes both."""
     rows = conversation_rows(touches)
+    if not rows:
+        return
     table = Conversation.__table__
-    insert_with_template(_CONVERSATION_SQL, _CONVERSATION_ROW, rows,
+    dialect = "postgresql" if on_postgres() else "sqlite"
+    insert_with_template(_CONVERSATION_SQL[dialect], _CONVERSATION_ROW, rows,
                          {name: table.c[name].type for name in (
-                             "first_seen_at", "last_activity_at", "last_inbound_at")})
+                             "first_seen_at", "last_activity_at", "last_inbound_at",
+                             "opened_at")})

@@ -411,6 +411,7 @@ QUICK_REPLY_SHORTCUT = pattern_rule(
     valid="delay2026", invalid="/Delay now")
 
 TICKET_POLL = in_range("ticket_poll", 5, 86_400, valid="60", invalid="2")
+INBOX_RESUME = in_range("inbox_resume", 0, 10_080, valid="30", invalid="-1")
 RULE_POSITION = in_range("rule_position", 0, 100_000, valid="10", invalid="-1")
 
 
@@ -453,7 +454,8 @@ COLUMN_RULES: dict[type, dict[str, tuple[Rule, ...]]] = {
                         "cooldown_speed_seconds": (COOLDOWN,),
                         "cooldown_cancel_seconds": (COOLDOWN,),
                         "max_ids_per_message": (MAX_IDS,),
-                        "ticket_poll_seconds": (TICKET_POLL,)},
+                        "ticket_poll_seconds": (TICKET_POLL,),
+                        "inbox_resume_minutes": (INBOX_RESUME,)},
     TicketRule: {"subject_words": (TICKET_WORDS,), "message_words": (TICKET_WORDS,),
                  "position": (RULE_POSITION,), "name": (PLAIN_NAME,)},
     ServiceRule: {"refill_days": (REFILL_DAYS,), "start_minutes_max": (START_MINUTES,)},

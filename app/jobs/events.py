@@ -245,13 +245,16 @@ def _handle(events: list[EventRow], driver: BatchDriver) -> tuple[dict[int, str]
             with workspace_scope(event.workspace_id):
                 outcomes[event.id] = HANDLERS.get(event.kind, handle_other)(event)
     items: list = []
+    for event in handled_by_person([e for e in commands if e.id not in skipped]):
+        event.handled_by_person = True  # the run stores it and does nothing (pipeline.py)
     if commands:
         found, items = pipeline.run_commands(commands, driver)
         outcomes.update(found)
     messages = [e for e in events if e.kind == "message" and e.chat_id]
     touch_conversations([
         Touch(e.workspace_id, e.channel_id, e.chat_id, e.received_at, True, e.text,
-              bool(e.is_group), None if e.from_me else e.sender_name)
+              bool(e.is_group), None if e.from_me else e.sender_name,
+              unread=not (e.from_me or e.from_bot))
         for e in messages])
     for e in messages:  # the open pages learn of them once committed (app/realtime.py)
         realtime.defer_message(db.session, realtime.ChatMessage(
@@ -268,6 +271,49 @@ def _handle(events: list[EventRow], driver: BatchDriver) -> tuple[dict[int, str]
     assign_round_robin({(e.workspace_id, e.channel_id, e.chat_id)
                         for e in messages if not (e.from_me or e.is_group)})
     return outcomes, items
+
+
+def handled_by_person(events) -> list:
+    """The events whose chat a team member has taken over in the inbox (human takeover,
+    docs/contracts.md "Inbox contracts"): the conversation's `bot_paused_at` is set and its
+    idle time has not passed at the message's time (the workspace's `inbox_resume_minutes`
+    since the last team reply, or since the takeover when nobody replied yet; 0: until
+    resolved). One query for the batch; the conversation upsert ends the expired takeovers by
+    the same rule (app/store.py)."""
+    pairs = list({(e.channel_id, e.chat_id) for e in events if e.chat_id})
+    if not pairs:
+        return []
+    from app.models import Conversation, WorkspaceSettings
+
+    table, settings = Conversation.__table__, WorkspaceSettings.__table__
+    rows = db.session.execute(
+        select(table.c.channel_id, table.c.chat_id, table.c.bot_paused_at,
+               table.c.last_agent_reply_at, settings.c.inbox_resume_minutes)
+        .select_from(table.outerjoin(settings, settings.c.workspace_id == table.c.workspace_id))
+        .where(table.c.workspace_id.in_(sorted({e.workspace_id for e in events})),
+               tuple_(table.c.channel_id, table.c.chat_id).in_(pairs),
+               table.c.bot_paused_at.isnot(None))).all()
+    if not rows:
+        return []
+    paused = {(r.channel_id, r.chat_id): r for r in rows}
+    found = []
+    for event in events:
+        row = paused.get((event.channel_id, event.chat_id))
+        if row is not None and takeover_holds(row.bot_paused_at, row.last_agent_reply_at,
+                                              row.inbox_resume_minutes, event.received_at):
+            found.append(event)
+    return found
+
+
+def takeover_holds(paused_at, last_reply_at, minutes, at) -> bool:
+    """Whether a takeover (paused at `paused_at`, the last team reply at `last_reply_at`) still
+    silences the bot at `at`: `minutes` (None: the default 30) of idle time end it; 0 never."""
+    if paused_at is None:
+        return False
+    minutes = 30 if minutes is None else int(minutes)
+    if minutes <= 0 or at is None:
+        return True
+    return (last_reply_at or paused_at) + timedelta(minutes=minutes) > at
 
 
 def _record_failure(event_id: int, exc: Exception) -> None:

@@ -202,6 +202,8 @@ class PausedReplies:
 
 
 PAUSED_KEY_PREFIX = "paused:"
+#: the outcome of a command in a conversation a team member has taken over (the inbox)
+HANDLED_BY_PERSON = "handled_by_person"
 
 
 def paused_reply_key(chat_id: str, now) -> str:
@@ -262,6 +264,11 @@ class CommandRun:
             self.step("resumed", after=len(self.trace))
         if self.paused is not None:
             return (yield from self._while_paused())
+        if getattr(self.event, "handled_by_person", False):
+            # a team member has taken the chat over in the inbox: stored, nothing is done or
+            # sent behind their back (no reply, no panel call, no dispatch)
+            self.step("handled_by_person")
+            return self._finish(HANDLED_BY_PERSON)
         if is_edit(self.event):  # acted on only if no earlier version was a command
             act, facts = decide_edit(self.event)
             self.step("edit", **facts)

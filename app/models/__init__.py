@@ -10,7 +10,7 @@ from app.models.health import HealthProblem
 from app.models.media import Media
 from app.models.outbound import ExternalCall, OutboundMessage
 from app.models.commandlog import CommandLog, CommandOrder, CooldownClaim, LinkCode
-from app.models.conversations import Conversation
+from app.models.conversations import Conversation, ConversationMention, ConversationNote
 from app.models.commands import (CommandAlias, CustomCommand, GlobalReplyTemplate, QuickReply,
                                  ReplyTemplate)
 from app.models.panel import PanelConnection, ServiceRule
@@ -26,7 +26,8 @@ from app.redaction import install_column_redaction as _install_redaction
 
 __all__ = [
     "AdminIdentity", "AuditEntry", "Broadcast", "BroadcastRecipient", "Channel",
-    "ChatIdentity", "CommandAlias", "Conversation", "CustomCommand",
+    "ChatIdentity", "CommandAlias", "Conversation", "ConversationMention", "ConversationNote",
+    "CustomCommand",
     "DetectedChat",
     "ExternalCall", "InboundEvent", "OutboundMessage", "CommandLog", "CommandOrder",
     "CooldownClaim", "LinkCode",

@@ -19,7 +19,7 @@ provider group's row would make every batch of the fleet wait for that one row's
 from __future__ import annotations
 
 from flask_appbuilder import Model
-from sqlalchemy import (Column, DateTime, Enum, ForeignKey, Index, Integer, String,
+from sqlalchemy import (Column, DateTime, Enum, ForeignKey, Index, Integer, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import relationship
 
@@ -94,3 +94,53 @@ class Conversation(WorkspaceOwned, Model):
 
     def __str__(self) -> str:
         return self.contact_name or self.chat_id
+
+
+class ConversationNote(WorkspaceOwned, Model):
+    """An internal note of the inbox (issue 16): written by a team member in a conversation's
+    thread, never sent to the chat; `@username` of a teammate mentions them
+    (`ConversationMention`)."""
+
+    __tablename__ = "conversation_note"
+    __table_args__ = (
+        Index("ix_conversation_note_thread", "conversation_id", "created_at", "id"),
+    )
+
+    id = Column(BigId, primary_key=True)
+    conversation_id = Column(BigId, ForeignKey("conversation.id", ondelete="CASCADE"),
+                             nullable=False)
+    conversation = relationship("Conversation")
+    author_id = Column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"), nullable=True)
+    author = relationship("User", foreign_keys=[author_id])
+    text = Column(Text, nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    def __str__(self) -> str:
+        return (self.text or "")[:60]
+
+
+class ConversationMention(WorkspaceOwned, Model):
+    """A teammate named in an internal note: theirs to see (the inbox's "Mentions" filter and
+    count) until they open the conversation (`seen_at`)."""
+
+    __tablename__ = "conversation_mention"
+    __table_args__ = (
+        UniqueConstraint("note_id", "user_id", name="uq_conversation_mention"),
+        Index("ix_conversation_mention_user_seen", "workspace_id", "user_id", "seen_at"),
+        Index("ix_conversation_mention_conversation", "conversation_id", "user_id"),
+    )
+
+    id = Column(BigId, primary_key=True)
+    note_id = Column(BigId, ForeignKey("conversation_note.id", ondelete="CASCADE"),
+                     nullable=False)
+    note = relationship("ConversationNote")
+    conversation_id = Column(BigId, ForeignKey("conversation.id", ondelete="CASCADE"),
+                             nullable=False)
+    conversation = relationship("Conversation")
+    user_id = Column(Integer, ForeignKey("ab_user.id", ondelete="CASCADE"), nullable=False)
+    user = relationship("User", foreign_keys=[user_id])
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    seen_at = Column(DateTime, nullable=True)
+
+    def __str__(self) -> str:
+        return f"@{self.user_id}"

@@ -11,6 +11,8 @@ DEFAULT_COOLDOWNS = {"refill": 24 * 3600, "speed": 12 * 3600, "cancel": 12 * 360
 #: how often the panel's pending tickets are read (seconds), and the least a workspace may set
 DEFAULT_TICKET_POLL_SECONDS = 60
 MIN_TICKET_POLL_SECONDS = 5
+#: the inbox: minutes after the last team reply before the bot speaks again (0: on resolve only)
+DEFAULT_INBOX_RESUME_MINUTES = 30
 
 
 class WorkspaceSettings(Timestamps, WorkspaceOwned, Model):
@@ -34,6 +36,10 @@ class WorkspaceSettings(Timestamps, WorkspaceOwned, Model):
     # the team (migration 0028): a new or reopened unassigned customer conversation goes to the
     # online agent who got one least recently (app/team.py `assign_round_robin`); off: by hand
     round_robin_enabled = Column(Boolean, nullable=False, default=False, server_default=false())
+    # the inbox: after a team member's takeover the bot speaks again in the chat once this many
+    # minutes passed since the last team reply (0: only when the conversation is resolved)
+    inbox_resume_minutes = Column(Integer, nullable=False, default=DEFAULT_INBOX_RESUME_MINUTES,
+                                  server_default=str(DEFAULT_INBOX_RESUME_MINUTES))
 
     def __str__(self) -> str:
         return f"Settings of {self.workspace}"

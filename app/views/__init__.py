@@ -24,7 +24,8 @@ from app.views.billing import (PENDING_LIST, BillingView, PaymentMethodView,
                                PaymentSubmissionView, SubscriptionAdminMixin)
 from app.views.broadcasts import BroadcastApi, BroadcastRecipientView, BroadcastView
 from app.views.channels import DetectedChatView
-from app.views.conversations import CUSTOMERS_ONLY, ConversationView, conversation_api
+from app.views.conversations import (CONVERSATION_API_COLUMNS, CUSTOMERS_ONLY, ConversationView,
+                                     conversation_api)
 from app.views.export import with_csv_export
 from app.views.formatting import make_readable
 from app.views.health import HealthApi, HealthView
@@ -32,6 +33,7 @@ from app.views.public_api import ContactsApi, MessagesApi
 from app.views.payments import PaymentsView
 from app.views.platform_support import (WAITING_LIST, SupportQueueView, SupportTicketApi,
                                         SupportTicketView)
+from app.views.inbox import InboxView
 from app.views.playground import PlaygroundView
 from app.views.dashboard import DashboardApi, DashboardView
 from app.views.home import OnboardingApi
@@ -56,7 +58,8 @@ ADMIN_MANAGES = {MemberView, SubscriptionView, InvoiceView}
 ADMIN_EXTRAS = {SubscriptionView: SubscriptionAdminMixin}
 # Screens whose REST twin is written out (app/views/saas_api.py) rather than made by api_for.
 OWN_APIS = {SubscriptionView: SubscriptionApi,
-            ConversationView: conversation_api(api_for(ConversationView, "conversation"))}
+            ConversationView: conversation_api(api_for(
+                ConversationView, "conversation", **CONVERSATION_API_COLUMNS))}
 
 # Screens registered after the workspace ones: (menu name, label, category, icon, view, resource)
 EXTRA_SCREENS = [
@@ -130,6 +133,9 @@ def add_screen(appbuilder, view, name, label, category, icon=""):
 
 
 def register_views(appbuilder) -> None:
+    # the team's inbox (app/views/inbox.py): a menu entry of its own, first for members
+    screen_titles(InboxView, _l("Inbox"))
+    appbuilder.add_view(InboxView, "Inbox", label=_l("Inbox"), icon="fa-inbox")
     add_screen(appbuilder, MyWorkspaceView, "My workspace", _l("My workspace"), "Setup",
                "fa-building")
     for name, label, category, icon, view, resource in WORKSPACE_SCREENS + EXTRA_SCREENS:

@@ -50,6 +50,12 @@ DESCRIPTIONS = {
 }
 
 
+# the inbox's fields (issue 16) on the REST twin, read-only (the twin has no add or edit); the
+# inbox changes them through its own endpoints (app/views/inbox.py)
+INBOX_COLUMNS = ["status", "assignee_id", "unread_count", "bot_paused_at", "bot_paused_by_id",
+                 "last_agent_reply_at", "opened_at", "first_response_at", "resolved_at"]
+
+
 class ConversationView(CsvExportButton, WorkspaceModelView):
     """Every chat, newest activity first; a row opens its thread."""
 
@@ -192,6 +198,12 @@ class ConversationThreadApi:
                              chat_id=conversation.chat_id,
                              items=[item.as_json() for item in page.items],
                              next=page.next_cursor)
+
+
+CONVERSATION_API_COLUMNS = {
+    "list_columns": [*ConversationView.list_columns, *INBOX_COLUMNS],
+    "show_columns": [*ConversationView.show_columns, *INBOX_COLUMNS],
+}
 
 
 def conversation_api(api_cls: type) -> type:

@@ -37,6 +37,8 @@ OUTCOMES: dict[str, object] = {
     "edit_not_acted": _l("not acted on: an edit of a message already handled"),
     "number_changed": _l("the chat moved to the new number"),
     "paused": _l("not handled: the workspace is suspended"),
+    "handled_by_person": _l("handled by a person: a team member has taken the conversation "
+                            "over in the inbox (the bot did nothing)"),
     "opted_out": _l("the customer opted out of broadcasts"),
     "opted_in": _l("the customer opted back in to broadcasts"),
 }
@@ -326,6 +328,11 @@ def _opt(step, preview):
              "broadcasts again.", name=step.get("linked_user") or "—")
 
 
+def _handled_by_person(step, preview):
+    return _("A team member has taken this conversation over in the inbox: the message is "
+             "stored and the bot does nothing (no reply, no order request).")
+
+
 def _unpaused(step, preview):
     return _("Processed again after the workspace was resumed.")
 
@@ -340,7 +347,7 @@ SENTENCES: dict[str, Callable[[Mapping, bool], str]] = {
     "balance_error": _balance_error, "link": _link, "verify": _verify,
     "edit": _edit, "number_changed": _number_changed, "paused": _paused,
     "unpaused": _unpaused, "ticket": _ticket, "queued": _queued, "opt_out": _opt,
-    "opt_in": _opt,
+    "opt_in": _opt, "handled_by_person": _handled_by_person,
 }
 
 

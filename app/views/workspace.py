@@ -196,7 +196,7 @@ class WorkspaceSettingsView(WorkspaceModelView):
     list_columns = ["cooldown_refill_seconds", "cooldown_speed_seconds",
                     "cooldown_cancel_seconds", "max_ids_per_message", "allow_partial_refill",
                     "fallback_reply_enabled", "paused_reply_enabled", "tickets_enabled",
-                    "ticket_poll_seconds", "round_robin_enabled"]
+                    "ticket_poll_seconds", "inbox_resume_minutes", "round_robin_enabled"]
     show_columns = list_columns
     add_columns = list_columns
     edit_columns = list_columns
@@ -211,6 +211,7 @@ class WorkspaceSettingsView(WorkspaceModelView):
         paused_reply_enabled=_l("Tell customers when the service is paused"),
         tickets_enabled=_l("Answer panel tickets"),
         ticket_poll_seconds=_l("Read panel tickets every (seconds)"),
+        inbox_resume_minutes=_l("Bot resumes after a takeover (minutes)"),
         round_robin_enabled=_l("Assign new conversations in turn"),
     )
     description_columns = {"paused_reply_enabled": _l(
@@ -224,7 +225,11 @@ class WorkspaceSettingsView(WorkspaceModelView):
         "round_robin_enabled": _l(
             "A new or reopened customer conversation nobody is assigned to goes to the online "
             "team member (seen in the last 2 minutes) who got one least recently. Off: "
-            "conversations are assigned by hand.")}
+            "conversations are assigned by hand."),
+        "inbox_resume_minutes": _l(
+            "When a team member takes over a conversation in the Inbox the bot stays quiet in "
+            "it. It speaks again when the conversation is resolved, or once this many minutes "
+            "passed since the team's last reply. 0: only when resolved. 30 by default.")}
 
 
 class MemberView(TeamMixin, WorkspaceModelView):

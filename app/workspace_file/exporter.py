@@ -19,7 +19,7 @@ from app.extensions import db
 from app.models import (AdminIdentity, Channel, CommandAlias, LinkedUser, PanelConnection,
                         Provider, ProviderRoute, Workspace, WorkspaceMember, WorkspaceSettings)
 from app.models.base import split_list
-from app.models.settings import DEFAULT_TICKET_POLL_SECONDS
+from app.models.settings import DEFAULT_INBOX_RESUME_MINUTES, DEFAULT_TICKET_POLL_SECONDS
 from app.models.commands import ALIAS_ACTIONS
 from app.models.routing import DEFAULT_ROUTE_TEMPLATE
 from app.tenancy import scoped_query, workspace_scope
@@ -231,6 +231,8 @@ class WorkspaceDocument:
             tickets["poll_seconds"] = row.ticket_poll_seconds
         if tickets:
             section["tickets"] = tickets
+        if row.inbox_resume_minutes != DEFAULT_INBOX_RESUME_MINUTES:
+            section["inbox"] = {"resume_minutes": row.inbox_resume_minutes}
         return section
 
     def aliases(self) -> dict:

@@ -587,6 +587,8 @@ class Upsert:
         tickets = section.get("tickets", {})
         values.update(present(tickets, {"enabled": "tickets_enabled",
                                         "poll_seconds": "ticket_poll_seconds"}))
+        values.update(present(section.get("inbox", {}),
+                              {"resume_minutes": "inbox_resume_minutes"}))
         row = self._owned(WorkspaceSettings).one_or_none()
         if row is None or "settings" in self.data:  # every workspace gets its settings row
             self._save("settings", row, values, WorkspaceSettings,

@@ -23,8 +23,8 @@ from app.models.commands import ALIAS_ACTIONS
 from app.models.panel import PANEL_TYPES, SERVICE_RULE_MODES
 from app.models.routing import ROUTE_ACTIONS
 from app.models.tenancy import MEMBER_ROLES
-from app.validation import (INSTANCE_ID, LANGUAGE, MAX_IDS, REQUESTS_PER_SECOND, SLUG,
-                            TICKET_POLL, TIMEOUT, TIMEZONE)
+from app.validation import (INBOX_RESUME, INSTANCE_ID, LANGUAGE, MAX_IDS, REQUESTS_PER_SECOND,
+                            SLUG, TICKET_POLL, TIMEOUT, TIMEZONE)
 from app.validation import MAX_COOLDOWN as MAX_COOLDOWN
 from app.validation import URL as URL_RULE
 from app.validation import marshmallow_validator as checked
@@ -377,6 +377,10 @@ class TicketsSection(Strict):
     poll_seconds = fields.Integer(strict=True, validate=checked(TICKET_POLL))
 
 
+class InboxSection(Strict):
+    resume_minutes = fields.Integer(strict=True, validate=checked(INBOX_RESUME))
+
+
 class SettingsSection(Strict):
     cooldowns = fields.Nested(CooldownsSection)
     max_ids_per_message = fields.Integer(strict=True, validate=checked(MAX_IDS))
@@ -384,6 +388,7 @@ class SettingsSection(Strict):
     fallback_reply_enabled = fields.Boolean()
     paused_reply_enabled = fields.Boolean()
     tickets = fields.Nested(TicketsSection)
+    inbox = fields.Nested(InboxSection)
 
 
 AliasesSection = Strict.from_dict(

@@ -37,7 +37,7 @@ def test_settings_save_with_both_boxes_off(client, manager, db):
     response = client.post(f"/workspacesettingsview/edit/{settings.id}", data={
         "cooldown_refill_seconds": "86400", "cooldown_speed_seconds": "43200",
         "cooldown_cancel_seconds": "43200", "max_ids_per_message": "100",
-        "ticket_poll_seconds": "60"})  # boxes left off
+        "ticket_poll_seconds": "60", "inbox_resume_minutes": "30"})  # boxes left off
     assert response.status_code == 302, response.get_data(as_text=True)[:3000]
     db.session.expire_all()
     settings = db.session.get(WorkspaceSettings, settings.id)

@@ -36,6 +36,10 @@ INTERNAL_TABLES = {
                       "/api/v1/health answers the workspace's health",
     "support_message": "a platform support ticket's thread: REST support_ticket carries it as "
                        "`thread` (internal notes never)",
+    "conversation_note": "the inbox's internal notes: GET /inbox/api/conversations/<id>/messages "
+                         "answers them as `team_note` items",
+    "conversation_mention": "who a note mentioned: the inbox's `mentions` view and counts "
+                            "(GET /inbox/api/conversations?view=mentions)",
 }
 
 

@@ -33,7 +33,7 @@ def test_a_workspace_added_on_the_screen_has_settings_its_manager_can_change(
     saved = client.post(edit[1], data={
         "cooldown_refill_seconds": "3600", "cooldown_speed_seconds": "3600",
         "cooldown_cancel_seconds": "3600", "max_ids_per_message": "20",
-        "ticket_poll_seconds": "60"})  # what the form shows filled in
+        "ticket_poll_seconds": "60", "inbox_resume_minutes": "30"})  # what the form shows
     assert saved.status_code == 302
     db.session.expire_all()
     assert db.session.get(WorkspaceSettings, settings.id).cooldown_refill_seconds == 3600
