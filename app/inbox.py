@@ -31,6 +31,7 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, case, func, or_, select, tuple_, update
 from sqlalchemy.orm import selectinload
 
+from app import realtime
 from app.extensions import db
 from app.labels import code_label
 from app.models import (Conversation, ConversationMention, ConversationNote, InboundEvent,
@@ -450,9 +451,21 @@ def add_note(conversation, user, text: str | None) -> ConversationNote:
     return note
 
 
-def mark_read(conversation, user) -> None:
-    """The member opened the conversation: nothing unread, their mentions in it seen."""
+def announce(conversation, change: str, user_id: int | None = None) -> None:
+    """Tell the workspace's open pages (app/realtime.py `conversation.updated`) that the
+    conversation changed (`change`: status, assign, takeover, giveback, reply, note, read).
+    Call it after the commit; it never fails the caller."""
+    realtime.publish(conversation.workspace_id, "conversation.updated", {
+        "conversation_id": conversation.id, "change": change, "by": user_id,
+        "status": conversation.status, "assignee_id": conversation.assignee_id,
+        "unread": conversation.unread_count, "bot_paused": conversation.bot_paused_at is not None})
+
+
+def mark_read(conversation, user) -> bool:
+    """The member opened the conversation: nothing unread, their mentions in it seen.
+    True when something was unread (the other pages' badges change)."""
     now = utcnow()
+    was_unread = bool(conversation.unread_count)
     if conversation.unread_count:
         db.session.execute(update(Conversation.__table__)
                            .where(Conversation.__table__.c.id == conversation.id)
@@ -463,6 +476,7 @@ def mark_read(conversation, user) -> None:
                        .values(seen_at=now))
     db.session.commit()
     db.session.refresh(conversation)
+    return was_unread
 
 
 def set_status(conversation, status: str | None) -> None:

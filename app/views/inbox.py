@@ -23,17 +23,17 @@ from __future__ import annotations
 
 import re
 
-from flask import abort, g, jsonify, request
+from flask import abort, g, jsonify, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access, has_access_api
 from flask_babel import gettext as _
 
 from app.conversations import Cursor, ThreadArgumentError, thread
 from app.extensions import db
-from app.inbox import (InboxError, add_note, assign, conversation_json, give_back, item_json,
-                       list_arguments, list_conversations, mark_read, members, mention_count,
-                       quick_reply_values, send_reply, set_status, take_over, unseen_mentions,
-                       user_names, window, window_message)
+from app.inbox import (InboxError, add_note, announce, assign, conversation_json, give_back,
+                       item_json, list_arguments, list_conversations, mark_read, members,
+                       mention_count, quick_reply_values, send_reply, set_status, take_over,
+                       unseen_mentions, user_names, window, window_message)
 from app.labels import code_label
 from app.models import Channel, Conversation
 from app.models.conversations import CONVERSATION_STATUSES
@@ -41,6 +41,7 @@ from app.plans import module_refusal, plan_of
 from app.security import ROLE_ADMIN, ROLE_AGENT, ROLE_MANAGER, WRITE
 from app.tenancy import current_scope, scoped_query
 from app.views.formatting import language_name
+from app.views.media import attach_limit, can_attach, human_size
 
 THREAD_PAGE = 50
 PERMISSION = "inbox"
@@ -138,12 +139,14 @@ class InboxView(BaseView):
         conversation = self._conversation(pk)
         if conversation is None:
             abort(404)
-        mark_read(conversation, g.user)
+        if mark_read(conversation, g.user):
+            announce(conversation, "read", g.user.id)
         contact = conversation.linked_user
         team = members(conversation.workspace_id)
         state = self._state(conversation)
         return self.render_template(
             "relaydesk/inbox_conversation.html", conversation=conversation, contact=contact,
+            can_attach=can_attach(conversation), media_max_bytes=attach_limit(conversation),
             members=team, state=state, is_manager=_is_manager(),
             language=language_name(contact.language) if contact and contact.language else "",
             statuses=[(s, code_label("conversation_status", s)) for s in CONVERSATION_STATUSES],
@@ -172,11 +175,11 @@ class InboxView(BaseView):
         if after:
             page = thread(conversation, after=Cursor.decode(after), team_notes=True,
                           limit=THREAD_PAGE)
-            return {"items": [item_json(i) for i in page.items], "older": None,
+            return {"items": [_with_media(item_json(i)) for i in page.items], "older": None,
                     "more_after": page.next_cursor is not None}
         page = thread(conversation, before=Cursor.decode(before) if before else None,
                       team_notes=True, limit=THREAD_PAGE)
-        items = [item_json(i) for i in reversed(page.items)]
+        items = [_with_media(item_json(i)) for i in reversed(page.items)]
         return {"items": items, "older": page.next_cursor, "more_after": False}
 
     @expose("/api/conversations")
@@ -246,7 +249,7 @@ class InboxView(BaseView):
 
     # --- writing (JSON, CSRF-protected) -----------------------------------------------------
 
-    def _write(self, pk, action):
+    def _write(self, pk, action, change: str):
         conversation, error = self._api_conversation(pk)
         if error is not None:
             return error
@@ -256,6 +259,8 @@ class InboxView(BaseView):
             db.session.rollback()
             return _error(exc.status, exc.message, exc.field)
         db.session.refresh(conversation)
+        # the other open inbox pages follow (app/realtime.py; the action has committed)
+        announce(conversation, change, g.user.id)
         return jsonify({**self._state(conversation), **extra})
 
     @expose("/api/conversations/<pk>/reply", methods=["POST"])
@@ -265,19 +270,20 @@ class InboxView(BaseView):
             outbound_id, new = send_reply(conversation, g.user, _string(body.get("text")),
                                           _string(body.get("client_id")))
             return {"message_id": outbound_id, "new": new}
-        return self._write(pk, reply)
+        return self._write(pk, reply, "reply")
 
     @expose("/api/conversations/<pk>/note", methods=["POST"])
     @has_access_api
     def api_note(self, pk):
         def note(conversation, body):
             return {"note_id": add_note(conversation, g.user, _string(body.get("text"))).id}
-        return self._write(pk, note)
+        return self._write(pk, note, "note")
 
     @expose("/api/conversations/<pk>/status", methods=["POST"])
     @has_access_api
     def api_status(self, pk):
-        return self._write(pk, lambda c, body: set_status(c, _string(body.get("status"))))
+        return self._write(pk, lambda c, body: set_status(c, _string(body.get("status"))),
+                           "status")
 
     @expose("/api/conversations/<pk>/assign", methods=["POST"])
     @has_access_api
@@ -285,17 +291,32 @@ class InboxView(BaseView):
         return self._write(pk, lambda c, body: assign(
             c, g.user, body.get("assignee_id") if isinstance(
                 body.get("assignee_id"), (int, str, type(None))) else "x",
-            manager=_is_manager()))
+            manager=_is_manager()), "assign")
 
     @expose("/api/conversations/<pk>/takeover", methods=["POST"])
     @has_access_api
     def api_takeover(self, pk):
-        return self._write(pk, lambda c, body: take_over(c, g.user))
+        return self._write(pk, lambda c, body: take_over(c, g.user), "takeover")
 
     @expose("/api/conversations/<pk>/giveback", methods=["POST"])
     @has_access_api
     def api_giveback(self, pk):
-        return self._write(pk, lambda c, body: give_back(c))
+        return self._write(pk, lambda c, body: give_back(c), "giveback")
+
+
+def _with_media(item: dict) -> dict:
+    """A thread item's attachments (app/conversations.py `attach_media`) with what the page
+    shows of them: words for the kind, state and size, and the members-only file URLs
+    (app/views/media.py) of the stored ones."""
+    for media in item.get("media") or ():
+        media["kind_label"] = str(code_label("media_kind", media["kind"]))
+        media["state_label"] = str(code_label("media_state", media["state"]))
+        media["size_label"] = human_size(media["size"]) if media.get("size") else ""
+        if media["state"] == "stored" and media["kind"] not in ("location", "contact"):
+            media["url"] = url_for("MediaView.serve", pk=media["id"])
+            if (media.get("mime_type") or "").startswith("image/"):
+                media["thumb"] = url_for("MediaView.thumb", pk=media["id"])
+    return item
 
 
 def _string(value) -> str | None:

@@ -56,7 +56,7 @@ def artifacts_dir() -> Path:
 
 @contextlib.contextmanager
 def serve_app(artifacts_dir: Path, instance_dir: Path, *, log_name: str = "browser-server",
-              extra_env: dict[str, str] | None = None, threads: int = 4):
+              extra_env: dict[str, str] | None = None, threads: int = 8):
     """Base URL of `run:app` served by gunicorn in a separate process, environment as below
     plus `extra_env` (e.g. a payment provider pointed at a local fake). A live page's event
     stream holds one of the `threads` (app/views/live.py): at most half of them stream, and a

@@ -139,3 +139,48 @@ def test_the_header_sets_availability_and_notification_preferences(live_site, ne
               .join(WorkspaceMember.user).filter_by(username="live-ann").one())
     assert member.availability == "online" and member.notify_sound
     assert errors == []
+
+
+def test_the_inbox_follows_messages_status_and_typing_without_reload(
+        live_site, new_page, shop, worker, artifacts_dir):
+    """The inbox itself: one agent's list and another's open conversation show the customer's
+    new message, a teammate's status change and their typing, without reload."""
+    from app.models import Conversation
+    from app.models.base import utcnow
+
+    workspace, channel = shop
+    chat = "79001112244@c.us"
+    conversation = Conversation(workspace_id=workspace.id, channel_id=channel.id, chat_id=chat,
+                                contact_name="Dora", last_inbound_at=utcnow(),
+                                preview="earlier message")
+    db.session.add(conversation)
+    db.session.commit()
+
+    def open_inbox(username, path):
+        page = new_page()
+        errors = watch_console(page)
+        sign_in(page, username)
+        page.goto(path)
+        page.wait_for_selector("#relaydesk-live[data-connected='1']", state="attached")
+        page.evaluate("window.__notReloaded = true")
+        return page, errors
+
+    ann_list, ann_list_errors = open_inbox("live-ann", "/inbox/")
+    bob, bob_errors = open_inbox("live-bob", f"/inbox/{conversation.id}")
+    text = "Is order 2274209 done yet?"
+    assert post_webhook(live_site, channel, text, chat) == 200
+
+    bob.locator("#thread").get_by_text(text).wait_for(timeout=15_000)
+    # the list's row now carries the platform's name for the sender (it said "Dora")
+    ann_list.locator(".inbox-row").first.get_by_text("Carla").wait_for(timeout=15_000)
+
+    ann, ann_errors = open_inbox("live-ann", f"/inbox/{conversation.id}")
+    ann.fill("#composer-text", "Checking")  # a teammate types: the other page says so
+    bob.locator("#inbox-typing").get_by_text("typing").wait_for(timeout=10_000)
+    ann.select_option("#conversation-status", "pending")
+    bob.locator("#inbox-status-label").get_by_text("Pending").wait_for(timeout=10_000)
+    assert bob.locator("#conversation-status").input_value() == "pending"
+    for page in (bob, ann_list):
+        assert page.evaluate("window.__notReloaded === true")
+    bob.screenshot(path=str(artifacts_dir / "live-inbox-second-agent.png"), full_page=True)
+    assert ann_list_errors == [] and bob_errors == [] and ann_errors == []

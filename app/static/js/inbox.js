@@ -210,6 +210,9 @@
         if (item.kind === "note") { meta.unshift(page.dataset.dispatchLabel); }
         node.querySelector(".inbox-item-meta").textContent = meta.filter(Boolean).join(" · ");
         node.querySelector(".inbox-item-text").textContent = item.text || "";
+        (item.media || []).forEach(function (m) {
+            node.insertBefore(mediaNode(m), node.querySelector(".inbox-item-status"));
+        });
         var status = node.querySelector(".inbox-item-status");
         if (item.delivery) {
             status.textContent = item.delivery.label;
@@ -217,6 +220,65 @@
             status.classList.add("inbox-delivery-" + item.delivery.code);
         }
         return node;
+    }
+
+    // one attachment (app/views/inbox.py `_with_media`): built with DOM calls, never HTML
+    function mediaNode(m) {
+        var box = document.createElement("div");
+        box.className = "media-item media-" + m.kind;
+        box.dataset.mediaId = m.id;
+        box.dataset.mediaState = m.state;
+        function line(text) {
+            var p = document.createElement("p");
+            p.textContent = text;
+            box.appendChild(p);
+            return p;
+        }
+        function link(text, cls) {
+            var a = document.createElement("a");
+            a.href = m.url;
+            a.className = cls;
+            a.textContent = text;
+            return a;
+        }
+        if (m.kind === "location") {
+            line(page.dataset.mediaLocation + ": " + Number(m.latitude).toFixed(6) + ", " +
+                 Number(m.longitude).toFixed(6) + [m.place_name, m.address].filter(Boolean)
+                     .map(function (t) { return " · " + t; }).join("")).className = "media-location";
+        } else if (m.kind === "contact") {
+            line(page.dataset.mediaContact + ": " + (m.contact_name || "") +
+                 (m.contact_phone ? " · +" + m.contact_phone : "")).className = "media-contact";
+        } else if (!m.url) {
+            line(m.kind_label + (m.file_name ? " " + m.file_name : "") + ": " + m.state_label)
+                .className = "media-unavailable text-muted";
+        } else if (m.thumb) {
+            var a = link("", "media-image-link");
+            a.target = "_blank";
+            a.rel = "noopener";
+            var img = document.createElement("img");
+            img.src = m.thumb;
+            img.alt = m.file_name || page.dataset.mediaImage;
+            img.className = "media-image img-thumbnail";
+            img.loading = "lazy";
+            a.appendChild(img);
+            box.appendChild(a);
+        } else if (/^(audio|video)\//.test(m.mime_type || "")) {
+            var player = document.createElement(m.mime_type.indexOf("audio/") === 0 ? "audio" : "video");
+            player.controls = true;
+            player.preload = "none";
+            player.src = m.url;
+            player.className = "media-" + player.tagName.toLowerCase();
+            box.appendChild(player);
+            box.appendChild(link(page.dataset.mediaDownload, "media-download"));
+        } else {
+            var p = line("");
+            p.className = "media-document";
+            var doc = link(m.file_name || page.dataset.mediaDocument, "media-download");
+            doc.setAttribute("download", "");
+            p.appendChild(doc);
+            if (m.size_label) { p.appendChild(document.createTextNode(" (" + m.size_label + ")")); }
+        }
+        return box;
     }
 
     inbox.appendItems = function (json) {
@@ -436,6 +498,70 @@
         if (window.location.hash === "#reply") { area.focus(); }
     }
 
-    if (list) { initList(); }
-    if (page) { initConversation(); }
+    // --- real time (app/static/js/live.js dispatches the workspace's events) -----------------
+
+    function later(fn, ms) {
+        var timer = null;
+        return function () { clearTimeout(timer); timer = setTimeout(fn, ms); };
+    }
+
+    function liveList() {
+        // a message or a change anywhere in the workspace: the first page again, the same row
+        // kept selected (events come in bursts: one reload per 200 ms)
+        var reload = later(function () {
+            if (nextCursor && el("inbox-list").querySelectorAll(".inbox-row").length > 30) {
+                return;  // the member paged further: leave what they are reading alone
+            }
+            var keep = selectedId();
+            inbox.loadList().then(function () {
+                var all = rows();
+                for (var i = 0; i < all.length; i += 1) {
+                    if (all[i].dataset.id === keep) { select(i); break; }
+                }
+            });
+        }, 200);
+        ["relaydesk:message", "relaydesk:conversation", "relaydesk:reset"].forEach(function (n) {
+            document.addEventListener(n, reload);
+        });
+    }
+
+    function liveConversation() {
+        var id = page.dataset.id;
+        function mine(event) {
+            return event.detail && String(event.detail.conversation_id) === id;
+        }
+        var newer = later(function () { inbox.loadNewer(); }, 100);
+        var state = later(function () {
+            getJSON(page.dataset.api).then(inbox.applyState).catch(function () {});
+            inbox.loadNewer();
+        }, 100);
+        // a delivery status moved: the newest page again (its items replace those shown)
+        var statuses = later(function () {
+            getJSON(page.dataset.api + "/messages").then(inbox.appendItems).catch(function () {});
+        }, 300);
+        document.addEventListener("relaydesk:message", function (event) {
+            if (mine(event)) { newer(); }
+        });
+        document.addEventListener("relaydesk:conversation", function (event) {
+            if (mine(event)) { state(); }
+        });
+        document.addEventListener("relaydesk:reset", state);
+        document.addEventListener("relaydesk:status", function (event) {
+            var d = event.detail || {};
+            if (String(d.channel_id) === page.dataset.channel && d.chat_id === page.dataset.chat) {
+                statuses();
+            }
+        });
+        var typingTimer = null;
+        document.addEventListener("relaydesk:typing", function (event) {
+            var d = event.detail || {};
+            if (!mine(event) || String(d.user_id) === page.dataset.me) { return; }
+            el("inbox-typing").textContent = page.dataset.typingLabel.replace("{name}", d.name || "");
+            clearTimeout(typingTimer);
+            typingTimer = setTimeout(function () { el("inbox-typing").textContent = ""; }, 5000);
+        });
+    }
+
+    if (list) { initList(); liveList(); }
+    if (page) { initConversation(); liveConversation(); }
 }());
