@@ -13,7 +13,7 @@ from wtforms.validators import Length, Optional
 
 from app.domain.templates import CUSTOM_COMMAND, QUICK_REPLY, ROUTE
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, CustomCommand,
-                        Invoice, LinkedUser, PanelConnection, Provider, ProviderRoute,
+                        Invoice, PanelConnection, Provider, ProviderRoute,
                         QuickReply, ReplyTemplate, ServiceRule, Subscription, WorkspaceMember,
                         WorkspaceSettings)
 from app.models.channels import AWAITING_VERIFICATION, PAUSING_STATES
@@ -27,7 +27,7 @@ from app.labels import code_label
 from app.views.channels import (FIELD_HELP, ChannelActionsMixin, ChannelSetupMixin, JoinedText,
                                 platform_words, verification_words, verify_after_save)
 from app.views.panel import PanelConnectionActionsMixin
-from app.views.plan_checks import (channel_fits_plan, linked_user_fits_plan, member_fits_plan,
+from app.views.plan_checks import (channel_fits_plan, member_fits_plan,
                                    panel_fits_plan, route_fits_plan)
 from app.views.team import TeamMixin
 from app.views.template_fields import (CUSTOM_REPLY_HELP, QUICK_REPLY_HELP, REPLY_HELP,
@@ -349,28 +349,6 @@ class ServiceRuleView(WorkspaceModelView):
 
 # --- Communication ----------------------------------------------------------------------------
 
-class LinkedUserView(WorkspaceModelView):
-    """Panel usernames and the chats trusted to speak for them."""
-
-    datamodel = RelaydeskInterface(LinkedUser)
-    plan_checks = (linked_user_fits_plan,)  # `max_linked_users`
-    list_columns = ["username", "language", "tags", "opted_out", "created_at"]
-    show_columns = ["username", "language", "tags", "notes", "opted_out", "opted_out_at",
-                    "created_at", "updated_at"]
-    add_columns = ["username", "language", "tags", "notes", "opted_out"]
-    edit_columns = add_columns
-    search_columns = ["username", "language", "tags", "opted_out"]
-    label_columns = labels(username=_l("Panel username"), tags=_l("Tags"),
-                           opted_out=_l("Opted out of broadcasts"),
-                           opted_out_at=_l("Opted out"))
-    description_columns = {
-        "tags": _l("Words of your own, comma separated (e.g. vip, reseller): broadcasts can "
-                   "be sent to the users with a tag."),
-        "opted_out": _l("Receives no broadcasts. Set when the customer writes STOP in the "
-                        "chat (START clears it); you may change it here too."),
-    }
-
-
 class ChatIdentityView(WorkspaceModelView):
     """One chat on one channel, linked to a panel user."""
 
@@ -481,8 +459,6 @@ WORKSPACE_SCREENS = [
      "provider_route"),
     ("Service rules", _l("Service rules"), "Routing", "fa-list-ol", ServiceRuleView,
      "service_rule"),
-    ("Linked users", _l("Linked users"), "Communication", "fa-link", LinkedUserView,
-     "linked_user"),
     ("Chat identities", _l("Chat identities"), "Communication", "fa-comments",
      ChatIdentityView, "chat_identity"),
     ("Admin identities", _l("Admin identities"), "Communication", "fa-user-secret",
