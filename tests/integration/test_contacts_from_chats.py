@@ -131,3 +131,36 @@ def test_self_service_linking_gives_the_username_to_the_chats_contact(client, de
     carol = db.session.query(LinkedUser).filter_by(username="carol").one()
     assert carol.id == contact_id and carol.phone == "79005550000"
     assert contact_of(STRANGER_CHAT).id == contact_id
+
+
+def test_broadcasts_reach_contacts_without_a_username_through_their_chat_and_skip_opted_out(
+        client, desk, fake_greenapi):
+    from app.jobs import workspace_config
+    from app.jobs import broadcasts as runner
+    from app.models import Broadcast, BroadcastRecipient
+
+    desk.channel.api_url = fake_greenapi.url
+    desk.channel.id_instance = fake_greenapi.id_instance
+    desk.channel.api_token = fake_greenapi.api_token
+    db.session.commit()
+    workspace_config.forget()
+    handle(client, desk, "hello", STRANGER_CHAT)
+    handle(client, desk, "hello", OTHER)
+    stranger, other = contact_of(STRANGER_CHAT), contact_of(OTHER)
+    stranger.name, other.opted_out = "Stranger", True
+    db.session.commit()
+    fake_greenapi.sent.clear()
+    broadcast = Broadcast(workspace_id=desk.workspace.id, name="News",
+                          text="Hello {username}, news!")
+    db.session.add(broadcast)
+    db.session.commit()
+    runner.start(broadcast)
+    runner.run_workspace(desk.workspace.id)
+    db.session.expire_all()
+    recipients = {r.chat_id: (r.username, r.state) for r in
+                  db.session.query(BroadcastRecipient).filter_by(broadcast_id=broadcast.id)}
+    assert recipients[STRANGER_CHAT] == ("Stranger", "sent")
+    assert recipients[OTHER][1] == "skipped"
+    assert recipients[CUSTOMER_CHAT] == ("alice", "sent")
+    assert sorted(m["message"] for m in fake_greenapi.sent) == \
+        ["Hello Stranger, news!", "Hello alice, news!"]
