@@ -28,6 +28,8 @@ import secrets
 import time
 from collections.abc import Iterator
 
+from flask_babel import force_locale, get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, insert, or_, select
 
@@ -187,6 +189,7 @@ def create(workspace_id: int, user_id: int | None, filename: str, kind: str, dat
     redis.hset(key, mapping={
         "workspace_id": workspace_id, "user_id": user_id or 0, "filename": filename[:200],
         "kind": kind, "headers": json.dumps(headers), "state": "mapping", "total": 0,
+        "language": str(get_locale() or "en"),  # the error report's language
         "done": 0, "created": 0, "updated": 0, "skipped": 0, "failed": 0, "error": ""})
     redis.set(key + ":file", data, ex=TTL)
     redis.expire(key, TTL)
@@ -325,24 +328,24 @@ def parse_row(number: int, cells: list[str], mapping: list[str], headers: list[s
             try:
                 values["phone"] = normalise_phone(value)
             except BadPhone:
-                errors.append([number, column, "not a phone number (digits only, 6 to 15)"])
+                errors.append([number, column, _("Not a phone number: digits, 6 to 15 of them.")])
                 bad = True
         elif target == "email":
             if len(value) > 254 or not EMAIL.match(value):
-                errors.append([number, column, "not an email address"])
+                errors.append([number, column, _("Not an email address.")])
                 bad = True
             else:
                 values["email"] = value.lower()
         elif target == "language":
             if language_problem(value) is not None:
-                errors.append([number, column, "not a language code (en, es, pt_BR...)"])
+                errors.append([number, column, _("Not a language code (en, es, pt_BR…).")])
                 bad = True
             else:
                 values["language"] = value
         elif target == "opted_out":
             truth = _truth(value)
             if truth is None:
-                errors.append([number, column, "not yes or no"])
+                errors.append([number, column, _("Not yes or no.")])
                 bad = True
             else:
                 values["opted_out"] = truth
@@ -352,14 +355,14 @@ def parse_row(number: int, cells: list[str], mapping: list[str], headers: list[s
             values["name"] = value[:255]
         elif target == "username":
             if len(value) > 120:
-                errors.append([number, column, "longer than 120 characters"])
+                errors.append([number, column, _("Longer than 120 characters.")])
                 bad = True
             else:
                 values["username"] = value
     if bad:
         return None
     if not (values.keys() & {"name", "phone", "email", "username"}):
-        errors.append([number, "", "no name, phone, email or username"])
+        errors.append([number, "", _("No name, phone, email or username.")])
         return None
     return _Row(number, values, custom, tags)
 
@@ -391,8 +394,9 @@ def run_import(token: str) -> dict:
     total = sum(1 for _ in rows_of(data, info["kind"])) - 1
     redis.hset(key, mapping={"state": "running", "total": max(0, min(total, MAX_ROWS))})
     try:
-        for counts, errors in importer.run(rows_of(data, info["kind"])):
-            _publish(redis, key, counts, errors)
+        with force_locale(info.get("language") or "en"):
+            for counts, errors in importer.run(rows_of(data, info["kind"])):
+                _publish(redis, key, counts, errors)
     except Exception as exc:
         db.session.rollback()
         redis.hset(key, mapping={"state": "failed", "error": type(exc).__name__})
@@ -420,7 +424,8 @@ class Importer:
         chunk: list[tuple[int, list[str]]] = []
         for number, cells in enumerate(rows, start=2):
             if number - 1 > MAX_ROWS:
-                yield self.counts(), [[number, "", f"more than {MAX_ROWS} rows: not imported"]]
+                yield self.counts(), [[number, "", _(
+                    "More than %(n)s rows: the rest is not imported.", n=MAX_ROWS)]]
                 break
             if not any(c.strip() for c in cells):
                 continue
@@ -475,7 +480,7 @@ class Importer:
                     continue
                 if owner is not None and owner != match:
                     errors.append([row.number, self._column("username"),
-                                   "username belongs to another contact"])
+                                   _("This username belongs to another contact.")])
                     self.failed += 1
                     continue
                 if new_twin is not None:
@@ -496,12 +501,13 @@ class Importer:
                 continue
             if owner is not None:
                 errors.append([row.number, self._column("username"),
-                               "username belongs to another contact"])
+                               _("This username belongs to another contact.")])
                 self.failed += 1
                 continue
             if self.room is not None:
                 if self.room <= 0:
-                    errors.append([row.number, "", "the plan's limit of contacts is reached"])
+                    errors.append([row.number, "", _(
+                        "The plan's limit of linked users and contacts is reached.")])
                     self.failed += 1
                     continue
                 self.room -= 1

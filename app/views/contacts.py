@@ -71,6 +71,9 @@ def contact_valid(contact) -> None:
                                         "small letters, digits and _.")]
     if contact.username is not None and not contact.username.strip():
         contact.username = None
+    if contact.username is None and contact.id is not None and contact.identities:
+        problems["username"] = [_l("Chats are linked to this username (Chat identities): "
+                                   "remove those links first.")]
     if not (contact.name or contact.phone or contact.email or contact.username):
         problems.setdefault("name", []).append(
             _l("Give at least a name, a phone, an email or a username."))

@@ -12,15 +12,16 @@ from wtforms import StringField
 from wtforms.validators import Length, Optional
 
 from app.domain.templates import CUSTOM_COMMAND, QUICK_REPLY, ROUTE
+from app.extensions import db
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, CustomCommand,
-                        Invoice, PanelConnection, Provider, ProviderRoute,
+                        Invoice, LinkedUser, PanelConnection, Provider, ProviderRoute,
                         QuickReply, ReplyTemplate, ServiceRule, Subscription, WorkspaceMember,
                         WorkspaceSettings)
 from app.models.channels import AWAITING_VERIFICATION, PAUSING_STATES
 from app.ownership import IdentifierFree, require_free_identifiers
 from app.security import READ, ROLE_MANAGER, WRITE
 from app.status_words import status_detail_words
-from app.validation import FieldErrors
+from app.validation import FieldError, FieldErrors
 from app.views.base import RelaydeskInterface, WorkspaceModelView, secret_field
 from app.views.billing import pdf_link
 from app.labels import code_label
@@ -349,10 +350,21 @@ class ServiceRuleView(WorkspaceModelView):
 
 # --- Communication ----------------------------------------------------------------------------
 
+def identity_has_username(identity) -> None:
+    """A chat speaks for a panel username: the contact it is linked to must have one."""
+    with db.session.no_autoflush:
+        user = identity.linked_user or (db.session.get(LinkedUser, identity.linked_user_id)
+                                        if identity.linked_user_id else None)
+    if user is not None and not user.username:
+        raise FieldError("linked_user", _l("Choose a contact that has a panel username (a "
+                                           "linked user): a chat speaks for a username."))
+
+
 class ChatIdentityView(WorkspaceModelView):
     """One chat on one channel, linked to a panel user."""
 
     datamodel = RelaydeskInterface(ChatIdentity)
+    item_validators = (identity_has_username,)
     list_columns = ["linked_user", "channel", "chat_id", "verified_at"]
     show_columns = list_columns + ["created_at", "updated_at"]
     add_columns = ["linked_user", "channel", "chat_id"]

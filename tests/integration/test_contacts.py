@@ -202,7 +202,8 @@ def test_the_plans_limit_stops_new_contacts(client, acme, factory):
     token = run(client, FILE.encode(), "skip")
     progress = client.get(f"/contacts/import/{token}/progress").json
     assert progress["created"] == 1
-    assert "limit" in client.get(f"/contacts/import/{token}/errors.csv").get_data(as_text=True)
+    assert "limit of linked users and contacts" in \
+        client.get(f"/contacts/import/{token}/errors.csv").get_data(as_text=True)
     assert "contacts-limit-reached" in client.get("/contactview/list/").get_data(as_text=True)
 
 
