@@ -25,7 +25,7 @@ CSV = ("Full name,Phone,E-mail,City\n"
 @pytest.fixture
 def shop(app, factory, redis_conn):
     workspace = factory.workspace("contactshop", name="Contact Shop")
-    factory.member(workspace, "contacts-manager", "manager")
+    factory.member(workspace, "import-manager", "manager")
     factory.commit(LinkedUser(workspace_id=workspace.id, name="Old", phone="79005550000"))
     return workspace.id
 
@@ -40,7 +40,7 @@ def test_import_with_mapping_duplicates_and_progress_then_crud(new_page, shop, a
                                                                tmp_path):
     page = new_page()
     errors = watch_console(page)
-    sign_in(page, "contacts-manager")
+    sign_in(page, "import-manager")
     page.goto("/")
     page.locator(".navbar a.dropdown-toggle", has_text="Contacts").click()
     page.locator(".navbar a", has_text="Import contacts").click()
