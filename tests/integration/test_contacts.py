@@ -256,3 +256,28 @@ def test_another_workspaces_import_is_not_found(client, acme, factory, auth):
     for path in ("map", "", "progress", "errors.csv"):
         assert client.get(f"/contacts/import/{token}/{path}").status_code == 404
     assert client.get("/contacts/import/not-a-token!/progress").status_code == 404
+
+
+def test_health_says_when_the_plans_limit_of_contacts_is_reached(client, acme, factory):
+    from app.health_checks import evaluate
+
+    acme.plan = factory.plan(max_linked_users=2)
+    db.session.commit()
+    assert "contacts_limit_reached" not in [p.code for p in evaluate(acme.id).problems]
+    db.session.add(LinkedUser(workspace_id=acme.id, name="Second"))
+    db.session.commit()
+    (problem,) = [p for p in evaluate(acme.id).problems if p.code == "contacts_limit_reached"]
+    assert problem.severity == "warning" and "limit of 2" in problem.message()
+    assert problem.link == "/contactview/list/"
+
+
+def test_a_contact_is_deleted_by_its_screen_and_its_rest_twin(client, acme):
+    one = LinkedUser(workspace_id=acme.id, name="One")
+    two = LinkedUser(workspace_id=acme.id, name="Two")
+    db.session.add_all([one, two])
+    db.session.commit()
+    ids = one.id, two.id
+    assert client.post(f"/contactview/delete/{ids[0]}").status_code == 302
+    assert client.delete(f"/api/v1/contact/{ids[1]}").status_code == 200
+    db.session.expire_all()
+    assert db.session.get(LinkedUser, ids[0]) is None and db.session.get(LinkedUser, ids[1]) is None
