@@ -12,6 +12,7 @@ from flask_appbuilder.models.sqla.filters import FilterNotEqual
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import TextAreaField
+from wtforms.validators import DataRequired
 from wtforms.widgets import TextArea
 
 from app import contact_import
@@ -125,6 +126,8 @@ class ContactView(CsvExportButton, WorkspaceModelView):
                                                                 description=CONTACT_HELP[
                                                                     "custom_fields"])}
     edit_form_extra_fields = add_form_extra_fields
+    # a contact typed on a screen has a name (chats and files may make one without)
+    validators_columns = {"name": [DataRequired()]}
     formatters_columns = {"custom_fields": lambda v: format_custom_fields(v)}
 
     def pre_add(self, item):
@@ -149,10 +152,19 @@ class ContactView(CsvExportButton, WorkspaceModelView):
         return redirect(url_for("ContactImportView.add_to_group", ids=ids))
 
 
+def username_given(contact) -> None:
+    """On Linked users a row is a linked user: its username is required."""
+    if not (contact.username or "").strip():
+        raise FieldErrors({"username": [_l("Give the customer's panel username (contacts "
+                                           "without one are on Contacts › Contacts).")]})
+
+
 class LinkedUserView(ContactView):
     """The contacts that have a panel username (the linked users)."""
 
     csv_resource = ""
+    item_validators = (contact_valid, username_given)
+    validators_columns = {"username": [DataRequired()]}
     list_template = "appbuilder/general/model/list.html"
     base_filters = [["username", FilterNotEqual, None]]
     list_columns = ["username", "name", "phone", "language", "tags", "opted_out", "created_at"]
@@ -286,10 +298,18 @@ class ContactImportView(BaseView):
     @expose("/add-to-group", methods=["GET", "POST"])
     @has_access
     def add_to_group(self):
-        workspace_id = self._workspace_id()
         raw = request.values.get("ids", "")
         ids = [int(i) for i in raw.split(",") if i.strip().isdigit()][:1000]
-        contacts = [c for c in (get_scoped(LinkedUser, i, workspace_id) for i in ids) if c]
+        # the scope's contacts (the master admin's: any workspace's, all of one workspace)
+        contacts = [c for c in (get_scoped(LinkedUser, i) for i in ids) if c]
+        owners = {c.workspace_id for c in contacts}
+        if len(owners) > 1:
+            flash(_("Choose contacts of one workspace."), "warning")
+            return redirect(request.referrer or url_for("ContactView.list"))
+        scope = current_scope()
+        workspace_id = scope.workspace_id or (owners.pop() if owners else None)
+        if workspace_id is None:
+            abort(404)
         groups = db.session.query(ContactGroup).filter_by(workspace_id=workspace_id) \
             .order_by(ContactGroup.name).all()
         error = None
@@ -305,6 +325,7 @@ class ContactImportView(BaseView):
                 db.session.commit()
                 flash(_("%(n)s contacts are in %(group)s.", n=len(contacts), group=group.name),
                       "success")
-                return redirect(url_for("ContactView.list"))
+                return redirect(url_for("ContactView.list" if scope.workspace_id
+                                        else "AdminContactView.list"))
         return self.render_template("relaydesk/contact_add_to_group.html", contacts=contacts,
                                     groups=groups, ids=raw, error=error)
