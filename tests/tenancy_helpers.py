@@ -90,7 +90,7 @@ def tenant_ids_raw(model, workspace_id: int) -> list[int]:
 #: asks of two optional columns together (a ticket rule needs subject or message words)
 #: (a contact: a username, so that it is also on Linked users, the contacts with one)
 EXTRA_VALUES = {"ticket_rule": {"subject_words": "refill, recarga"},
-                "linked_user": {"username": "matrix-user"}}
+                "linked_user": {"username": "matrix-user-1000"}}
 
 
 def make_row(model, workspace_id: int | None, tag: str, depth: int = 0):

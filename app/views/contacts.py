@@ -12,7 +12,7 @@ from flask_appbuilder.models.sqla.filters import FilterNotEqual
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import TextAreaField
-from wtforms.validators import DataRequired
+from wtforms.validators import DataRequired, ValidationError
 from wtforms.widgets import TextArea
 
 from app import contact_import
@@ -28,6 +28,22 @@ from app.views.export import CsvExportButton
 from app.views.logs import visible
 from app.views.plan_checks import linked_user_fits_plan
 from app.views.workspace import labels
+
+
+class CustomFieldsCheck:
+    """The `key = value` lines refused beside the field (the same rule as `contact_valid`)."""
+
+    valid_example = "city = Madrid 1000"
+    invalid_example = "Bad Key = 1"
+
+    def __call__(self, form, field):
+        if isinstance(field.data, str) and parse_custom_fields(field.data)[1]:
+            raise ValidationError(str(CUSTOM_FIELDS_PROBLEM))
+
+
+CUSTOM_FIELDS_PROBLEM = _l("Write one field a line as key = value; keys are small letters, "
+                           "digits and _, starting with a letter (at most 50 fields, values "
+                           "up to 500 characters).")
 
 
 class CustomFieldsField(TextAreaField):
@@ -58,9 +74,7 @@ def contact_valid(contact) -> None:
     if isinstance(fields, str):
         fields, found = parse_custom_fields(fields)
         if found:
-            problems["custom_fields"] = [_l(
-                "Write one field a line as key = value; keys are small letters, digits and "
-                "_, starting with a letter (at most 50 fields, values up to 500 characters).")]
+            problems["custom_fields"] = [CUSTOM_FIELDS_PROBLEM]
         else:
             contact.custom_fields = fields
     elif fields is None:
@@ -122,9 +136,9 @@ class ContactView(CsvExportButton, WorkspaceModelView):
     order_columns = ["name", "phone", "email", "username", "source", "last_seen_at"]
     label_columns = CONTACT_LABELS
     description_columns = CONTACT_HELP
-    add_form_extra_fields = {"custom_fields": CustomFieldsField(_l("Custom fields"),
-                                                                description=CONTACT_HELP[
-                                                                    "custom_fields"])}
+    add_form_extra_fields = {"custom_fields": CustomFieldsField(
+        _l("Custom fields"), validators=[CustomFieldsCheck()],
+        description=CONTACT_HELP["custom_fields"])}
     edit_form_extra_fields = add_form_extra_fields
     # a contact typed on a screen has a name (chats and files may make one without)
     validators_columns = {"name": [DataRequired()]}
