@@ -159,6 +159,9 @@ def _install_guard_once() -> None:
         install_version_hook(db.session)
         install_call_log_hooks(db.session)
         install_session_hooks(db.session)
+        from app.contacts import install_contact_merge_hook
+
+        install_contact_merge_hook(db.session)
         event.listen(Engine, "connect", _sqlite_pragmas)
         event.listen(Pool, "checkin", dbpool.remember_checkin)
         event.listen(Pool, "checkout", dbpool.ping_idle_connection)

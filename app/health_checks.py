@@ -138,6 +138,8 @@ FIXES = {
     "runner_failing": _l("Open Runners to read its last error; it tries again by itself."),
     "queue_backlog": _l("Relaydesk's workers may be stopped or overloaded: tell the "
                         "platform's administrator (Support tools › Platform support)."),
+    "contacts_limit_reached": _l("Choose a larger plan on the Billing page, or delete "
+                                 "contacts you no longer need."),
 }
 
 
@@ -191,6 +193,10 @@ def problem_message(code: str, params: dict) -> str:
         return _("%(runner)s keeps failing: %(error)s",
                  runner=code_label("runner_name", params.get("runner", "")),
                  error=params.get("error") or "—")
+    if code == "contacts_limit_reached":
+        return _("The plan's limit of %(limit)s linked users and contacts is reached: new "
+                 "chats make no contact and imports stop at the limit.",
+                 limit=params.get("limit", 0))
     if code == "queue_backlog":
         return _("%(depth)s messages and events are waiting; the oldest has waited %(minutes)s "
                  "minutes.", depth=params.get("depth", 0), minutes=params.get("minutes", 0))
@@ -214,6 +220,7 @@ PANEL_LINK = "/panelconnectionview/list/"
 BILLING_LINK = "/billing/"
 RUNNERS_LINK = "/runnerstateview/list/"
 SUPPORT_LINK = "/supportticketview/list/"
+CONTACTS_LINK = "/contactview/list/"
 
 
 def _said_codes(detail: str | None) -> set[str]:
@@ -437,6 +444,18 @@ def subscription_problems(workspace: Workspace) -> list[Problem]:
                     {"status": subscription.status}, workspace.id)]
 
 
+def contact_problems(workspace_id: int, plan, now: datetime) -> list[Problem]:
+    """The plan's limit of linked users and contacts reached (app/contacts.py: chats then make
+    no contact)."""
+    from app.contacts import room_left
+
+    limit = getattr(plan, "max_linked_users", None) if plan is not None else None
+    if limit is None or room_left(workspace_id) != 0:
+        return []
+    return [Problem("contacts_limit_reached", "warning", "contacts", str(_("Contacts")),
+                    CONTACTS_LINK, now, {"limit": limit}, workspace_id)]
+
+
 def runner_problems(workspace_id: int) -> list[Problem]:
     rows = db.session.execute(select(RunnerState).where(
         RunnerState.workspace_id == workspace_id, RunnerState.enabled.is_(True),
@@ -464,6 +483,7 @@ def evaluate(workspace_id: int, now: datetime | None = None) -> Health:
     problems.extend(panel_problems)
     problems.extend(subscription_problems(workspace))
     problems.extend(runner_problems(workspace_id))
+    problems.extend(contact_problems(workspace_id, plan, now))
     queue = queue_state(workspace_id, now)
     if queue["depth"] and queue["oldest_seconds"] >= BACKLOG_AFTER.total_seconds():
         problems.append(Problem("queue_backlog", "problem", "queue", str(_("Queue")),

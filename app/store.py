@@ -592,7 +592,12 @@ def _conversation_sql(dialect: str) -> str:
         # provider route
         " kind = CASE WHEN excluded.kind = 'provider' OR excluded.inbound_count > 0"
         " THEN excluded.kind ELSE conversation.kind END,"
-        " linked_user_id = excluded.linked_user_id,"
+        # a chat identity names the contact; without one the chat keeps the contact made from
+        # it (no username), never a linked user an identity named before (app/contacts.py)
+        " linked_user_id = CASE WHEN excluded.linked_user_id IS NOT NULL"
+        " THEN excluded.linked_user_id WHEN EXISTS (SELECT 1 FROM linked_user lu"
+        " WHERE lu.id = conversation.linked_user_id AND lu.username IS NULL)"
+        " THEN conversation.linked_user_id END,"
         " contact_name = COALESCE(excluded.contact_name, conversation.contact_name),"
         " first_seen_at = CASE WHEN excluded.first_seen_at < conversation.first_seen_at"
         " THEN excluded.first_seen_at ELSE conversation.first_seen_at END,"
@@ -640,6 +645,7 @@ def touch_conversations(touches: Iterable[Touch]) -> None:
     UPDATE for all of them (counts added, the newest activity and preview kept, the kind and
     linked user read from the provider routes and chat identities in the same statement).
     Call it in the transaction that stores what it counts, so a rollback undoes both."""
+    touches = list(touches)
     rows = conversation_rows(touches)
     if not rows:
         return
@@ -649,3 +655,6 @@ def touch_conversations(touches: Iterable[Touch]) -> None:
                          {name: table.c[name].type for name in (
                              "first_seen_at", "last_activity_at", "last_inbound_at",
                              "opened_at")})
+    from app.contacts import record_chat_contacts
+
+    record_chat_contacts(touches)  # each customer chat's contact (app/contacts.py)

@@ -88,7 +88,9 @@ def tenant_ids_raw(model, workspace_id: int) -> list[int]:
 
 #: values a row needs beyond its required columns, by table: what a screen's item validator
 #: asks of two optional columns together (a ticket rule needs subject or message words)
-EXTRA_VALUES = {"ticket_rule": {"subject_words": "refill, recarga"}}
+#: (a contact: a username, so that it is also on Linked users, the contacts with one)
+EXTRA_VALUES = {"ticket_rule": {"subject_words": "refill, recarga"},
+                "linked_user": {"username": "matrix-user-1000"}}
 
 
 def make_row(model, workspace_id: int | None, tag: str, depth: int = 0):

@@ -48,7 +48,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, select, text, update
 
 from app.extensions import db
-from app.models import Broadcast, BroadcastRecipient, ChatIdentity, LinkedUser, OutboundMessage
+from app.models import (Broadcast, BroadcastRecipient, ChatIdentity, Conversation, LinkedUser,
+                        OutboundMessage)
 from app.models.base import split_list, utcnow
 from app.jobs.outbound import STARTED_KEY, STARTED_TTL
 
@@ -307,7 +308,8 @@ def prepare(broadcast_id: int) -> None:
                 and allows_medium(workspace_id, c.kind)}
     users = db.session.execute(
         select(LinkedUser.id, LinkedUser.username, LinkedUser.language, LinkedUser.tags,
-               LinkedUser.opted_out).where(LinkedUser.workspace_id == workspace_id)
+               LinkedUser.opted_out, LinkedUser.name)
+        .where(LinkedUser.workspace_id == workspace_id)
         .order_by(LinkedUser.id)).all()
     chosen: dict[int, tuple[int, str]] = {}
     if channels:
@@ -318,8 +320,19 @@ def prepare(broadcast_id: int) -> None:
                        ChatIdentity.channel_id.in_(list(channels)))
                 .order_by(ChatIdentity.verified_at.is_(None), ChatIdentity.id)):
             chosen.setdefault(user_id, (channel_id, chat_id))
+        # a contact without a chat identity (made by a chat, app/contacts.py) is reached
+        # through its conversation: the one it wrote from last
+        for user_id, channel_id, chat_id in db.session.execute(
+                select(Conversation.linked_user_id, Conversation.channel_id,
+                       Conversation.chat_id)
+                .where(Conversation.workspace_id == workspace_id,
+                       Conversation.kind == "customer",
+                       Conversation.linked_user_id.is_not(None),
+                       Conversation.channel_id.in_(list(channels)))
+                .order_by(Conversation.last_inbound_at.desc().nulls_last(), Conversation.id)):
+            chosen.setdefault(user_id, (channel_id, chat_id))
     rows = []
-    for user_id, username, language, user_tags, opted_out in users:
+    for user_id, username, language, user_tags, opted_out, name in users:
         if languages and language not in languages:
             continue
         if tags and not tags & {t.casefold() for t in split_list(user_tags)}:
@@ -328,7 +341,8 @@ def prepare(broadcast_id: int) -> None:
             continue
         channel_id, chat_id = chosen[user_id]
         rows.append({"workspace_id": workspace_id, "broadcast_id": broadcast_id,
-                     "linked_user_id": user_id, "username": username,
+                     # what {{username}} says: the contact's name when it has no username
+                     "linked_user_id": user_id, "username": (username or name or "")[:120],
                      "channel_id": channel_id, "chat_id": chat_id,
                      "language": language or "en",
                      "state": "skipped" if opted_out else "pending",

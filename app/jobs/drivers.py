@@ -54,7 +54,8 @@ def linked_users(chats: list[tuple[int, str]]) -> dict[tuple[int, str], LinkedUs
     rows = db.session.execute(
         select(ChatIdentity.channel_id, ChatIdentity.chat_id, LinkedUser)
         .join(LinkedUser, ChatIdentity.linked_user_id == LinkedUser.id)
-        .where(tuple_(ChatIdentity.channel_id, ChatIdentity.chat_id).in_(pairs))
+        .where(tuple_(ChatIdentity.channel_id, ChatIdentity.chat_id).in_(pairs),
+               LinkedUser.username.is_not(None))  # a contact without one speaks for nobody
         .order_by(ChatIdentity.id)).all()
     found: dict[tuple[int, str], LinkedUser] = {}
     for channel_id, chat_id, user in rows:

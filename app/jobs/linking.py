@@ -21,6 +21,7 @@ from flask import current_app
 from app.domain.parser import Command
 from app.extensions import db
 from app.integrations.panels.base import PanelError
+from app.contacts import chat_contact
 from app.models import ChatIdentity, LinkCode, LinkedUser
 from app.models.base import utcnow
 from app.plans import PlanLimitReached, check_room
@@ -135,6 +136,13 @@ def _verify(run, code: str) -> str:
         return book.render("link_failed")
     user = (db.session.query(LinkedUser)
             .filter_by(workspace_id=event.workspace_id, username=match.username).one_or_none())
+    if user is None:
+        # the contact made from this chat takes the username (app/contacts.py): same row,
+        # same count in the plan
+        user = chat_contact(event.channel_id, event.chat_id)
+        if user is not None:
+            user.username = match.username
+            user.language = run.book.language
     if user is None:
         try:  # a new linked user needs room in the plan (the workspace stays locked till commit)
             check_room(event.workspace_id, "max_linked_users")

@@ -24,6 +24,8 @@ from app.views.billing import (PENDING_LIST, BillingView, PaymentMethodView,
                                PaymentSubmissionView, SubscriptionAdminMixin)
 from app.views.broadcasts import BroadcastApi, BroadcastRecipientView, BroadcastView
 from app.views.channels import DetectedChatView
+from app.views.contacts import (ContactGroupView, ContactImportView, ContactView,
+                                LinkedUserView)
 from app.views.conversations import (CONVERSATION_API_COLUMNS, CUSTOMERS_ONLY, ConversationView,
                                      conversation_api)
 from app.views.export import with_csv_export
@@ -63,6 +65,12 @@ OWN_APIS = {SubscriptionView: SubscriptionApi,
 
 # Screens registered after the workspace ones: (menu name, label, category, icon, view, resource)
 EXTRA_SCREENS = [
+    ("Contacts", _l("Contacts"), "Contacts", "fa-address-book", ContactView, "contact"),
+    ("Contact groups", _l("Contact groups"), "Contacts", "fa-users", ContactGroupView,
+     "contact_group"),
+    # the contacts with a panel username (app/views/contacts.py)
+    ("Linked users", _l("Linked users"), "Communication", "fa-link", LinkedUserView,
+     "linked_user"),
     ("Detected chats", _l("Detected chats"), "Communication", "fa-eye", DetectedChatView,
      "detected_chat"),
     ("Conversations", _l("Conversations"), "Logs", "fa-comments-o", ConversationView,
@@ -86,7 +94,8 @@ EXTRA_SCREENS = [
     ("Runners", _l("Runners"), "Logs", "fa-clock-o", RunnerStateView, "runner_state"),
 ]
 # REST twins whose columns differ from their screen's (api_for's `columns`)
-API_COLUMNS_OF = {RunnerStateView: RUNNER_API_COLUMNS, CooldownClaimView: COOLDOWN_API_COLUMNS}
+API_COLUMNS_OF = {RunnerStateView: RUNNER_API_COLUMNS, CooldownClaimView: COOLDOWN_API_COLUMNS,
+                  LinkedUserView: {"base_filters": LinkedUserView.base_filters}}
 
 # The REST API takes and gives a price's amount in minor units (the screens type it as money).
 PLAN_PRICE_API_COLUMNS = {
@@ -106,19 +115,21 @@ CATEGORY_LABELS = {
     "Communication": _l("Communication"),
     "Logs": _l("Logs"),
     "Templates": _l("Templates"),
+    "Contacts": _l("Contacts"),
     "Support tools": _l("Support tools"),
     "Master admin": _l("Master admin"),
     "All workspaces": _l("All workspaces"),
 }
 # Categories a member sees and the master admin does not (their screens are under "All workspaces").
-WORKSPACE_SECTIONS = ("Setup", "Routing", "Communication", "Logs", "Templates")
+WORKSPACE_SECTIONS = ("Setup", "Routing", "Communication", "Contacts", "Logs", "Templates")
 # Menu entries of other categories that only members see (the master admin's twin is elsewhere).
 MEMBER_ONLY_ENTRIES = ("Platform support",)
 # FAB's security screens: people first, then the raw permission screens after a separator.
 SECURITY_PEOPLE = ("List Users", "List Roles", "User's Statistics")
 CATEGORY_ICONS = {
     "Setup": "fa-cogs", "Routing": "fa-random", "Communication": "fa-comments",
-    "Logs": "fa-history", "Templates": "fa-file-text-o", "Support tools": "fa-wrench",
+    "Logs": "fa-history", "Templates": "fa-file-text-o", "Contacts": "fa-address-book",
+    "Support tools": "fa-wrench",
     "Master admin": "fa-shield", "All workspaces": "fa-globe",
 }
 
@@ -142,6 +153,8 @@ def register_views(appbuilder) -> None:
         add_screen(appbuilder, view, name, label, category, icon)
         api = OWN_APIS.get(view) or api_for(view, resource, **API_COLUMNS_OF.get(view, {}))
         appbuilder.add_api(with_csv_export(api) if getattr(view, "csv_resource", "") else api)
+    add_screen(appbuilder, ContactImportView, "Import contacts", _l("Import contacts"),
+               "Contacts", "fa-upload")
 
     # the workspace's audit trail (read-only; the master admin's copy is under Master admin)
     add_screen(appbuilder, AuditEntryView, "Audit trail", _l("Audit trail"), "Logs",

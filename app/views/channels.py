@@ -570,7 +570,8 @@ class DetectedChatView(WorkspaceModelView):
         if chat is None:
             abort(404)
         providers = db.session.query(Provider).filter_by(workspace_id=chat.workspace_id).all()
-        users = db.session.query(LinkedUser).filter_by(workspace_id=chat.workspace_id).all()
+        users = db.session.query(LinkedUser).filter_by(workspace_id=chat.workspace_id) \
+            .filter(LinkedUser.username.is_not(None)).order_by(LinkedUser.username).all()
         template = request.form.get("template") or DEFAULT_ROUTE_TEMPLATE
         template_error = None
         if request.method == "POST":
@@ -617,7 +618,7 @@ class DetectedChatView(WorkspaceModelView):
     def _assign_user(chat: DetectedChat) -> bool:
         user = get_scoped(LinkedUser, request.form.get("linked_user_id", type=int),
                           workspace_id=chat.workspace_id)
-        if user is None:
+        if user is None or user.username is None:
             flash(_("Choose a linked user."), "danger")
             return False
         name = chat.title or chat.chat_id

@@ -12,6 +12,7 @@ from wtforms import StringField
 from wtforms.validators import Length, Optional
 
 from app.domain.templates import CUSTOM_COMMAND, QUICK_REPLY, ROUTE
+from app.extensions import db
 from app.models import (AdminIdentity, Channel, ChatIdentity, CommandAlias, CustomCommand,
                         Invoice, LinkedUser, PanelConnection, Provider, ProviderRoute,
                         QuickReply, ReplyTemplate, ServiceRule, Subscription, WorkspaceMember,
@@ -20,14 +21,14 @@ from app.models.channels import AWAITING_VERIFICATION, PAUSING_STATES
 from app.ownership import IdentifierFree, require_free_identifiers
 from app.security import READ, ROLE_MANAGER, WRITE
 from app.status_words import status_detail_words
-from app.validation import FieldErrors
+from app.validation import FieldError, FieldErrors
 from app.views.base import RelaydeskInterface, WorkspaceModelView, secret_field
 from app.views.billing import pdf_link
 from app.labels import code_label
 from app.views.channels import (FIELD_HELP, ChannelActionsMixin, ChannelSetupMixin, JoinedText,
                                 platform_words, verification_words, verify_after_save)
 from app.views.panel import PanelConnectionActionsMixin
-from app.views.plan_checks import (channel_fits_plan, linked_user_fits_plan, member_fits_plan,
+from app.views.plan_checks import (channel_fits_plan, member_fits_plan,
                                    panel_fits_plan, route_fits_plan)
 from app.views.team import TeamMixin
 from app.views.template_fields import (CUSTOM_REPLY_HELP, QUICK_REPLY_HELP, REPLY_HELP,
@@ -362,32 +363,21 @@ class ServiceRuleView(WorkspaceModelView):
 
 # --- Communication ----------------------------------------------------------------------------
 
-class LinkedUserView(WorkspaceModelView):
-    """Panel usernames and the chats trusted to speak for them."""
-
-    datamodel = RelaydeskInterface(LinkedUser)
-    plan_checks = (linked_user_fits_plan,)  # `max_linked_users`
-    list_columns = ["username", "language", "tags", "opted_out", "created_at"]
-    show_columns = ["username", "language", "tags", "notes", "opted_out", "opted_out_at",
-                    "created_at", "updated_at"]
-    add_columns = ["username", "language", "tags", "notes", "opted_out"]
-    edit_columns = add_columns
-    search_columns = ["username", "language", "tags", "opted_out"]
-    label_columns = labels(username=_l("Panel username"), tags=_l("Tags"),
-                           opted_out=_l("Opted out of broadcasts"),
-                           opted_out_at=_l("Opted out"))
-    description_columns = {
-        "tags": _l("Words of your own, comma separated (e.g. vip, reseller): broadcasts can "
-                   "be sent to the users with a tag."),
-        "opted_out": _l("Receives no broadcasts. Set when the customer writes STOP in the "
-                        "chat (START clears it); you may change it here too."),
-    }
+def identity_has_username(identity) -> None:
+    """A chat speaks for a panel username: the contact it is linked to must have one."""
+    with db.session.no_autoflush:
+        user = identity.linked_user or (db.session.get(LinkedUser, identity.linked_user_id)
+                                        if identity.linked_user_id else None)
+    if user is not None and not user.username:
+        raise FieldError("linked_user", _l("Choose a contact that has a panel username (a "
+                                           "linked user): a chat speaks for a username."))
 
 
 class ChatIdentityView(WorkspaceModelView):
     """One chat on one channel, linked to a panel user."""
 
     datamodel = RelaydeskInterface(ChatIdentity)
+    item_validators = (identity_has_username,)
     list_columns = ["linked_user", "channel", "chat_id", "verified_at"]
     show_columns = list_columns + ["created_at", "updated_at"]
     add_columns = ["linked_user", "channel", "chat_id"]
@@ -494,8 +484,6 @@ WORKSPACE_SCREENS = [
      "provider_route"),
     ("Service rules", _l("Service rules"), "Routing", "fa-list-ol", ServiceRuleView,
      "service_rule"),
-    ("Linked users", _l("Linked users"), "Communication", "fa-link", LinkedUserView,
-     "linked_user"),
     ("Chat identities", _l("Chat identities"), "Communication", "fa-comments",
      ChatIdentityView, "chat_identity"),
     ("Admin identities", _l("Admin identities"), "Communication", "fa-user-secret",

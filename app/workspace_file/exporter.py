@@ -185,6 +185,8 @@ class WorkspaceDocument:
     def linked_users(self) -> list[dict]:
         result = []
         for row in self.owned(LinkedUser):
+            if row.username is None:
+                continue  # a contact, not a linked user: Contacts › Export CSV carries it
             section: dict = {"username": row.username, "language": row.language}
             if row.notes:
                 section["notes"] = row.notes

@@ -653,7 +653,7 @@ class Upsert:
                 stored.append(row)
 
     def _linked_users(self) -> None:
-        existing = {u.username: u for u in self._owned(LinkedUser)}
+        existing = {u.username: u for u in self._owned(LinkedUser) if u.username is not None}
         identities = {(i.channel_id, i.chat_id): i for i in self._owned(ChatIdentity)}
         for section in self.data.get("linked_users", ()):
             values = present(section, {"language": "language", "notes": "notes"})
