@@ -661,3 +661,68 @@ def test_the_master_admin_narrows_every_twin_with_workspace(app, world, screens,
         if client.get(f"{screen.base}/_info?workspace=nope!").status_code != 400:
             problems.append(f"{screen.name}: _info ignores a malformed ?workspace=")
     _report(problems)
+
+
+# --- screens and APIs that are not over one model's interface (the inbox, the public API) ----
+
+# The row a `<pk>` of such a view names; a new view of this kind with an id route must be added
+# here (the test fails naming it), so it cannot escape the matrix.
+PK_MODELS = {"InboxView": "Conversation", "MessagesApi": "Conversation",
+             "ContactsApi": "LinkedUser", "BillingView": "Invoice"}
+#: the master admin's own (a manager is refused whatever the id): view → the row its id names
+MASTER_ONLY = {"SignInAsView": "Workspace"}
+#: views that authenticate with an API key only (no browser session)
+KEY_ONLY = {"MessagesApi", "ContactsApi"}
+
+
+def test_the_inbox_and_the_public_api_never_reach_another_workspace(app, world, factory,
+                                                                    client, auth):
+    """Every id route of the inbox (its page and JSON) and of the public API, with B's row
+    in the path, answers 404 to A's manager and changes nothing; ids of B inside A's requests
+    (an assignee, a mention) are refused or ignored."""
+    import app.models as models
+
+    auth.login(world.a_manager)
+    manager = app.appbuilder.sm.find_user(username=world.a_manager)
+    key = {"X-API-Key": factory.api_key(manager)}
+    before = snapshot(world.b_id)
+    problems, checked = [], 0
+    for view in app.appbuilder.baseviews:
+        if getattr(view, "datamodel", None) is not None:
+            continue  # over a model's scoped interface: the tests above
+        name = type(view).__name__
+        for attr in dir(type(view)):
+            for url, methods in getattr(getattr(type(view), attr, None), "_urls", None) or []:
+                if not PK_ONLY.search(url):
+                    continue
+                if name not in PK_MODELS and name not in MASTER_ONLY:
+                    problems.append(f"{name}.{attr} takes an id: add it to PK_MODELS")
+                    continue
+                model = getattr(models, PK_MODELS.get(name) or MASTER_ONLY[name])
+                b_pk = world.b_id if model is models.Workspace else min(world.b_ids(model))
+                wanted = (302, 403, 404) if name in MASTER_ONLY else (404,)
+                path = (view.route_base or "") + PK_ONLY.sub(str(b_pk), url)
+                for method in methods:
+                    checked += 1
+                    response = client.open(path, method=method, json={
+                        "text": "hello", "status": "resolved", "assignee_id": None,
+                        "name": "taken"}, headers=key if name in KEY_ONLY else {})
+                    if response.status_code not in wanted:
+                        problems.append(f"{method} {path} answered {response.status_code}")
+    assert checked >= 14, checked  # route discovery found them (14 when written)
+    _report(problems)
+    assert snapshot(world.b_id) == before, "an inbox or public API route changed a row of B"
+
+    # B's people named inside A's own conversation
+    a_conversation = min(world.a_ids(models.Conversation))
+    b_manager = app.appbuilder.sm.find_user(username=world.b_manager)
+    refused = client.post(f"/inbox/api/conversations/{a_conversation}/assign",
+                          json={"assignee_id": b_manager.id})
+    assert refused.status_code in (400, 404), refused.status_code
+    noted = client.post(f"/inbox/api/conversations/{a_conversation}/note",
+                        json={"text": f"ask @{world.b_manager} about it"})
+    assert noted.status_code == 200, noted.data
+    db.session.expire_all()
+    assert db.session.get(models.Conversation, a_conversation).assignee_id != b_manager.id
+    assert not db.session.query(models.ConversationMention).filter_by(
+        user_id=b_manager.id).count()
