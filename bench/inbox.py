@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import quote
@@ -162,27 +160,9 @@ def main(argv=None) -> int:
         return 0
     base.DB_NAME = args.database
 
-    def on_alarm(_sig, _frame):
-        raise base.BenchTimeout(f"time limit of {args.time_limit} s reached")
-
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.signal(signal.SIGTERM, lambda _s, _f: (_ for _ in ()).throw(KeyboardInterrupt()))
-    signal.alarm(args.time_limit)
-    stack = base.Stack(keep=args.keep)
-    try:
-        result = run(args, stack)
-    except (base.BenchTimeout, RuntimeError, subprocess.TimeoutExpired) as exc:
-        base.say(f"\nbenchmark failed: {exc}")
-        for name, _process, log in stack.processes:
-            if name.startswith("gunicorn"):
-                base.say(f"--- {name} log (last lines) ---\n{base.tail(log, 20)}")
+    result = base.run_guarded(args, run)
+    if result is None:
         return 2
-    except KeyboardInterrupt:
-        base.say("\ninterrupted")
-        return 2
-    finally:
-        signal.alarm(0)
-        stack.close()
     print(json.dumps(result), flush=True)
     return 1 if result["worst_p95_ms"] >= TARGET_P95_MS else 0
 

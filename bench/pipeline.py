@@ -1072,6 +1072,33 @@ def report(results: Results, plan: Plan, quick: bool, load_start, stack: Stack) 
         say(f"- {note}")
 
 
+def run_guarded(args, run) -> dict | None:
+    """`run(args, stack)` under `args.time_limit` seconds with a fresh `Stack` (closed after,
+    kept when `args.keep`): its result, or None when it failed, timed out or was interrupted
+    (said, with the end of each gunicorn log). Shared by the benchmarks built on this one."""
+    def on_alarm(_sig, _frame):
+        raise BenchTimeout(f"time limit of {args.time_limit} s reached")
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGTERM, lambda _s, _f: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.alarm(args.time_limit)
+    stack = Stack(keep=args.keep)
+    try:
+        return run(args, stack)
+    except (BenchTimeout, RuntimeError, subprocess.TimeoutExpired) as exc:
+        say(f"\nbenchmark failed: {exc}")
+        for name, _process, log in stack.processes:
+            if name.startswith("gunicorn"):
+                say(f"--- {name} log (last lines) ---\n{tail(log, 20)}")
+        return None
+    except KeyboardInterrupt:
+        say("\ninterrupted")
+        return None
+    finally:
+        signal.alarm(0)
+        stack.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter phases")
