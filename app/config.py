@@ -240,6 +240,10 @@ class Config:
     # page retries later) and ends each after LIVE_STREAM_SECONDS (the page reconnects at once
     # and resumes where it was); a comment every LIVE_HEARTBEAT_SECONDS keeps proxies open.
     LIVE_STREAMS_PER_PROCESS = int(_env("LIVE_STREAMS_PER_PROCESS", "24"))
+    # and at most this many for one login, and for one workspace, in each process: one member
+    # (or one workspace) opening streams in a loop cannot take every other workspace's places
+    LIVE_STREAMS_PER_USER = int(_env("LIVE_STREAMS_PER_USER", "5"))
+    LIVE_STREAMS_PER_WORKSPACE = int(_env("LIVE_STREAMS_PER_WORKSPACE", "16"))
     LIVE_STREAM_SECONDS = float(_env("LIVE_STREAM_SECONDS", "300"))
     LIVE_HEARTBEAT_SECONDS = float(_env("LIVE_HEARTBEAT_SECONDS", "15"))
     LIVE_RETRY_MS = int(_env("LIVE_RETRY_MS", "2000"))

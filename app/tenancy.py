@@ -207,6 +207,14 @@ def _reference_relationships(model):
             yield rel
 
 
+def _collection_relationships(model):
+    """The many-to-many relationships of `model` whose rows are workspace-owned (a contact's
+    groups): each row added to such a collection is a reference like a foreign key."""
+    for rel in inspect(model).relationships:
+        if rel.direction.name == "MANYTOMANY" and is_workspace_owned(rel.mapper.class_):
+            yield rel
+
+
 def foreign_references(obj):
     """Yield (relationship name, owner workspace id) for every workspace-owned row `obj` points
     at, as the next flush would write it: a newly assigned relationship object, otherwise the
@@ -235,6 +243,10 @@ def foreign_references(obj):
                 owner = session.execute(
                     select(target_model.workspace_id).where(pk == fk_value)).scalar()
             yield rel.key, owner
+    for rel in _collection_relationships(type(obj)):
+        if rel.key in inspect(obj).attrs:
+            for target in inspect(obj).attrs[rel.key].history.added or ():
+                yield rel.key, _owner_id(target)
 
 
 def _references_changed(obj) -> bool:
@@ -244,6 +256,7 @@ def _references_changed(obj) -> bool:
     for rel in _reference_relationships(type(obj)):
         keys.append(rel.key)
         keys.extend(col.key for col in rel.local_columns)
+    keys.extend(rel.key for rel in _collection_relationships(type(obj)))
     return any(state.attrs[key].history.has_changes() for key in keys if key in state.attrs)
 
 

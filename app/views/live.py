@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import Counter
 import time
 from datetime import datetime, time as day_time, timedelta
 from urllib.parse import urlsplit
@@ -48,6 +49,8 @@ TYPING_KEY = "relaydesk:typing:{}:{}"
 BOTH_ROLES = {ROLE_MANAGER: WRITE, ROLE_AGENT: WRITE}
 
 _open_streams = 0
+_streams_by_user: Counter = Counter()  # this process's open streams per login
+_streams_by_workspace: Counter = Counter()  # and per workspace
 _streams_lock = threading.Lock()
 
 NOT_SIGNED_IN = _l("Sign in to receive live updates.")
@@ -134,13 +137,19 @@ class LiveView(BaseView):
             return refusal
         member = current_member()
         config = current_app.config
+        user_id, workspace_key = member.user_id, member.workspace_id
         with _streams_lock:
-            if _open_streams >= int(config["LIVE_STREAMS_PER_PROCESS"]):
+            if (_open_streams >= int(config["LIVE_STREAMS_PER_PROCESS"])
+                    or _streams_by_user[user_id] >= int(config["LIVE_STREAMS_PER_USER"])
+                    or _streams_by_workspace[workspace_key]
+                    >= int(config["LIVE_STREAMS_PER_WORKSPACE"])):
                 response = _plain(503, _("Too many live pages are open; retrying shortly."),
                                   as_json=False)
                 response.headers["Retry-After"] = "5"
                 return response
             _open_streams += 1
+            _streams_by_user[user_id] += 1
+            _streams_by_workspace[workspace_key] += 1
         last_id = realtime.valid_event_id(request.headers.get("Last-Event-ID")
                                           or request.args.get("last_event_id"))
         heartbeat = float(config["LIVE_HEARTBEAT_SECONDS"])
@@ -188,6 +197,12 @@ class LiveView(BaseView):
                 released.append(True)
                 with _streams_lock:
                     _open_streams -= 1
+                    _streams_by_user[user_id] -= 1
+                    _streams_by_workspace[workspace_key] -= 1
+                    for counts, key in ((_streams_by_user, user_id),
+                                        (_streams_by_workspace, workspace_key)):
+                        if counts[key] <= 0:
+                            del counts[key]
 
         response = Response(stream_with_context(events()), mimetype="text/event-stream")
         response.call_on_close(release)

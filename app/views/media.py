@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from urllib.parse import quote
 
 from flask import Response, abort, flash, jsonify, redirect, request, url_for
@@ -44,6 +45,9 @@ SANDBOX_CSP = ("default-src 'none'; img-src 'self'; media-src 'self'; style-src 
 INLINE_TYPES = ("image/", "audio/", "video/")
 THUMB_SIZE = 320
 THUMB_SOURCE_LIMIT = 20 * 1024 * 1024  # larger images are not scaled here (served as they are)
+# nor are images of more pixels than this, whatever their size in bytes: a small PNG of one
+# colour may decode to gigabytes (a customer's "pixel flood"); only its header is read
+THUMB_MAX_PIXELS = 25_000_000
 SENDABLE = ("greenapi", "meta", "telegram")
 
 LABELS = {
@@ -135,7 +139,11 @@ class MediaView(WorkspaceModelView):
             return self.serve(pk)
         try:
             data = read_all(media.storage_key, limit=THUMB_SOURCE_LIMIT)
-            with Image.open(io.BytesIO(data)) as image:
+            with warnings.catch_warnings(), Image.open(io.BytesIO(data)) as image:
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                if image.width * image.height > THUMB_MAX_PIXELS:
+                    return self.serve(pk)  # never decoded here
+                image.draft("RGB", (THUMB_SIZE, THUMB_SIZE))  # JPEG: decode at a small scale
                 image.thumbnail((THUMB_SIZE, THUMB_SIZE))
                 if image.mode not in ("RGB", "L"):
                     background = Image.new("RGB", image.size, "white")
@@ -144,7 +152,8 @@ class MediaView(WorkspaceModelView):
                     image = background
                 out = io.BytesIO()
                 image.save(out, "JPEG", quality=80)
-        except (StorageError, UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        except (StorageError, UnidentifiedImageError, OSError, Image.DecompressionBombError,
+                Image.DecompressionBombWarning):
             abort(404)
         response = Response(out.getvalue(), mimetype="image/jpeg")
         return _safe_headers(response, media, True)

@@ -76,6 +76,8 @@ def serve_app(artifacts_dir: Path, instance_dir: Path, *, log_name: str = "brows
         "OUTBOUND_ALLOW_PRIVATE": TestConfig.OUTBOUND_ALLOW_PRIVATE,  # the local fakes
         "MEDIA_ROOT": TestConfig.MEDIA_ROOT,  # the files the test process downloaded
         "LIVE_STREAMS_PER_PROCESS": str(max(1, threads // 2)),
+        "LIVE_STREAMS_PER_USER": str(max(1, threads // 2)),
+        "LIVE_STREAMS_PER_WORKSPACE": str(max(1, threads // 2)),
         "LIVE_HEARTBEAT_SECONDS": "3",
         **(extra_env or {}),
     }

@@ -284,3 +284,33 @@ def test_a_contact_is_deleted_by_its_screen_and_its_rest_twin(client, acme):
     assert client.delete(f"/api/v1/contact/{ids[1]}").status_code == 200
     db.session.expire_all()
     assert db.session.get(LinkedUser, ids[0]) is None and db.session.get(LinkedUser, ids[1]) is None
+
+
+def test_another_workspaces_groups_cannot_be_given_to_a_contact(client, acme, factory):
+    """A many-to-many reference (a contact's groups) is checked like a foreign key: another
+    workspace's group id is refused exactly like an id that does not exist, on every twin, and
+    nothing of that group is named or changed."""
+    other = factory.workspace("globex")
+    theirs = factory.commit(ContactGroup(workspace_id=other.id, name="Globex secret list"))
+    mine = factory.commit(ContactGroup(workspace_id=acme.id, name="Acme VIP"))
+    answers = {}
+    for label, group_id in (("theirs", theirs.id), ("missing", theirs.id + 1000)):
+        response = client.post("/api/v1/contact/", json={"name": "Probe", "groups": [group_id]})
+        answers[label] = (response.status_code, response.json)
+        assert response.status_code in (400, 422, 404), response.json
+        assert "Globex" not in response.get_data(as_text=True)
+    assert answers["theirs"] == answers["missing"]
+    contact = factory.linked_user(acme, "acme-buyer")
+    for resource in ("contact", "linked_user"):
+        response = client.put(f"/api/v1/{resource}/{contact.id}",
+                              json={"groups": [mine.id, theirs.id]})
+        assert response.status_code in (400, 422), (resource, response.json)
+        assert "Globex" not in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(ContactGroup, theirs.id).contacts == []
+    assert db.session.get(LinkedUser, contact.id).groups == []
+    assert not [c for c in contacts(acme) if c.name == "Probe"]
+    ok = client.put(f"/api/v1/contact/{contact.id}", json={"groups": [mine.id]})
+    assert ok.status_code == 200, ok.json
+    db.session.expire_all()
+    assert [g.name for g in db.session.get(LinkedUser, contact.id).groups] == ["Acme VIP"]

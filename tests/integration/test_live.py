@@ -7,6 +7,8 @@ import json
 import threading
 import time
 
+from collections import Counter
+
 import pytest
 
 from app import realtime
@@ -169,6 +171,35 @@ def test_streams_beyond_the_process_cap_are_refused_with_retry_after(app, client
     from app.views import live
 
     assert live._open_streams == 0
+
+
+@pytest.mark.parametrize("cap", ["LIVE_STREAMS_PER_USER", "LIVE_STREAMS_PER_WORKSPACE"])
+def test_one_login_or_one_workspace_cannot_take_every_place(app, client, auth, desk,
+                                                             monkeypatch, cap):
+    """A member opening streams in a loop is refused beyond their own (or their workspace's)
+    share of the process, while another workspace's member still gets one."""
+    from app.views import live
+
+    monkeypatch.setitem(app.config, "LIVE_STREAMS_PER_PROCESS", 10)
+    monkeypatch.setitem(app.config, cap, 2)
+    agent = db.session.query(WorkspaceMember).join(WorkspaceMember.user).filter_by(
+        username="acme-agent").one()
+    # two streams of this login (of this workspace) already open in this process
+    monkeypatch.setattr(live, "_streams_by_user", Counter({agent.user_id: 2}))
+    monkeypatch.setattr(live, "_streams_by_workspace", Counter({agent.workspace_id: 2}))
+    monkeypatch.setattr(live, "_open_streams", 2)
+    auth.login("acme-agent")
+    refused = client.get("/inbox/stream")
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
+    refused.close()
+    auth.logout()
+    auth.login("globex-agent")
+    answer = client.get("/inbox/stream", buffered=False)
+    assert answer.status_code == 200
+    answer.close()  # its place given back, the others' counts untouched
+    assert live._open_streams == 2
+    assert dict(live._streams_by_user) == {agent.user_id: 2}
+    assert dict(live._streams_by_workspace) == {agent.workspace_id: 2}
 
 
 def test_redis_down_neither_fails_the_caller_nor_the_stream(app, client, auth, desk,

@@ -568,3 +568,34 @@ def test_inbox_upload_over_the_cap_is_refused_before_it_is_read(app, client, aut
         headers={"Accept": "application/json"}, content_type="multipart/form-data")
     assert answer.status_code == 400 and "at most 1 MB" in answer.get_json()["errors"]["file"]
     assert db.session.query(Media).count() == 0 and fake_greenapi.sent == []
+
+
+def _flood_png(width: int, height: int) -> bytes:
+    """A one-colour, 1-bit PNG of `width` × `height` pixels: small in bytes, huge decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    row = b"\x00" + b"\x00" * ((width + 7) // 8)
+    packer = zlib.compressobj(9)
+    body = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0,
+                                                               0, 0, 0))
+            + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+
+
+def test_a_pixel_flood_image_is_never_decoded_for_its_thumbnail(client, auth, green,
+                                                                fake_greenapi):
+    flood = _flood_png(6000, 6000)  # 36 million pixels in a few kilobytes
+    assert len(flood) < 100_000
+    post_green(client, green, green_image(fake_greenapi, flood, "image/png"))
+    (media,) = download_all()
+    assert media.state == "stored" and media.mime_type == "image/png"
+    auth.login("media-agent")
+    thumb = served(client, media.id, "/thumb")
+    # served as it is (the browser scales it), not decoded by the web process
+    assert thumb.status_code == 200 and thumb.headers["Content-Type"] == "image/png"
+    assert thumb.data == flood
