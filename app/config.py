@@ -118,6 +118,9 @@ class Config:
     MEDIA_S3_ACCESS_KEY = _env("MEDIA_S3_ACCESS_KEY", "")
     MEDIA_S3_SECRET_KEY = _env("MEDIA_S3_SECRET_KEY", "")
     MEDIA_MAX_BYTES = int(_env("MEDIA_MAX_BYTES", str(100 * 1024 * 1024)))
+    # no request body may be larger (413 before it is read or spooled to disk): the largest a
+    # page takes is a file to send, MEDIA_MAX_BYTES; the contact import sets its own, smaller
+    MAX_CONTENT_LENGTH = int(_env("MAX_CONTENT_LENGTH", str(MEDIA_MAX_BYTES + 1024 * 1024)))
 
     # Billing (app/billing.py, app/invoice_pdf.py, app/jobs/billing.py). The seller printed on
     # every invoice; the expiry reminders go REMINDER_DAYS days before a period ends (comma

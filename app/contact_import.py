@@ -44,10 +44,15 @@ from app.validation import language_problem
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 200_000
 MAX_COLUMNS = 100
+# an .xlsx is a zip: what it may hold once unpacked (its XML is parsed in the web process)
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+# imports a workspace may have stored at once (each keeps its file in Redis until done)
+MAX_PENDING = 5
 CHUNK = 2000
 MAX_ERRORS = 10_000
 TTL = 86400
 KEY = "relaydesk:contact_import:{token}"
+PENDING = "relaydesk:contact_import:pending:{workspace_id}"  # sorted set: token → stored at
 IMPORT_JOB = "app.contact_import.run_import"
 FIELDS = ("name", "phone", "email", "username", "language", "tags", "opted_out")
 MODES = ("skip", "update", "create")
@@ -121,24 +126,41 @@ def _csv_rows(data: bytes) -> Iterator[list[str]]:
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    yield from csv.reader(io.StringIO(text), dialect)
+    try:
+        yield from csv.reader(io.StringIO(text), dialect)
+    except csv.Error:  # a cell longer than the csv module takes, a stray NUL further down
+        raise UploadRefused(_l("A line of the file cannot be read as CSV (a cell is too long "
+                               "or the file is not text).")) from None
 
 
 def _xlsx_rows(data: bytes) -> Iterator[list[str]]:
-    from zipfile import BadZipFile
+    from xml.etree.ElementTree import ParseError
+    from zipfile import BadZipFile, ZipFile
 
     from openpyxl import load_workbook
 
+    unreadable = UploadRefused(_l("The file is not an Excel workbook (.xlsx) that can be "
+                                  "read."))
+    try:
+        with ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(entry.file_size for entry in archive.infolist())
+    except (BadZipFile, OSError, ValueError):
+        raise unreadable from None
+    if unpacked > MAX_UNPACKED_BYTES:  # a "zip bomb": small file, gigabytes of XML inside
+        raise UploadRefused(_l("The workbook is too large once unpacked (more than %(mb)s MB): "
+                               "save it as CSV UTF-8 or split it.",
+                               mb=MAX_UNPACKED_BYTES // (1024 * 1024)))
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (BadZipFile, KeyError, OSError, ValueError):
-        raise UploadRefused(_l("The file is not an Excel workbook (.xlsx) that can be read.")) \
-            from None
+    except (BadZipFile, KeyError, OSError, ValueError, ParseError):
+        raise unreadable from None
     try:
         sheet = book.worksheets[0]
         for row in sheet.iter_rows(values_only=True):
             yield ["" if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer()
                                          else str(v)) for v in row]
+    except (KeyError, ValueError, TypeError, ParseError):
+        raise unreadable from None
     finally:
         book.close()
 
@@ -183,9 +205,24 @@ def _key(token: str) -> str:
 
 def create(workspace_id: int, user_id: int | None, filename: str, kind: str, data: bytes,
            headers: list[str]) -> str:
+    """Store an upload for its mapping and import; :raise UploadRefused: when the workspace
+    already has MAX_PENDING imports stored (each holds its file in Redis for up to a day)."""
     token = secrets.token_urlsafe(16)
     redis = redis_connection()
     key = _key(token)
+    pending = PENDING.format(workspace_id=workspace_id)
+    now = time.time()
+    redis.zremrangebyscore(pending, "-inf", now - TTL)
+    for stored in redis.zrange(pending, 0, -1):  # ended or expired imports leave the count
+        name = stored.decode() if isinstance(stored, bytes) else stored
+        if not redis.exists(_key(name) + ":file"):
+            redis.zrem(pending, name)
+    if redis.zcard(pending) >= MAX_PENDING:
+        raise UploadRefused(_l("%(n)s imports of this workspace are waiting to be mapped or "
+                               "running. Finish or wait for them, then upload again.",
+                               n=MAX_PENDING))
+    redis.zadd(pending, {token: now})
+    redis.expire(pending, TTL)
     redis.hset(key, mapping={
         "workspace_id": workspace_id, "user_id": user_id or 0, "filename": filename[:200],
         "kind": kind, "headers": json.dumps(headers), "state": "mapping", "total": 0,

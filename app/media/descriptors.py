@@ -62,7 +62,9 @@ def _phone(text) -> str | None:
 def vcard_contact(vcard: str | None, display_name: str | None = None) -> dict | None:
     """Name and first phone of a vCard (FN, else N; the first TEL, or its waid)."""
     name, phone = _s(display_name), None
-    for raw in (vcard or "").replace("\r\n", "\n").split("\n"):
+    if not isinstance(vcard, str):  # a platform's odd payload: no card, not a failed batch
+        vcard = ""
+    for raw in vcard.replace("\r\n", "\n").split("\n"):
         key, _, value = raw.partition(":")
         head = key.split(";", 1)[0].split(".")[-1].upper()
         if head == "FN" and not name:
@@ -133,11 +135,14 @@ def _meta(payload: dict) -> list[dict]:
             return [found] if found else []
     if kind == "contacts":
         found = []
-        for contact in message.get("contacts") or []:
+        contacts = message.get("contacts")
+        for contact in contacts if isinstance(contacts, list) else []:
             if not isinstance(contact, dict):
                 continue
             name = contact.get("name") if isinstance(contact.get("name"), dict) else {}
-            phones = [p for p in contact.get("phones") or [] if isinstance(p, dict)]
+            listed = contact.get("phones")
+            phones = [p for p in listed if isinstance(p, dict)] if isinstance(listed, list) \
+                else []
             phone = (_s(phones[0].get("wa_id")) or _phone(phones[0].get("phone"))) if phones \
                 else None
             display = _s(name.get("formatted_name")) or _s(

@@ -228,6 +228,8 @@ class ContactImportView(BaseView):
         workspace_id = self._workspace_id()
         error = None
         if request.method == "POST":
+            # a body beyond the file limit is refused before it is read or spooled to disk
+            request.max_content_length = contact_import.MAX_BYTES + 1024 * 1024
             upload = request.files.get("file")
             if upload is None or not upload.filename:
                 error = _("Choose a file.")
@@ -235,13 +237,13 @@ class ContactImportView(BaseView):
                 data = upload.read(contact_import.MAX_BYTES + 1)
                 try:
                     kind, headers, _samples = contact_import.read_upload(upload.filename, data)
-                except contact_import.UploadRefused as refused:
-                    error = str(refused)
-                else:
                     from flask_login import current_user
 
                     token = contact_import.create(workspace_id, current_user.get_id(),
                                                   upload.filename, kind, data, headers)
+                except contact_import.UploadRefused as refused:
+                    error = str(refused)
+                else:
                     return redirect(url_for(".mapping", token=token))
         return self.render_template("relaydesk/contact_import_upload.html", error=error,
                                     max_mb=contact_import.MAX_BYTES // (1024 * 1024),
@@ -313,7 +315,8 @@ class ContactImportView(BaseView):
     @has_access
     def add_to_group(self):
         raw = request.values.get("ids", "")
-        ids = [int(i) for i in raw.split(",") if i.strip().isdigit()][:1000]
+        ids = [int(i) for i in raw.split(",") if i.strip().isascii() and i.strip().isdigit()
+               and len(i.strip()) < 10][:1000]
         # the scope's contacts (the master admin's: any workspace's, all of one workspace)
         contacts = [c for c in (get_scoped(LinkedUser, i) for i in ids) if c]
         owners = {c.workspace_id for c in contacts}

@@ -194,10 +194,13 @@ class InboxMediaView(BaseView):
         if conversation is None or scope.workspace_id is None \
                 or conversation.workspace_id != scope.workspace_id:
             abort(404)
+        if conversation.kind == "provider":  # a provider's group is not a customer's chat
+            abort(404)
         back = url_for("ConversationView.show", pk=conversation.id)
         channel = db.session.get(Channel, conversation.channel_id)
-        if channel is None or channel.kind not in SENDABLE:
-            return self._refuse("file", _("This chat's channel cannot send files."), back)
+        refusal = _attach_refusal(conversation, channel)
+        if refusal is not None:
+            return self._refuse("file", refusal, back)
         upload = request.files.get("file")
         caption = (request.form.get("caption") or "").strip()[:1024] or None
         if upload is None or not upload.filename:
@@ -226,6 +229,21 @@ class InboxMediaView(BaseView):
         return redirect(back)
 
 
+def _attach_refusal(conversation, channel) -> str | None:
+    """Why a file cannot be sent into this chat now (None: it can): the rules of the inbox's
+    replies — a channel that sends files and is enabled, Meta's 24-hour window."""
+    from app.inbox import window, window_message
+
+    if channel is None or channel.kind not in SENDABLE:
+        return _("This chat's channel cannot send files.")
+    if not channel.enabled:
+        return _("This chat's channel is switched off: switch it on to send.")
+    state = window(conversation)
+    if state is not None and not state["open"]:
+        return window_message()
+    return None
+
+
 def can_attach(conversation) -> bool:
     """Whether the signed-in person may send a file to this conversation from its page: a
     member of its workspace allowed to upload, on a channel that sends files."""
@@ -235,7 +253,7 @@ def can_attach(conversation) -> bool:
     if scope.workspace_id is None or scope.workspace_id != conversation.workspace_id:
         return False
     channel = db.session.get(Channel, conversation.channel_id)
-    if channel is None or channel.kind not in SENDABLE:
+    if conversation.kind == "provider" or _attach_refusal(conversation, channel) is not None:
         return False
     security = current_app.appbuilder.sm
     return bool(security.has_access("can_upload", "InboxMediaView"))

@@ -323,12 +323,12 @@ class ContactsApi(PublicApi):
         """
         page, per_page = self.paging()
         query = select(LinkedUser).where(LinkedUser.workspace_id == g.public_workspace_id)
-        search = (request.args.get("search") or "").strip()[:100]
+        search = (request.args.get("search") or "").replace("\x00", "").strip()[:100]
         if search:
             like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             query = query.where(or_(*(column.ilike(like, escape="\\") for column in (
                 LinkedUser.name, LinkedUser.phone, LinkedUser.email, LinkedUser.username))))
-        tag = (request.args.get("tag") or "").strip()
+        tag = (request.args.get("tag") or "").replace("\x00", "").strip()[:40]
         if tag:
             # a whole tag of the comma list, whatever the spaces around it
             padded = func.concat(",", func.replace(func.coalesce(LinkedUser.tags, ""), ", ", ","),
@@ -502,7 +502,9 @@ class MessagesApi(PublicApi):
     def _conversation(self, pk) -> Conversation:
         conversation = db.session.execute(select(Conversation).where(
             Conversation.id == _id(str(pk)),
-            Conversation.workspace_id == g.public_workspace_id)).scalar_one_or_none()
+            Conversation.workspace_id == g.public_workspace_id,
+            # a provider's group is where dispatches go, not a customer's conversation
+            Conversation.kind != "provider")).scalar_one_or_none()
         if conversation is None:
             raise Refused(404, "NOT_FOUND", _("No such conversation in this workspace."))
         return conversation

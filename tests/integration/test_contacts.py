@@ -314,3 +314,37 @@ def test_another_workspaces_groups_cannot_be_given_to_a_contact(client, acme, fa
     assert ok.status_code == 200, ok.json
     db.session.expire_all()
     assert [g.name for g in db.session.get(LinkedUser, contact.id).groups] == ["Acme VIP"]
+
+
+def _zip_bomb() -> bytes:
+    """An .xlsx-looking zip whose one entry unpacks to more than the import reads (streamed:
+    the test never holds the unpacked bytes)."""
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as entry:
+            chunk = b"\x00" * (1024 * 1024)
+            for _ in range(contact_import.MAX_UNPACKED_BYTES // len(chunk) + 1):
+                entry.write(chunk)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("make", "filename", "words"), [
+    (_zip_bomb, "contacts.xlsx", "too large once unpacked"),
+    (lambda: b"name,phone\n" + b"a" * 200_000 + b",1\n", "contacts.csv", "cannot be read as CSV"),
+])
+def test_hostile_files_are_refused_beside_the_field(client, acme, make, filename, words):
+    body = make()
+    assert len(body) < contact_import.MAX_BYTES
+    response = upload(client, body, filename)
+    assert response.status_code == 200
+    assert words in response.get_data(as_text=True)
+
+
+def test_a_workspace_keeps_at_most_a_few_imports_waiting(client, acme):
+    for _ in range(contact_import.MAX_PENDING):
+        assert upload(client, FILE.encode()).status_code == 302
+    refused = upload(client, FILE.encode())
+    assert refused.status_code == 200
+    assert "waiting to be mapped or running" in refused.get_data(as_text=True)

@@ -13,9 +13,12 @@ import io
 import json
 from pathlib import Path
 
+from datetime import timedelta
+
 import pytest
 
 from app.extensions import db
+from app.models.base import utcnow
 from app.jobs.events import process_event
 from app.jobs.outbound import send_outbound
 from app.media import inbound
@@ -599,3 +602,33 @@ def test_a_pixel_flood_image_is_never_decoded_for_its_thumbnail(client, auth, gr
     # served as it is (the browser scales it), not decoded by the web process
     assert thumb.status_code == 200 and thumb.headers["Content-Type"] == "image/png"
     assert thumb.data == flood
+
+
+def test_inbox_upload_keeps_the_inbox_rules(client, auth, factory, green, meta, fake_greenapi,
+                                            fake_meta):
+    """A file goes where a reply may go: not into a provider's group (404), not through a
+    switched-off channel, not to a Meta contact outside the 24-hour window."""
+    def attach(conversation):
+        return client.post("/inbox/media", data={
+            "conversation": str(conversation.id), "send": "1",
+            "file": (io.BytesIO(files.pdf()), "a.pdf", "application/pdf")},
+            headers={"Accept": "application/json"}, content_type="multipart/form-data")
+
+    provider = Conversation(workspace_id=green.workspace_id, channel_id=green.id,
+                            chat_id="120363555555555555@g.us", kind="provider")
+    stale = Conversation(workspace_id=meta.workspace_id, channel_id=meta.id,
+                         chat_id="5511912345678",
+                         last_inbound_at=utcnow() - timedelta(hours=30))
+    db.session.add_all([provider, stale])
+    db.session.commit()
+    customer = conversation_of(client, green, fake_greenapi)
+    green.enabled = False
+    db.session.commit()
+    auth.login("media-manager")
+    assert attach(provider).status_code == 404
+    off = attach(customer)
+    assert off.status_code == 400 and "switched off" in off.get_json()["errors"]["file"]
+    closed = attach(stale)
+    assert closed.status_code == 400 and "24 hours" in closed.get_json()["errors"]["file"]
+    assert db.session.query(Media).count() == 0
+    assert fake_greenapi.sent == [] and fake_meta.sent == []

@@ -373,3 +373,20 @@ def test_the_openapi_document_lists_the_public_paths(client, factory, acme, acme
                          ("/api/v1/contacts/{pk}", "put"), ("/api/v1/contacts/{pk}", "delete"),
                          ("/api/v1/messages/send", "post"), ("/api/v1/messages/{pk}", "get")):
         assert method in spec["paths"][path], path
+
+
+def test_a_providers_group_is_not_a_conversation_here(client, factory, acme, acme_key, green):
+    provider_chat = Conversation(workspace_id=acme.id, channel_id=green.id, kind="provider",
+                                 chat_id="120363555555555555@g.us")
+    db.session.add(provider_chat)
+    db.session.commit()
+    assert_error(client.get(f"/api/v1/messages/{provider_chat.id}", headers=acme_key), 404,
+                 "NOT_FOUND")
+    assert_error(client.post("/api/v1/messages/send", headers=acme_key, json={
+        "conversationId": provider_chat.id, "text": "hi"}), 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize("query", ["search=a%00b", "tag=vip%00", "search=%00"])
+def test_a_nul_in_search_or_tag_is_no_error(client, acme, acme_key, query):
+    response = client.get(f"/api/v1/contacts?{query}", headers=acme_key)
+    assert response.status_code == 200 and response.get_json()["total"] == 0

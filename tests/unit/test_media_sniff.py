@@ -71,6 +71,10 @@ def test_vcard_contact_reads_name_and_first_phone():
     ("telegram", {"update_id": 1, "message": {"photo": "not a list"}}),
     ("telegram", {"update_id": 1, "edited_message": {"photo": [{"file_id": "A"}]}}),
     ("webchat", {"anything": 1}), ("meta", None),
+    ("greenapi", {"messageData": {"typeMessage": "contactMessage",
+                                  "contactMessageData": {"vcard": 12345}}}),
+    ("meta", {"message": {"type": "contacts", "contacts": "not a list"}}),
+    ("meta", {"message": {"type": "contacts", "contacts": [{"phones": "nope"}]}}),
 ])
 def test_shapes_that_are_not_the_documented_ones_carry_nothing(platform, payload):
     assert descriptors(platform, payload) == []
