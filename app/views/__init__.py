@@ -65,8 +65,9 @@ OWN_APIS = {SubscriptionView: SubscriptionApi,
 
 # Screens registered after the workspace ones: (menu name, label, category, icon, view, resource)
 EXTRA_SCREENS = [
-    ("Contacts", _l("Contacts"), "Contacts", "fa-address-book", ContactView, "contact"),
-    ("Contact groups", _l("Contact groups"), "Contacts", "fa-users", ContactGroupView,
+    # under Communication: the menu bar keeps one row at 1280 px in every language
+    ("Contacts", _l("Contacts"), "Communication", "fa-address-book", ContactView, "contact"),
+    ("Contact groups", _l("Contact groups"), "Communication", "fa-users", ContactGroupView,
      "contact_group"),
     # the contacts with a panel username (app/views/contacts.py)
     ("Linked users", _l("Linked users"), "Communication", "fa-link", LinkedUserView,
@@ -121,7 +122,7 @@ CATEGORY_LABELS = {
     "All workspaces": _l("All workspaces"),
 }
 # Categories a member sees and the master admin does not (their screens are under "All workspaces").
-WORKSPACE_SECTIONS = ("Setup", "Routing", "Communication", "Contacts", "Logs", "Templates")
+WORKSPACE_SECTIONS = ("Setup", "Routing", "Communication", "Logs", "Templates")
 # Menu entries of other categories that only members see (the master admin's twin is elsewhere).
 MEMBER_ONLY_ENTRIES = ("Platform support",)
 # FAB's security screens: people first, then the raw permission screens after a separator.
@@ -154,7 +155,7 @@ def register_views(appbuilder) -> None:
         api = OWN_APIS.get(view) or api_for(view, resource, **API_COLUMNS_OF.get(view, {}))
         appbuilder.add_api(with_csv_export(api) if getattr(view, "csv_resource", "") else api)
     add_screen(appbuilder, ContactImportView, "Import contacts", _l("Import contacts"),
-               "Contacts", "fa-upload")
+               "Communication", "fa-upload")
 
     # the workspace's audit trail (read-only; the master admin's copy is under Master admin)
     add_screen(appbuilder, AuditEntryView, "Audit trail", _l("Audit trail"), "Logs",

@@ -225,6 +225,12 @@ class ContactImportView(BaseView):
     @expose("/", methods=["GET", "POST"])
     @has_access
     def upload(self):
+        if current_scope().workspace_id is None:  # the master admin: no workspace of their own
+            return self.render_template(
+                "relaydesk/contact_import_upload.html", full=False,
+                max_mb=contact_import.MAX_BYTES // (1024 * 1024),
+                error=_("Contacts are imported into one workspace: sign in as one of its "
+                        "members (Master admin › Sign in as) to import there."))
         workspace_id = self._workspace_id()
         error = None
         if request.method == "POST":

@@ -201,7 +201,7 @@ def test_the_inbox_speaks_spanish(app, new_page, desk):
     page.goto("/inbox/")
     page.wait_for_selector(".inbox-row")
     text = page.locator("#inbox-page").inner_text()
-    assert "Bandeja de entrada" in text and "Sin asignar" in text and "Menciones" in text
+    assert "Buzón" in text and "Sin asignar" in text and "Menciones" in text
     page.locator(".inbox-row").first.click()
     page.wait_for_selector("#composer-text")
     text = page.locator("#inbox-conversation").inner_text()

@@ -127,8 +127,10 @@ def test_the_header_sets_availability_and_notification_preferences(live_site, ne
     page.click("#availability-online")
     page.wait_for_load_state()
     assert "/conversationview/list/" in page.url
-    page.locator("#availability-state").get_by_text("Online").wait_for()
+    assert page.get_attribute("#availability-toggle", "aria-label") == "Online"
     page.click("#availability-toggle")
+    page.locator("#availability-state").get_by_text("Online").wait_for()
+    # the menu is open: its notification settings below
     page.check("#notify-sound")
     page.click("#notify-save")
     page.wait_for_load_state()

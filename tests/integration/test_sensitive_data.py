@@ -233,7 +233,8 @@ def test_members_api_shows_what_a_manager_needs(app, client, auth, world):
     body = client.get("/api/v1/member/").get_json()
     assert body["count"] >= 2
     for row in body["result"]:
-        assert set(row) == {"username", "full_name", "email", "role", "status", "last_login"}
+        assert set(row) == {"username", "full_name", "email", "role", "status", "last_login",
+                            "availability"}
         assert row["username"].startswith("alpha-")
     member = body["ids"][0]
     shown = client.get(f"/api/v1/member/{member}").get_json()["result"]

@@ -16,7 +16,8 @@ import pytest
 from app.extensions import db as _db
 from app.models import (Channel, Invoice, LinkedUser, PanelConnection, Plan, Provider,
                         ProviderRoute, ReplyTemplate, Workspace, WorkspaceSettings)
-from app.views.workspace import (ChannelView, LinkedUserView, ProviderRouteView, ProviderView,
+from app.views.contacts import LinkedUserView
+from app.views.workspace import (ChannelView, ProviderRouteView, ProviderView,
                                  WorkspaceSettingsView)
 from app.workspace_file.errors import WorkspaceFileInvalid, format_path
 from app.workspace_file.importer import import_text
