@@ -45,7 +45,7 @@ SAME_IN = {
     "ru": set(),
     "tr": {"Plan"},
     "id": {"Detail", "Email", "Manual", "Label", "Chat", "Error", "Provider", "Refill", "Slug",
-           "Status"},
+           "Status", "Media"},
     "ar": set(),
 }
 # Pages that are not ours to translate: the REST API documentation is Swagger UI.
