@@ -42,7 +42,7 @@ def test_import_with_mapping_duplicates_and_progress_then_crud(new_page, shop, a
     errors = watch_console(page)
     sign_in(page, "import-manager")
     page.goto("/")
-    page.locator(".navbar a.dropdown-toggle", has_text="Contacts").click()
+    page.locator(".navbar a.dropdown-toggle", has_text="Communication").click()
     page.locator(".navbar a", has_text="Import contacts").click()
     page.wait_for_load_state()
     assert "/contacts/import/" in page.url
