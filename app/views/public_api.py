@@ -31,6 +31,7 @@ from jwt.exceptions import PyJWTError
 from sqlalchemy import func, literal, or_, select, union_all
 from werkzeug.exceptions import BadRequest
 
+from app import contacts
 from app.extensions import db
 from app.models import Channel, Conversation, InboundEvent, LinkedUser, OutboundMessage
 from app.models.base import utcnow
@@ -49,7 +50,6 @@ SENDABLE_KINDS = ("greenapi", "meta", "telegram")
 TAG = re.compile(r"[^,\x00-\x1f]{1,40}")
 FIELD_KEY = re.compile(r"[a-z0-9_]{1,40}")
 EMAIL = re.compile(r"[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]{1,189}\.[^@\s\x00-\x1f.]{1,63}")
-PHONE_CHARS = re.compile(r"[+\d\s().-]{1,40}")
 TELEGRAM_CHAT = re.compile(r"-?\d{1,19}")
 WHATSAPP_CHAT = re.compile(r"(\d{5,20})@(c|g)\.us")
 CUSTOM_VALUE_LIMIT = 1000
@@ -179,29 +179,20 @@ def _id(pk: str) -> int:
 
 # --- contacts -----------------------------------------------------------------------------------
 
-def tag_list(text: str | None) -> list[str]:
-    return [tag.strip() for tag in (text or "").split(",") if tag.strip()]
-
-
 def contact_json(contact: LinkedUser) -> dict:
     return {"id": contact.id, "name": contact.name, "phone": contact.phone,
             "email": contact.email, "username": contact.username,
-            "language": contact.language, "tags": tag_list(contact.tags),
+            "language": contact.language, "tags": contacts.tag_list(contact.tags),
             "customFields": contact.custom_fields or {}, "optedOut": bool(contact.opted_out),
             "createdAt": _iso(contact.created_at), "updatedAt": _iso(contact.updated_at)}
 
 
 def normalise_phone(value) -> str | None:
-    """Digits of an international number (`+7 900 123-45-68` → `79001234568`); None for
-    empty; ValueError for anything else (letters, too short or long)."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or not PHONE_CHARS.fullmatch(value):
+    """The screens' and the import's rule (app/contacts.py), for a JSON value: digits of an
+    international number, None for empty; ValueError for anything else."""
+    if value is not None and not isinstance(value, str):
         raise ValueError
-    digits = re.sub(r"\D", "", value)
-    if not 5 <= len(digits) <= 20:
-        raise ValueError
-    return digits
+    return contacts.normalise_phone(value)  # BadPhone is a ValueError
 
 
 def _text(data: dict, key: str, limit: int) -> str | None:
